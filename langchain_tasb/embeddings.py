@@ -1,0 +1,218 @@
+"""``TasbEmbeddings``: the LangChain ``Embeddings`` contract over a TAS-B-style encoder."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from langchain_tasb.encoder import (
+    ModelInfo,
+    Role,
+    Similarity,
+    TorchEncoder,
+    default_model_name,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+logger = logging.getLogger(__name__)
+
+
+def check_texts(texts: object, argument: str = "texts") -> list[str]:
+    """Validate a list of texts; the error names the first bad position and its type."""
+    if isinstance(texts, str | bytes):
+        kind = type(texts).__name__
+        msg = f"{argument} must be a list of str, got a single {kind}; wrap it: [text]"
+        raise TypeError(msg)
+    try:
+        items: list[Any] = list(texts)  # type: ignore[call-overload]
+    except TypeError as exc:
+        msg = f"{argument} must be a list of str, got {type(texts).__name__}"
+        raise TypeError(msg) from exc
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            hint = "; decode it first" if isinstance(text, bytes) else ""
+            msg = f"{argument}[{i}] must be str, got {type(text).__name__}{hint}"
+            raise TypeError(msg)
+    return items
+
+
+class TasbEmbeddings(BaseModel, Embeddings):
+    """TAS-B embeddings: CLS pooling, unnormalised vectors, scored by dot product.
+
+    Queries and documents have separate settings (token limits and batch sizes) and go
+    through one encode path (sentence-transformers' ``encode_query`` / ``encode_document``).
+    The model is loaded lazily, once per process, and shared by every instance with the same
+    model, device and backend.
+
+    Setup:
+        ``pip install langchain-tasb``. Without access to the Hugging Face hub, set
+        ``TASB_MODEL`` (or ``model_name``) to a local sentence-transformers directory.
+
+    Key init args:
+        model_name: hub name or local directory (default: ``$TASB_MODEL`` or TAS-B).
+        device: "cpu", "cuda", "mps"; chosen automatically when None.
+        query_max_tokens / document_max_tokens: token limits per role.
+        query_batch_size / document_batch_size: encode batch sizes per role.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_tasb import TasbEmbeddings
+
+            emb = TasbEmbeddings()
+            q = emb.embed_query("How many people live in London?")
+            d = emb.embed_documents(["Around 9 Million people live in London"])
+            score = sum(a * b for a, b in zip(q, d[0]))  # dot product, higher is better
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_name: str = Field(default_factory=default_model_name)
+    """Hub name or local directory of a sentence-transformers model. Defaults to
+    ``$TASB_MODEL`` when set, else ``sentence-transformers/msmarco-distilbert-base-tas-b``."""
+    device: str | None = None
+    """Torch device; None picks cuda, then mps, then cpu."""
+    backend: Literal["torch"] = "torch"
+    """Inference backend."""
+    similarity_override: Literal["dot", "cosine"] | None = None
+    """Force how the model's vectors are scored. None reads it from the model (see
+    :attr:`similarity`); set it only for a model whose configuration says the wrong thing."""
+    query_max_tokens: int = Field(default=64, gt=2)
+    """Token limit for queries. TAS-B was trained on MS MARCO questions of about 10 tokens
+    (query length capped at 30); 64 keeps every natural question whole and bounds the cost
+    of a pasted paragraph."""
+    document_max_tokens: int = Field(default=256, gt=2)
+    """Token limit for documents. TAS-B was trained on MS MARCO passages (about 60 to 200
+    tokens); longer inputs cost quadratically and dilute the CLS vector, so chunk to this."""
+    query_batch_size: int = Field(default=64, gt=0)
+    """Batch size for queries: short texts, so a large batch costs little padding."""
+    document_batch_size: int = Field(default=32, gt=0)
+    """Batch size for documents: texts are sorted by length, and 32 keeps a 256-token batch
+    within a few hundred MB of activations on CPU."""
+    query_cache_size: int = Field(default=1024, ge=0)
+    """How many query vectors to keep (LRU); 0 disables the cache."""
+    trust_remote_code: bool = False
+    """Run code shipped with the model repository. Off unless you trust the repository."""
+
+    _encoder: TorchEncoder | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _cache: OrderedDict[str, list[float]] = PrivateAttr(default_factory=OrderedDict)
+    _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _truncated: int = PrivateAttr(default=0)
+
+    @property
+    def encoder(self) -> TorchEncoder:
+        """The loaded encoder (loads the model on first use)."""
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = TorchEncoder(
+                        self.model_name,
+                        device=self.device,
+                        similarity=self.similarity_override,
+                        trust_remote_code=self.trust_remote_code,
+                    )
+        return self._encoder
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the model computes: dimension, pooling, normalisation, similarity."""
+        return self.encoder.info
+
+    @property
+    def similarity(self) -> Similarity:
+        """How this model's vectors are compared: "dot" or "cosine".
+
+        Read from the model: a Normalize module means "cosine"; otherwise a declared
+        ``similarity_fn_name`` wins; otherwise CLS pooling (TAS-B) means "dot". Cosine models
+        are returned L2-normalised, so that the dot product equals the cosine; dot models,
+        TAS-B among them, are never normalised.
+        """
+        return self.info.similarity
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding."""
+        return self.info.dimension
+
+    @property
+    def truncated_count(self) -> int:
+        """How many texts have been cut to the token limit since this object was made."""
+        return self._truncated
+
+    def _encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
+        if role == "query":
+            limit, batch = self.query_max_tokens, self.query_batch_size
+        else:
+            limit, batch = self.document_max_tokens, self.document_batch_size
+        result = self.encoder.encode(texts, role=role, max_tokens=limit, batch_size=batch)
+        if result.truncated:
+            self._truncated += result.truncated
+            logger.warning(
+                "%d of %d %s texts exceed %d tokens and were truncated; chunk them to fit.",
+                result.truncated,
+                len(texts),
+                role,
+                min(limit, self.info.max_seq_length),
+            )
+        return result.vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents (passages) for storage."""
+        items = check_texts(texts)
+        if not items:
+            return []
+        vectors: list[list[float]] = self._encode(items, "document").tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query, from the LRU cache when it was seen recently."""
+        if not isinstance(text, str):
+            hint = "; decode it first" if isinstance(text, bytes) else ""
+            msg = f"query must be str, got {type(text).__name__}{hint}"
+            raise TypeError(msg)
+        if self.query_cache_size:
+            with self._cache_lock:
+                cached = self._cache.get(text)
+                if cached is not None:
+                    self._cache.move_to_end(text)
+                    return list(cached)
+        vector: list[float] = self._encode([text], "query")[0].tolist()
+        if self.query_cache_size:
+            with self._cache_lock:
+                self._cache[text] = vector
+                while len(self._cache) > self.query_cache_size:
+                    self._cache.popitem(last=False)
+        return list(vector)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents in a worker thread, leaving the event loop free."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Embed a query in a worker thread, leaving the event loop free."""
+        return await asyncio.to_thread(self.embed_query, text)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle settings only; the model and locks are rebuilt lazily after unpickling."""
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private.update(
+            _encoder=None, _lock=None, _cache=OrderedDict(), _cache_lock=None, _truncated=0
+        )
+        return {**state, "__pydantic_private__": private}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore settings and fresh locks."""
+        super().__setstate__(state)
+        self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()

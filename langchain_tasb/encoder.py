@@ -1,0 +1,219 @@
+"""Loading a sentence-transformers model once per process and encoding with it.
+
+This module knows nothing about Chroma or LangChain. It resolves where the model comes from
+(argument, ``TASB_MODEL``, or the TAS-B hub name), decides whether the model's vectors are
+scored by dot product or cosine, and encodes queries and documents through one path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "sentence-transformers/msmarco-distilbert-base-tas-b"
+MODEL_ENV_VAR = "TASB_MODEL"
+
+Role = Literal["query", "document"]
+Similarity = Literal["dot", "cosine"]
+
+# Models known to be trained for unnormalised dot-product scoring whose configuration predates
+# sentence-transformers' ``similarity_fn_name`` (which then reads as "cosine" by default).
+_DOT_MODEL_MARKERS = ("tas-b", "-dot-", "dot-v")
+
+
+def default_model_name() -> str:
+    """The model to load when none is given: ``$TASB_MODEL`` if set, else TAS-B's hub name."""
+    return os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL_NAME
+
+
+def default_device() -> str:
+    """The best available torch device: ``cuda``, then ``mps``, then ``cpu``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the loaded model computes, read from its modules and configuration."""
+
+    name: str
+    """The name or path the model was loaded from."""
+    dimension: int
+    """Length of each embedding."""
+    pooling: str
+    """Pooling mode of the model's Pooling module ("cls", "mean", ...), or "unknown"."""
+    normalized: bool
+    """Whether the model itself L2-normalises its output (a Normalize module)."""
+    similarity: Similarity
+    """How scores are computed: "dot" on raw vectors, or "cosine" (dot on unit vectors)."""
+    max_seq_length: int
+    """Longest input the model accepts, in tokens (special tokens included)."""
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """Vectors for a list of texts, with how many of those texts were cut to fit."""
+
+    vectors: NDArray[np.float32]
+    truncated: int
+
+
+def describe_model(model: Any, name: str) -> ModelInfo:
+    """Read pooling, normalisation and similarity from a loaded SentenceTransformer.
+
+    The decision for similarity:
+
+    1. A ``Normalize`` module means unit vectors: cosine, and dot equals cosine.
+    2. Otherwise an explicitly configured ``similarity_fn_name`` ("dot" or "cosine") wins.
+    3. Otherwise CLS pooling or a known dot-product model name (TAS-B's configuration predates
+       ``similarity_fn_name``) means dot; anything else follows sentence-transformers' own
+       default, cosine.
+    """
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    modules = list(model)
+    normalized = any(isinstance(m, Normalize) for m in modules)
+    poolings = [m for m in modules if isinstance(m, Pooling)]
+    pooling = str(poolings[0].pooling_mode) if poolings else "unknown"
+    declared = getattr(model, "_similarity_fn_name", None)
+    similarity: Similarity
+    if normalized:
+        similarity = "cosine"
+    elif declared in ("dot", "cosine"):
+        similarity = declared
+    elif declared is not None:
+        msg = (
+            f"Model {name!r} declares similarity {declared!r}; only 'dot' and 'cosine' "
+            "can be served by an inner-product index. Pass similarity='dot' or 'cosine'."
+        )
+        raise ValueError(msg)
+    elif pooling == "cls" or any(marker in name.lower() for marker in _DOT_MODEL_MARKERS):
+        similarity = "dot"
+    else:
+        similarity = "cosine"
+    dimension = model.get_embedding_dimension()
+    if not dimension:
+        msg = f"Model {name!r} does not report an embedding dimension; is it a text encoder?"
+        raise ValueError(msg)
+    return ModelInfo(
+        name=name,
+        dimension=int(dimension),
+        pooling=pooling,
+        normalized=normalized,
+        similarity=similarity,
+        max_seq_length=int(model.max_seq_length or 512),
+    )
+
+
+_MODELS: dict[tuple[str, str, bool], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_sentence_transformer(name: str, device: str, *, trust_remote_code: bool = False) -> Any:
+    """Load a SentenceTransformer once per process and return the shared instance.
+
+    Safetensors weights are preferred by transformers whenever the model ships them; code from
+    the model repository runs only when ``trust_remote_code`` is asked for explicitly.
+    """
+    key = (name, device, trust_remote_code)
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            from sentence_transformers import SentenceTransformer
+
+            logger.debug("loading model %s on %s", name, device)
+            try:
+                model = SentenceTransformer(
+                    name, device=device, trust_remote_code=trust_remote_code
+                )
+            except OSError as exc:
+                msg = (
+                    f"Could not load model {name!r}: {exc}. Without network access, point "
+                    f"{MODEL_ENV_VAR} or model_name at a local sentence-transformers directory."
+                )
+                raise OSError(msg) from exc
+            model.eval()
+            _MODELS[key] = model
+        return model
+
+
+def count_truncated(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> int:
+    """How many texts have more than ``max_tokens`` tokens, special tokens included.
+
+    A WordPiece token covers at least one character, so texts shorter than the limit in
+    characters are skipped without tokenising.
+    """
+    long_texts = [t for t in texts if len(t) > max_tokens - 2]
+    if not long_texts:
+        return 0
+    encoded = tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)[
+        "input_ids"
+    ]
+    return sum(1 for ids in encoded if len(ids) > max_tokens)
+
+
+class TorchEncoder:
+    """Encodes with sentence-transformers on torch (CPU, CUDA or MPS).
+
+    Queries go through ``encode_query`` and documents through ``encode_document``, so models
+    with role prompts or routers get the right one; everything else is one code path.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        device: str | None = None,
+        similarity: Similarity | None = None,
+        trust_remote_code: bool = False,
+        precision: Literal["float32", "float16", "bfloat16"] = "float32",
+    ) -> None:
+        self.device = device or default_device()
+        base = load_sentence_transformer(name, self.device, trust_remote_code=trust_remote_code)
+        if precision != "float32":
+            import copy
+
+            import torch
+
+            base = copy.deepcopy(base).to(getattr(torch, precision))
+        self.model = base
+        info = describe_model(base, name)
+        if similarity is not None and similarity != info.similarity:
+            info = ModelInfo(**{**info.__dict__, "similarity": similarity})
+        self.info = info
+        self.tokenizer = base.tokenizer
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
+    ) -> EncodeResult:
+        """Encode texts for one role; cosine models come back L2-normalised."""
+        max_tokens = min(max_tokens, self.info.max_seq_length)
+        truncated = count_truncated(self.tokenizer, texts, max_tokens)
+        method = self.model.encode_query if role == "query" else self.model.encode_document
+        vectors = method(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=self.info.similarity == "cosine" and not self.info.normalized,
+            processing_kwargs={"text": {"max_length": max_tokens, "truncation": True}},
+        )
+        return EncodeResult(np.asarray(vectors, dtype=np.float32), truncated)

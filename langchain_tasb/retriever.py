@@ -1,0 +1,209 @@
+"""``TasbRetriever``: a LangChain retriever with dot-product scores and calibrated relevance."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, model_validator
+
+from langchain_tasb.store import HnswSettings
+from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, TasbVectorStore
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
+
+    from langchain_tasb.store import Hit
+
+SearchType = Literal["similarity", "mmr", "similarity_score_threshold"]
+
+# Keyword arguments that ``invoke(query, **kwargs)`` may override for one call.
+_PER_CALL = (
+    "k",
+    "search_type",
+    "score_threshold",
+    "filter",
+    "where_document",
+    "fetch_k",
+    "lambda_mult",
+)
+
+
+class TasbRetriever(BaseRetriever):
+    """Retrieve Documents by dot product from an inner-product Chroma collection.
+
+    Each Document carries ``id``, ``metadata["score"]`` (the dot product, higher is better)
+    and ``metadata["relevance"]`` (calibrated, in [0, 1], monotonic in the score).
+
+    Build it from a :class:`TasbVectorStore` (``store.as_retriever()``), or from connection
+    fields, which open an existing collection with no other code:
+
+    Example:
+        .. code-block:: python
+
+            from langchain_tasb import TasbRetriever
+
+            retriever = TasbRetriever(collection_name="docs", persist_directory="./tasb_db", k=3)
+            docs = retriever.invoke("How many people live in London?")
+            docs = retriever.invoke("...", k=10, filter={"source": "guide.md"})
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    vectorstore: TasbVectorStore | None = None
+    """The store to search; built from the connection fields below when None."""
+    collection_name: str = DEFAULT_COLLECTION_NAME
+    """Collection to open when no ``vectorstore`` is given."""
+    persist_directory: str | None = None
+    """Embedded Chroma directory to open when no ``vectorstore`` is given."""
+    client: Any = None
+    """A ready Chroma client to use when no ``vectorstore`` is given."""
+    host: str | None = None
+    """Chroma server host to use when no ``vectorstore`` is given."""
+    port: int | None = None
+    """Chroma server port."""
+    ssl: bool = False
+    """Use https for the Chroma server."""
+    headers: dict[str, str] | None = None
+    """Extra HTTP headers for the Chroma server (for example an auth token)."""
+    embedding: Embeddings | None = None
+    """Embedding model when no ``vectorstore`` is given; defaults to ``TasbEmbeddings()``."""
+    hnsw: HnswSettings | None = None
+    """HNSW settings for a new collection (``ef_search`` also applies to an existing one)."""
+
+    k: int = Field(default=4, gt=0)
+    """How many Documents to return."""
+    search_type: SearchType = "similarity"
+    """"similarity" (top-k by dot product), "mmr" (diverse), or "similarity_score_threshold"
+    (top-k, keeping only those with relevance >= ``score_threshold``)."""
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Minimum relevance for "similarity_score_threshold" (and for the others when set)."""
+    filter: dict[str, Any] | None = None
+    """Chroma ``where`` filter on metadata, e.g. ``{"source": "guide.md"}``."""
+    where_document: dict[str, Any] | None = None
+    """Chroma ``where_document`` filter on text, e.g. ``{"$contains": "London"}``."""
+    fetch_k: int = Field(default=20, gt=0)
+    """Candidates fetched for MMR."""
+    lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
+    """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
+
+    @model_validator(mode="after")
+    def _open_store(self) -> TasbRetriever:
+        if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
+            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
+            raise ValueError(msg)
+        if self.vectorstore is None:
+            self.vectorstore = TasbVectorStore(
+                embedding=self.embedding,
+                collection_name=self.collection_name,
+                persist_directory=self.persist_directory,
+                client=self.client,
+                host=self.host,
+                port=self.port,
+                ssl=self.ssl,
+                headers=self.headers,
+                hnsw=self.hnsw,
+            )
+        return self
+
+    @property
+    def store(self) -> TasbVectorStore:
+        """The vector store searched (always set after construction)."""
+        if self.vectorstore is None:  # pragma: no cover - the validator sets it
+            msg = "TasbRetriever has no vectorstore"
+            raise RuntimeError(msg)
+        return self.vectorstore
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings | None = None,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        k: int = 4,
+        **kwargs: Any,
+    ) -> TasbRetriever:
+        """Index ``texts`` (in memory unless told otherwise) and return a retriever over them.
+
+        Keyword arguments go to :class:`TasbVectorStore` (``collection_name``,
+        ``persist_directory``, ``client``, ...) or to the retriever (``search_type``, ...).
+        """
+        retriever_fields = {key: kwargs.pop(key) for key in _PER_CALL if key in kwargs}
+        store = TasbVectorStore.from_texts(
+            texts, embedding or _default_embedding(), metadatas, ids=ids, **kwargs
+        )
+        return cls(vectorstore=store, k=k, **retriever_fields)
+
+    @classmethod
+    def from_documents(
+        cls, documents: list[Document], embedding: Embeddings | None = None, **kwargs: Any
+    ) -> TasbRetriever:
+        """Like :meth:`from_texts`, keeping each Document's metadata and id."""
+        return cls.from_texts(
+            [d.page_content for d in documents],
+            embedding,
+            [d.metadata for d in documents],
+            ids=[d.id for d in documents] if any(d.id for d in documents) else None,  # type: ignore[misc]
+            **kwargs,
+        )
+
+    def search(self, query: str, **overrides: Any) -> list[Document]:
+        """Retrieve for ``query``; ``overrides`` replace fields for this call only."""
+        unknown = set(overrides) - set(_PER_CALL)
+        if unknown:
+            msg = f"Unknown search arguments {sorted(unknown)}; expected some of {_PER_CALL}"
+            raise TypeError(msg)
+        settings = {key: getattr(self, key) for key in _PER_CALL} | overrides
+        k = settings["k"]
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"k must be a positive integer, got {k!r}"
+            raise ValueError(msg)
+        store = self.store
+        vector = store.embeddings.embed_query(query)
+        search_type = settings["search_type"]
+        where = {"filter": settings["filter"], "where_document": settings["where_document"]}
+        hits: list[Hit]
+        if search_type == "mmr":
+            hits = store.mmr_hits(vector, k, settings["fetch_k"], settings["lambda_mult"], **where)
+        elif search_type in ("similarity", "similarity_score_threshold"):
+            hits = store.search_hits(vector, k, **where)
+        else:
+            msg = f"search_type must be one of {SearchType.__args__}, got {search_type!r}"  # type: ignore[attr-defined]
+            raise ValueError(msg)
+        threshold = settings["score_threshold"]
+        if search_type == "similarity_score_threshold" and threshold is None:
+            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
+            raise ValueError(msg)
+        scale = store.relevance_scale
+        documents = []
+        for hit in hits:
+            relevance = scale.relevance(hit.dot)
+            if threshold is not None and relevance < threshold:
+                continue
+            metadata = {**(hit.metadata or {}), "score": hit.dot, "relevance": relevance}
+            documents.append(Document(page_content=hit.text, metadata=metadata, id=hit.id))
+        return documents
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return self.search(query, **kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return await asyncio.to_thread(self.search, query, **kwargs)
+
+
+def _default_embedding() -> Embeddings:
+    from langchain_tasb.embeddings import TasbEmbeddings
+
+    return TasbEmbeddings()

@@ -1,0 +1,95 @@
+"""Scores: Chroma ``ip`` distances to dot products, dot products to relevance, and MMR.
+
+Chroma's inner-product distance is ``1 - dot``. We turn it back into the dot product (higher
+is better) and map that to a relevance in [0, 1] with a logistic curve whose centre and scale
+are calibrated for the model (see :mod:`langchain_tasb.identity`). Unlike langchain-chroma's
+``1 - distance`` for ``ip`` collections, which is neither bounded nor monotonic for
+unnormalised vectors, this mapping is strictly increasing in the dot product, so ranking by
+relevance and ranking by score always agree, and a relevance threshold means the same thing
+for every query.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+
+def dot_from_distance(distance: float) -> float:
+    """The dot product behind a Chroma ``ip`` distance (``distance = 1 - dot``)."""
+    return 1.0 - float(distance)
+
+
+@dataclass(frozen=True)
+class RelevanceScale:
+    """A logistic map from dot product to relevance: ``1 / (1 + exp(-(dot - center) / scale))``.
+
+    ``center`` is the dot product that scores 0.5; ``scale`` is how many dot-product units move
+    relevance from 0.5 to about 0.73. Both are calibrated per model, so 0.5 means "as likely
+    relevant as not" for TAS-B (whose dot products sit around 80 to 110) and for a cosine model
+    (whose scores sit in [-1, 1]) alike.
+    """
+
+    center: float
+    scale: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.center) and math.isfinite(self.scale)) or self.scale <= 0:
+            msg = (
+                f"RelevanceScale needs a finite center and a positive finite scale, got "
+                f"center={self.center!r}, scale={self.scale!r}"
+            )
+            raise ValueError(msg)
+
+    def relevance(self, dot: float) -> float:
+        """Relevance in [0, 1], strictly increasing in ``dot`` (saturating far from center)."""
+        z = (dot - self.center) / self.scale
+        # Two branches keep exp() from overflowing for very large |z|.
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
+    def dot_for(self, relevance: float) -> float:
+        """The dot product at which relevance equals ``relevance`` (the inverse map)."""
+        if not 0.0 < relevance < 1.0:
+            msg = f"relevance must be strictly between 0 and 1 to invert, got {relevance!r}"
+            raise ValueError(msg)
+        return self.center + self.scale * math.log(relevance / (1.0 - relevance))
+
+
+def mmr_select(
+    query_vector: NDArray[np.float32],
+    candidates: NDArray[np.float32],
+    k: int,
+    lambda_mult: float = 0.5,
+) -> list[int]:
+    """Maximal marginal relevance on dot products; returns candidate indices in pick order.
+
+    Each step picks the candidate maximising
+    ``lambda_mult * dot(query, d) - (1 - lambda_mult) * max(dot(d, s) for s picked)``.
+    Both terms are dot products of the same model, so they share one scale; no cosine is
+    computed, which would disagree with the index for unnormalised models such as TAS-B.
+    """
+    if not 0.0 <= lambda_mult <= 1.0:
+        msg = f"lambda_mult must be in [0, 1], got {lambda_mult!r}"
+        raise ValueError(msg)
+    n = len(candidates)
+    if k <= 0 or n == 0:
+        return []
+    to_query = candidates @ query_vector
+    picked: list[int] = [int(np.argmax(to_query))]
+    redundancy = candidates @ candidates[picked[0]]
+    while len(picked) < min(k, n):
+        score = lambda_mult * to_query - (1.0 - lambda_mult) * redundancy
+        score[picked] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        redundancy = np.maximum(redundancy, candidates @ candidates[best])
+    return picked

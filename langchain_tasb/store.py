@@ -1,0 +1,466 @@
+"""The Chroma side: clients, an inner-product collection that checks its model, batched I/O.
+
+This module never imports torch or a model. It receives vectors and the identity of the model
+that made them, and guards the collection against being read or written by any other model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from langchain_tasb.errors import ChromaUnavailableError, ModelMismatchError, SpaceMismatchError
+from langchain_tasb.identity import ModelIdentity, identity_keys
+from langchain_tasb.scoring import dot_from_distance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from numpy.typing import NDArray
+
+    from langchain_tasb.scoring import RelevanceScale
+
+logger = logging.getLogger(__name__)
+
+# HNSW defaults chosen so that top-10 recall against exact dot-product search stays >= 0.99
+# on SciFact with unnormalised vectors, build after build (see benchmarks/RESULTS.md).
+# Chroma's own defaults are ef_search=100, ef_construction=100, max_neighbors=16.
+DEFAULT_EF_SEARCH = 128
+DEFAULT_EF_CONSTRUCTION = 200
+DEFAULT_MAX_NEIGHBORS = 16
+
+MetadataValue = str | int | float | bool | list[str] | list[int] | list[float] | list[bool]
+Metadata = dict[str, MetadataValue]
+
+
+@dataclass(frozen=True)
+class HnswSettings:
+    """HNSW index settings for a new collection (``ef_search`` can change later)."""
+
+    ef_search: int = DEFAULT_EF_SEARCH
+    """Candidates explored per query: higher is slower and closer to exact search."""
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    """Candidates explored when inserting: higher builds slower and a better graph."""
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS
+    """Graph degree (HNSW's M): higher costs memory and improves recall."""
+
+    def configuration(self) -> dict[str, Any]:
+        """Chroma collection configuration for an inner-product HNSW index."""
+        return {
+            "hnsw": {
+                "space": "ip",
+                "ef_search": self.ef_search,
+                "ef_construction": self.ef_construction,
+                "max_neighbors": self.max_neighbors,
+            }
+        }
+
+
+def connect(
+    *,
+    client: Any = None,
+    persist_directory: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    ssl: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """A Chroma client: the given one, a server (host/port), a directory, or in-memory.
+
+    Every in-memory ``EphemeralClient`` in one process shares one store: isolate by
+    collection name, or use ``persist_directory``.
+    """
+    import chromadb
+
+    given = [x is not None for x in (client, persist_directory, host)]
+    if sum(given) > 1:
+        msg = "Pass only one of client=, persist_directory= or host=/port=, not several."
+        raise ValueError(msg)
+    if client is not None:
+        return client
+    if host is not None:
+        try:
+            return chromadb.HttpClient(
+                host=host, port=port or 8000, ssl=ssl, headers=dict(headers or {})
+            )
+        except ValueError as exc:
+            if "Could not connect" not in str(exc):
+                raise
+            url = f"{'https' if ssl else 'http'}://{host}:{port or 8000}"
+            msg = f"Could not reach a Chroma server at {url}: is `chroma run` up there?"
+            raise ChromaUnavailableError(msg) from exc
+    if persist_directory is not None:
+        return chromadb.PersistentClient(path=str(persist_directory))
+    return chromadb.EphemeralClient()
+
+
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """``http(s)://host[:port]`` to ``(host, port, ssl)``; the port defaults to 8000 / 443."""
+    parsed = urlsplit(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        msg = f"Chroma URL must look like http://HOST:PORT or https://HOST, got {url!r}"
+        raise ValueError(msg)
+    ssl = parsed.scheme == "https"
+    try:
+        port = parsed.port or (443 if ssl else 8000)
+    except ValueError as exc:
+        msg = f"Chroma URL {url!r} has an invalid port"
+        raise ValueError(msg) from exc
+    return parsed.hostname, port, ssl
+
+
+def collection_space(collection: Any) -> str:
+    """The distance space of an open Chroma collection ("ip", "l2" or "cosine")."""
+    configuration = getattr(collection, "configuration", None) or {}
+    for index in ("hnsw", "spann"):
+        settings = configuration.get(index) or {}
+        if settings.get("space"):
+            return str(settings["space"])
+    legacy = (collection.metadata or {}).get("hnsw:space")
+    return str(legacy or "l2")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One stored record: id, text, metadata, dot product with the query (if queried)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] | None
+    dot: float = math.nan
+    vector: NDArray[np.float32] | None = None
+
+
+def validate_records(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    metadatas: Sequence[Mapping[str, Any] | None],
+) -> list[Metadata | None]:
+    """Check a write before any of it happens; return metadata cleaned for Chroma.
+
+    ``None`` values are dropped (Chroma has no null), and an empty dict becomes ``None``
+    (Chroma rejects empty metadata). Anything Chroma would reject or silently drop (nested
+    dicts, NaN, non-string keys, lone surrogates in text) raises ``ValueError`` or
+    ``TypeError`` naming the position.
+    """
+    if not len(ids) == len(texts) == len(metadatas):
+        msg = (
+            f"ids, texts and metadatas differ in length: {len(ids)}, {len(texts)}, {len(metadatas)}"
+        )
+        raise ValueError(msg)
+    cleaned: list[Metadata | None] = []
+    for i, (id_, text, metadata) in enumerate(zip(ids, texts, metadatas, strict=True)):
+        if not isinstance(id_, str) or not id_:
+            msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
+            raise ValueError(msg)
+        _check_text(text, f"texts[{i}]")
+        cleaned.append(_clean_metadata(metadata, i))
+    return cleaned
+
+
+def _check_text(text: object, where: str) -> None:
+    if not isinstance(text, str):
+        msg = f"{where} must be str, got {type(text).__name__}"
+        raise TypeError(msg)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        msg = f"{where} is not valid Unicode text at character {exc.start}: {exc.reason}"
+        raise ValueError(msg) from exc
+
+
+def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        msg = f"metadatas[{i}] must be a dict or None, got {type(metadata).__name__}"
+        raise TypeError(msg)
+    out: Metadata = {}
+    for key, value in metadata.items():
+        where = f"metadatas[{i}][{key!r}]"
+        if not isinstance(key, str) or not key:
+            msg = f"metadatas[{i}] has key {key!r}: keys must be non-empty strings"
+            raise ValueError(msg)
+        if value is None:
+            continue
+        out[key] = _check_value(value, where)
+    return out or None
+
+
+def _check_value(value: object, where: str) -> MetadataValue:
+    if isinstance(value, bool | int | str):
+        if isinstance(value, str):
+            _check_text(value, where)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            msg = f"{where} = {value} does not fit in a 64-bit integer"
+            raise ValueError(msg)
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"{where} is {value!r}; Chroma would drop it silently, so it is refused"
+            raise ValueError(msg)
+        return value
+    if isinstance(value, list) and value:
+        kinds = {type(v) for v in value}
+        if len(kinds) == 1 and kinds <= {str, int, float, bool}:
+            for v in value:
+                _check_value(v, where)
+            return value
+    msg = (
+        f"{where} has type {type(value).__name__}; Chroma stores str, int, float, bool or a "
+        "non-empty list of one of those. Flatten it or store json.dumps(value)."
+    )
+    raise TypeError(msg)
+
+
+class ChromaStore:
+    """An inner-product Chroma collection bound to one model identity."""
+
+    def __init__(self, client: Any, collection: Any, identity: ModelIdentity) -> None:
+        self.client = client
+        self.collection = collection
+        self.identity = identity
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return str(self.collection.name)
+
+    @property
+    def relevance(self) -> RelevanceScale:
+        """The relevance scale recorded for this collection."""
+        return self.identity.relevance
+
+    @classmethod
+    def open(
+        cls,
+        client: Any,
+        name: str,
+        *,
+        probe: list[float],
+        similarity: str,
+        calibrate: Callable[[], RelevanceScale],
+        model_name: str = "",
+        hnsw: HnswSettings | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ChromaStore:
+        """Open or create collection ``name`` and check it fits the model.
+
+        Args:
+            client: A Chroma client.
+            name: Collection name.
+            probe: The model's embedding of the probe sentence (its identity).
+            similarity: "dot" or "cosine".
+            calibrate: Called only when a collection is created, to fit its relevance scale.
+            model_name: Recorded for messages; never used to decide anything.
+            hnsw: Settings for a new collection; for an existing one, only ``ef_search``
+                is applied, and only when given.
+            metadata: Extra collection metadata for a new collection.
+
+        Raises:
+            SpaceMismatchError: the collection exists with a space other than ``ip``.
+            ModelMismatchError: it was filled by another model or dimension.
+        """
+        from chromadb.errors import NotFoundError
+
+        try:
+            collection = client.get_collection(name, embedding_function=None)
+        except NotFoundError:
+            collection = cls._create(
+                client, name, probe, similarity, calibrate, model_name, hnsw, metadata
+            )
+            if collection is not None:
+                logger.debug("created collection %s (ip, dim %d)", name, len(probe))
+                identity = ModelIdentity.from_metadata(collection.metadata)
+                assert identity is not None  # noqa: S101  (we just wrote it)
+                return cls(client, collection, identity)
+            collection = client.get_collection(name, embedding_function=None)
+        identity = cls._verify(collection, probe, similarity, calibrate, model_name)
+        if hnsw is not None:
+            current = (collection.configuration or {}).get("hnsw") or {}
+            if current.get("ef_search") != hnsw.ef_search:
+                collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
+        logger.debug("opened collection %s (%d records)", name, collection.count())
+        return cls(client, collection, identity)
+
+    @staticmethod
+    def _create(
+        client: Any,
+        name: str,
+        probe: list[float],
+        similarity: str,
+        calibrate: Callable[[], RelevanceScale],
+        model_name: str,
+        hnsw: HnswSettings | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> Any:
+        """Create the collection; None if another process created it first."""
+        from chromadb.errors import InternalError, UniqueConstraintError
+
+        identity = ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
+        try:
+            return client.create_collection(
+                name,
+                configuration=(hnsw or HnswSettings()).configuration(),
+                metadata={**identity_keys(metadata), **identity.to_metadata()},
+                embedding_function=None,
+            )
+        except (InternalError, UniqueConstraintError) as exc:
+            if "already exists" not in str(exc):
+                raise
+            return None
+
+    @staticmethod
+    def _verify(
+        collection: Any,
+        probe: list[float],
+        similarity: str,
+        calibrate: Callable[[], RelevanceScale],
+        model_name: str,
+    ) -> ModelIdentity:
+        name = collection.name
+        space = collection_space(collection)
+        if space != "ip":
+            msg = (
+                f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
+                "need 'ip' (inner product), or rankings are silently wrong. A collection's "
+                "space cannot change: index into a new collection name, or delete this one "
+                f"with client.delete_collection({name!r}) and re-index."
+            )
+            raise SpaceMismatchError(msg)
+        identity = ModelIdentity.from_metadata(collection.metadata)
+        if identity is None:
+            count = collection.count()
+            if count:
+                msg = (
+                    f"Collection {name!r} holds {count} vectors but no langchain-tasb record "
+                    "of the model that made them, so they cannot be trusted to match this "
+                    "model. Re-index into a new collection name."
+                )
+                raise ModelMismatchError(msg)
+            identity = ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
+            # modify() replaces metadata rather than merging: merge ourselves.
+            collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
+            return identity
+        found = identity.mismatch(len(probe), similarity, probe)
+        if found is not None:
+            msg = (
+                f"Collection {name!r} was filled with {found}; this store's model "
+                f"{model_name!r} gives {len(probe)}-dimensional {similarity} vectors. Open it "
+                "with the model that built it, or index into a new collection name."
+            )
+            raise ModelMismatchError(msg)
+        return identity
+
+    def count(self) -> int:
+        """Number of stored records."""
+        return int(self.collection.count())
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        vectors: NDArray[np.float32] | Sequence[Sequence[float]],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Insert or replace records, validated first, written in the client's batch size."""
+        metas = validate_records(ids, texts, metadatas or [None] * len(ids))
+        array = np.asarray(vectors, dtype=np.float32)
+        if len(ids) and (array.ndim != 2 or array.shape != (len(ids), self.identity.dimension)):
+            msg = (
+                f"Expected {len(ids)} vectors of dimension {self.identity.dimension}, got an "
+                f"array of shape {array.shape}"
+            )
+            raise ValueError(msg)
+        if not np.isfinite(array).all():
+            msg = "Some vectors contain NaN or infinity; nothing was written"
+            raise ValueError(msg)
+        if len(set(ids)) != len(ids):
+            msg = "ids contain duplicates within one write; merge them first"
+            raise ValueError(msg)
+        step = max(1, int(self.client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            end = start + step
+            self.collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=array[start:end],
+                documents=list(texts[start:end]),
+                metadatas=metas[start:end],
+            )
+
+    def query(
+        self,
+        vector: Sequence[float] | NDArray[np.float32],
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` records with the largest dot product with ``vector``, best first."""
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"k must be a positive integer, got {k!r}"
+            raise ValueError(msg)
+        include = ["documents", "metadatas", "distances"]
+        if with_vectors:
+            include.append("embeddings")
+        result = self.collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=k,
+            where=dict(where) if where else None,
+            where_document=dict(where_document) if where_document else None,
+            include=include,
+        )
+        ids = result["ids"][0]
+        docs = result["documents"][0]
+        metas = result["metadatas"][0]
+        dists = result["distances"][0]
+        vecs = result["embeddings"][0] if with_vectors else [None] * len(ids)
+        return [
+            Hit(
+                id=i,
+                text=d or "",
+                metadata=m,
+                dot=dot_from_distance(s),
+                vector=None if v is None else np.asarray(v, dtype=np.float32),
+            )
+            for i, d, m, s, v in zip(ids, docs, metas, dists, vecs, strict=True)
+        ]
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Stored records for ``ids``, in the order asked, skipping missing ones."""
+        if not ids:
+            return []
+        result = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        found = {
+            i: Hit(id=i, text=d or "", metadata=m)
+            for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
+        }
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are already stored."""
+        if not ids:
+            return set()
+        return set(self.collection.get(ids=list(ids), include=[])["ids"])
+
+    def delete(
+        self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
+    ) -> None:
+        """Delete by ids and/or a metadata filter, in the client's batch size."""
+        if ids is None and where is None:
+            msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
+            raise ValueError(msg)
+        if ids is None:
+            self.collection.delete(where=dict(where or {}))
+            return
+        step = max(1, int(self.client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            self.collection.delete(
+                ids=list(ids[start : start + step]), where=dict(where) if where else None
+            )
