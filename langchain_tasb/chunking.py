@@ -1,0 +1,321 @@
+"""Token-aware chunking with the embedding model's own fast tokenizer.
+
+A document longer than the model's input limit is cut into chunks whose tokenization fits the
+limit, so that nothing is silently truncated at encoding time. The text is tokenized once (in
+bounded windows for very long texts) with character offsets, and every cut is made on those
+offsets: never inside a word, preferably at a paragraph break, then at a sentence end, then at
+whitespace. Consecutive chunks share up to ``overlap_tokens`` tokens.
+
+Example:
+    >>> chunker = TokenChunker(model.tokenizer, max_tokens=model.max_seq_length - 2)
+    >>> for chunk in chunker.split(text):
+    ...     assert text[chunk.start : chunk.end] == chunk.text
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Chunk", "TokenChunker", "TokenizerLike"]
+
+# Kinds of boundary between two consecutive tokens, from "never cut here" to "best place".
+_INSIDE_WORD = 0  # between a token and its continuation piece (``##ing``)
+_TOKEN = 1  # between two words with nothing in between ("end" | ".")
+_SPACE = 2  # whitespace in between
+_SENTENCE = 3  # whitespace after ". ! ?" (and closing quotes or brackets)
+_PARAGRAPH = 4  # a blank line in between
+
+_SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]{0,2}\Z")
+
+# A window of this many characters is tokenized at a time, so memory stays bounded.
+_DEFAULT_WINDOW_CHARS = 200_000
+# How far back from a window's end to look for whitespace to cut the window at.
+_WINDOW_CUT_SEARCH = 10_000
+
+
+class TokenizerLike(Protocol):
+    """What the chunker needs from a tokenizer: a Hugging Face fast tokenizer fits.
+
+    Called as ``tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)`` it
+    must return a mapping with ``"input_ids"`` and ``"offset_mapping"`` (character spans, one
+    per token). A ``word_ids()`` method on the result, as on ``BatchEncoding``, is used when
+    present to tell word continuations apart; otherwise adjacent alphanumerics count as one word.
+    """
+
+    def __call__(self, text: str, *, add_special_tokens: bool, return_offsets_mapping: bool) -> Any:
+        """Tokenize ``text``."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a source text.
+
+    Attributes:
+        text: The chunk's text, stripped of surrounding whitespace.
+        start: Offset of the first character in the source text.
+        end: Offset just past the last character, so ``source[start:end] == text``.
+        index: Position of the chunk in the source, from 0.
+    """
+
+    text: str
+    start: int
+    end: int
+    index: int
+
+
+@dataclass
+class _Window:
+    """Tokens of ``text[offset:...]`` with absolute character offsets."""
+
+    text: str
+    starts: list[int]
+    ends: list[int]
+    continues: list[bool]  # continues[i]: token i continues the word of token i - 1
+    final: bool  # the window reaches the end of the text
+    limit: int  # last boundary index that later text cannot change
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def kind(self, i: int) -> int:
+        """Classify the boundary before token ``i`` (``0 < i < len(self)``)."""
+        if self.continues[i]:
+            return _INSIDE_WORD
+        prev_end = self.ends[i - 1]
+        gap = self.text[prev_end : self.starts[i]]
+        if not any(ch.isspace() for ch in gap):
+            return _TOKEN
+        if gap.count("\n") >= 2:
+            return _PARAGRAPH
+        if _SENTENCE_END.search(self.text, max(0, prev_end - 3), prev_end):
+            return _SENTENCE
+        return _SPACE
+
+
+class TokenChunker:
+    """Split texts into chunks that fit a token budget, cutting at natural boundaries.
+
+    Args:
+        tokenizer: The model's fast tokenizer (``model.tokenizer`` of a sentence-transformers
+            model), or anything that satisfies :class:`TokenizerLike`.
+        max_tokens: Most content tokens per chunk, without special tokens: pass the model's
+            input limit minus 2 for ``[CLS]`` and ``[SEP]``.
+        overlap_tokens: Most tokens that consecutive chunks share; must be below
+            ``max_tokens``. The overlap starts on a word boundary, so it may be shorter, and
+            is empty when the word before the cut alone has more tokens than this.
+        window_chars: Characters tokenized at a time; bounds memory on very long texts.
+
+    Raises:
+        ValueError: If ``max_tokens`` is below 1, ``overlap_tokens`` is negative or not below
+            ``max_tokens``, or ``window_chars`` is below 1.
+    """
+
+    def __init__(
+        self,
+        tokenizer: TokenizerLike,
+        max_tokens: int,
+        overlap_tokens: int = 32,
+        *,
+        window_chars: int = _DEFAULT_WINDOW_CHARS,
+    ) -> None:
+        _check_settings(max_tokens, overlap_tokens, window_chars)
+        self._tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+        self.window_chars = window_chars
+
+    def split(self, text: str) -> list[Chunk]:
+        """Split ``text`` into chunks.
+
+        Args:
+            text: The source text.
+
+        Returns:
+            The chunks in order; one chunk if the text fits, none if it is blank.
+        """
+        return list(self.iter_chunks(text))
+
+    def iter_chunks(self, text: str) -> Iterator[Chunk]:
+        """Yield the chunks of ``text`` one by one, as :meth:`split` returns them."""
+        pos = 0
+        index = 0
+        while True:
+            window = self._window_at(text, pos)
+            if not len(window):
+                return
+            start = 0
+            while True:
+                if window.final and len(window) - start <= self.max_tokens:
+                    yield self._make_chunk(window, start, len(window), index)
+                    return
+                if not window.final and start + self.max_tokens > window.limit:
+                    break
+                chunk, end = self._fitting_chunk(window, start, index)
+                yield chunk
+                index += 1
+                start = self._next_start(window, start, end)
+            pos = window.starts[start]
+
+    # -- tokenization -----------------------------------------------------------------------
+
+    def _encode(self, text: str, *, offsets: bool) -> Any:
+        quiet: dict[str, Any] = {"verbose": False}  # no "sequence too long" warning
+        try:
+            return self._tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=offsets, **quiet
+            )
+        except TypeError:  # not a transformers tokenizer: no ``verbose`` keyword
+            return self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self._encode(text, offsets=False)["input_ids"])
+
+    def _window_at(self, text: str, pos: int) -> _Window:
+        """Tokenize a window starting at ``pos``, growing it until a chunk fits in it."""
+        size = self.window_chars
+        while True:
+            stop = pos + size
+            if stop >= len(text):
+                return self._tokenize(text, pos, len(text), final=True)
+            window = self._tokenize(text, pos, _window_cut(text, pos, stop), final=False)
+            if window.limit >= self.max_tokens:
+                return window
+            size *= 2
+
+    def _tokenize(self, text: str, pos: int, stop: int, *, final: bool) -> _Window:
+        encoding = self._encode(text[pos:stop], offsets=True)
+        spans: Sequence[Sequence[int]] = encoding["offset_mapping"]
+        starts = [pos + span[0] for span in spans]
+        ends = [pos + span[1] for span in spans]
+        continues = _continuations(encoding, text, starts, ends)
+        limit = len(starts)
+        if not final:
+            # The last word may go on past ``stop``: only cut before it.
+            limit = next((i for i in range(len(starts) - 1, -1, -1) if not continues[i]), 0)
+        return _Window(text, starts, ends, continues, final, limit)
+
+    # -- cutting ----------------------------------------------------------------------------
+
+    def _fitting_chunk(self, window: _Window, start: int, index: int) -> tuple[Chunk, int]:
+        """The chunk from token ``start`` at the best cut, checked by re-tokenizing it."""
+        end = self._best_end(window, start)
+        while True:
+            chunk = self._make_chunk(window, start, end, index)
+            if end - start <= 1 or self._count_tokens(chunk.text) <= self.max_tokens:
+                return chunk, end
+            # Re-tokenized alone the chunk came out longer (tokenizers that depend on context).
+            logger.debug("chunk %d re-tokenizes to more than %d tokens", index, self.max_tokens)
+            end = _previous_cut(window, start, end)
+
+    def _best_end(self, window: _Window, start: int) -> int:
+        """Pick the end token (exclusive) of the chunk starting at token ``start``."""
+        top = start + self.max_tokens
+        half = start + max(self.max_tokens // 2, self.overlap_tokens + 1)
+        low = start + self.overlap_tokens + 1  # the next chunk must start after ``start``
+        sentence = space = word = 0
+        for i in range(top, half - 1, -1):
+            kind = window.kind(i)
+            if kind == _PARAGRAPH:
+                return i
+            if kind == _SENTENCE and not sentence:
+                sentence = i
+            if kind >= _SPACE and not space:
+                space = i
+            if kind >= _TOKEN and not word:
+                word = i
+        if sentence or space:
+            return sentence or space
+        for i in range(half - 1, low - 1, -1):
+            kind = window.kind(i)
+            if kind >= _SPACE:
+                return i
+            if kind >= _TOKEN and not word:
+                word = i
+        return word or top  # no word boundary at all: cut between word pieces
+
+    def _next_start(self, window: _Window, start: int, end: int) -> int:
+        """First token of the next chunk: the earliest word start in the overlap."""
+        first = max(end - self.overlap_tokens, start + 1)
+        for wanted in (_SPACE, _TOKEN):
+            for i in range(first, end):
+                if window.kind(i) >= wanted:
+                    return i
+        return end
+
+    def _make_chunk(self, window: _Window, start: int, end: int, index: int) -> Chunk:
+        first = window.starts[start]
+        last = window.ends[end - 1]
+        raw = window.text[first:last]
+        stripped = raw.lstrip()
+        first += len(raw) - len(stripped)
+        stripped = stripped.rstrip()
+        return Chunk(text=stripped, start=first, end=first + len(stripped), index=index)
+
+
+def _check_settings(max_tokens: int, overlap_tokens: int, window_chars: int) -> None:
+    if max_tokens < 1:
+        msg = f"max_tokens must be at least 1, got {max_tokens}"
+        raise ValueError(msg)
+    if overlap_tokens < 0:
+        msg = f"overlap_tokens must not be negative, got {overlap_tokens}"
+        raise ValueError(msg)
+    if overlap_tokens >= max_tokens:
+        msg = (
+            f"overlap_tokens ({overlap_tokens}) must be smaller than max_tokens ({max_tokens}),"
+            " or chunking could not move forward"
+        )
+        raise ValueError(msg)
+    if window_chars < 1:
+        msg = f"window_chars must be at least 1, got {window_chars}"
+        raise ValueError(msg)
+
+
+def _window_cut(text: str, pos: int, stop: int) -> int:
+    """Move a window end back to just before whitespace, so no word is cut, if it can."""
+    for i in range(stop - 1, max(pos, stop - _WINDOW_CUT_SEARCH), -1):
+        if text[i].isspace():
+            return i
+    return stop
+
+
+def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int]) -> list[bool]:
+    """For each token, whether it continues the word of the token before it."""
+    word_ids = _word_ids(encoding, len(starts))
+    if word_ids is not None:
+        return [False] + [
+            word_ids[i] is not None and word_ids[i] == word_ids[i - 1]
+            for i in range(1, len(word_ids))
+        ]
+    return [False] + [
+        ends[i - 1] == starts[i]
+        and starts[i] > 0
+        and text[starts[i] - 1].isalnum()
+        and starts[i] < len(text)
+        and text[starts[i]].isalnum()
+        for i in range(1, len(starts))
+    ]
+
+
+def _word_ids(encoding: Any, count: int) -> list[int | None] | None:
+    method = getattr(encoding, "word_ids", None)
+    if method is None:
+        return None
+    try:
+        word_ids: list[int | None] = list(method())
+    except (ValueError, TypeError):  # a slow tokenizer's encoding has no word ids
+        return None
+    return word_ids if len(word_ids) == count else None
+
+
+def _previous_cut(window: _Window, start: int, end: int) -> int:
+    """The nearest word boundary before ``end`` (or just the previous token)."""
+    for i in range(end - 1, start, -1):
+        if window.kind(i) >= _TOKEN:
+            return i
+    return end - 1

@@ -1,0 +1,403 @@
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from langchain_tasb.readers import (
+    FileEntry,
+    MalformedRecordError,
+    Record,
+    ScanStats,
+    UnreadableFileError,
+    iter_files,
+    read_records,
+)
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A folder with one of everything; an ``outside`` folder next to it."""
+    root = tmp_path / "root"
+    write(root / "a.txt", "alpha")
+    write(root / "b.md", "# beta")
+    write(root / "c.rst", "gamma\n=====")
+    write(root / "page.html", "<p>page</p>")
+    write(root / "data.jsonl", '{"text": "one"}\n')
+    write(root / "docs" / "d.md", "delta")
+    write(root / "docs" / "sub" / "e.txt", "epsilon")
+    write(root / "docs" / "sub" / "f.htm", "<p>phi</p>")
+    write(root / ".hidden" / "x.txt", "hidden folder")
+    write(root / ".secret.txt", "hidden file")
+    write(root / "image.png", b"\x89PNG\r\n\x1a\n\x00\x00")
+    write(root / "notes.docx", "unsupported")
+    write(root / "bin.txt", b"text\x00with a NUL")
+    write(tmp_path / "outside" / "o.txt", "outside")
+    (root / "link_out.txt").symlink_to(tmp_path / "outside" / "o.txt")
+    (root / "linkdir_out").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "docs" / "loop").symlink_to(root / "docs", target_is_directory=True)
+    (root / "up").symlink_to(root, target_is_directory=True)
+    (root / "self.txt").symlink_to(root / "self.txt")
+    (root / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    (root / "alias.txt").symlink_to(root / "a.txt")
+    return root
+
+
+INSIDE = [
+    "a.txt",
+    "b.md",
+    "c.rst",
+    "data.jsonl",
+    "docs/d.md",
+    "docs/sub/e.txt",
+    "docs/sub/f.htm",
+    "page.html",
+]
+
+
+def relpaths(
+    roots: list[str | Path], stats: ScanStats | None = None, **kwargs: object
+) -> list[str]:
+    return [entry.relpath for entry in iter_files(roots, stats=stats, **kwargs)]  # type: ignore[arg-type]
+
+
+def test_walks_sorted_and_counts_what_it_leaves_out(tree: Path) -> None:
+    stats = ScanStats()
+    entries = list(iter_files([tree], stats=stats))
+    assert [e.relpath for e in entries] == INSIDE
+    assert all(e.root == tree.resolve() for e in entries)
+    assert all(e.path == (tree / e.relpath).resolve() for e in entries)
+    assert stats == ScanStats(
+        files=8,
+        hidden=2,
+        unsupported=2,  # image.png, notes.docx
+        binary=1,
+        outside_symlinks=2,  # link_out.txt, linkdir_out
+        excluded=0,
+        broken_symlinks=2,  # self.txt, dangling.txt
+        duplicates=3,  # alias.txt -> a.txt, and the loops docs/loop -> docs and up -> root
+    )
+
+
+def test_follow_symlinks_reaches_outside(tree: Path) -> None:
+    stats = ScanStats()
+    found = relpaths([tree], stats, follow_symlinks=True)
+    # linkdir_out/o.txt is the file link_out.txt already gave.
+    assert found == sorted([*INSIDE, "link_out.txt"])
+    assert stats.outside_symlinks == 0
+    assert stats.duplicates == 4
+
+
+def test_scan_is_deterministic(tree: Path) -> None:
+    assert relpaths([tree]) == relpaths([tree])
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "expected"),
+    [
+        (["**/*.md"], [], ["b.md", "docs/d.md"]),
+        (["*.md"], [], ["b.md", "docs/d.md"]),  # fnmatch: * also matches /
+        (["docs/*"], [], ["docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
+        (["docs/**/*.txt"], [], ["docs/sub/e.txt"]),
+        (["docs"], [], ["docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
+        ([], ["docs"], ["a.txt", "b.md", "c.rst", "data.jsonl", "page.html"]),
+        ([], ["**/sub"], ["a.txt", "b.md", "c.rst", "data.jsonl", "docs/d.md", "page.html"]),
+        ([], ["*.txt", "*.htm?"], ["b.md", "c.rst", "data.jsonl", "docs/d.md", "docs/sub/f.htm"]),
+        (["docs/*"], ["**/e.txt"], ["docs/d.md", "docs/sub/f.htm"]),
+        (["[ab].*"], [], ["a.txt", "b.md"]),
+        (["[!ab].*"], [], ["c.rst"]),
+    ],
+)
+def test_include_and_exclude_globs(
+    tree: Path, include: list[str], exclude: list[str], expected: list[str]
+) -> None:
+    stats = ScanStats()
+    assert relpaths([tree], stats, include=include, exclude=exclude) == expected
+    assert stats.excluded > 0
+
+
+def test_file_root_and_several_roots(tree: Path, tmp_path: Path) -> None:
+    entries = list(iter_files([tree / "docs", tree / "a.txt", tmp_path / "outside"]))
+    assert [(e.root.name, e.relpath) for e in entries] == [
+        ("docs", "d.md"),
+        ("docs", "sub/e.txt"),
+        ("docs", "sub/f.htm"),
+        ("a.txt", "a.txt"),
+        ("outside", "o.txt"),
+    ]
+    # A root that is a file is yielded even if include does not name it... unless excluded.
+    assert relpaths([str(tree / "a.txt")], exclude=["*.txt"]) == []
+    # A bare path works as a single root; overlapping roots give each file once.
+    stats = ScanStats()
+    assert relpaths([tree, tree / "docs"], stats) == INSIDE
+    assert [e.relpath for e in iter_files(tree / "docs")] == ["d.md", "sub/e.txt", "sub/f.htm"]  # type: ignore[arg-type]
+
+
+def test_symlink_inside_the_roots_is_followed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "real" / "x.md", "x")
+    (root / "a_link").symlink_to(root / "real", target_is_directory=True)
+    # The link sorts first, so the file is found through it, once.
+    assert relpaths([root]) == ["a_link/x.md"]
+
+
+def test_missing_root_fails_at_once(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        iter_files([tmp_path / "nope"])
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def entry_for(path: Path) -> FileEntry:
+    return FileEntry(path=path.resolve(), root=path.parent.resolve(), relpath=path.name)
+
+
+def test_text_formats_are_one_record(tmp_path: Path) -> None:
+    for name in ("a.txt", "b.md", "c.rst"):
+        path = write(tmp_path / name, "\ufeff  Some text.\n\nMore text.\n")
+        [record] = read_records(entry_for(path))
+        assert record == Record(
+            text="Some text.\n\nMore text.", metadata={"source": str(path.resolve())}, key=""
+        )
+
+
+def test_blank_file_gives_no_record(tmp_path: Path) -> None:
+    assert read_records(entry_for(write(tmp_path / "empty.txt", " \n"))) == []
+
+
+def test_latin1_fallback_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path / "old.txt", "café crème".encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.readers"):
+        [record] = read_records(entry_for(path))
+    assert record.text == "café crème"
+    assert "not valid UTF-8" in caplog.text
+    assert "Latin-1" in caplog.text
+
+
+def test_utf8_is_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path / "new.txt", "café crème")
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.readers"):
+        [record] = read_records(entry_for(path))
+    assert record.text == "café crème"
+    assert not caplog.records
+
+
+HTML = """<!DOCTYPE html>
+<html><head><title>The  Title</title>
+<style>body { color: red }</style>
+<script>var secret = "script text";</script>
+</head>
+<body>
+<h1>Heading &amp; more</h1>
+<p>First   paragraph
+   over two lines.</p>
+<script>alert("also hidden")</script>
+<div>Second <b>bold</b> paragraph &lt;tag&gt; &eacute;t&#233;.</div>
+<ul><li>one</li><li>two</li></ul>
+<pre>keep
+  this   spacing</pre>
+<!-- a comment -->
+<table><tr><td>a</td><td>b</td></tr></table>
+</body></html>
+"""
+
+
+def test_html_visible_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "page.html", HTML)
+    [record] = read_records(entry_for(path))
+    assert record.text == (
+        "Heading & more\n\n"
+        "First paragraph over two lines.\n\n"
+        "Second bold paragraph <tag> été.\n\n"
+        "one\ntwo\n\n"
+        "keep\n  this   spacing\n\n"
+        "a b"
+    )
+    assert record.metadata == {"source": str(path.resolve()), "title": "The Title"}
+    for hidden in ("script text", "also hidden", "color", "a comment", "The Title"):
+        assert hidden not in record.text
+
+
+def test_html_with_unclosed_head_and_declared_charset(tmp_path: Path) -> None:
+    html = '<html><head><meta charset="windows-1252"><body><p>caf\xe9 \x93quoted\x94</p>'
+    path = write(tmp_path / "old.htm", html.encode("latin-1"))
+    [record] = read_records(entry_for(path))
+    assert record.text == "café \u201cquoted\u201d"
+
+
+def test_jsonl_beir_records(tmp_path: Path) -> None:
+    lines = [
+        {"_id": "d1", "title": "Title", "text": "Body.", "metadata": {"year": 2020, "x": None}},
+        {"_id": 7, "title": "", "text": "No title.", "metadata": {"tags": ["a", "b"]}},
+        {"_id": "d3", "text": "No title key."},
+    ]
+    path = write(tmp_path / "corpus.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n\n")
+    source = str(path.resolve())
+    assert read_records(entry_for(path)) == [
+        Record(
+            text="Title\n\nBody.",
+            metadata={"year": 2020, "doc_id": "d1", "title": "Title", "source": source, "line": 1},
+            key="d1",
+        ),
+        Record(
+            text="No title.",
+            metadata={
+                "tags": '["a", "b"]',
+                "doc_id": "7",
+                "title": "",
+                "source": source,
+                "line": 2,
+            },
+            key="7",
+        ),
+        Record(
+            text="No title key.",
+            metadata={"doc_id": "d3", "title": "", "source": source, "line": 3},
+            key="d3",
+        ),
+    ]
+
+
+def test_jsonl_plain_records(tmp_path: Path) -> None:
+    lines = [
+        '{"text": "first", "metadata": {"lang": "en", "nested": {"b": 1, "a": 2}, "ok": true}}',
+        "",
+        '{"text": "  second  ", "id": "s2", "extra": "ignored"}',
+        '{"text": "   "}',
+    ]
+    path = write(tmp_path / "plain.jsonl", "\n".join(lines))
+    source = str(path.resolve())
+    assert read_records(entry_for(path)) == [
+        Record(
+            text="first",
+            metadata={
+                "lang": "en",
+                "nested": '{"a": 2, "b": 1}',
+                "ok": True,
+                "source": source,
+                "line": 1,
+            },
+            key="line:1",
+        ),
+        Record(text="second", metadata={"doc_id": "s2", "source": source, "line": 3}, key="s2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('{"metadata": {}}', '"text" must be a string, got nothing'),
+        ('{"text": 3}', '"text" must be a string, got a number'),
+        ('{"text": "x", "metadata": [1]}', '"metadata" must be an object, got an array'),
+        ('{"_id": null, "text": "x"}', '"_id" must be a string or an integer, got null'),
+        ('{"_id": "a", "title": 1, "text": "x"}', '"title" must be a string, got a number'),
+    ],
+)
+def test_jsonl_bad_line_names_file_and_line(tmp_path: Path, line: str, reason: str) -> None:
+    path = write(tmp_path / "bad.jsonl", '{"text": "ok"}\n\n' + line + "\n")
+    with pytest.raises(MalformedRecordError) as info:
+        read_records(entry_for(path))
+    message = str(info.value)
+    assert str(path.resolve()) in message
+    assert "line 3" in message
+    assert reason in message
+    assert info.value.line == 3
+    assert isinstance(info.value, UnreadableFileError)
+    assert isinstance(info.value, ValueError)
+
+
+def test_folder_named_like_a_file_is_unreadable(tmp_path: Path) -> None:
+    folder = tmp_path / "x.txt"
+    folder.mkdir()
+    with pytest.raises(UnreadableFileError, match=r"cannot read .*x\.txt") as info:
+        read_records(entry_for(folder))
+    assert info.value.path == folder.resolve()
+
+
+def test_permission_error_is_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "locked.md", "secret")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(UnreadableFileError, match="Permission denied") as info:
+        read_records(entry_for(path))
+    assert info.value.reason == "Permission denied"
+
+
+def test_unsupported_extension_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "notes.docx", "x")
+    with pytest.raises(ValueError, match=r"unsupported file type '\.docx'"):
+        read_records(entry_for(path))
+
+
+def minimal_pdf(pages: list[str]) -> bytes:
+    """A valid PDF whose pages each show one line of Helvetica text."""
+    count = len(pages)
+    font = 3 + 2 * count
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {count} >>",
+    ]
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R"
+            f" /Resources << /Font << /F1 {font} 0 R >> >> >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
+    return out + f"startxref\n{xref}\n%%EOF\n".encode()
+
+
+def test_pdf_without_pypdf_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "doc.pdf", minimal_pdf(["Hello"]))
+    monkeypatch.setitem(sys.modules, "pypdf", None)  # makes ``import pypdf`` fail
+    with pytest.raises(ImportError, match=r"pip install langchain-tasb\[pdf\]"):
+        read_records(entry_for(path))
+
+
+def test_pdf_is_found_although_binary(tmp_path: Path) -> None:
+    write(tmp_path / "doc.pdf", minimal_pdf(["Hello"]) + b"\x00")
+    assert relpaths([tmp_path]) == ["doc.pdf"]
+
+
+def test_pdf_pages_are_joined(tmp_path: Path) -> None:
+    pytest.importorskip("pypdf")
+    path = write(tmp_path / "doc.pdf", minimal_pdf(["First page", "Second page"]))
+    [record] = read_records(entry_for(path))
+    assert record.text == "First page\n\nSecond page"
+    assert record.metadata == {"source": str(path.resolve()), "pages": 2}
+
+
+def test_damaged_pdf_is_unreadable(tmp_path: Path) -> None:
+    pytest.importorskip("pypdf")
+    path = write(tmp_path / "broken.pdf", b"%PDF-1.4\nthis is not a pdf")
+    with pytest.raises(UnreadableFileError, match="not a readable PDF"):
+        read_records(entry_for(path))
