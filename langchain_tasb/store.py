@@ -16,6 +16,7 @@ import numpy as np
 
 from langchain_tasb.errors import ChromaUnavailableError, ModelMismatchError, SpaceMismatchError
 from langchain_tasb.identity import ModelIdentity, identity_keys
+from langchain_tasb.retry import NO_RETRY, RetryPolicy, call_with_retry
 from langchain_tasb.scoring import dot_from_distance
 
 if TYPE_CHECKING:
@@ -61,6 +62,13 @@ class HnswSettings:
         }
 
 
+# Seconds one HTTP request to a Chroma server may take; chromadb's own client waits forever.
+DEFAULT_TIMEOUT = 60.0
+
+# Connecting retries briefly: a wrong URL should fail in seconds, not minutes.
+_CONNECT_RETRY = RetryPolicy(attempts=3, initial=0.5, maximum=1.0)
+
+
 def connect(
     *,
     client: Any = None,
@@ -69,11 +77,14 @@ def connect(
     port: int | None = None,
     ssl: bool = False,
     headers: Mapping[str, str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Any:
     """A Chroma client: the given one, a server (host/port), a directory, or in-memory.
 
     Every in-memory ``EphemeralClient`` in one process shares one store: isolate by
-    collection name, or use ``persist_directory``.
+    collection name, or use ``persist_directory``. A server client gets a per-request
+    ``timeout`` (seconds; None waits forever) and auth through ``headers``, for example
+    ``{"Authorization": "Bearer TOKEN"}`` or ``{"X-Chroma-Token": "TOKEN"}``.
     """
     import chromadb
 
@@ -84,19 +95,42 @@ def connect(
     if client is not None:
         return client
     if host is not None:
+        url = f"{'https' if ssl else 'http'}://{host}:{port or 8000}"
         try:
-            return chromadb.HttpClient(
-                host=host, port=port or 8000, ssl=ssl, headers=dict(headers or {})
+            http = call_with_retry(
+                _CONNECT_RETRY, url, _http_client, host, port or 8000, ssl, dict(headers or {})
             )
-        except ValueError as exc:
-            if "Could not connect" not in str(exc):
-                raise
-            url = f"{'https' if ssl else 'http'}://{host}:{port or 8000}"
-            msg = f"Could not reach a Chroma server at {url}: is `chroma run` up there?"
+        except ChromaUnavailableError as exc:
+            msg = f"Could not reach a Chroma server at {url}: is `chroma run` up there? ({exc})"
             raise ChromaUnavailableError(msg) from exc
+        session = getattr(getattr(http, "_server", None), "_session", None)
+        if session is not None and timeout is not None:
+            import httpx
+
+            session.timeout = httpx.Timeout(timeout)
+        return http
     if persist_directory is not None:
         return chromadb.PersistentClient(path=str(persist_directory))
     return chromadb.EphemeralClient()
+
+
+def _http_client(host: str, port: int, ssl: bool, headers: dict[str, str]) -> Any:
+    import chromadb
+    import httpx
+
+    try:
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl, headers=headers)
+    except ValueError as exc:
+        if "Could not connect" not in str(exc):
+            raise
+        # chromadb wraps the refused connection in a ValueError: make it retryable.
+        raise httpx.ConnectError(str(exc)) from exc
+
+
+def server_url(client: Any) -> str | None:
+    """The API URL of a Chroma server client; None for embedded and in-memory clients."""
+    url = getattr(getattr(client, "_server", None), "_api_url", None)
+    return str(url) if url else None
 
 
 def parse_chroma_url(url: str) -> tuple[str, int, bool]:
@@ -219,12 +253,29 @@ def _check_value(value: object, where: str) -> MetadataValue:
 
 
 class ChromaStore:
-    """An inner-product Chroma collection bound to one model identity."""
+    """An inner-product Chroma collection bound to one model identity.
 
-    def __init__(self, client: Any, collection: Any, identity: ModelIdentity) -> None:
+    Calls to a Chroma server are retried with backoff on transient errors (connection
+    refused or reset, timeouts, 5xx) and never on client errors; embedded stores are not
+    retried. Writes are upserts of content-derived ids, so a retried write is harmless.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        collection: Any,
+        identity: ModelIdentity,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.client = client
         self.collection = collection
         self.identity = identity
+        url = server_url(client)
+        self.where = url or "embedded Chroma"
+        self.retry = retry or (RetryPolicy() if url else NO_RETRY)
+
+    def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return call_with_retry(self.retry, self.where, fn, *args, **kwargs)
 
     @property
     def name(self) -> str:
@@ -248,6 +299,7 @@ class ChromaStore:
         model_name: str = "",
         hnsw: HnswSettings | None = None,
         metadata: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> ChromaStore:
         """Open or create collection ``name`` and check it fits the model.
 
@@ -261,11 +313,42 @@ class ChromaStore:
             hnsw: Settings for a new collection; for an existing one, only ``ef_search``
                 is applied, and only when given.
             metadata: Extra collection metadata for a new collection.
+            retry: Retry policy for a server; defaults to :class:`RetryPolicy()` for
+                server clients and no retries for embedded ones.
 
         Raises:
             SpaceMismatchError: the collection exists with a space other than ``ip``.
             ModelMismatchError: it was filled by another model or dimension.
         """
+        url = server_url(client)
+        policy = retry or (RetryPolicy() if url else NO_RETRY)
+        collection, identity = call_with_retry(
+            policy,
+            url or "embedded Chroma",
+            cls._open,
+            client,
+            name,
+            probe,
+            similarity,
+            calibrate,
+            model_name,
+            hnsw,
+            metadata,
+        )
+        return cls(client, collection, identity, policy)
+
+    @classmethod
+    def _open(
+        cls,
+        client: Any,
+        name: str,
+        probe: list[float],
+        similarity: str,
+        calibrate: Callable[[], RelevanceScale],
+        model_name: str,
+        hnsw: HnswSettings | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> tuple[Any, ModelIdentity]:
         from chromadb.errors import NotFoundError
 
         try:
@@ -278,15 +361,15 @@ class ChromaStore:
                 logger.debug("created collection %s (ip, dim %d)", name, len(probe))
                 identity = ModelIdentity.from_metadata(collection.metadata)
                 assert identity is not None  # noqa: S101  (we just wrote it)
-                return cls(client, collection, identity)
+                return collection, identity
             collection = client.get_collection(name, embedding_function=None)
         identity = cls._verify(collection, probe, similarity, calibrate, model_name)
         if hnsw is not None:
             current = (collection.configuration or {}).get("hnsw") or {}
             if current.get("ef_search") != hnsw.ef_search:
                 collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
-        logger.debug("opened collection %s (%d records)", name, collection.count())
-        return cls(client, collection, identity)
+        logger.debug("opened collection %s", name)
+        return collection, identity
 
     @staticmethod
     def _create(
@@ -359,7 +442,7 @@ class ChromaStore:
 
     def count(self) -> int:
         """Number of stored records."""
-        return int(self.collection.count())
+        return int(self._call(self.collection.count))
 
     def upsert(
         self,
@@ -386,7 +469,8 @@ class ChromaStore:
         step = max(1, int(self.client.get_max_batch_size()))
         for start in range(0, len(ids), step):
             end = start + step
-            self.collection.upsert(
+            self._call(
+                self.collection.upsert,
                 ids=list(ids[start:end]),
                 embeddings=array[start:end],
                 documents=list(texts[start:end]),
@@ -409,7 +493,8 @@ class ChromaStore:
         include = ["documents", "metadatas", "distances"]
         if with_vectors:
             include.append("embeddings")
-        result = self.collection.query(
+        result = self._call(
+            self.collection.query,
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=k,
             where=dict(where) if where else None,
@@ -436,7 +521,7 @@ class ChromaStore:
         """Stored records for ``ids``, in the order asked, skipping missing ones."""
         if not ids:
             return []
-        result = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        result = self._call(self.collection.get, ids=list(ids), include=["documents", "metadatas"])
         found = {
             i: Hit(id=i, text=d or "", metadata=m)
             for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
@@ -447,7 +532,7 @@ class ChromaStore:
         """Which of ``ids`` are already stored."""
         if not ids:
             return set()
-        return set(self.collection.get(ids=list(ids), include=[])["ids"])
+        return set(self._call(self.collection.get, ids=list(ids), include=[])["ids"])
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
@@ -457,10 +542,12 @@ class ChromaStore:
             msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
             raise ValueError(msg)
         if ids is None:
-            self.collection.delete(where=dict(where or {}))
+            self._call(self.collection.delete, where=dict(where or {}))
             return
         step = max(1, int(self.client.get_max_batch_size()))
         for start in range(0, len(ids), step):
-            self.collection.delete(
-                ids=list(ids[start : start + step]), where=dict(where) if where else None
+            self._call(
+                self.collection.delete,
+                ids=list(ids[start : start + step]),
+                where=dict(where) if where else None,
             )

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
+
+from langchain_tasb import ChromaUnavailableError
+from langchain_tasb.retry import RetryPolicy, call_with_retry, is_transient
+
+FAST = RetryPolicy(attempts=4, initial=0.001, maximum=0.002)
+
+
+class Flaky:
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self, value: int, *, where: str) -> tuple[int, str]:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return value, where
+
+
+def test_transient_errors_are_retried_until_success() -> None:
+    request = httpx.Request("POST", "http://127.0.0.1:1/api")
+    flaky = Flaky(
+        [
+            httpx.ConnectError("refused"),
+            httpx.ReadTimeout("slow"),
+            httpx.HTTPStatusError("boom", request=request, response=httpx.Response(503)),
+        ]
+    )
+    # A keyword named like the wrapper's own arguments passes straight through.
+    assert call_with_retry(FAST, "http://x", flaky, 7, where="kw") == (7, "kw")
+    assert flaky.calls == 4
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidArgumentError("bad where"),
+        NotFoundError("no collection"),
+        InternalError("Collection [x] already exists"),
+        ValueError("bad input"),
+        httpx.HTTPStatusError(
+            "nope",
+            request=httpx.Request("GET", "http://x"),
+            response=httpx.Response(422),
+        ),
+    ],
+)
+def test_client_errors_are_never_retried(error: Exception) -> None:
+    flaky = Flaky([error])
+    with pytest.raises(type(error)):
+        call_with_retry(FAST, "http://x", flaky, 1, where="")
+    assert flaky.calls == 1
+    assert not is_transient(error)
+
+
+def test_giving_up_names_the_server() -> None:
+    flaky = Flaky([httpx.ConnectError("refused")] * 10)
+    with pytest.raises(
+        ChromaUnavailableError, match=r"http://127\.0\.0\.1:9 still failing after 4"
+    ):
+        call_with_retry(FAST, "http://127.0.0.1:9", flaky, 1, where="")
+    assert flaky.calls == 4
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    delays = RetryPolicy(attempts=6, initial=0.5, maximum=4.0).delays()
+    assert len(delays) == 5
+    for got, base in zip(delays, [0.5, 1.0, 2.0, 4.0, 4.0], strict=True):
+        assert base <= got <= base * 1.1
+    assert RetryPolicy(attempts=1).delays() == []
