@@ -19,30 +19,12 @@ from langchain_tasb.encoder import (
     TorchEncoder,
     default_model_name,
 )
+from langchain_tasb.validation import check_text, check_texts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 logger = logging.getLogger(__name__)
-
-
-def check_texts(texts: object, argument: str = "texts") -> list[str]:
-    """Validate a list of texts; the error names the first bad position and its type."""
-    if isinstance(texts, str | bytes):
-        kind = type(texts).__name__
-        msg = f"{argument} must be a list of str, got a single {kind}; wrap it: [text]"
-        raise TypeError(msg)
-    try:
-        items: list[Any] = list(texts)  # type: ignore[call-overload]
-    except TypeError as exc:
-        msg = f"{argument} must be a list of str, got {type(texts).__name__}"
-        raise TypeError(msg) from exc
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            hint = "; decode it first" if isinstance(text, bytes) else ""
-            msg = f"{argument}[{i}] must be str, got {type(text).__name__}{hint}"
-            raise TypeError(msg)
-    return items
 
 
 class TasbEmbeddings(BaseModel, Embeddings):
@@ -176,10 +158,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query, from the LRU cache when it was seen recently."""
-        if not isinstance(text, str):
-            hint = "; decode it first" if isinstance(text, bytes) else ""
-            msg = f"query must be str, got {type(text).__name__}{hint}"
-            raise TypeError(msg)
+        check_text(text, "query")
         if self.query_cache_size:
             with self._cache_lock:
                 cached = self._cache.get(text)

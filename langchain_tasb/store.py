@@ -18,6 +18,7 @@ from langchain_tasb.errors import ChromaUnavailableError, ModelMismatchError, Sp
 from langchain_tasb.identity import ModelIdentity, identity_keys
 from langchain_tasb.retry import NO_RETRY, RetryPolicy, call_with_retry
 from langchain_tasb.scoring import dot_from_distance
+from langchain_tasb.validation import check_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -192,20 +193,9 @@ def validate_records(
         if not isinstance(id_, str) or not id_:
             msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
             raise ValueError(msg)
-        _check_text(text, f"texts[{i}]")
+        check_text(text, f"texts[{i}]")
         cleaned.append(_clean_metadata(metadata, i))
     return cleaned
-
-
-def _check_text(text: object, where: str) -> None:
-    if not isinstance(text, str):
-        msg = f"{where} must be str, got {type(text).__name__}"
-        raise TypeError(msg)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        msg = f"{where} is not valid Unicode text at character {exc.start}: {exc.reason}"
-        raise ValueError(msg) from exc
 
 
 def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | None:
@@ -229,7 +219,7 @@ def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | No
 def _check_value(value: object, where: str) -> MetadataValue:
     if isinstance(value, bool | int | str):
         if isinstance(value, str):
-            _check_text(value, where)
+            check_text(value, where)
         elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
             msg = f"{where} = {value} does not fit in a 64-bit integer"
             raise ValueError(msg)
@@ -469,13 +459,34 @@ class ChromaStore:
         step = max(1, int(self.client.get_max_batch_size()))
         for start in range(0, len(ids), step):
             end = start + step
+            batch_ids = list(ids[start:end])
             self._call(
                 self.collection.upsert,
-                ids=list(ids[start:end]),
+                ids=batch_ids,
                 embeddings=array[start:end],
                 documents=list(texts[start:end]),
-                metadatas=metas[start:end],
+                metadatas=self._replacing(batch_ids, metas[start:end]),
             )
+
+    def _replacing(
+        self, ids: list[str], metadatas: list[Metadata | None]
+    ) -> list[dict[str, MetadataValue | None] | None]:
+        """Metadata that replaces, rather than merges into, what ``ids`` already hold.
+
+        Chroma's upsert merges metadata keys into an existing record, and ``None`` metadata
+        leaves the old keys in place; a key set to ``None`` is deleted. So every old key
+        missing from the new metadata is sent as ``None``.
+        """
+        existing = self._call(self.collection.get, ids=ids, include=["metadatas"])
+        old = dict(zip(existing["ids"], existing["metadatas"], strict=True))
+        out: list[dict[str, MetadataValue | None] | None] = []
+        for id_, new in zip(ids, metadatas, strict=True):
+            stale = set(old.get(id_) or {}) - set(new or {})
+            if stale:
+                out.append({**(new or {}), **dict.fromkeys(stale)})
+            else:
+                out.append(dict(new) if new else None)
+        return out
 
     def query(
         self,
@@ -490,17 +501,26 @@ class ChromaStore:
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}"
             raise ValueError(msg)
+        from chromadb.errors import InvalidArgumentError
+
         include = ["documents", "metadatas", "distances"]
         if with_vectors:
             include.append("embeddings")
-        result = self._call(
-            self.collection.query,
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=k,
-            where=dict(where) if where else None,
-            where_document=dict(where_document) if where_document else None,
-            include=include,
-        )
+        try:
+            result = self._call(
+                self.collection.query,
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=k,
+                where=dict(where) if where else None,
+                where_document=dict(where_document) if where_document else None,
+                include=include,
+            )
+        except InvalidArgumentError as exc:
+            msg = (
+                f"Chroma refused the filter (where={where!r}, where_document="
+                f"{where_document!r}): {exc}. See Chroma's metadata filtering syntax."
+            )
+            raise ValueError(msg) from exc
         ids = result["ids"][0]
         docs = result["documents"][0]
         metas = result["metadatas"][0]
@@ -519,20 +539,22 @@ class ChromaStore:
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored records for ``ids``, in the order asked, skipping missing ones."""
-        if not ids:
+        unique = _unique_ids(ids)
+        if not unique:
             return []
-        result = self._call(self.collection.get, ids=list(ids), include=["documents", "metadatas"])
+        result = self._call(self.collection.get, ids=unique, include=["documents", "metadatas"])
         found = {
             i: Hit(id=i, text=d or "", metadata=m)
             for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
         }
-        return [found[i] for i in dict.fromkeys(ids) if i in found]
+        return [found[i] for i in unique if i in found]
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are already stored."""
-        if not ids:
+        unique = _unique_ids(ids)
+        if not unique:
             return set()
-        return set(self._call(self.collection.get, ids=list(ids), include=[])["ids"])
+        return set(self._call(self.collection.get, ids=unique, include=[])["ids"])
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
@@ -544,10 +566,23 @@ class ChromaStore:
         if ids is None:
             self._call(self.collection.delete, where=dict(where or {}))
             return
+        unique = _unique_ids(ids)
         step = max(1, int(self.client.get_max_batch_size()))
-        for start in range(0, len(ids), step):
+        for start in range(0, len(unique), step):
             self._call(
                 self.collection.delete,
-                ids=list(ids[start : start + step]),
+                ids=unique[start : start + step],
                 where=dict(where) if where else None,
             )
+
+
+def _unique_ids(ids: Sequence[str]) -> list[str]:
+    """``ids`` without repeats, in order; each must be a non-empty string."""
+    if isinstance(ids, str):
+        msg = f"ids must be a list of strings, got the single string {ids!r}; wrap it: [id]"
+        raise TypeError(msg)
+    for i, id_ in enumerate(ids):
+        if not isinstance(id_, str) or not id_:
+            msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
+            raise ValueError(msg)
+    return list(dict.fromkeys(ids))

