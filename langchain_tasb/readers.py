@@ -384,7 +384,7 @@ def read_records(entry: FileEntry) -> list[Record]:
     if reader is None:
         msg = f"unsupported file type {entry.suffix!r}: {entry.path}"
         raise ValueError(msg)
-    return [record for record in reader(entry.path) if record.text]
+    return [record for record in reader(entry.path) if record.text.strip()]
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -414,7 +414,8 @@ def _source(path: Path) -> dict[str, MetadataValue]:
 
 
 def _read_text(path: Path) -> list[Record]:
-    text = _decode(_read_bytes(path), path).strip()
+    # Not stripped: chunk offsets must point into the file's own text.
+    text = _decode(_read_bytes(path), path)
     return [Record(text=text, metadata=_source(path))]
 
 

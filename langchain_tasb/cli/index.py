@@ -1,0 +1,303 @@
+"""``tasb index PATHS...``: index files and folders into a collection, incrementally."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from langchain_tasb.cli.common import (
+    add_store_options,
+    make_embeddings,
+    open_store,
+    where_label,
+)
+from langchain_tasb.errors import CollectionMismatchError
+from langchain_tasb.ingest import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_OVERLAP_TOKENS,
+    IndexProgress,
+    IndexReport,
+    index_paths,
+    make_chunker,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+logger = logging.getLogger(__name__)
+
+_LOG_EVERY_SECONDS = 5.0  # plain progress lines, when stderr is not a terminal
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``tasb index``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "index",
+        help="index files and folders (incremental and resumable)",
+        description=(
+            "Read .txt, .md, .rst, .html, .jsonl (and .pdf with langchain-tasb[pdf]) files "
+            "under PATHS, cut them into chunks that fit the model, embed them and write them "
+            "to Chroma. Re-running writes only what changed; an interrupted run resumes."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATHS", help="files and folders to index")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only index files whose path under its root matches (repeatable), e.g. '**/*.md'",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out files and folders that match (repeatable), e.g. 'build' or '*.html'",
+    )
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also follow symlinks that lead outside the given paths",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=_non_negative_int,
+        default=DEFAULT_OVERLAP_TOKENS,
+        metavar="N",
+        help=f"tokens shared by consecutive chunks (default {DEFAULT_OVERLAP_TOKENS})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"chunks encoded and written together (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete chunks of files no longer found under PATHS (other roots are untouched)",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="exit 0 even if some files could not be read (they are still reported)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
+    )
+    add_store_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        msg = f"must be at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"must be a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 0:
+        msg = f"must not be negative, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Index ``args.paths``; exit 1 if some files failed (0 with ``--keep-going``)."""
+    for path in args.paths:  # before loading the model or creating a collection
+        if not Path(path).expanduser().exists():
+            msg = f"no such file or folder: {path}"
+            raise FileNotFoundError(msg)
+    embeddings = make_embeddings(args)
+    if args.overlap >= embeddings.document_max_tokens - 2:  # known without loading the model
+        msg = (
+            f"--overlap {args.overlap} must be smaller than the chunk size "
+            f"({embeddings.document_max_tokens - 2} tokens); try --overlap {DEFAULT_OVERLAP_TOKENS}"
+        )
+        raise ValueError(msg)
+    try:
+        store = open_store(args, embeddings)
+    except CollectionMismatchError as exc:
+        msg = (
+            f"{exc} With the CLI: pass the model that built it with --model, or choose "
+            "another --collection."
+        )
+        raise CollectionMismatchError(msg) from exc
+    try:
+        chunker = make_chunker(embeddings, args.overlap)
+    except ValueError as exc:
+        msg = f"--overlap {args.overlap} does not fit the model's chunk size: {exc}"
+        raise ValueError(msg) from exc
+    with _reporter(quiet=args.quiet, stream=sys.stderr) as progress:
+        report = index_paths(
+            store,
+            args.paths,
+            include=args.include,
+            exclude=args.exclude,
+            follow_symlinks=args.follow_symlinks,
+            overlap_tokens=args.overlap,
+            batch_size=args.batch_size,
+            prune=args.prune,
+            progress=progress,
+            chunker=chunker,
+        )
+    if not args.quiet:
+        where = f"collection {store.collection_name!r} at {where_label(args)}"
+        for line in summary_lines(report, where):
+            print(line)
+    for failure in report.failures:
+        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+    if report.failures and not args.keep_going:
+        files = "file" if report.files_failed == 1 else "files"
+        print(
+            f"{report.files_failed} {files} could not be read (listed above); their old chunks,"
+            " if any, were kept. Fix or --exclude them, or pass --keep-going to exit 0.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def summary_lines(report: IndexReport, where: str) -> list[str]:
+    """What a run did, in a few human lines."""
+    files = _plural(report.files_seen, "file")
+    if not report.changed:
+        lines = [
+            f"nothing to write: {files} and {_plural(report.chunks_unchanged, 'chunk')} "
+            f"already up to date in {where} ({report.seconds:.1f}s)"
+        ]
+    else:
+        rate = report.chunks_written / report.seconds if report.seconds > 0 else 0.0
+        lines = [
+            f"indexed {files} into {where} in {report.seconds:.1f}s ({rate:.1f} chunks/s)",
+            f"files: {report.files_indexed} changed, {report.files_unchanged} unchanged, "
+            f"{report.files_failed} failed",
+            f"chunks: {report.chunks_written} written, {report.chunks_unchanged} unchanged, "
+            f"{report.chunks_moved} moved, {report.chunks_deleted} deleted",
+        ]
+        if report.chunks_pruned:
+            lines.append(
+                f"pruned: {_plural(report.chunks_pruned, 'chunk')} of "
+                f"{_plural(report.files_pruned, 'file')} no longer under the paths"
+            )
+    skipped = report.skipped
+    counts = {
+        "hidden": skipped.hidden,
+        "binary": skipped.binary,
+        "unsupported": skipped.unsupported,
+        "excluded": skipped.excluded,
+        "symlinks outside the paths": skipped.outside_symlinks,
+        "broken symlinks": skipped.broken_symlinks,
+        "duplicates": skipped.duplicates,
+    }
+    parts = [f"{count} {name}" for name, count in counts.items() if count]
+    if parts:
+        lines.append("skipped: " + ", ".join(parts))
+    return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+class _Reporter:
+    """Turns :class:`IndexProgress` snapshots into a tqdm bar or periodic log lines."""
+
+    def __init__(self, stream: TextIO, *, bar: bool) -> None:
+        self.stream = stream
+        self.began = time.monotonic()
+        self.last_line = self.began  # the first plain line comes after a few seconds
+        self.printed = False
+        self.bar: Any = None
+        if bar:
+            # tqdm ships no type hints; it comes with transformers.
+            tqdm: Any = importlib.import_module("tqdm").tqdm
+            self.bar = tqdm(
+                total=0,
+                unit="file",
+                desc="indexing",
+                file=stream,
+                dynamic_ncols=True,
+                bar_format=(
+                    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} files "
+                    "[{elapsed}<{remaining}{postfix}]"
+                ),
+            )
+
+    def __call__(self, progress: IndexProgress) -> None:
+        elapsed = max(time.monotonic() - self.began, 1e-9)
+        rate = progress.chunks_done / elapsed
+        if self.bar is not None:
+            if self.bar.total != progress.files_total:
+                self.bar.total = progress.files_total
+            self.bar.update(progress.files_done - self.bar.n)
+            self.bar.set_postfix_str(
+                f"{progress.chunks_done} chunks, {rate:.1f} chunks/s", refresh=False
+            )
+            self.bar.refresh()
+            return
+        now = time.monotonic()
+        if progress.finished and not self.printed:
+            return  # a short run: the summary says it all
+        if not progress.finished and now - self.last_line < _LOG_EVERY_SECONDS:
+            return
+        self.last_line = now
+        self.printed = True
+        print(_plain_line(progress, elapsed, rate), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _plain_line(progress: IndexProgress, elapsed: float, rate: float) -> str:
+    eta = "?"
+    if progress.files_done:
+        left = progress.files_total - progress.files_done
+        eta = _duration(elapsed / progress.files_done * max(left, 0))
+    return (
+        f"indexing: {progress.files_done}/{progress.files_total} files, "
+        f"{progress.chunks_done} chunks ({progress.chunks_written} written), "
+        f"{rate:.1f} chunks/s, ETA {eta}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+@contextlib.contextmanager
+def _reporter(*, quiet: bool, stream: TextIO) -> Iterator[_Reporter | None]:
+    """The progress callback for the output at hand: a bar, log lines, or None when quiet."""
+    if quiet:
+        yield None
+        return
+    reporter = _Reporter(stream, bar=_is_terminal(stream))
+    try:
+        yield reporter
+    finally:
+        reporter.close()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

@@ -1,0 +1,244 @@
+"""``tasb search QUERY``: the best chunks by dot product, as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from langchain_tasb.cli.common import add_store_options, open_existing_store
+
+if TYPE_CHECKING:
+    from langchain_tasb.store import Hit
+
+DEFAULT_K = 5
+SNIPPET_CHARS = 240
+
+_WORD = re.compile(r"\w+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``tasb search``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "search",
+        help="search an index",
+        description="Print the chunks with the largest dot product with QUERY, best first.",
+    )
+    parser.add_argument("query", metavar="QUERY", help="what to look for")
+    parser.add_argument(
+        "-k", "--k", type=_positive_int, default=DEFAULT_K, help=f"results (default {DEFAULT_K})"
+    )
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=(
+            "only chunks whose metadata KEY equals VALUE, e.g. source=guide.md (repeatable: "
+            "different keys must all match, a repeated key matches any of its values)"
+        ),
+    )
+    parser.add_argument(
+        "--mmr",
+        action="store_true",
+        help="diversify results with maximal marginal relevance (over the 4*k best)",
+    )
+    add_store_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a positive whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+
+def build_where(pairs: list[str]) -> dict[str, Any] | None:
+    """``--filter`` pairs to a Chroma ``where``.
+
+    Different keys must all match (``$and``); a repeated key matches any of its values
+    (``$or``). A value that reads as a number or boolean also matches that typed value, so
+    ``chunk=0`` finds the integer 0 and ``source=2024`` still finds the string "2024".
+
+    Args:
+        pairs: ``KEY=VALUE`` strings.
+
+    Returns:
+        The filter, or None for no pairs.
+
+    Raises:
+        ValueError: If a pair has no ``=`` or an empty key.
+    """
+    by_key: dict[str, list[str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            msg = f"--filter expects KEY=VALUE, e.g. source=guide.md; got {pair!r}"
+            raise ValueError(msg)
+        by_key.setdefault(key, []).append(value)
+    conditions: list[dict[str, Any]] = []
+    for key, values in by_key.items():
+        options = [{key: typed} for value in values for typed in _typed(value)]
+        conditions.append(options[0] if len(options) == 1 else {"$or": options})
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _typed(value: str) -> list[str | int | float | bool]:
+    out: list[str | int | float | bool] = [value]
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        out.append(lowered == "true")
+        return out
+    for kind in (int, float):
+        try:
+            out.append(kind(value))
+        except ValueError:
+            continue
+        return out
+    return out
+
+
+# -- snippets ---------------------------------------------------------------------------------
+
+
+def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
+    """The part of ``text``, about ``width`` characters, that holds most of the query's words.
+
+    A window opening at each occurrence of a query word is scored by how many distinct query
+    words it holds, then by how many occurrences; the best one is shown from a little before
+    its first match. Without any query word in the text, the text's start is shown. Whitespace
+    is collapsed and an ellipsis marks text cut at either end.
+
+    Args:
+        text: A chunk's text.
+        query: The query.
+        width: Longest snippet, in characters (ellipses aside).
+
+    Returns:
+        The snippet.
+    """
+    if len(text) <= width:
+        return " ".join(text.split())
+    terms = {w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS}
+    words = [m.start() for m in _WORD.finditer(text)]
+    matches = [
+        (m.start(), m.group().lower()) for m in _WORD.finditer(text) if m.group().lower() in terms
+    ]
+    positions = [position for position, _ in matches]
+    lead = width // 6  # context shown before the first match
+    start, best = 0, (0, 0)
+    for i, position in enumerate(positions):
+        last = bisect.bisect_left(positions, position - lead + width)
+        score = (len({term for _, term in matches[i:last]}), last - i)
+        if score > best:
+            start, best = position, score
+    if best[0]:
+        start = words[bisect.bisect_left(words, start - lead)]
+    end = min(len(text), start + width)
+    if end < len(text):
+        cut = text.rfind(" ", start, end)
+        end = cut if cut > start else end
+    body = " ".join(text[start:end].split())
+    return f"{'…' if start > 0 else ''}{body}{'…' if end < len(text) else ''}"
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    """Search and print results."""
+    where = build_where(args.filter)
+    store = open_existing_store(args)
+    vector = store.embeddings.embed_query(args.query)
+    hits: list[Hit]
+    if args.mmr:
+        hits = store.mmr_hits(vector, args.k, 4 * args.k, 0.5, filter=where)
+    else:
+        hits = store.search_hits(vector, args.k, filter=where)
+    scale = store.relevance_scale
+    results = [
+        {
+            "rank": rank,
+            "id": hit.id,
+            "dot": hit.dot,
+            "relevance": scale.relevance(hit.dot),
+            "source": (hit.metadata or {}).get("source"),
+            "chunk": (hit.metadata or {}).get("chunk"),
+            "snippet": snippet(hit.text, args.query),
+            "text": hit.text,
+            "metadata": hit.metadata or {},
+        }
+        for rank, hit in enumerate(hits, start=1)
+    ]
+    if args.json:
+        payload = {
+            "query": args.query,
+            "collection": store.collection_name,
+            "k": args.k,
+            "filter": where,
+            "results": results,
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return 0
+    if not results:
+        print(
+            f"no results in collection {store.collection_name!r}"
+            + (" for this filter" if where else "")
+        )
+        return 0
+    for result in results:
+        chunk = "" if result["chunk"] is None else f" #{result['chunk']}"
+        print(
+            f"{result['rank']:>2}. {result['source'] or result['id']}{chunk}  "
+            f"dot {result['dot']:.3f}  relevance {result['relevance']:.3f}"
+        )
+        print(f"    {result['snippet']}")
+    return 0

@@ -1,0 +1,600 @@
+"""Index folders into a vector store: incremental, resumable, pipelined, memory-bounded.
+
+The store is a :class:`~langchain_tasb.vectorstore.TasbVectorStore`.
+
+:func:`index_paths` walks the roots with :func:`~langchain_tasb.readers.iter_files`, reads each
+file into records, cuts them into chunks that fit the model's token limit, and brings the
+collection in line with the files:
+
+* Every chunk gets a content-derived id: a hash of its root, its root-relative ``source``, the
+  record key, its text and how many identical chunks came before it in the same file. The
+  position is not part of the id, so a chunk that only moved keeps its id and its vector; only
+  its metadata (``chunk``, ``start``, ``end``) is updated.
+* Each file is compared with what the collection already holds for it (``root`` + ``path``):
+  chunks already stored with the same metadata are left alone, so re-running on unchanged
+  files embeds and writes nothing.
+* A file's new chunks are written first, then moved chunks are updated and its stale chunks
+  deleted. Whatever point a run is killed at, the next run finds the difference and finishes
+  the job: no duplicates (ids are deterministic), nothing missing.
+* With ``prune``, chunks recorded under one of the roots being indexed whose file was not seen
+  in this run are deleted. Chunks of other roots in the same collection are never touched.
+
+Files are read, chunked, encoded and written in batches of ``batch_size`` chunks; a writer
+thread writes batch N while batch N + 1 is being encoded, through a bounded queue, so memory
+holds a few batches (and one file's chunk list) whatever the size of the corpus.
+
+Chunk metadata: ``source`` (POSIX path relative to its root, what users filter on), ``root``
+(resolved root), ``path`` (resolved file path), ``chunk`` (index within the record), ``start``
+and ``end`` (character offsets of the chunk in the record's extracted text), ``record`` (the
+record key, for JSON Lines), plus the record's own metadata (``line``, ``doc_id``, ``title``,
+``pages``...). These keys win over a record's own keys of the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from langchain_tasb.chunking import TokenChunker
+from langchain_tasb.readers import ScanStats, UnreadableFileError, iter_files, read_records
+from langchain_tasb.store import validate_records
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterator, Sequence
+
+    from langchain_core.embeddings import Embeddings
+
+    from langchain_tasb.readers import FileEntry, Record
+    from langchain_tasb.vectorstore import TasbVectorStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_OVERLAP_TOKENS",
+    "FileFailure",
+    "IndexProgress",
+    "IndexReport",
+    "ProgressCallback",
+    "chunk_id",
+    "index_paths",
+    "make_chunker",
+]
+
+DEFAULT_OVERLAP_TOKENS = 32
+"""Tokens shared by consecutive chunks of one text."""
+DEFAULT_BATCH_SIZE = 128
+"""Chunks encoded and written together: a larger batch encodes a little faster, a smaller one
+loses less work to an interruption and holds less memory."""
+
+_QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
+_PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
+_POLL_SECONDS = 0.2  # how often blocked threads look for an error or an abort
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be indexed; its chunks in the collection were left as they were.
+
+    Attributes:
+        path: The file's resolved path.
+        source: Its path relative to its root.
+        reason: What went wrong, and how to fix it where that is known.
+    """
+
+    path: str
+    source: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What :func:`index_paths` did.
+
+    Attributes:
+        roots: The resolved roots indexed.
+        files_seen: Files found under the roots (after include/exclude and skips).
+        files_indexed: Files whose chunks were written, updated or deleted.
+        files_unchanged: Files whose chunks were all stored already: nothing was written.
+        failures: Files that could not be read, with the reason.
+        chunks_written: Chunks embedded and written (new or changed text).
+        chunks_unchanged: Chunks already stored with the same metadata.
+        chunks_moved: Chunks already stored whose position changed: metadata updated only,
+            their vectors kept.
+        chunks_deleted: Stale chunks of files that changed.
+        chunks_pruned: Chunks of files no longer under the roots (``prune`` only).
+        files_pruned: Files those pruned chunks belonged to.
+        skipped: What the scan left out (hidden, binary, unsupported, excluded...).
+        seconds: Wall-clock time of the run.
+    """
+
+    roots: list[str] = field(default_factory=list)
+    files_seen: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    failures: list[FileFailure] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_unchanged: int = 0
+    chunks_moved: int = 0
+    chunks_deleted: int = 0
+    chunks_pruned: int = 0
+    files_pruned: int = 0
+    skipped: ScanStats = field(default_factory=ScanStats)
+    seconds: float = 0.0
+
+    @property
+    def files_failed(self) -> int:
+        """How many files could not be read."""
+        return len(self.failures)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run wrote, updated or deleted anything."""
+        return bool(
+            self.chunks_written or self.chunks_moved or self.chunks_deleted or self.chunks_pruned
+        )
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """A snapshot of a running :func:`index_paths`, passed to the progress callback.
+
+    Attributes:
+        files_total: Files the scan will yield (counted before indexing starts).
+        files_done: Files finished: written, unchanged or failed.
+        chunks_done: Chunks finished: written, unchanged or moved.
+        chunks_written: Of those, chunks embedded and written.
+        current: ``source`` of the file last finished ("" before the first).
+        finished: True on the last call, once everything is written (and pruned).
+    """
+
+    files_total: int
+    files_done: int
+    chunks_done: int
+    chunks_written: int
+    current: str = ""
+    finished: bool = False
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+"""Type of the ``progress`` argument: called with an :class:`IndexProgress` after each file and
+each batch, from the calling thread or the writer thread, never from two at once."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One chunk ready to embed and write."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class _Finish:
+    """What is left to do for a file once its new chunks are written."""
+
+    source: str
+    moved_ids: list[str]
+    moved_metadatas: list[dict[str, Any]]
+    stale_ids: list[str]
+
+
+@dataclass
+class _Write:
+    """A batch of embedded chunks to write."""
+
+    rows: list[_Row]
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+
+
+_DONE = object()
+
+
+# -- ids and chunks ---------------------------------------------------------------------------
+
+
+def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> str:
+    """The id of a chunk: derived from where it comes from and what it says, not its position.
+
+    Args:
+        root: The resolved root the file was found under.
+        source: The file's POSIX path relative to ``root``.
+        key: The record's key within the file ("" for one-record formats).
+        text: The chunk's text.
+        occurrence: How many chunks with the same key and text came before it in the file, so
+            that repeated identical chunks get distinct ids.
+
+    Returns:
+        32 hex characters of a SHA-256 digest.
+    """
+    digest = hashlib.sha256(b"tasb-chunk-v1")
+    for part in (root, source, key, str(occurrence), text):
+        digest.update(b"\x00")
+        digest.update(part.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def make_chunker(
+    embeddings: Embeddings, overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
+) -> TokenChunker:
+    """A chunker with the model's own tokenizer, sized to the document token limit.
+
+    The limit is ``min(document_max_tokens, max_seq_length) - 2`` (room for ``[CLS]`` and
+    ``[SEP]``), so that no chunk is truncated when it is encoded.
+
+    Args:
+        embeddings: A :class:`~langchain_tasb.embeddings.TasbEmbeddings` (anything with
+            ``encoder.tokenizer``, ``document_max_tokens`` and ``info.max_seq_length``).
+        overlap_tokens: Tokens shared by consecutive chunks.
+
+    Returns:
+        The chunker.
+
+    Raises:
+        TypeError: If ``embeddings`` has no tokenizer to chunk with.
+        ValueError: If ``overlap_tokens`` does not fit below the chunk size.
+    """
+    try:
+        tokenizer = embeddings.encoder.tokenizer  # type: ignore[attr-defined]
+        limit = min(
+            int(embeddings.document_max_tokens),  # type: ignore[attr-defined]
+            int(embeddings.info.max_seq_length),  # type: ignore[attr-defined]
+        )
+    except AttributeError as exc:
+        msg = (
+            f"cannot chunk with {type(embeddings).__name__}: it has no model tokenizer. Use "
+            "TasbEmbeddings, or pass chunker=TokenChunker(tokenizer, max_tokens) yourself."
+        )
+        raise TypeError(msg) from exc
+    return TokenChunker(tokenizer, max_tokens=limit - 2, overlap_tokens=overlap_tokens)
+
+
+def _rows(entry: FileEntry, records: Sequence[Record], chunker: TokenChunker) -> Iterator[_Row]:
+    """The chunks of one file with their ids and metadata."""
+    root = str(entry.root)
+    path = str(entry.path)
+    seen: Counter[tuple[str, str]] = Counter()
+    for record in records:
+        for chunk in chunker.iter_chunks(record.text):
+            occurrence = seen[record.key, chunk.text]
+            seen[record.key, chunk.text] += 1
+            metadata: dict[str, Any] = {
+                **record.metadata,
+                "source": entry.relpath,
+                "root": root,
+                "path": path,
+                "chunk": chunk.index,
+                "start": chunk.start,
+                "end": chunk.end,
+            }
+            if record.key:
+                metadata["record"] = record.key
+            yield _Row(
+                id=chunk_id(root, entry.relpath, record.key, chunk.text, occurrence),
+                text=chunk.text,
+                metadata=metadata,
+            )
+
+
+def _file_where(root: str, path: str) -> dict[str, Any]:
+    return {"$and": [{"root": root}, {"path": path}]}
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def index_paths(
+    store: TasbVectorStore,
+    roots: Sequence[str | os.PathLike[str]],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    follow_symlinks: bool = False,
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    prune: bool = False,
+    progress: ProgressCallback | None = None,
+    chunker: TokenChunker | None = None,
+) -> IndexReport:
+    """Bring ``store`` in line with the files under ``roots``; see the module docstring.
+
+    Args:
+        store: The vector store to fill; its embeddings encode the chunks.
+        roots: Folders or files to index, recursively.
+        include: Keep only files whose root-relative path matches one of these globs.
+        exclude: Leave out files and folders matching one of these globs.
+        follow_symlinks: Also follow symlinks that lead outside every root.
+        overlap_tokens: Tokens shared by consecutive chunks of one text.
+        batch_size: Chunks encoded and written together.
+        prune: Delete chunks recorded under these roots whose file was not seen in this run.
+        progress: Called with an :class:`IndexProgress` after each file and each batch.
+        chunker: Chunker to use instead of one built from the store's model tokenizer.
+
+    Returns:
+        What was seen, written, kept, updated, deleted and skipped, and which files failed.
+
+    Raises:
+        FileNotFoundError: If a root does not exist (before anything is written).
+        ValueError: If ``batch_size`` is below 1 or ``overlap_tokens`` does not fit.
+        TypeError: If no chunker is given and the store's embeddings have no tokenizer.
+    """
+    if isinstance(roots, str | Path):
+        roots = [roots]
+    if batch_size < 1:
+        msg = f"batch_size must be at least 1, got {batch_size}"
+        raise ValueError(msg)
+    if chunker is None:
+        chunker = make_chunker(store.embeddings, overlap_tokens)
+    run = _IndexRun(
+        store=store,
+        roots=list(roots),
+        include=list(include),
+        exclude=list(exclude),
+        follow_symlinks=follow_symlinks,
+        batch_size=batch_size,
+        chunker=chunker,
+        progress=progress,
+    )
+    return run.run(prune=prune)
+
+
+class _IndexRun:
+    """One call of :func:`index_paths`: the reading thread's state and the writer thread."""
+
+    def __init__(
+        self,
+        *,
+        store: TasbVectorStore,
+        roots: list[str | os.PathLike[str]],
+        include: list[str],
+        exclude: list[str],
+        follow_symlinks: bool,
+        batch_size: int,
+        chunker: TokenChunker,
+        progress: Callable[[IndexProgress], None] | None,
+    ) -> None:
+        self.store = store
+        self.collection: Any = store.store.collection
+        self.roots = roots
+        self.include = include
+        self.exclude = exclude
+        self.follow_symlinks = follow_symlinks
+        self.batch_size = batch_size
+        self.chunker = chunker
+        self.progress = progress
+        self.report = IndexReport()
+        self.files_total = 0
+        self.files_done = 0
+        self.chunks_done = 0
+        self.lock = threading.Lock()
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_BATCHES)
+        self.abort = threading.Event()
+        self.writer_error: BaseException | None = None
+        self.pending: list[_Row] = []
+        self.pending_finishes: list[_Finish] = []
+
+    # -- reading side -------------------------------------------------------------------------
+
+    def run(self, *, prune: bool) -> IndexReport:
+        began = time.monotonic()
+        resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
+        self.report.roots = resolved
+        files = iter_files(
+            self.roots,
+            self.include,
+            self.exclude,
+            self.follow_symlinks,
+            stats=self.report.skipped,
+        )  # raises FileNotFoundError for a missing root now, before any write
+        if self.progress is not None:
+            self.files_total = sum(
+                1 for _ in iter_files(self.roots, self.include, self.exclude, self.follow_symlinks)
+            )
+            self._notify("")
+        seen: dict[str, set[str]] = {root: set() for root in resolved}
+        writer = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
+        writer.start()
+        try:
+            for entry in files:
+                seen.setdefault(str(entry.root), set()).add(str(entry.path))
+                self._index_file(entry)
+            self._flush()
+            self._put(_DONE)
+            while writer.is_alive():
+                writer.join(_POLL_SECONDS)
+            self._raise_writer_error()
+        except BaseException:
+            self.abort.set()
+            writer.join()
+            raise
+        if prune:
+            for root in resolved:
+                self._prune(root, seen.get(root, set()))
+        self.report.files_seen = self.report.skipped.files
+        self.report.seconds = time.monotonic() - began
+        self._notify("", finished=True)
+        return self.report
+
+    def _index_file(self, entry: FileEntry) -> None:
+        try:
+            records = read_records(entry)
+            rows = list(_rows(entry, records, self.chunker))
+        except (UnreadableFileError, ImportError) as exc:
+            reason = exc.reason if isinstance(exc, UnreadableFileError) else str(exc)
+            logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
+            with self.lock:
+                self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
+                self.files_done += 1
+            self._notify(entry.relpath)
+            return
+        stored = self.collection.get(
+            where=_file_where(str(entry.root), str(entry.path)), include=["metadatas"]
+        )
+        existing: dict[str, dict[str, Any]] = {
+            id_: dict(meta or {})
+            for id_, meta in zip(stored["ids"], stored["metadatas"], strict=True)
+        }
+        new: list[_Row] = []
+        finish = _Finish(entry.relpath, [], [], [])
+        unchanged = 0
+        for row in rows:
+            old = existing.pop(row.id, None)
+            if old is None:
+                new.append(row)
+                continue
+            metadata = validate_records([row.id], [row.text], [row.metadata])[0] or {}
+            if old == metadata:
+                unchanged += 1
+                continue
+            # Chroma merges metadata on update: keys the chunk no longer has are set to None,
+            # which deletes them.
+            finish.moved_ids.append(row.id)
+            finish.moved_metadatas.append(
+                {**dict.fromkeys(old), **metadata},
+            )
+        finish.stale_ids = list(existing)
+        with self.lock:
+            self.report.chunks_unchanged += unchanged
+            self.chunks_done += unchanged
+        if not new and not finish.moved_ids and not finish.stale_ids:
+            with self.lock:
+                self.report.files_unchanged += 1
+                self.files_done += 1
+            self._notify(entry.relpath)
+            return
+        if not new:
+            self._put(finish)
+            return
+        for row in new:
+            self.pending.append(row)
+            if len(self.pending) >= self.batch_size:
+                self._flush()
+        self.pending_finishes.append(finish)
+
+    def _flush(self) -> None:
+        """Embed the pending chunks and hand them to the writer, followed by the files done."""
+        if self.pending:
+            rows, self.pending = self.pending, []
+            validate_records(
+                [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
+            )
+            vectors = self.store.embeddings.embed_documents([r.text for r in rows])
+            self._put(_Write(rows, np.asarray(vectors, dtype=np.float32)))
+        finishes, self.pending_finishes = self.pending_finishes, []
+        for finish in finishes:
+            self._put(finish)
+
+    def _put(self, item: object) -> None:
+        """Queue an item for the writer, waiting while the queue is full."""
+        while True:
+            self._raise_writer_error()
+            try:
+                self.queue.put(item, timeout=_POLL_SECONDS)
+            except queue.Full:
+                continue
+            return
+
+    def _raise_writer_error(self) -> None:
+        if self.writer_error is not None:
+            raise self.writer_error
+
+    # -- writing side -------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while not self.abort.is_set():
+            try:
+                item = self.queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return
+            try:
+                if isinstance(item, _Write):
+                    self._write(item)
+                elif isinstance(item, _Finish):
+                    self._finish(item)
+            except BaseException as exc:  # handed to the reading thread, which re-raises
+                self.writer_error = exc
+                return
+
+    def _write(self, item: _Write) -> None:
+        rows = item.rows
+        self.store.store.upsert(
+            [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
+        )
+        with self.lock:
+            self.report.chunks_written += len(rows)
+            self.chunks_done += len(rows)
+            total = self.report.chunks_written
+        logger.debug("wrote %d chunks (%d in this run)", len(rows), total)
+        self._notify(rows[-1].metadata["source"])
+
+    def _finish(self, item: _Finish) -> None:
+        step = max(1, int(self.store.store.client.get_max_batch_size()))
+        for start in range(0, len(item.moved_ids), step):
+            self.collection.update(
+                ids=item.moved_ids[start : start + step],
+                metadatas=item.moved_metadatas[start : start + step],
+            )
+        if item.stale_ids:
+            self.store.store.delete(ids=item.stale_ids)
+        with self.lock:
+            self.report.files_indexed += 1
+            self.report.chunks_moved += len(item.moved_ids)
+            self.report.chunks_deleted += len(item.stale_ids)
+            self.chunks_done += len(item.moved_ids)
+            self.files_done += 1
+        self._notify(item.source)
+
+    # -- pruning and progress -----------------------------------------------------------------
+
+    def _prune(self, root: str, seen: set[str]) -> None:
+        """Delete chunks recorded under ``root`` whose file was not seen in this run."""
+        gone: Counter[str] = Counter()
+        offset = 0
+        while True:
+            page = self.collection.get(
+                where={"root": root}, include=["metadatas"], limit=_PAGE_SIZE, offset=offset
+            )
+            if not page["ids"]:
+                break
+            for metadata in page["metadatas"]:
+                path = str((metadata or {}).get("path", ""))
+                if path not in seen:
+                    gone[path] += 1
+            offset += len(page["ids"])
+        for path, count in gone.items():
+            logger.info("pruning %d chunks of %s: no longer under %s", count, path, root)
+            self.store.store.delete(where=_file_where(root, path))
+            self.report.chunks_pruned += count
+            self.report.files_pruned += 1
+
+    def _notify(self, current: str, *, finished: bool = False) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.progress(
+                IndexProgress(
+                    files_total=self.files_total,
+                    files_done=self.files_done,
+                    chunks_done=self.chunks_done,
+                    chunks_written=self.report.chunks_written,
+                    current=current,
+                    finished=finished,
+                )
+            )
