@@ -373,7 +373,7 @@ class ChromaStore:
         metadata: Mapping[str, Any] | None,
     ) -> Any:
         """Create the collection; None if another process created it first."""
-        from chromadb.errors import InternalError, UniqueConstraintError
+        from chromadb.errors import ChromaError
 
         identity = ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
         try:
@@ -383,7 +383,8 @@ class ChromaStore:
                 metadata={**identity_keys(metadata), **identity.to_metadata()},
                 embedding_function=None,
             )
-        except (InternalError, UniqueConstraintError) as exc:
+        except ChromaError as exc:
+            # Embedded Chroma raises InternalError, a server a plain ChromaError.
             if "already exists" not in str(exc):
                 raise
             return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -59,58 +59,91 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL (``http://127.0.0.1:PORT``) of a Chroma server run for this test session.
+class ChromaServer:
+    """A ``chroma run`` process on 127.0.0.1 over one data folder; stop and start it at will.
 
-    The server stores its data in a temporary folder, listens on a free port of 127.0.0.1 only,
-    and is stopped when the session ends. Tests sharing it should use their own collection
-    names. If the port is taken between choosing and binding, a new one is tried.
+    The port stays the same across restarts, so clients keep their URL.
     """
-    executable = _chroma_executable()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log_path = data.parent / f"{data.name}.log"
-    last_log = ""
-    for _attempt in range(3):
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
+
+    def __init__(self, data: Path, log_path: Path) -> None:
+        self.data = data
+        self.log_path = log_path
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the server and wait for its heartbeat; fail with its log if it never comes."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
                 [
-                    executable,
+                    _chroma_executable(),
                     "run",
                     "--path",
-                    str(data),
+                    str(self.data),
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(port),
+                    str(self.port),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + SERVER_START_TIMEOUT
-        try:
-            while time.monotonic() < deadline and process.poll() is None:
-                if _heartbeat(url):
-                    break
-                time.sleep(0.2)
-            else:
-                _stop(process)
-                last_log = log_path.read_text(errors="replace")[-3000:]
-                continue
-        except BaseException:
-            _stop(process)
-            raise
-        try:
-            yield url
-        finally:
-            _stop(process)
-        return
-    with contextlib.suppress(OSError):
-        last_log = log_path.read_text(errors="replace")[-3000:] or last_log
-    pytest.fail(
-        f"`chroma run` did not answer its heartbeat within {SERVER_START_TIMEOUT:.0f}s "
-        f"(3 attempts); its log ends with:\n{last_log}"
-    )
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if _heartbeat(self.url):
+                return
+            time.sleep(0.2)
+        self.stop()
+        log_tail = self.log_path.read_text(errors="replace")[-3000:]
+        pytest.fail(f"`chroma run` on {self.url} did not answer its heartbeat:\n{log_tail}")
+
+    def stop(self) -> None:
+        """Terminate the server (kill it if it lingers)."""
+        if self.process is not None:
+            _stop(self.process)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL (``http://127.0.0.1:PORT``) of a Chroma server run for this test session.
+
+    The server stores its data in a temporary folder, listens on a free port of 127.0.0.1 only,
+    and is stopped when the session ends. Tests sharing it should use their own collection
+    names.
+    """
+    data = tmp_path_factory.mktemp("chroma-server")
+    server = ChromaServer(data, data.parent / f"{data.name}.log")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def restartable_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A Chroma server of this test's own, which the test may stop and start again."""
+    server = ChromaServer(tmp_path / "chroma-data", tmp_path / "chroma.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def env(tiny_model_path: Path) -> dict[str, str]:
+    """Environment for ``tasb`` subprocesses: the tiny model, offline, no telemetry."""
+    return {
+        **os.environ,
+        "TASB_MODEL": str(tiny_model_path),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+    }

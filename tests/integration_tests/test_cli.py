@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -41,17 +40,6 @@ def tasb_command() -> list[str]:
         "-c",
         "import sys; from langchain_tasb.cli import main; sys.exit(main())",
     ]
-
-
-@pytest.fixture(scope="module")
-def env(tiny_model_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TASB_MODEL": str(tiny_model_path),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-    }
 
 
 def tasb(
