@@ -1,4 +1,4 @@
-"""Encode a large corpus with a pool of Ray actors and write it to a Chroma server.
+r"""Encode a large corpus with a pool of Ray actors and write it to a Chroma server.
 
 Each actor loads the model once and writes its own batches, so encoding scales with the
 actors (one per GPU, or one per few CPU cores) while Chroma serves the writes. Ids derive from
@@ -37,9 +37,12 @@ class EncodeAndWrite:
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Encode one batch of records and upsert it; ids derive from doc id and text."""
         texts = [str(t) for t in batch["text"]]
         metadatas = [{"doc_id": str(i)} for i in batch["_id"]]
-        ids = [content_id(t, {"source": m["doc_id"]}) for t, m in zip(texts, metadatas, strict=True)]
+        ids = [
+            content_id(t, {"source": m["doc_id"]}) for t, m in zip(texts, metadatas, strict=True)
+        ]
         vectors = self.store.embeddings.embed_documents(texts)
         self.store.store.upsert(ids, texts, vectors, metadatas)
         return {"written": [len(ids)]}

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from langchain_tasb.store import Hit
 
-SearchType = Literal["similarity", "mmr", "similarity_score_threshold"]
+SearchType = Literal["similarity", "mmr", "similarity_score_threshold", "hybrid"]
 
 # Keyword arguments that ``invoke(query, **kwargs)`` may override for one call.
 _PER_CALL = (
@@ -32,6 +32,8 @@ _PER_CALL = (
     "where_document",
     "fetch_k",
     "lambda_mult",
+    "fusion",
+    "alpha",
 )
 
 
@@ -80,8 +82,9 @@ class TasbRetriever(BaseRetriever):
     k: int = Field(default=4, gt=0)
     """How many Documents to return."""
     search_type: SearchType = "similarity"
-    """"similarity" (top-k by dot product), "mmr" (diverse), or "similarity_score_threshold"
-    (top-k, keeping only those with relevance >= ``score_threshold``)."""
+    """"similarity" (top-k by dot product), "mmr" (diverse), "similarity_score_threshold"
+    (top-k, keeping only those with relevance >= ``score_threshold``), or "hybrid" (dense and
+    BM25 candidates fused; needs ``pip install 'langchain-tasb[hybrid]'``)."""
     score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     """Minimum relevance for "similarity_score_threshold" (and for the others when set)."""
     filter: dict[str, Any] | None = None
@@ -89,9 +92,14 @@ class TasbRetriever(BaseRetriever):
     where_document: dict[str, Any] | None = None
     """Chroma ``where_document`` filter on text, e.g. ``{"$contains": "London"}``."""
     fetch_k: int = Field(default=20, gt=0)
-    """Candidates fetched for MMR."""
+    """Candidates fetched for MMR, and from each side for "hybrid"."""
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    """How "hybrid" fuses: reciprocal rank fusion, or min-max normalised scores weighted by
+    ``alpha``."""
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
 
     @model_validator(mode="after")
     def _open_store(self) -> TasbRetriever:
@@ -171,7 +179,25 @@ class TasbRetriever(BaseRetriever):
         search_type = settings["search_type"]
         where = {"filter": settings["filter"], "where_document": settings["where_document"]}
         hits: list[Hit]
-        if search_type == "mmr":
+        extras: dict[str, dict[str, float]] = {}
+        if search_type == "hybrid":
+            from langchain_tasb.hybrid import hybrid_search
+
+            fused = hybrid_search(
+                store,
+                query,
+                k,
+                fetch_k=settings["fetch_k"],
+                fusion=settings["fusion"],
+                alpha=settings["alpha"],
+                query_vector=vector,
+                **where,
+            )
+            hits = [h.hit for h in fused]
+            extras = {
+                h.hit.id: {"fused_score": h.fused_score, "bm25_score": h.bm25_score} for h in fused
+            }
+        elif search_type == "mmr":
             hits = store.mmr_hits(vector, k, settings["fetch_k"], settings["lambda_mult"], **where)
         elif search_type in ("similarity", "similarity_score_threshold"):
             hits = store.search_hits(vector, k, **where)
@@ -188,7 +214,12 @@ class TasbRetriever(BaseRetriever):
             relevance = scale.relevance(hit.dot)
             if threshold is not None and relevance < threshold:
                 continue
-            metadata = {**(hit.metadata or {}), "score": hit.dot, "relevance": relevance}
+            metadata = {
+                **(hit.metadata or {}),
+                "score": hit.dot,
+                "relevance": relevance,
+                **extras.get(hit.id, {}),
+            }
             documents.append(Document(page_content=hit.text, metadata=metadata, id=hit.id))
         return documents
 

@@ -1,0 +1,161 @@
+"""LlamaIndex adapters: a ``BaseEmbedding`` and a ``BaseRetriever`` over the same collection.
+
+One Chroma collection, filled through LangChain (``TasbVectorStore``, ``tasb index``), serves
+LlamaIndex too: :class:`TasbLlamaRetriever` runs the same search as :class:`TasbRetriever`
+(dot-product scores, filters, MMR, hybrid) and hands back ``NodeWithScore`` objects, and
+:class:`TasbLlamaEmbedding` gives LlamaIndex components the model's own query and document
+encodings. Install with ``pip install 'langchain-tasb[llama-index]'``.
+
+Use :class:`TasbLlamaRetriever` rather than a ``VectorStoreIndex`` over LlamaIndex's default
+in-memory store: that store ranks by cosine similarity, which reorders results of
+unnormalised dot-product models such as TAS-B.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+try:
+    from llama_index.core.base.base_retriever import BaseRetriever
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    msg = (
+        "langchain_tasb.llama_index needs llama-index-core: "
+        "pip install 'langchain-tasb[llama-index]' (or pip install llama-index-core)."
+    )
+    raise ImportError(msg) from exc
+from pydantic import Field, PrivateAttr
+
+from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.retriever import TasbRetriever
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+    from llama_index.core.callbacks import CallbackManager
+
+logger = logging.getLogger(__name__)
+
+SCORE_KEYS = ["score", "relevance", "fused_score", "bm25_score"]
+"""Metadata keys kept out of the text LlamaIndex shows an LLM or embeds."""
+
+
+class TasbLlamaEmbedding(BaseEmbedding):
+    """LlamaIndex embedding model backed by :class:`TasbEmbeddings`.
+
+    Queries go through ``embed_query`` and texts through ``embed_documents``, each with the
+    model's own settings (token limits, batch size, query cache). Vectors are returned as the
+    model makes them: TAS-B's are not normalised, and must be compared by dot product.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_tasb import TasbEmbeddings
+            from langchain_tasb.llama_index import TasbLlamaEmbedding
+
+            embed_model = TasbLlamaEmbedding(embeddings=TasbEmbeddings())
+            embed_model.get_query_embedding("How many people live in London?")
+    """
+
+    embed_batch_size: int = Field(default=256, gt=0, le=2048)
+    """Texts LlamaIndex hands over per call (TasbEmbeddings batches again inside)."""
+
+    _embeddings: TasbEmbeddings = PrivateAttr()
+
+    def __init__(self, embeddings: TasbEmbeddings | None = None, **kwargs: Any) -> None:
+        model = embeddings if embeddings is not None else TasbEmbeddings()
+        kwargs.setdefault("model_name", model.model_name)
+        super().__init__(**kwargs)
+        self._embeddings = model
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's serialisation name."""
+        return "TasbLlamaEmbedding"
+
+    @property
+    def embeddings(self) -> TasbEmbeddings:
+        """The wrapped LangChain embeddings."""
+        return self._embeddings
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embeddings.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await self._embeddings.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embeddings.embed_documents([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embeddings.embed_documents(texts)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._embeddings.aembed_documents([text]))[0]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self._embeddings.aembed_documents(texts)
+
+
+def to_node(document: Document) -> NodeWithScore:
+    """A retrieved LangChain Document as a LlamaIndex node scored by its dot product."""
+    node = TextNode(
+        id_=document.id or "",
+        text=document.page_content,
+        metadata=dict(document.metadata),
+        excluded_llm_metadata_keys=list(SCORE_KEYS),
+        excluded_embed_metadata_keys=list(SCORE_KEYS),
+    )
+    return NodeWithScore(node=node, score=float(document.metadata["score"]))
+
+
+class TasbLlamaRetriever(BaseRetriever):
+    """LlamaIndex retriever running a :class:`TasbRetriever` search.
+
+    Node ids are the Chroma ids, ``score`` is the dot product with the query, and the
+    metadata holds the stored metadata plus ``score`` and ``relevance`` (and, for
+    ``search_type="hybrid"``, ``fused_score`` and ``bm25_score``; nodes then come in fused
+    order). The query is encoded from ``query_str`` by the collection's model; a
+    ``QueryBundle.embedding`` computed elsewhere is not used.
+
+    Args:
+        retriever: The LangChain retriever to run; or give its fields instead.
+        callback_manager: LlamaIndex callbacks.
+        verbose: LlamaIndex's verbose flag.
+        **fields: :class:`TasbRetriever` fields (``vectorstore``, ``collection_name``,
+            ``persist_directory``, ``k``, ``search_type``, ``filter``, ...).
+
+    Example:
+        .. code-block:: python
+
+            from langchain_tasb.llama_index import TasbLlamaRetriever
+
+            retriever = TasbLlamaRetriever(collection_name="docs", persist_directory="./db", k=3)
+            nodes = retriever.retrieve("How many people live in London?")
+    """
+
+    def __init__(
+        self,
+        retriever: TasbRetriever | None = None,
+        *,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+        **fields: Any,
+    ) -> None:
+        if retriever is not None and fields:
+            msg = (
+                f"Pass either retriever= or TasbRetriever fields, not both (got retriever and "
+                f"{sorted(fields)}); set those fields on the retriever instead."
+            )
+            raise TypeError(msg)
+        self.retriever = retriever if retriever is not None else TasbRetriever(**fields)
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [to_node(doc) for doc in self.retriever.search(query_bundle.query_str)]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        documents = await asyncio.to_thread(self.retriever.search, query_bundle.query_str)
+        return [to_node(doc) for doc in documents]

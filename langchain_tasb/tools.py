@@ -1,0 +1,122 @@
+"""Agent tools: a retriever as a LangChain tool whose answer cites its sources.
+
+The tool returns ``(content, artifact)``: ``content`` is what the model reads, one numbered
+block per Document with its source and scores, and ``artifact`` is the list of Documents
+for code that wants them (``ToolMessage.artifact``)::
+
+    [1] guide.md #3 (score 97.2, relevance 0.91)
+    Around 9 Million people live in London
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.tools import StructuredTool
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.tools import BaseTool
+
+logger = logging.getLogger(__name__)
+
+
+class RetrieverToolInput(BaseModel):
+    """What the model passes to the tool."""
+
+    query: str = Field(description="What to search for, in natural language or keywords.")
+
+
+def source_label(document: Document) -> str:
+    """Where a Document came from: ``metadata["source"]`` (with ``#chunk``), else its id."""
+    metadata = document.metadata
+    label = str(metadata.get("source") or document.id or "unknown source")
+    if metadata.get("chunk") is not None:
+        label += f" #{metadata['chunk']}"
+    return label
+
+
+def format_documents(documents: Sequence[Document]) -> str:
+    """Numbered blocks ``[n] source (score S, relevance R)`` then the text, blank-line apart."""
+    if not documents:
+        return "No matching documents."
+    blocks = []
+    for n, doc in enumerate(documents, start=1):
+        scores = [
+            f"{name} {doc.metadata[key]:.{digits}f}"
+            for key, name, digits in (("score", "score", 1), ("relevance", "relevance", 2))
+            if isinstance(doc.metadata.get(key), int | float)
+        ]
+        suffix = f" ({', '.join(scores)})" if scores else ""
+        blocks.append(f"[{n}] {source_label(doc)}{suffix}\n{doc.page_content}")
+    return "\n\n".join(blocks)
+
+
+def make_retriever_tool(
+    retriever: BaseRetriever,
+    name: str,
+    description: str,
+    *,
+    k: int | None = None,
+) -> BaseTool:
+    """A tool that runs ``retriever`` and answers with its Documents, numbered, with sources.
+
+    Built on ``StructuredTool`` like ``langchain_core.tools.create_retriever_tool``, with
+    ``response_format="content_and_artifact"``: invoked with a tool call it returns a
+    ``ToolMessage`` whose ``content`` is :func:`format_documents` and whose ``artifact`` is
+    the Documents. Sync and async both work.
+
+    Args:
+        retriever: Any LangChain retriever; a :class:`~langchain_tasb.TasbRetriever` adds
+            scores and relevance to each block.
+        name: The tool name the model calls, e.g. ``"search_docs"`` (letters, digits, ``_``
+            and ``-``).
+        description: When the model should use the tool.
+        k: Documents per call, overriding the retriever's own ``k`` (passed as
+            ``invoke(query, k=k)``, so the retriever must accept it, as ``TasbRetriever``
+            does).
+
+    Returns:
+        The tool.
+
+    Raises:
+        ValueError: If ``name`` or ``description`` is empty, or ``k`` is not positive.
+
+    Example:
+        .. code-block:: python
+
+            tool = make_retriever_tool(retriever, "search_docs", "Search the product docs.")
+            model_with_tools = chat_model.bind_tools([tool])
+    """
+    if not name or not all(c.isalnum() or c in "_-" for c in name):
+        msg = f"Tool name must be non-empty letters, digits, '_' or '-', got {name!r}"
+        raise ValueError(msg)
+    if not description.strip():
+        msg = "Tool description is empty; say when the model should search with it"
+        raise ValueError(msg)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k <= 0):
+        msg = f"k must be a positive integer or None, got {k!r}"
+        raise ValueError(msg)
+    overrides: dict[str, Any] = {} if k is None else {"k": k}
+
+    def search(query: str) -> tuple[str, list[Document]]:
+        documents = retriever.invoke(query, **overrides)
+        return format_documents(documents), documents
+
+    async def asearch(query: str) -> tuple[str, list[Document]]:
+        documents = await retriever.ainvoke(query, **overrides)
+        return format_documents(documents), documents
+
+    return StructuredTool(
+        name=name,
+        description=description,
+        func=search,
+        coroutine=asearch,
+        args_schema=RetrieverToolInput,
+        response_format="content_and_artifact",
+    )
