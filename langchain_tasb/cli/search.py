@@ -80,6 +80,23 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="diversify results with maximal marginal relevance (over the 4*k best)",
     )
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="fuse BM25 and dense results (needs pip install 'langchain-tasb[hybrid]')",
+    )
+    parser.add_argument(
+        "--fusion",
+        choices=("rrf", "weighted"),
+        default="rrf",
+        help="how --hybrid fuses: reciprocal rank fusion (default) or weighted scores",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.5,
+        help="dense weight for --fusion weighted, from 0 (BM25 only) to 1 (dense only)",
+    )
     add_store_options(parser)
     parser.set_defaults(func=run)
 
@@ -199,7 +216,29 @@ def run(args: argparse.Namespace) -> int:
     store = open_existing_store(args)
     vector = store.embeddings.embed_query(args.query)
     hits: list[Hit]
-    if args.mmr:
+    fused: dict[str, dict[str, float]] = {}
+    if args.hybrid and args.mmr:
+        msg = "--hybrid and --mmr cannot be combined; pick one"
+        raise ValueError(msg)
+    if args.hybrid:
+        from langchain_tasb.hybrid import hybrid_search
+
+        found = hybrid_search(
+            store,
+            args.query,
+            args.k,
+            fetch_k=max(20, 4 * args.k),
+            fusion=args.fusion,
+            alpha=args.alpha,
+            filter=where,
+            query_vector=vector,
+        )
+        hits = [item.hit for item in found]
+        fused = {
+            item.hit.id: {"fused_score": item.fused_score, "bm25_score": item.bm25_score}
+            for item in found
+        }
+    elif args.mmr:
         hits = store.mmr_hits(vector, args.k, 4 * args.k, 0.5, filter=where)
     else:
         hits = store.search_hits(vector, args.k, filter=where)
@@ -215,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
             "snippet": snippet(hit.text, args.query),
             "text": hit.text,
             "metadata": hit.metadata or {},
+            **fused.get(hit.id, {}),
         }
         for rank, hit in enumerate(hits, start=1)
     ]
