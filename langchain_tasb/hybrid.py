@@ -1,568 +1,74 @@
-r"""Hybrid retrieval: a BM25 index kept in step with a Chroma collection, fused with dense hits.
+"""Hybrid retrieval: dense (dot product) hits fused with BM25 hits from a :class:`LexicalIndex`.
 
-The lexical side is `bm25s <https://github.com/xhluca/bm25s>`_ (Lucene BM25, ``k1=1.5``,
-``b=0.75``) over bm25s' tokenizer: lower-cased ``\w\w+`` tokens, English stopwords removed,
-and Snowball English stemming when PyStemmer is installed. Install both with
-``pip install 'langchain-tasb[hybrid]'``.
-
-Keeping in step: a :class:`LexicalIndex` records the state of the collection it was built from
-(a SHA-256 over its sorted ids and the tokenizer settings). Before a search it pages through
-the collection's ids (``include=[]``) and rebuilds when the state differs, so an add, delete
-or re-index by any process is picked up. Costs, measured on SciFact (5,183 abstracts,
-embedded Chroma, 2 shared CPU cores; ``benchmarks/RESULTS_hybrid.md``): the check about 6
-microseconds an id (30 ms here, about 6 s for a million records, hence ``check_interval``,
-which spaces checks out); a rebuild, which pages every document through
-(``include=["documents"]``) and tokenises it, about 2 s; loading a persisted index 40 ms.
-Text rewritten in place under an unchanged id is not detected; call ``refresh(force=True)``.
-Ids derived from content (this package's default) change whenever the text does.
-
-Indexes persist under ``<persist_directory>/bm25/<collection>/`` for embedded Chroma, under
-``$XDG_CACHE_HOME/langchain-tasb/bm25/<server>/<collection>/`` for a Chroma server, and stay
-in memory for an in-memory client. Each state is written to its own folder, named by the
-state, through a temporary folder and a rename, so concurrent processes never read a half
-written index.
+The BM25 side, and how its index is kept in step with the collection, lives in
+:mod:`langchain_tasb.lexical`; the fusion functions in :mod:`langchain_tasb.fusion`. This module
+glues them to a :class:`TasbVectorStore` (:func:`hybrid_search`) and to evaluation runs
+(:func:`evaluate_hybrid`). The names of both modules stay importable from here.
 
 Fusion: reciprocal rank fusion (default) or a weighted sum of min-max normalised scores.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import math
-import os
-import re
-import shutil
-import tempfile
-import threading
-import time
-import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langchain_tasb.evaluation import evaluate
-from langchain_tasb.retry import call_with_retry
-from langchain_tasb.store import Hit, server_url
+from langchain_tasb.fusion import (
+    DEFAULT_RRF_K,
+    FUSIONS,
+    Fusion,
+    fuse,
+    fuse_runs,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
+from langchain_tasb.lexical import (
+    PAGE_SIZE,
+    Bm25Index,
+    LexicalIndex,
+    bm25_run,
+    default_directory,
+    lexical_index,
+    tokenize,
+    tokenizer_settings,
+)
+from langchain_tasb.store import Hit
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from langchain_tasb.evaluation import BeirDataset, Run
-    from langchain_tasb.store import ChromaStore
     from langchain_tasb.vectorstore import TasbVectorStore
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_FETCH_K",
+    "DEFAULT_RRF_K",
+    "FUSIONS",
+    "PAGE_SIZE",
+    "Bm25Index",
+    "Fusion",
+    "HybridEvaluation",
+    "HybridHit",
+    "LexicalIndex",
+    "bm25_run",
+    "default_directory",
+    "evaluate_hybrid",
+    "fuse",
+    "fuse_runs",
+    "hybrid_search",
+    "lexical_index",
+    "reciprocal_rank_fusion",
+    "tokenize",
+    "tokenizer_settings",
+    "weighted_fusion",
+]
 
-Fusion = Literal["rrf", "weighted"]
-FUSIONS: tuple[str, ...] = ("rrf", "weighted")
-
-DEFAULT_RRF_K = 60
-"""The RRF constant of Cormack et al. (2009): ``1 / (60 + rank)``."""
 DEFAULT_FETCH_K = 20
 """Candidates taken from each side before fusing."""
-PAGE_SIZE = 1000
-"""Records per ``collection.get`` page when checking or rebuilding."""
-
-_FORMAT = 1
-_STATE_FILE = "state.json"
-_IDS_FILE = "ids.json"
-_STATE_DIR = re.compile(r"^[0-9a-f]{16}$")
-_STALE_BUILD_S = 3600.0  # a ".building-" folder this old was left by a crashed process
-
-# ---------------------------------------------------------------------------------------------
-# Fusion
-# ---------------------------------------------------------------------------------------------
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[str]], k: int = DEFAULT_RRF_K
-) -> list[tuple[str, float]]:
-    """Fuse rankings by ``sum(1 / (k + rank))`` over the rankings an id appears in.
-
-    Ranks start at 1. Ties are broken by the best rank an id reached, then by which ranking
-    reached it first (earlier rankings win), so with ``[dense, lexical]`` a tie goes to dense.
-
-    Args:
-        rankings: Lists of ids, best first; an id repeated within one list counts once, at
-            its best rank.
-        k: The smoothing constant; larger values flatten the difference between ranks.
-
-    Returns:
-        ``(id, fused score)`` pairs, best first.
-
-    Raises:
-        ValueError: If ``k`` is negative.
-    """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        msg = f"RRF k must be a non-negative integer (60 is the usual choice), got {k!r}"
-        raise ValueError(msg)
-    fused: dict[str, float] = {}
-    best: dict[str, tuple[int, int]] = {}
-    for which, ranking in enumerate(rankings):
-        seen: set[str] = set()
-        for rank, id_ in enumerate(ranking, start=1):
-            if id_ in seen:
-                continue
-            seen.add(id_)
-            fused[id_] = fused.get(id_, 0.0) + 1.0 / (k + rank)
-            best[id_] = min(best.get(id_, (rank, which)), (rank, which))
-    return sorted(fused.items(), key=lambda item: (-item[1], best[item[0]]))
-
-
-def _min_max(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
-    if not scored:
-        return {}
-    values = [score for _, score in scored]
-    low, high = min(values), max(values)
-    if high == low:
-        return {id_: 1.0 for id_, _ in scored}
-    return {id_: (score - low) / (high - low) for id_, score in scored}
-
-
-def weighted_fusion(
-    dense_hits: Sequence[tuple[str, float]],
-    lexical_hits: Sequence[tuple[str, float]],
-    alpha: float = 0.5,
-) -> list[tuple[str, float]]:
-    """Fuse by ``alpha * dense + (1 - alpha) * lexical`` on min-max normalised scores.
-
-    Each list is normalised on its own to [0, 1] (its best score maps to 1, its worst to 0;
-    a list whose scores are all equal maps to 1). An id missing from a list gets 0 from it,
-    the same as that list's worst entry. ``alpha=1`` is pure dense, ``alpha=0`` pure lexical
-    (Weaviate's convention). Ties keep dense order first, then lexical order.
-
-    Args:
-        dense_hits: ``(id, dot product)`` pairs.
-        lexical_hits: ``(id, BM25 score)`` pairs.
-        alpha: Weight of the dense side, in [0, 1].
-
-    Returns:
-        ``(id, fused score)`` pairs, best first, scores in [0, 1].
-
-    Raises:
-        ValueError: If ``alpha`` is outside [0, 1] or a score is not finite.
-    """
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 <= alpha <= 1.0:
-        msg = f"alpha must be in [0, 1] (1 = dense only, 0 = BM25 only), got {alpha!r}"
-        raise ValueError(msg)
-    for name, hits in (("dense_hits", dense_hits), ("lexical_hits", lexical_hits)):
-        bad = [(id_, s) for id_, s in hits if not math.isfinite(s)]
-        if bad:
-            msg = f"{name} holds non-finite scores {bad[:3]}; pass finite scores"
-            raise ValueError(msg)
-    dense, lexical = _min_max(dense_hits), _min_max(lexical_hits)
-    order = {id_: i for i, id_ in enumerate([*dense, *[i for i in lexical if i not in dense]])}
-    fused = {
-        id_: alpha * dense.get(id_, 0.0) + (1.0 - alpha) * lexical.get(id_, 0.0) for id_ in order
-    }
-    return sorted(fused.items(), key=lambda item: (-item[1], order[item[0]]))
-
-
-def fuse(
-    dense_hits: Sequence[tuple[str, float]],
-    lexical_hits: Sequence[tuple[str, float]],
-    fusion: str = "rrf",
-    *,
-    alpha: float = 0.5,
-    rrf_k: int = DEFAULT_RRF_K,
-) -> list[tuple[str, float]]:
-    """Fuse two best-first ``(id, score)`` lists by ``fusion`` ("rrf" or "weighted")."""
-    if fusion == "rrf":
-        return reciprocal_rank_fusion(
-            [[i for i, _ in dense_hits], [i for i, _ in lexical_hits]], rrf_k
-        )
-    if fusion == "weighted":
-        return weighted_fusion(dense_hits, lexical_hits, alpha)
-    msg = f"fusion must be one of {FUSIONS}, got {fusion!r}"
-    raise ValueError(msg)
-
-
-# ---------------------------------------------------------------------------------------------
-# BM25 over ids and texts
-# ---------------------------------------------------------------------------------------------
-
-
-def _bm25s() -> Any:
-    try:
-        import bm25s  # type: ignore[import-untyped,unused-ignore]
-    except ImportError as exc:
-        msg = (
-            "Hybrid search needs bm25s: pip install 'langchain-tasb[hybrid]' "
-            "(or pip install bm25s PyStemmer)."
-        )
-        raise ImportError(msg) from exc
-    return bm25s
-
-
-@cache
-def _stemmer() -> Any:
-    try:
-        import Stemmer  # type: ignore[import-not-found,unused-ignore]  # PyStemmer
-    except ImportError:
-        logger.debug("PyStemmer not installed: BM25 tokens are not stemmed")
-        return None
-    return Stemmer.Stemmer("english")
-
-
-def tokenizer_settings() -> dict[str, Any]:
-    """What decides the tokens and scores; part of an index's recorded state."""
-    return {
-        "format": _FORMAT,
-        "stopwords": "en",
-        "stemmer": "english" if _stemmer() is not None else None,
-        "method": "lucene",
-        "k1": 1.5,
-        "b": 0.75,
-    }
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """bm25s tokens of each text: lower-cased, English stopwords removed, stemmed if possible."""
-    if not texts:
-        return []
-    tokens: list[list[str]] = _bm25s().tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-    return tokens
-
-
-class Bm25Index:
-    """A BM25 index over ``(id, text)`` pairs; rows follow the ids in sorted order."""
-
-    def __init__(self, ids: list[str], bm25: Any) -> None:
-        self.ids = ids
-        self.bm25 = bm25
-        self.row_of = {id_: row for row, id_ in enumerate(ids)}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @classmethod
-    def build(cls, pages: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Bm25Index:
-        """Tokenise ``(ids, texts)`` pages and index them; a repeated id keeps its last text."""
-        vocab: dict[str, int] = {}
-        rows: dict[str, list[int]] = {}
-        for ids, texts in pages:
-            for id_, tokens in zip(ids, tokenize(texts), strict=True):
-                rows[id_] = [vocab.setdefault(token, len(vocab)) for token in tokens]
-        ordered = sorted(rows)
-        bm25 = None
-        if vocab:
-            bm25 = _bm25s().BM25(k1=1.5, b=0.75, method="lucene")
-            bm25.index(([rows[i] for i in ordered], vocab), show_progress=False)
-        logger.debug("built BM25 over %d records, %d terms", len(ordered), len(vocab))
-        return cls(ordered, bm25)
-
-    @classmethod
-    def from_texts(cls, ids: Sequence[str], texts: Sequence[str]) -> Bm25Index:
-        """Index one list of ids and their texts."""
-        return cls.build([(ids, texts)])
-
-    def scores(self, query: str) -> NDArray[np.float32]:
-        """The BM25 score of every row for ``query`` (0 where no query term occurs)."""
-        out = np.zeros(len(self.ids), dtype=np.float32)
-        if self.bm25 is None:
-            return out
-        token_ids = self.bm25.get_tokens_ids(tokenize([query])[0])
-        if not token_ids:
-            return out
-        return np.asarray(self.bm25.get_scores_from_ids(token_ids), dtype=np.float32)
-
-    def ranked_rows(self, scores: NDArray[np.float32]) -> NDArray[np.int64]:
-        """Rows with a positive score, best first (ties in id order)."""
-        rows = np.flatnonzero(scores > 0)
-        return rows[np.argsort(-scores[rows], kind="stable")]
-
-    def top(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` best ``(id, score)`` pairs with a positive score."""
-        scores = self.scores(query)
-        return [(self.ids[r], float(scores[r])) for r in self.ranked_rows(scores)[:k]]
-
-    def save(self, directory: Path) -> None:
-        """Write the index into ``directory`` (created)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        if self.bm25 is not None:
-            self.bm25.save(str(directory), show_progress=False)
-        (directory / _IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
-
-    @classmethod
-    def load(cls, directory: Path) -> Bm25Index:
-        """Read an index written by :meth:`save`."""
-        ids = json.loads((directory / _IDS_FILE).read_text(encoding="utf-8"))
-        bm25 = None
-        if (directory / "params.index.json").exists():
-            bm25 = _bm25s().BM25.load(str(directory), show_progress=False)
-            if bm25.scores["num_docs"] != len(ids):
-                msg = f"{directory} holds {bm25.scores['num_docs']} BM25 rows for {len(ids)} ids"
-                raise ValueError(msg)
-        return cls(ids, bm25)
-
-
-# ---------------------------------------------------------------------------------------------
-# A BM25 index kept in step with a collection
-# ---------------------------------------------------------------------------------------------
-
-
-def _state_digest(ids: Iterable[str]) -> str:
-    digest = hashlib.sha256(json.dumps(tokenizer_settings(), sort_keys=True).encode())
-    for id_ in sorted(ids):
-        data = id_.encode("utf-8")
-        digest.update(len(data).to_bytes(8, "big") + data)
-    return digest.hexdigest()
-
-
-def default_directory(store: TasbVectorStore) -> Path | None:
-    """Where the BM25 index of ``store`` persists by default; None for in-memory Chroma."""
-    client, name = store.client, store.collection_name
-    url = server_url(client)
-    if url:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base).expanduser() / "langchain-tasb" / "bm25" / slug / name
-    try:
-        settings = client.get_settings()
-    except AttributeError:
-        return None
-    if getattr(settings, "is_persistent", False) and settings.persist_directory:
-        return Path(settings.persist_directory) / "bm25" / name
-    return None
-
-
-class LexicalIndex:
-    """A BM25 index over a :class:`TasbVectorStore`'s collection, rebuilt when it changes.
-
-    Args:
-        store: The vector store whose collection is indexed.
-        directory: Where to persist; default :func:`default_directory`. ``False`` keeps the
-            index in memory only.
-        check_interval: Seconds between checks of the collection's state; 0 checks before
-            every search (see the module docstring for the cost).
-
-    Example:
-        .. code-block:: python
-
-            index = LexicalIndex(store)
-            index.search("aspirin dosage", k=5)  # [(id, bm25 score), ...]
-    """
-
-    def __init__(
-        self,
-        store: TasbVectorStore,
-        directory: str | Path | Literal[False] | None = None,
-        *,
-        check_interval: float = 0.0,
-    ) -> None:
-        if not math.isfinite(check_interval) or check_interval < 0:
-            msg = f"check_interval must be seconds >= 0, got {check_interval!r}"
-            raise ValueError(msg)
-        self.store = store
-        self.directory: Path | None = (
-            None
-            if directory is False
-            else default_directory(store)
-            if directory is None
-            else Path(directory).expanduser()
-        )
-        self.check_interval = check_interval
-        self._index: Bm25Index | None = None
-        self._state: str | None = None
-        self._checked = -math.inf
-        self._lock = threading.RLock()
-
-    @property
-    def _chroma(self) -> ChromaStore:
-        return self.store.store
-
-    def _get(self, **kwargs: Any) -> Any:
-        chroma = self._chroma
-        return call_with_retry(chroma.retry, chroma.where, chroma.collection.get, **kwargs)
-
-    def _pages(self, include: list[str]) -> Iterable[dict[str, Any]]:
-        offset = 0
-        while True:
-            page = self._get(include=include, limit=PAGE_SIZE, offset=offset)
-            if not page["ids"]:
-                return
-            yield page
-            offset += len(page["ids"])
-
-    def state(self) -> str:
-        """The collection's current state: a digest of its ids and the tokenizer settings."""
-        return _state_digest(i for page in self._pages([]) for i in page["ids"])
-
-    def refresh(self, *, force: bool = False) -> Literal["current", "loaded", "built"]:
-        """Bring the index in step with the collection.
-
-        Returns:
-            "current" when nothing changed, "loaded" when a persisted index for the current
-            state was read, "built" when the index was rebuilt from the collection.
-        """
-        with self._lock:
-            now = time.monotonic()
-            if not force and self._index is not None and now - self._checked < self.check_interval:
-                return "current"
-            state = self.state()
-            self._checked = now
-            if not force and self._index is not None and state == self._state:
-                return "current"
-            if not force:
-                loaded = self._load(state)
-                if loaded is not None:
-                    self._index, self._state = loaded, state
-                    return "loaded"
-            self._build(replace=force)
-            return "built"
-
-    def _folder(self, state: str) -> Path | None:
-        return None if self.directory is None else self.directory / state[:16]
-
-    def _load(self, state: str) -> Bm25Index | None:
-        folder = self._folder(state)
-        if folder is None or not (folder / _STATE_FILE).is_file():
-            return None
-        try:
-            recorded = json.loads((folder / _STATE_FILE).read_text(encoding="utf-8"))
-            if recorded.get("state") != state:
-                return None
-            index = Bm25Index.load(folder)
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("BM25 index at %s is unreadable (%s); rebuilding it", folder, exc)
-            return None
-        logger.debug("loaded BM25 index %s (%d records)", folder, len(index))
-        return index
-
-    def _build(self, *, replace: bool) -> None:
-        seen: list[str] = []
-
-        def pages() -> Iterable[tuple[list[str], list[str]]]:
-            for page in self._pages(["documents"]):
-                seen.extend(page["ids"])
-                yield page["ids"], [text or "" for text in page["documents"]]
-
-        start = time.perf_counter()
-        index = Bm25Index.build(pages())
-        state = _state_digest(seen)
-        logger.info(
-            "built BM25 index of %s: %d records in %.1f s",
-            self.store.collection_name,
-            len(index),
-            time.perf_counter() - start,
-        )
-        self._index, self._state = index, state
-        self._save(index, state, replace=replace)
-
-    def _save(self, index: Bm25Index, state: str, *, replace: bool) -> None:
-        folder = self._folder(state)
-        if folder is None or self.directory is None:
-            return
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix=".building-"))
-            index.save(tmp)
-            record = {"state": state, "records": len(index), **tokenizer_settings()}
-            (tmp / _STATE_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
-            if folder.exists() and replace:  # a forced rebuild replaces a stale copy
-                shutil.rmtree(folder, ignore_errors=True)
-            if folder.exists():  # another process built this state first: keep its copy
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.rename(folder)
-        except OSError as exc:
-            logger.warning(
-                "Could not save the BM25 index to %s (%s); it will be rebuilt next time. "
-                "Pass another directory=.",
-                folder,
-                exc,
-            )
-            return
-        stale_build = time.time() - _STALE_BUILD_S
-        for old in self.directory.iterdir():
-            if old != folder and (
-                _STATE_DIR.match(old.name)
-                or (old.name.startswith(".building-") and old.stat().st_mtime < stale_build)
-            ):
-                shutil.rmtree(old, ignore_errors=True)
-
-    def current(self) -> Bm25Index:
-        """The index, refreshed as :meth:`refresh` does."""
-        with self._lock:
-            self.refresh()
-            assert self._index is not None  # noqa: S101  (refresh always sets it)
-            return self._index
-
-    def search(
-        self,
-        query: str,
-        k: int = 4,
-        *,
-        filter: Mapping[str, Any] | None = None,
-        where_document: Mapping[str, Any] | None = None,
-    ) -> list[tuple[str, float]]:
-        """The ``k`` best ``(id, BM25 score)`` pairs with a positive score, filters applied."""
-        index = self.current()
-        return self.filtered(index, index.scores(query), k, filter, where_document)
-
-    def filtered(
-        self,
-        index: Bm25Index,
-        scores: NDArray[np.float32],
-        k: int,
-        where: Mapping[str, Any] | None,
-        where_document: Mapping[str, Any] | None,
-    ) -> list[tuple[str, float]]:
-        """Best rows of ``scores`` whose records pass Chroma's ``where``/``where_document``."""
-        rows = index.ranked_rows(scores)
-        if not where and not where_document:
-            return [(index.ids[r], float(scores[r])) for r in rows[:k]]
-        out: list[tuple[str, float]] = []
-        step = max(4 * k, 100)
-        for start in range(0, len(rows), step):
-            chunk = [index.ids[r] for r in rows[start : start + step]]
-            passed = set(
-                self._get(
-                    ids=chunk,
-                    where=dict(where) if where else None,
-                    where_document=dict(where_document) if where_document else None,
-                    include=[],
-                )["ids"]
-            )
-            out.extend((i, float(scores[index.row_of[i]])) for i in chunk if i in passed)
-            if len(out) >= k:
-                break
-        return out[:k]
-
-
-_INDEXES: weakref.WeakKeyDictionary[TasbVectorStore, LexicalIndex] = weakref.WeakKeyDictionary()
-_INDEXES_LOCK = threading.Lock()
-
-
-def lexical_index(store: TasbVectorStore, *, check_interval: float | None = None) -> LexicalIndex:
-    """The shared :class:`LexicalIndex` of ``store``, which hybrid searches use by default.
-
-    Created with default settings on first use; ``check_interval`` (seconds), when given,
-    replaces the shared index's interval between state checks.
-    """
-    with _INDEXES_LOCK:
-        index = _INDEXES.get(store)
-        if index is None:
-            index = _INDEXES[store] = LexicalIndex(store)
-    if check_interval is not None:
-        if not math.isfinite(check_interval) or check_interval < 0:
-            msg = f"check_interval must be seconds >= 0, got {check_interval!r}"
-            raise ValueError(msg)
-        index.check_interval = check_interval
-    return index
-
-
-# ---------------------------------------------------------------------------------------------
-# Hybrid search
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -676,48 +182,6 @@ def _records(index: LexicalIndex, ids: list[str], vector: NDArray[np.float32]) -
         for i, d, m, v in zip(
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
         )
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------
-
-
-def _best_first(scores: Mapping[str, float]) -> list[tuple[str, float]]:
-    """trec_eval order: score descending, then id descending."""
-    return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
-
-
-def bm25_run(
-    doc_ids: Sequence[str], doc_texts: Sequence[str], queries: Mapping[str, str], k: int = 100
-) -> Run:
-    """BM25 top ``k`` (positive scores only) for every query: query id -> doc id -> score."""
-    index = Bm25Index.from_texts(doc_ids, doc_texts)
-    return {qid: dict(index.top(text, k)) for qid, text in queries.items()}
-
-
-def fuse_runs(
-    dense: Run,
-    lexical: Run,
-    *,
-    fusion: str = "rrf",
-    alpha: float = 0.5,
-    rrf_k: int = DEFAULT_RRF_K,
-    k: int = 100,
-) -> Run:
-    """Fuse two runs query by query, keeping the top ``k`` of each fused ranking."""
-    return {
-        qid: dict(
-            fuse(
-                _best_first(dense.get(qid, {})),
-                _best_first(lexical.get(qid, {})),
-                fusion,
-                alpha=alpha,
-                rrf_k=rrf_k,
-            )[:k]
-        )
-        for qid in dict.fromkeys([*dense, *lexical])
     }
 
 
