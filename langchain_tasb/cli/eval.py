@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -147,6 +148,17 @@ def add_parser(subparsers: Any) -> None:
     cache.add_argument(
         "--no-cache", action="store_true", help="encode the corpus without the cache"
     )
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also score BM25 and BM25 fused with exact dense search (needs [hybrid] extra)",
+    )
+    parser.add_argument(
+        "--fusion", choices=("rrf", "weighted"), default="rrf", help="fusion for --hybrid"
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=0.5, help="dense weight for --fusion weighted (0 to 1)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 
@@ -160,6 +172,9 @@ def _load(data: str, split: str) -> BeirDataset:
         if found is not None:
             path = found
     return load_beir(path, split=split)
+
+
+_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,8 +210,29 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(report.to_markdown(), end="")
+    payload = report.to_dict()
+    if args.hybrid:
+        from langchain_tasb.hybrid import evaluate_hybrid
+
+        hybrid = evaluate_hybrid(dataset, report.exact_run, fusion=args.fusion, alpha=args.alpha)
+        label = "RRF" if args.fusion == "rrf" else f"weighted, alpha {args.alpha}"
+        print(f"\n| retrieval | {' | '.join(_METRICS)} |")
+        print("|---" * (len(_METRICS) + 1) + "|")
+        rows = (
+            ("BM25", hybrid.bm25),
+            ("dense, exact", report.exact.metrics),
+            (f"hybrid ({label})", hybrid.hybrid),
+        )
+        for name, metrics in rows:
+            print(f"| {name} | {' | '.join(f'{metrics[m]:.4f}' for m in _METRICS)} |")
+        payload["hybrid"] = {
+            "fusion": args.fusion,
+            "alpha": args.alpha,
+            "bm25": hybrid.bm25,
+            "hybrid": hybrid.hybrid,
+        }
     if args.json is not None:
-        args.json.write_text(report.to_json() + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         if not args.quiet:
             print(f"wrote {args.json}", file=sys.stderr)
     if args.plot is not None:
