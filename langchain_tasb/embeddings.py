@@ -13,11 +13,15 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from langchain_tasb.encoder import (
+    Backend,
+    Encoder,
     ModelInfo,
+    Precision,
     Role,
     Similarity,
-    TorchEncoder,
+    default_backend,
     default_model_name,
+    make_encoder,
 )
 from langchain_tasb.validation import check_text, check_texts
 
@@ -33,7 +37,8 @@ class TasbEmbeddings(BaseModel, Embeddings):
     Queries and documents have separate settings (token limits and batch sizes) and go
     through one encode path (sentence-transformers' ``encode_query`` / ``encode_document``).
     The model is loaded lazily, once per process, and shared by every instance with the same
-    model, device and backend.
+    model, device and backend. On CPU the default backend runs an int8 ONNX export of the
+    model (made once, then cached on disk); ``backend="torch"`` gives the exact fp32 vectors.
 
     Setup:
         ``pip install langchain-tasb``. Without access to the Hugging Face hub, set
@@ -42,6 +47,8 @@ class TasbEmbeddings(BaseModel, Embeddings):
     Key init args:
         model_name: hub name or local directory (default: ``$TASB_MODEL`` or TAS-B).
         device: "cpu", "cuda", "mps"; chosen automatically when None.
+        backend: "auto" (int8 ONNX Runtime on CPU, half-precision torch on GPU), "torch"
+            or "onnx-int8" (default: ``$TASB_BACKEND`` or "auto").
         query_max_tokens / document_max_tokens: token limits per role.
         query_batch_size / document_batch_size: encode batch sizes per role.
 
@@ -63,8 +70,19 @@ class TasbEmbeddings(BaseModel, Embeddings):
     ``$TASB_MODEL`` when set, else ``sentence-transformers/msmarco-distilbert-base-tas-b``."""
     device: str | None = None
     """Torch device; None picks cuda, then mps, then cpu."""
-    backend: Literal["torch"] = "torch"
-    """Inference backend."""
+    backend: Backend = Field(default_factory=default_backend)
+    """Inference backend; defaults to ``$TASB_BACKEND`` when set, else "auto".
+
+    * "auto": "onnx-int8" on CPU, "torch" (float16 weights) on a CUDA GPU, "torch" on MPS.
+    * "torch": sentence-transformers on torch, exactly the model's fp32 (or ``precision``)
+      vectors.
+    * "onnx-int8": the model exported to ONNX once (cached under ``$TASB_CACHE_DIR`` or
+      ``~/.cache/langchain-tasb``), int8 weights, run by ONNX Runtime on CPU: about 3x the
+      documents per second of fp32 torch and a few ms per query, at about 0.995 cosine to
+      the fp32 vectors (close enough to share a collection with them)."""
+    precision: Precision = "auto"
+    """Torch weights' precision: "auto" is float16 on CUDA and float32 elsewhere. An explicit
+    "float16"/"bfloat16" on CPU selects torch under backend "auto"."""
     similarity_override: Literal["dot", "cosine"] | None = None
     """Force how the model's vectors are scored. None reads it from the model (see
     :attr:`similarity`); set it only for a model whose configuration says the wrong thing."""
@@ -84,22 +102,30 @@ class TasbEmbeddings(BaseModel, Embeddings):
     """How many query vectors to keep (LRU); 0 disables the cache."""
     trust_remote_code: bool = False
     """Run code shipped with the model repository. Off unless you trust the repository."""
+    processes: int = Field(default=0, ge=0)
+    """Worker processes for ``embed_documents``: 0 encodes in this process; N starts a
+    persistent :class:`~langchain_tasb.onnx_backend.EncoderPool` of N workers on first use
+    (on CUDA one per GPU, in turn; on CPU the cores are split between them), reused by every
+    later call until :meth:`close`. Queries stay in this process, for latency."""
 
-    _encoder: TorchEncoder | None = PrivateAttr(default=None)
+    _encoder: Encoder | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: OrderedDict[str, list[float]] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _truncated: int = PrivateAttr(default=0)
+    _pool: Any = PrivateAttr(default=None)
 
     @property
-    def encoder(self) -> TorchEncoder:
-        """The loaded encoder (loads the model on first use)."""
+    def encoder(self) -> Encoder:
+        """The loaded encoder (loads the model, or its cached ONNX export, on first use)."""
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    self._encoder = TorchEncoder(
+                    self._encoder = make_encoder(
                         self.model_name,
+                        backend=self.backend,
                         device=self.device,
+                        precision=self.precision,
                         similarity=self.similarity_override,
                         trust_remote_code=self.trust_remote_code,
                     )
@@ -131,12 +157,36 @@ class TasbEmbeddings(BaseModel, Embeddings):
         """How many texts have been cut to the token limit since this object was made."""
         return self._truncated
 
+    def _document_pool(self) -> Any:
+        if self._pool is None:
+            from langchain_tasb.onnx_backend import EncoderPool
+
+            with self._lock:
+                if self._pool is None:
+                    self._pool = EncoderPool(
+                        self.model_name,
+                        backend=self.backend,
+                        workers=self.processes,
+                        devices=[self.device] if self.device else None,
+                        precision=self.precision,
+                        similarity=self.similarity_override,
+                        trust_remote_code=self.trust_remote_code,
+                    )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the document worker processes, if any were started (see ``processes``)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
     def _encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
         if role == "query":
             limit, batch = self.query_max_tokens, self.query_batch_size
         else:
             limit, batch = self.document_max_tokens, self.document_batch_size
-        result = self.encoder.encode(texts, role=role, max_tokens=limit, batch_size=batch)
+        encoder = self._document_pool() if role == "document" and self.processes else self.encoder
+        result = encoder.encode(texts, role=role, max_tokens=limit, batch_size=batch)
         if result.truncated:
             self._truncated += result.truncated
             logger.warning(
@@ -186,7 +236,12 @@ class TasbEmbeddings(BaseModel, Embeddings):
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
         private.update(
-            _encoder=None, _lock=None, _cache=OrderedDict(), _cache_lock=None, _truncated=0
+            _encoder=None,
+            _lock=None,
+            _cache=OrderedDict(),
+            _cache_lock=None,
+            _truncated=0,
+            _pool=None,
         )
         return {**state, "__pydantic_private__": private}
 

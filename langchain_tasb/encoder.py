@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -24,9 +24,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "sentence-transformers/msmarco-distilbert-base-tas-b"
 MODEL_ENV_VAR = "TASB_MODEL"
+BACKEND_ENV_VAR = "TASB_BACKEND"
 
 Role = Literal["query", "document"]
 Similarity = Literal["dot", "cosine"]
+Backend = Literal["auto", "torch", "onnx-int8"]
+"""Inference backends: "torch" (sentence-transformers), "onnx-int8" (ONNX Runtime, int8
+weights, CPU) and "auto" (onnx-int8 on CPU; torch in half precision on a GPU)."""
+Precision = Literal["auto", "float32", "float16", "bfloat16"]
+"""Torch weights' precision; "auto" is float16 on CUDA and float32 elsewhere."""
+_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx-int8")
 
 # Models known to be trained for unnormalised dot-product scoring whose configuration predates
 # sentence-transformers' ``similarity_fn_name`` (which then reads as "cosine" by default).
@@ -36,6 +43,15 @@ _DOT_MODEL_MARKERS = ("tas-b", "-dot-", "dot-v")
 def default_model_name() -> str:
     """The model to load when none is given: ``$TASB_MODEL`` if set, else TAS-B's hub name."""
     return os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL_NAME
+
+
+def default_backend() -> Backend:
+    """The backend to use when none is given: ``$TASB_BACKEND`` if set, else "auto"."""
+    value = os.environ.get(BACKEND_ENV_VAR) or "auto"
+    if value not in _BACKENDS:
+        msg = f"{BACKEND_ENV_VAR}={value!r} is not a backend; use one of {', '.join(_BACKENDS)}"
+        raise ValueError(msg)
+    return value  # type: ignore[return-value]
 
 
 def default_device() -> str:
@@ -155,6 +171,23 @@ def load_sentence_transformer(name: str, device: str, *, trust_remote_code: bool
         return model
 
 
+_CAST_MODELS: dict[tuple[str, str, bool, str], Any] = {}
+
+
+def _cast_model(base: Any, key: tuple[str, str, bool, str]) -> Any:
+    """A half-precision copy of a loaded model, made once per process and precision."""
+    with _MODELS_LOCK:
+        model = _CAST_MODELS.get(key)
+        if model is None:
+            import copy
+
+            import torch
+
+            model = copy.deepcopy(base).to(getattr(torch, key[3]))
+            _CAST_MODELS[key] = model
+        return model
+
+
 def count_truncated(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> int:
     """How many texts have more than ``max_tokens`` tokens, special tokens included.
 
@@ -189,11 +222,7 @@ class TorchEncoder:
         self.device = device or default_device()
         base = load_sentence_transformer(name, self.device, trust_remote_code=trust_remote_code)
         if precision != "float32":
-            import copy
-
-            import torch
-
-            base = copy.deepcopy(base).to(getattr(torch, precision))
+            base = _cast_model(base, (name, self.device, trust_remote_code, precision))
         self.model = base
         info = describe_model(base, name)
         if similarity is not None and similarity != info.similarity:
@@ -217,3 +246,88 @@ class TorchEncoder:
             processing_kwargs={"text": {"max_length": max_tokens, "truncation": True}},
         )
         return EncodeResult(np.asarray(vectors, dtype=np.float32), truncated)
+
+
+class Encoder(Protocol):
+    """What every backend provides: model facts, its tokenizer, and one encode path."""
+
+    info: ModelInfo
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer."""
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
+    ) -> EncodeResult:
+        """Encode texts for one role."""
+
+
+def resolve_backend(
+    backend: Backend, device: str | None, precision: Precision = "auto"
+) -> tuple[Literal["torch", "onnx-int8"], str, Literal["float32", "float16", "bfloat16"]]:
+    """Turn the user's choice into (concrete backend, device, torch precision).
+
+    "auto" means onnx-int8 on CPU (3x the documents per second of fp32 torch at about 0.995
+    cosine to its vectors) and torch on a GPU, where precision "auto" means float16.
+
+    Raises:
+        ValueError: For an unknown backend, or onnx-int8 with a GPU device or a precision.
+    """
+    if backend not in _BACKENDS:
+        msg = f"backend must be one of {', '.join(_BACKENDS)}, got {backend!r}"
+        raise ValueError(msg)
+    if backend == "onnx-int8":
+        if device is not None and device != "cpu":
+            msg = (
+                f"backend='onnx-int8' runs on CPU, got device={device!r}; use device='cpu' "
+                "or backend='torch' (or 'auto') for a GPU."
+            )
+            raise ValueError(msg)
+        if precision != "auto":
+            msg = (
+                f"precision={precision!r} applies to the torch backend; onnx-int8 has int8 "
+                "weights. Leave precision='auto' or use backend='torch'."
+            )
+            raise ValueError(msg)
+        return "onnx-int8", "cpu", "float32"
+    resolved_device = device or default_device()
+    if precision == "auto":
+        half = resolved_device.startswith("cuda")
+        if backend == "auto" and resolved_device == "cpu":
+            return "onnx-int8", "cpu", "float32"
+        return "torch", resolved_device, "float16" if half else "float32"
+    # An explicit precision is a torch setting: "auto" honours it with torch.
+    return "torch", resolved_device, precision
+
+
+def make_encoder(
+    name: str,
+    *,
+    backend: Backend = "auto",
+    device: str | None = None,
+    precision: Precision = "auto",
+    similarity: Similarity | None = None,
+    trust_remote_code: bool = False,
+    threads: int | None = None,
+) -> Encoder:
+    """Build the encoder a backend choice stands for (see :func:`resolve_backend`).
+
+    ``threads`` sets ONNX Runtime's intra-op threads (default: physical cores); torch keeps
+    its own setting.
+    """
+    kind, resolved_device, resolved_precision = resolve_backend(backend, device, precision)
+    logger.debug("encoder for %s: %s on %s (%s)", name, kind, resolved_device, resolved_precision)
+    if kind == "onnx-int8":
+        from langchain_tasb.onnx_backend import OnnxEncoder
+
+        return OnnxEncoder(
+            name, similarity=similarity, trust_remote_code=trust_remote_code, threads=threads
+        )
+    return TorchEncoder(
+        name,
+        device=resolved_device,
+        similarity=similarity,
+        trust_remote_code=trust_remote_code,
+        precision=resolved_precision,
+    )

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 # Real weights never come from the network in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests compare vectors with the raw torch model, so they run the exact torch backend unless
+# they ask for another ("auto" would pick int8 ONNX on CPU); test_onnx_backend.py does.
+os.environ.setdefault("TASB_BACKEND", "torch")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,125 @@
+"""Indexing: end-to-end ``tasb index`` throughput against encoder-only, and flat memory.
+
+1. Throughput: the same chunks are (a) only encoded with ``embed_documents`` and (b) indexed
+   end to end by :func:`langchain_tasb.ingest.index_paths` (read, chunk, encode, write to an
+   embedded Chroma, pipelined). Prints chunks/s of each and (b)/(a); the goal is at least
+   0.9. TAS-B-shaped model (random weights, TAS-B's exact cost).
+2. Memory: peak RSS of a fresh process indexing N1 and N2 chunks (10,000 and 100,000 by
+   default) with the tiny model, whose encoding is cheap, so that the corpus size, not the
+   model, dominates. Prints both and the ratio; the goal is at most 1.5.
+
+Usage::
+
+    python benchmarks/index.py             # 400 chunks for (1); 10k and 100k chunks for (2)
+    python benchmarks/index.py --quick     # 120 chunks; 2k and 20k chunks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from encode import cpu_name, model_dir, versions
+
+WORDS = (  # noqa: SIM905  (a word list reads better as text)
+    "the of and to in is was for on that with as by at from it an be this are or which have "
+    "has people city data model search query document text index vector energy water system "
+    "study results effect treatment disease risk blood air flow wing pressure heat library"
+).split()
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from langchain_tasb import TasbEmbeddings, TasbVectorStore
+from langchain_tasb.ingest import index_paths
+corpus, db, model = sys.argv[1], sys.argv[2], sys.argv[3]
+store = TasbVectorStore(embedding=TasbEmbeddings(model_name=model, backend="torch"),
+                        collection_name="bench", persist_directory=db)
+started = time.perf_counter()
+report = index_paths(store, [Path(corpus)], batch_size=256)
+print(json.dumps({"chunks": report.chunks_written, "seconds": time.perf_counter() - started,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def write_corpus(folder: Path, files: int, paragraphs: int, seed: int = 0) -> None:
+    """``files`` files of ``paragraphs`` paragraphs of about 60 words (one chunk each)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        body = "\n\n".join(
+            " ".join(rng.choice(WORDS) for _ in range(60)) + "." for _ in range(paragraphs)
+        )
+        (folder / f"doc{i:05d}.txt").write_text(body, encoding="utf-8")
+
+
+def throughput(work: Path, model: str, chunks: int) -> None:
+    from langchain_tasb import TasbEmbeddings, TasbVectorStore
+    from langchain_tasb.ingest import index_paths, make_chunker
+
+    corpus = work / "throughput"
+    write_corpus(corpus, files=chunks // 4, paragraphs=4)
+    emb = TasbEmbeddings(model_name=model)
+    chunker = make_chunker(emb, 32)
+    texts = [c.text for path in sorted(corpus.iterdir()) for c in chunker.split(path.read_text())]
+    emb.embed_documents(texts[:8])  # warm up (ONNX export or model load)
+    started = time.perf_counter()
+    emb.embed_documents(texts)
+    encode_rate = len(texts) / (time.perf_counter() - started)
+
+    store = TasbVectorStore(
+        embedding=emb, collection_name="bench", persist_directory=str(work / "db-throughput")
+    )
+    started = time.perf_counter()
+    report = index_paths(store, [corpus])
+    index_rate = report.chunks_written / (time.perf_counter() - started)
+    print(f"| encoder only ({emb.backend}) | {len(texts)} | {encode_rate:.1f} |")
+    print(f"| tasb index end to end | {report.chunks_written} | {index_rate:.1f} |")
+    print(f"end-to-end / encoder-only: {index_rate / encode_rate:.2f}")
+
+
+def peak_rss(work: Path, model: str, chunks: int) -> dict[str, float]:
+    corpus = work / f"rss-{chunks}"
+    write_corpus(corpus, files=chunks // 10, paragraphs=10, seed=chunks)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(corpus), str(work / f"db-{chunks}"), model],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    from langchain_tasb.testing import build_tiny_model
+
+    work = Path(tempfile.mkdtemp(prefix="tasb-index-bench-"))
+    cache = Path(tempfile.gettempdir()) / "langchain-tasb-bench"
+    tasb_shaped = str(model_dir(cache))
+    tiny = str(build_tiny_model(work / "tiny"))
+    print(f"machine: {cpu_name()}; {versions()}")
+    print("\n| run | chunks | chunks/s |\n|---|---|---|")
+    throughput(work, tasb_shaped, 120 if args.quick else 400)
+
+    small, large = (2_000, 20_000) if args.quick else (10_000, 100_000)
+    print("\n| chunks | seconds | peak RSS MB |\n|---|---|---|")
+    results = [peak_rss(work, tiny, n) for n in (small, large)]
+    for r in results:
+        print(f"| {r['chunks']:.0f} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
+    print(
+        f"peak RSS {large} / {small}: {results[1]['peak_rss_mb'] / results[0]['peak_rss_mb']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+
+from langchain_tasb import TasbEmbeddings, onnx_backend
+from langchain_tasb import encoder as encoder_module
+from langchain_tasb.encoder import TorchEncoder, resolve_backend
+from langchain_tasb.identity import ModelIdentity, calibrate, probe_vector
+from langchain_tasb.onnx_backend import (
+    EncoderPool,
+    OnnxEncoder,
+    OnnxSettings,
+    cache_key,
+    check_exportable,
+    ensure_exported,
+)
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")  # the torch.export-based ONNX exporter needs it
+
+TEXTS = [
+    "Around 9 Million people live in London",
+    "London is known for its financial district",
+    "the protein binds the cell surface",
+    "how many people live in london city",
+]
+
+_STANDARD: list[str] = ["", ""]  # model path, cache dir: filled in by an autouse fixture
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export cache for the session: the tiny model is exported once."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(onnx_cache: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))
+    _STANDARD[:] = [str(tiny_model_path), str(onnx_cache)]
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_model_path: Path, onnx_cache: Path) -> OnnxEncoder:
+    return OnnxEncoder(str(tiny_model_path), cache_dir=onnx_cache / "onnx")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def torch_vectors(path: Path, texts: list[str], max_tokens: int = 256) -> np.ndarray:
+    encoder = TorchEncoder(str(path), device="cpu")
+    return encoder.encode(texts, role="document", max_tokens=max_tokens, batch_size=8).vectors
+
+
+def test_int8_vectors_are_close_to_torch(tiny_onnx: OnnxEncoder, tiny_model_path: Path) -> None:
+    ours = tiny_onnx.encode(TEXTS, role="document", max_tokens=256, batch_size=2).vectors
+    expected = torch_vectors(tiny_model_path, TEXTS)
+    assert ours.dtype == np.float32 and ours.shape == expected.shape
+    assert cosines(ours, expected).min() > 0.99
+    ratio = np.linalg.norm(ours, axis=1) / np.linalg.norm(expected, axis=1)
+    np.testing.assert_allclose(ratio, 1.0, atol=0.05)
+
+
+def test_fp32_export_reproduces_torch(tiny_model_path: Path, onnx_cache: Path) -> None:
+    fp32 = OnnxEncoder(
+        str(tiny_model_path),
+        settings=OnnxSettings(quantization="none"),
+        cache_dir=onnx_cache / "onnx",
+    )
+    ours = fp32.encode(TEXTS, role="document", max_tokens=256, batch_size=3).vectors
+    np.testing.assert_allclose(ours, torch_vectors(tiny_model_path, TEXTS), atol=1e-4)
+
+
+def test_single_query_path_matches_batched_fp32(tiny_model_path: Path, onnx_cache: Path) -> None:
+    fp32 = OnnxEncoder(
+        str(tiny_model_path),
+        settings=OnnxSettings(quantization="none"),
+        cache_dir=onnx_cache / "onnx",
+    )
+    batched = fp32.encode(TEXTS, role="query", max_tokens=64, batch_size=4).vectors
+    for i, text in enumerate(TEXTS):  # padding to the batch's longest changes nothing
+        alone = fp32.encode([text], role="query", max_tokens=64, batch_size=4).vectors[0]
+        np.testing.assert_allclose(alone, batched[i], atol=1e-5)
+
+
+def test_cls_pooling_and_dot_similarity_read_from_model(tiny_onnx: OnnxEncoder) -> None:
+    info = tiny_onnx.info
+    assert (info.pooling, info.normalized, info.similarity, info.dimension) == (
+        "cls",
+        False,
+        "dot",
+        32,
+    )
+    norms = np.linalg.norm(
+        tiny_onnx.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors, axis=1
+    )
+    assert not np.allclose(norms, 1.0, atol=1e-2)
+
+
+@pytest.mark.slow
+def test_mean_pooling_and_normalize_with_minilm(minilm_path: Path, onnx_cache: Path) -> None:
+    onnx = OnnxEncoder(str(minilm_path), cache_dir=onnx_cache / "onnx")
+    assert (onnx.info.pooling, onnx.info.normalized, onnx.info.similarity) == (
+        "mean",
+        True,
+        "cosine",
+    )
+    texts = [*TEXTS, "Vaccines train the immune system to recognise a pathogen. " * 3]
+    ours = onnx.encode(texts, role="document", max_tokens=256, batch_size=2).vectors
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert cosines(ours, torch_vectors(minilm_path, texts)).min() > 0.98
+
+
+def test_truncation_is_counted_from_the_one_tokenisation(
+    tiny_onnx: OnnxEncoder, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at_limit = "people live in london city"  # 5 tokens + [CLS] + [SEP] = 7
+    over = "people live in london city too"
+    expected = TorchEncoder(str(tiny_model_path), device="cpu").encode(
+        [over], role="document", max_tokens=7, batch_size=1
+    )
+
+    def no_second_pass(*args: Any, **kwargs: Any) -> int:
+        msg = "the ONNX path must not re-tokenise to count truncation"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(encoder_module, "count_truncated", no_second_pass)
+    result = tiny_onnx.encode(
+        [at_limit, over, over, "x"], role="document", max_tokens=7, batch_size=8
+    )
+    assert result.truncated == 2
+    assert tiny_onnx.encode([at_limit], role="query", max_tokens=7, batch_size=1).truncated == 0
+    assert tiny_onnx.encode([over], role="query", max_tokens=7, batch_size=1).truncated == 1
+    # The truncated text was cut to exactly the limit: its vector is the 7-token one's.
+    assert cosines(result.vectors[1:2], expected.vectors)[0] > 0.99
+    assert tiny_onnx._hf_tokenizer is None  # the slow Python tokenizer was never loaded
+
+
+def test_hf_tokenizer_is_available_for_chunking(tiny_onnx: OnnxEncoder) -> None:
+    ids = tiny_onnx.tokenizer("people live in london", add_special_tokens=False)["input_ids"]
+    assert len(ids) == 4
+
+
+def test_export_runs_once_then_the_cache_is_reused(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Path] = []
+    real_export = onnx_backend.export_onnx
+
+    def counting(model: Any, destination: Path, settings: OnnxSettings) -> None:
+        calls.append(destination)
+        real_export(model, destination, settings)
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", counting)
+    first = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    second = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    assert len(calls) == 1
+    assert first.exported.directory == second.exported.directory
+    assert second.session is first.session  # one ONNX Runtime session per process
+    assert not list(tmp_path.glob(".tmp-*"))  # the temporary folder was moved into place
+
+
+def test_cache_key_follows_weights_and_settings(tiny_model_path: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(tiny_model_path, tmp_path / "model"))
+    key = cache_key(str(copy), copy, OnnxSettings())
+    assert key == cache_key(str(copy), copy, OnnxSettings())
+    assert key != cache_key(str(copy), copy, OnnxSettings(per_channel=False))
+    weights = copy / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert key != cache_key(str(copy), copy, OnnxSettings())
+
+
+def test_crashed_export_leaves_no_cache_entry(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(model: Any, destination: Path, settings: OnnxSettings) -> None:
+        (destination / "model.onnx").write_bytes(b"half a model")
+        msg = "killed mid-export"
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", crash)
+    with pytest.raises(RuntimeError, match="killed mid-export"):
+        ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # neither a final folder nor a temporary one
+    monkeypatch.undo()
+    exported = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    assert (exported.directory / "meta.json").is_file()
+
+
+def test_broken_cache_folder_is_exported_again(tiny_model_path: Path, tmp_path: Path) -> None:
+    key = cache_key(str(tiny_model_path), tiny_model_path.resolve(), OnnxSettings())
+    broken = tmp_path / key
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"truncated")  # no meta.json: never finished
+    exported = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    assert exported.directory == broken
+    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    assert encoder.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors.shape == (
+        4,
+        32,
+    )
+
+
+def test_export_finished_first_by_another_process_is_kept(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    key = cache_key(str(tiny_model_path), tiny_model_path.resolve(), OnnxSettings())
+    rival = ensure_exported(str(tiny_model_path), cache_dir=tmp_path / "elsewhere").directory
+    (rival / "winner").write_text("the other process")
+    real_export = onnx_backend.export_onnx
+
+    def racing(model: Any, destination: Path, settings: OnnxSettings) -> None:
+        real_export(model, destination, settings)
+        # Meanwhile another process finishes the same export and renames it into place.
+        os.replace(rival, cache / key)
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", racing)
+    exported = ensure_exported(str(tiny_model_path), cache_dir=cache)
+    assert (exported.directory / "winner").is_file()  # ours lost the race and was dropped
+    assert sorted(p.name for p in cache.iterdir()) == [key]
+    vectors = OnnxEncoder(str(tiny_model_path), cache_dir=cache).encode(
+        TEXTS, role="document", max_tokens=64, batch_size=4
+    )
+    assert vectors.vectors.shape == (4, 32)
+
+
+def test_unsupported_module_is_refused_with_the_fix() -> None:
+    class Transformer:
+        pass
+
+    class Router:
+        pass
+
+    class Model(list[Any]):
+        prompts: dict[str, str] = {}  # noqa: RUF012  (a stand-in's class attribute)
+
+    with pytest.raises(ValueError, match=r"Router module.*backend='torch'"):
+        check_exportable(Model([Transformer(), Router()]), "m")
+    with pytest.raises(ValueError, match=r"backend='torch'"):
+        check_exportable(Model([Router()]), "m")
+
+
+def test_auto_backend_is_int8_on_cpu_and_half_torch_on_cuda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert resolve_backend("auto", "cpu") == ("onnx-int8", "cpu", "float32")
+    assert resolve_backend("auto", "cuda") == ("torch", "cuda", "float16")
+    assert resolve_backend("auto", "cuda", "bfloat16") == ("torch", "cuda", "bfloat16")
+    assert resolve_backend("auto", "cpu", "bfloat16") == ("torch", "cpu", "bfloat16")
+    assert resolve_backend("torch", "cpu") == ("torch", "cpu", "float32")
+    with pytest.raises(ValueError, match="runs on CPU"):
+        resolve_backend("onnx-int8", "cuda")
+    with pytest.raises(ValueError, match="applies to the torch backend"):
+        resolve_backend("onnx-int8", None, "float16")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        resolve_backend("tensorrt", "cpu")  # type: ignore[arg-type]
+    monkeypatch.setenv("TASB_BACKEND", "onnx")
+    with pytest.raises(ValueError, match="TASB_BACKEND='onnx' is not a backend"):
+        TasbEmbeddings(model_name="x")
+    monkeypatch.setenv("TASB_BACKEND", "onnx-int8")
+    assert TasbEmbeddings(model_name="x").backend == "onnx-int8"
+
+
+def test_embeddings_with_onnx_backend_cache_queries(tiny_model_path: Path) -> None:
+    emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8", device="cpu")
+    assert isinstance(emb.encoder, OnnxEncoder)
+    first = emb.embed_query("london")
+    calls: list[Any] = []
+    original = emb.encoder.encode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    emb.encoder.encode = counting  # type: ignore[method-assign]
+    try:
+        assert emb.embed_query("london") == first
+        assert calls == []
+    finally:
+        del emb.encoder.encode
+    assert len(emb.embed_documents(TEXTS)) == len(TEXTS)
+
+
+def test_int8_model_passes_the_collection_identity_check(tiny_model_path: Path) -> None:
+    torch_emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="torch", device="cpu")
+    onnx_emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8")
+    record = ModelIdentity(
+        dimension=torch_emb.dimension,
+        similarity=torch_emb.similarity,
+        probe=tuple(probe_vector(torch_emb)),
+        relevance=calibrate(torch_emb),
+        model_name=str(tiny_model_path),
+    )
+    assert record.mismatch(onnx_emb.dimension, onnx_emb.similarity, probe_vector(onnx_emb)) is None
+
+
+def test_pool_is_started_once_and_reused(tiny_model_path: Path, tiny_onnx: OnnxEncoder) -> None:
+    expected = torch_vectors(tiny_model_path, TEXTS * 3, max_tokens=64)
+    with EncoderPool(str(tiny_model_path), backend="onnx-int8", workers=2) as pool:
+        first = pool.encode(TEXTS * 3, role="document", max_tokens=64, batch_size=2)
+        pids = set(pool.worker_pids)
+        second = pool.encode(TEXTS * 3, role="document", max_tokens=64, batch_size=2)
+        assert pool.worker_pids == pids and 1 <= len(pids) <= 2
+        assert os.getpid() not in pids
+        assert pool.info.dimension == 32
+    for result in (first, second):
+        assert cosines(result.vectors, expected).min() > 0.99  # rows back in input order
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.encode(TEXTS, role="document", max_tokens=64, batch_size=2)
+
+
+def test_embeddings_processes_keep_one_pool_until_close(tiny_model_path: Path) -> None:
+    emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8", processes=1)
+    try:
+        emb.embed_documents(TEXTS)
+        pool = emb._pool
+        emb.embed_documents(TEXTS[:2])
+        assert emb._pool is pool is not None
+        assert len(pool.worker_pids) == 1
+    finally:
+        emb.close()
+    assert emb._pool is None
+
+
+class TestOnnxEmbeddingsStandardIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[TasbEmbeddings]:
+        return TasbEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"model_name": _STANDARD[0], "backend": "onnx-int8"}
+
+
+def test_int8_vectors_do_not_depend_on_the_rest_of_the_batch(minilm_path: Path) -> None:
+    # Batched together, these differed by up to 0.016 (0.995 cosine) with real weights.
+    from langchain_tasb import TasbEmbeddings
+
+    emb = TasbEmbeddings(model_name=str(minilm_path), backend="onnx-int8")
+    text = "people live in london and the city has a financial district"
+    others = [f"the protein {i} binds the cell surface " * (1 + i) for i in range(15)]
+    alone = np.asarray(emb.embed_documents([text])[0])
+    batched = np.asarray(emb.embed_documents([*others, text])[-1])
+    np.testing.assert_array_equal(alone, batched)
+
+
+def test_encoding_leaves_the_callers_floating_point_state_alone(tiny_onnx: OnnxEncoder) -> None:
+    tiny_onnx.encode(TEXTS, role="document", max_tokens=64, batch_size=2)
+    tiny_onnx.encode(TEXTS[:1], role="query", max_tokens=64, batch_size=1)
+    subnormal = np.array([1e-42], dtype=np.float32)
+    assert (subnormal * 2)[0] > 0  # no flush-to-zero left behind on this thread
