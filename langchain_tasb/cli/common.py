@@ -151,3 +151,25 @@ def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
             "another --collection."
         )
         raise CollectionMismatchError(msg) from exc
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"must be a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 0:
+        msg = f"must not be negative, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    value = non_negative_int(text)
+    if value < 1:
+        msg = f"must be at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value

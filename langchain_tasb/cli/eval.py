@@ -38,19 +38,8 @@ The sweep queries k=10 (hnswlib explores max(ef_search, k) candidates).
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive integer, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _int_list(text: str) -> list[int]:
-    values = [_positive_int(part.strip()) for part in text.split(",") if part.strip()]
+    values = [common.positive_int(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
         msg = f"expected comma-separated positive integers such as {DEFAULT_SWEEP}, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
@@ -80,7 +69,7 @@ def add_parser(subparsers: Any) -> None:
     common.add_model_option(parser)
     parser.add_argument(
         "--document-max-tokens",
-        type=_positive_int,
+        type=common.positive_int,
         default=None,
         metavar="N",
         help="token limit for documents (default: the model's setting, 256)",
@@ -106,21 +95,21 @@ def add_parser(subparsers: Any) -> None:
     hnsw = parser.add_argument_group("HNSW index")
     hnsw.add_argument(
         "--ef-search",
-        type=_positive_int,
+        type=common.positive_int,
         default=DEFAULT_EF_SEARCH,
         metavar="N",
         help=f"candidates explored per query (default {DEFAULT_EF_SEARCH})",
     )
     hnsw.add_argument(
         "--ef-construction",
-        type=_positive_int,
+        type=common.positive_int,
         default=DEFAULT_EF_CONSTRUCTION,
         metavar="N",
         help=f"candidates explored per insert (default {DEFAULT_EF_CONSTRUCTION})",
     )
     hnsw.add_argument(
         "--max-neighbors",
-        type=_positive_int,
+        type=common.positive_int,
         default=DEFAULT_MAX_NEIGHBORS,
         metavar="N",
         help=f"graph degree, HNSW's M (default {DEFAULT_MAX_NEIGHBORS})",

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 from langchain_tasb.cli.common import (
     add_store_options,
     make_embeddings,
+    non_negative_int,
     open_store,
+    positive_int,
     where_label,
 )
 from langchain_tasb.errors import CollectionMismatchError
@@ -68,14 +70,14 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--overlap",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=DEFAULT_OVERLAP_TOKENS,
         metavar="N",
         help=f"tokens shared by consecutive chunks (default {DEFAULT_OVERLAP_TOKENS})",
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_BATCH_SIZE,
         metavar="N",
         help=f"chunks encoded and written together (default {DEFAULT_BATCH_SIZE})",
@@ -95,26 +97,6 @@ def add_parser(subparsers: Any) -> None:
     )
     add_store_options(parser)
     parser.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        msg = f"must be at least 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"must be a whole number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 0:
-        msg = f"must not be negative, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

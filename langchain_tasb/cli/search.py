@@ -8,7 +8,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.cli.common import add_store_options, open_existing_store
+from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
 
 if TYPE_CHECKING:
     from langchain_tasb.store import Hit
@@ -62,7 +62,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("query", metavar="QUERY", help="what to look for")
     parser.add_argument(
-        "-k", "--k", type=_positive_int, default=DEFAULT_K, help=f"results (default {DEFAULT_K})"
+        "-k", "--k", type=positive_int, default=DEFAULT_K, help=f"results (default {DEFAULT_K})"
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument(
@@ -99,17 +99,6 @@ def add_parser(subparsers: Any) -> None:
     )
     add_store_options(parser)
     parser.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"must be a positive whole number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 # -- filters ----------------------------------------------------------------------------------
