@@ -7,6 +7,7 @@ scored by dot product or cosine, and encodes queries and documents through one p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from numpy.typing import NDArray
 
@@ -143,6 +144,20 @@ _MODELS: dict[tuple[str, str, bool], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Silence transformers' "Loading weights" bars: a library should not draw on stderr."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 def load_sentence_transformer(name: str, device: str, *, trust_remote_code: bool = False) -> Any:
     """Load a SentenceTransformer once per process and return the shared instance.
 
@@ -157,9 +172,10 @@ def load_sentence_transformer(name: str, device: str, *, trust_remote_code: bool
 
             logger.debug("loading model %s on %s", name, device)
             try:
-                model = SentenceTransformer(
-                    name, device=device, trust_remote_code=trust_remote_code
-                )
+                with _no_progress_bars():
+                    model = SentenceTransformer(
+                        name, device=device, trust_remote_code=trust_remote_code
+                    )
             except OSError as exc:
                 msg = (
                     f"Could not load model {name!r}: {exc}. Without network access, point "
