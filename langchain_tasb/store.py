@@ -381,7 +381,7 @@ class ChromaStore:
         """Create the collection; None if another process created it first."""
         from chromadb.errors import ChromaError
 
-        identity = ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
+        identity = _new_identity(probe, similarity, calibrate, model_name)
         try:
             return client.create_collection(
                 name,
@@ -423,7 +423,7 @@ class ChromaStore:
                     "model. Re-index into a new collection name."
                 )
                 raise ModelMismatchError(msg)
-            identity = ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
+            identity = _new_identity(probe, similarity, calibrate, model_name)
             # modify() replaces metadata rather than merging: merge ourselves.
             collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
             return identity
@@ -593,3 +593,10 @@ def _unique_ids(ids: Sequence[str]) -> list[str]:
             msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
             raise ValueError(msg)
     return list(dict.fromkeys(ids))
+
+
+def _new_identity(
+    probe: list[float], similarity: str, calibrate: Callable[[], RelevanceScale], model_name: str
+) -> ModelIdentity:
+    """The record a collection gets when it is created or adopted: calibrates once."""
+    return ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
