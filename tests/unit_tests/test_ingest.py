@@ -188,6 +188,25 @@ def test_same_file_under_two_roots_is_stored_once_per_root(
     assert not index_paths(store, [tmp_path / "one", tmp_path / "two"]).changed
 
 
+def test_a_file_under_nested_roots_keeps_one_record_set_per_root(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
+    inner.mkdir(parents=True)
+    (inner / "notes.md").write_text(paragraph(3))
+    index_paths(store, [outer])
+    index_paths(store, [inner])
+    by_root = {c["metadata"]["root"]: c for c in stored(store).values()}
+    assert sorted(by_root) == [str(outer.resolve()), str(inner.resolve())]
+    assert {c["metadata"]["path"] for c in by_root.values()} == {
+        str((inner / "notes.md").resolve())
+    }
+    # Each run sees the other root's records of the same path and must leave them alone.
+    assert not index_paths(store, [inner], prune=True).changed
+    assert not index_paths(store, [outer], prune=True).changed
+    assert len(stored(store)) == 2
+
+
 def test_prune_deletes_vanished_files_only_under_the_roots_indexed(
     store: TasbVectorStore, tmp_path: Path
 ) -> None:
