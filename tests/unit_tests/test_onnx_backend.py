@@ -92,6 +92,57 @@ def test_single_query_path_matches_batched_fp32(tiny_model_path: Path, onnx_cach
         np.testing.assert_allclose(alone, batched[i], atol=1e-5)
 
 
+def _fp32_weight_matmuls(graph_file: Path) -> list[str]:
+    """Names of the plain (not quantised) MatMul nodes of a graph that multiply by weights."""
+    import onnx
+
+    graph = onnx.load(str(graph_file)).graph
+    weights = {initializer.name for initializer in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+
+
+def test_queries_have_an_all_int8_graph_documents_keep_gelu_fed_matrices(
+    tiny_onnx: OnnxEncoder,
+) -> None:
+    exported = tiny_onnx.exported
+    assert exported.query_graph
+    document_graph, query_graph = exported.graph_for("document"), exported.graph_for("query")
+    assert document_graph != query_graph
+    fp32_nodes = _fp32_weight_matmuls(document_graph)
+    assert sorted(fp32_nodes) == sorted(onnx_backend._matmuls_after_gelu(document_graph))
+    assert len(fp32_nodes) == 2  # one feed-forward output projection per layer (2 layers)
+    assert _fp32_weight_matmuls(query_graph) == []
+
+
+def test_query_vectors_come_from_the_query_graph_alone_or_batched(tiny_onnx: OnnxEncoder) -> None:
+    batched = tiny_onnx.encode(TEXTS, role="query", max_tokens=64, batch_size=4).vectors
+    as_documents = tiny_onnx.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors
+    query_session = onnx_backend.load_session(tiny_onnx.exported.graph_for("query"), 1)
+    tokenizer = tiny_onnx._truncating_tokenizer(64)
+    for i, text in enumerate(TEXTS):
+        alone = tiny_onnx.encode([text], role="query", max_tokens=64, batch_size=1).vectors[0]
+        np.testing.assert_array_equal(alone, batched[i])
+        ids = np.asarray([tokenizer.encode(text).ids], dtype=np.int64)
+        direct = query_session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        np.testing.assert_array_equal(alone, direct[0][0])
+    assert not np.array_equal(batched, as_documents)  # two graphs, two slightly different vectors
+    assert cosines(batched, as_documents).min() > 0.99
+
+
+def test_without_a_query_graph_queries_share_the_document_graph(
+    tiny_model_path: Path, onnx_cache: Path
+) -> None:
+    settings = OnnxSettings(int8_queries=False)
+    one_graph = OnnxEncoder(str(tiny_model_path), settings=settings, cache_dir=onnx_cache / "onnx")
+    assert not one_graph.exported.query_graph
+    assert one_graph.exported.graph_for("query") == one_graph.exported.model_file
+    queries = one_graph.encode(TEXTS, role="query", max_tokens=64, batch_size=4).vectors
+    documents = one_graph.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors
+    np.testing.assert_array_equal(queries, documents)  # the tiny model has no prompts
+    assert not OnnxSettings(fp32_after_gelu=False).query_graph  # all int8 already
+    assert not OnnxSettings(quantization="none").query_graph
+
+
 def test_cls_pooling_and_dot_similarity_read_from_model(tiny_onnx: OnnxEncoder) -> None:
     info = tiny_onnx.info
     assert (info.pooling, info.normalized, info.similarity, info.dimension) == (
@@ -174,6 +225,7 @@ def test_cache_key_follows_weights_and_settings(tiny_model_path: Path, tmp_path:
     key = cache_key(str(copy), copy, OnnxSettings())
     assert key == cache_key(str(copy), copy, OnnxSettings())
     assert key != cache_key(str(copy), copy, OnnxSettings(per_channel=False))
+    assert key != cache_key(str(copy), copy, OnnxSettings(int8_queries=False))
     weights = copy / "model.safetensors"
     stat = weights.stat()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
@@ -209,6 +261,16 @@ def test_broken_cache_folder_is_exported_again(tiny_model_path: Path, tmp_path: 
         4,
         32,
     )
+
+
+def test_export_missing_its_query_graph_is_exported_again(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    first = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    first.graph_for("query").unlink()  # deleted by hand: the export is no longer complete
+    again = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    assert again.directory == first.directory
+    assert again.graph_for("query").is_file()
 
 
 def test_export_finished_first_by_another_process_is_kept(
