@@ -88,8 +88,10 @@ class OnnxSettings:
     lifts the cosine to the fp32 vectors from about 0.94 to 0.995 at the same speed."""
     fp32_after_gelu: bool = True
     """Keep the feed-forward output projections (the matrices fed by GELU, whose long-tailed
-    activations quantise worst) in fp32. With all-MiniLM-L6-v2 on Cranfield, quantising them
-    too costs 0.0077 nDCG@10 (keeping them: +0.0032) for about 20% more documents/s."""
+    activations quantise worst) in fp32. With all-MiniLM-L6-v2, quantising them too moved
+    nDCG@10 outside the 0.005 budget (Cranfield -0.0077 on an Intel Xeon, SciFact +0.0092 on an
+    AMD Zen 4: int8 kernels differ by CPU) for about 20% more documents/s; keeping them, the
+    differences are +0.0032 and +0.0016."""
     int8_queries: bool = True
     """Give queries a second graph with every matrix in int8 (used only when
     ``fp32_after_gelu`` keeps some in fp32). A question is a few tokens long, so its cost is
