@@ -34,12 +34,15 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_tasb import TasbEmbeddings
 from langchain_tasb.evaluation import find_data_dir, load_beir
 from langchain_tasb.onnx_backend import physical_cores
 from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MAX_PASSAGE_TOKENS = 250
 
@@ -111,6 +114,20 @@ def sample_queries(n: int, seed: int = 1) -> list[str]:
     """
     rng = random.Random(seed)
     return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))) for _ in range(n)]
+
+
+def blocks(names: list[str], queries: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """Each name with its block of queries, to be answered in a row.
+
+    Torch's idle threads spin for a while after a call, which would tax whichever encoder or
+    retriever ran next, so each answers a block in a row; two halves in opposite orders of
+    ``names`` even out a change of machine load. Callers run a block's first query once
+    untimed, to settle after the previous one.
+    """
+    halves = [queries[: len(queries) // 2], queries[len(queries) // 2 :]]
+    for i, half in enumerate(halves):
+        for name in names if i == 0 else list(reversed(names)):
+            yield name, half
 
 
 def real_tokens(tokenizer: Any, passages: list[str]) -> int:
@@ -198,18 +215,13 @@ def main() -> None:
 
     latencies: dict[str, list[float]] = {name: [] for name in encoders}
     cpu: dict[str, list[float]] = {name: [] for name in encoders}
-    # Each encoder answers a block of queries in a row (torch's idle threads spin for a while
-    # after a call, which would tax whichever encoder runs next); two halves in opposite
-    # orders even out a change of machine load.
-    halves = [queries[: len(queries) // 2], queries[len(queries) // 2 :]]
-    for i, half in enumerate(halves):
-        for name in list(encoders) if i == 0 else list(reversed(encoders)):
-            encoders[name].embed_query(half[0])  # settle after the previous encoder
-            for query in half:
-                started, cpu_started = time.perf_counter(), time.process_time()
-                encoders[name].embed_query(query)
-                latencies[name].append((time.perf_counter() - started) * 1000)
-                cpu[name].append((time.process_time() - cpu_started) * 1000)
+    for name, block in blocks(list(encoders), queries):
+        encoders[name].embed_query(block[0])  # settle after the previous encoder
+        for query in block:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            encoders[name].embed_query(query)
+            latencies[name].append((time.perf_counter() - started) * 1000)
+            cpu[name].append((time.process_time() - cpu_started) * 1000)
     base_p50 = statistics.median(latencies["HuggingFaceEmbeddings"])
     print(f"\n{len(queries)} queries of 8 to 18 tokens, query cache off")
     print("| encoder | query p50 ms | query p99 ms | p50 speed-up | CPU ms p50 |")

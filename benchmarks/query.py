@@ -8,12 +8,11 @@ collection_metadata={"hnsw:space": "ip"}).as_retriever()``. Ours is
 ``TasbRetriever(vectorstore=TasbVectorStore(...))`` with its default backend and the query
 cache off, so every call encodes. The questions are 8 to 18 tokens long, as real questions are
 with TAS-B's vocabulary (see :func:`encode.sample_queries`). Each retriever answers a block of
-queries in a row (torch's idle threads spin for a while after a call, which would tax whichever
-retriever ran next), in two halves of opposite order, so a change in machine load hits both
-alike. A third retriever is ours on an index built with Chroma's own HNSW settings, to show
-what our recall-safe defaults cost in search time. Prints p50/p99 end-to-end ``invoke``
-latency and the ratios, with where the time goes: ``embed_query`` alone and Chroma's
-``collection.query`` alone on each collection, with the same query vectors.
+queries in a row, in two halves of opposite order (see :func:`encode.blocks`). A third
+retriever is ours on an index built with Chroma's own HNSW settings, to show what our
+recall-safe defaults cost in search time. Prints p50/p99 end-to-end ``invoke`` latency and the
+ratios, with where the time goes: ``embed_query`` alone and Chroma's ``collection.query`` alone
+on each collection, with the same query vectors.
 
 Usage::
 
@@ -32,7 +31,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from encode import cpu_name, model_dir, sample_queries, versions
+from encode import blocks, cpu_name, model_dir, sample_queries, versions
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
 from langchain_tasb.store import HnswSettings
@@ -118,17 +117,15 @@ def main() -> None:
         for retriever in retrievers.values():
             retriever.invoke(q)
     timings: dict[str, list[float]] = {name: [] for name in retrievers}
-    halves = [qs[: len(qs) // 2], qs[len(qs) // 2 :]]
-    for i, half in enumerate(halves):
-        for name in list(retrievers) if i == 0 else list(reversed(retrievers)):
-            retrievers[name].invoke(half[0])  # settle after the other retriever
-            for q in half:
-                started = time.perf_counter()
-                docs = retrievers[name].invoke(q)
-                timings[name].append((time.perf_counter() - started) * 1000)
-                if len(docs) != 10:
-                    msg = f"{name} returned {len(docs)} documents, not 10"
-                    raise SystemExit(msg)
+    for name, block in blocks(list(retrievers), qs):
+        retrievers[name].invoke(block[0])  # settle after the other retriever
+        for q in block:
+            started = time.perf_counter()
+            docs = retrievers[name].invoke(q)
+            timings[name].append((time.perf_counter() - started) * 1000)
+            if len(docs) != 10:
+                msg = f"{name} returned {len(docs)} documents, not 10"
+                raise SystemExit(msg)
     encoding, vectors_q = [], []
     for q in qs:
         started = time.perf_counter()
