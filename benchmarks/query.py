@@ -1,29 +1,38 @@
 """Query latency: ``TasbRetriever.invoke`` against HuggingFaceEmbeddings + langchain-chroma.
 
-Both retrievers search a Chroma collection of N random 768-dimensional vectors (100,000 by
-default) with a TAS-B-shaped model (random weights, TAS-B's exact cost), in one run on one
-machine. The baseline is what users glue together by hand:
-``langchain_chroma.Chroma(embedding_function=HuggingFaceEmbeddings(model_name=path),
-collection_metadata={"hnsw:space": "ip"}).as_retriever()``. Ours is
+Both retrievers search the same Chroma collection of 100,000 passages (by default) with a
+model of TAS-B's exact shape and cost, in one run on one machine. The baseline is what users
+glue together by hand: ``langchain_chroma.Chroma(embedding_function=HuggingFaceEmbeddings(
+model_name=path), collection_metadata={"hnsw:space": "ip"}).as_retriever()``. Ours is
 ``TasbRetriever(vectorstore=TasbVectorStore(...))`` with its default backend and the query
-cache off, so every call encodes. The questions are 8 to 18 tokens long, as real questions are
-with TAS-B's vocabulary (see :func:`encode.sample_queries`). Each retriever answers a block of
-queries in a row, in two halves of opposite order (see :func:`encode.blocks`). A third
-retriever is ours on an index built with Chroma's own HNSW settings, to show what our
-recall-safe defaults cost in search time. Prints p50/p99 end-to-end ``invoke`` latency and the
-ratios, with where the time goes: ``embed_query`` alone and Chroma's ``collection.query`` alone
-on each collection, with the same query vectors.
+cache off, so every call encodes. A third retriever is ours on an index built with Chroma's
+own HNSW settings, to show what our recall-safe defaults cost in search time.
+
+The collection (see :mod:`corpus`): real passages from ``../shared/data`` with the vectors of
+all-MiniLM-L6-v2 widened to TAS-B's shape, and SciFact's claims as the questions, because
+HNSW's cost and recall depend on how real vectors spread. ``--random`` measures the worst
+case instead: independent random vectors, the random-weight TAS-B-shaped model and made-up
+questions of 8 to 18 tokens (:func:`encode.sample_queries`); it is also what runs when the
+datasets are absent.
+
+Each retriever answers a block of queries in a row, in two halves of opposite order (see
+:func:`encode.blocks`). Prints p50/p99 end-to-end ``invoke`` latency and the ratios, each
+retriever's recall@10 against exact dot-product search with its own query vectors (a fast
+search that misses the true neighbours is no bargain), and where the time goes:
+``embed_query`` alone and Chroma's ``collection.query`` alone on each collection.
 
 Usage::
 
-    python benchmarks/query.py             # 100,000 vectors, 500 queries
-    python benchmarks/query.py --quick     # 10,000 vectors, 100 queries
+    python benchmarks/query.py             # 100,000 passages, 500 queries
+    python benchmarks/query.py --quick     # 10,000 passages, 100 queries
+    python benchmarks/query.py --random    # random vectors: HNSW's worst case
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import statistics
 import tempfile
 import time
@@ -31,6 +40,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from corpus import passage_vectors, real_passages, real_queries, widened_model
 from encode import blocks, cpu_name, model_dir, sample_queries, versions
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
@@ -41,12 +51,19 @@ CHROMA_HNSW = HnswSettings(ef_search=100, ef_construction=100, max_neighbors=16)
 LEAN = "ours, Chroma's HNSW settings"
 
 
-def fill(n: int, dim: int, seed: int = 0) -> tuple[list[str], list[str], np.ndarray]:
+def random_vectors(n: int, dim: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(0.0, 1.0, size=(n, dim)).astype(np.float32) + 0.5  # TAS-B-like offset
-    ids = [f"doc-{i}" for i in range(n)]
-    texts = [f"document number {i}" for i in range(n)]
-    return ids, texts, vectors
+    return [f"document number {i}" for i in range(n)], vectors
+
+
+def recall_at_10(found: list[list[str]], queries: np.ndarray, vectors: np.ndarray) -> float:
+    """Mean share of the exact top 10 (by dot product with ``queries``) among ``found``."""
+    hits = 0
+    for ids, query in zip(found, queries, strict=True):
+        exact = np.argpartition(-(vectors @ query), 10)[:10]
+        hits += len({f"doc-{i}" for i in exact} & set(ids))
+    return hits / (10 * len(found))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,21 +73,45 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--random", action="store_true", help="random vectors (worst case)")
     parser.add_argument("--vectors", type=int, default=0)
     parser.add_argument("--queries", type=int, default=0)
     args = parser.parse_args()
     n = args.vectors or (10_000 if args.quick else 100_000)
     n_queries = args.queries or (100 if args.quick else 500)
     logging.basicConfig(level=logging.WARNING)
+    cache = Path(tempfile.gettempdir()) / "langchain-tasb-bench"
+    passages = None if args.random else real_passages(n)
+    if passages is None:
+        if not args.random:
+            print("no datasets under ../shared/data or $TASB_DATA_DIR: random vectors instead")
+        path = str(model_dir(cache))
+        texts, vectors = random_vectors(n, 768)
+        qs = sample_queries(n_queries)
+    else:
+        path = str(widened_model(cache))
+        texts, vectors = passages, passage_vectors(passages, cache)
+        qs = real_queries(n_queries)
+    kind = "random vectors" if passages is None else "real passages, widened MiniLM vectors"
+    db = cache / f"query-db-{uuid.uuid4().hex[:6]}"
+    try:
+        measure(db, path, texts, vectors, qs, kind)
+    finally:
+        shutil.rmtree(db, ignore_errors=True)
 
+
+def measure(
+    db: Path, path: str, texts: list[str], vectors: np.ndarray, qs: list[str], kind: str
+) -> None:
+    """Fill the three collections under ``db``, time the retrievers and print the figures."""
     import chromadb
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
+    from transformers import AutoTokenizer
 
-    cache = Path(tempfile.gettempdir()) / "langchain-tasb-bench"
-    path = str(model_dir(cache))
-    ids, texts, vectors = fill(n, 768)
-    client = chromadb.PersistentClient(path=str(cache / f"query-db-{uuid.uuid4().hex[:6]}"))
+    n = len(texts)
+    ids = [f"doc-{i}" for i in range(n)]
+    client = chromadb.PersistentClient(path=str(db))
 
     ours_emb = TasbEmbeddings(model_name=path, query_cache_size=0)
     store = TasbVectorStore(embedding=ours_emb, collection_name="ours", client=client)
@@ -90,9 +131,10 @@ def main() -> None:
     lean.store.upsert(ids, texts, vectors)
     print(f"filled ours with Chroma's HNSW settings in {time.perf_counter() - started:.0f}s")
 
+    base_emb = HuggingFaceEmbeddings(model_name=path)
     base_store = Chroma(
         collection_name="baseline",
-        embedding_function=HuggingFaceEmbeddings(model_name=path),
+        embedding_function=base_emb,
         client=client,
         collection_metadata={"hnsw:space": "ip"},
     )
@@ -107,7 +149,6 @@ def main() -> None:
     print(f"filled baseline with {n} vectors in {time.perf_counter() - started:.0f}s")
     baseline = base_store.as_retriever(search_kwargs={"k": 10})
 
-    qs = sample_queries(n_queries)
     retrievers = {
         "ours": ours,
         "baseline": baseline,
@@ -117,6 +158,7 @@ def main() -> None:
         for retriever in retrievers.values():
             retriever.invoke(q)
     timings: dict[str, list[float]] = {name: [] for name in retrievers}
+    found: dict[str, dict[str, list[str]]] = {name: {} for name in retrievers}
     for name, block in blocks(list(retrievers), qs):
         retrievers[name].invoke(block[0])  # settle after the other retriever
         for q in block:
@@ -126,6 +168,7 @@ def main() -> None:
             if len(docs) != 10:
                 msg = f"{name} returned {len(docs)} documents, not 10"
                 raise SystemExit(msg)
+            found[name][q] = [str(d.id) for d in docs]
     encoding, vectors_q = [], []
     for q in qs:
         started = time.perf_counter()
@@ -147,19 +190,31 @@ def main() -> None:
                 include=["documents", "metadatas", "distances"],
             )
             searching[name].append((time.perf_counter() - started) * 1000)
+    ours_q = np.asarray(vectors_q, dtype=np.float32)
+    baseline_q = np.asarray([base_emb.embed_query(q) for q in qs], dtype=np.float32)
+    query_vectors = {"ours": ours_q, "baseline": baseline_q, LEAN: ours_q}
+    recall = {
+        name: recall_at_10([found[name][q] for q in qs], query_vectors[name], vectors)
+        for name in retrievers
+    }
     p50 = {k: statistics.median(v) for k, v in timings.items()}
     p99 = {k: percentile(v, 99) for k, v in timings.items()}
     print(f"\nmachine: {cpu_name()}; {versions()}")
-    print(f"collection: {n} vectors of 768 dims; {n_queries} queries; k=10")
+    print(f"collection: {n} {kind}, 768 dims; model {Path(path).name}; {len(qs)} queries; k=10")
+    tokens = AutoTokenizer.from_pretrained(path)(qs)["input_ids"]
+    print(f"questions: {statistics.mean(map(len, tokens)):.1f} tokens on average")
     print(f"ours backend: {ours_emb.backend} (resolved: {type(ours_emb.encoder).__name__})")
     print(f"ours, embed_query alone: p50 {statistics.median(encoding):.2f} ms")
-    print("| retriever | p50 ms | p99 ms | p50 speed-up | p99 speed-up | Chroma's query p50 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| retriever | p50 ms | p99 ms | p50 speed-up | p99 speed-up | recall@10 vs exact "
+        "| Chroma's query p50 ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ("baseline", "ours", LEAN):
         print(
             f"| {name} | {p50[name]:.2f} | {p99[name]:.2f} | "
             f"{p50['baseline'] / p50[name]:.1f}x | {p99['baseline'] / p99[name]:.1f}x | "
-            f"{statistics.median(searching[name]):.2f} |"
+            f"{recall[name]:.3f} | {statistics.median(searching[name]):.2f} |"
         )
 
 
