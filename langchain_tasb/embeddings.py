@@ -104,7 +104,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
     """Run code shipped with the model repository. Off unless you trust the repository."""
     processes: int = Field(default=0, ge=0)
     """Worker processes for ``embed_documents``: 0 encodes in this process; N starts a
-    persistent :class:`~langchain_tasb.onnx_backend.EncoderPool` of N workers on first use
+    persistent :class:`~langchain_tasb.pool.EncoderPool` of N workers on first use
     (on CUDA one per GPU, in turn; on CPU the cores are split between them), reused by every
     later call until :meth:`close`. Queries stay in this process, for latency."""
 
@@ -159,7 +159,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
 
     def _document_pool(self) -> Any:
         if self._pool is None:
-            from langchain_tasb.onnx_backend import EncoderPool
+            from langchain_tasb.pool import EncoderPool
 
             with self._lock:
                 if self._pool is None:

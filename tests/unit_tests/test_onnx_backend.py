@@ -14,13 +14,13 @@ from langchain_tasb import encoder as encoder_module
 from langchain_tasb.encoder import TorchEncoder, resolve_backend
 from langchain_tasb.identity import ModelIdentity, calibrate, probe_vector
 from langchain_tasb.onnx_backend import (
-    EncoderPool,
     OnnxEncoder,
     OnnxSettings,
     cache_key,
     check_exportable,
     ensure_exported,
 )
+from langchain_tasb.pool import EncoderPool
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")  # the torch.export-based ONNX exporter needs it
