@@ -11,8 +11,8 @@ be downloaded here, so this module builds the closest thing that can be measured
   gives MiniLM's vectors twice over (:func:`langchain_tasb.testing.build_widened_model`);
 * the passages: every dataset under ``../shared/data`` (or ``$TASB_DATA_DIR``) cut into
   windows of 16 whole words, as many as asked for, shuffled;
-* their vectors: MiniLM's own (four times cheaper to compute than the widened model's and the
-  same numbers), written twice, cached on disk;
+* their vectors: MiniLM's own with the default backend (four times cheaper to compute than
+  the widened model's, and the same up to int8 rounding), written twice, cached on disk;
 * the queries: SciFact's claims, real questions about that text (22 tokens on average).
 """
 

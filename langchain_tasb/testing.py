@@ -4,6 +4,10 @@ Nothing here downloads anything: the WordPiece vocabulary is written from a word
 DistilBERT weights are random. The result is a real sentence-transformers model directory
 (Transformer + CLS Pooling, no Normalize), so it runs through exactly the same loading and
 encoding code as the real ``msmarco-distilbert-base-tas-b``.
+
+:func:`build_widened_model` instead turns a real BERT model that is already on disk (such as
+all-MiniLM-L6-v2 from PyPI) into a DistilBERT of twice its width with the same vectors: TAS-B's
+cost with a real model's vectors, for benchmarks whose result depends on how vectors spread.
 """
 
 from __future__ import annotations
@@ -123,8 +127,8 @@ def build_widened_model(source: str | Path, path: str | Path) -> Path:
 
     Speed benchmarks need TAS-B's cost *and* realistic vectors: HNSW search time and recall
     depend on how the vectors spread, and a random model's vectors do not spread like a real
-    model's. This writes a DistilBERT of ``2 * hidden`` dimensions, as many layers and heads
-    (heads twice as wide) and a ``4 * 2 * hidden`` feed-forward layer, whose hidden state is
+    model's. This writes a DistilBERT with twice the source's hidden size, heads and
+    feed-forward layers twice as wide, and as many layers and heads, whose hidden state is
     the source's written twice, ``[h, h]``. Widening all-MiniLM-L6-v2 (384 dimensions, 6
     layers, 12 heads, the bert-base-uncased vocabulary) gives exactly TAS-B's shape and cost.
     The wide model's vector for a text is ``[v, v]`` for the source's unnormalised ``v``
