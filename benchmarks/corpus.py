@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.evaluation import find_data_dir
+from langchain_tasb.evaluation import find_data_dir, load_beir
 from langchain_tasb.testing import build_widened_model
 
 DATASETS = ("scifact", "cranfield", "cisi", "med", "adi")
@@ -47,12 +47,6 @@ def widened_model(cache: Path) -> Path:
     return path
 
 
-def _jsonl_texts(path: Path) -> list[str]:
-    with path.open(encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [f"{row.get('title', '')} {row.get('text', '')}".strip() for row in rows]
-
-
 def real_passages(n: int, seed: int = 0) -> list[str] | None:
     """``n`` passages of 16 whole words from every dataset found, shuffled; None without data.
 
@@ -63,7 +57,7 @@ def real_passages(n: int, seed: int = 0) -> list[str] | None:
         text
         for name in DATASETS
         if (folder := find_data_dir(name)) is not None
-        for text in _jsonl_texts(folder / "corpus.jsonl")
+        for text in load_beir(folder).doc_texts
     ]
     if not documents:
         return None
@@ -81,7 +75,10 @@ def real_passages(n: int, seed: int = 0) -> list[str] | None:
 
 
 def real_queries(n: int, seed: int = 1) -> list[str]:
-    """``n`` SciFact claims (all of them, repeated in a new order, when ``n`` is larger)."""
+    """``n`` SciFact claims (all of them, repeated in a new order, when ``n`` is larger).
+
+    Read from ``queries.jsonl`` directly: ``load_beir`` keeps only the 300 judged test claims.
+    """
     folder = find_data_dir("scifact")
     if folder is None:
         msg = "SciFact is needed for the real queries; see ../shared/data/README.md"
