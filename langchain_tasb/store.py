@@ -318,18 +318,9 @@ class ChromaStore:
         """
         url = server_url(client)
         policy = retry or (RetryPolicy() if url else NO_RETRY)
+        model = _Model(probe, similarity, calibrate, model_name)
         collection, identity = call_with_retry(
-            policy,
-            url or "embedded Chroma",
-            cls._open,
-            client,
-            name,
-            probe,
-            similarity,
-            calibrate,
-            model_name,
-            hnsw,
-            metadata,
+            policy, url or "embedded Chroma", cls._open, client, name, model, hnsw, metadata
         )
         return cls(client, collection, identity, policy)
 
@@ -338,10 +329,7 @@ class ChromaStore:
         cls,
         client: Any,
         name: str,
-        probe: list[float],
-        similarity: str,
-        calibrate: Callable[[], RelevanceScale],
-        model_name: str,
+        model: _Model,
         hnsw: HnswSettings | None,
         metadata: Mapping[str, Any] | None,
     ) -> tuple[Any, ModelIdentity]:
@@ -350,16 +338,14 @@ class ChromaStore:
         try:
             collection = client.get_collection(name, embedding_function=None)
         except NotFoundError:
-            collection = cls._create(
-                client, name, probe, similarity, calibrate, model_name, hnsw, metadata
-            )
+            collection = cls._create(client, name, model, hnsw, metadata)
             if collection is not None:
-                logger.debug("created collection %s (ip, dim %d)", name, len(probe))
+                logger.debug("created collection %s (ip, dim %d)", name, len(model.probe))
                 identity = ModelIdentity.from_metadata(collection.metadata)
                 assert identity is not None  # noqa: S101  (we just wrote it)
                 return collection, identity
             collection = client.get_collection(name, embedding_function=None)
-        identity = cls._verify(collection, probe, similarity, calibrate, model_name)
+        identity = cls._verify(collection, model)
         if hnsw is not None:
             current = (collection.configuration or {}).get("hnsw") or {}
             if current.get("ef_search") != hnsw.ef_search:
@@ -371,17 +357,14 @@ class ChromaStore:
     def _create(
         client: Any,
         name: str,
-        probe: list[float],
-        similarity: str,
-        calibrate: Callable[[], RelevanceScale],
-        model_name: str,
+        model: _Model,
         hnsw: HnswSettings | None,
         metadata: Mapping[str, Any] | None,
     ) -> Any:
         """Create the collection; None if another process created it first."""
         from chromadb.errors import ChromaError
 
-        identity = _new_identity(probe, similarity, calibrate, model_name)
+        identity = model.new_identity()
         try:
             return client.create_collection(
                 name,
@@ -396,13 +379,7 @@ class ChromaStore:
             return None
 
     @staticmethod
-    def _verify(
-        collection: Any,
-        probe: list[float],
-        similarity: str,
-        calibrate: Callable[[], RelevanceScale],
-        model_name: str,
-    ) -> ModelIdentity:
+    def _verify(collection: Any, model: _Model) -> ModelIdentity:
         name = collection.name
         space = collection_space(collection)
         if space != "ip":
@@ -423,16 +400,17 @@ class ChromaStore:
                     "model. Re-index into a new collection name."
                 )
                 raise ModelMismatchError(msg)
-            identity = _new_identity(probe, similarity, calibrate, model_name)
+            identity = model.new_identity()
             # modify() replaces metadata rather than merging: merge ourselves.
             collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
             return identity
-        found = identity.mismatch(len(probe), similarity, probe)
+        found = identity.mismatch(len(model.probe), model.similarity, model.probe)
         if found is not None:
             msg = (
                 f"Collection {name!r} was filled with {found}; this store's model "
-                f"{model_name!r} gives {len(probe)}-dimensional {similarity} vectors. Open it "
-                "with the model that built it, or index into a new collection name."
+                f"{model.name!r} gives {len(model.probe)}-dimensional {model.similarity} "
+                "vectors. Open it with the model that built it, or index into a new "
+                "collection name."
             )
             raise ModelMismatchError(msg)
         return identity
@@ -595,8 +573,17 @@ def _unique_ids(ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _new_identity(
-    probe: list[float], similarity: str, calibrate: Callable[[], RelevanceScale], model_name: str
-) -> ModelIdentity:
-    """The record a collection gets when it is created or adopted: calibrates once."""
-    return ModelIdentity(len(probe), similarity, tuple(probe), calibrate(), model_name)
+@dataclass(frozen=True)
+class _Model:
+    """The model a collection must match: its probe vector, similarity and name."""
+
+    probe: list[float]
+    similarity: str
+    calibrate: Callable[[], RelevanceScale]
+    name: str
+
+    def new_identity(self) -> ModelIdentity:
+        """The record a collection gets when it is created or adopted: calibrates once."""
+        return ModelIdentity(
+            len(self.probe), self.similarity, tuple(self.probe), self.calibrate(), self.name
+        )

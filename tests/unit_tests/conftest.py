@@ -1,11 +1,36 @@
-"""Unit tests never touch the network: sockets are blocked, Unix sockets allowed."""
+"""Unit tests never touch the network (sockets are blocked, Unix sockets allowed); shared spies."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 import pytest_socket
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from langchain_tasb import TasbEmbeddings
 
 
 @pytest.fixture(autouse=True)
 def _no_network() -> None:
     pytest_socket.disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture
+def encode_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[TasbEmbeddings], list[Any]]:
+    """Spy on an embeddings' encoder: ``calls = encode_calls(emb)`` lists each encode."""
+
+    def spy(emb: TasbEmbeddings) -> list[Any]:
+        calls: list[Any] = []
+        original = emb.encoder.encode
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(emb.encoder, "encode", counting)
+        return calls
+
+    return spy

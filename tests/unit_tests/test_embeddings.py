@@ -5,6 +5,7 @@ import logging
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,28 +125,20 @@ def test_text_exactly_at_the_limit_is_not_counted_as_truncated(tiny_model_path: 
     assert emb.truncated_count == 1
 
 
-def test_query_cache_returns_same_vector_without_encoding(tiny_model_path: Path) -> None:
+def test_query_cache_returns_same_vector_without_encoding(
+    tiny_model_path: Path, encode_calls: Callable[[TasbEmbeddings], list[Any]]
+) -> None:
     emb = TasbEmbeddings(model_name=str(tiny_model_path), query_cache_size=2)
     first = emb.embed_query("london")
-    calls: list[Any] = []
-    original = emb.encoder.encode
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return original(*args, **kwargs)
-
-    emb.encoder.encode = counting  # type: ignore[method-assign]
-    try:
-        again = emb.embed_query("london")
-        again[0] = 1e9  # mutating a returned vector must not poison the cache
-        assert emb.embed_query("london") == first
-        assert calls == []
-        emb.embed_query("paris")
-        emb.embed_query("rome")  # evicts "london" (LRU of size 2)
-        emb.embed_query("london")
-        assert len(calls) == 3
-    finally:
-        del emb.encoder.encode
+    calls = encode_calls(emb)
+    again = emb.embed_query("london")
+    again[0] = 1e9  # mutating a returned vector must not poison the cache
+    assert emb.embed_query("london") == first
+    assert calls == []
+    emb.embed_query("paris")
+    emb.embed_query("rome")  # evicts "london" (LRU of size 2)
+    emb.embed_query("london")
+    assert len(calls) == 3
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -334,23 +335,15 @@ def test_auto_backend_is_int8_on_cpu_and_half_torch_on_cuda(
     assert TasbEmbeddings(model_name="x").backend == "onnx-int8"
 
 
-def test_embeddings_with_onnx_backend_cache_queries(tiny_model_path: Path) -> None:
+def test_embeddings_with_onnx_backend_cache_queries(
+    tiny_model_path: Path, encode_calls: Callable[[TasbEmbeddings], list[Any]]
+) -> None:
     emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8", device="cpu")
     assert isinstance(emb.encoder, OnnxEncoder)
     first = emb.embed_query("london")
-    calls: list[Any] = []
-    original = emb.encoder.encode
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return original(*args, **kwargs)
-
-    emb.encoder.encode = counting  # type: ignore[method-assign]
-    try:
-        assert emb.embed_query("london") == first
-        assert calls == []
-    finally:
-        del emb.encoder.encode
+    calls = encode_calls(emb)
+    assert emb.embed_query("london") == first
+    assert calls == []
     assert len(emb.embed_documents(TEXTS)) == len(TEXTS)
 
 

@@ -65,7 +65,7 @@ def test_the_widened_model_gives_the_source_vector_twice(
     wide = wide_model.encode(TEXTS)
 
     assert type(wide_model[0].auto_model).__name__ == "DistilBertModel"
-    assert wide_model.get_sentence_embedding_dimension() == 64
+    assert wide_model.get_embedding_dimension() == 64
     assert wide.shape == (3, 64)
     np.testing.assert_allclose(wide, np.concatenate([narrow, narrow], 1) * scale, atol=2e-5)
 
