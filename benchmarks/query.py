@@ -57,12 +57,17 @@ def random_vectors(n: int, dim: int, seed: int = 0) -> tuple[list[str], np.ndarr
     return [f"document number {i}" for i in range(n)], vectors
 
 
-def recall_at_10(found: list[list[str]], queries: np.ndarray, vectors: np.ndarray) -> float:
-    """Mean share of the exact top 10 (by dot product with ``queries``) among ``found``."""
+def recall_at_10(
+    found: list[list[str]], queries: np.ndarray, vectors: np.ndarray, ids: list[str]
+) -> float:
+    """Mean share of the exact top 10 (by dot product with ``queries``) among ``found``.
+
+    ``ids[i]`` is the id of ``vectors[i]`` in the collection.
+    """
     hits = 0
-    for ids, query in zip(found, queries, strict=True):
+    for got, query in zip(found, queries, strict=True):
         exact = np.argpartition(-(vectors @ query), 10)[:10]
-        hits += len({f"doc-{i}" for i in exact} & set(ids))
+        hits += len({ids[i] for i in exact} & set(got))
     return hits / (10 * len(found))
 
 
@@ -194,7 +199,7 @@ def measure(
     baseline_q = np.asarray([base_emb.embed_query(q) for q in qs], dtype=np.float32)
     query_vectors = {"ours": ours_q, "baseline": baseline_q, LEAN: ours_q}
     recall = {
-        name: recall_at_10([found[name][q] for q in qs], query_vectors[name], vectors)
+        name: recall_at_10([found[name][q] for q in qs], query_vectors[name], vectors, ids)
         for name in retrievers
     }
     p50 = {k: statistics.median(v) for k, v in timings.items()}
