@@ -112,7 +112,6 @@ def measure(
     import chromadb
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
-    from transformers import AutoTokenizer
 
     n = len(texts)
     ids = [f"doc-{i}" for i in range(n)]
@@ -206,7 +205,7 @@ def measure(
     p99 = {k: percentile(v, 99) for k, v in timings.items()}
     print(f"\nmachine: {cpu_name()}; {versions()}")
     print(f"collection: {n} {kind}, 768 dims; model {Path(path).name}; {len(qs)} queries; k=10")
-    tokens = AutoTokenizer.from_pretrained(path)(qs)["input_ids"]
+    tokens = ours_emb.encoder.tokenizer(qs)["input_ids"]
     print(f"questions: {statistics.mean(map(len, tokens)):.1f} tokens on average")
     print(f"ours backend: {ours_emb.backend} (resolved: {type(ours_emb.encoder).__name__})")
     print(f"ours, embed_query alone: p50 {statistics.median(encoding):.2f} ms")
