@@ -6,8 +6,10 @@ that made them, and guards the collection against being read or written by any o
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -153,6 +155,34 @@ def parse_chroma_url(url: str) -> tuple[str, int, bool]:
         msg = f"Chroma URL {url!r} has an invalid port"
         raise ValueError(msg) from exc
     return parsed.hostname, port, ssl
+
+
+# Chroma's rule for collection names (chromadb 1.x): checked here so that a bad name fails
+# with this message before a model loads, not with Chroma's error halfway through opening.
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]")
+
+
+def check_collection_name(name: object) -> str:
+    """``name`` if Chroma accepts it as a collection name, else a ValueError that says why."""
+    if not isinstance(name, str):
+        msg = f"collection name must be str, got {type(name).__name__}"
+        raise TypeError(msg)
+    if not _COLLECTION_NAME.fullmatch(name) or ".." in name or _is_ip_address(name):
+        msg = (
+            f"invalid collection name {name!r}: Chroma wants 3 to 512 characters from "
+            "a-z, A-Z, 0-9, '.', '_' and '-', starting and ending with a letter or digit, "
+            "with no '..', and not an IP address"
+        )
+        raise ValueError(msg)
+    return name
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def collection_space(collection: Any) -> str:
@@ -313,9 +343,11 @@ class ChromaStore:
                 server clients and no retries for embedded ones.
 
         Raises:
+            ValueError: ``name`` is not a valid Chroma collection name.
             SpaceMismatchError: the collection exists with a space other than ``ip``.
             ModelMismatchError: it was filled by another model or dimension.
         """
+        check_collection_name(name)
         url = server_url(client)
         policy = retry or (RetryPolicy() if url else NO_RETRY)
         model = _Model(probe, similarity, calibrate, model_name)

@@ -14,7 +14,14 @@ from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.identity import calibrate, probe_vector
 from langchain_tasb.ids import content_id
 from langchain_tasb.scoring import RelevanceScale, mmr_select
-from langchain_tasb.store import ChromaStore, Hit, HnswSettings, connect, validate_records
+from langchain_tasb.store import (
+    ChromaStore,
+    Hit,
+    HnswSettings,
+    check_collection_name,
+    connect,
+    validate_records,
+)
 from langchain_tasb.validation import check_texts
 
 if TYPE_CHECKING:
@@ -84,6 +91,7 @@ class TasbVectorStore(VectorStore):
         hnsw: HnswSettings | None = None,
         collection_metadata: Mapping[str, Any] | None = None,
     ) -> None:
+        check_collection_name(collection_name)  # before connecting or loading a model
         self._embedding: Embeddings = embedding if embedding is not None else TasbEmbeddings()
         self.client = connect(
             client=client,

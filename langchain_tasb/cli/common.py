@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.encoder import MODEL_ENV_VAR, default_model_name
 from langchain_tasb.errors import CollectionMismatchError
-from langchain_tasb.store import connect, parse_chroma_url
+from langchain_tasb.store import check_collection_name, connect, parse_chroma_url
 
 if TYPE_CHECKING:
     from langchain_tasb.vectorstore import TasbVectorStore
@@ -53,6 +53,7 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--collection",
         default=DEFAULT_COLLECTION,
+        type=collection_name,
         help=f"collection name (default {DEFAULT_COLLECTION})",
     )
     add_model_option(parser)
@@ -151,6 +152,14 @@ def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
             "another --collection."
         )
         raise CollectionMismatchError(msg) from exc
+
+
+def collection_name(text: str) -> str:
+    """An argparse type: a name Chroma accepts for a collection."""
+    try:
+        return check_collection_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def non_negative_int(text: str) -> int:

@@ -339,6 +339,12 @@ def test_missing_index_and_unreachable_server_are_named(
     assert url in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
 
+    for command in ("index", "search"):
+        bad = tasb(tmp_path, env, command, tmp_path, "--collection", "x", check=2)
+        assert "argument --collection: invalid collection name 'x'" in bad.stderr
+        assert "Traceback" not in bad.stderr
+    assert not (tmp_path / ".tasb").exists()  # refused before anything was created
+
 
 # -- a Chroma server --------------------------------------------------------------------------
 

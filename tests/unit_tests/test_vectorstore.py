@@ -19,7 +19,7 @@ from langchain_tasb import (
     TasbVectorStore,
 )
 from langchain_tasb.ids import content_id
-from langchain_tasb.store import HnswSettings
+from langchain_tasb.store import HnswSettings, check_collection_name
 
 TEXTS = [
     "Around 9 Million people live in London",
@@ -299,6 +299,48 @@ def test_ef_search_is_applied_to_an_existing_collection(
         embedding=tiny_embeddings, persist_directory=str(tmp_path), hnsw=HnswSettings(ef_search=300)
     )
     assert store.store.collection.configuration["hnsw"]["ef_search"] == 300
+
+
+# Names around the edges of Chroma's rule; Chroma itself decides which are valid.
+CANDIDATE_NAMES = [
+    "abc", "a.b", "A-b_9", "0ab", "ab", "x", "", "-ab", "ab-", "_ab", "ab.", "a b", "a/b",
+    "abé", "a..b", "a.b.c", "1.2.3.4", "1.2.3", "256.1.1.1", "01.2.3.4", "a" * 512, "a" * 513,
+]  # fmt: skip
+
+
+def test_collection_names_are_checked_exactly_as_chroma_checks_them(tmp_path: Path) -> None:
+    client = chromadb.PersistentClient(path=str(tmp_path))
+    for name in CANDIDATE_NAMES:
+        try:
+            client.create_collection(name, embedding_function=None)
+            chroma_accepts = True
+        except Exception:
+            chroma_accepts = False
+        try:
+            check_collection_name(name)
+            we_accept = True
+        except ValueError as exc:
+            assert "Chroma wants 3 to 512 characters" in str(exc)
+            we_accept = False
+        assert we_accept == chroma_accepts, name
+
+
+class _Untouchable(DeterministicFakeEmbedding):
+    def embed_query(self, text: str) -> list[float]:
+        raise AssertionError(UNTOUCHED)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise AssertionError(UNTOUCHED)
+
+
+UNTOUCHED = "the model was used before the collection name was checked"
+
+
+def test_bad_collection_name_is_refused_before_the_model_is_used() -> None:
+    with pytest.raises(ValueError, match="invalid collection name 'my docs'"):
+        TasbVectorStore(embedding=_Untouchable(size=8), collection_name="my docs")
+    with pytest.raises(ValueError, match="invalid collection name 'x'"):
+        TasbRetriever(embedding=_Untouchable(size=8), collection_name="x")
 
 
 def test_connection_arguments_are_exclusive(tiny_embeddings: TasbEmbeddings) -> None:
