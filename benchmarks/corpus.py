@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from langchain_tasb import TasbEmbeddings
+from langchain_tasb.encoder import resolve_backend
 from langchain_tasb.evaluation import find_data_dir, load_beir
 from langchain_tasb.testing import build_widened_model
 
@@ -93,13 +94,18 @@ def real_queries(n: int, seed: int = 1) -> list[str]:
 
 
 def passage_vectors(passages: list[str], cache: Path) -> np.ndarray:
-    """The widened model's vectors of ``passages``: MiniLM's, twice over, cached on disk."""
+    """The widened model's vectors of ``passages``: MiniLM's, twice over, cached on disk.
+
+    The cache is keyed by the passages and by the backend that computed them (int8 ONNX on
+    CPU, half-precision torch on a GPU, or ``$TASB_BACKEND``), whose vectors differ.
+    """
+    minilm = TasbEmbeddings(model_name=str(minilm_dir()))  # loads nothing until it encodes
+    backend, device, precision = resolve_backend(minilm.backend, minilm.device, minilm.precision)
     digest = hashlib.sha256("\x00".join(passages).encode()).hexdigest()[:16]
-    path = cache / f"passages-{len(passages)}-{digest}.npy"
+    path = cache / f"passages-{len(passages)}-{digest}-{backend}-{device}-{precision}.npy"
     if path.is_file():
         cached: np.ndarray = np.load(path)
         return cached
-    minilm = TasbEmbeddings(model_name=str(minilm_dir()))
     parts = []
     for start in range(0, len(passages), 5_000):
         parts.append(np.asarray(minilm.embed_documents(passages[start : start + 5_000])))

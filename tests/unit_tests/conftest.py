@@ -9,8 +9,15 @@ import pytest_socket
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from langchain_tasb import TasbEmbeddings
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export cache for the session: each model is exported once."""
+    return tmp_path_factory.mktemp("onnx-cache")
 
 
 @pytest.fixture(autouse=True)

@@ -36,12 +36,6 @@ TEXTS = [
 _STANDARD: list[str] = ["", ""]  # model path, cache dir: filled in by an autouse fixture
 
 
-@pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One export cache for the session: the tiny model is exported once."""
-    return tmp_path_factory.mktemp("onnx-cache")
-
-
 @pytest.fixture(autouse=True)
 def _cache_env(onnx_cache: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))
