@@ -87,6 +87,24 @@ def test_single_query_path_matches_batched_fp32(tiny_model_path: Path, onnx_cach
         np.testing.assert_allclose(alone, batched[i], atol=1e-5)
 
 
+def test_fp32_graph_masks_padding_like_torch(tiny_model_path: Path, onnx_cache: Path) -> None:
+    # The encoder feeds one unpadded text per run; the graph must still mask a padded batch.
+    fp32 = OnnxEncoder(
+        str(tiny_model_path),
+        settings=OnnxSettings(quantization="none"),
+        cache_dir=onnx_cache / "onnx",
+    )
+    tokenizer = fp32._truncating_tokenizer(64)
+    rows = [tokenizer.encode(text).ids for text in TEXTS]
+    width = max(map(len, rows)) + 3
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    padded = fp32.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    np.testing.assert_allclose(padded, torch_vectors(tiny_model_path, TEXTS), atol=1e-4)
+
+
 def _fp32_weight_matmuls(graph_file: Path) -> list[str]:
     """Names of the plain (not quantised) MatMul nodes of a graph that multiply by weights."""
     import onnx
