@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from langchain_tasb.bm25 import Bm25Index, bm25_run, tokenize, tokenizer_settings
 from langchain_tasb.evaluation import evaluate
 from langchain_tasb.fusion import (
     DEFAULT_RRF_K,
@@ -26,16 +27,7 @@ from langchain_tasb.fusion import (
     reciprocal_rank_fusion,
     weighted_fusion,
 )
-from langchain_tasb.lexical import (
-    PAGE_SIZE,
-    Bm25Index,
-    LexicalIndex,
-    bm25_run,
-    default_directory,
-    lexical_index,
-    tokenize,
-    tokenizer_settings,
-)
+from langchain_tasb.lexical import PAGE_SIZE, LexicalIndex, default_directory, lexical_index
 from langchain_tasb.store import Hit
 
 if TYPE_CHECKING:

@@ -1,9 +1,8 @@
 r"""The BM25 side of hybrid retrieval: a BM25 index kept in step with a Chroma collection.
 
-The lexical side is `bm25s <https://github.com/xhluca/bm25s>`_ (Lucene BM25, ``k1=1.5``,
-``b=0.75``) over bm25s' tokenizer: lower-cased ``\w\w+`` tokens, English stopwords removed,
-and Snowball English stemming when PyStemmer is installed. Install both with
-``pip install 'langchain-tasb[hybrid]'``.
+The lexical side is :class:`~langchain_tasb.bm25.Bm25Index`: `bm25s
+<https://github.com/xhluca/bm25s>`_ (Lucene BM25) over bm25s' tokenizer, stemmed when PyStemmer
+is installed (``pip install 'langchain-tasb[hybrid]'``).
 
 Keeping in step: a :class:`LexicalIndex` records the state of the collection it was built from
 (a SHA-256 over its sorted ids and the tokenizer settings). Before a search it pages through
@@ -36,20 +35,19 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from langchain_tasb.bm25 import Bm25Index, tokenizer_settings
 from langchain_tasb.retry import call_with_retry
 from langchain_tasb.store import server_url
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from langchain_tasb.evaluation import Run
     from langchain_tasb.store import ChromaStore
     from langchain_tasb.vectorstore import TasbVectorStore
 
@@ -58,136 +56,9 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 1000
 """Records per ``collection.get`` page when checking or rebuilding."""
 
-_FORMAT = 1
 _STATE_FILE = "state.json"
-_IDS_FILE = "ids.json"
 _STATE_DIR = re.compile(r"^[0-9a-f]{16}$")
 _STALE_BUILD_S = 3600.0  # a ".building-" folder this old was left by a crashed process
-
-# ---------------------------------------------------------------------------------------------
-# BM25 over ids and texts
-# ---------------------------------------------------------------------------------------------
-
-
-def _bm25s() -> Any:
-    try:
-        import bm25s  # type: ignore[import-untyped,unused-ignore]
-    except ImportError as exc:
-        msg = (
-            "Hybrid search needs bm25s: pip install 'langchain-tasb[hybrid]' "
-            "(or pip install bm25s PyStemmer)."
-        )
-        raise ImportError(msg) from exc
-    return bm25s
-
-
-@cache
-def _stemmer() -> Any:
-    try:
-        import Stemmer  # type: ignore[import-not-found,unused-ignore]  # PyStemmer
-    except ImportError:
-        logger.debug("PyStemmer not installed: BM25 tokens are not stemmed")
-        return None
-    return Stemmer.Stemmer("english")
-
-
-def tokenizer_settings() -> dict[str, Any]:
-    """What decides the tokens and scores; part of an index's recorded state."""
-    return {
-        "format": _FORMAT,
-        "stopwords": "en",
-        "stemmer": "english" if _stemmer() is not None else None,
-        "method": "lucene",
-        "k1": 1.5,
-        "b": 0.75,
-    }
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """bm25s tokens of each text: lower-cased, English stopwords removed, stemmed if possible."""
-    if not texts:
-        return []
-    tokens: list[list[str]] = _bm25s().tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-    return tokens
-
-
-class Bm25Index:
-    """A BM25 index over ``(id, text)`` pairs; rows follow the ids in sorted order."""
-
-    def __init__(self, ids: list[str], bm25: Any) -> None:
-        self.ids = ids
-        self.bm25 = bm25
-        self.row_of = {id_: row for row, id_ in enumerate(ids)}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @classmethod
-    def build(cls, pages: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Bm25Index:
-        """Tokenise ``(ids, texts)`` pages and index them; a repeated id keeps its last text."""
-        vocab: dict[str, int] = {}
-        rows: dict[str, list[int]] = {}
-        for ids, texts in pages:
-            for id_, tokens in zip(ids, tokenize(texts), strict=True):
-                rows[id_] = [vocab.setdefault(token, len(vocab)) for token in tokens]
-        ordered = sorted(rows)
-        bm25 = None
-        if vocab:
-            bm25 = _bm25s().BM25(k1=1.5, b=0.75, method="lucene")
-            bm25.index(([rows[i] for i in ordered], vocab), show_progress=False)
-        logger.debug("built BM25 over %d records, %d terms", len(ordered), len(vocab))
-        return cls(ordered, bm25)
-
-    @classmethod
-    def from_texts(cls, ids: Sequence[str], texts: Sequence[str]) -> Bm25Index:
-        """Index one list of ids and their texts."""
-        return cls.build([(ids, texts)])
-
-    def scores(self, query: str) -> NDArray[np.float32]:
-        """The BM25 score of every row for ``query`` (0 where no query term occurs)."""
-        out = np.zeros(len(self.ids), dtype=np.float32)
-        if self.bm25 is None:
-            return out
-        token_ids = self.bm25.get_tokens_ids(tokenize([query])[0])
-        if not token_ids:
-            return out
-        return np.asarray(self.bm25.get_scores_from_ids(token_ids), dtype=np.float32)
-
-    def ranked_rows(self, scores: NDArray[np.float32]) -> NDArray[np.int64]:
-        """Rows with a positive score, best first (ties in id order)."""
-        rows = np.flatnonzero(scores > 0)
-        return rows[np.argsort(-scores[rows], kind="stable")]
-
-    def top(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The ``k`` best ``(id, score)`` pairs with a positive score."""
-        scores = self.scores(query)
-        return [(self.ids[r], float(scores[r])) for r in self.ranked_rows(scores)[:k]]
-
-    def save(self, directory: Path) -> None:
-        """Write the index into ``directory`` (created)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        if self.bm25 is not None:
-            self.bm25.save(str(directory), show_progress=False)
-        (directory / _IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
-
-    @classmethod
-    def load(cls, directory: Path) -> Bm25Index:
-        """Read an index written by :meth:`save`."""
-        ids = json.loads((directory / _IDS_FILE).read_text(encoding="utf-8"))
-        bm25 = None
-        if (directory / "params.index.json").exists():
-            bm25 = _bm25s().BM25.load(str(directory), show_progress=False)
-            if bm25.scores["num_docs"] != len(ids):
-                msg = f"{directory} holds {bm25.scores['num_docs']} BM25 rows for {len(ids)} ids"
-                raise ValueError(msg)
-        return cls(ids, bm25)
-
-
-# ---------------------------------------------------------------------------------------------
-# A BM25 index kept in step with a collection
-# ---------------------------------------------------------------------------------------------
 
 
 def _state_digest(ids: Iterable[str]) -> str:
@@ -439,11 +310,3 @@ def lexical_index(store: TasbVectorStore, *, check_interval: float | None = None
             raise ValueError(msg)
         index.check_interval = check_interval
     return index
-
-
-def bm25_run(
-    doc_ids: Sequence[str], doc_texts: Sequence[str], queries: Mapping[str, str], k: int = 100
-) -> Run:
-    """BM25 top ``k`` (positive scores only) for every query: query id -> doc id -> score."""
-    index = Bm25Index.from_texts(doc_ids, doc_texts)
-    return {qid: dict(index.top(text, k)) for qid, text in queries.items()}
