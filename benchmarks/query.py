@@ -1,9 +1,10 @@
 """Query latency: ``TasbRetriever.invoke`` against HuggingFaceEmbeddings + langchain-chroma.
 
 Both retrievers search the same Chroma collection of 100,000 passages (by default) with a
-model of TAS-B's exact shape and cost, in one run on one machine. The baseline is what users
-glue together by hand: ``langchain_chroma.Chroma(embedding_function=HuggingFaceEmbeddings(
-model_name=path), collection_metadata={"hnsw:space": "ip"}).as_retriever()``. Ours is
+model of TAS-B's exact shape (and a CLS-pooled twin of TAS-B's cost), in one run on one
+machine. The baseline is what users glue together by hand:
+``langchain_chroma.Chroma(embedding_function=HuggingFaceEmbeddings(model_name=path),
+collection_metadata={"hnsw:space": "ip"}).as_retriever()``. Ours is
 ``TasbRetriever(vectorstore=TasbVectorStore(...))`` with its default backend and the query
 cache off, so every call encodes. A third retriever is ours on an index built with Chroma's
 own HNSW settings, to show what our recall-safe defaults cost in search time.
