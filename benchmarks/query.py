@@ -46,7 +46,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from corpus import passage_vectors, real_passages, real_queries, tasb_cost_model, widened_model
@@ -60,6 +62,8 @@ from langchain_tasb.store import HnswSettings
 CHROMA_HNSW = HnswSettings(ef_search=100, ef_construction=100, max_neighbors=16)
 LEAN = "ours, Chroma's HNSW settings"
 AT_COST = "ours at TAS-B's cost"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TasbCostEmbeddings(Embeddings):
@@ -105,6 +109,16 @@ def recall_at_10(
         exact = np.argpartition(-(vectors @ query), 10)[:10]
         hits += len({ids[i] for i in exact} & set(got))
     return hits / (10 * len(found))
+
+
+def timed(fn: Callable[[T], R], items: Sequence[T]) -> tuple[list[R], list[float]]:
+    """``fn`` applied to each item in turn: the results and each call's time in ms."""
+    results, times = [], []
+    for item in items:
+        started = time.perf_counter()
+        results.append(fn(item))
+        times.append((time.perf_counter() - started) * 1000)
+    return results, times
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -228,33 +242,20 @@ def measure(
                 msg = f"{name} returned {len(docs)} documents, not 10"
                 raise SystemExit(msg)
             found[name][q] = [str(d.id) for d in docs]
-    encoding, vectors_q = [], []
-    for q in qs:
-        started = time.perf_counter()
-        vectors_q.append(ours_emb.embed_query(q))
-        encoding.append((time.perf_counter() - started) * 1000)
-    cost_encoding = []
-    if cost_emb is not None:
-        for q in qs:
-            started = time.perf_counter()
-            cost_emb.embed_query(q)
-            cost_encoding.append((time.perf_counter() - started) * 1000)
+    vectors_q, encoding = timed(ours_emb.embed_query, qs)
+    cost_encoding = timed(cost_emb.embed_query, qs)[1] if cost_emb is not None else []
     # Chroma alone, on each retriever's collection, with the same ready-made query vectors.
     collections = {
         "ours": store.store.collection,
         "baseline": base_store._collection,
         LEAN: lean.store.collection,
     }
-    searching: dict[str, list[float]] = {name: [] for name in collections}
-    for name, collection in collections.items():
-        for vector in vectors_q:
-            started = time.perf_counter()
-            collection.query(
-                query_embeddings=[vector],
-                n_results=10,
-                include=["documents", "metadatas", "distances"],
-            )
-            searching[name].append((time.perf_counter() - started) * 1000)
+
+    def search_in(collection: Any) -> Callable[[list[float]], object]:
+        include = ["documents", "metadatas", "distances"]
+        return lambda v: collection.query(query_embeddings=[v], n_results=10, include=include)
+
+    searching = {name: timed(search_in(c), vectors_q)[1] for name, c in collections.items()}
     searching[AT_COST] = searching["ours"]  # the same collection
     ours_q = np.asarray(vectors_q, dtype=np.float32)
     baseline_q = np.asarray([base_emb.embed_query(q) for q in qs], dtype=np.float32)

@@ -142,32 +142,31 @@ def test_query_vectors_come_from_the_query_graph_alone_or_batched(tiny_onnx: Onn
     assert cosines(batched, as_documents).min() > 0.99
 
 
-def _optimized_ops(model_file: Path, options: Any, tmp_path: Path, **session: Any) -> set[str]:
-    """Op types of ``model_file`` after ONNX Runtime's graph optimisations with ``options``."""
+def _optimized_ops(model_file: Path, out: Path, open_session: Callable[..., Any]) -> set[str]:
+    """Op types of ``model_file`` once ``open_session(file, options)`` has optimised it."""
     import onnx
-    import onnxruntime as ort
 
-    out = tmp_path / f"optimized-{len(list(tmp_path.iterdir()))}.onnx"
+    options = onnx_backend.session_options(1)
     options.optimized_model_filepath = str(out)
-    if session:
-        ort.InferenceSession(str(model_file), options, **session)
-    else:
-        onnx_backend.new_session(model_file, options)
+    open_session(model_file, options)
     return {node.op_type for node in onnx.load(str(out)).graph.node}
 
 
 def test_sessions_leave_residual_add_and_layer_norm_unfused(
     tiny_onnx: OnnxEncoder, tmp_path: Path
 ) -> None:
+    import onnxruntime as ort
+
+    def ort_default(model_file: Path, options: Any) -> Any:
+        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
     # ONNX Runtime's SkipLayerNormalization kernel is five times slower on CPU than the
     # Add + LayerNormalization it replaces (see onnx_backend.DISABLED_OPTIMIZERS).
     for role in ("query", "document"):
         graph = tiny_onnx.exported.graph_for(role)
-        fused = _optimized_ops(
-            graph, onnx_backend.session_options(1), tmp_path, providers=["CPUExecutionProvider"]
-        )
+        fused = _optimized_ops(graph, tmp_path / f"{role}-default.onnx", ort_default)
         assert "SkipLayerNormalization" in fused  # the rewrite applies to our exports...
-        ours = _optimized_ops(graph, onnx_backend.session_options(1), tmp_path)
+        ours = _optimized_ops(graph, tmp_path / f"{role}-ours.onnx", onnx_backend.new_session)
         assert "SkipLayerNormalization" not in ours  # ...and our sessions leave it out
         assert "LayerNormalization" in ours
 
