@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
-from langchain_tasb import TasbEmbeddings, onnx_backend
+from langchain_tasb import TasbEmbeddings, onnx_backend, onnx_export
 from langchain_tasb import encoder as encoder_module
 from langchain_tasb.encoder import TorchEncoder, resolve_backend
 from langchain_tasb.identity import ModelIdentity, calibrate, probe_vector
-from langchain_tasb.onnx_backend import (
-    OnnxEncoder,
-    OnnxSettings,
-    cache_key,
-    check_exportable,
-    ensure_exported,
-)
+from langchain_tasb.onnx_backend import OnnxEncoder
+from langchain_tasb.onnx_export import OnnxSettings, cache_key, check_exportable, ensure_exported
 from langchain_tasb.pool import EncoderPool
 
 pytest.importorskip("onnxruntime")
@@ -122,7 +117,7 @@ def test_queries_have_an_all_int8_graph_documents_keep_gelu_fed_matrices(
     document_graph, query_graph = exported.graph_for("document"), exported.graph_for("query")
     assert document_graph != query_graph
     fp32_nodes = _fp32_weight_matmuls(document_graph)
-    assert sorted(fp32_nodes) == sorted(onnx_backend._matmuls_after_gelu(document_graph))
+    assert sorted(fp32_nodes) == sorted(onnx_export._matmuls_after_gelu(document_graph))
     assert len(fp32_nodes) == 2  # one feed-forward output projection per layer (2 layers)
     assert _fp32_weight_matmuls(query_graph) == []
 
@@ -247,13 +242,13 @@ def test_export_runs_once_then_the_cache_is_reused(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Path] = []
-    real_export = onnx_backend.export_onnx
+    real_export = onnx_export.export_onnx
 
     def counting(model: Any, destination: Path, settings: OnnxSettings) -> None:
         calls.append(destination)
         real_export(model, destination, settings)
 
-    monkeypatch.setattr(onnx_backend, "export_onnx", counting)
+    monkeypatch.setattr(onnx_export, "export_onnx", counting)
     first = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
     second = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
     assert len(calls) == 1
@@ -282,7 +277,7 @@ def test_crashed_export_leaves_no_cache_entry(
         msg = "killed mid-export"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr(onnx_backend, "export_onnx", crash)
+    monkeypatch.setattr(onnx_export, "export_onnx", crash)
     with pytest.raises(RuntimeError, match="killed mid-export"):
         ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []  # neither a final folder nor a temporary one
@@ -322,14 +317,14 @@ def test_export_finished_first_by_another_process_is_kept(
     key = cache_key(str(tiny_model_path), tiny_model_path.resolve(), OnnxSettings())
     rival = ensure_exported(str(tiny_model_path), cache_dir=tmp_path / "elsewhere").directory
     (rival / "winner").write_text("the other process")
-    real_export = onnx_backend.export_onnx
+    real_export = onnx_export.export_onnx
 
     def racing(model: Any, destination: Path, settings: OnnxSettings) -> None:
         real_export(model, destination, settings)
         # Meanwhile another process finishes the same export and renames it into place.
         os.replace(rival, cache / key)
 
-    monkeypatch.setattr(onnx_backend, "export_onnx", racing)
+    monkeypatch.setattr(onnx_export, "export_onnx", racing)
     exported = ensure_exported(str(tiny_model_path), cache_dir=cache)
     assert (exported.directory / "winner").is_file()  # ours lost the race and was dropped
     assert sorted(p.name for p in cache.iterdir()) == [key]
