@@ -234,6 +234,12 @@ def validate_records(
     return cleaned
 
 
+# Metadata keys Chroma refuses: its Rust core reserves the '#' prefix ("#document",
+# "#embedding" name fields in its schema), its Python client "chroma:document".
+RESERVED_KEY_PREFIX = "#"
+RESERVED_DOCUMENT_KEY = "chroma:document"
+
+
 def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | None:
     if metadata is None:
         return None
@@ -245,6 +251,13 @@ def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | No
         where = f"metadatas[{i}][{key!r}]"
         if not isinstance(key, str) or not key:
             msg = f"metadatas[{i}] has key {key!r}: keys must be non-empty strings"
+            raise ValueError(msg)
+        if key.startswith(RESERVED_KEY_PREFIX) or key == RESERVED_DOCUMENT_KEY:
+            msg = (
+                f"metadatas[{i}] has key {key!r}, which Chroma reserves for its own use (keys "
+                f"starting with {RESERVED_KEY_PREFIX!r}, and {RESERVED_DOCUMENT_KEY!r}); "
+                "rename it"
+            )
             raise ValueError(msg)
         if value is None:
             continue

@@ -136,7 +136,24 @@ def test_bad_metadata_is_refused_before_anything_is_written(store: TasbVectorSto
         store.add_texts(["bad \ud800 text"])
     with pytest.raises(ValueError, match="2 texts but 1 metadatas"):
         store.add_texts(["a", "b"], [{"x": 1}])
+    for key in ("#page", "chroma:document"):
+        with pytest.raises(ValueError, match=rf"metadatas\[1\] has key '{key}', which Chroma"):
+            store.add_texts(["a", "b"], [{"ok": 1}, {key: 1}])
     assert store.store.count() == 0
+
+
+@pytest.mark.parametrize("key", ["#page", "#document", "chroma:document"])
+def test_reserved_metadata_keys_are_the_ones_chroma_refuses(collection_name: str, key: str) -> None:
+    import chromadb
+    from chromadb.errors import ChromaError
+
+    collection = chromadb.EphemeralClient().create_collection(
+        collection_name, embedding_function=None
+    )
+    with pytest.raises((ValueError, ChromaError)):
+        collection.add(ids=["a"], embeddings=[[1.0, 0.0]], metadatas=[{key: 1}])
+    collection.add(ids=["b"], embeddings=[[1.0, 0.0]], metadatas=[{"page#": 1, "chroma:x": 1}])
+    assert collection.count() == 1
 
 
 def test_filter_and_where_document(store: TasbVectorStore) -> None:
