@@ -86,8 +86,8 @@ def session_options(threads: int) -> Any:
     The intra-op threads keep ONNX Runtime's default spinning: after a run they poll for
     about 40 ms before sleeping. ``session.force_spinning_stop`` would free that core at
     once, but it made the Chroma search that follows a query slower (2.94 against 2.46 ms
-    p50, 1,200 queries in alternating blocks, 2-core VM): a core kept busy wakes Chroma's
-    worker threads faster than an idle one.
+    p50, 1,200 queries in alternating blocks, 2-core VM), presumably because a busy core
+    wakes Chroma's worker threads faster than an idle one.
     """
     ort = import_onnxruntime()
     options = ort.SessionOptions()
