@@ -89,6 +89,7 @@ def same_metadata(got: dict[str, Any], want: dict[str, Any]) -> bool:
 )
 @example(batch=[("y" * 100_000, {"big": "z" * 10_000}, None)])
 @example(batch=[("dup", None, "same"), ("dup2", {"k": 1}, "same")])
+@example(batch=[("ok", {"k": 1}, None), ("reserved", {"#k": 1}, None)])  # Chroma's '#'
 def test_add_texts_stores_exactly_or_refuses_before_writing(
     store: TasbVectorStore, batch: list[tuple[str, dict[Any, Any] | None, str | None]]
 ) -> None:
