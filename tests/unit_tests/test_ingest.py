@@ -412,3 +412,50 @@ def test_chunker_fits_the_model_limit(tiny_embeddings: TasbEmbeddings) -> None:
 def test_bad_batch_size_is_refused(store: TasbVectorStore, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         index_paths(store, [tmp_path], batch_size=0)
+
+
+@pytest.mark.parametrize(
+    ("lookup_files", "lookup_records", "gets"),
+    [
+        (64, 20_000, 1),  # one query for the group of five files
+        (2, 20_000, 3),  # groups of 2, 2 and 1
+        (64, 2, 1 + 5),  # the group holds too many records: each file alone
+    ],
+)
+def test_stored_records_are_looked_up_per_group_of_files(
+    store: TasbVectorStore,
+    embeddings: RecordingEmbeddings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lookup_files: int,
+    lookup_records: int,
+    gets: int,
+) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}.md").write_text(f"{paragraph(i)}\n\n{paragraph(10 + i)}")
+    index_paths(store, [tmp_path], overlap_tokens=0)
+    before = stored(store)
+    edited = paragraph(99)
+    (tmp_path / "f3.md").write_text(f"{paragraph(3)}\n\n{edited}")
+    embeddings.calls.clear()
+    monkeypatch.setattr(ingest_module, "_LOOKUP_FILES", lookup_files)
+    monkeypatch.setattr(ingest_module, "_LOOKUP_RECORDS", lookup_records)
+    collection = store.store.collection
+    queries: list[Any] = []
+    original_get = collection.get
+
+    def counting_get(*args: Any, **kwargs: Any) -> Any:
+        if "path" in (kwargs.get("where") or {}):  # not the writer's lookups by id
+            queries.append(kwargs["where"])
+        return original_get(*args, **kwargs)
+
+    monkeypatch.setattr(collection, "get", counting_get)
+    report = index_paths(store, [tmp_path], overlap_tokens=0)
+
+    assert len(queries) == gets
+    assert embeddings.embedded == [edited]
+    assert (report.files_unchanged, report.files_indexed) == (4, 1)
+    assert (report.chunks_unchanged, report.chunks_written, report.chunks_deleted) == (9, 1, 1)
+    after = stored(store)
+    assert len(after) == len(before) == 10
+    assert sorted(c["text"] for c in after.values()).count(edited) == 1
