@@ -40,7 +40,7 @@ def _start_worker(
     from langchain_tasb.encoder import make_encoder
 
     device = devices.get()
-    if backend == "torch" and device == "cpu":
+    if backend in ("torch", "onnx-int8+torch") and device == "cpu":
         import torch
 
         torch.set_num_threads(threads)

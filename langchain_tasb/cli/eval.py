@@ -81,7 +81,7 @@ def add_parser(subparsers: Any) -> None:
         help=(
             f"inference backend (default ${BACKEND_ENV_VAR}, else torch in float32: the "
             "model's exact vectors, as published figures use; auto is int8 ONNX Runtime on "
-            "CPU, float16 on CUDA)"
+            "CPU, with bfloat16 torch for documents on a CPU with AMX, float16 on CUDA)"
         ),
     )
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write JSON here")

@@ -301,6 +301,16 @@ def test_cache_key_separates_backends_and_precisions(
     assert embedding_cache_key(small, fp32) != embedding_cache_key(small, bf16)
 
 
+def test_cache_key_separates_int8_from_int8_with_torch_documents(
+    small: BeirDataset, tiny_model_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both embed the probe (one text) with the same ONNX graph; only the label differs.
+    monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))
+    int8 = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8")
+    split = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8+torch")
+    assert embedding_cache_key(small, int8) != embedding_cache_key(small, split)
+
+
 def test_default_cache_dir_follows_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

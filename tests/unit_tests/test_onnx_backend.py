@@ -353,6 +353,7 @@ def test_unsupported_module_is_refused_with_the_fix() -> None:
 def test_auto_backend_is_int8_on_cpu_and_half_torch_on_cuda(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(encoder_module, "cpu_flags", frozenset)  # a CPU without AMX
     assert resolve_backend("auto", "cpu") == ("onnx-int8", "cpu", "float32")
     assert resolve_backend("auto", "cuda") == ("torch", "cuda", "float16")
     assert resolve_backend("auto", "cuda", "bfloat16") == ("torch", "cuda", "bfloat16")

@@ -1,0 +1,91 @@
+"""One encoder over two backends: single texts on ONNX Runtime, document batches on torch.
+
+On a CPU with AMX (Intel Xeon since Sapphire Rapids), torch's bfloat16 matrix products run
+on the AMX tiles, and a batch of documents encodes more than twice as fast as through the
+int8 ONNX export, whose GELU-fed matrices (a third of the multiply-adds) stay in fp32 for
+quality and run on AVX-512 (80.1 against 34.9 passages/s of TAS-B's shape on two cores,
+3.85x and 1.68x ``HuggingFaceEmbeddings``; ``benchmarks/RESULTS_speed.md``). A single text is
+another matter: a question takes 2.3 ms through the all-int8 query graph against 10 ms in
+torch, and loading torch costs about 4 s. So the backend "onnx-int8+torch" (what "auto" picks on
+such a CPU) sends queries and single documents (the collection's identity probe, one added
+text) to :class:`~langchain_tasb.onnx_backend.OnnxEncoder`, and loads torch only when a
+batch of documents arrives. Both halves stay within the quality budget of the fp32 model,
+and within each other's (all-MiniLM-L6-v2, nDCG@10: SciFact 0.6453 against 0.6451,
+Cranfield 0.3806 against 0.3817 with bfloat16 documents and int8 queries).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from langchain_tasb.encoder import EncodeResult, ModelInfo, Role, TorchEncoder
+    from langchain_tasb.onnx_backend import OnnxEncoder
+
+logger = logging.getLogger(__name__)
+
+TORCH_BATCH_SIZE = 16
+"""Largest torch batch of documents on CPU. Smaller batches keep a batch's activations in
+cache: 16 ran 15 to 20% faster than 32 (53.0 to 55.3 against 45.1 to 46.5 passages/s; 8 and
+12 the same as 16, 4 slower; TAS-B's shape, bfloat16, SciFact passages, two AMX cores)."""
+
+
+class SplitEncoder:
+    """Queries and single texts on ONNX Runtime; batches of documents on torch (lazily).
+
+    Args:
+        onnx: The int8 ONNX encoder (its ``info`` and tokenizer serve both halves).
+        load_torch: Builds the torch encoder of the same model on first use.
+    """
+
+    def __init__(self, onnx: OnnxEncoder, load_torch: Callable[[], TorchEncoder]) -> None:
+        self.onnx = onnx
+        self.info: ModelInfo = onnx.info
+        self._load_torch = load_torch
+        self._torch: TorchEncoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face fast tokenizer (for chunking)."""
+        return self.onnx.tokenizer
+
+    @property
+    def torch_loaded(self) -> bool:
+        """Whether a batch of documents has loaded the torch half yet."""
+        return self._torch is not None
+
+    def _torch_encoder(self) -> TorchEncoder:
+        if self._torch is None:
+            with self._lock:
+                if self._torch is None:
+                    logger.info("loading %s in torch for batches of documents", self.info.name)
+                    encoder = self._load_torch()
+                    theirs, ours = encoder.info, self.info
+                    if (theirs.dimension, theirs.similarity) != (ours.dimension, ours.similarity):
+                        msg = (
+                            f"torch reads {ours.name!r} as {theirs.dimension} dims, "
+                            f"{theirs.similarity}; its ONNX export says {ours.dimension} dims, "
+                            f"{ours.similarity}. Delete the export cache or use one backend."
+                        )
+                        raise ValueError(msg)
+                    self._torch = encoder
+        return self._torch
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
+    ) -> EncodeResult:
+        """Encode texts for one role: torch for two or more documents, ONNX otherwise.
+
+        ``batch_size`` is capped at :data:`TORCH_BATCH_SIZE` for torch; ONNX Runtime runs
+        each text alone.
+        """
+        if role == "query" or len(texts) < 2:
+            return self.onnx.encode(texts, role=role, max_tokens=max_tokens, batch_size=batch_size)
+        return self._torch_encoder().encode(
+            texts, role=role, max_tokens=max_tokens, batch_size=min(batch_size, TORCH_BATCH_SIZE)
+        )
