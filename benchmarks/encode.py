@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb import TasbEmbeddings
+from langchain_tasb.encoder import resolve_backend
 from langchain_tasb.evaluation import find_data_dir, load_beir
 from langchain_tasb.onnx_backend import physical_cores
 from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
@@ -143,9 +144,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument(
         "--backends",
-        default="onnx-int8,torch,torch-bf16",
-        help="comma-separated TasbEmbeddings backends; 'torch-bf16' = torch with bfloat16 "
-        "weights, 'onnx-int8:2' = onnx-int8 in 2 worker processes",
+        default="auto,onnx-int8,torch,torch-bf16",
+        help="comma-separated TasbEmbeddings backends; 'auto' is labelled with what it picks "
+        "here, 'torch-bf16' = torch with bfloat16 weights, 'onnx-int8:2' = onnx-int8 in 2 "
+        "worker processes",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--cache", type=Path, default=None, help="models and ONNX exports")
@@ -188,6 +190,8 @@ def main() -> None:
             processes=int(workers or 0),
         )
         emb.embed_documents(passages[:4])  # load, export once if needed, start workers
+        if backend == "auto":
+            name = name.replace("auto", f"auto ({resolve_backend('auto', 'cpu')[0]})", 1)
         print(f"{name}: ready in {time.perf_counter() - started:.1f} s")
         encoders[name] = emb
     for encoder in encoders.values():  # warm-up outside the clock
