@@ -450,7 +450,7 @@ class _IndexRun:
         """What the collection holds for each of these files' paths (ids, metadatas).
 
         One query for the group: a query per file cost 3.4 ms at 50,000 records, one for 64
-        files 10 ms. A group holding more than :data:`_LOOKUP_RECORDS` records comes back
+        files 10 ms. A group holding :data:`_LOOKUP_RECORDS` records or more comes back
         empty, and :meth:`_index_file` then looks each file up alone, so that memory holds one
         file's records however large the files.
         """
