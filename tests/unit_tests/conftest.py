@@ -12,12 +12,29 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from langchain_tasb import TasbEmbeddings
+    from langchain_tasb.identity import ModelIdentity
 
 
 @pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One ONNX export cache for the session: each model is exported once."""
     return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_fp32_identity(tiny_model_path: Path) -> ModelIdentity:
+    """The identity record a collection filled by the tiny model in fp32 torch carries."""
+    from langchain_tasb import TasbEmbeddings
+    from langchain_tasb.identity import ModelIdentity, calibrate, probe_vector
+
+    exact = TasbEmbeddings(model_name=str(tiny_model_path), backend="torch", device="cpu")
+    return ModelIdentity(
+        dimension=exact.dimension,
+        similarity=exact.similarity,
+        probe=tuple(probe_vector(exact)),
+        relevance=calibrate(exact),
+        model_name=str(tiny_model_path),
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tasb import TasbEmbeddings, onnx_backend, onnx_export
 from langchain_tasb import encoder as encoder_module
 from langchain_tasb.encoder import TorchEncoder, resolve_backend
-from langchain_tasb.identity import ModelIdentity, calibrate, probe_vector
+from langchain_tasb.identity import ModelIdentity, probe_vector
 from langchain_tasb.onnx_backend import OnnxEncoder
 from langchain_tasb.onnx_export import OnnxSettings, cache_key, check_exportable, ensure_exported
 from langchain_tasb.pool import EncoderPool
@@ -384,17 +384,12 @@ def test_embeddings_with_onnx_backend_cache_queries(
     assert len(emb.embed_documents(TEXTS)) == len(TEXTS)
 
 
-def test_int8_model_passes_the_collection_identity_check(tiny_model_path: Path) -> None:
-    torch_emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="torch", device="cpu")
+def test_int8_model_passes_the_collection_identity_check(
+    tiny_model_path: Path, tiny_fp32_identity: ModelIdentity
+) -> None:
     onnx_emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8")
-    record = ModelIdentity(
-        dimension=torch_emb.dimension,
-        similarity=torch_emb.similarity,
-        probe=tuple(probe_vector(torch_emb)),
-        relevance=calibrate(torch_emb),
-        model_name=str(tiny_model_path),
-    )
-    assert record.mismatch(onnx_emb.dimension, onnx_emb.similarity, probe_vector(onnx_emb)) is None
+    probe = probe_vector(onnx_emb)
+    assert tiny_fp32_identity.mismatch(onnx_emb.dimension, onnx_emb.similarity, probe) is None
 
 
 def test_pool_is_started_once_and_reused(tiny_model_path: Path, tiny_onnx: OnnxEncoder) -> None:

@@ -10,7 +10,7 @@ import pytest
 from langchain_tasb import TasbEmbeddings, TasbVectorStore, pool
 from langchain_tasb import encoder as encoder_module
 from langchain_tasb.encoder import TorchEncoder, cpu_flags, cpu_has_amx, resolve_backend
-from langchain_tasb.identity import PROBE_TEXT, ModelIdentity, calibrate, probe_vector
+from langchain_tasb.identity import PROBE_TEXT, ModelIdentity, probe_vector
 from langchain_tasb.onnx_backend import OnnxEncoder
 from langchain_tasb.split_encoder import TORCH_BATCH_SIZE, SplitEncoder
 
@@ -153,21 +153,15 @@ def test_opening_a_collection_needs_no_torch_and_passes_the_identity_check(
     np.testing.assert_allclose([score for _, score in found], sorted(dots)[::-1], rtol=1e-4)
 
 
-def test_both_halves_pass_the_identity_check_of_fp32(tiny_model_path: Path) -> None:
-    exact = TasbEmbeddings(model_name=str(tiny_model_path), backend="torch", device="cpu")
+def test_both_halves_pass_the_identity_check_of_fp32(
+    tiny_model_path: Path, tiny_fp32_identity: ModelIdentity
+) -> None:
     split = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8+torch")
-    record = ModelIdentity(
-        dimension=exact.dimension,
-        similarity=exact.similarity,
-        probe=tuple(probe_vector(exact)),
-        relevance=calibrate(exact),
-        model_name=str(tiny_model_path),
-    )
     onnx_probe = probe_vector(split)  # a single text: ONNX Runtime
     torch_probe = split.embed_documents([PROBE_TEXT, *DOCS])[0]  # a batch: torch
     assert onnx_probe != torch_probe
     for probe in (onnx_probe, torch_probe):
-        assert record.mismatch(split.dimension, split.similarity, probe) is None
+        assert tiny_fp32_identity.mismatch(split.dimension, split.similarity, probe) is None
 
 
 def test_pool_worker_gives_torch_its_share_of_the_cores(tiny_model_path: Path) -> None:
