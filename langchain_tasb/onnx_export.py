@@ -494,7 +494,9 @@ def ensure_exported(
     model_dir = _local_model_dir(name)
     model = None
     if model_dir is None:  # a hub model not downloaded yet: loading it downloads it
-        model = load_sentence_transformer(name, "cpu", trust_remote_code=trust_remote_code)
+        model = load_sentence_transformer(
+            name, "cpu", trust_remote_code=trust_remote_code, share=False
+        )
         model_dir = _local_model_dir(name)
         if model_dir is None:
             msg = f"Model {name!r} loaded, but its files cannot be found to key the ONNX cache."
@@ -504,8 +506,10 @@ def ensure_exported(
     if exported is not None:
         return exported
 
-    if model is None:
-        model = load_sentence_transformer(name, "cpu", trust_remote_code=trust_remote_code)
+    if model is None:  # used for the export only: not kept in the process afterwards
+        model = load_sentence_transformer(
+            name, "cpu", trust_remote_code=trust_remote_code, share=False
+        )
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(root)
     logger.info(

@@ -1,0 +1,100 @@
+"""What loading a backend keeps in memory and imports: no float32 weights nobody uses, no torch
+for a process that only answers queries on a CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langchain_tasb import encoder as encoder_module
+from langchain_tasb.encoder import TorchEncoder
+from langchain_tasb.testing import build_tiny_model
+
+TEXTS = ["Around 9 Million people live in London", "the protein binds the cell surface"]
+
+
+def shared(path: Path) -> bool:
+    """Whether the float32 model at ``path`` is kept in the process-wide cache."""
+    return (str(path), "cpu", False) in encoder_module._MODELS
+
+
+def dtypes(model: object) -> set[str]:
+    return {str(p.dtype) for p in model.parameters()}  # type: ignore[attr-defined]
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+
+
+def test_half_precision_alone_keeps_no_float32_weights(tmp_path: Path) -> None:
+    path = build_tiny_model(tmp_path / "model")
+    bf16 = TorchEncoder(str(path), device="cpu", precision="bfloat16")
+    assert not shared(path)
+    assert dtypes(bf16.model) == {"torch.bfloat16"}
+    # The same bfloat16 model on the next load, and still the model's vectors.
+    assert TorchEncoder(str(path), device="cpu", precision="bfloat16").model is bf16.model
+    half = bf16.encode(TEXTS, role="document", max_tokens=64, batch_size=8).vectors
+    exact = TorchEncoder(str(path), device="cpu").encode(
+        TEXTS, role="document", max_tokens=64, batch_size=8
+    )
+    assert cosines(half, exact.vectors).min() > 0.97
+    assert not np.array_equal(half, exact.vectors)
+
+
+def test_half_precision_copies_a_shared_float32_model_without_touching_it(tmp_path: Path) -> None:
+    path = build_tiny_model(tmp_path / "model")
+    fp32 = TorchEncoder(str(path), device="cpu")
+    before = fp32.encode(TEXTS, role="document", max_tokens=64, batch_size=8).vectors
+    bf16 = TorchEncoder(str(path), device="cpu", precision="bfloat16")
+    assert bf16.model is not fp32.model
+    assert dtypes(bf16.model) == {"torch.bfloat16"}
+    assert dtypes(fp32.model) == {"torch.float32"}
+    after = fp32.encode(TEXTS, role="document", max_tokens=64, batch_size=8).vectors
+    np.testing.assert_array_equal(after, before)
+
+
+def test_onnx_export_does_not_keep_the_torch_model(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from langchain_tasb.onnx_export import ensure_exported
+
+    path = build_tiny_model(tmp_path / "model")
+    exported = ensure_exported(str(path), cache_dir=tmp_path / "onnx")
+    assert exported.model_file.exists()
+    assert not shared(path)
+
+
+def device_and_torch_import(device_files: list[str]) -> tuple[str, str, bool]:
+    """(default_device(), resolve_backend("auto", None)[0], torch imported) in a new process."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from langchain_tasb import encoder
+        encoder._GPU_DEVICE_FILES = {tuple(device_files)!r}
+        print(encoder.default_device(), encoder.resolve_backend("auto", None)[0])
+        print("torch" in sys.modules)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    first, second = result.stdout.split("\n")[:2]
+    device, backend = first.split()
+    return device, backend, second == "True"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="device files are Linux's")
+def test_choosing_a_device_imports_torch_only_where_a_gpu_could_be(tmp_path: Path) -> None:
+    device, backend, imported = device_and_torch_import([str(tmp_path / "no-such-device")])
+    assert (device, imported) == ("cpu", False)
+    assert backend in ("onnx-int8", "onnx-int8+torch")
+    present = tmp_path / "nvidiactl"
+    present.touch()
+    device, _, imported = device_and_torch_import([str(present)])
+    assert imported
+    assert device in ("cpu", "cuda")
