@@ -1,5 +1,5 @@
-"""What loading a backend keeps in memory and imports: no float32 weights nobody uses, no torch
-for a process that only answers queries on a CPU."""
+"""What loading a backend keeps in memory and imports: no float32 weights nobody uses, and for
+a process that only answers queries on a CPU, no torch and no document graph."""
 
 from __future__ import annotations
 
@@ -67,6 +67,31 @@ def test_onnx_export_does_not_keep_the_torch_model(tmp_path: Path) -> None:
     exported = ensure_exported(str(path), cache_dir=tmp_path / "onnx")
     assert exported.model_file.exists()
     assert not shared(path)
+
+
+def test_a_query_loads_only_the_query_graph(
+    tiny_model_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from langchain_tasb import onnx_backend
+
+    monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))
+    loaded: list[tuple[str, int]] = []
+    original = onnx_backend.load_session
+
+    def spy(model_file: Path, threads: int) -> object:
+        loaded.append((Path(model_file).name, threads))
+        return original(model_file, threads)
+
+    monkeypatch.setattr(onnx_backend, "load_session", spy)
+    encoder = onnx_backend.OnnxEncoder(str(tiny_model_path), threads=2)
+    assert loaded == []
+    encoder.encode(["how many people live in london"], role="query", max_tokens=64, batch_size=8)
+    assert loaded == [("model.query.onnx", 2)]
+    encoder.encode(TEXTS, role="document", max_tokens=64, batch_size=8)
+    assert loaded == [("model.query.onnx", 2), ("model.onnx", 1)]
+    assert encoder.session is encoder.session  # loaded once
 
 
 def device_and_torch_import(device_files: list[str]) -> tuple[str, str, bool]:
