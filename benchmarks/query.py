@@ -7,7 +7,8 @@ machine. The baseline is what users glue together by hand:
 collection_metadata={"hnsw:space": "ip"}).as_retriever()``. Ours is
 ``TasbRetriever(vectorstore=TasbVectorStore(...))`` with its default backend and the query
 cache off, so every call encodes. A third retriever is ours on an index built with Chroma's
-own HNSW settings, to show what our recall-safe defaults cost in search time.
+own HNSW settings (or those of ``--other-hnsw``), to show what our recall-safe defaults cost
+in search time.
 
 Ours costs TAS-B's price only with a model that pools like TAS-B: the widened MiniLM pools
 by mean, so our ONNX graph computes its last layer for every position, where TAS-B's CLS
@@ -35,6 +36,7 @@ Usage::
     python benchmarks/query.py             # 100,000 passages, 500 queries
     python benchmarks/query.py --quick     # 10,000 passages, 100 queries
     python benchmarks/query.py --random    # random vectors: HNSW's worst case
+    python benchmarks/query.py --other-hnsw 24:200:128   # third index: M 24, ef 200/128
 """
 
 from __future__ import annotations
@@ -60,7 +62,25 @@ from langchain_tasb.store import HnswSettings
 
 # Chroma's defaults, which the baseline's collection gets.
 CHROMA_HNSW = HnswSettings(ef_search=100, ef_construction=100, max_neighbors=16)
-LEAN = "ours, Chroma's HNSW settings"
+
+
+def hnsw_settings(text: str) -> HnswSettings:
+    """``max_neighbors:ef_construction:ef_search``, e.g. ``24:200:128``."""
+    try:
+        neighbors, construction, search = (int(part) for part in text.split(":"))
+    except ValueError as exc:
+        msg = f"expected MAX_NEIGHBORS:EF_CONSTRUCTION:EF_SEARCH, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from exc
+    return HnswSettings(ef_search=search, ef_construction=construction, max_neighbors=neighbors)
+
+
+def lean_name(settings: HnswSettings) -> str:
+    """The third retriever's label: ours on an index of other HNSW settings."""
+    if settings == CHROMA_HNSW:
+        return "ours, Chroma's HNSW settings"
+    return f"ours, HNSW {settings.max_neighbors}/{settings.ef_construction}/{settings.ef_search}"
+
+
 AT_COST = "ours at TAS-B's cost"
 T = TypeVar("T")
 R = TypeVar("R")
@@ -131,6 +151,14 @@ def main() -> None:
     parser.add_argument("--random", action="store_true", help="random vectors (worst case)")
     parser.add_argument("--vectors", type=int, default=0)
     parser.add_argument("--queries", type=int, default=0)
+    parser.add_argument(
+        "--other-hnsw",
+        type=hnsw_settings,
+        default=CHROMA_HNSW,
+        metavar="M:EFC:EFS",
+        help="max_neighbors:ef_construction:ef_search of the third retriever's index "
+        "(default Chroma's, 16:100:100)",
+    )
     args = parser.parse_args()
     n = args.vectors or (10_000 if args.quick else 100_000)
     n_queries = args.queries or (100 if args.quick else 500)
@@ -152,7 +180,7 @@ def main() -> None:
     cost_path = None if passages is None else str(tasb_cost_model(cache))
     db = cache / f"query-db-{uuid.uuid4().hex[:6]}"
     try:
-        measure(db, path, texts, vectors, qs, kind, cost_path)
+        measure(db, path, texts, vectors, qs, kind, cost_path, args.other_hnsw)
     finally:
         shutil.rmtree(db, ignore_errors=True)
 
@@ -165,6 +193,7 @@ def measure(
     qs: list[str],
     kind: str,
     cost_path: str | None,
+    other_hnsw: HnswSettings = CHROMA_HNSW,
 ) -> None:
     """Fill the three collections under ``db``, time the retrievers and print the figures."""
     import chromadb
@@ -193,11 +222,12 @@ def measure(
         embedding=ours_emb,
         collection_name="ours-chroma-hnsw",
         client=client,
-        hnsw=CHROMA_HNSW,
+        hnsw=other_hnsw,
     )
+    lean_label = lean_name(other_hnsw)
     started = time.perf_counter()
     lean.store.upsert(ids, texts, vectors)
-    print(f"filled ours with Chroma's HNSW settings in {time.perf_counter() - started:.0f}s")
+    print(f"filled {lean_label} in {time.perf_counter() - started:.0f}s")
 
     base_emb = HuggingFaceEmbeddings(model_name=path)
     base_store = Chroma(
@@ -220,7 +250,7 @@ def measure(
     retrievers = {
         "ours": ours,
         "baseline": baseline,
-        LEAN: TasbRetriever(vectorstore=lean, k=10),
+        lean_label: TasbRetriever(vectorstore=lean, k=10),
     }
     if cost_emb is not None:
         table = {q: ours_emb.embed_query(q) for q in qs}
@@ -248,7 +278,7 @@ def measure(
     collections = {
         "ours": store.store.collection,
         "baseline": base_store._collection,
-        LEAN: lean.store.collection,
+        lean_label: lean.store.collection,
     }
 
     def search_in(collection: Any) -> Callable[[list[float]], object]:
@@ -259,7 +289,7 @@ def measure(
     searching[AT_COST] = searching["ours"]  # the same collection
     ours_q = np.asarray(vectors_q, dtype=np.float32)
     baseline_q = np.asarray([base_emb.embed_query(q) for q in qs], dtype=np.float32)
-    query_vectors = {"ours": ours_q, "baseline": baseline_q, LEAN: ours_q, AT_COST: ours_q}
+    query_vectors = {"ours": ours_q, "baseline": baseline_q, lean_label: ours_q, AT_COST: ours_q}
     recall = {
         name: recall_at_10([found[name][q] for q in qs], query_vectors[name], vectors, ids)
         for name in retrievers
@@ -282,7 +312,7 @@ def measure(
         "| Chroma's query p50 ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in ("baseline", "ours", AT_COST, LEAN):
+    for name in ("baseline", "ours", AT_COST, lean_label):
         if name not in retrievers:
             continue
         print(
