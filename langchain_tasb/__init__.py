@@ -1,26 +1,49 @@
-"""TAS-B dense retrieval for LangChain on an inner-product Chroma collection."""
+"""TAS-B dense retrieval for LangChain on an inner-product Chroma collection.
+
+The public names below load their modules on first use (PEP 562), so that importing a module
+of this package that needs neither LangChain nor Chroma (``langchain_tasb.encoder``,
+``langchain_tasb.testing``, ``langchain_tasb.evaluation``) does not import them either: the
+GPU benchmark runs where only torch and sentence-transformers are installed.
+"""
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.embeddings import TasbEmbeddings
-from langchain_tasb.encoder import DEFAULT_MODEL_NAME, ModelInfo
-from langchain_tasb.errors import (
-    ChromaUnavailableError,
-    CollectionMismatchError,
-    ModelMismatchError,
-    SpaceMismatchError,
-)
-from langchain_tasb.retriever import TasbRetriever
-from langchain_tasb.scoring import RelevanceScale
-from langchain_tasb.store import HnswSettings
-from langchain_tasb.vectorstore import TasbVectorStore
+if TYPE_CHECKING:
+    from langchain_tasb.embeddings import TasbEmbeddings
+    from langchain_tasb.encoder import DEFAULT_MODEL_NAME, ModelInfo
+    from langchain_tasb.errors import (
+        ChromaUnavailableError,
+        CollectionMismatchError,
+        ModelMismatchError,
+        SpaceMismatchError,
+    )
+    from langchain_tasb.retriever import TasbRetriever
+    from langchain_tasb.scoring import RelevanceScale
+    from langchain_tasb.store import HnswSettings
+    from langchain_tasb.vectorstore import TasbVectorStore
 
 try:
     __version__ = metadata.version("langchain-tasb")
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+_MODULE_OF = {
+    "DEFAULT_MODEL_NAME": "encoder",
+    "ChromaUnavailableError": "errors",
+    "CollectionMismatchError": "errors",
+    "HnswSettings": "store",
+    "ModelInfo": "encoder",
+    "ModelMismatchError": "errors",
+    "RelevanceScale": "scoring",
+    "SpaceMismatchError": "errors",
+    "TasbEmbeddings": "embeddings",
+    "TasbRetriever": "retriever",
+    "TasbVectorStore": "vectorstore",
+}
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -36,3 +59,17 @@ __all__ = [
     "TasbVectorStore",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import metadata
+
+import pytest
 
 import langchain_tasb
 
@@ -35,3 +39,23 @@ def test_package_ships_type_information() -> None:
     from pathlib import Path
 
     assert (Path(langchain_tasb.__file__).parent / "py.typed").is_file()
+
+
+def test_public_names_load_their_modules_on_first_use() -> None:
+    code = (
+        "import sys\n"
+        "import langchain_tasb.encoder, langchain_tasb.testing, langchain_tasb.evaluation\n"
+        "print(sorted(m for m in ('langchain_core', 'chromadb', 'pydantic') if m in sys.modules))\n"
+        "from langchain_tasb import TasbRetriever\n"
+        "print(TasbRetriever.__module__, 'langchain_core' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.splitlines() == ["[]", "langchain_tasb.retriever True"]
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'TasbRetreiver'"):
+        langchain_tasb.TasbRetreiver  # noqa: B018
+    assert langchain_tasb.TasbEmbeddings is langchain_tasb.embeddings.TasbEmbeddings
