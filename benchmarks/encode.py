@@ -26,15 +26,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import random
 import statistics
-import subprocess
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from machine import cpu_name, versions
 
 from langchain_tasb import TasbEmbeddings
 from langchain_tasb.encoder import resolve_backend
@@ -46,28 +45,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 MAX_PASSAGE_TOKENS = 250
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def versions() -> str:
-    names = ["torch", "onnxruntime", "transformers", "sentence-transformers"]
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} absent")
-    return ", ".join(found)
 
 
 def model_dir(cache: Path) -> Path:

@@ -24,17 +24,18 @@ import random
 import statistics
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import versions
 
 from langchain_tasb.encoder import TorchEncoder, TorchPrecision
 from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
 
 PRECISIONS: tuple[TorchPrecision, ...] = ("float32", "float16", "bfloat16")
 BASELINE = "sentence-transformers float32"
+PACKAGES = ("torch", "transformers", "sentence-transformers", "numpy")
 
 
 def sample_texts(n: int, low: int, high: int, seed: int) -> list[str]:
@@ -44,16 +45,6 @@ def sample_texts(n: int, low: int, high: int, seed: int) -> list[str]:
     """
     rng = random.Random(seed)
     return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(low, high))) for _ in range(n)]
-
-
-def versions() -> str:
-    found = []
-    for name in ("torch", "transformers", "sentence-transformers", "numpy"):
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} absent")
-    return ", ".join(found)
 
 
 def device_name(device: str) -> str:
@@ -111,7 +102,7 @@ def run(args: argparse.Namespace, path: str, torch: Any, sentence_transformer: A
         return result.vectors
 
     names = [BASELINE, *PRECISIONS]
-    print(f"device: {device_name(args.device)}; {versions()}")
+    print(f"device: {device_name(args.device)}; {versions(PACKAGES)}")
     print(f"{len(passages)} passages, {tokens} real tokens ({tokens / len(passages):.0f} avg)")
     for name in names:  # warm-up: kernels, allocator, autotuning
         encode(name, passages[:64], 32)
