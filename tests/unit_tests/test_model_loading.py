@@ -14,6 +14,7 @@ import pytest
 from langchain_tasb import encoder as encoder_module
 from langchain_tasb.encoder import TorchEncoder
 from langchain_tasb.testing import build_tiny_model
+from tests.unit_tests.test_onnx_backend import cosines
 
 TEXTS = ["Around 9 Million people live in London", "the protein binds the cell surface"]
 
@@ -25,10 +26,6 @@ def shared(path: Path) -> bool:
 
 def dtypes(model: object) -> set[str]:
     return {str(p.dtype) for p in model.parameters()}  # type: ignore[attr-defined]
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.asarray((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
 
 
 def test_half_precision_alone_keeps_no_float32_weights(tmp_path: Path) -> None:
