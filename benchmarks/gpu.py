@@ -25,10 +25,11 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import torch
 from machine import versions
+from sentence_transformers import SentenceTransformer
 
 from langchain_tasb.encoder import TorchEncoder, TorchPrecision
 from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
@@ -48,8 +49,6 @@ def sample_texts(n: int, low: int, high: int, seed: int) -> list[str]:
 
 
 def device_name(device: str) -> str:
-    import torch
-
     if device.startswith("cuda"):
         return str(torch.cuda.get_device_name(torch.device(device)))
     return device
@@ -69,23 +68,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--model", type=Path, default=None, help="default: TAS-B-shaped, built")
     args = parser.parse_args()
-
-    import torch
-    from sentence_transformers import SentenceTransformer
-
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         msg = "no CUDA device here: pass --device cpu for a dry run"
         raise SystemExit(msg)
     with tempfile.TemporaryDirectory() as scratch:
         path = args.model or build_tasb_shaped_model(Path(scratch) / "tasb-shaped")
-        run(args, str(path), torch, SentenceTransformer)
+        run(args, str(path))
 
 
-def run(args: argparse.Namespace, path: str, torch: Any, sentence_transformer: Any) -> None:
+def run(args: argparse.Namespace, path: str) -> None:
     passages = sample_texts(args.passages, 14, 248, seed=0)
     queries = sample_texts(args.queries, 6, 16, seed=1)
     tokens = sum(len(p.split()) + 2 for p in passages)
-    baseline = sentence_transformer(path, device=args.device)
+    baseline = SentenceTransformer(path, device=args.device)
     ours = {p: TorchEncoder(path, device=args.device, precision=p) for p in PRECISIONS}
 
     def synchronize() -> None:

@@ -193,7 +193,7 @@ def measure(
     qs: list[str],
     kind: str,
     cost_path: str | None,
-    other_hnsw: HnswSettings = CHROMA_HNSW,
+    other_hnsw: HnswSettings,
 ) -> None:
     """Fill the three collections under ``db``, time the retrievers and print the figures."""
     import chromadb
