@@ -213,6 +213,23 @@ class TasbEmbeddings(BaseModel, Embeddings):
         vectors: list[list[float]] = self._encode(items, "document").tolist()
         return vectors
 
+    def embed_fixed_document(self, text: str) -> list[float]:
+        """Embed a text that never changes, as ``embed_documents([text])[0]`` would.
+
+        For constant texts such as a collection's identity probe. With the ONNX backends the
+        vector is computed once and remembered beside the cached export, so a process that
+        only answers queries never loads the document graph to open a collection; with torch
+        it is computed on each call.
+        """
+        check_text(text, "document")
+        encode_fixed = getattr(self.encoder, "encode_fixed", None)
+        if encode_fixed is None:
+            return self.embed_documents([text])[0]
+        vector: list[float] = encode_fixed(
+            text, role="document", max_tokens=self.document_max_tokens
+        ).tolist()
+        return vector
+
     def embed_query(self, text: str) -> list[float]:
         """Embed one query, from the LRU cache when it was seen recently."""
         check_text(text, "query")

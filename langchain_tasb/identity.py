@@ -98,8 +98,14 @@ _PREFIX = "tasb:"
 
 
 def probe_vector(embedding: Embeddings) -> list[float]:
-    """The model's document-side embedding of :data:`PROBE_TEXT`."""
-    return [float(x) for x in embedding.embed_documents([PROBE_TEXT])[0]]
+    """The model's document-side embedding of :data:`PROBE_TEXT`.
+
+    Through ``embed_fixed_document`` where the embeddings have it (``TasbEmbeddings``
+    remembers the vector beside its ONNX export), else ``embed_documents``.
+    """
+    fixed = getattr(embedding, "embed_fixed_document", None)
+    vector = fixed(PROBE_TEXT) if callable(fixed) else embedding.embed_documents([PROBE_TEXT])[0]
+    return [float(x) for x in vector]
 
 
 def calibrate(embedding: Embeddings) -> RelevanceScale:

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    import numpy as np
+    from numpy.typing import NDArray
+
     from langchain_tasb.encoder import EncodeResult, ModelInfo, Role, TorchEncoder
     from langchain_tasb.onnx_backend import OnnxEncoder
 
@@ -75,6 +78,10 @@ class SplitEncoder:
                         raise ValueError(msg)
                     self._torch = encoder
         return self._torch
+
+    def encode_fixed(self, text: str, *, role: Role, max_tokens: int) -> NDArray[np.float32]:
+        """A fixed text's vector from the ONNX half, which encodes single texts (remembered)."""
+        return self.onnx.encode_fixed(text, role=role, max_tokens=max_tokens)
 
     def encode(
         self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -10,11 +11,11 @@ import numpy as np
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
-from langchain_tasb import TasbEmbeddings, onnx_backend, onnx_export
+from langchain_tasb import TasbEmbeddings, TasbVectorStore, onnx_backend, onnx_export
 from langchain_tasb import encoder as encoder_module
 from langchain_tasb.encoder import TorchEncoder, resolve_backend
-from langchain_tasb.identity import ModelIdentity, probe_vector
-from langchain_tasb.onnx_backend import OnnxEncoder
+from langchain_tasb.identity import PROBE_TEXT, ModelIdentity, probe_vector
+from langchain_tasb.onnx_backend import REMEMBERED_FILE, OnnxEncoder
 from langchain_tasb.onnx_export import OnnxSettings, cache_key, check_exportable, ensure_exported
 from langchain_tasb.pool import EncoderPool
 
@@ -390,6 +391,68 @@ def test_int8_model_passes_the_collection_identity_check(
     onnx_emb = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8")
     probe = probe_vector(onnx_emb)
     assert tiny_fp32_identity.mismatch(onnx_emb.dimension, onnx_emb.similarity, probe) is None
+
+
+def test_opening_a_collection_to_query_it_loads_only_the_query_graph(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8")
+    remembered = writer.encoder.exported.directory / REMEMBERED_FILE  # type: ignore[attr-defined]
+    remembered.unlink(missing_ok=True)
+    store = TasbVectorStore(
+        embedding=writer, collection_name="docs", persist_directory=str(tmp_path)
+    )
+    store.add_texts(TEXTS, ids=["a", "b", "c", "d"])
+    assert remembered.exists()  # the identity probe, computed once
+
+    loaded: list[str] = []
+    load = onnx_backend.load_session
+
+    def spy(model_file: Path, threads: int) -> Any:
+        loaded.append(Path(model_file).name)
+        return load(model_file, threads)
+
+    monkeypatch.setattr(onnx_backend, "load_session", spy)
+    reader = TasbEmbeddings(model_name=str(tiny_model_path), backend="onnx-int8")
+    opened = TasbVectorStore(
+        embedding=reader, collection_name="docs", persist_directory=str(tmp_path)
+    )
+    found = opened.similarity_search(TEXTS[2], k=2)
+    assert loaded == ["model.query.onnx"]  # the probe came from the file, not the graph
+    assert probe_vector(reader) == writer.embed_documents([PROBE_TEXT])[0]
+    dots = np.asarray(writer.embed_documents(TEXTS)) @ np.asarray(reader.embed_query(TEXTS[2]))
+    assert [d.id for d in found] == [["a", "b", "c", "d"][i] for i in np.argsort(-dots)[:2]]
+
+
+def test_remembered_vectors_are_keyed_by_role_and_survive_a_bad_or_read_only_file(
+    tiny_onnx: OnnxEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "a fixed sentence that is remembered"
+    remembered = tiny_onnx.exported.directory / REMEMBERED_FILE
+    remembered.write_text("{not json")
+    by_role = {
+        role: tiny_onnx.encode([text], role=role, max_tokens=64, batch_size=1).vectors[0]
+        for role in ("document", "query")
+    }
+    assert not np.array_equal(by_role["document"], by_role["query"])  # int8 query graph
+    for role, expected in by_role.items():
+        np.testing.assert_array_equal(
+            tiny_onnx.encode_fixed(text, role=role, max_tokens=64), expected
+        )
+    assert len(json.loads(remembered.read_text())) >= 2  # the broken file was replaced
+
+    def refuse(*args: Any) -> None:
+        msg = "read-only cache"
+        raise PermissionError(msg)
+
+    monkeypatch.setattr(onnx_backend.os, "replace", refuse)
+    other = "another fixed sentence"
+    expected = tiny_onnx.encode([other], role="document", max_tokens=64, batch_size=1).vectors[0]
+    for _ in range(2):  # computed each time, since it cannot be written down
+        np.testing.assert_array_equal(
+            tiny_onnx.encode_fixed(other, role="document", max_tokens=64), expected
+        )
+    assert sorted(p.name for p in remembered.parent.glob(f".{REMEMBERED_FILE}*")) == []
 
 
 def test_pool_is_started_once_and_reused(tiny_model_path: Path, tiny_onnx: OnnxEncoder) -> None:

@@ -153,6 +153,14 @@ def test_opening_a_collection_needs_no_torch_and_passes_the_identity_check(
     np.testing.assert_allclose([score for _, score in found], sorted(dots)[::-1], rtol=1e-4)
 
 
+def test_a_fixed_text_comes_from_the_onnx_half_without_torch(tiny_model_path: Path) -> None:
+    split = split_encoder(tiny_model_path)
+    fixed = split.encode_fixed(PROBE_TEXT, role="document", max_tokens=256)
+    alone = split.onnx.encode([PROBE_TEXT], role="document", max_tokens=256, batch_size=1)
+    np.testing.assert_array_equal(fixed, alone.vectors[0])
+    assert not split.torch_loaded
+
+
 def test_both_halves_pass_the_identity_check_of_fp32(
     tiny_model_path: Path, tiny_fp32_identity: ModelIdentity
 ) -> None:
