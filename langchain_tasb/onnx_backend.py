@@ -252,8 +252,8 @@ class OnnxEncoder:
         For texts that never change, such as a collection's identity probe. An export's
         folder never changes either (it is keyed by the model's files and the settings), so a
         remembered vector stays right, and a process that only answers queries need not load
-        the document graph to check a collection's identity (0.3 to 1 s and about 200 MB at
-        TAS-B's shape). The key also holds the role, the token limit, the normalisation and
+        the document graph to check a collection's identity (0.3 to 1 s and 170 to 210 MB for
+        a model of TAS-B's size). The key also holds the role, the token limit, the normalisation and
         ONNX Runtime's version. If the file cannot be written (a read-only cache), the
         vector is computed on every call instead.
         """
