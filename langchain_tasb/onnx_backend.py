@@ -253,9 +253,9 @@ class OnnxEncoder:
         folder never changes either (it is keyed by the model's files and the settings), so a
         remembered vector stays right, and a process that only answers queries need not load
         the document graph to check a collection's identity (0.3 to 1 s and 170 to 210 MB for
-        a model of TAS-B's size). The key also holds the role, the token limit, the normalisation and
-        ONNX Runtime's version. If the file cannot be written (a read-only cache), the
-        vector is computed on every call instead.
+        a model of TAS-B's size). The key also holds the role, the token limit, the
+        normalisation and ONNX Runtime's version. If the file cannot be written (a read-only
+        cache), the vector is computed on every call instead.
         """
         max_tokens = min(max_tokens, self.info.max_seq_length)
         fields = [role, max_tokens, self._normalize, import_onnxruntime().__version__, text]
