@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from langchain_tasb import TasbEmbeddings
+from langchain_tasb.chroma.identity import ModelIdentity, calibrate, probe_vector
 from langchain_tasb.evaluation import (
     evaluate,
     exact_top_k,
@@ -31,7 +32,6 @@ from langchain_tasb.evaluation import (
     load_beir,
     run_from_top_k,
 )
-from langchain_tasb.identity import ModelIdentity, calibrate, probe_vector
 
 TARGET_DELTA = 0.005
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.encoder import resolve_backend
+from langchain_tasb.encoding.encoder import resolve_backend
 from langchain_tasb.evaluation import find_data_dir, load_beir
 from langchain_tasb.testing import build_widened_model
 

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 from machine import cpu_name, versions
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.encoder import resolve_backend
+from langchain_tasb.encoding.encoder import resolve_backend
+from langchain_tasb.encoding.onnx_backend import physical_cores
 from langchain_tasb.evaluation import find_data_dir, load_beir
-from langchain_tasb.onnx_backend import physical_cores
 from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
 
 if TYPE_CHECKING:

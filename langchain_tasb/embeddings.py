@@ -12,7 +12,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from langchain_tasb.encoder import (
+from langchain_tasb.encoding.encoder import (
     Backend,
     Encoder,
     ModelInfo,
@@ -85,7 +85,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
       collection with them).
     * "onnx-int8+torch": queries and single texts on "onnx-int8", batches of documents on
       torch in bfloat16 (or ``precision``), loaded on the first batch: on AMX tiles, twice
-      the documents per second of "onnx-int8" (:mod:`langchain_tasb.split_encoder`)."""
+      the documents per second of "onnx-int8" (:mod:`langchain_tasb.encoding.split_encoder`)."""
     precision: Precision = "auto"
     """Torch weights' precision: "auto" is float16 on CUDA, bfloat16 for the documents of
     "onnx-int8+torch" and float32 elsewhere. An explicit "float16"/"bfloat16" on CPU selects
@@ -111,7 +111,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
     """Run code shipped with the model repository. Off unless you trust the repository."""
     processes: int = Field(default=0, ge=0)
     """Worker processes for ``embed_documents``: 0 encodes in this process; N starts a
-    persistent :class:`~langchain_tasb.pool.EncoderPool` of N workers on first use
+    persistent :class:`~langchain_tasb.encoding.pool.EncoderPool` of N workers on first use
     (on CUDA one per GPU, in turn; on CPU the cores are split between them), reused by every
     later call until :meth:`close`. Queries stay in this process, for latency."""
 
@@ -166,7 +166,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
 
     def _document_pool(self) -> Any:
         if self._pool is None:
-            from langchain_tasb.pool import EncoderPool
+            from langchain_tasb.encoding.pool import EncoderPool
 
             with self._lock:
                 if self._pool is None:

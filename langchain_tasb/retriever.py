@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_tasb.store import HnswSettings
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, TasbVectorStore
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         CallbackManagerForRetrieverRun,
     )
 
-    from langchain_tasb.store import Hit
+    from langchain_tasb.chroma.store import Hit
 
 SearchType = Literal["similarity", "mmr", "similarity_score_threshold", "hybrid"]
 

@@ -2,7 +2,7 @@
 
 Chroma's inner-product distance is ``1 - dot``. We turn it back into the dot product (higher
 is better) and map that to a relevance in [0, 1] with a logistic curve whose centre and scale
-are calibrated for the model (see :mod:`langchain_tasb.identity`). Unlike langchain-chroma's
+are calibrated for the model (see :mod:`langchain_tasb.chroma.identity`). Unlike langchain-chroma's
 ``1 - distance`` for ``ip`` collections, which is neither bounded nor monotonic for
 unnormalised vectors, this mapping is strictly increasing in the dot product, so ranking by
 relevance and ranking by score always agree, and a relevance threshold means the same thing

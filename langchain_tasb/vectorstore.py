@@ -10,11 +10,8 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore
 
-from langchain_tasb.embeddings import TasbEmbeddings
-from langchain_tasb.identity import calibrate, probe_vector
-from langchain_tasb.ids import content_id
-from langchain_tasb.scoring import RelevanceScale, mmr_select
-from langchain_tasb.store import (
+from langchain_tasb.chroma.identity import calibrate, probe_vector
+from langchain_tasb.chroma.store import (
     ChromaStore,
     Hit,
     HnswSettings,
@@ -22,6 +19,9 @@ from langchain_tasb.store import (
     connect,
     validate_records,
 )
+from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.ids import content_id
+from langchain_tasb.scoring import RelevanceScale, mmr_select
 from langchain_tasb.validation import check_texts
 
 if TYPE_CHECKING:

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_tasb.chroma.store import check_collection_name, connect, parse_chroma_url
 from langchain_tasb.embeddings import TasbEmbeddings
-from langchain_tasb.encoder import MODEL_ENV_VAR, default_model_name
+from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
 from langchain_tasb.errors import CollectionMismatchError
-from langchain_tasb.store import check_collection_name, connect, parse_chroma_url
 
 if TYPE_CHECKING:
     from langchain_tasb.vectorstore import TasbVectorStore

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
-from langchain_tasb.cli import common
-from langchain_tasb.encoder import BACKEND_ENV_VAR, Backend
-from langchain_tasb.store import (
+from langchain_tasb.chroma.store import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_MAX_NEIGHBORS,
     HnswSettings,
 )
+from langchain_tasb.cli import common
+from langchain_tasb.encoding.encoder import BACKEND_ENV_VAR, Backend
 
 if TYPE_CHECKING:
     from langchain_tasb.evaluation import BeirDataset
@@ -168,7 +168,7 @@ _METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100")
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tasb eval``: evaluate, print the markdown table, write JSON and the plot."""
-    from langchain_tasb.experiment import require_matplotlib, run_evaluation
+    from langchain_tasb.evaluation.experiment import require_matplotlib, run_evaluation
 
     if args.plot is not None:
         try:

@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from langchain_tasb.chroma.identity import ModelIdentity
+from langchain_tasb.chroma.store import collection_space
 from langchain_tasb.cli.common import DEFAULT_DB, add_store_options, open_existing_collection
-from langchain_tasb.identity import ModelIdentity
-from langchain_tasb.store import collection_space
 
 TOP_SOURCES = 5
 _PAGE_SIZE = 1000

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
 
 if TYPE_CHECKING:
-    from langchain_tasb.store import Hit
+    from langchain_tasb.chroma.store import Hit
 
 DEFAULT_K = 5
 SNIPPET_CHARS = 240

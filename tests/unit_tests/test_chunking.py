@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from transformers import BertTokenizerFast
 
-from langchain_tasb.chunking import Chunk, TokenChunker
+from langchain_tasb.ingest.chunking import Chunk, TokenChunker
 from langchain_tasb.testing import _vocabulary
 
 # Words in the vocabulary (one token each) and words that are not (one token per letter).

@@ -1,4 +1,4 @@
-"""Tests for langchain_tasb.experiment and ``tasb eval``: exact search against the index."""
+"""Tests for langchain_tasb.evaluation.experiment and ``tasb eval``: exact search vs the index."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from langchain_tasb import TasbEmbeddings
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.cli import main
 from langchain_tasb.evaluation import BeirDataset, evaluate, find_data_dir, load_beir
-from langchain_tasb.experiment import (
+from langchain_tasb.evaluation.experiment import (
     EvalReport,
     cached_corpus_vectors,
     default_cache_dir,
@@ -23,7 +24,6 @@ from langchain_tasb.experiment import (
     require_matplotlib,
     run_evaluation,
 )
-from langchain_tasb.store import HnswSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -258,7 +258,7 @@ def test_damaged_cache_is_recomputed_with_a_warning(
         np.save(path, vectors[:-1])
     else:
         path.write_bytes(path.read_bytes()[:200])
-    with caplog.at_level(logging.WARNING, logger="langchain_tasb.experiment"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.evaluation.experiment"):
         again, again_path, again_hit = cached_corpus_vectors(
             small, tiny_embeddings, cache_dir=tmp_path
         )

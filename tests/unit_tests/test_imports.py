@@ -44,7 +44,8 @@ def test_package_ships_type_information() -> None:
 def test_public_names_load_their_modules_on_first_use() -> None:
     code = (
         "import sys\n"
-        "import langchain_tasb.encoder, langchain_tasb.testing, langchain_tasb.evaluation\n"
+        "import langchain_tasb.encoding.encoder, langchain_tasb.testing\n"
+        "import langchain_tasb.evaluation\n"
         "print(sorted(m for m in ('langchain_core', 'chromadb', 'pydantic') if m in sys.modules))\n"
         "from langchain_tasb import TasbRetriever\n"
         "print(TasbRetriever.__module__, 'langchain_core' in sys.modules)\n"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_tasb import encoder as encoder_module
-from langchain_tasb.encoder import TorchEncoder
+from langchain_tasb.encoding import encoder as encoder_module
+from langchain_tasb.encoding.encoder import TorchEncoder
 from langchain_tasb.testing import build_tiny_model
 from tests.unit_tests.test_onnx_backend import cosines
 
@@ -58,7 +58,7 @@ def test_half_precision_copies_a_shared_float32_model_without_touching_it(tmp_pa
 def test_onnx_export_does_not_keep_the_torch_model(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from langchain_tasb.onnx_export import ensure_exported
+    from langchain_tasb.encoding.onnx_export import ensure_exported
 
     path = build_tiny_model(tmp_path / "model")
     exported = ensure_exported(str(path), cache_dir=tmp_path / "onnx")
@@ -71,7 +71,7 @@ def test_a_query_loads_only_the_query_graph(
 ) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from langchain_tasb import onnx_backend
+    from langchain_tasb.encoding import onnx_backend
 
     monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))
     loaded: list[tuple[str, int]] = []
@@ -96,7 +96,7 @@ def device_and_torch_import(device_files: list[str]) -> tuple[str, str, bool]:
     code = textwrap.dedent(
         f"""
         import sys
-        from langchain_tasb import encoder
+        from langchain_tasb.encoding import encoder
         encoder._GPU_DEVICE_FILES = {tuple(device_files)!r}
         print(encoder.default_device(), encoder.resolve_backend("auto", None)[0])
         print("torch" in sys.modules)

@@ -11,13 +11,19 @@ import numpy as np
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
-from langchain_tasb import TasbEmbeddings, TasbVectorStore, onnx_backend, onnx_export
-from langchain_tasb import encoder as encoder_module
-from langchain_tasb.encoder import TorchEncoder, resolve_backend
-from langchain_tasb.identity import PROBE_TEXT, ModelIdentity, probe_vector
-from langchain_tasb.onnx_backend import REMEMBERED_FILE, OnnxEncoder
-from langchain_tasb.onnx_export import OnnxSettings, cache_key, check_exportable, ensure_exported
-from langchain_tasb.pool import EncoderPool
+from langchain_tasb import TasbEmbeddings, TasbVectorStore
+from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
+from langchain_tasb.encoding import encoder as encoder_module
+from langchain_tasb.encoding import onnx_backend, onnx_export
+from langchain_tasb.encoding.encoder import TorchEncoder, resolve_backend
+from langchain_tasb.encoding.onnx_backend import REMEMBERED_FILE, OnnxEncoder
+from langchain_tasb.encoding.onnx_export import (
+    OnnxSettings,
+    cache_key,
+    check_exportable,
+    ensure_exported,
+)
+from langchain_tasb.encoding.pool import EncoderPool
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")  # the torch.export-based ONNX exporter needs it

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_tasb.readers import (
+from langchain_tasb.ingest.readers import (
     FileEntry,
     MalformedRecordError,
     Record,
@@ -183,7 +183,7 @@ def test_blank_file_gives_no_record(tmp_path: Path) -> None:
 
 def test_latin1_fallback_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write(tmp_path / "old.txt", "café crème".encode("latin-1"))
-    with caplog.at_level(logging.WARNING, logger="langchain_tasb.readers"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.ingest.readers"):
         [record] = read_records(entry_for(path))
     assert record.text == "café crème"
     assert "not valid UTF-8" in caplog.text
@@ -192,7 +192,7 @@ def test_latin1_fallback_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixt
 
 def test_utf8_is_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write(tmp_path / "new.txt", "café crème")
-    with caplog.at_level(logging.WARNING, logger="langchain_tasb.readers"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.ingest.readers"):
         [record] = read_records(entry_for(path))
     assert record.text == "café crème"
     assert not caplog.records

@@ -5,7 +5,7 @@ import pytest
 from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
 
 from langchain_tasb import ChromaUnavailableError
-from langchain_tasb.retry import RetryPolicy, call_with_retry, is_transient
+from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, is_transient
 
 FAST = RetryPolicy(attempts=4, initial=0.001, maximum=0.002)
 

@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from langchain_tasb import TasbEmbeddings, TasbVectorStore, pool
-from langchain_tasb import encoder as encoder_module
-from langchain_tasb.encoder import TorchEncoder, cpu_flags, cpu_has_amx, resolve_backend
-from langchain_tasb.identity import PROBE_TEXT, ModelIdentity, probe_vector
-from langchain_tasb.onnx_backend import OnnxEncoder
-from langchain_tasb.split_encoder import TORCH_BATCH_SIZE, SplitEncoder
+from langchain_tasb import TasbEmbeddings, TasbVectorStore
+from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
+from langchain_tasb.encoding import encoder as encoder_module
+from langchain_tasb.encoding import pool
+from langchain_tasb.encoding.encoder import TorchEncoder, cpu_flags, cpu_has_amx, resolve_backend
+from langchain_tasb.encoding.onnx_backend import OnnxEncoder
+from langchain_tasb.encoding.split_encoder import TORCH_BATCH_SIZE, SplitEncoder
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

@@ -18,8 +18,8 @@ from langchain_tasb import (
     TasbRetriever,
     TasbVectorStore,
 )
+from langchain_tasb.chroma.store import HnswSettings, check_collection_name
 from langchain_tasb.ids import content_id
-from langchain_tasb.store import HnswSettings, check_collection_name
 
 TEXTS = [
     "Around 9 Million people live in London",

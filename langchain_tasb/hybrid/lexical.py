@@ -1,6 +1,6 @@
 r"""The BM25 side of hybrid retrieval: a BM25 index kept in step with a Chroma collection.
 
-The lexical side is :class:`~langchain_tasb.bm25.Bm25Index`: `bm25s
+The lexical side is :class:`~langchain_tasb.hybrid.bm25.Bm25Index`: `bm25s
 <https://github.com/xhluca/bm25s>`_ (Lucene BM25) over bm25s' tokenizer, stemmed when PyStemmer
 is installed (``pip install 'langchain-tasb[hybrid]'``).
 
@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.bm25 import Bm25Index, tokenizer_settings
-from langchain_tasb.retry import call_with_retry
-from langchain_tasb.store import server_url
+from langchain_tasb.chroma.retry import call_with_retry
+from langchain_tasb.chroma.store import server_url
+from langchain_tasb.hybrid.bm25 import Bm25Index, tokenizer_settings
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from langchain_tasb.store import ChromaStore
+    from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.vectorstore import TasbVectorStore
 
 logger = logging.getLogger(__name__)

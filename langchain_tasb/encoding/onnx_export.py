@@ -16,7 +16,7 @@ against the full model): attention is exported in its eager form (an additive ma
 SDPA's masked select over every score), and for DistilBERT with CLS pooling (TAS-B) the last
 layer computes the CLS position only, since nothing reads the others.
 
-Running the export is :mod:`langchain_tasb.onnx_backend`.
+Running the export is :mod:`langchain_tasb.encoding.onnx_backend`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_tasb.encoder import ModelInfo, Role, describe_model, load_sentence_transformer
+from langchain_tasb.encoding.encoder import (
+    ModelInfo,
+    Role,
+    describe_model,
+    load_sentence_transformer,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.encoder import resolve_backend
+from langchain_tasb.chroma.identity import probe_vector
+from langchain_tasb.chroma.store import HnswSettings
+from langchain_tasb.encoding.encoder import resolve_backend
 from langchain_tasb.evaluation import (
     BeirDataset,
     Run,
@@ -49,8 +51,6 @@ from langchain_tasb.evaluation import (
     recall_against_exact,
     run_from_top_k,
 )
-from langchain_tasb.identity import probe_vector
-from langchain_tasb.store import HnswSettings
 from langchain_tasb.vectorstore import TasbVectorStore
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.embeddings import TasbEmbeddings
-    from langchain_tasb.store import ChromaStore
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 The store is a :class:`~langchain_tasb.vectorstore.TasbVectorStore`.
 
-:func:`index_paths` walks the roots with :func:`~langchain_tasb.readers.iter_files`, reads each
-file into records, cuts them into chunks that fit the model's token limit, and brings the
+:func:`index_paths` walks the roots with :func:`~langchain_tasb.ingest.readers.iter_files`, reads
+each file into records, cuts them into chunks that fit the model's token limit, and brings the
 collection in line with the files:
 
 * Every chunk gets a content-derived id: a hash of its root, its root-relative ``source``, the
@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chunking import TokenChunker
-from langchain_tasb.readers import ScanStats, UnreadableFileError, iter_files, read_records
-from langchain_tasb.store import validate_records
+from langchain_tasb.chroma.store import validate_records
+from langchain_tasb.ingest.chunking import TokenChunker
+from langchain_tasb.ingest.readers import ScanStats, UnreadableFileError, iter_files, read_records
 
 if TYPE_CHECKING:
     import os
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     from langchain_core.embeddings import Embeddings
 
-    from langchain_tasb.readers import FileEntry, Record
+    from langchain_tasb.ingest.readers import FileEntry, Record
     from langchain_tasb.vectorstore import TasbVectorStore
 
 logger = logging.getLogger(__name__)

@@ -146,7 +146,7 @@ def find_data_dir(name: str) -> Path | None:
             )
         candidates.append(env_path / name)
     candidates.append(Path.cwd().parent / "shared" / "data" / name)
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     candidates.append(repo_root.parent / "shared" / "data" / name)
     for candidate in candidates:
         if candidate.is_dir():

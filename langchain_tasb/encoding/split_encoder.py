@@ -8,7 +8,7 @@ quality and run on AVX-512 (80.1 against 34.9 passages/s of TAS-B's shape on two
 another matter: a question takes 2.3 ms through the all-int8 query graph against 10 ms in
 torch, and loading torch costs about 4 s. So the backend "onnx-int8+torch" (what "auto" picks on
 such a CPU) sends queries and single documents (the collection's identity probe, one added
-text) to :class:`~langchain_tasb.onnx_backend.OnnxEncoder`, and loads torch only when a
+text) to :class:`~langchain_tasb.encoding.onnx_backend.OnnxEncoder`, and loads torch only when a
 batch of documents arrives. Together they stay within the quality budget of the fp32 model
 (all-MiniLM-L6-v2, nDCG@10 with bfloat16 documents and int8 queries: SciFact 0.6453 against
 0.6451, Cranfield 0.3805 against 0.3817).
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from langchain_tasb.encoder import EncodeResult, ModelInfo, Role, TorchEncoder
-    from langchain_tasb.onnx_backend import OnnxEncoder
+    from langchain_tasb.encoding.encoder import EncodeResult, ModelInfo, Role, TorchEncoder
+    from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 
 logger = logging.getLogger(__name__)
 

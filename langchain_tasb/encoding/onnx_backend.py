@@ -1,11 +1,11 @@
 """A fast CPU backend: a cached ONNX export of the model, run by ONNX Runtime.
 
-The export and its cache are :mod:`langchain_tasb.onnx_export`. Encoding tokenises each call
-once with the model's fast (Rust) tokenizer: that one pass gives the ids, the truncation count
+The export and its cache are :mod:`langchain_tasb.encoding.onnx_export`. Encoding tokenises each
+call once with the model's fast (Rust) tokenizer: that one pass gives the ids, the truncation count
 and the lengths that texts are sorted by. A single text (a query) runs on every core, through
 the all-int8 query graph when the export has one; many texts run one by one in parallel, one
 core each, with no thread barrier after every op. The persistent multi-process pool is
-:mod:`langchain_tasb.pool`.
+:mod:`langchain_tasb.encoding.pool`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.encoder import EncodeResult, ModelInfo, Role, Similarity
-from langchain_tasb.onnx_export import OnnxSettings, ensure_exported, import_onnxruntime
+from langchain_tasb.encoding.encoder import EncodeResult, ModelInfo, Role, Similarity
+from langchain_tasb.encoding.onnx_export import OnnxSettings, ensure_exported, import_onnxruntime
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -162,9 +162,9 @@ def _thread_pool(threads: int) -> Any:
 class OnnxEncoder:
     """Encodes with an int8 (or fp32) ONNX export of a sentence-transformers model on CPU.
 
-    Same interface as :class:`~langchain_tasb.encoder.TorchEncoder`: ``info``, ``tokenizer``
-    and ``encode(texts, role=..., max_tokens=..., batch_size=...)``. Once the export is cached,
-    constructing one loads neither torch nor the torch model.
+    Same interface as :class:`~langchain_tasb.encoding.encoder.TorchEncoder`: ``info``,
+    ``tokenizer`` and ``encode(texts, role=..., max_tokens=..., batch_size=...)``. Once the export
+    is cached, constructing one loads neither torch nor the torch model.
 
     Args:
         name: Hub name or local directory of a sentence-transformers model.

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from langchain_tasb.chroma.identity import ModelIdentity, identity_keys
+from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
 from langchain_tasb.errors import ChromaUnavailableError, ModelMismatchError, SpaceMismatchError
-from langchain_tasb.identity import ModelIdentity, identity_keys
-from langchain_tasb.retry import NO_RETRY, RetryPolicy, call_with_retry
 from langchain_tasb.scoring import dot_from_distance
 from langchain_tasb.validation import check_text
 

@@ -1,9 +1,10 @@
 """Hybrid retrieval: dense (dot product) hits fused with BM25 hits from a :class:`LexicalIndex`.
 
 The BM25 side, and how its index is kept in step with the collection, lives in
-:mod:`langchain_tasb.lexical`; the fusion functions in :mod:`langchain_tasb.fusion`. This module
-glues them to a :class:`TasbVectorStore` (:func:`hybrid_search`) and to evaluation runs
-(:func:`evaluate_hybrid`). The names of both modules stay importable from here.
+:mod:`langchain_tasb.hybrid.lexical`; the fusion functions in
+:mod:`langchain_tasb.hybrid.fusion`. This module glues them to a
+:class:`TasbVectorStore` (:func:`hybrid_search`) and to evaluation runs (:func:`evaluate_hybrid`).
+The names of both modules stay importable from here.
 
 Fusion: reciprocal rank fusion (default) or a weighted sum of min-max normalised scores.
 """
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.bm25 import Bm25Index, bm25_run, tokenize, tokenizer_settings
+from langchain_tasb.chroma.store import Hit
 from langchain_tasb.evaluation import evaluate
-from langchain_tasb.fusion import (
+from langchain_tasb.hybrid.bm25 import Bm25Index, bm25_run, tokenize, tokenizer_settings
+from langchain_tasb.hybrid.fusion import (
     DEFAULT_RRF_K,
     FUSIONS,
     Fusion,
@@ -27,8 +29,7 @@ from langchain_tasb.fusion import (
     reciprocal_rank_fusion,
     weighted_fusion,
 )
-from langchain_tasb.lexical import PAGE_SIZE, LexicalIndex, default_directory, lexical_index
-from langchain_tasb.store import Hit
+from langchain_tasb.hybrid.lexical import PAGE_SIZE, LexicalIndex, default_directory, lexical_index
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -34,8 +34,8 @@ Similarity = Literal["dot", "cosine"]
 Backend = Literal["auto", "torch", "onnx-int8", "onnx-int8+torch"]
 """Inference backends: "torch" (sentence-transformers), "onnx-int8" (ONNX Runtime, int8
 weights, CPU), "onnx-int8+torch" (single texts on onnx-int8, batches of documents on torch in
-bfloat16, CPU; see :mod:`langchain_tasb.split_encoder`) and "auto" (onnx-int8+torch on a CPU
-with AMX, onnx-int8 on other CPUs, torch in half precision on a GPU)."""
+bfloat16, CPU; see :mod:`langchain_tasb.encoding.split_encoder`) and "auto" (onnx-int8+torch on
+a CPU with AMX, onnx-int8 on other CPUs, torch in half precision on a GPU)."""
 Precision = Literal["auto", "float32", "float16", "bfloat16"]
 """Torch weights' precision; "auto" is float16 on CUDA, bfloat16 for the documents of
 "onnx-int8+torch" and float32 elsewhere."""
@@ -331,7 +331,7 @@ def cpu_has_amx() -> bool:
 
     Read from ``/proc/cpuinfo`` (Linux); False elsewhere. On such a CPU torch's bfloat16
     matrix products outrun ONNX Runtime's int8 ones for batches of documents, whose
-    GELU-fed matrices stay in fp32 (see :mod:`langchain_tasb.split_encoder`).
+    GELU-fed matrices stay in fp32 (see :mod:`langchain_tasb.encoding.split_encoder`).
     """
     return cpu_flags() >= {"amx_tile", "amx_bf16"}
 
@@ -413,14 +413,14 @@ def make_encoder(
     kind, resolved_device, resolved_precision = resolve_backend(backend, device, precision)
     logger.debug("encoder for %s: %s on %s (%s)", name, kind, resolved_device, resolved_precision)
     if kind != "torch":
-        from langchain_tasb.onnx_backend import OnnxEncoder
+        from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 
         onnx = OnnxEncoder(
             name, similarity=similarity, trust_remote_code=trust_remote_code, threads=threads
         )
         if kind == "onnx-int8":
             return onnx
-        from langchain_tasb.split_encoder import SplitEncoder
+        from langchain_tasb.encoding.split_encoder import SplitEncoder
 
         return SplitEncoder(
             onnx,

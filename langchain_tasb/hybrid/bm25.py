@@ -2,7 +2,7 @@ r"""BM25 over ids and texts: bm25s' Lucene BM25 (``k1=1.5``, ``b=0.75``) and its
 
 Tokens are lower-cased ``\w\w+`` words with English stopwords removed, stemmed by Snowball
 English when PyStemmer is installed (``pip install 'langchain-tasb[hybrid]'`` installs both).
-:mod:`langchain_tasb.lexical` keeps such an index in step with a Chroma collection.
+:mod:`langchain_tasb.hybrid.lexical` keeps such an index in step with a Chroma collection.
 """
 
 from __future__ import annotations
