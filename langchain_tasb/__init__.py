@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from langchain_tasb.errors import (
         ChromaUnavailableError,
         CollectionMismatchError,
+        CollectionNotFoundError,
         ModelMismatchError,
         SpaceMismatchError,
     )
@@ -35,6 +36,7 @@ _MODULE_OF = {
     "DEFAULT_MODEL_NAME": "encoding.encoder",
     "ChromaUnavailableError": "errors",
     "CollectionMismatchError": "errors",
+    "CollectionNotFoundError": "errors",
     "HnswSettings": "chroma.store",
     "ModelInfo": "encoding.encoder",
     "ModelMismatchError": "errors",
@@ -49,6 +51,7 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "ChromaUnavailableError",
     "CollectionMismatchError",
+    "CollectionNotFoundError",
     "HnswSettings",
     "ModelInfo",
     "ModelMismatchError",

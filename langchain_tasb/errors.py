@@ -22,3 +22,11 @@ class ModelMismatchError(CollectionMismatchError):
 
 class ChromaUnavailableError(ConnectionError):
     """A Chroma server could not be reached; the message names its URL."""
+
+
+class CollectionNotFoundError(ValueError):
+    """A collection opened for reading does not exist; nothing was created.
+
+    The message names the collection, where it was looked for, and the collections that do
+    exist there.
+    """

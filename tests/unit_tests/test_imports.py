@@ -12,6 +12,7 @@ EXPECTED_ALL = {
     "DEFAULT_MODEL_NAME",
     "ChromaUnavailableError",
     "CollectionMismatchError",
+    "CollectionNotFoundError",
     "HnswSettings",
     "ModelInfo",
     "ModelMismatchError",
