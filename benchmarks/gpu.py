@@ -10,8 +10,9 @@ sentence-transformers, the cosine of the half-precision vectors to the float32 o
 p50 latency of single queries.
 
 Only torch, transformers, sentence-transformers and numpy are needed: the modules used here
-(``langchain_tasb.encoding.encoder``, ``langchain_tasb.testing``) import neither LangChain nor
-Chroma, so it runs from a source tree on a machine that has a GPU image and nothing else::
+(``langchain_tasb.encoding.encoder``, ``langchain_tasb.testing``, ``models``) import neither
+LangChain nor Chroma, so it runs from a source tree on a machine with a GPU image and nothing
+else::
 
     PYTHONPATH=. python3 benchmarks/gpu.py                        # CUDA, 4,000 passages
     python benchmarks/gpu.py --device cpu --passages 48 --queries 10 --batch-sizes 16
@@ -29,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from machine import versions
+from models import WORDS, build_tasb_shaped_model
 from sentence_transformers import SentenceTransformer
 
 from langchain_tasb.encoding.encoder import TorchEncoder, TorchPrecision
-from langchain_tasb.testing import _WORDS, build_tasb_shaped_model
 
 PRECISIONS: tuple[TorchPrecision, ...] = ("float32", "float16", "bfloat16")
 BASELINE = "sentence-transformers float32"
@@ -45,7 +46,7 @@ def sample_texts(n: int, low: int, high: int, seed: int) -> list[str]:
     Every word is one token in that vocabulary, so a text of ``w`` words is ``w + 2`` tokens.
     """
     rng = random.Random(seed)
-    return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(low, high))) for _ in range(n)]
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))) for _ in range(n)]
 
 
 def device_name(device: str) -> str:

@@ -11,7 +11,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_tasb.chroma.store import HnswSettings
-from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, TasbVectorStore
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.vectorstore import TasbVectorStore
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (

@@ -19,6 +19,9 @@ from langchain_tasb.chroma.store import (
     connect,
     validate_records,
 )
+
+# Re-exported: the default was defined here before config.py held it.
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME as DEFAULT_COLLECTION_NAME
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.ids import content_id
 from langchain_tasb.scoring import RelevanceScale, mmr_select
@@ -32,8 +35,6 @@ if TYPE_CHECKING:
     from langchain_tasb.retriever import TasbRetriever
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_COLLECTION_NAME = "langchain_tasb"
 
 # Texts are embedded and written this many at a time, so a huge add_texts call keeps memory
 # bounded and what was written before a crash stays written.
@@ -62,7 +63,7 @@ class TasbVectorStore(VectorStore):
 
     Key init args:
         embedding: any LangChain ``Embeddings``; defaults to ``TasbEmbeddings()``.
-        collection_name: the Chroma collection.
+        collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
         persist_directory / host, port, ssl, headers / client: where Chroma lives; in-memory
             when none is given.
         hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).

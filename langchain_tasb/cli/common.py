@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.store import check_collection_name, connect, parse_chroma_url
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
 from langchain_tasb.errors import CollectionMismatchError
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from langchain_tasb.vectorstore import TasbVectorStore
 
 DEFAULT_DB = "./.tasb"
-DEFAULT_COLLECTION = "tasb"
+DEFAULT_COLLECTION = DEFAULT_COLLECTION_NAME
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:

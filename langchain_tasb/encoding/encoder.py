@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+# Re-exported: these names were defined here before config.py held them.
+from langchain_tasb.config import BACKEND_ENV_VAR as BACKEND_ENV_VAR
+from langchain_tasb.config import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
+from langchain_tasb.config import MODEL_ENV_VAR as MODEL_ENV_VAR
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL_NAME = "sentence-transformers/msmarco-distilbert-base-tas-b"
-MODEL_ENV_VAR = "TASB_MODEL"
-BACKEND_ENV_VAR = "TASB_BACKEND"
 
 Role = Literal["query", "document"]
 Similarity = Literal["dot", "cosine"]

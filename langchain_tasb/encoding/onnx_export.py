@@ -35,6 +35,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+# Re-exported: these names were defined here before config.py held them. ONNX exports go in
+# ``cache_root() / "onnx"``.
+from langchain_tasb.config import CACHE_ENV_VAR as CACHE_ENV_VAR
+from langchain_tasb.config import cache_root as cache_root
 from langchain_tasb.encoding.encoder import (
     ModelInfo,
     Role,
@@ -46,9 +50,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
-
-CACHE_ENV_VAR = "TASB_CACHE_DIR"
-"""Environment variable naming langchain-tasb's cache folder (ONNX models go in ``onnx/``)."""
 
 EXPORT_FORMAT = 3
 """Version of the export recipe below; part of the cache key, bumped when the recipe changes."""
@@ -122,16 +123,6 @@ class ExportedModel:
         if role == "query" and self.query_graph:
             return self.directory / _QUERY_MODEL_FILE
         return self.model_file
-
-
-def cache_root() -> Path:
-    """``$TASB_CACHE_DIR``, else ``$XDG_CACHE_HOME/langchain-tasb``, else ``~/.cache/...``."""
-    configured = os.environ.get(CACHE_ENV_VAR)
-    if configured:
-        return Path(configured).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "langchain-tasb"
 
 
 def import_onnxruntime() -> Any:

@@ -16,7 +16,9 @@ Text rewritten in place under an unchanged id is not detected; call ``refresh(fo
 Ids derived from content (this package's default) change whenever the text does.
 
 Indexes persist under ``<persist_directory>/bm25/<collection>/`` for embedded Chroma, under
-``$XDG_CACHE_HOME/langchain-tasb/bm25/<server>/<collection>/`` for a Chroma server, and stay
+``<cache root>/bm25/<server>/<collection>/`` for a Chroma server (the cache root is
+:func:`langchain_tasb.config.cache_root`: ``$TASB_CACHE_DIR``, else
+``$XDG_CACHE_HOME/langchain-tasb``), and stay
 in memory for an in-memory client. Each state is written to its own folder, named by the
 state, through a temporary folder and a rename, so concurrent processes never read a half
 written index.
@@ -28,7 +30,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -43,6 +44,7 @@ import numpy as np
 
 from langchain_tasb.chroma.retry import call_with_retry
 from langchain_tasb.chroma.store import server_url
+from langchain_tasb.config import cache_root
 from langchain_tasb.hybrid.bm25 import Bm25Index, tokenizer_settings
 
 if TYPE_CHECKING:
@@ -75,8 +77,7 @@ def default_directory(store: TasbVectorStore) -> Path | None:
     url = server_url(client)
     if url:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base).expanduser() / "langchain-tasb" / "bm25" / slug / name
+        return cache_root() / "bm25" / slug / name
     try:
         settings = client.get_settings()
     except AttributeError:

@@ -32,6 +32,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from langchain_tasb.evaluation.beir import beir_document_text
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -564,7 +566,7 @@ def _beir_record(obj: dict[str, Any]) -> Record:
     text = _string_field(obj, "text", required=True)
     metadata = _flat_metadata(obj.get("metadata"))
     metadata.update({"doc_id": doc_id, "title": title})
-    return Record(text=f"{title}\n\n{text}".strip(), metadata=metadata, key=doc_id)
+    return Record(text=beir_document_text(title, text), metadata=metadata, key=doc_id)
 
 
 def _plain_record(obj: dict[str, Any], number: int) -> Record:

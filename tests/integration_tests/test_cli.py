@@ -18,10 +18,10 @@ import pytest
 from chromadb.api.client import SharedSystemClient
 
 from langchain_tasb.cli.search import build_where, snippet
-from langchain_tasb.testing import _vocabulary
+from langchain_tasb.testing import tiny_vocabulary
 
 # Whole words of the tiny model's vocabulary: one token each.
-WORDS = [w for w in _vocabulary() if w.isalpha() and len(w) > 2]
+WORDS = [w for w in tiny_vocabulary() if w.isalpha() and len(w) > 2]
 GUIDE = (
     "How to rotate the logs.\n\n"
     "To rotate the logs, run logrotate with the daily schedule; old logs are compressed.\n\n"

@@ -9,7 +9,7 @@ import pytest
 from transformers import BertTokenizerFast
 
 from langchain_tasb.ingest.chunking import Chunk, TokenChunker
-from langchain_tasb.testing import _vocabulary
+from langchain_tasb.testing import tiny_vocabulary
 
 # Words in the vocabulary (one token each) and words that are not (one token per letter).
 KNOWN = [
@@ -33,7 +33,7 @@ UNKNOWN = ["xylophone", "quux", "zebra", "blorp", "frobnicate", "wug"]
 
 @pytest.fixture(scope="module")
 def tokenizer() -> BertTokenizerFast:
-    vocab = {token: i for i, token in enumerate(_vocabulary())}
+    vocab = {token: i for i, token in enumerate(tiny_vocabulary())}
     return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=512)
 
 

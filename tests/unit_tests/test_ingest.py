@@ -12,10 +12,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb import ingest as ingest_module
 from langchain_tasb.ingest import IndexProgress, chunk_id, index_paths, make_chunker
-from langchain_tasb.testing import _vocabulary
+from langchain_tasb.testing import tiny_vocabulary
 
 # Whole words of the tiny model's vocabulary: one token each.
-WORDS = [w for w in _vocabulary() if w.isalpha() and len(w) > 2]
+WORDS = [w for w in tiny_vocabulary() if w.isalpha() and len(w) > 2]
 
 
 class RecordingEmbeddings(Embeddings):
@@ -260,7 +260,7 @@ def test_jsonl_records_keep_their_key_and_metadata(
     beir = chunks["doc1"]["metadata"]
     assert beir["source"] == "corpus.jsonl"
     assert (beir["doc_id"], beir["title"], beir["y"], beir["line"]) == ("doc1", "Logs", 1, 1)
-    assert chunks["doc1"]["text"] == "Logs\n\nrotate the logs daily"
+    assert chunks["doc1"]["text"] == "Logs rotate the logs daily"
     assert chunks["line:2"]["metadata"]["score"] == 0.5
     assert not index_paths(store, [tmp_path]).changed
 

@@ -251,7 +251,7 @@ def test_jsonl_beir_records(tmp_path: Path) -> None:
     source = str(path.resolve())
     assert read_records(entry_for(path)) == [
         Record(
-            text="Title\n\nBody.",
+            text="Title Body.",
             metadata={"year": 2020, "doc_id": "d1", "title": "Title", "source": source, "line": 1},
             key="d1",
         ),

@@ -1,0 +1,62 @@
+"""Defaults and environment variables: the one place each of them is defined.
+
+Every module that needs a default model, the default collection name or a cache folder takes
+it from here, so the library, the ``tasb`` command and ``tasb eval`` cannot disagree. This
+module imports nothing beyond the standard library.
+
+Environment variables:
+
+* ``TASB_MODEL`` (:data:`MODEL_ENV_VAR`): the model to load when none is given.
+* ``TASB_BACKEND`` (:data:`BACKEND_ENV_VAR`): the inference backend when none is given.
+* ``TASB_CACHE_DIR`` (:data:`CACHE_ENV_VAR`): the cache root (see :func:`cache_root`).
+* ``TASB_DATA_DIR`` (:data:`DATA_DIR_ENV_VAR`): a folder of BEIR dataset folders.
+
+Every cache lives in a subfolder of :func:`cache_root`: ``onnx/`` (ONNX exports of models),
+``embeddings/`` (``tasb eval``'s corpus vectors) and ``bm25/<server>/<collection>/`` (BM25
+indexes of collections on a Chroma server; an embedded collection keeps its BM25 index beside
+itself instead).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL_NAME = "sentence-transformers/msmarco-distilbert-base-tas-b"
+"""The model used when none is named and ``$TASB_MODEL`` is unset: TAS-B."""
+
+DEFAULT_COLLECTION_NAME = "tasb"
+"""The collection used when none is named, by the library and by the ``tasb`` command alike."""
+
+MODEL_ENV_VAR = "TASB_MODEL"
+"""Environment variable naming the model to load when none is given."""
+
+BACKEND_ENV_VAR = "TASB_BACKEND"
+"""Environment variable naming the inference backend when none is given."""
+
+CACHE_ENV_VAR = "TASB_CACHE_DIR"
+"""Environment variable naming langchain-tasb's cache root (see :func:`cache_root`)."""
+
+DATA_DIR_ENV_VAR = "TASB_DATA_DIR"
+"""Environment variable naming a folder that holds BEIR dataset folders."""
+
+CACHE_DIR_NAME = "langchain-tasb"
+"""The cache root's folder name under ``$XDG_CACHE_HOME`` (or ``~/.cache``)."""
+
+
+def cache_root() -> Path:
+    """The folder every langchain-tasb cache lives under.
+
+    ``$TASB_CACHE_DIR`` when set (and not empty), else ``$XDG_CACHE_HOME/langchain-tasb``,
+    else ``~/.cache/langchain-tasb``. Read on every call, so a changed environment takes
+    effect at once. Nothing is created here; each cache creates its own subfolder.
+
+    Returns:
+        The cache root, with ``~`` expanded.
+    """
+    configured = os.environ.get(CACHE_ENV_VAR)
+    if configured:
+        return Path(configured).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / CACHE_DIR_NAME

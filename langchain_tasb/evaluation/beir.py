@@ -1,0 +1,357 @@
+"""BEIR-format datasets: the one BEIR document text, dataset loading and the corpus hash.
+
+:func:`beir_document_text` is the single definition of the text embedded for a BEIR corpus
+record. ``tasb index corpus.jsonl`` (:mod:`langchain_tasb.ingest.readers`) and ``tasb eval``
+(:func:`load_beir`) both call it, so the same document is embedded from the same string by
+either. Loading follows BEIR's ``GenericDataLoader``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from langchain_tasb.config import DATA_DIR_ENV_VAR
+
+logger = logging.getLogger(__name__)
+
+Qrels: TypeAlias = dict[str, dict[str, int]]
+"""Query id -> document id -> graded relevance (``> 0`` means relevant)."""
+
+DATA_DIR_ENV = DATA_DIR_ENV_VAR
+"""Environment variable naming a folder that holds BEIR dataset folders (``TASB_DATA_DIR``)."""
+
+
+def beir_document_text(title: str, text: str) -> str:
+    """The text embedded for a BEIR corpus record: ``(title + " " + text).strip()``.
+
+    This is how BEIR's dense retrieval models join a document's title and body, so a record
+    without a title is its stripped text. Both ``tasb index`` and ``tasb eval`` use it.
+
+    Args:
+        title: The record's ``title`` (``""`` when absent).
+        text: The record's ``text`` (``""`` when absent).
+
+    Returns:
+        The joined, stripped text; ``""`` when both are empty.
+
+    Example:
+        >>> beir_document_text("Aspirin", "reduces fever.")
+        'Aspirin reduces fever.'
+        >>> beir_document_text("", "No title.")
+        'No title.'
+    """
+    return (title + " " + text).strip()
+
+
+@dataclass(frozen=True)
+class CorpusDoc:
+    """One corpus document as stored in ``corpus.jsonl``.
+
+    Attributes:
+        title: The document title (``""`` when absent).
+        text: The document body (``""`` when absent).
+        metadata: The free-form ``metadata`` object (``{}`` when absent).
+    """
+
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_text(self) -> str:
+        """The text that is embedded for this document: :func:`beir_document_text`."""
+        return beir_document_text(self.title, self.text)
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    """A BEIR-format test collection loaded into memory.
+
+    Attributes:
+        name: The dataset folder's name (e.g. ``"scifact"``).
+        split: The qrels split that was loaded (e.g. ``"test"``).
+        corpus: Document id -> document, in ``corpus.jsonl`` order.
+        doc_ids: Document ids in ``corpus.jsonl`` order (parallel to ``doc_texts``).
+        doc_texts: :func:`beir_document_text` of each document, as BEIR encodes them. May be
+            ``""`` (Cranfield has two empty documents).
+        queries: Query id -> query text, restricted to the queries that appear in the qrels
+            (as BEIR's ``GenericDataLoader`` does), in qrels order.
+        qrels: Query id -> document id -> graded relevance, from ``qrels/<split>.tsv``.
+    """
+
+    name: str
+    split: str
+    corpus: dict[str, CorpusDoc]
+    doc_ids: list[str]
+    doc_texts: list[str]
+    queries: dict[str, str]
+    qrels: Qrels
+
+
+def find_data_dir(name: str) -> Path | None:
+    """Find a BEIR dataset folder by name without copying anything.
+
+    Looks, in order, in:
+
+    1. ``$TASB_DATA_DIR/<name>`` (the variable names a folder of dataset folders);
+    2. ``../shared/data/<name>`` relative to the current working directory;
+    3. ``<repo root>/../shared/data/<name>``, where the repo root is the folder that holds the
+       ``langchain_tasb`` package.
+
+    Args:
+        name: The dataset folder name, e.g. ``"scifact"``; a plain name, not a path.
+
+    Returns:
+        The resolved dataset folder, or ``None`` when no candidate exists (callers such as
+        tests should then skip).
+
+    Raises:
+        ValueError: If ``name`` is empty or contains a path separator or ``..``.
+    """
+    if not name or name in {".", ".."} or "/" in name or "\\" in name:
+        msg = (
+            f"find_data_dir() takes a dataset folder name such as 'scifact', got {name!r}; "
+            "pass a path directly to load_beir() instead."
+        )
+        raise ValueError(msg)
+    candidates: list[Path] = []
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    if env_dir:
+        env_path = Path(env_dir).expanduser()
+        if not env_path.is_dir():
+            logger.warning(
+                "%s=%r is not a folder; ignoring it. Point it at a folder of dataset folders.",
+                DATA_DIR_ENV,
+                env_dir,
+            )
+        candidates.append(env_path / name)
+    candidates.append(Path.cwd().parent / "shared" / "data" / name)
+    repo_root = Path(__file__).resolve().parents[2]
+    candidates.append(repo_root.parent / "shared" / "data" / name)
+    for candidate in candidates:
+        if candidate.is_dir():
+            logger.debug("Found dataset %r at %s", name, candidate)
+            return candidate.resolve()
+    logger.debug("Dataset %r not found; looked in %s", name, [str(c) for c in candidates])
+    return None
+
+
+def _read_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                msg = f"{path}:{line_no} is not valid JSON ({exc.msg}); fix or remove that line."
+                raise ValueError(msg) from exc
+            if not isinstance(obj, dict) or "_id" not in obj:
+                msg = (
+                    f"{path}:{line_no} has no '_id' field; every BEIR line is an object like "
+                    '{"_id": ..., "text": ...}.'
+                )
+                raise ValueError(msg)
+            yield line_no, obj
+
+
+def _as_text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _as_metadata(value: object) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _load_corpus(path: Path) -> dict[str, CorpusDoc]:
+    corpus: dict[str, CorpusDoc] = {}
+    for line_no, obj in _read_jsonl(path):
+        doc_id = str(obj["_id"])
+        if doc_id in corpus:
+            msg = f"{path}:{line_no} repeats document id {doc_id!r}; document ids must be unique."
+            raise ValueError(msg)
+        corpus[doc_id] = CorpusDoc(
+            title=_as_text(obj.get("title")),
+            text=_as_text(obj.get("text")),
+            metadata=_as_metadata(obj.get("metadata")),
+        )
+    return corpus
+
+
+def _load_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for line_no, obj in _read_jsonl(path):
+        query_id = str(obj["_id"])
+        if query_id in queries:
+            msg = f"{path}:{line_no} repeats query id {query_id!r}; query ids must be unique."
+            raise ValueError(msg)
+        queries[query_id] = _as_text(obj.get("text"))
+    return queries
+
+
+def _load_qrels(path: Path) -> Qrels:
+    qrels: Qrels = {}
+    with path.open(encoding="utf-8") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = [f.strip() for f in line.split("\t")]
+            if len(fields) != 3:
+                msg = (
+                    f"{path}:{line_no} has {len(fields)} tab-separated fields, expected 3 "
+                    "(query-id, corpus-id, score)."
+                )
+                raise ValueError(msg)
+            query_id, doc_id, score_text = fields
+            try:
+                score = int(score_text)
+            except ValueError as exc:
+                if line_no == 1:  # the "query-id corpus-id score" header
+                    continue
+                msg = (
+                    f"{path}:{line_no} has relevance score {score_text!r}; scores must be "
+                    "integers (graded relevance, 0 = judged non-relevant)."
+                )
+                raise ValueError(msg) from exc
+            # A repeated (query, doc) pair keeps the last grade, as BEIR's loader does.
+            qrels.setdefault(query_id, {})[doc_id] = score
+    return qrels
+
+
+def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
+    """Load a BEIR-format dataset folder.
+
+    The folder holds ``corpus.jsonl`` (``{"_id", "title", "text", "metadata"}`` per line),
+    ``queries.jsonl`` (``{"_id", "text", "metadata"}``) and ``qrels/<split>.tsv`` (header
+    ``query-id<TAB>corpus-id<TAB>score``, integer grades). As in BEIR's ``GenericDataLoader``,
+    ids are strings, a document's text is :func:`beir_document_text` (``title + " " + text``,
+    stripped), and ``queries`` keeps
+    only the queries that have qrels. Judged documents missing from the corpus and queries
+    without any relevant document are kept (the latter score 0 on every metric, as in
+    pytrec_eval) and logged as warnings.
+
+    Args:
+        path: The dataset folder (see :func:`find_data_dir`).
+        split: Which ``qrels/<split>.tsv`` to load.
+
+    Returns:
+        The loaded dataset.
+
+    Raises:
+        FileNotFoundError: If the folder, one of its files or the requested split is missing.
+        ValueError: If a file is malformed, an id repeats, or the qrels name a query that
+            ``queries.jsonl`` lacks.
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        msg = (
+            f"BEIR dataset folder {str(folder)!r} does not exist; pass a folder holding "
+            f"corpus.jsonl, queries.jsonl and qrels/, or use find_data_dir(name) "
+            f"(which honours ${DATA_DIR_ENV})."
+        )
+        raise FileNotFoundError(msg)
+    corpus_path = folder / "corpus.jsonl"
+    queries_path = folder / "queries.jsonl"
+    for required in (corpus_path, queries_path):
+        if not required.is_file():
+            msg = f"{str(required)!r} is missing; a BEIR dataset folder needs {required.name}."
+            raise FileNotFoundError(msg)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        qrels_dir = folder / "qrels"
+        available = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
+        msg = (
+            f"No qrels for split {split!r}: {str(qrels_path)!r} does not exist. "
+            f"Available splits in {str(qrels_dir)!r}: {available or 'none'}; "
+            "pass one of them as split=."
+        )
+        raise FileNotFoundError(msg)
+
+    corpus = _load_corpus(corpus_path)
+    all_queries = _load_queries(queries_path)
+    qrels = _load_qrels(qrels_path)
+    if not qrels:
+        msg = f"{str(qrels_path)!r} holds no judgments; a split needs at least one qrels row."
+        raise ValueError(msg)
+
+    unknown_queries = [q for q in qrels if q not in all_queries]
+    if unknown_queries:
+        msg = (
+            f"{len(unknown_queries)} query id(s) in {str(qrels_path)!r} are not in "
+            f"{str(queries_path)!r} (first: {unknown_queries[:5]}); the qrels and queries "
+            "files must come from the same dataset."
+        )
+        raise ValueError(msg)
+    queries = {q: all_queries[q] for q in qrels}
+
+    missing_docs = sorted({d for rels in qrels.values() for d in rels if d not in corpus})
+    if missing_docs:
+        logger.warning(
+            "%d judged document id(s) in %s are not in the corpus (first: %s); they count as "
+            "relevant but can never be retrieved.",
+            len(missing_docs),
+            qrels_path,
+            missing_docs[:5],
+        )
+    no_relevant = [q for q, rels in qrels.items() if not any(g > 0 for g in rels.values())]
+    if no_relevant:
+        logger.warning(
+            "%d query id(s) in %s have no relevant document (first: %s); they score 0 on every "
+            "metric, as in pytrec_eval.",
+            len(no_relevant),
+            qrels_path,
+            no_relevant[:5],
+        )
+
+    doc_ids = list(corpus)
+    doc_texts = [corpus[d].full_text for d in doc_ids]
+    empty = sum(1 for t in doc_texts if not t)
+    if empty:
+        logger.info("%d document(s) in %s have empty title and text.", empty, corpus_path)
+    logger.info(
+        "Loaded %s/%s: %d docs, %d queries, %d judgments",
+        folder.name,
+        split,
+        len(doc_ids),
+        len(queries),
+        sum(len(r) for r in qrels.values()),
+    )
+    return BeirDataset(
+        name=folder.name,
+        split=split,
+        corpus=corpus,
+        doc_ids=doc_ids,
+        doc_texts=doc_texts,
+        queries=queries,
+        qrels=qrels,
+    )
+
+
+def corpus_hash(dataset: BeirDataset) -> str:
+    """Return a stable SHA-256 hex digest of the corpus ids and texts, to key an embedding cache.
+
+    The digest covers ``doc_ids`` and ``doc_texts`` in order (each length-prefixed, so no two
+    different corpora collide by concatenation). It does not depend on the queries, qrels,
+    split or folder location.
+
+    Args:
+        dataset: The loaded dataset.
+
+    Returns:
+        A 64-character lowercase hex string.
+    """
+    digest = hashlib.sha256()
+    for doc_id, text in zip(dataset.doc_ids, dataset.doc_texts, strict=True):
+        for part in (doc_id, text):
+            data = part.encode("utf-8")
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+    return digest.hexdigest()

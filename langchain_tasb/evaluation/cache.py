@@ -1,0 +1,212 @@
+"""The corpus embedding cache of ``tasb eval``: document vectors kept on disk between runs.
+
+Vectors live in ``embeddings/`` under :func:`langchain_tasb.config.cache_root`, one ``.npy``
+file per dataset and key. The key (:func:`embedding_cache_key`) covers the model's identity
+(its probe vector, name, document token limit, similarity, and the concrete backend and
+precision) and the corpus (:func:`~langchain_tasb.evaluation.beir.corpus_hash`), so another
+model, setting or corpus misses the cache rather than reading wrong vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from langchain_tasb.chroma.identity import probe_vector
+from langchain_tasb.config import CACHE_ENV_VAR, cache_root
+from langchain_tasb.encoding.encoder import resolve_backend
+from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from langchain_tasb.embeddings import TasbEmbeddings
+
+logger = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = CACHE_ENV_VAR
+"""Environment variable naming langchain-tasb's cache root (embeddings go in ``embeddings/``)."""
+
+_CACHE_FORMAT = 1
+_ENCODE_SLICE = 256
+
+
+def default_cache_dir() -> Path:
+    """``embeddings`` under :func:`langchain_tasb.config.cache_root`.
+
+    That is ``$TASB_CACHE_DIR/embeddings``, else ``$XDG_CACHE_HOME/langchain-tasb/embeddings``
+    (``~/.cache`` when ``$XDG_CACHE_HOME`` is unset): the root the ONNX exports use too.
+    """
+    return cache_root() / "embeddings"
+
+
+def embedding_cache_key(dataset: BeirDataset, embeddings: TasbEmbeddings) -> str:
+    """The cache key of a corpus's document vectors under one model and its settings.
+
+    SHA-256 of the model's identity (its probe vector rounded to 4 decimals, its name, its
+    document token limit and similarity, and the concrete backend and precision that encode,
+    since int8 or half-precision vectors are not the fp32 ones) and of :func:`corpus_hash`.
+    The probe vector makes two different models at one path, or one model retrained, miss
+    the cache.
+
+    Args:
+        dataset: The loaded dataset.
+        embeddings: The embedding model (loaded if it was not yet).
+
+    Returns:
+        A 64-character lowercase hex string.
+    """
+    identity = {
+        "format": _CACHE_FORMAT,
+        # + 0.0 turns -0.0 into 0.0, so a probe component rounding to zero keys one way.
+        "probe": [round(x, 4) + 0.0 for x in probe_vector(embeddings)],
+        "model_name": embeddings.model_name,
+        "document_max_tokens": embeddings.document_max_tokens,
+        "similarity": embeddings.similarity,
+        "backend": backend_label(embeddings),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8"))
+    digest.update(corpus_hash(dataset).encode("ascii"))
+    return digest.hexdigest()
+
+
+def backend_label(embeddings: TasbEmbeddings) -> str:
+    """The concrete backend and precision, e.g. "torch-float32" or "onnx-int8"."""
+    kind, _, precision = resolve_backend(
+        embeddings.backend, embeddings.device, embeddings.precision
+    )
+    return "onnx-int8" if kind == "onnx-int8" else f"{kind}-{precision}"
+
+
+def _cache_file(cache_dir: Path, dataset: BeirDataset, key: str) -> Path:
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name) or "corpus"
+    return cache_dir / f"{name}-{key[:32]}.npy"
+
+
+def _load_cached(path: Path, shape: tuple[int, int]) -> NDArray[np.float32] | None:
+    """The cached vectors, or None (with a warning) when the file is unusable."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        logger.warning("Embedding cache %s is unreadable (%s); re-encoding.", path, exc)
+        return None
+    if array.shape != shape or array.dtype != np.float32 or not np.isfinite(array).all():
+        logger.warning(
+            "Embedding cache %s holds a %s %s array, expected finite float32 of shape %s; "
+            "re-encoding.",
+            path,
+            array.dtype,
+            array.shape,
+            shape,
+        )
+        return None
+    return np.asarray(array, dtype=np.float32)
+
+
+def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
+    """Write ``array`` to ``path`` via a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def encode_corpus(
+    dataset: BeirDataset,
+    embeddings: TasbEmbeddings,
+    *,
+    progress: bool = False,
+) -> NDArray[np.float32]:
+    """Encode ``dataset.doc_texts`` (title + " " + text) as documents, in corpus order.
+
+    Texts are encoded longest first, a slice at a time, so that padding stays small and
+    progress can be shown; rows come back in corpus order.
+
+    Args:
+        dataset: The loaded dataset.
+        embeddings: The embedding model.
+        progress: Write a progress line to stderr.
+
+    Returns:
+        A ``(n_docs, dimension)`` float32 array.
+    """
+    texts = dataset.doc_texts
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    out = np.empty((len(texts), embeddings.dimension), dtype=np.float32)
+    for start in range(0, len(order), _ENCODE_SLICE):
+        picked = order[start : start + _ENCODE_SLICE]
+        out[picked] = np.asarray(
+            embeddings.embed_documents([texts[i] for i in picked]), dtype=np.float32
+        )
+        if progress:
+            done = min(start + _ENCODE_SLICE, len(order))
+            print(
+                f"\rencoding {dataset.name}: {done:,}/{len(order):,} docs", end="", file=sys.stderr
+            )
+    if progress and order:
+        print(file=sys.stderr)
+    return out
+
+
+def cached_corpus_vectors(
+    dataset: BeirDataset,
+    embeddings: TasbEmbeddings,
+    *,
+    cache_dir: Path | str | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> tuple[NDArray[np.float32], Path | None, bool]:
+    """Document vectors from the cache, or encoded (and then cached).
+
+    A cache file that is unreadable or has the wrong shape is re-encoded and replaced, with a
+    warning. Files are written atomically, so an interrupted run leaves no partial file.
+
+    Args:
+        dataset: The loaded dataset.
+        embeddings: The embedding model.
+        cache_dir: The cache folder; None means :func:`default_cache_dir`.
+        use_cache: False encodes without reading or writing the cache.
+        progress: Write encoding progress to stderr.
+
+    Returns:
+        ``(vectors, cache file or None, whether the cache was hit)``.
+    """
+    if not use_cache:
+        return encode_corpus(dataset, embeddings, progress=progress), None, False
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    path = _cache_file(folder, dataset, embedding_cache_key(dataset, embeddings))
+    shape = (len(dataset.doc_ids), embeddings.dimension)
+    if path.exists():
+        cached = _load_cached(path, shape)
+        if cached is not None:
+            logger.info("Embedding cache hit: %s", path)
+            return cached, path, True
+    vectors = encode_corpus(dataset, embeddings, progress=progress)
+    try:
+        _save_atomic(path, vectors)
+    except OSError as exc:
+        logger.warning(
+            "Could not write the embedding cache %s (%s); the next run will encode again. "
+            "Pass another cache_dir (or set $%s).",
+            path,
+            exc,
+            CACHE_DIR_ENV,
+        )
+        return vectors, None, False
+    logger.info("Embedding cache written: %s", path)
+    return vectors, path, False

@@ -1,0 +1,327 @@
+"""What ``tasb eval`` reports: per-search figures, the report, its markdown table and plot.
+
+An :class:`EvalReport` is what :func:`~langchain_tasb.evaluation.experiment.run_evaluation`
+returns: the metrics, recall against exact search and per-query latency of exact search and of
+the Chroma index, an optional ``ef_search`` sweep, the run's settings and package versions. It
+renders as JSON (:meth:`EvalReport.to_dict`), a markdown table (:meth:`EvalReport.to_markdown`)
+and a PNG of quality against latency (:meth:`EvalReport.plot`, needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from langchain_tasb.chroma.store import HnswSettings
+    from langchain_tasb.evaluation.metrics import Run
+
+SWEEP_K = 10
+"""Documents retrieved per query in an ``ef_search`` sweep (hnswlib explores
+``max(ef_search, k)`` candidates, so a larger ``k`` would hide small ``ef_search`` values)."""
+
+HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
+    ("ndcg@10", "nDCG@10"),
+    ("recall@100", "Recall@100"),
+    ("mrr@10", "MRR@10"),
+    ("map@100", "MAP@100"),
+)
+"""The metrics of the report's table, as (key in ``metrics``, column title)."""
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-query wall-clock time of a search, in milliseconds."""
+
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+
+    @classmethod
+    def from_seconds(cls, seconds: Sequence[float]) -> Latency:
+        """Summarise per-query timings given in seconds."""
+        ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+        if ms.size == 0:
+            return cls(0.0, 0.0, 0.0)
+        return cls(float(ms.mean()), float(np.percentile(ms, 50)), float(np.percentile(ms, 95)))
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-ready figures."""
+        return {"mean_ms": self.mean_ms, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """How one search (exact or index) did on every judged query.
+
+    Attributes:
+        metrics: :func:`~langchain_tasb.evaluation.evaluate` output: nDCG, Recall, MRR and MAP
+            at 10 and 100.
+        recall_at_10_vs_exact: Mean share of each query's exact top 10 this search returned
+            (1.0 for exact search itself).
+        latency: Per-query search time.
+        k: Documents retrieved per query.
+    """
+
+    metrics: dict[str, float]
+    recall_at_10_vs_exact: float
+    latency: Latency
+    k: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "metrics": dict(self.metrics),
+            "recall@10_vs_exact": self.recall_at_10_vs_exact,
+            "latency": self.latency.to_dict(),
+            "k": self.k,
+        }
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The index measured at one ``ef_search``, retrieving ``k`` (10) documents per query."""
+
+    ef_search: int
+    recall_at_10_vs_exact: float
+    ndcg_at_10: float
+    latency: Latency
+    k: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {
+            "ef_search": self.ef_search,
+            "recall@10_vs_exact": self.recall_at_10_vs_exact,
+            "ndcg@10": self.ndcg_at_10,
+            "latency": self.latency.to_dict(),
+            "k": self.k,
+        }
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Everything one :func:`run_evaluation` measured, and the settings it ran with.
+
+    ``exact_run`` and ``index_run`` hold the rankings the metrics were computed from (query id
+    -> document id -> dot product); they are not part of :meth:`to_dict`.
+    """
+
+    dataset: str
+    split: str
+    n_docs: int
+    n_queries: int
+    n_judgments: int
+    corpus_sha256: str
+    model_name: str
+    dimension: int
+    similarity: str
+    backend: str
+    document_max_tokens: int
+    query_max_tokens: int
+    hnsw: HnswSettings
+    exact: SearchResult
+    index: SearchResult
+    sweep: tuple[SweepPoint, ...]
+    cache_path: str | None
+    cache_hit: bool
+    encode_docs_s: float
+    encode_query_ms: float
+    index_build_s: float
+    versions: dict[str, str]
+    exact_run: Run = field(repr=False, compare=False, default_factory=dict)
+    index_run: Run = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def ndcg_at_10_loss(self) -> float:
+        """nDCG@10 of exact search minus that of the index (positive: the index lost)."""
+        return self.exact.metrics["ndcg@10"] - self.index.metrics["ndcg@10"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure and the run's settings, JSON-ready."""
+        return {
+            "dataset": {
+                "name": self.dataset,
+                "split": self.split,
+                "n_docs": self.n_docs,
+                "n_queries": self.n_queries,
+                "n_judgments": self.n_judgments,
+                "corpus_sha256": self.corpus_sha256,
+            },
+            "model": {
+                "name": self.model_name,
+                "dimension": self.dimension,
+                "similarity": self.similarity,
+                "backend": self.backend,
+                "document_max_tokens": self.document_max_tokens,
+                "query_max_tokens": self.query_max_tokens,
+            },
+            "hnsw": {
+                "space": "ip",
+                "ef_search": self.hnsw.ef_search,
+                "ef_construction": self.hnsw.ef_construction,
+                "max_neighbors": self.hnsw.max_neighbors,
+            },
+            "exact": self.exact.to_dict(),
+            "index": self.index.to_dict(),
+            "ndcg@10_loss": self.ndcg_at_10_loss,
+            "sweep": [point.to_dict() for point in self.sweep],
+            "encoding": {
+                "cache_path": self.cache_path,
+                "cache_hit": self.cache_hit,
+                "docs_s": self.encode_docs_s,
+                "query_ms": self.encode_query_ms,
+            },
+            "index_build_s": self.index_build_s,
+            "versions": dict(self.versions),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_markdown(self) -> str:
+        """The figures as markdown: a heading line, the exact-versus-index table, the sweep."""
+        h = self.hnsw
+        lines = [
+            f"**{self.dataset}** ({self.split}): {self.n_queries:,} queries, "
+            f"{self.n_docs:,} docs; model `{self.model_name}` ({self.dimension}-d, "
+            f"{self.similarity}, {self.backend}, documents cut at {self.document_max_tokens} "
+            "tokens); "
+            f"HNSW ef_search={h.ef_search}, ef_construction={h.ef_construction}, "
+            f"max_neighbors={h.max_neighbors}",
+            "",
+            "| search | "
+            + " | ".join(title for _, title in HEADLINE_METRICS)
+            + " | recall@10 vs exact | ms/query | p95 ms |",
+            "|---|" + "---:|" * (len(HEADLINE_METRICS) + 3),
+        ]
+        for label, result in (
+            ("exact", self.exact),
+            (f"index (ef_search={h.ef_search})", self.index),
+        ):
+            cells = [f"{result.metrics[key]:.4f}" for key, _ in HEADLINE_METRICS]
+            cells += [
+                f"{result.recall_at_10_vs_exact:.4f}",
+                f"{result.latency.mean_ms:.3f}",
+                f"{result.latency.p95_ms:.3f}",
+            ]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += ["", f"Index nDCG@10 loss against exact search: {self.ndcg_at_10_loss:+.4f}"]
+        if h.ef_search < self.index.k:
+            lines += [
+                "",
+                f"Note: the index row retrieves k={self.index.k}, and HNSW explores "
+                f"max(ef_search, k) = {self.index.k} candidates; the sweep (k={SWEEP_K}) "
+                "shows what ef_search itself gives.",
+            ]
+        if self.sweep:
+            lines += [
+                "",
+                f"ef_search sweep (k={self.sweep[0].k}):",
+                "",
+                "| ef_search | recall@10 vs exact | nDCG@10 | ms/query | p95 ms |",
+                "|---:|---:|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {p.ef_search} | {p.recall_at_10_vs_exact:.4f} | {p.ndcg_at_10:.4f} | "
+                f"{p.latency.mean_ms:.3f} | {p.latency.p95_ms:.3f} |"
+                for p in self.sweep
+            ]
+        return "\n".join(lines) + "\n"
+
+    def plot(self, path: str | Path) -> Path:
+        """Write a PNG of quality against per-query latency.
+
+        Two panels, recall@10 against exact search and nDCG@10, each against mean
+        milliseconds per query: one point per ``ef_search`` of the sweep (the configured index
+        alone when there was no sweep), and exact search as a star.
+
+        Args:
+            path: Where to write the PNG.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ImportError: If matplotlib is not installed.
+        """
+        require_matplotlib()
+        # matplotlib is an optional extra: mypy may run where it is not installed.
+        from matplotlib.backends.backend_agg import (  # type: ignore[import-not-found,unused-ignore]
+            FigureCanvasAgg,
+        )
+        from matplotlib.figure import Figure  # type: ignore[import-not-found,unused-ignore]
+
+        if self.sweep:
+            points = [
+                (p.ef_search, p.latency.mean_ms, p.recall_at_10_vs_exact, p.ndcg_at_10)
+                for p in self.sweep
+            ]
+            label = f"HNSW index, k={self.sweep[0].k}"
+        else:
+            points = [
+                (
+                    self.hnsw.ef_search,
+                    self.index.latency.mean_ms,
+                    self.index.recall_at_10_vs_exact,
+                    self.index.metrics["ndcg@10"],
+                )
+            ]
+            label = f"HNSW index, k={self.index.k}"
+        figure = Figure(figsize=(10, 4.2), layout="constrained")
+        FigureCanvasAgg(figure)
+        panels = (
+            (2, "recall@10 against exact search", self.exact.recall_at_10_vs_exact),
+            (3, "nDCG@10", self.exact.metrics["ndcg@10"]),
+        )
+        for position, (column, ylabel, exact_value) in enumerate(panels, start=1):
+            axes = figure.add_subplot(1, 2, position)
+            xs = [p[1] for p in points]
+            ys = [p[column] for p in points]
+            axes.plot(xs, ys, marker="o", label=label)
+            for ef, x, y in zip((p[0] for p in points), xs, ys, strict=True):
+                axes.annotate(f"ef={ef}", (x, y), textcoords="offset points", xytext=(4, 4))
+            axes.plot(
+                [self.exact.latency.mean_ms],
+                [exact_value],
+                marker="*",
+                markersize=12,
+                linestyle="none",
+                label="exact (numpy)",
+            )
+            axes.set_xlabel("ms per query (mean)")
+            axes.set_ylabel(ylabel)
+            axes.grid(visible=True, alpha=0.3)
+            axes.legend(loc="best")
+        figure.suptitle(
+            f"{self.dataset} ({self.split}), {_short_model_name(self.model_name)}: "
+            "quality against latency"
+        )
+        out = Path(path)
+        figure.savefig(out, format="png", dpi=120)
+        return out
+
+
+def _short_model_name(name: str) -> str:
+    """A model name fit for a title: the last two parts of a path, or the hub name."""
+    parts = Path(name).parts
+    return "/".join(parts[-2:]) if len(parts) > 2 else name
+
+
+def require_matplotlib() -> None:
+    """Raise an ``ImportError`` naming the extra to install when matplotlib is missing."""
+    try:
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError as exc:
+        msg = (
+            "Plotting needs matplotlib, which is not installed: "
+            "pip install 'langchain-tasb[plot]' (or pip install matplotlib)."
+        )
+        raise ImportError(msg) from exc
