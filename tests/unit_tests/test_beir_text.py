@@ -1,8 +1,7 @@
-"""One meaning per concept: one BEIR document text, one default collection, one cache root."""
+"""One BEIR document text: ``tasb index corpus.jsonl`` embeds what ``tasb eval`` embeds."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,12 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.cli import main
 from langchain_tasb.cli.common import DEFAULT_COLLECTION
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME, cache_root
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.evaluation import beir_document_text, load_beir
-from langchain_tasb.evaluation.experiment import default_cache_dir, encode_corpus
+from langchain_tasb.evaluation.experiment import encode_corpus
 
 # Titles and texts that tell the joins apart: a blank line or a space between them, the title
 # or the text missing, whitespace at either end, a line break inside.
@@ -96,26 +95,3 @@ def test_tasb_index_and_tasb_eval_embed_identical_strings_for_each_beir_document
     assert index_texts == eval_texts
     assert index_texts["d1"] == "Aspirin reduces fever in patients."
     assert index_texts["d4"] == "Padded title    body with\nline breaks  \n\nand more."
-
-
-def test_library_and_cli_share_one_default_collection() -> None:
-    assert DEFAULT_COLLECTION == DEFAULT_COLLECTION_NAME == "tasb"
-    assert TasbRetriever.model_fields["collection_name"].default == "tasb"
-    parameters = inspect.signature(TasbVectorStore).parameters
-    assert parameters["collection_name"].default == "tasb"
-
-
-def test_cache_root_follows_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("TASB_CACHE_DIR", str(tmp_path / "tasb"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_root() == tmp_path / "tasb"
-    assert default_cache_dir() == tmp_path / "tasb" / "embeddings"
-    monkeypatch.setenv("TASB_CACHE_DIR", "")
-    assert cache_root() == tmp_path / "xdg" / "langchain-tasb"
-    monkeypatch.delenv("TASB_CACHE_DIR")
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_root() == tmp_path / "home" / ".cache" / "langchain-tasb"
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "langchain-tasb" / "embeddings"

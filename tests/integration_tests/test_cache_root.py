@@ -1,0 +1,41 @@
+"""The BM25 index of a collection on a Chroma server lives under ``$TASB_CACHE_DIR``."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from langchain_tasb import TasbEmbeddings, TasbVectorStore
+
+pytestmark = pytest.mark.server
+
+
+def test_bm25_cache_of_a_server_collection_honours_tasb_cache_dir(
+    chroma_server: str,
+    tiny_embeddings: TasbEmbeddings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("bm25s")
+    from langchain_tasb.hybrid import LexicalIndex
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TASB_CACHE_DIR", str(cache))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    host, port = chroma_server.removeprefix("http://").split(":")
+    name = f"bm25-{uuid.uuid4().hex[:8]}"
+    store = TasbVectorStore(
+        embedding=tiny_embeddings, collection_name=name, host=host, port=int(port)
+    )
+    store.add_texts(["rotate the logs daily", "the protein binds the cell"])
+
+    index = LexicalIndex(store)
+    assert index.refresh() == "built"
+    assert index.directory is not None
+    assert index.directory.parent.parent == cache / "bm25"
+    assert index.directory.name == name
+    assert [p.name for p in index.directory.iterdir() if not p.name.startswith(".")]
+    assert not (tmp_path / "xdg").exists()
+    assert index.search("logs", k=1)[0][1] > 0

@@ -1,0 +1,56 @@
+"""config.py: one default collection for library and CLI, one cache root for every cache."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langchain_tasb import TasbRetriever, TasbVectorStore, config
+from langchain_tasb.cli.common import DEFAULT_COLLECTION
+from langchain_tasb.encoding import encoder, onnx_export
+from langchain_tasb.evaluation.experiment import default_cache_dir
+
+
+def test_library_and_cli_share_one_default_collection() -> None:
+    assert DEFAULT_COLLECTION == config.DEFAULT_COLLECTION_NAME == "tasb"
+    assert TasbRetriever.model_fields["collection_name"].default == "tasb"
+    parameters = inspect.signature(TasbVectorStore).parameters
+    assert parameters["collection_name"].default == "tasb"
+
+
+def test_cache_root_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TASB_CACHE_DIR", str(tmp_path / "tasb"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert config.cache_root() == tmp_path / "tasb"
+    assert default_cache_dir() == tmp_path / "tasb" / "embeddings"
+    monkeypatch.setenv("TASB_CACHE_DIR", "")
+    assert config.cache_root() == tmp_path / "xdg" / "langchain-tasb"
+    monkeypatch.delenv("TASB_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.cache_root() == tmp_path / "home" / ".cache" / "langchain-tasb"
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "langchain-tasb" / "embeddings"
+
+
+def test_old_homes_of_the_defaults_are_the_config_values() -> None:
+    assert onnx_export.cache_root is config.cache_root
+    assert onnx_export.CACHE_ENV_VAR == config.CACHE_ENV_VAR == "TASB_CACHE_DIR"
+    assert encoder.DEFAULT_MODEL_NAME == config.DEFAULT_MODEL_NAME
+    assert (encoder.MODEL_ENV_VAR, encoder.BACKEND_ENV_VAR) == ("TASB_MODEL", "TASB_BACKEND")
+
+
+def test_config_imports_no_heavy_dependency() -> None:
+    code = (
+        "import sys, langchain_tasb.config\n"
+        "print(sorted(m for m in ('torch', 'chromadb', 'langchain_core') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]"
