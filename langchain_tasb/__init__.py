@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_tasb.chroma.store import HnswSettings
+    from langchain_tasb.config import DEFAULT_MODEL_NAME
     from langchain_tasb.embeddings import TasbEmbeddings
-    from langchain_tasb.encoding.encoder import DEFAULT_MODEL_NAME, ModelInfo
+    from langchain_tasb.encoding.encoder import ModelInfo
     from langchain_tasb.errors import (
         ChromaUnavailableError,
         CollectionMismatchError,
@@ -33,7 +34,7 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
     __version__ = "0.0.0"
 
 _MODULE_OF = {
-    "DEFAULT_MODEL_NAME": "encoding.encoder",
+    "DEFAULT_MODEL_NAME": "config",
     "ChromaUnavailableError": "errors",
     "CollectionMismatchError": "errors",
     "CollectionNotFoundError": "errors",
