@@ -12,7 +12,9 @@ from pydantic import ConfigDict, Field, model_validator
 
 from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
-from langchain_tasb.vectorstore import TasbVectorStore
+from langchain_tasb.search import SETTING_NAMES, SearchSettings, SearchType
+from langchain_tasb.search import search as run_search
+from langchain_tasb.vectorstore import TasbVectorStore, scored_document
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -20,22 +22,9 @@ if TYPE_CHECKING:
         CallbackManagerForRetrieverRun,
     )
 
-    from langchain_tasb.chroma.store import Hit
-
-SearchType = Literal["similarity", "mmr", "similarity_score_threshold", "hybrid"]
-
-# Keyword arguments that ``invoke(query, **kwargs)`` may override for one call.
-_PER_CALL = (
-    "k",
-    "search_type",
-    "score_threshold",
-    "filter",
-    "where_document",
-    "fetch_k",
-    "lambda_mult",
-    "fusion",
-    "alpha",
-)
+# Keyword arguments that ``invoke(query, **kwargs)`` may override for one call: the fields
+# of SearchSettings, which this retriever also has.
+_PER_CALL = SETTING_NAMES
 
 
 class TasbRetriever(BaseRetriever):
@@ -76,7 +65,8 @@ class TasbRetriever(BaseRetriever):
     headers: dict[str, str] | None = None
     """Extra HTTP headers for the Chroma server (for example an auth token)."""
     embedding: Embeddings | None = None
-    """Embedding model when no ``vectorstore`` is given; defaults to ``TasbEmbeddings()``."""
+    """Embedding model when no ``vectorstore`` is given; defaults to ``$TASB_MODEL``, else the
+    model recorded in the collection, else TAS-B."""
     hnsw: HnswSettings | None = None
     """HNSW settings for a new collection (``ef_search`` also applies to an existing one)."""
 
@@ -164,65 +154,18 @@ class TasbRetriever(BaseRetriever):
             **kwargs,
         )
 
-    def search(self, query: str, **overrides: Any) -> list[Document]:
-        """Retrieve for ``query``; ``overrides`` replace fields for this call only."""
+    def settings(self, **overrides: Any) -> SearchSettings:
+        """This retriever's search settings, with ``overrides`` replacing fields."""
         unknown = set(overrides) - set(_PER_CALL)
         if unknown:
             msg = f"Unknown search arguments {sorted(unknown)}; expected some of {_PER_CALL}"
             raise TypeError(msg)
-        settings = {key: getattr(self, key) for key in _PER_CALL} | overrides
-        k = settings["k"]
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            msg = f"k must be a positive integer, got {k!r}"
-            raise ValueError(msg)
-        store = self.store
-        vector = store.embeddings.embed_query(query)
-        search_type = settings["search_type"]
-        where = {"filter": settings["filter"], "where_document": settings["where_document"]}
-        hits: list[Hit]
-        extras: dict[str, dict[str, float]] = {}
-        if search_type == "hybrid":
-            from langchain_tasb.hybrid import hybrid_search
+        return SearchSettings(**({key: getattr(self, key) for key in _PER_CALL} | overrides))
 
-            fused = hybrid_search(
-                store,
-                query,
-                k,
-                fetch_k=settings["fetch_k"],
-                fusion=settings["fusion"],
-                alpha=settings["alpha"],
-                query_vector=vector,
-                **where,
-            )
-            hits = [h.hit for h in fused]
-            extras = {
-                h.hit.id: {"fused_score": h.fused_score, "bm25_score": h.bm25_score} for h in fused
-            }
-        elif search_type == "mmr":
-            hits = store.mmr_hits(vector, k, settings["fetch_k"], settings["lambda_mult"], **where)
-        elif search_type in ("similarity", "similarity_score_threshold"):
-            hits = store.search_hits(vector, k, **where)
-        else:
-            msg = f"search_type must be one of {SearchType.__args__}, got {search_type!r}"  # type: ignore[attr-defined]
-            raise ValueError(msg)
-        threshold = settings["score_threshold"]
-        if search_type == "similarity_score_threshold" and threshold is None:
-            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
-            raise ValueError(msg)
-        scale = store.relevance_scale
-        documents = []
-        for hit in hits:
-            relevance = scale.relevance(hit.dot)
-            if threshold is not None and relevance < threshold:
-                continue
-            metadata = {
-                **(hit.metadata or {}),
-                "score": hit.dot,
-                "relevance": relevance,
-                **extras.get(hit.id, {}),
-            }
-            documents.append(Document(page_content=hit.text, metadata=metadata, id=hit.id))
-        return documents
+    def search(self, query: str, **overrides: Any) -> list[Document]:
+        """Retrieve for ``query``; ``overrides`` replace fields for this call only."""
+        hits = run_search(self.store, self.settings(**overrides), query=query)
+        return [scored_document(hit) for hit in hits]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore
 
-from langchain_tasb.chroma.identity import calibrate, probe_vector
+from langchain_tasb.chroma.identity import calibrate, probe_vector, recorded_model_name
 from langchain_tasb.chroma.store import (
     ChromaStore,
     Hit,
@@ -22,17 +23,20 @@ from langchain_tasb.chroma.store import (
 
 # Re-exported: the default was defined here before config.py held it.
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME as DEFAULT_COLLECTION_NAME
+from langchain_tasb.config import MODEL_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.ids import content_id
-from langchain_tasb.scoring import RelevanceScale, mmr_select
+from langchain_tasb.search import ScoredHit, SearchSettings
+from langchain_tasb.search import search as run_search
 from langchain_tasb.validation import check_texts
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from langchain_core.embeddings import Embeddings
 
     from langchain_tasb.retriever import TasbRetriever
+    from langchain_tasb.scoring import RelevanceScale
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +51,32 @@ def embedding_similarity(embedding: Embeddings) -> str:
     return similarity if similarity in ("dot", "cosine") else "dot"
 
 
-def _to_document(hit: Hit) -> Document:
+def default_embeddings(client: Any, collection_name: str) -> TasbEmbeddings:
+    """The model to open ``collection_name`` with when none is given.
+
+    ``$TASB_MODEL`` when set; else the model recorded in the collection, if it exists and
+    records one (said at INFO); else TAS-B. A model given explicitly always wins over all of
+    these, and opening still refuses a collection built by another model.
+    """
+    if not os.environ.get(MODEL_ENV_VAR):
+        recorded = recorded_model_name(client, collection_name)
+        if recorded:
+            logger.info("using model %s recorded in collection %s", recorded, collection_name)
+            return TasbEmbeddings(model_name=recorded)
+    return TasbEmbeddings()
+
+
+def _to_document(hit: Hit | ScoredHit) -> Document:
     return Document(page_content=hit.text, metadata=dict(hit.metadata or {}), id=hit.id)
+
+
+def scored_document(hit: ScoredHit) -> Document:
+    """A hit as a Document whose metadata also holds the hit's scores.
+
+    ``score`` (dot product) and ``relevance``, and for hybrid search ``fused_score`` and
+    ``bm25_score``.
+    """
+    return Document(page_content=hit.text, metadata={**hit.metadata, **hit.scores()}, id=hit.id)
 
 
 class TasbVectorStore(VectorStore):
@@ -62,7 +90,8 @@ class TasbVectorStore(VectorStore):
         ``pip install langchain-tasb``
 
     Key init args:
-        embedding: any LangChain ``Embeddings``; defaults to ``TasbEmbeddings()``.
+        embedding: any LangChain ``Embeddings``; defaults to ``$TASB_MODEL``, else the model
+            recorded in an existing collection, else TAS-B (see :func:`default_embeddings`).
         collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
         persist_directory / host, port, ssl, headers / client: where Chroma lives; in-memory
             when none is given.
@@ -93,7 +122,6 @@ class TasbVectorStore(VectorStore):
         collection_metadata: Mapping[str, Any] | None = None,
     ) -> None:
         check_collection_name(collection_name)  # before connecting or loading a model
-        self._embedding: Embeddings = embedding if embedding is not None else TasbEmbeddings()
         self.client = connect(
             client=client,
             persist_directory=persist_directory,
@@ -101,6 +129,9 @@ class TasbVectorStore(VectorStore):
             port=port,
             ssl=ssl,
             headers=headers,
+        )
+        self._embedding: Embeddings = (
+            embedding if embedding is not None else default_embeddings(self.client, collection_name)
         )
         self.store = ChromaStore.open(
             self.client,
@@ -191,6 +222,21 @@ class TasbVectorStore(VectorStore):
         return [_to_document(hit) for hit in self.store.get(ids)]
 
     # ----------------------------------------------------------------------------- searching
+    #
+    # Every method below is one call of langchain_tasb.search.search; each async twin runs
+    # its sync twin in a worker thread, so both return the same Documents and scores.
+
+    def _search(
+        self,
+        search_type: str,
+        options: dict[str, Any],
+        *,
+        query: str | None = None,
+        vector: Sequence[float] | None = None,
+    ) -> list[ScoredHit]:
+        return run_search(
+            self, SearchSettings.from_options(search_type, **options), query=query, vector=vector
+        )
 
     def search_hits(
         self,
@@ -206,47 +252,115 @@ class TasbVectorStore(VectorStore):
             embedding, k, where=filter, where_document=where_document, with_vectors=with_vectors
         )
 
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """Documents for ``query`` by ``search_type``.
+
+        ``search_type`` is "similarity", "mmr", "similarity_score_threshold" (needs
+        ``score_threshold``) or "hybrid"; ``kwargs`` are the other
+        :class:`~langchain_tasb.search.SearchSettings` fields (``k``, ``filter``,
+        ``where_document``, ``score_threshold``, ``fetch_k``, ``lambda_mult``, ``fusion``,
+        ``alpha``).
+        """
+        return [_to_document(hit) for hit in self._search(search_type, kwargs, query=query)]
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """:meth:`search` in a worker thread."""
+        return await asyncio.to_thread(self.search, query, search_type, **kwargs)
+
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """The ``k`` documents with the largest dot product with the query, best first."""
-        return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
+        """The ``k`` documents with the largest dot product with the query, best first.
+
+        ``kwargs``: ``filter`` (Chroma ``where``), ``where_document``, ``score_threshold``
+        (minimum relevance).
+        """
+        hits = self._search("similarity", {"k": k, **kwargs}, query=query)
+        return [_to_document(hit) for hit in hits]
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """:meth:`similarity_search` in a worker thread."""
+        return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Documents with their dot product with the query (higher is better)."""
-        return self.similarity_search_by_vector_with_score(
-            self._embedding.embed_query(query), k, **kwargs
-        )
+        """Documents with their dot product with the query (higher is better), best first."""
+        hits = self._search("similarity", {"k": k, **kwargs}, query=query)
+        return [(_to_document(hit), hit.score) for hit in hits]
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """:meth:`similarity_search_with_score` in a worker thread."""
+        return await asyncio.to_thread(self.similarity_search_with_score, query, k, **kwargs)
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[Document]:
         """The ``k`` documents with the largest dot product with ``embedding``."""
-        return [
-            doc for doc, _ in self.similarity_search_by_vector_with_score(embedding, k, **kwargs)
-        ]
+        hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
+        return [_to_document(hit) for hit in hits]
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        """:meth:`similarity_search_by_vector` in a worker thread."""
+        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
 
     def similarity_search_by_vector_with_score(
-        self,
-        embedding: Sequence[float],
-        k: int = 4,
-        *,
-        filter: Mapping[str, Any] | None = None,
-        where_document: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        self, embedding: Sequence[float], k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with ``embedding``, best first."""
-        hits = self.search_hits(embedding, k, filter=filter, where_document=where_document)
-        return [(_to_document(hit), hit.dot) for hit in hits]
+        hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
+        return [(_to_document(hit), hit.score) for hit in hits]
+
+    async def asimilarity_search_by_vector_with_score(
+        self, embedding: Sequence[float], k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """:meth:`similarity_search_by_vector_with_score` in a worker thread."""
+        return await asyncio.to_thread(
+            self.similarity_search_by_vector_with_score, embedding, k, **kwargs
+        )
+
+    def similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents with their calibrated relevance, best first.
+
+        Relevance is in [0, 1] and increases with the dot product; with ``score_threshold``
+        only documents at or above it are returned.
+        """
+        search_type = (
+            "similarity"
+            if kwargs.get("score_threshold") is None
+            else ("similarity_score_threshold")
+        )
+        hits = self._search(search_type, {"k": k, **kwargs}, query=query)
+        return [(_to_document(hit), hit.relevance) for hit in hits]
+
+    async def asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """:meth:`similarity_search_with_relevance_scores` in a worker thread."""
+        return await asyncio.to_thread(
+            self.similarity_search_with_relevance_scores, query, k, **kwargs
+        )
 
     def _similarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        scale = self.relevance_scale
-        return [
-            (doc, scale.relevance(dot))
-            for doc, dot in self.similarity_search_with_score(query, k, **kwargs)
-        ]
+        return self.similarity_search_with_relevance_scores(query, k, **kwargs)
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        return await self.asimilarity_search_with_relevance_scores(query, k, **kwargs)
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        """The collection's calibrated map from a dot product (this store's score) to relevance.
+
+        For LangChain code that applies it to what ``similarity_search_with_score`` returns.
+        """
+        return self.relevance_scale.relevance
 
     def max_marginal_relevance_search(
         self,
@@ -257,8 +371,20 @@ class TasbVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """Diverse results: MMR over the ``fetch_k`` best, computed on dot products."""
-        return self.max_marginal_relevance_search_by_vector(
-            self._embedding.embed_query(query), k, fetch_k, lambda_mult, **kwargs
+        options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
+        return [_to_document(hit) for hit in self._search("mmr", options, query=query)]
+
+    async def amax_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """:meth:`max_marginal_relevance_search` in a worker thread."""
+        return await asyncio.to_thread(
+            self.max_marginal_relevance_search, query, k, fetch_k, lambda_mult, **kwargs
         )
 
     def max_marginal_relevance_search_by_vector(
@@ -270,33 +396,26 @@ class TasbVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """MMR over the ``fetch_k`` best by dot product with ``embedding``."""
-        hits = self.mmr_hits(embedding, k, fetch_k, lambda_mult, **kwargs)
-        return [_to_document(hit) for hit in hits]
+        options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
+        return [_to_document(hit) for hit in self._search("mmr", options, vector=embedding)]
 
-    def mmr_hits(
+    async def amax_marginal_relevance_search_by_vector(
         self,
-        embedding: Sequence[float],
-        k: int,
-        fetch_k: int,
-        lambda_mult: float,
-        *,
-        filter: Mapping[str, Any] | None = None,
-        where_document: Mapping[str, Any] | None = None,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
         **kwargs: Any,
-    ) -> list[Hit]:
-        """The hits MMR picks, in pick order, each with its dot product with the query."""
-        hits = self.search_hits(
+    ) -> list[Document]:
+        """:meth:`max_marginal_relevance_search_by_vector` in a worker thread."""
+        return await asyncio.to_thread(
+            self.max_marginal_relevance_search_by_vector,
             embedding,
-            max(fetch_k, k),
-            filter=filter,
-            where_document=where_document,
-            with_vectors=True,
+            k,
+            fetch_k,
+            lambda_mult,
+            **kwargs,
         )
-        if not hits:
-            return []
-        vectors = np.stack([hit.vector for hit in hits if hit.vector is not None])
-        query = np.asarray(embedding, dtype=np.float32)
-        return [hits[i] for i in mmr_select(query, vectors, k, lambda_mult)]
 
     # ----------------------------------------------------------------------------- building
 

@@ -19,18 +19,23 @@ DEFAULT_DB = "./.tasb"
 DEFAULT_COLLECTION = DEFAULT_COLLECTION_NAME
 
 
-def add_model_option(parser: argparse.ArgumentParser) -> None:
-    """``--model NAME_OR_PATH``."""
+def add_model_option(parser: argparse.ArgumentParser, *, recorded: bool = False) -> None:
+    """``--model NAME_OR_PATH``; ``recorded``: the default is the collection's own model."""
+    fallback = "the model recorded in the collection, else TAS-B" if recorded else "TAS-B"
     parser.add_argument(
         "--model",
         default=None,
         metavar="NAME_OR_PATH",
-        help=f"sentence-transformers model (default: ${MODEL_ENV_VAR}, else TAS-B)",
+        help=f"sentence-transformers model (default: ${MODEL_ENV_VAR}, else {fallback})",
     )
 
 
-def add_store_options(parser: argparse.ArgumentParser) -> None:
-    """``--db``, ``--chroma-url``, ``--header``, ``--collection`` and ``--model``."""
+def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool = False) -> None:
+    """``--db``, ``--chroma-url``, ``--header``, ``--collection`` and ``--model``.
+
+    ``recorded_model``: for commands that read an existing collection, whose model defaults
+    to the one recorded in it (see :func:`open_existing_store`).
+    """
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--db",
@@ -57,7 +62,7 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
         type=collection_name,
         help=f"collection name (default {DEFAULT_COLLECTION})",
     )
-    add_model_option(parser)
+    add_model_option(parser, recorded=recorded_model)
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
@@ -137,6 +142,9 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Any]:
 def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
     """The vector store over an existing collection, checked against the model.
 
+    The model is ``--model``, else ``$TASB_MODEL``, else the one recorded in the collection
+    (said at INFO, shown with ``-v``), else TAS-B.
+
     Raises:
         CollectionMismatchError: If the collection was made by another model or space.
     """
@@ -144,8 +152,11 @@ def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
 
     client, collection = open_existing_collection(args)
     try:
+        # Without --model, TasbVectorStore takes $TASB_MODEL, else the recorded model.
         return TasbVectorStore(
-            embedding=make_embeddings(args), collection_name=collection.name, client=client
+            embedding=make_embeddings(args) if args.model else None,
+            collection_name=collection.name,
+            client=client,
         )
     except CollectionMismatchError as exc:
         msg = (

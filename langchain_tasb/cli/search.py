@@ -1,4 +1,8 @@
-"""``tasb search QUERY``: the best chunks by dot product, as text or JSON."""
+"""``tasb search QUERY``: the best chunks by dot product, as text or JSON.
+
+Each result carries ``score`` (the dot product) and ``relevance``, the names every other way
+into the package uses; the search itself is :func:`langchain_tasb.search.search`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,10 @@ import argparse
 import bisect
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
-
-if TYPE_CHECKING:
-    from langchain_tasb.chroma.store import Hit
+from langchain_tasb.search import SearchSettings, search
 
 DEFAULT_K = 5
 SNIPPET_CHARS = 240
@@ -97,7 +99,7 @@ def add_parser(subparsers: Any) -> None:
         default=0.5,
         help="dense weight for --fusion weighted, from 0 (BM25 only) to 1 (dense only)",
     )
-    add_store_options(parser)
+    add_store_options(parser, recorded_model=True)
     parser.set_defaults(func=run)
 
 
@@ -199,51 +201,48 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
 # -- the command ------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> int:
-    """Search and print results."""
-    where = build_where(args.filter)
-    store = open_existing_store(args)
-    vector = store.embeddings.embed_query(args.query)
-    hits: list[Hit]
-    fused: dict[str, dict[str, float]] = {}
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    """The search the options ask for.
+
+    ``--mmr`` picks from the ``4*k`` best; ``--hybrid`` takes ``max(20, 4*k)`` candidates
+    from each side.
+
+    Raises:
+        ValueError: If ``--hybrid`` and ``--mmr`` are both given, or a ``--filter`` or
+            ``--alpha`` is malformed.
+    """
     if args.hybrid and args.mmr:
         msg = "--hybrid and --mmr cannot be combined; pick one"
         raise ValueError(msg)
     if args.hybrid:
-        from langchain_tasb.hybrid import hybrid_search
-
-        found = hybrid_search(
-            store,
-            args.query,
-            args.k,
+        return SearchSettings(
+            "hybrid",
+            k=args.k,
+            filter=build_where(args.filter),
             fetch_k=max(20, 4 * args.k),
             fusion=args.fusion,
             alpha=args.alpha,
-            filter=where,
-            query_vector=vector,
         )
-        hits = [item.hit for item in found]
-        fused = {
-            item.hit.id: {"fused_score": item.fused_score, "bm25_score": item.bm25_score}
-            for item in found
-        }
-    elif args.mmr:
-        hits = store.mmr_hits(vector, args.k, 4 * args.k, 0.5, filter=where)
-    else:
-        hits = store.search_hits(vector, args.k, filter=where)
-    scale = store.relevance_scale
+    if args.mmr:
+        return SearchSettings("mmr", k=args.k, filter=build_where(args.filter), fetch_k=4 * args.k)
+    return SearchSettings("similarity", k=args.k, filter=build_where(args.filter))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Search and print results."""
+    settings = settings_from_args(args)
+    store = open_existing_store(args)
+    hits = search(store, settings, query=args.query)
     results = [
         {
             "rank": rank,
             "id": hit.id,
-            "dot": hit.dot,
-            "relevance": scale.relevance(hit.dot),
-            "source": (hit.metadata or {}).get("source"),
-            "chunk": (hit.metadata or {}).get("chunk"),
+            **hit.scores(),
+            "source": hit.metadata.get("source"),
+            "chunk": hit.metadata.get("chunk"),
             "snippet": snippet(hit.text, args.query),
             "text": hit.text,
-            "metadata": hit.metadata or {},
-            **fused.get(hit.id, {}),
+            "metadata": hit.metadata,
         }
         for rank, hit in enumerate(hits, start=1)
     ]
@@ -252,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
             "query": args.query,
             "collection": store.collection_name,
             "k": args.k,
-            "filter": where,
+            "filter": settings.filter,
             "results": results,
         }
         print(json.dumps(payload, ensure_ascii=False, indent=2))
@@ -260,14 +259,14 @@ def run(args: argparse.Namespace) -> int:
     if not results:
         print(
             f"no results in collection {store.collection_name!r}"
-            + (" for this filter" if where else "")
+            + (" for this filter" if settings.filter else "")
         )
         return 0
     for result in results:
         chunk = "" if result["chunk"] is None else f" #{result['chunk']}"
         print(
             f"{result['rank']:>2}. {result['source'] or result['id']}{chunk}  "
-            f"dot {result['dot']:.3f}  relevance {result['relevance']:.3f}"
+            f"score {result['score']:.3f}  relevance {result['relevance']:.3f}"
         )
         print(f"    {result['snippet']}")
     return 0

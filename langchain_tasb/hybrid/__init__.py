@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from langchain_tasb.evaluation import BeirDataset, Run
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.search import SearchTarget
 
 __all__ = [
     "DEFAULT_FETCH_K",
@@ -80,7 +80,7 @@ class HybridHit:
 
 
 def hybrid_search(
-    store: TasbVectorStore,
+    store: SearchTarget,
     query: str,
     k: int = 4,
     *,
@@ -133,7 +133,7 @@ def hybrid_search(
         store.embeddings.embed_query(query) if query_vector is None else query_vector,
         dtype=np.float32,
     )
-    dense = store.search_hits(vector.tolist(), fetch, filter=filter, where_document=where_document)
+    dense = store.store.query(vector, fetch, where=filter, where_document=where_document)
     lexical_index_ = index or lexical_index(store)
     bm25 = lexical_index_.current()
     scores = bm25.scores(query)

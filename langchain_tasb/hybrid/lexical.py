@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from langchain_tasb.chroma.store import ChromaStore
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.search import SearchTarget
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _state_digest(ids: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def default_directory(store: TasbVectorStore) -> Path | None:
+def default_directory(store: SearchTarget) -> Path | None:
     """Where the BM25 index of ``store`` persists by default; None for in-memory Chroma."""
     client, name = store.client, store.collection_name
     url = server_url(client)
@@ -106,7 +106,7 @@ class LexicalIndex:
 
     def __init__(
         self,
-        store: TasbVectorStore,
+        store: SearchTarget,
         directory: str | Path | Literal[False] | None = None,
         *,
         check_interval: float = 0.0,
@@ -291,11 +291,11 @@ class LexicalIndex:
         return out[:k]
 
 
-_INDEXES: weakref.WeakKeyDictionary[TasbVectorStore, LexicalIndex] = weakref.WeakKeyDictionary()
+_INDEXES: weakref.WeakKeyDictionary[SearchTarget, LexicalIndex] = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
 
 
-def lexical_index(store: TasbVectorStore, *, check_interval: float | None = None) -> LexicalIndex:
+def lexical_index(store: SearchTarget, *, check_interval: float | None = None) -> LexicalIndex:
     """The shared :class:`LexicalIndex` of ``store``, which hybrid searches use by default.
 
     Created with default settings on first use; ``check_interval`` (seconds), when given,

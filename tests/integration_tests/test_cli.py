@@ -218,9 +218,10 @@ def test_index_rerun_edit_prune_search_and_info(
     assert [r["rank"] for r in results] == list(range(1, len(results) + 1))
     assert results
     assert {r["source"] for r in results} == {"guide.md"}
-    dots = [r["dot"] for r in results]
+    scores = [r["score"] for r in results]
     relevances = [r["relevance"] for r in results]
-    assert dots == sorted(dots, reverse=True)
+    assert scores == sorted(scores, reverse=True)
+    assert all("dot" not in r for r in results)
     assert relevances == sorted(relevances, reverse=True)
     assert all(0.0 <= r <= 1.0 for r in relevances)
     for result in results:
@@ -368,9 +369,16 @@ def test_index_and_search_on_a_chroma_server(
     found = tasb(tmp_path, env, "search", "how do I rotate the logs?", "-k", "2", *server)
     lines = found.stdout.splitlines()
     assert len(lines) == 4
-    assert re.fullmatch(r" 1\. \S+\.md #\d+  dot -?\d+\.\d{3}  relevance [01]\.\d{3}", lines[0])
-    assert re.fullmatch(r" 2\. \S+\.md #\d+  dot -?\d+\.\d{3}  relevance [01]\.\d{3}", lines[2])
+    assert re.fullmatch(r" 1\. \S+\.md #\d+  score -?\d+\.\d{3}  relevance [01]\.\d{3}", lines[0])
+    assert re.fullmatch(r" 2\. \S+\.md #\d+  score -?\d+\.\d{3}  relevance [01]\.\d{3}", lines[2])
     assert lines[1].startswith("    ")
+
+    # Without --model or $TASB_MODEL, the model recorded in the collection is used, and said.
+    no_model = {key: value for key, value in env.items() if key != "TASB_MODEL"}
+    question = "how do I rotate the logs?"
+    recorded = tasb(tmp_path, no_model, "-v", "search", question, "-k", "2", *server)
+    assert recorded.stdout == found.stdout
+    assert f"using model {env['TASB_MODEL']} recorded in collection handbook" in recorded.stderr
 
     missing = tasb(
         tmp_path, env, "info", "--chroma-url", chroma_server, "--collection", "nope", check=2

@@ -1,20 +1,113 @@
-"""``tasb search`` in-process: hybrid search through the CLI."""
+"""``tasb search`` in-process: output names, the collection's own model, hybrid search."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from langchain_tasb import TasbEmbeddings, TasbRetriever
 from langchain_tasb.cli import main
 
-pytest.importorskip("bm25s")
+TEXTS = {
+    "guide.md": "To rotate the logs, run logrotate with a daily schedule.",
+    "city.md": "Around 9 Million people live in London.",
+    "cell.md": "The protein binds the cell surface.",
+}
+
+
+@pytest.fixture
+def indexed(tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A --db folder holding TEXTS, indexed with the tiny model into collection "tasb"."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in TEXTS.items():
+        (docs / name).write_text(text)
+    db = tmp_path / "db"
+    assert (
+        main(["index", str(docs), "--quiet", "--db", str(db), "--model", str(tiny_model_path)]) == 0
+    )
+    capsys.readouterr()
+    return db
+
+
+def test_json_names_the_dot_product_score_like_every_other_skin(
+    indexed: Path, tiny_embeddings: TasbEmbeddings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--db", str(indexed), "--model", str(tiny_embeddings.model_name)]
+    assert main(["search", "rotate the logs", "-k", "3", "--json", *common]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    q = np.asarray(tiny_embeddings.embed_query("rotate the logs"))
+    retrieved = TasbRetriever(
+        collection_name="tasb", persist_directory=str(indexed), embedding=tiny_embeddings, k=3
+    ).invoke("rotate the logs")
+    assert [r["id"] for r in results] == [d.id for d in retrieved]
+    for result, doc in zip(results, retrieved, strict=True):
+        assert "dot" not in result
+        assert result["score"] == doc.metadata["score"]
+        assert result["relevance"] == doc.metadata["relevance"]
+        d = np.asarray(tiny_embeddings.embed_documents([result["text"]])[0])
+        assert result["score"] == pytest.approx(float(q @ d), rel=1e-5)
+    assert main(["search", "rotate the logs", "-k", "1", *common]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert re.fullmatch(r" 1\. \S+\.md #\d+  score -?\d+\.\d{3}  relevance [01]\.\d{3}", first)
+
+
+def test_search_without_a_model_uses_the_one_recorded_in_the_collection(
+    indexed: Path,
+    tiny_model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("TASB_MODEL", raising=False)
+    query = ["search", "rotate the logs", "-k", "2", "--json", "--db", str(indexed)]
+    with caplog.at_level(logging.INFO, logger="langchain_tasb"):
+        code = main(query)  # sockets are blocked: a TAS-B download would fail
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"using model {tiny_model_path} recorded in collection tasb" in caplog.messages
+    assert main([*query, "--model", str(tiny_model_path)]) == 0
+    assert json.loads(captured.out) == json.loads(capsys.readouterr().out)
+    assert len(json.loads(captured.out)["results"]) == 2
+
+
+def test_an_explicit_model_still_wins_and_a_mismatch_is_still_refused(
+    indexed: Path,
+    other_model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("TASB_MODEL", raising=False)
+    query = ["search", "logs", "--db", str(indexed)]
+    assert main([*query, "--model", str(other_model_path)]) == 2
+    assert "pass the model that built it with --model" in capsys.readouterr().err
+    monkeypatch.setenv("TASB_MODEL", str(other_model_path))
+    assert main(query) == 2
+    assert "probe sentence's embedding differs" in capsys.readouterr().err
+
+
+def test_retriever_from_connection_fields_uses_the_recorded_model(
+    indexed: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TASB_MODEL", raising=False)
+    retriever = TasbRetriever(collection_name="tasb", persist_directory=str(indexed), k=2)
+    embeddings = retriever.store.embeddings
+    assert isinstance(embeddings, TasbEmbeddings)
+    assert embeddings.model_name == str(tiny_model_path)
+    docs = retriever.invoke("rotate the logs")
+    assert len(docs) == 2
+    assert all("score" in d.metadata and "relevance" in d.metadata for d in docs)
 
 
 def test_hybrid_search_finds_the_exact_keyword(
     tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pytest.importorskip("bm25s")
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "guide.md").write_text("To rotate the logs, run logrotate with a daily schedule.")
@@ -46,6 +139,7 @@ def test_hybrid_and_mmr_are_exclusive(
 def test_eval_hybrid_reports_bm25_dense_and_fused(
     tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pytest.importorskip("bm25s")
     from langchain_tasb.evaluation import find_data_dir
 
     adi = find_data_dir("adi")

@@ -400,3 +400,23 @@ def test_re_adding_an_id_replaces_its_metadata_instead_of_merging(store: TasbVec
     store.add_texts(["v3"], None, ids=["x"])
     [doc] = store.get_by_ids(["x"])
     assert (doc.page_content, doc.metadata) == ("v3", {})
+
+
+def test_store_without_embedding_opens_with_the_recorded_model(
+    tiny_embeddings: TasbEmbeddings,
+    tiny_model_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    db = str(tmp_path / "db")
+    TasbVectorStore(embedding=tiny_embeddings, collection_name="docs", persist_directory=db)
+    monkeypatch.delenv("TASB_MODEL", raising=False)
+    with caplog.at_level(logging.INFO, logger="langchain_tasb"):
+        store = TasbVectorStore(collection_name="docs", persist_directory=db)
+    assert isinstance(store.embeddings, TasbEmbeddings)
+    assert store.embeddings.model_name == str(tiny_model_path)
+    assert f"using model {tiny_model_path} recorded in collection docs" in caplog.messages
+    assert store.similarity_search("a", k=1) == []

@@ -1,0 +1,292 @@
+"""The one search: a query (or its vector) and :class:`SearchSettings` to :class:`ScoredHit` s.
+
+Every way in (``TasbRetriever``, each ``TasbVectorStore`` search method, the ``tasb search``
+command, the LlamaIndex adapters, the agent tool) calls :func:`search`, so each of them gets
+the same dispatch (similarity, similarity with a relevance threshold, MMR, hybrid), the same
+checks of its settings and the same scores: the raw dot product as ``score`` and the
+collection's calibrated ``relevance``. This module knows no framework's types; the skins turn
+a :class:`ScoredHit` into their own Document or node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+
+import numpy as np
+
+from langchain_tasb.hybrid.fusion import FUSIONS, Fusion
+from langchain_tasb.scoring import mmr_select
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from langchain_tasb.chroma.store import ChromaStore, Hit
+
+logger = logging.getLogger(__name__)
+
+SearchType = Literal["similarity", "similarity_score_threshold", "mmr", "hybrid"]
+SEARCH_TYPES: tuple[str, ...] = get_args(SearchType)
+
+
+class QueryEncoder(Protocol):
+    """Anything that embeds a query (a LangChain ``Embeddings`` does)."""
+
+    def embed_query(self, text: str) -> list[float]:
+        """The query's vector."""
+        ...
+
+
+class SearchTarget(Protocol):
+    """What a search runs against: a collection gateway and the model that fills it.
+
+    ``TasbVectorStore`` is one; ``client`` and ``collection_name`` locate the BM25 index of
+    a hybrid search.
+    """
+
+    @property
+    def store(self) -> ChromaStore:
+        """The collection gateway."""
+        ...
+
+    @property
+    def embeddings(self) -> QueryEncoder:
+        """The model that embeds queries for this collection."""
+        ...
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client."""
+        ...
+
+    @property
+    def collection_name(self) -> str:
+        """The collection's name."""
+        ...
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        msg = f"{name} must be a positive integer, got {value!r}"
+        raise ValueError(msg)
+
+
+def _check_unit(name: str, value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
+        msg = f"{name} must be a number from 0 to 1, got {value!r}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How to search: checked once, here, whoever builds them.
+
+    Raises:
+        ValueError: On an unknown ``search_type`` or ``fusion``, a ``k`` or ``fetch_k`` that
+            is not a positive integer, a ``score_threshold``, ``lambda_mult`` or ``alpha``
+            outside [0, 1], or "similarity_score_threshold" without a threshold.
+        TypeError: When ``filter`` or ``where_document`` is not a mapping.
+    """
+
+    search_type: SearchType = "similarity"
+    """"similarity" (top ``k`` by dot product), "similarity_score_threshold" (the same, then
+    only hits with relevance >= ``score_threshold``), "mmr" (diverse, over the ``fetch_k``
+    best) or "hybrid" (dense and BM25 candidates fused)."""
+    k: int = 4
+    """How many hits at most."""
+    score_threshold: float | None = None
+    """Minimum relevance, in [0, 1]; needed by "similarity_score_threshold", and applied to
+    every search type when set."""
+    filter: Mapping[str, Any] | None = None
+    """Chroma ``where`` on metadata, e.g. ``{"source": "guide.md"}``."""
+    where_document: Mapping[str, Any] | None = None
+    """Chroma ``where_document`` on text, e.g. ``{"$contains": "London"}``."""
+    fetch_k: int = 20
+    """Candidates for MMR, and from each side for "hybrid" (at least ``k`` are taken)."""
+    lambda_mult: float = 0.5
+    """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
+    fusion: Fusion = "rrf"
+    """How "hybrid" fuses: "rrf" (reciprocal rank fusion) or "weighted" (min-max normalised
+    scores weighted by ``alpha``)."""
+    alpha: float = 0.5
+    """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
+
+    def __post_init__(self) -> None:
+        if self.search_type not in SEARCH_TYPES:
+            msg = f"search_type must be one of {SEARCH_TYPES}, got {self.search_type!r}"
+            raise ValueError(msg)
+        _check_positive_int("k", self.k)
+        _check_positive_int("fetch_k", self.fetch_k)
+        if self.score_threshold is None:
+            if self.search_type == "similarity_score_threshold":
+                msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
+                raise ValueError(msg)
+        else:
+            _check_unit("score_threshold", self.score_threshold)
+        _check_unit("lambda_mult", self.lambda_mult)
+        _check_unit("alpha", self.alpha)
+        if self.fusion not in FUSIONS:
+            msg = f"fusion must be one of {FUSIONS}, got {self.fusion!r}"
+            raise ValueError(msg)
+        for name in ("filter", "where_document"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                msg = (
+                    f"{name} must be a dict (a Chroma filter) or None, got "
+                    f"{type(value).__name__}: {value!r}"
+                )
+                raise TypeError(msg)
+
+    @classmethod
+    def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
+        """Settings from keyword options; an unknown option is a TypeError naming them all.
+
+        Args:
+            search_type: One of :data:`SEARCH_TYPES`.
+            **options: Any of the other fields (``k``, ``filter``, ``score_threshold``, ...).
+        """
+        unknown = sorted(set(options) - set(SETTING_NAMES))
+        if unknown or "search_type" in options:
+            msg = (
+                f"Unknown search arguments {unknown or ['search_type']}; expected some of "
+                f"{SETTING_NAMES[1:]}"
+            )
+            raise TypeError(msg)
+        return cls(search_type, **options)  # type: ignore[arg-type]
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SearchSettings))
+"""The names of :class:`SearchSettings`' fields, ``search_type`` first."""
+
+
+@dataclass(frozen=True)
+class ScoredHit:
+    """One search result: the stored record and its scores."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The stored metadata (empty when none)."""
+    score: float = math.nan
+    """Dot product with the query; higher is better."""
+    relevance: float = math.nan
+    """Calibrated relevance of ``score``, in [0, 1] and increasing with it."""
+    fused_score: float | None = None
+    """Hybrid only: the fused score hits are ordered by."""
+    bm25_score: float | None = None
+    """Hybrid only: BM25 score for the query (0 when no query term occurs)."""
+
+    def scores(self) -> dict[str, float]:
+        """``score`` and ``relevance``, plus ``fused_score`` and ``bm25_score`` when set."""
+        out = {"score": self.score, "relevance": self.relevance}
+        if self.fused_score is not None:
+            out["fused_score"] = self.fused_score
+        if self.bm25_score is not None:
+            out["bm25_score"] = self.bm25_score
+        return out
+
+
+def search(
+    target: SearchTarget,
+    settings: SearchSettings,
+    *,
+    query: str | None = None,
+    vector: Sequence[float] | None = None,
+) -> list[ScoredHit]:
+    """Search ``target`` as ``settings`` say; hits best first.
+
+    Similarity and threshold searches take the ``k`` best by dot product; MMR picks ``k``
+    of the ``fetch_k`` best; hybrid fuses dense and BM25 candidates (and orders by the fused
+    score). Every hit carries its dot product and relevance; with a ``score_threshold``,
+    hits below it are dropped, so fewer than ``k`` may come back.
+
+    Args:
+        target: The collection and its model, e.g. a ``TasbVectorStore``.
+        settings: What to search for and how.
+        query: The query text; embedded by ``target.embeddings`` unless ``vector`` is
+            given. Hybrid search needs it for BM25.
+        vector: The query's embedding, when already computed.
+
+    Returns:
+        The hits, best first.
+
+    Raises:
+        ValueError: With neither ``query`` nor ``vector``, or a hybrid search without
+            ``query``; when Chroma refuses a filter.
+    """
+    if vector is None:
+        if query is None:
+            msg = "search needs a query or a vector; got neither"
+            raise ValueError(msg)
+        vector = target.embeddings.embed_query(query)
+    where, where_document = settings.filter, settings.where_document
+    chroma = target.store
+    extras: dict[str, tuple[float, float]] = {}
+    hits: list[Hit]
+    if settings.search_type == "hybrid":
+        if query is None:
+            msg = "search_type='hybrid' needs the query text (for BM25), not only a vector"
+            raise ValueError(msg)
+        from langchain_tasb.hybrid import hybrid_search
+
+        fused = hybrid_search(
+            target,
+            query,
+            settings.k,
+            fetch_k=settings.fetch_k,
+            fusion=settings.fusion,
+            alpha=settings.alpha,
+            filter=settings.filter,
+            where_document=settings.where_document,
+            query_vector=vector,
+        )
+        hits = [item.hit for item in fused]
+        extras = {item.hit.id: (item.fused_score, item.bm25_score) for item in fused}
+    elif settings.search_type == "mmr":
+        candidates = chroma.query(
+            vector,
+            max(settings.fetch_k, settings.k),
+            where=where,
+            where_document=where_document,
+            with_vectors=True,
+        )
+        hits = []
+        if candidates:
+            matrix = np.stack([hit.vector for hit in candidates if hit.vector is not None])
+            picked = mmr_select(
+                np.asarray(vector, dtype=np.float32), matrix, settings.k, settings.lambda_mult
+            )
+            hits = [candidates[i] for i in picked]
+    else:
+        hits = chroma.query(vector, settings.k, where=where, where_document=where_document)
+    scale = chroma.relevance
+    out = []
+    for hit in hits:
+        relevance = scale.relevance(hit.dot)
+        if settings.score_threshold is not None and relevance < settings.score_threshold:
+            continue
+        fused_score, bm25_score = extras.get(hit.id, (None, None))
+        out.append(
+            ScoredHit(
+                id=hit.id,
+                text=hit.text,
+                metadata=dict(hit.metadata or {}),
+                score=hit.dot,
+                relevance=relevance,
+                fused_score=fused_score,
+                bm25_score=bm25_score,
+            )
+        )
+    if settings.score_threshold is not None and hits and not out:
+        logger.info(
+            "no hit reached relevance %s in collection %s", settings.score_threshold, chroma.name
+        )
+    return out
