@@ -141,7 +141,15 @@ def make_client(args: argparse.Namespace) -> Any:
     """The Chroma client named by ``--chroma-url`` (with ``--header``) or ``--db``."""
     if args.chroma_url:
         host, port, ssl, headers = server_settings(args)
-        return connect(host=host, port=port, ssl=ssl, headers=headers)
+        try:
+            return connect(host=host, port=port, ssl=ssl, headers=headers)
+        except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
+            reason = str(exc).strip() or "no reason given"
+            msg = (
+                f"the Chroma server at {where_label(args)} refused the client ({reason}); if it "
+                f"needs auth, check --header, ${HEADERS_ENV_VAR} or the user info in the URL"
+            )
+            raise ValueError(msg) from exc
     return connect(persist_directory=str(args.db or DEFAULT_DB))
 
 
