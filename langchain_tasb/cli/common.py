@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from langchain_tasb.chroma.store import check_collection_name, connect
+from langchain_tasb.chroma.store import check_collection_name, connect, parse_chroma_url
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
 from langchain_tasb.errors import CollectionMismatchError
@@ -110,12 +110,14 @@ def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str,
         ValueError: If a header is malformed, the URL is not a Chroma URL, or the URL has user
             info and an Authorization header is also given. No message shows a secret.
     """
-    from langchain_tasb.chroma.store import parse_chroma_url
-
     url = str(args.chroma_url)
     lines = [line for line in os.environ.get(HEADERS_ENV_VAR, "").splitlines() if line.strip()]
     headers = parse_pairs(lines, f"${HEADERS_ENV_VAR}")
-    headers.update(parse_pairs(args.header, "--header"))
+    for key, value in parse_pairs(args.header, "--header").items():
+        headers = {
+            k: v for k, v in headers.items() if k.lower() != key.lower()
+        }  # names ignore case
+        headers[key] = value
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if "@" in parts.netloc:
         userinfo = parts.netloc.rpartition("@")[0]

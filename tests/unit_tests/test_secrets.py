@@ -99,7 +99,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 def test_headers_come_from_the_environment_and_header_options_win(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(HEADERS_ENV_VAR, f"Authorization=Bearer {TOKEN}\nX-Team=search\n")
+    monkeypatch.setenv(HEADERS_ENV_VAR, f"Authorization=Bearer {TOKEN}\nx-team=search\n")
     args = _parse("--chroma-url", "http://db.example:8001", "--header", "X-Team=ops")
     host, port, ssl, headers = server_settings(args)
     assert (host, port, ssl) == ("db.example", 8001, False)
