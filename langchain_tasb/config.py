@@ -10,6 +10,7 @@ Environment variables:
 * ``TASB_BACKEND`` (:data:`BACKEND_ENV_VAR`): the inference backend when none is given.
 * ``TASB_CACHE_DIR`` (:data:`CACHE_ENV_VAR`): the cache root (see :func:`cache_root`).
 * ``TASB_DATA_DIR`` (:data:`DATA_DIR_ENV_VAR`): a folder of BEIR dataset folders.
+* ``TASB_CHROMA_HEADERS`` (:data:`HEADERS_ENV_VAR`): HTTP headers for a Chroma server.
 
 Every cache lives in a subfolder of :func:`cache_root`: ``onnx/`` (ONNX exports of models),
 ``embeddings/`` (``tasb eval``'s corpus vectors) and ``bm25/<server>/<collection>/`` (BM25
@@ -39,6 +40,10 @@ CACHE_ENV_VAR = "TASB_CACHE_DIR"
 
 DATA_DIR_ENV_VAR = "TASB_DATA_DIR"
 """Environment variable naming a folder that holds BEIR dataset folders."""
+
+HEADERS_ENV_VAR = "TASB_CHROMA_HEADERS"
+"""HTTP headers for a Chroma server, one ``KEY=VALUE`` a line: a token kept here stays out of
+``ps`` and the shell history, unlike one given to ``--header``."""
 
 CACHE_DIR_NAME = "langchain-tasb"
 """The cache root's folder name under ``$XDG_CACHE_HOME`` (or ``~/.cache``)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
@@ -62,8 +62,11 @@ class TasbRetriever(BaseRetriever):
     """Chroma server port."""
     ssl: bool = False
     """Use https for the Chroma server."""
-    headers: dict[str, str] | None = None
-    """Extra HTTP headers for the Chroma server (for example an auth token)."""
+    headers: dict[str, SecretStr | str] | None = None
+    """Extra HTTP headers for the Chroma server (for example an auth token). Every value is
+    kept as a ``SecretStr`` (plain strings are wrapped), so ``repr``, ``str``,
+    ``model_dump_json`` and LangChain's ``dumpd`` (and traces) show ``**********``; the
+    Chroma client gets the real values."""
     embedding: Embeddings | None = None
     """Embedding model when no ``vectorstore`` is given; defaults to ``$TASB_MODEL``, else the
     model recorded in the collection, else TAS-B."""
@@ -92,6 +95,18 @@ class TasbRetriever(BaseRetriever):
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
 
+    @field_validator("headers", mode="after")
+    @classmethod
+    def _hide_header_values(
+        cls, headers: dict[str, SecretStr | str] | None
+    ) -> dict[str, SecretStr | str] | None:
+        if headers is None:
+            return None
+        return {
+            key: SecretStr(value) if isinstance(value, str) else value
+            for key, value in headers.items()
+        }
+
     @model_validator(mode="after")
     def _open_store(self) -> TasbRetriever:
         if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
@@ -106,7 +121,7 @@ class TasbRetriever(BaseRetriever):
                 host=self.host,
                 port=self.port,
                 ssl=self.ssl,
-                headers=self.headers,
+                headers=_revealed(self.headers),
                 hnsw=self.hnsw,
             )
         return self
@@ -176,6 +191,16 @@ class TasbRetriever(BaseRetriever):
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         return await asyncio.to_thread(self.search, query, **kwargs)
+
+
+def _revealed(headers: dict[str, SecretStr | str] | None) -> dict[str, str] | None:
+    """The header values themselves, for the Chroma client only."""
+    if headers is None:
+        return None
+    return {
+        key: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for key, value in headers.items()
+    }
 
 
 def _default_embedding() -> Embeddings:

@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from langchain_tasb.cli.output import safe_text
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, ConnectionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {safe_text(exc)}", file=sys.stderr)
         return 2
     return code
 

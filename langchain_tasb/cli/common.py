@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from langchain_tasb.chroma.store import check_collection_name, connect, parse_chroma_url
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
 from langchain_tasb.errors import CollectionMismatchError
@@ -47,14 +50,21 @@ def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool =
         "--chroma-url",
         default=None,
         metavar="URL",
-        help="a Chroma server, e.g. http://127.0.0.1:8000",
+        help=(
+            "a Chroma server, e.g. http://127.0.0.1:8000 (user:password@ in the URL is sent "
+            "as HTTP Basic auth)"
+        ),
     )
     parser.add_argument(
         "--header",
         action="append",
         default=[],
         metavar="K=V",
-        help="HTTP header for the Chroma server (repeatable), e.g. Authorization='Bearer TOKEN'",
+        help=(
+            "HTTP header for the Chroma server (repeatable), e.g. 'Authorization=Bearer TOKEN'; "
+            f"to keep a token out of `ps`, put KEY=VALUE lines in ${HEADERS_ENV_VAR} instead "
+            "(--header wins for the same KEY)"
+        ),
     )
     parser.add_argument(
         "--collection",
@@ -66,15 +76,65 @@ def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool =
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    """``["k=v", ...]`` to a dict; a pair without ``=`` is an error naming the option."""
+    """``["k=v", ...]`` to a dict; a pair without ``=`` is an error naming the option.
+
+    The error does not repeat the pair: it may hold a token.
+    """
     out: dict[str, str] = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            msg = f"{option} expects KEY=VALUE, got {pair!r}"
+        if not sep or not key.strip():
+            msg = (
+                f"{option} expects KEY=VALUE, e.g. 'Authorization=Bearer TOKEN'; entry {number} "
+                "has no '=' or no KEY (its value is not shown here, it may be a secret)"
+            )
             raise ValueError(msg)
         out[key.strip()] = value
     return out
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for messages and output."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str, str]]:
+    """``(host, port, ssl, headers)`` for ``--chroma-url``, ``--header`` and the environment.
+
+    Headers come from ``$TASB_CHROMA_HEADERS`` (one ``KEY=VALUE`` a line), then ``--header``
+    (which wins for the same key). User info in the URL (``http://user:password@host``)
+    becomes an ``Authorization: Basic`` header.
+
+    Raises:
+        ValueError: If a header is malformed, the URL is not a Chroma URL, or the URL has user
+            info and an Authorization header is also given. No message shows a secret.
+    """
+    url = str(args.chroma_url)
+    lines = [line for line in os.environ.get(HEADERS_ENV_VAR, "").splitlines() if line.strip()]
+    headers = parse_pairs(lines, f"${HEADERS_ENV_VAR}")
+    for key, value in parse_pairs(args.header, "--header").items():
+        headers = {
+            k: v for k, v in headers.items() if k.lower() != key.lower()
+        }  # names ignore case
+        headers[key] = value
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        if any(key.lower() == "authorization" for key in headers):
+            msg = (
+                f"--chroma-url {redact_url(url)} has user info and an Authorization header is "
+                f"also given (--header or ${HEADERS_ENV_VAR}); keep only one of them"
+            )
+            raise ValueError(msg)
+        user, _, password = userinfo.partition(":")
+        basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+    host, port, ssl = parse_chroma_url(redact_url(url))  # the same host and port, no secret
+    return host, port, ssl, headers
 
 
 def make_embeddings(args: argparse.Namespace) -> TasbEmbeddings:
@@ -85,14 +145,24 @@ def make_embeddings(args: argparse.Namespace) -> TasbEmbeddings:
 def make_client(args: argparse.Namespace) -> Any:
     """The Chroma client named by ``--chroma-url`` (with ``--header``) or ``--db``."""
     if args.chroma_url:
-        host, port, ssl = parse_chroma_url(args.chroma_url)
-        return connect(host=host, port=port, ssl=ssl, headers=parse_pairs(args.header, "--header"))
+        host, port, ssl, headers = server_settings(args)
+        try:
+            return connect(host=host, port=port, ssl=ssl, headers=headers)
+        except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
+            reason = str(exc).strip() or "no reason given"
+            msg = (
+                f"the Chroma server at {where_label(args)} refused the client ({reason}); if it "
+                f"needs auth, check --header, ${HEADERS_ENV_VAR} or the user info in the URL"
+            )
+            raise ValueError(msg) from exc
     return connect(persist_directory=str(args.db or DEFAULT_DB))
 
 
 def where_label(args: argparse.Namespace) -> str:
-    """Where the store options point, for messages: the URL or the ``--db`` folder."""
-    return str(args.chroma_url or args.db or DEFAULT_DB)
+    """Where the store options point, for messages: the URL (no password) or the ``--db``."""
+    if args.chroma_url:
+        return redact_url(args.chroma_url)
+    return str(args.db or DEFAULT_DB)
 
 
 def open_store(

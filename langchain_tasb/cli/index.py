@@ -19,6 +19,7 @@ from langchain_tasb.cli.common import (
     positive_int,
     where_label,
 )
+from langchain_tasb.cli.output import safe_text
 from langchain_tasb.errors import CollectionMismatchError
 from langchain_tasb.ingest import (
     DEFAULT_BATCH_SIZE,
@@ -141,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
         for line in summary_lines(report, where):
-            print(line)
+            print(safe_text(line, multiline=False))
     for failure in report.failures:
-        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+        line = f"failed: {failure.path}: {failure.reason}"
+        print(safe_text(line, multiline=False), file=sys.stderr)
     if report.failures and not args.keep_going:
         files = "file" if report.files_failed == 1 else "files"
         print(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -11,7 +10,13 @@ from typing import Any
 
 from langchain_tasb.chroma.identity import ModelIdentity
 from langchain_tasb.chroma.store import collection_space
-from langchain_tasb.cli.common import DEFAULT_DB, add_store_options, open_existing_collection
+from langchain_tasb.cli.common import (
+    DEFAULT_DB,
+    add_store_options,
+    open_existing_collection,
+    redact_url,
+)
+from langchain_tasb.cli.output import dumps_json, safe_text
 
 TOP_SOURCES = 5
 _PAGE_SIZE = 1000
@@ -50,7 +55,7 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
     hnsw = (getattr(collection, "configuration", None) or {}).get("hnsw") or {}
     location: dict[str, Any]
     if args.chroma_url:
-        location = {"server": args.chroma_url, "size_bytes": None}
+        location = {"server": redact_url(args.chroma_url), "size_bytes": None}
     else:
         db = Path(args.db or DEFAULT_DB).resolve()
         location = {"db": str(db), "size_bytes": _disk_size(db)}
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the description."""
     info = describe(args)
     if args.json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
+        print(dumps_json(info))
         return 0
     unknown = "unknown (not made by langchain-tasb)"
     rows = [
@@ -124,5 +129,5 @@ def run(args: argparse.Namespace) -> int:
     if info["size_bytes"] is not None:
         rows.append(("size on disk", f"{_human_size(info['size_bytes'])} (whole database)"))
     for name, value in rows:
-        print(f"{name:<13}{value}")
+        print(f"{name:<13}{safe_text(value, multiline=False)}")
     return 0

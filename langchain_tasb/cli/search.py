@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import json
 import re
 from typing import Any
 
 from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
+from langchain_tasb.cli.output import dumps_json, safe_text
 from langchain_tasb.search import SearchSettings, search
 
 DEFAULT_K = 5
@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
             "filter": settings.filter,
             "results": results,
         }
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        print(dumps_json(payload))
         return 0
     if not results:
         print(
@@ -265,8 +265,9 @@ def run(args: argparse.Namespace) -> int:
     for result in results:
         chunk = "" if result["chunk"] is None else f" #{result['chunk']}"
         print(
-            f"{result['rank']:>2}. {result['source'] or result['id']}{chunk}  "
+            f"{result['rank']:>2}. {safe_text(result['source'] or result['id'], multiline=False)}"
+            f"{safe_text(chunk, multiline=False)}  "
             f"score {result['score']:.3f}  relevance {result['relevance']:.3f}"
         )
-        print(f"    {result['snippet']}")
+        print(f"    {safe_text(result['snippet'], multiline=False)}")
     return 0
