@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-SUBCOMMANDS = ("index", "search", "info", "eval")
+SUBCOMMANDS = ("index", "search", "info", "eval", "mcp")
 
 
 def build_parser() -> argparse.ArgumentParser:
