@@ -17,7 +17,7 @@ from langchain_tasb.cli.output import safe_text
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-SUBCOMMANDS = ("index", "search", "info", "eval")
+SUBCOMMANDS = ("index", "search", "info", "eval", "mcp")
 
 
 def build_parser() -> argparse.ArgumentParser:

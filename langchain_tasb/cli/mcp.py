@@ -1,0 +1,103 @@
+"""``tasb mcp``: serve a collection to agents over the Model Context Protocol."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from typing import Any
+
+from langchain_tasb.cli.common import add_store_options, open_existing_store
+
+INSTALL_HINT = "tasb mcp needs the MCP SDK: pip install 'langchain-tasb[mcp]'"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``tasb mcp``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "mcp",
+        help="serve an index to agents over MCP",
+        description=(
+            "Serve the collection read-only to MCP clients (agent hosts, IDEs, LangGraph) with "
+            "the tools search, fetch and collection_info. Speaks stdio unless --http is given. "
+            "The model is loaded once, at start."
+        ),
+    )
+    parser.add_argument(
+        "--http",
+        default=None,
+        metavar="[HOST:]PORT",
+        help=(
+            "serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to "
+            "127.0.0.1; any other address needs --token-env)"
+        ),
+    )
+    parser.add_argument(
+        "--token-env",
+        default=None,
+        metavar="NAME",
+        help="with --http: require 'Authorization: Bearer TOKEN', TOKEN read from $NAME",
+    )
+    add_store_options(parser)
+    parser.set_defaults(func=run)
+
+
+def read_token(name: str | None) -> str | None:
+    """The bearer token from the environment variable ``name`` (never printed).
+
+    Raises:
+        ValueError: If the variable is unset or empty.
+    """
+    if name is None:
+        return None
+    token = os.environ.get(name, "").strip()
+    if not token:
+        msg = f"--token-env {name}: the environment variable {name} is not set or is empty"
+        raise ValueError(msg)
+    return token
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the transport options, open the collection, warm the model, serve."""
+    try:
+        from langchain_tasb.mcp_server import (
+            build_server,
+            check_exposure,
+            parse_address,
+            serve_http,
+            serve_stdio,
+        )
+    except ImportError as exc:
+        raise ValueError(INSTALL_HINT) from exc
+    from langchain_tasb.cli.info import describe
+    from langchain_tasb.retriever import TasbRetriever
+
+    if args.token_env and not args.http:
+        msg = "--token-env applies to --http only; stdio is reachable by its own parent process"
+        raise ValueError(msg)
+    token = read_token(args.token_env)
+    address = parse_address(args.http) if args.http else None
+    if address:
+        check_exposure(address[0], token)
+    # stdout is the protocol channel on stdio: nothing else may print there.
+    with contextlib.redirect_stdout(sys.stderr):
+        store = open_existing_store(args)
+        store.embeddings.embed_query("warm up")  # load the model now, not on the first call
+        server = build_server(TasbRetriever(vectorstore=store), info=lambda: describe(args))
+    where = f"http://{_url_host(address[0])}:{address[1]}/mcp" if address else "stdio"
+    print(
+        f"tasb mcp: serving collection {store.collection_name!r} on {where}"
+        + (" (bearer token required)" if token else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    if address:
+        serve_http(server, *address, token=token)
+    else:
+        serve_stdio(server)
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,358 @@
+"""The MCP tools over one collection: ``search``, ``fetch`` and ``collection_info``, read-only.
+
+:func:`build_server` wraps a :class:`~langchain_tasb.TasbRetriever` in an ``MCPServer`` of the
+official MCP Python SDK. Each tool answers with structured content (the models below, which
+are also the tools' output schemas) and a numbered text rendering for models that read text
+only. Input the agent can fix (an empty query, ``k`` out of range, a malformed filter, an
+unknown id) comes back as a tool error that says what to change; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
+from langchain_tasb.tools import source_label
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+    from langchain_tasb.retriever import TasbRetriever
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_K = 5
+MAX_K = 50
+"""Most results one ``search`` call returns; each carries a whole chunk of text."""
+SEARCH_TYPES = ("similarity", "mmr", "hybrid")
+_SCORE_KEYS = ("score", "relevance", "fused_score", "bm25_score")
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+# -- what the tools return (also their output schemas) ---------------------------------------
+
+
+class SearchHit(BaseModel):
+    """One chunk found by ``search``."""
+
+    id: str = Field(description="The chunk's id; pass it to `fetch` to read the chunk again.")
+    source: str | None = Field(description="The file (or other source) the chunk comes from.")
+    chunk: int | str | None = Field(description="The chunk's position within its source.")
+    score: float = Field(
+        description="Dot product of the query and chunk embeddings: higher is better. "
+        "Comparable between results of this collection, not across models."
+    )
+    relevance: float = Field(
+        description="The score mapped to 0..1 by a curve calibrated for the model: 0.5 is as "
+        "likely relevant as not, higher is more likely relevant. Same order as score."
+    )
+    text: str = Field(description="The chunk's full text.")
+    metadata: dict[str, Any] = Field(description="The chunk's stored metadata (filterable).")
+    fused_score: float | None = Field(
+        default=None, description='search_type="hybrid" only: the fused dense + BM25 score.'
+    )
+    bm25_score: float | None = Field(
+        default=None, description='search_type="hybrid" only: the BM25 score (0 if absent).'
+    )
+
+
+class SearchResults(BaseModel):
+    """What ``search`` found, best first."""
+
+    query: str
+    search_type: str
+    k: int
+    filter: dict[str, Any] | None = Field(description="The filter applied, as normalised.")
+    results: list[SearchHit]
+
+
+class Chunk(BaseModel):
+    """One stored chunk, as ``fetch`` returns it."""
+
+    id: str
+    source: str | None
+    chunk: int | str | None
+    text: str
+    metadata: dict[str, Any]
+
+
+class CollectionInfo(BaseModel):
+    """What ``tasb info --json`` reports about the collection."""
+
+    model_config = ConfigDict(extra="allow")
+
+    collection: str | None = None
+    model: str | None = Field(default=None, description="The model that filled the collection.")
+    dimension: int | None = None
+    similarity: str | None = Field(
+        default=None, description='"dot" (scores are dot products) or "cosine".'
+    )
+    space: str | None = Field(default=None, description='Chroma distance space, "ip".')
+    chunks: int | None = Field(default=None, description="How many chunks it holds.")
+    sources: int | None = Field(default=None, description="How many distinct sources.")
+
+
+# -- tool inputs --------------------------------------------------------------------------------
+
+Query = Annotated[
+    str,
+    Field(
+        description="What to look for: a question or a few descriptive words, in natural "
+        "language. The search is by meaning, so paraphrases match.",
+        json_schema_extra={"minLength": 1},
+    ),
+]
+K = Annotated[
+    int,
+    Field(
+        description=f"How many chunks to return, best first (1 to {MAX_K}).",
+        json_schema_extra={"minimum": 1, "maximum": MAX_K},
+    ),
+]
+Filter = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "object"}, {"type": "null"}],
+            "default": None,
+            "description": (
+                "Only chunks whose metadata matches, in Chroma `where` syntax: "
+                '{"source": "guide.md"} for equality; {"FIELD": {"OP": VALUE}} with OP one of '
+                f"{', '.join(op for op in OPERATORS if op not in ('$and', '$or'))} "
+                '($in/$nin take a list); {"$and": [...]} / {"$or": [...]} to combine; '
+                f"several fields in one object all have to match. Example: {EXAMPLE}. "
+                "Metadata fields include source and chunk (see `fetch` for a chunk's fields)."
+            ),
+        }
+    ),
+]
+SearchType = Annotated[
+    str,
+    Field(
+        description='"similarity" (the k best by score), "mmr" (best but diverse: fewer '
+        'near-duplicates), or "hybrid" (dense and BM25 keyword results fused; helps with '
+        "exact names, codes and rare words).",
+        json_schema_extra={"enum": list(SEARCH_TYPES)},
+    ),
+]
+ChunkId = Annotated[str, Field(description="A chunk id from a `search` result.")]
+SearchOutput = Annotated[CallToolResult, SearchResults]
+FetchOutput = Annotated[CallToolResult, Chunk]
+InfoOutput = Annotated[CallToolResult, CollectionInfo]
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+def build_server(
+    retriever: TasbRetriever,
+    *,
+    info: Callable[[], Mapping[str, Any]],
+    name: str = "tasb",
+) -> MCPServer[Any]:
+    """An MCP server whose tools search, read and describe one collection.
+
+    Args:
+        retriever: Searches the collection; its store also serves ``fetch``.
+        info: Returns what ``tasb info --json`` reports; called once now (for the tool
+            descriptions) and on each ``collection_info`` call.
+        name: The server name announced to clients.
+
+    Returns:
+        The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
+    """
+    store = retriever.store
+    summary = dict(info())
+    holds = describe_contents(summary)
+    server: MCPServer[Any] = MCPServer(
+        name=name,
+        instructions=(
+            f"Read-only retrieval over {holds}. Use `search` to find passages, `fetch` to "
+            "reread one by id, `collection_info` to see what is indexed. Cite sources."
+        ),
+        log_level="WARNING",
+    )
+
+    def search(
+        query: Query,
+        k: K = DEFAULT_K,
+        filter: Filter = None,
+        search_type: SearchType = "similarity",
+    ) -> SearchOutput:
+        if not isinstance(query, str) or not query.strip():
+            msg = "query is empty: pass the question or words to search for"
+            raise ToolError(msg)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            msg = (
+                f"k must be a whole number from 1 to {MAX_K}, got {k!r}: ask for fewer results "
+                "and narrow the search with a filter or a more specific query"
+            )
+            raise ToolError(msg)
+        if search_type not in SEARCH_TYPES:
+            msg = f"search_type must be one of {', '.join(SEARCH_TYPES)}, got {search_type!r}"
+            raise ToolError(msg)
+        try:
+            where = check_filter(filter)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        try:
+            documents = retriever.search(
+                query, k=k, filter=where, search_type=search_type, fetch_k=max(20, 4 * k)
+            )
+        except (ValueError, ImportError, ConnectionError) as exc:
+            msg = f"search failed: {exc}"
+            raise ToolError(msg) from exc
+        hits = [to_hit(document) for document in documents]
+        result = SearchResults(
+            query=query, search_type=search_type, k=k, filter=where, results=hits
+        )
+        return CallToolResult(
+            content=[TextContent(type="text", text=render_hits(documents, where))],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+    def fetch(id: ChunkId) -> FetchOutput:
+        if not isinstance(id, str) or not id.strip():
+            msg = "id is empty: pass the id of a search result"
+            raise ToolError(msg)
+        try:
+            found = store.get_by_ids([id])
+        except (ValueError, ConnectionError) as exc:
+            msg = f"fetch failed: {exc}"
+            raise ToolError(msg) from exc
+        if not found:
+            msg = (
+                f"no chunk with id {id!r} in collection {store.collection_name!r}: pass an id "
+                "exactly as a search result gives it"
+            )
+            raise ToolError(msg)
+        document = found[0]
+        metadata = dict(document.metadata)
+        chunk = Chunk(
+            id=document.id or id,
+            source=_str_or_none(metadata.get("source")),
+            chunk=_chunk_or_none(metadata.get("chunk")),
+            text=document.page_content,
+            metadata=metadata,
+        )
+        text = f"[{source_label(document)}] id {chunk.id}\n{document.page_content}"
+        if metadata:
+            text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)],
+            structured_content=chunk.model_dump(mode="json"),
+        )
+
+    def collection_info() -> InfoOutput:
+        try:
+            details = dict(info())
+        except (ValueError, OSError) as exc:
+            msg = f"collection_info failed: {exc}"
+            raise ToolError(msg) from exc
+        report = CollectionInfo.model_validate(details)
+        return CallToolResult(
+            content=[TextContent(type="text", text=json.dumps(details, indent=2, default=str))],
+            structured_content=report.model_dump(mode="json"),
+        )
+
+    server.add_tool(
+        search,
+        title="Search the collection",
+        description=(
+            f"Search {holds} by meaning with a dense retriever. Returns the k best chunks, best "
+            "first, each numbered with its source, chunk number, id, `score` (the dot product "
+            "of query and chunk embeddings; higher is better, and only comparable within this "
+            "collection) and `relevance` (the score mapped to 0..1, calibrated for the model: "
+            "0.5 is as likely relevant as not; above 0.5 is probably on topic). Narrow with "
+            f'`filter`, e.g. {{"source": "guide.md"}}. Bad arguments return an error that says '
+            "what to change."
+        ),
+        annotations=_READ_ONLY,
+    )
+    server.add_tool(
+        fetch,
+        title="Read one chunk",
+        description=(
+            "Read one chunk of the collection in full, with all its metadata, by the id a "
+            "`search` result gave. Use it to reread a passage or to see which metadata fields "
+            "a filter can use."
+        ),
+        annotations=_READ_ONLY,
+    )
+    server.add_tool(
+        collection_info,
+        title="Describe the collection",
+        description=(
+            "Describe the collection: the embedding model, its dimension and similarity, the "
+            "distance space, how many chunks and sources it holds, and the largest sources."
+        ),
+        annotations=_READ_ONLY,
+    )
+    return server
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def describe_contents(summary: Mapping[str, Any]) -> str:
+    """A phrase for tool descriptions: the collection, its size, and some of its sources."""
+    name = summary.get("collection") or "the collection"
+    parts = [f"the collection {name!r}"]
+    chunks, sources = summary.get("chunks"), summary.get("sources")
+    if chunks is not None:
+        size = f"{chunks} text chunks"
+        if sources:
+            size += f" from {sources} sources"
+        tops = [str(t.get("source")) for t in summary.get("top_sources") or [] if t.get("source")]
+        if tops:
+            size += f" such as {', '.join(tops[:3])}"
+        parts.append(f"({size})")
+    return " ".join(parts)
+
+
+def to_hit(document: Document) -> SearchHit:
+    """A search result Document as a :class:`SearchHit`."""
+    metadata = dict(document.metadata)
+    scores = {key: metadata.pop(key, None) for key in _SCORE_KEYS}
+    return SearchHit(
+        id=str(document.id),
+        source=_str_or_none(metadata.get("source")),
+        chunk=_chunk_or_none(metadata.get("chunk")),
+        score=float(scores["score"]),
+        relevance=float(scores["relevance"]),
+        text=document.page_content,
+        metadata=metadata,
+        fused_score=scores["fused_score"],
+        bm25_score=scores["bm25_score"],
+    )
+
+
+def render_hits(documents: list[Document], where: Mapping[str, Any] | None = None) -> str:
+    """Numbered blocks ``[n] source #chunk (score S, relevance R) id ID`` then the text."""
+    if not documents:
+        return "No matching chunks" + (" for this filter." if where else ".")
+    blocks = []
+    for n, document in enumerate(documents, start=1):
+        metadata = document.metadata
+        blocks.append(
+            f"[{n}] {source_label(document)} (score {metadata['score']:.1f}, relevance "
+            f"{metadata['relevance']:.2f}) id {document.id}\n{document.page_content}"
+        )
+    return "\n\n".join(blocks)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _chunk_or_none(value: Any) -> int | str | None:
+    if value is None or isinstance(value, int | str):
+        return value
+    return str(value)

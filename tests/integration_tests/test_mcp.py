@@ -1,0 +1,442 @@
+"""``tasb mcp`` as a real process, through real MCP clients (the SDK's, and LangChain's adapters).
+
+One stdio server serves the module's stdio tests; HTTP tests start their own on 127.0.0.1.
+The LangChain-adapter tests need a Python with ``langchain-mcp-adapters``, which (through
+0.3.2) requires ``mcp<2``: this one if it imports there, else ``$TASB_MCP_AGENT_PYTHON``
+(scripts/run-tests.sh makes one), else they skip and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+pytest.importorskip("mcp.server.mcpserver", reason="needs the MCP SDK 2.x (langchain-tasb[mcp])")
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb.cli.info import describe
+from langchain_tasb.mcp_server import MAX_K
+from langchain_tasb.testing import _vocabulary
+from tests.integration_tests.test_cli import tasb_command
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+WORDS = [w for w in _vocabulary() if w.isalpha() and len(w) > 2]
+QUERIES = ["logs rotate daily", "city population", "disk usage report"]
+START_TIMEOUT = 180.0  # seconds for a server to load the model and listen
+TOKEN = "s3cret-token-for-tests"  # noqa: S105
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> Path:
+    """An embedded Chroma folder holding collection "tasb": 24 chunks from 4 sources."""
+    folder = tmp_path_factory.mktemp("mcp-db")
+    rng = random.Random(7)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(20)]
+    texts += ["logs rotate daily", "city population", "disk usage report", "train timetable"]
+    store = TasbVectorStore(
+        embedding=TasbEmbeddings(model_name=str(tiny_model_path)),
+        collection_name="tasb",
+        persist_directory=str(folder),
+    )
+    store.add_texts(
+        texts, metadatas=[{"source": f"doc{i % 4}.md", "chunk": i} for i in range(len(texts))]
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def retriever(db: Path, tiny_model_path: Path) -> TasbRetriever:
+    store = TasbVectorStore(
+        embedding=TasbEmbeddings(model_name=str(tiny_model_path)),
+        collection_name="tasb",
+        persist_directory=str(db),
+    )
+    return TasbRetriever(vectorstore=store)
+
+
+class Client:
+    """A synchronous face on an MCP ``ClientSession`` running in a portal thread."""
+
+    def __init__(self, portal: BlockingPortal, session: ClientSession) -> None:
+        self.portal = portal
+        self.session = session
+
+    def call(self, name: str, arguments: dict[str, Any] | None = None) -> Any:
+        return self.portal.call(self.session.call_tool, name, arguments or {})
+
+    def tools(self) -> Any:
+        return self.portal.call(self.session.list_tools).tools
+
+
+@asynccontextmanager
+async def _stdio_session(params: StdioServerParameters, errlog: Any) -> AsyncIterator[Any]:
+    async with (
+        stdio_client(params, errlog=errlog) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@asynccontextmanager
+async def _http_session(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+@pytest.fixture(scope="module")
+def stdio(
+    db: Path, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Client]:
+    """One ``tasb mcp --db DB`` over stdio for the module, through the SDK's client."""
+    command = tasb_command()
+    params = StdioServerParameters(
+        command=command[0],
+        args=[*command[1:], "mcp", "--db", str(db)],
+        env=env,
+        cwd=str(tmp_path_factory.mktemp("mcp-cwd")),
+    )
+    log = tmp_path_factory.mktemp("mcp-log") / "stderr.log"
+    with (
+        log.open("w") as errlog,
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(_stdio_session(params, errlog)) as session,
+    ):
+        yield Client(portal, session)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start_http(db: Path, env: dict[str, str], cwd: Path, *extra: str) -> tuple[Any, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*tasb_command(), "mcp", "--db", str(db), "--http", f"127.0.0.1:{port}", *extra],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, f"http://127.0.0.1:{port}/mcp"
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    _, err = process.communicate(timeout=30)
+    pytest.fail(f"tasb mcp --http never listened on {port}:\n{err[-3000:]}")
+
+
+def _stop(process: Any) -> str:
+    process.terminate()
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate(timeout=30)
+    return str(err)
+
+
+def _http_search(url: str, headers: dict[str, str], query: str) -> Any:
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(_http_session(url, headers)) as session,
+    ):
+        return portal.call(session.call_tool, "search", {"query": query, "k": 3})
+
+
+def _post_status(url: str, headers: dict[str, str]) -> int:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    request = urllib.request.Request(  # noqa: S310  (http on 127.0.0.1)
+        url,
+        data=body,
+        headers={"content-type": "application/json", "accept": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _expected(
+    retriever: TasbRetriever, query: str, **kwargs: Any
+) -> list[tuple[str, float, float]]:
+    return [
+        (d.id or "", d.metadata["score"], d.metadata["relevance"])
+        for d in retriever.invoke(query, **kwargs)
+    ]
+
+
+def _got(result: Any) -> list[tuple[str, float, float]]:
+    assert not result.is_error, result.content
+    return [(h["id"], h["score"], h["relevance"]) for h in result.structured_content["results"]]
+
+
+# -- stdio --------------------------------------------------------------------------------------
+
+
+def test_stdio_lists_three_read_only_tools_with_schemas(stdio: Client) -> None:
+    tools = {tool.name: tool for tool in stdio.tools()}
+    assert set(tools) == {"search", "fetch", "collection_info"}
+    assert all(tool.annotations.read_only_hint for tool in tools.values())
+    search = tools["search"]
+    assert "24 text chunks from 4 sources" in search.description
+    assert search.input_schema["required"] == ["query"]
+    assert search.output_schema["properties"]["results"]["type"] == "array"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"k": 5},
+        {"k": 3, "search_type": "mmr"},
+        {"k": 4, "filter": {"source": "doc1.md"}},
+        {"k": 3, "filter": {"$or": [{"source": "doc2.md"}, {"chunk": {"$gte": 20}}]}},
+    ],
+    ids=["similarity", "mmr", "filter", "or-filter"],
+)
+def test_stdio_search_equals_the_retriever(
+    stdio: Client, retriever: TasbRetriever, settings: dict[str, Any]
+) -> None:
+    for query in QUERIES:
+        result = stdio.call("search", {"query": query, **settings})
+        kwargs = {**settings, "fetch_k": max(20, 4 * settings["k"])}
+        assert _got(result) == _expected(retriever, query, **kwargs)
+        for hit in result.structured_content["results"]:
+            if settings.get("filter") == {"source": "doc1.md"}:
+                assert hit["source"] == "doc1.md"
+            elif "filter" in settings:
+                assert hit["source"] == "doc2.md" or hit["chunk"] >= 20
+        first = result.structured_content["results"][0]
+        assert result.content[0].text.startswith(
+            f"[1] {first['source']} #{first['chunk']} (score {first['score']:.1f}, relevance "
+            f"{first['relevance']:.2f}) id {first['id']}\n{first['text']}"
+        )
+
+
+def test_stdio_hybrid_search_equals_the_retriever(stdio: Client, retriever: TasbRetriever) -> None:
+    pytest.importorskip("bm25s")
+    result = stdio.call("search", {"query": "disk usage report", "k": 3, "search_type": "hybrid"})
+    expected = retriever.invoke("disk usage report", k=3, search_type="hybrid", fetch_k=20)
+    hits = result.structured_content["results"]
+    assert [h["id"] for h in hits] == [d.id for d in expected]
+    assert [h["fused_score"] for h in hits] == [d.metadata["fused_score"] for d in expected]
+
+
+def test_stdio_fetch_and_collection_info_agree_with_the_library(
+    stdio: Client, retriever: TasbRetriever, db: Path
+) -> None:
+    [doc] = retriever.invoke("train timetable", k=1)
+    fetched = stdio.call("fetch", {"id": doc.id})
+    assert not fetched.is_error
+    [stored] = retriever.store.get_by_ids([doc.id or ""])
+    assert fetched.structured_content == {
+        "id": stored.id,
+        "source": stored.metadata["source"],
+        "chunk": stored.metadata["chunk"],
+        "text": stored.page_content,
+        "metadata": stored.metadata,
+    }
+    info = stdio.call("collection_info").structured_content
+    args = argparse.Namespace(db=str(db), chroma_url=None, header=[], collection="tasb", model=None)
+    expected = describe(args)
+    for key in ("collection", "model", "dimension", "similarity", "space", "chunks", "sources"):
+        assert info[key] == expected[key], key
+    assert (info["space"], info["chunks"], info["sources"]) == ("ip", 24, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("search", {"query": ""}, "query is empty"),
+        ("search", {"query": "logs", "k": 0}, f"k must be a whole number from 1 to {MAX_K}"),
+        ("search", {"query": "logs", "k": 1_000_000}, "got 1000000"),
+        ("search", {"query": "logs", "filter": {"chunk": {"$near": 3}}}, "unknown operator"),
+        ("search", {"query": "logs", "filter": {"$and": "doc1.md"}}, "$and takes a non-empty"),
+        ("search", {"query": "logs", "filter": "{oops"}, "filter is not valid JSON"),
+        ("fetch", {"id": "no-such-id"}, "no chunk with id 'no-such-id'"),
+    ],
+)
+def test_stdio_bad_input_is_a_tool_error_and_the_next_call_succeeds(
+    stdio: Client, retriever: TasbRetriever, name: str, arguments: dict[str, Any], message: str
+) -> None:
+    bad = stdio.call(name, arguments)
+    assert bad.is_error
+    assert message in bad.content[0].text
+    assert _got(stdio.call("search", {"query": "logs", "k": 2})) == _expected(
+        retriever, "logs", k=2
+    )
+
+
+# -- Streamable HTTP ----------------------------------------------------------------------------
+
+
+def test_http_on_loopback_serves_without_a_token(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever
+) -> None:
+    process, url = _start_http(db, env, tmp_path)
+    try:
+        result = _http_search(url, {}, "city population")
+        assert _got(result) == _expected(retriever, "city population", k=3)
+    finally:
+        err = _stop(process)
+    assert f"serving collection 'tasb' on {url}" in err
+
+
+def test_http_with_token_env_answers_401_without_the_token(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever
+) -> None:
+    process, url = _start_http(
+        db, {**env, "TASB_TEST_TOKEN": TOKEN}, tmp_path, "--token-env", "TASB_TEST_TOKEN"
+    )
+    try:
+        assert _post_status(url, {}) == 401
+        assert _post_status(url, {"authorization": "Bearer wrong"}) == 401
+        assert _post_status(url, {"authorization": TOKEN}) == 401
+        result = _http_search(url, {"authorization": f"Bearer {TOKEN}"}, "logs rotate daily")
+        assert _got(result) == _expected(retriever, "logs rotate daily", k=3)
+    finally:
+        err = _stop(process)
+    assert "bearer token required" in err
+    assert TOKEN not in err
+
+
+def test_http_refuses_a_non_loopback_bind_without_a_token(
+    db: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [*tasb_command(), "mcp", "--db", str(db), "--http", "0.0.0.0:8765"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refusing to serve on 0.0.0.0" in result.stderr
+    assert "--token-env NAME" in result.stderr
+
+
+def test_token_env_that_is_unset_is_named(db: Path, env: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*tasb_command(), "mcp", "--db", str(db), "--http", "8765", "--token-env", "NO_SUCH_VAR"],
+        cwd=tmp_path,
+        env={k: v for k, v in env.items() if k != "NO_SUCH_VAR"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "environment variable NO_SUCH_VAR is not set" in result.stderr
+
+
+# -- LangChain, through langchain-mcp-adapters --------------------------------------------------
+
+
+def _agent_python() -> str:
+    try:
+        import langchain_mcp_adapters.tools  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return sys.executable
+    python = os.environ.get("TASB_MCP_AGENT_PYTHON")
+    if not python:
+        pytest.skip(
+            "langchain-mcp-adapters does not import beside mcp 2.x (it needs mcp<2); set "
+            "TASB_MCP_AGENT_PYTHON to a Python that has it (scripts/run-tests.sh makes one)"
+        )
+    return python
+
+
+def test_langchain_mcp_adapters_tools_return_the_retrievers_results(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever
+) -> None:
+    python = _agent_python()
+    command = [*tasb_command(), "mcp", "--db", str(db)]
+    result = subprocess.run(
+        [
+            python,
+            str(Path(__file__).with_name("mcp_adapters_probe.py")),
+            json.dumps(command),
+            json.dumps(QUERIES),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["tools"] == ["collection_info", "fetch", "search"]
+    for query, search in zip(QUERIES, out["searches"], strict=True):
+        got = [(h["id"], h["score"], h["relevance"]) for h in search["results"]]
+        assert got == _expected(retriever, query, k=3)
+        assert search["text"].startswith(f"[1] {search['results'][0]['source']} #")
+    assert out["fetch"]["id"] == out["searches"][0]["results"][0]["id"]
+    assert (out["info"]["chunks"], out["info"]["space"]) == (24, "ip")
+    assert out["bad"]["status"] == "error"
+    assert "k must be a whole number" in out["bad"]["text"]
+
+
+def test_example_mcp_agent_runs_against_the_tiny_model(env: dict[str, str], tmp_path: Path) -> None:
+    python = _agent_python()
+    result = subprocess.run(
+        [python, str(ROOT / "examples" / "mcp_agent.py")],
+        cwd=tmp_path,
+        env={**env, "TASB_COMMAND": shlex.join(tasb_command())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "search (call_1)" in out
+    assert "[1] " in out
+    assert ".md #0 (score " in out
+    assert out.rstrip().endswith("About 9 million people live in London [1].")

@@ -1,0 +1,216 @@
+"""The MCP server's pieces in process: filter checks, address rules, and the tools themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+pytest.importorskip("mcp.server.mcpserver", reason="needs the MCP SDK 2.x (langchain-tasb[mcp])")
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from langchain_tasb import TasbEmbeddings, TasbRetriever
+from langchain_tasb.mcp_server import (
+    MAX_K,
+    build_server,
+    check_exposure,
+    check_filter,
+    parse_address,
+)
+from langchain_tasb.mcp_server.run import is_loopback
+
+TEXTS = [
+    "Around 9 Million people live in London",
+    "London is known for its financial district",
+    "the protein binds the cell surface",
+    "logs are rotated daily and compressed",
+]
+
+
+# -- filters ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ("", None),
+        ({"source": "a.md"}, {"source": "a.md"}),
+        ('{"source": "a.md"}', {"source": "a.md"}),
+        (
+            {"source": "a.md", "chunk": {"$lt": 3}},
+            {"$and": [{"source": "a.md"}, {"chunk": {"$lt": 3}}]},
+        ),
+        ({"$or": [{"source": "a.md"}]}, {"source": "a.md"}),
+        (
+            {"$or": [{"source": {"$in": ["a.md", "b.md"]}}, {"chunk": {"$gte": 2}}]},
+            {"$or": [{"source": {"$in": ["a.md", "b.md"]}}, {"chunk": {"$gte": 2}}]},
+        ),
+        ({"flag": {"$ne": True}}, {"flag": {"$ne": True}}),
+    ],
+)
+def test_valid_filters_are_normalised_to_chroma_where(given: Any, expected: Any) -> None:
+    assert check_filter(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"source": {"$like": "a%"}}, "unknown operator '$like'"),
+        ({"$not": [{"source": "a.md"}]}, "unknown operator '$not'"),
+        ("{source: a.md", "filter is not valid JSON"),
+        ([{"source": "a.md"}], "must be a non-empty JSON object"),
+        ({"$and": {"source": "a.md"}}, "$and takes a non-empty list"),
+        ({"$and": []}, "$and takes a non-empty list"),
+        ({"source": {"$in": []}}, "$in takes a non-empty list"),
+        ({"source": {"$in": ["a.md", 1]}}, "must all be of one type"),
+        ({"chunk": {"$gt": "3"}}, "$gt compares with a number"),
+        ({"source": ["a.md"]}, "a field takes a value"),
+        ({"source": {"$eq": "a", "$ne": "b"}}, "a field takes a value"),
+        ({"$and": [{"source": "a.md"}, 3]}, "filter.$and[1] must be a non-empty JSON object"),
+    ],
+)
+def test_bad_filters_say_what_to_change(given: Any, message: str) -> None:
+    with pytest.raises(ValueError, match="filter") as caught:
+        check_filter(given)
+    assert message in str(caught.value)
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8765", ("127.0.0.1", 8765)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),  # noqa: S104  (parsing only)
+        ("[::1]:9000", ("::1", 9000)),
+        ("localhost:1", ("localhost", 1)),
+    ],
+)
+def test_http_address_defaults_to_loopback(text: str, expected: tuple[str, int]) -> None:
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "http", "0", "70000", ":8765", "host:port"])
+def test_bad_http_address_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"--http expects \[HOST:\]PORT"):
+        parse_address(text)
+
+
+def test_only_loopback_serves_without_a_token() -> None:
+    assert all(map(is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "192.168.1.2", "::", "example.org"]))  # noqa: S104
+    check_exposure("127.0.0.1", None)
+    check_exposure("0.0.0.0", "secret")  # noqa: S104
+    with pytest.raises(ValueError, match=r"refusing to serve on 0\.0\.0\.0.*--token-env NAME"):
+        check_exposure("0.0.0.0", None)  # noqa: S104
+
+
+# -- the tools, called in process ---------------------------------------------------------------
+
+
+@pytest.fixture
+def retriever(tiny_embeddings: TasbEmbeddings, collection_name: str) -> TasbRetriever:
+    return TasbRetriever.from_texts(
+        TEXTS,
+        tiny_embeddings,
+        [{"source": f"doc{i % 2}.md", "chunk": i} for i in range(len(TEXTS))],
+        collection_name=collection_name,
+    )
+
+
+def _info(retriever: TasbRetriever) -> dict[str, Any]:
+    return {
+        "collection": retriever.store.collection_name,
+        "model": "tiny",
+        "dimension": 32,
+        "similarity": "dot",
+        "space": "ip",
+        "chunks": len(TEXTS),
+        "sources": 2,
+        "top_sources": [{"source": "doc0.md", "chunks": 2}],
+    }
+
+
+def _call(server: Any, name: str, arguments: dict[str, Any]) -> Any:
+    async def call() -> Any:
+        return await server.call_tool(name, arguments)
+
+    return anyio.run(call)
+
+
+def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
+    retriever: TasbRetriever,
+) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    result = _call(server, "search", {"query": "people in London", "k": 3})
+    expected = retriever.invoke("people in London", k=3)
+    hits = result.structured_content["results"]
+    assert [h["id"] for h in hits] == [d.id for d in expected]
+    assert [h["score"] for h in hits] == [d.metadata["score"] for d in expected]
+    assert [h["relevance"] for h in hits] == [d.metadata["relevance"] for d in expected]
+    assert [(h["source"], h["chunk"], h["text"]) for h in hits] == [
+        (d.metadata["source"], d.metadata["chunk"], d.page_content) for d in expected
+    ]
+    first = expected[0]
+    assert result.content[0].text.startswith(
+        f"[1] {first.metadata['source']} #{first.metadata['chunk']} (score "
+        f"{first.metadata['score']:.1f}, relevance {first.metadata['relevance']:.2f}) id "
+        f"{first.id}\n{first.page_content}\n\n[2] "
+    )
+
+
+def test_tool_descriptions_say_what_the_collection_holds(retriever: TasbRetriever) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
+    assert set(tools) == {"search", "fetch", "collection_info"}
+    description = tools["search"].description
+    assert f"{len(TEXTS)} text chunks from 2 sources such as doc0.md" in description
+    assert "higher is better" in description
+    schema = tools["search"].input_schema["properties"]
+    assert schema["k"]["maximum"] == MAX_K
+    assert schema["search_type"]["enum"] == ["similarity", "mmr", "hybrid"]
+    assert '{"$and": [{"source": "guide.md"}' in schema["filter"]["description"]
+    assert all(tool.annotations.read_only_hint for tool in tools.values())
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"query": "  "}, "query is empty"),
+        ({"query": "x", "k": 0}, f"k must be a whole number from 1 to {MAX_K}, got 0"),
+        ({"query": "x", "k": 1_000_000}, "got 1000000"),
+        ({"query": "x", "filter": {"source": {"$regex": "a"}}}, "unknown operator '$regex'"),
+        ({"query": "x", "filter": "not json"}, "filter is not valid JSON"),
+        ({"query": "x", "search_type": "keyword"}, "search_type must be one of"),
+    ],
+)
+def test_bad_search_input_is_a_tool_error(
+    retriever: TasbRetriever, arguments: dict[str, Any], message: str
+) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    with pytest.raises(ToolError, match="Error executing tool search") as caught:
+        _call(server, "search", arguments)
+    assert message in str(caught.value)
+    assert _call(server, "search", {"query": "London"}).structured_content["results"]
+
+
+def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetriever) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    [hit] = retriever.invoke("protein", k=1)
+    got = _call(server, "fetch", {"id": hit.id}).structured_content
+    assert got["id"] == hit.id
+    assert got["text"] == hit.page_content
+    assert got["metadata"] == {"source": hit.metadata["source"], "chunk": hit.metadata["chunk"]}
+    with pytest.raises(ToolError, match="no chunk with id 'missing'"):
+        _call(server, "fetch", {"id": "missing"})
+
+
+def test_collection_info_reports_what_info_returns(retriever: TasbRetriever) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    got = _call(server, "collection_info", {}).structured_content
+    assert got == _info(retriever)
