@@ -12,16 +12,15 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from langchain_tasb.encoding.encoder import (
+from langchain_tasb.encoding.loading import default_model_name
+from langchain_tasb.encoding.selection import default_backend, make_encoder
+from langchain_tasb.encoding.types import (
     Backend,
     Encoder,
     ModelInfo,
     Precision,
     Role,
     Similarity,
-    default_backend,
-    default_model_name,
-    make_encoder,
 )
 from langchain_tasb.validation import check_text, check_texts
 

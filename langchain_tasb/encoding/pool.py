@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.encoding.encoder import EncodeResult, ModelInfo, Role, Similarity
-from langchain_tasb.encoding.onnx_backend import physical_cores
+from langchain_tasb.encoding.hardware import physical_cores
+from langchain_tasb.encoding.selection import make_encoder, resolve_backend
+from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similarity
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,8 +38,6 @@ def _start_worker(
 ) -> None:
     """Pool initializer: take a device from the shared queue and load the encoder once."""
     global _WORKER_ENCODER  # one encoder per worker process, by design
-    from langchain_tasb.encoding.encoder import make_encoder
-
     device = devices.get()
     if backend in ("torch", "onnx-int8+torch") and device == "cpu":
         import torch
@@ -75,7 +74,7 @@ class EncoderPool:
     Args:
         name: Hub name or local directory of a sentence-transformers model.
         backend: "auto", "torch" or "onnx-int8" (see
-            :func:`~langchain_tasb.encoding.encoder.resolve_backend`).
+            :func:`~langchain_tasb.encoding.selection.resolve_backend`).
         workers: Number of processes; default: one per device, or one per physical core.
         devices: Devices handed to the workers in turn; default: every CUDA GPU for torch on
             CUDA, else "cpu".
@@ -98,8 +97,6 @@ class EncoderPool:
         import multiprocessing
         import weakref
         from concurrent.futures import ProcessPoolExecutor
-
-        from langchain_tasb.encoding.encoder import resolve_backend
 
         if workers is not None and workers < 1:
             msg = f"workers must be at least 1, got {workers!r}"
