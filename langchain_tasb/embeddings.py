@@ -12,23 +12,29 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from langchain_tasb.encoding.encoder import (
+from langchain_tasb.encoding.loading import default_model_name
+from langchain_tasb.encoding.selection import default_backend, make_encoder
+from langchain_tasb.encoding.types import (
     Backend,
     Encoder,
     ModelInfo,
     Precision,
     Role,
     Similarity,
-    default_backend,
-    default_model_name,
-    make_encoder,
 )
 from langchain_tasb.validation import check_text, check_texts
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+
+    from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
+
+# Settings that shape the encoder: changing one loads another encoder (and other workers).
+_ENCODER_FIELDS = frozenset(
+    {"model_name", "device", "backend", "precision", "similarity_override", "trust_remote_code"}
+)
 
 
 class TasbEmbeddings(BaseModel, Embeddings):
@@ -64,7 +70,7 @@ class TasbEmbeddings(BaseModel, Embeddings):
             score = sum(a * b for a, b in zip(q, d[0]))  # dot product, higher is better
     """
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     model_name: str = Field(default_factory=default_model_name)
     """Hub name or local directory of a sentence-transformers model. Defaults to
@@ -115,12 +121,58 @@ class TasbEmbeddings(BaseModel, Embeddings):
     (on CUDA one per GPU, in turn; on CPU the cores are split between them), reused by every
     later call until :meth:`close`. Queries stay in this process, for latency."""
 
+    # Settings are checked when assigned too; changing one that shapes the vectors drops what
+    # was built from the old value (see ``__setattr__``).
     _encoder: Encoder | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: OrderedDict[str, list[float]] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _truncated: int = PrivateAttr(default=0)
     _pool: Any = PrivateAttr(default=None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Validate a new setting, then drop the encoder, workers or vectors it invalidates."""
+        if name not in type(self).model_fields:
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        if getattr(self, name) != old:
+            self._forget(name)
+
+    def _forget(self, changed: str) -> None:
+        """Drop what was built from the old value of setting ``changed``."""
+        pool = None
+        with self._lock:
+            if changed in _ENCODER_FIELDS:
+                self._encoder = None
+            if changed in _ENCODER_FIELDS or changed == "processes":
+                pool, self._pool = self._pool, None
+        with self._cache_lock:
+            if changed in _ENCODER_FIELDS or changed == "query_max_tokens":
+                self._cache.clear()
+            while len(self._cache) > self.query_cache_size:
+                self._cache.popitem(last=False)
+        if pool is not None:
+            logger.debug("%s changed: stopping the document workers", changed)
+            pool.close()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own query cache and locks; ``update`` is validated like assignment.
+
+        The copy shares the loaded encoder only when no setting that shapes it changes, and
+        never the document workers (each object closes its own). Every setting is a str,
+        number, bool or None, so ``deep`` changes nothing.
+        """
+        del deep
+        copy = super().model_copy()
+        copy._lock = threading.Lock()
+        copy._cache_lock = threading.Lock()
+        copy._cache = OrderedDict(self._cache)
+        copy._pool = None
+        for name, value in (update or {}).items():
+            setattr(copy, name, value)
+        return copy
 
     @property
     def encoder(self) -> Encoder:

@@ -1,6 +1,7 @@
 """A fast CPU backend: a cached ONNX export of the model, run by ONNX Runtime.
 
-The export and its cache are :mod:`langchain_tasb.encoding.onnx_export`. Encoding tokenises each
+The export is :mod:`langchain_tasb.encoding.onnx_export` and its cache
+:mod:`langchain_tasb.encoding.onnx_cache`. Encoding tokenises each
 call once with the model's fast (Rust) tokenizer: that one pass gives the ids, the truncation count
 and the lengths that texts are sorted by. A single text (a query) runs on every core, through
 the all-int8 query graph when the export has one; many texts run one by one in parallel, one
@@ -21,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.encoding.encoder import EncodeResult, ModelInfo, Role, Similarity
-from langchain_tasb.encoding.onnx_export import OnnxSettings, ensure_exported, import_onnxruntime
+from langchain_tasb.encoding.hardware import physical_cores
+from langchain_tasb.encoding.onnx_cache import ensure_exported
+from langchain_tasb.encoding.onnx_export import OnnxSettings, import_onnxruntime
+from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similarity
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,25 +33,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyperthread siblings counted once)."""
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores: set[str] = set()
-    for cpu in allowed:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
-        except OSError:
-            cores.add(str(cpu))
-        else:
-            cores.add(f"{package}:{core}")
-    return max(1, len(cores))
 
 
 _SESSIONS: dict[tuple[str, int], Any] = {}
@@ -162,7 +146,7 @@ def _thread_pool(threads: int) -> Any:
 class OnnxEncoder:
     """Encodes with an int8 (or fp32) ONNX export of a sentence-transformers model on CPU.
 
-    Same interface as :class:`~langchain_tasb.encoding.encoder.TorchEncoder`: ``info``,
+    Same interface as :class:`~langchain_tasb.encoding.torch_backend.TorchEncoder`: ``info``,
     ``tokenizer`` and ``encode(texts, role=..., max_tokens=..., batch_size=...)``. Once the export
     is cached, constructing one loads neither torch nor the torch model.
 

@@ -3,18 +3,25 @@
 ``TasbEmbeddings(processes=N)`` starts one on first use and reuses it for every later call
 until ``close()``: each worker process loads the model once (torch or onnx-int8), and each
 call spreads chunks of similar-length texts over the workers.
+
+Workers exit when their parent process dies, however it dies (a watchdog thread in each
+polls the parent's pid). A worker that cannot load the model reports why to the call that
+needed it, and the next call starts fresh workers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.encoding.encoder import EncodeResult, ModelInfo, Role, Similarity
-from langchain_tasb.encoding.onnx_backend import physical_cores
+from langchain_tasb.encoding.hardware import physical_cores
+from langchain_tasb.encoding.selection import make_encoder, resolve_backend
+from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similarity
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,6 +31,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _WORKER_ENCODER: Any = None
+_WORKER_START_ERROR: str | None = None
+_PARENT_POLL_SECONDS = 0.5
+
+
+class WorkerStartError(RuntimeError):
+    """A pool worker could not load its encoder; the message holds the worker's error."""
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Start a daemon thread that ends this process once ``parent_pid`` is no longer its parent.
+
+    A killed parent (``kill -9``, the OOM killer) runs no clean-up, and the workers wait on a
+    queue that they themselves keep open; orphaned, they are adopted by another process and
+    their parent pid changes.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_POLL_SECONDS)
+        os._exit(1)  # nobody is left to read a result
+
+    threading.Thread(target=watch, name="tasb-parent-watch", daemon=True).start()
 
 
 def _start_worker(
@@ -34,30 +63,40 @@ def _start_worker(
     trust_remote_code: bool,
     devices: Any,
     threads: int,
+    parent_pid: int | None = None,
 ) -> None:
-    """Pool initializer: take a device from the shared queue and load the encoder once."""
-    global _WORKER_ENCODER  # one encoder per worker process, by design
-    from langchain_tasb.encoding.encoder import make_encoder
+    """Pool initializer: take a device from the shared queue and load the encoder once.
 
+    An error is kept and raised by every call to this worker (an initializer that raises
+    would only log it in the worker and leave the parent a "terminated abruptly" pool).
+    """
+    global _WORKER_ENCODER, _WORKER_START_ERROR  # one encoder per worker process, by design
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
     device = devices.get()
-    if backend in ("torch", "onnx-int8+torch") and device == "cpu":
-        import torch
+    try:
+        if backend in ("torch", "onnx-int8+torch") and device == "cpu":
+            import torch
 
-        torch.set_num_threads(threads)
-    _WORKER_ENCODER = make_encoder(
-        name,
-        backend=backend,  # type: ignore[arg-type]
-        device=device,
-        precision=precision,  # type: ignore[arg-type]
-        similarity=similarity,
-        trust_remote_code=trust_remote_code,
-        threads=threads,
-    )
+            torch.set_num_threads(threads)
+        _WORKER_ENCODER = make_encoder(
+            name,
+            backend=backend,  # type: ignore[arg-type]
+            device=device,
+            precision=precision,  # type: ignore[arg-type]
+            similarity=similarity,
+            trust_remote_code=trust_remote_code,
+            threads=threads,
+        )
+    except Exception as exc:  # reported to the parent by _worker_encode
+        _WORKER_START_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def _worker_encode(
     texts: list[str], role: Role, max_tokens: int, batch_size: int
 ) -> tuple[EncodeResult, int, ModelInfo]:
+    if _WORKER_START_ERROR is not None:
+        raise WorkerStartError(_WORKER_START_ERROR)
     encoder = _WORKER_ENCODER
     result = encoder.encode(texts, role=role, max_tokens=max_tokens, batch_size=batch_size)
     return result, os.getpid(), encoder.info
@@ -75,7 +114,7 @@ class EncoderPool:
     Args:
         name: Hub name or local directory of a sentence-transformers model.
         backend: "auto", "torch" or "onnx-int8" (see
-            :func:`~langchain_tasb.encoding.encoder.resolve_backend`).
+            :func:`~langchain_tasb.encoding.selection.resolve_backend`).
         workers: Number of processes; default: one per device, or one per physical core.
         devices: Devices handed to the workers in turn; default: every CUDA GPU for torch on
             CUDA, else "cpu".
@@ -95,11 +134,7 @@ class EncoderPool:
         similarity: Similarity | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        import multiprocessing
         import weakref
-        from concurrent.futures import ProcessPoolExecutor
-
-        from langchain_tasb.encoding.encoder import resolve_backend
 
         if workers is not None and workers < 1:
             msg = f"workers must be at least 1, got {workers!r}"
@@ -118,21 +153,53 @@ class EncoderPool:
                 devices = [device]
         count = workers or (len(devices) if devices[0] != "cpu" else physical_cores())
         self.workers = count
+        self._devices = list(devices)
         threads = max(1, physical_cores() // count)
-        context = multiprocessing.get_context("spawn")
-        queue = context.Queue()
-        for i in range(count):
-            queue.put(devices[i % len(devices)])
-        self._executor = ProcessPoolExecutor(
-            max_workers=count,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(name, kind, precision, similarity, trust_remote_code, queue, threads),
-        )
-        self._finalizer = weakref.finalize(self, self._executor.shutdown, wait=False)
+        self._settings = (name, kind, precision, similarity, trust_remote_code, threads)
+        # One slot, so that the finalizer shuts down whichever executor is current.
+        self._executors: list[Any] = [self._new_executor()]
+        self._finalizer = weakref.finalize(self, _shut_down, self._executors)
         self.worker_pids: set[int] = set()
         self._info: ModelInfo | None = None
         logger.debug("started %d %s encoder workers on %s", count, kind, list(devices))
+
+    def _new_executor(self) -> Any:
+        """Processes started on the first call, each taking the next device."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        name, kind, precision, similarity, trust_remote_code, threads = self._settings
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        for i in range(self.workers):
+            queue.put(self._devices[i % len(self._devices)])
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(
+                *(name, kind, precision, similarity, trust_remote_code, queue, threads),
+                os.getpid(),  # the workers' parent: they exit when it is gone
+            ),
+        )
+
+    def _restart(self, error: BaseException) -> RuntimeError:
+        """Replace broken workers with unstarted ones; the error to raise, with its cause."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        _shut_down(self._executors)
+        self._executors[0] = self._new_executor()
+        if isinstance(error, BrokenProcessPool):
+            msg = (
+                f"An encoder pool worker of {self._settings[0]!r} died ({error}); was it "
+                "killed, or out of memory? The next call starts fresh workers."
+            )
+        else:
+            msg = (
+                f"The encoder pool's workers could not start: {error}. The next call starts "
+                "fresh workers."
+            )
+        return RuntimeError(msg)
 
     @property
     def info(self) -> ModelInfo:
@@ -161,16 +228,22 @@ class EncoderPool:
         # Chunks of similar length, several per worker so that a slow one is not waited on.
         per_chunk = max(batch_size, -(-len(texts) // (self.workers * 4)))
         chunks = [order[i : i + per_chunk] for i in range(0, len(order), per_chunk)]
-        futures = [
-            self._executor.submit(
-                _worker_encode, [texts[i] for i in chunk], role, max_tokens, batch_size
-            )
-            for chunk in chunks
-        ]
+        from concurrent.futures.process import BrokenProcessPool
+
+        executor = self._executors[0]
+        try:
+            futures = [
+                executor.submit(
+                    _worker_encode, [texts[i] for i in chunk], role, max_tokens, batch_size
+                )
+                for chunk in chunks
+            ]
+            results = [future.result() for future in futures]
+        except (WorkerStartError, BrokenProcessPool) as exc:
+            raise self._restart(exc) from exc
         vectors: NDArray[np.float32] | None = None
         truncated = 0
-        for chunk, future in zip(chunks, futures, strict=True):
-            result, pid, info = future.result()
+        for chunk, (result, pid, info) in zip(chunks, results, strict=True):
             self.worker_pids.add(pid)
             self._info = info
             if vectors is None:
@@ -185,10 +258,15 @@ class EncoderPool:
         """Stop the workers (idempotent)."""
         if self._finalizer.alive:
             self._finalizer.detach()
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executors[0].shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> EncoderPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shut_down(executors: list[Any]) -> None:
+    """Stop the current executor's workers without waiting for them."""
+    executors[0].shutdown(wait=False, cancel_futures=True)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from langchain_tasb.encoding.encoder import EncodeResult, ModelInfo, Role, TorchEncoder
     from langchain_tasb.encoding.onnx_backend import OnnxEncoder
+    from langchain_tasb.encoding.torch_backend import TorchEncoder
+    from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 from transformers import AutoModel, AutoTokenizer
 
 from langchain_tasb import DEFAULT_MODEL_NAME, TasbEmbeddings
-from langchain_tasb.encoding.encoder import default_model_name
+from langchain_tasb.encoding.loading import default_model_name
 
 # The standard suites read their parameters from a property, which cannot take fixtures;
 # an autouse fixture fills this in from the session's tiny model before each test.
@@ -248,3 +248,55 @@ class TestTasbEmbeddingsStandardIntegration(EmbeddingsIntegrationTests):
     @property
     def embedding_model_params(self) -> dict[str, Any]:
         return {"model_name": _STANDARD_MODEL[0], "device": "cpu"}
+
+
+def test_settings_are_validated_when_assigned(tiny_model_path: Path) -> None:
+    emb = TasbEmbeddings(model_name=str(tiny_model_path))
+    with pytest.raises(ValueError, match="query_max_tokens"):
+        emb.query_max_tokens = -5
+    with pytest.raises(ValueError, match="backend"):
+        emb.backend = "tensorrt"  # type: ignore[assignment]
+    assert emb.query_max_tokens == 64
+    assert emb.backend == "torch"
+
+
+def test_changing_the_query_limit_after_use_drops_the_cached_vectors(
+    tiny_model_path: Path,
+) -> None:
+    long_text = " ".join(["london"] * 40)
+    emb = TasbEmbeddings(model_name=str(tiny_model_path), query_max_tokens=32)
+    before = emb.embed_query(long_text)
+    emb.query_max_tokens = 8
+    after = np.asarray(emb.embed_query(long_text))
+    np.testing.assert_allclose(after, raw_cls(tiny_model_path, [long_text], 8)[0], atol=1e-4)
+    assert not np.allclose(after, before, atol=1e-3)
+
+
+def test_changing_the_model_after_use_loads_the_new_one(
+    tiny_model_path: Path, other_model_path: Path
+) -> None:
+    emb = TasbEmbeddings(model_name=str(tiny_model_path))
+    query, document = emb.embed_query(TEXTS[0]), emb.embed_documents(TEXTS[:1])[0]
+    emb.model_name = str(other_model_path)
+    assert emb.info.name == str(other_model_path)
+    other = TasbEmbeddings(model_name=str(other_model_path))
+    assert emb.embed_query(TEXTS[0]) == other.embed_query(TEXTS[0]) != query
+    assert emb.embed_documents(TEXTS[:1])[0] == other.embed_documents(TEXTS[:1])[0] != document
+    copy = emb.model_copy(update={"model_name": str(tiny_model_path)})
+    assert copy.embed_query(TEXTS[0]) == query
+    assert emb.embed_query(TEXTS[0]) == other.embed_query(TEXTS[0])  # the original is unchanged
+
+
+def test_changing_the_model_stops_the_document_workers(tiny_model_path: Path) -> None:
+    class Pool:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    emb = TasbEmbeddings(model_name=str(tiny_model_path), processes=2)
+    pool = emb._pool = Pool()
+    emb.document_batch_size = 8  # does not change a vector: the workers stay
+    assert emb._pool is pool and not pool.closed
+    emb.trust_remote_code = True
+    assert emb._pool is None and pool.closed

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_tasb.encoding import encoder as encoder_module
-from langchain_tasb.encoding.encoder import TorchEncoder
+from langchain_tasb.encoding import loading
+from langchain_tasb.encoding.torch_backend import TorchEncoder
 from langchain_tasb.testing import build_tiny_model
 from tests.unit_tests.test_onnx_backend import cosines
 
@@ -21,7 +21,7 @@ TEXTS = ["Around 9 Million people live in London", "the protein binds the cell s
 
 def shared(path: Path) -> bool:
     """Whether the float32 model at ``path`` is kept in the process-wide cache."""
-    return (str(path), "cpu", False) in encoder_module._MODELS
+    return (str(path), "cpu", False) in loading._MODELS
 
 
 def dtypes(model: object) -> set[str]:
@@ -58,7 +58,7 @@ def test_half_precision_copies_a_shared_float32_model_without_touching_it(tmp_pa
 def test_onnx_export_does_not_keep_the_torch_model(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from langchain_tasb.encoding.onnx_export import ensure_exported
+    from langchain_tasb.encoding.onnx_cache import ensure_exported
 
     path = build_tiny_model(tmp_path / "model")
     exported = ensure_exported(str(path), cache_dir=tmp_path / "onnx")
@@ -96,9 +96,9 @@ def device_and_torch_import(device_files: list[str]) -> tuple[str, str, bool]:
     code = textwrap.dedent(
         f"""
         import sys
-        from langchain_tasb.encoding import encoder
-        encoder._GPU_DEVICE_FILES = {tuple(device_files)!r}
-        print(encoder.default_device(), encoder.resolve_backend("auto", None)[0])
+        from langchain_tasb.encoding import hardware, selection
+        hardware._GPU_DEVICE_FILES = {tuple(device_files)!r}
+        print(hardware.default_device(), selection.resolve_backend("auto", None)[0])
         print("torch" in sys.modules)
         """
     )

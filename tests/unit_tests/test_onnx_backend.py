@@ -13,17 +13,13 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
-from langchain_tasb.encoding import encoder as encoder_module
-from langchain_tasb.encoding import onnx_backend, onnx_export
-from langchain_tasb.encoding.encoder import TorchEncoder, resolve_backend
+from langchain_tasb.encoding import hardware, loading, onnx_backend, onnx_export
 from langchain_tasb.encoding.onnx_backend import REMEMBERED_FILE, OnnxEncoder
-from langchain_tasb.encoding.onnx_export import (
-    OnnxSettings,
-    cache_key,
-    check_exportable,
-    ensure_exported,
-)
+from langchain_tasb.encoding.onnx_cache import cache_key, ensure_exported
+from langchain_tasb.encoding.onnx_export import OnnxSettings, check_exportable
 from langchain_tasb.encoding.pool import EncoderPool
+from langchain_tasb.encoding.selection import resolve_backend
+from langchain_tasb.encoding.torch_backend import TorchEncoder
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")  # the torch.export-based ONNX exporter needs it
@@ -228,7 +224,7 @@ def test_truncation_is_counted_from_the_one_tokenisation(
         msg = "the ONNX path must not re-tokenise to count truncation"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(encoder_module, "count_truncated", no_second_pass)
+    monkeypatch.setattr(loading, "count_truncated", no_second_pass)
     result = tiny_onnx.encode(
         [at_limit, over, over, "x"], role="document", max_tokens=7, batch_size=8
     )
@@ -360,7 +356,7 @@ def test_unsupported_module_is_refused_with_the_fix() -> None:
 def test_auto_backend_is_int8_on_cpu_and_half_torch_on_cuda(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(encoder_module, "cpu_flags", frozenset)  # a CPU without AMX
+    monkeypatch.setattr(hardware, "cpu_flags", frozenset)  # a CPU without AMX
     assert resolve_backend("auto", "cpu") == ("onnx-int8", "cpu", "float32")
     assert resolve_backend("auto", "cuda") == ("torch", "cuda", "float16")
     assert resolve_backend("auto", "cuda", "bfloat16") == ("torch", "cuda", "bfloat16")

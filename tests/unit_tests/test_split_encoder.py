@@ -9,11 +9,12 @@ import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
-from langchain_tasb.encoding import encoder as encoder_module
-from langchain_tasb.encoding import pool
-from langchain_tasb.encoding.encoder import TorchEncoder, cpu_flags, cpu_has_amx, resolve_backend
+from langchain_tasb.encoding import hardware, pool
+from langchain_tasb.encoding.hardware import cpu_flags, cpu_has_amx
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
+from langchain_tasb.encoding.selection import make_encoder, resolve_backend
 from langchain_tasb.encoding.split_encoder import TORCH_BATCH_SIZE, SplitEncoder
+from langchain_tasb.encoding.torch_backend import TorchEncoder
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -31,7 +32,7 @@ def _cache_env(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def split_encoder(path: Path, precision: Any = "bfloat16") -> SplitEncoder:
-    encoder = encoder_module.make_encoder(str(path), backend="onnx-int8+torch", precision=precision)
+    encoder = make_encoder(str(path), backend="onnx-int8+torch", precision=precision)
     assert isinstance(encoder, SplitEncoder)
     return encoder
 
@@ -53,7 +54,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
 def test_auto_splits_on_a_cpu_with_amx_only(
     monkeypatch: pytest.MonkeyPatch, flags: frozenset[str], expected: tuple[str, str, str]
 ) -> None:
-    monkeypatch.setattr(encoder_module, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: flags)
     assert cpu_has_amx() is (expected[0] == "onnx-int8+torch")
     assert resolve_backend("auto", "cpu") == expected
     # An explicit precision or a GPU still means torch alone.

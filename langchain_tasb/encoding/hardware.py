@@ -1,0 +1,87 @@
+"""What this machine offers the encoders: a GPU, AMX tiles, physical cores.
+
+Each answer is read without importing torch when it can be: a process that only answers
+queries through ONNX Runtime never needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+# Device files without which no torch GPU backend can run on Linux: NVIDIA's driver (bare
+# metal and containers), ROCm's kernel driver (torch.cuda on AMD) and WSL2's GPU bridge.
+_GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_possible() -> bool:
+    """Whether torch could find a GPU here, decided without importing torch when it can be.
+
+    On Linux a GPU needs one of :data:`_GPU_DEVICE_FILES`; elsewhere (macOS has MPS) only
+    torch can tell. Importing torch costs about 0.8 s and 170 MB, which a process that only
+    answers queries through ONNX Runtime never needs.
+    """
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(path) for path in _GPU_DEVICE_FILES)
+
+
+def default_device() -> str:
+    """The best available torch device: ``cuda``, then ``mps``, then ``cpu``.
+
+    Torch is imported only when :func:`gpu_possible` says a GPU could be there.
+    """
+    if not gpu_possible():
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles for bfloat16 (Intel Xeon since Sapphire Rapids).
+
+    Read from ``/proc/cpuinfo`` (Linux); False elsewhere. On such a CPU torch's bfloat16
+    matrix products outrun ONNX Runtime's int8 ones for batches of documents, whose
+    GELU-fed matrices stay in fp32 (see :mod:`langchain_tasb.encoding.split_encoder`).
+    """
+    return cpu_flags() >= {"amx_tile", "amx_bf16"}
+
+
+@functools.cache
+def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags from the first ``flags`` line of ``cpuinfo_path`` (Linux)."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyperthread siblings counted once)."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores: set[str] = set()
+    for cpu in allowed:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            cores.add(str(cpu))
+        else:
+            cores.add(f"{package}:{core}")
+    return max(1, len(cores))

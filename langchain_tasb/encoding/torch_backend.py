@@ -1,0 +1,100 @@
+"""The torch backend: sentence-transformers on CPU, CUDA or MPS, in float32 or half precision."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from langchain_tasb.encoding.hardware import default_device
+from langchain_tasb.encoding.loading import (
+    cast_model,
+    count_truncated,
+    describe_model,
+    load_sentence_transformer,
+)
+from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similarity, TorchPrecision
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# One lock per loaded model, shared by every encoder of it. A Hugging Face fast tokenizer
+# keeps its truncation length in its Rust half between calls and sets it on each call (to the
+# role's limit when encoding, to none when counting truncation), so two threads using one
+# model at once would encode with each other's limit.
+_MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_LOCK = threading.Lock()
+
+
+def _model_lock(model: Any) -> threading.Lock:
+    with _MODEL_LOCKS_LOCK:
+        lock = _MODEL_LOCKS.get(model)
+        if lock is None:
+            lock = _MODEL_LOCKS[model] = threading.Lock()
+        return lock
+
+
+class TorchEncoder:
+    """Encodes with sentence-transformers on torch (CPU, CUDA or MPS).
+
+    Queries go through ``encode_query`` and documents through ``encode_document``, so models
+    with role prompts or routers get the right one; everything else is one code path. Calls
+    on one loaded model run one at a time (the threads of a process share it, and its
+    tokenizer's truncation length is set per call); torch parallelises each call itself.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        device: str | None = None,
+        similarity: Similarity | None = None,
+        trust_remote_code: bool = False,
+        precision: TorchPrecision = "float32",
+    ) -> None:
+        self.device = device or default_device()
+        if precision == "float32":
+            base = load_sentence_transformer(name, self.device, trust_remote_code=trust_remote_code)
+        else:
+            base = cast_model((name, self.device, trust_remote_code, precision))
+        self.model = base
+        info = describe_model(base, name)
+        if similarity is not None and similarity != info.similarity:
+            info = ModelInfo(**{**info.__dict__, "similarity": similarity})
+        self.info = info
+        self._lock = _model_lock(base)
+        self._tokenizer: Any = None
+
+    @property
+    def tokenizer(self) -> Any:
+        """A copy of the model's Hugging Face tokenizer (for chunking), made on first use.
+
+        A copy, so that whatever a caller's tokenising sets (truncation, padding) never
+        reaches the tokenizer that encoding uses.
+        """
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = copy.deepcopy(self.model.tokenizer)
+        return self._tokenizer
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
+    ) -> EncodeResult:
+        """Encode texts for one role; cosine models come back L2-normalised."""
+        max_tokens = min(max_tokens, self.info.max_seq_length)
+        method = self.model.encode_query if role == "query" else self.model.encode_document
+        with self._lock:
+            truncated = count_truncated(self.model.tokenizer, texts, max_tokens)
+            vectors = method(
+                list(texts),
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=self.info.similarity == "cosine" and not self.info.normalized,
+                processing_kwargs={"text": {"max_length": max_tokens, "truncation": True}},
+            )
+        return EncodeResult(np.asarray(vectors, dtype=np.float32), truncated)

@@ -1,0 +1,73 @@
+"""The model side's vocabulary: roles, similarities, backend names, model facts, results.
+
+Every other module of :mod:`langchain_tasb.encoding` imports this one and nothing here imports
+them: the backends and the selection between them share these types without importing each
+other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+Role = Literal["query", "document"]
+Similarity = Literal["dot", "cosine"]
+Backend = Literal["auto", "torch", "onnx-int8", "onnx-int8+torch"]
+"""Inference backends: "torch" (sentence-transformers), "onnx-int8" (ONNX Runtime, int8
+weights, CPU), "onnx-int8+torch" (single texts on onnx-int8, batches of documents on torch in
+bfloat16, CPU; see :mod:`langchain_tasb.encoding.split_encoder`) and "auto" (onnx-int8+torch on
+a CPU with AMX, onnx-int8 on other CPUs, torch in half precision on a GPU)."""
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx-int8", "onnx-int8+torch")
+"""Every value of :data:`Backend`, in the order error messages list them."""
+Precision = Literal["auto", "float32", "float16", "bfloat16"]
+"""Torch weights' precision; "auto" is float16 on CUDA, bfloat16 for the documents of
+"onnx-int8+torch" and float32 elsewhere."""
+ResolvedBackend = Literal["torch", "onnx-int8", "onnx-int8+torch"]
+TorchPrecision = Literal["float32", "float16", "bfloat16"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the loaded model computes, read from its modules and configuration."""
+
+    name: str
+    """The name or path the model was loaded from."""
+    dimension: int
+    """Length of each embedding."""
+    pooling: str
+    """Pooling mode of the model's Pooling module ("cls", "mean", ...), or "unknown"."""
+    normalized: bool
+    """Whether the model itself L2-normalises its output (a Normalize module)."""
+    similarity: Similarity
+    """How scores are computed: "dot" on raw vectors, or "cosine" (dot on unit vectors)."""
+    max_seq_length: int
+    """Longest input the model accepts, in tokens (special tokens included)."""
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """Vectors for a list of texts, with how many of those texts were cut to fit."""
+
+    vectors: NDArray[np.float32]
+    truncated: int
+
+
+class Encoder(Protocol):
+    """What every backend provides: model facts, its tokenizer, and one encode path."""
+
+    info: ModelInfo
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face tokenizer."""
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
+    ) -> EncodeResult:
+        """Encode texts for one role."""
