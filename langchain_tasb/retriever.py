@@ -44,7 +44,7 @@ class TasbRetriever(BaseRetriever):
     and ``metadata["relevance"]`` (calibrated, in [0, 1], monotonic in the score).
 
     Build it from a :class:`TasbVectorStore` (``store.as_retriever()``), or from connection
-    fields, which open an existing collection with no other code:
+    fields, which open an existing collection (never creating one) with no other code:
 
     Example:
         .. code-block:: python
@@ -101,12 +101,11 @@ class TasbRetriever(BaseRetriever):
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
 
-    @model_validator(mode="after")
-    def _open_store(self) -> TasbRetriever:
-        if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
-            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
-            raise ValueError(msg)
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
         if self.vectorstore is None:
+            # Opened here rather than in a validator: pydantic would turn the store's errors
+            # (CollectionNotFoundError, CollectionMismatchError) into a ValidationError.
             self.vectorstore = TasbVectorStore(
                 embedding=self.embedding,
                 collection_name=self.collection_name,
@@ -117,7 +116,14 @@ class TasbRetriever(BaseRetriever):
                 ssl=self.ssl,
                 headers=self.headers,
                 hnsw=self.hnsw,
+                create_collection_if_not_exists=False,
             )
+
+    @model_validator(mode="after")
+    def _open_store(self) -> TasbRetriever:
+        if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
+            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
+            raise ValueError(msg)
         return self
 
     @property
