@@ -153,7 +153,8 @@ def location(client: Any) -> str:
     """Where a client's data lives, for messages: the server URL, the folder, or memory."""
     url = server_url(client)
     if url:
-        return url
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"  # as the user wrote it, without /api/v2
     folder = persist_directory(client)
     return f"embedded Chroma at {folder}" if folder else "in-memory Chroma"
 

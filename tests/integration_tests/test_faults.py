@@ -405,20 +405,30 @@ def _index_with_restarts(
     points: list[int],
     *args: str,
 ) -> int:
-    """``tasb -v index ARGS``, restarting the server at the given request counts."""
+    """``tasb -v index ARGS``, restarting the server at the given request counts.
+
+    Returns:
+        How many restarts happened while the indexer was still running.
+    """
     indexer = start(cwd, env, "-v", "index", *args)
-    requests, done = 0, 0
+    requests, done, during = 0, 0, 0
+    retries: list[str] = []
     for line in _lines(indexer):
+        if "retrying in" in line:
+            retries.append(line.strip())
         if "HTTP Request:" not in line:
             continue
         requests += 1
         if done < len(points) and requests >= points[done]:
+            during += indexer.poll() is None
             server.stop()
             server.start()
             done += 1
     indexer.wait(timeout=RUN_TIMEOUT)
     assert indexer.returncode == 0, f"restarts at requests {points}"
-    return done
+    print(f"restarts at requests {points}: {during} during the run, {len(retries)} retries")
+    assert len(retries) >= during  # each restart during the run made the client retry
+    return during
 
 
 def _requests_of(cwd: Path, env: dict[str, str], *args: str) -> int:
