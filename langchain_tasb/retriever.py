@@ -34,7 +34,7 @@ class TasbRetriever(BaseRetriever):
     and ``metadata["relevance"]`` (calibrated, in [0, 1], monotonic in the score).
 
     Build it from a :class:`TasbVectorStore` (``store.as_retriever()``), or from connection
-    fields, which open an existing collection with no other code:
+    fields, which open an existing collection (never creating one) with no other code:
 
     Example:
         .. code-block:: python
@@ -107,12 +107,11 @@ class TasbRetriever(BaseRetriever):
             for key, value in headers.items()
         }
 
-    @model_validator(mode="after")
-    def _open_store(self) -> TasbRetriever:
-        if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
-            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
-            raise ValueError(msg)
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
         if self.vectorstore is None:
+            # Opened here rather than in a validator: pydantic would turn the store's errors
+            # (CollectionNotFoundError, CollectionMismatchError) into a ValidationError.
             self.vectorstore = TasbVectorStore(
                 embedding=self.embedding,
                 collection_name=self.collection_name,
@@ -123,7 +122,14 @@ class TasbRetriever(BaseRetriever):
                 ssl=self.ssl,
                 headers=_revealed(self.headers),
                 hnsw=self.hnsw,
+                create_collection_if_not_exists=False,
             )
+
+    @model_validator(mode="after")
+    def _open_store(self) -> TasbRetriever:
+        if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
+            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
+            raise ValueError(msg)
         return self
 
     @property

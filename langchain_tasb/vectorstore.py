@@ -96,6 +96,9 @@ class TasbVectorStore(VectorStore):
         persist_directory / host, port, ssl, headers / client: where Chroma lives; in-memory
             when none is given.
         hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
+        create_collection_if_not_exists: when False, a missing collection raises
+            ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
+            being created.
 
     Example:
         .. code-block:: python
@@ -120,6 +123,7 @@ class TasbVectorStore(VectorStore):
         headers: Mapping[str, str] | None = None,
         hnsw: HnswSettings | None = None,
         collection_metadata: Mapping[str, Any] | None = None,
+        create_collection_if_not_exists: bool = True,
     ) -> None:
         check_collection_name(collection_name)  # before connecting or loading a model
         self.client = connect(
@@ -142,6 +146,7 @@ class TasbVectorStore(VectorStore):
             model_name=str(getattr(self._embedding, "model_name", type(self._embedding).__name__)),
             hnsw=hnsw,
             metadata=collection_metadata,
+            create=create_collection_if_not_exists,
         )
 
     @property

@@ -1,4 +1,4 @@
-"""Retrying Chroma calls through transient server trouble, and only through that."""
+"""The one retry policy for Chroma server calls: transient trouble only, within a deadline."""
 
 from __future__ import annotations
 
@@ -17,20 +17,28 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# HTTP statuses worth another try: the server is overloaded, restarting or behind a proxy
+# that lost it. Every other 4xx is the caller's mistake, and trying again cannot fix it.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter: ``initial * 2**n`` seconds, capped at ``maximum``.
+    """Exponential backoff with jitter (``initial * 2**n`` seconds, capped at ``maximum``).
 
-    The defaults ride out a server restart of about 20 seconds (0.5 + 1 + 2 + 4 + 8 + 8).
+    Tries stop at ``attempts`` or when the next sleep would end past ``deadline`` seconds
+    after the first try began, whichever comes first. The defaults ride out a server restart
+    of about half a minute.
     """
 
-    attempts: int = 7
+    attempts: int = 8
     """Tries in all, the first included; 1 disables retrying."""
     initial: float = 0.5
     """Delay before the second try, in seconds."""
     maximum: float = 8.0
     """Longest delay between two tries, in seconds."""
+    deadline: float | None = 45.0
+    """Seconds after the first try began beyond which no new try starts; None: no limit."""
 
     def delays(self) -> list[float]:
         """The sleeps between tries, jittered by up to 10% so that writers don't stampede."""
@@ -40,26 +48,43 @@ class RetryPolicy:
         ]
 
 
-NO_RETRY = RetryPolicy(attempts=1)
+NO_RETRY = RetryPolicy(attempts=1, deadline=None)
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an exception stands for, when it stands for one."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    from chromadb.errors import ChromaError
+
+    if isinstance(exc, ChromaError):
+        return int(exc.code())
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Connection refused or reset, a timeout, or a 5xx answer: worth another try.
+    """Connection refused or reset, a timeout, a 5xx or a 429 answer: worth another try.
 
-    Client errors (bad input, a missing collection, 4xx) are never retried: trying again
-    cannot change their answer.
+    Client errors (bad input, a missing collection, any other 4xx) are never retried: trying
+    again cannot change their answer. Neither is a collection-creation race ("already
+    exists"), which the caller resolves by opening the collection the other writer made.
     """
     import httpx
 
     if isinstance(exc, httpx.TransportError):
         return True
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500
-    from chromadb.errors import ChromaError
+    status = status_of(exc)
+    if status is None or status not in RETRYABLE_STATUS:
+        return False
+    return "already exists" not in str(exc)
 
-    if isinstance(exc, ChromaError):
-        return exc.code() >= 500 and "already exists" not in str(exc)
-    return False
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` of an exception on one line, at most 300 characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def call_with_retry(
@@ -68,9 +93,11 @@ def call_with_retry(
     """``fn(*args, **kwargs)``, retried on transient errors; ``where`` names the server.
 
     Raises:
-        ChromaUnavailableError: still failing after the last try; names ``where``.
+        ChromaUnavailableError: still failing after the last try, or at the deadline; its
+            message is one line naming ``where``.
     """
     delays = policy.delays()
+    began = time.monotonic()
     attempt = 0
     while True:
         try:
@@ -78,14 +105,19 @@ def call_with_retry(
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            if attempt == len(delays):
+            elapsed = time.monotonic() - began
+            out_of_tries = attempt == len(delays)
+            if out_of_tries or (
+                policy.deadline is not None and elapsed + delays[attempt] > policy.deadline
+            ):
                 msg = (
-                    f"Chroma server at {where} still failing after {policy.attempts} tries "
-                    f"over {sum(delays):.0f}s: {exc!r}. Is it running and reachable?"
+                    f"Chroma server at {where} still failing after {attempt + 1} "
+                    f"tr{'y' if attempt == 0 else 'ies'} over {elapsed:.0f}s "
+                    f"({one_line(exc)}); is it running and reachable?"
                 )
                 raise ChromaUnavailableError(msg) from exc
             logger.warning(
-                "Chroma server at %s: %r; retrying in %.1fs", where, exc, delays[attempt]
+                "Chroma server at %s: %s; retrying in %.1fs", where, one_line(exc), delays[attempt]
             )
             time.sleep(delays[attempt])
             attempt += 1

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from langchain_tasb.chroma.store import check_collection_name, connect, parse_chroma_url
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
+from langchain_tasb.chroma.collection import Collection, check_collection_name
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
-from langchain_tasb.errors import CollectionMismatchError
+from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError
 
 if TYPE_CHECKING:
     from langchain_tasb.vectorstore import TasbVectorStore
@@ -34,7 +35,7 @@ def add_model_option(parser: argparse.ArgumentParser, *, recorded: bool = False)
 
 
 def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool = False) -> None:
-    """``--db``, ``--chroma-url``, ``--header``, ``--collection`` and ``--model``.
+    """``--db``, ``--chroma-url``, ``--header``, ``--timeout``, ``--collection``, ``--model``.
 
     ``recorded_model``: for commands that read an existing collection, whose model defaults
     to the one recorded in it (see :func:`open_existing_store`).
@@ -65,6 +66,13 @@ def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool =
             f"to keep a token out of `ps`, put KEY=VALUE lines in ${HEADERS_ENV_VAR} instead "
             "(--header wins for the same KEY)"
         ),
+    )
+    parser.add_argument(
+        "--timeout",
+        default=DEFAULT_TIMEOUT,
+        type=positive_float,
+        metavar="SECONDS",
+        help=f"longest wait for one request to the Chroma server (default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--collection",
@@ -147,7 +155,13 @@ def make_client(args: argparse.Namespace) -> Any:
     if args.chroma_url:
         host, port, ssl, headers = server_settings(args)
         try:
-            return connect(host=host, port=port, ssl=ssl, headers=headers)
+            return connect(
+                host=host,
+                port=port,
+                ssl=ssl,
+                headers=headers,
+                timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+            )
         except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
             reason = str(exc).strip() or "no reason given"
             msg = (
@@ -178,34 +192,28 @@ def open_store(
     )
 
 
-def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Any]:
+def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]:
     """The client and the collection named by the store options, without creating either.
 
     Returns:
-        ``(client, collection)``.
+        ``(client, collection)``: the collection is the gateway to it, checked for nothing.
 
     Raises:
         FileNotFoundError: If the ``--db`` folder does not exist.
-        ValueError: If the collection does not exist (the message lists those that do).
+        CollectionNotFoundError: If the collection does not exist (the message lists those
+            that do).
         ChromaUnavailableError: If the ``--chroma-url`` server cannot be reached.
     """
-    from chromadb.errors import NotFoundError
-
     where = where_label(args)
     if not args.chroma_url and not (Path(where) / "chroma.sqlite3").is_file():
         msg = f"no index at {where}: run `tasb index PATHS --db {where}` first"
         raise FileNotFoundError(msg)
     client = make_client(args)
     try:
-        collection = client.get_collection(args.collection, embedding_function=None)
-    except (NotFoundError, ValueError) as exc:
-        names = sorted(str(getattr(c, "name", c)) for c in client.list_collections())
-        there = f" (collections there: {', '.join(names)})" if names else ""
-        msg = (
-            f"no collection {args.collection!r} at {where}{there}: run "
-            f"`tasb index PATHS --collection {args.collection}` first"
-        )
-        raise ValueError(msg) from exc
+        collection = Collection.open_existing(client, args.collection)
+    except CollectionNotFoundError as exc:
+        msg = f"{exc}: run `tasb index PATHS --collection {args.collection}` first"
+        raise CollectionNotFoundError(msg) from exc
     return client, collection
 
 
@@ -227,6 +235,7 @@ def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
             embedding=make_embeddings(args) if args.model else None,
             collection_name=collection.name,
             client=client,
+            create_collection_if_not_exists=False,
         )
     except CollectionMismatchError as exc:
         msg = (
@@ -253,6 +262,19 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(msg) from None
     if value < 0:
         msg = f"must not be negative, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"must be a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not value > 0 or value == float("inf"):
+        msg = f"must be a positive number of seconds, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from langchain_tasb.chroma.identity import ModelIdentity
-from langchain_tasb.chroma.store import collection_space
 from langchain_tasb.cli.common import (
     DEFAULT_DB,
     add_store_options,
@@ -19,7 +18,6 @@ from langchain_tasb.cli.common import (
 from langchain_tasb.cli.output import dumps_json, safe_text
 
 TOP_SOURCES = 5
-_PAGE_SIZE = 1000
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,20 +37,15 @@ def add_parser(subparsers: Any) -> None:
 
 def describe(args: argparse.Namespace) -> dict[str, Any]:
     """Everything ``tasb info`` prints, as a JSON-ready dict."""
-    _, collection = open_existing_collection(args)
-    identity = ModelIdentity.from_metadata(collection.metadata)
+    _, chroma = open_existing_collection(args)
+    identity = ModelIdentity.from_metadata(chroma.metadata)
     sources: Counter[tuple[str, str]] = Counter()
-    offset = 0
-    while True:
-        page = collection.get(include=["metadatas"], limit=_PAGE_SIZE, offset=offset)
-        if not page["ids"]:
-            break
-        for metadata in page["metadatas"]:
+    for page in chroma.scan(include=["metadatas"]):
+        for metadata in page.metadatas:
             metadata = metadata or {}
             sources[str(metadata.get("root", "")), str(metadata.get("source", ""))] += 1
-        offset += len(page["ids"])
     roots = sorted({root for root, _ in sources if root})
-    hnsw = (getattr(collection, "configuration", None) or {}).get("hnsw") or {}
+    hnsw = chroma.hnsw
     location: dict[str, Any]
     if args.chroma_url:
         location = {"server": redact_url(args.chroma_url), "size_bytes": None}
@@ -60,16 +53,16 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
         db = Path(args.db or DEFAULT_DB).resolve()
         location = {"db": str(db), "size_bytes": _disk_size(db)}
     return {
-        "collection": collection.name,
+        "collection": chroma.name,
         **location,
         "model": identity.model_name if identity else None,
         "dimension": identity.dimension if identity else None,
         "similarity": identity.similarity if identity else None,
-        "space": collection_space(collection),
+        "space": chroma.space,
         "hnsw": {
             k: hnsw[k] for k in ("ef_search", "ef_construction", "max_neighbors") if k in hnsw
         },
-        "chunks": int(collection.count()),
+        "chunks": chroma.count(),
         "sources": len(sources),
         "roots": roots,
         "top_sources": [

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chroma.store import HnswSettings
+from langchain_tasb.chroma.client import close_client, persistent_client
+from langchain_tasb.chroma.collection import HnswSettings, drop_collection
 from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
 from langchain_tasb.evaluation.cache import (
     CACHE_DIR_ENV,
@@ -133,27 +134,17 @@ def _index_search(
 
 
 def _temporary_client(path: str) -> Any:
-    import chromadb
-    from chromadb.config import Settings
-
-    return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
+    return persistent_client(path, telemetry=False)
 
 
 def _close(client: Any) -> None:
-    close = getattr(client, "close", None)
-    if close is None:
-        msg = (
-            "This chromadb has no Client.close(), so an index cannot be reloaded with another "
-            "ef_search in-process; upgrade chromadb (pip install -U chromadb) to sweep."
-        )
-        raise RuntimeError(msg)
-    close()
+    close_client(client)  # raises RuntimeError when chromadb cannot close (no sweep then)
 
 
 def _drop_collection(client: Any, name: str) -> None:
     """Delete the evaluation's collection from a caller's client; a failure is only logged."""
     try:
-        client.delete_collection(name)
+        drop_collection(client, name)
     except Exception as exc:  # cleanup must not hide the error that got us here
         logger.warning("Could not delete evaluation collection %r: %s", name, exc)
 

@@ -169,12 +169,10 @@ def _records(index: LexicalIndex, ids: list[str], vector: NDArray[np.float32]) -
     """Stored records for ``ids`` with their dot product with ``vector``."""
     if not ids:
         return {}
-    got = index._get(ids=ids, include=["documents", "metadatas", "embeddings"])
     return {
-        i: Hit(id=i, text=d or "", metadata=m, dot=float(np.asarray(v, np.float32) @ vector))
-        for i, d, m, v in zip(
-            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
-        )
+        hit.id: Hit(hit.id, hit.text, hit.metadata, dot=float(hit.vector @ vector))
+        for hit in index.store.store.get(ids, with_vectors=True)
+        if hit.vector is not None
     }
 
 

@@ -42,21 +42,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.chroma.retry import call_with_retry
-from langchain_tasb.chroma.store import server_url
+from langchain_tasb.chroma.client import persist_directory, server_url
 from langchain_tasb.config import cache_root
 from langchain_tasb.hybrid.bm25 import Bm25Index, tokenizer_settings
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from langchain_tasb.chroma.records import Records
     from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.search import SearchTarget
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
-"""Records per ``collection.get`` page when checking or rebuilding."""
+"""Records per page of the collection's scan when checking or rebuilding."""
 
 _STATE_FILE = "state.json"
 _STATE_DIR = re.compile(r"^[0-9a-f]{16}$")
@@ -78,13 +78,8 @@ def default_directory(store: SearchTarget) -> Path | None:
     if url:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
         return cache_root() / "bm25" / slug / name
-    try:
-        settings = client.get_settings()
-    except AttributeError:
-        return None
-    if getattr(settings, "is_persistent", False) and settings.persist_directory:
-        return Path(settings.persist_directory) / "bm25" / name
-    return None
+    folder = persist_directory(client)
+    return Path(folder) / "bm25" / name if folder else None
 
 
 class LexicalIndex:
@@ -132,22 +127,12 @@ class LexicalIndex:
     def _chroma(self) -> ChromaStore:
         return self.store.store
 
-    def _get(self, **kwargs: Any) -> Any:
-        chroma = self._chroma
-        return call_with_retry(chroma.retry, chroma.where, chroma.collection.get, **kwargs)
-
-    def _pages(self, include: list[str]) -> Iterable[dict[str, Any]]:
-        offset = 0
-        while True:
-            page = self._get(include=include, limit=PAGE_SIZE, offset=offset)
-            if not page["ids"]:
-                return
-            yield page
-            offset += len(page["ids"])
+    def _pages(self, *, texts: bool) -> Iterable[Records]:
+        return self._chroma.scan(include=["documents"] if texts else [], page_size=PAGE_SIZE)
 
     def state(self) -> str:
         """The collection's current state: a digest of its ids and the tokenizer settings."""
-        return _state_digest(i for page in self._pages([]) for i in page["ids"])
+        return _state_digest(i for page in self._pages(texts=False) for i in page.ids)
 
     def refresh(self, *, force: bool = False) -> Literal["current", "loaded", "built"]:
         """Bring the index in step with the collection.
@@ -194,9 +179,9 @@ class LexicalIndex:
         seen: list[str] = []
 
         def pages() -> Iterable[tuple[list[str], list[str]]]:
-            for page in self._pages(["documents"]):
-                seen.extend(page["ids"])
-                yield page["ids"], [text or "" for text in page["documents"]]
+            for page in self._pages(texts=True):
+                seen.extend(page.ids)
+                yield page.ids, page.texts
 
         start = time.perf_counter()
         index = Bm25Index.build(pages())
@@ -277,14 +262,7 @@ class LexicalIndex:
         step = max(4 * k, 100)
         for start in range(0, len(rows), step):
             chunk = [index.ids[r] for r in rows[start : start + step]]
-            passed = set(
-                self._get(
-                    ids=chunk,
-                    where=dict(where) if where else None,
-                    where_document=dict(where_document) if where_document else None,
-                    include=[],
-                )["ids"]
-            )
+            passed = self._chroma.existing_ids(chunk, where=where, where_document=where_document)
             out.extend((i, float(scores[index.row_of[i]])) for i in chunk if i in passed)
             if len(out) >= k:
                 break

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chroma.store import validate_records
+from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.chunking import TokenChunker
 from langchain_tasb.ingest.readers import ScanStats, UnreadableFileError, iter_files, read_records
 
@@ -383,7 +383,7 @@ class _IndexRun:
         progress: Callable[[IndexProgress], None] | None,
     ) -> None:
         self.store = store
-        self.collection: Any = store.store.collection
+        self.chroma = store.store  # the gateway: every Chroma call goes through it
         self.roots = roots
         self.include = include
         self.exclude = exclude
@@ -455,13 +455,13 @@ class _IndexRun:
         file's records however large the files.
         """
         paths = list(dict.fromkeys(str(e.path) for e in entries))
-        result = self.collection.get(
-            where={"path": {"$in": paths}}, include=["metadatas"], limit=_LOOKUP_RECORDS
+        result = self.chroma.get_where(
+            {"path": {"$in": paths}}, include=["metadatas"], limit=_LOOKUP_RECORDS
         )
-        if len(result["ids"]) >= _LOOKUP_RECORDS:
+        if len(result.ids) >= _LOOKUP_RECORDS:
             return {}
         found: dict[str, tuple[list[str], list[Any]]] = {path: ([], []) for path in paths}
-        for id_, metadata in zip(result["ids"], result["metadatas"], strict=True):
+        for id_, metadata in zip(result.ids, result.metadatas, strict=True):
             ids, metadatas = found[str((metadata or {}).get("path"))]
             ids.append(id_)
             metadatas.append(metadata)
@@ -482,8 +482,8 @@ class _IndexRun:
         if str(entry.path) in stored:
             ids, metadatas = stored[str(entry.path)]
         else:  # the group held too many records to fetch at once
-            alone = self.collection.get(where={"path": str(entry.path)}, include=["metadatas"])
-            ids, metadatas = alone["ids"], alone["metadatas"]
+            alone = self.chroma.get_where({"path": str(entry.path)}, include=["metadatas"])
+            ids, metadatas = alone.ids, list(alone.metadatas)
         existing = _of_root(str(entry.root), ids, metadatas)
         new: list[_Row] = []
         finish = _Finish(entry.relpath, [], [], [])
@@ -570,7 +570,7 @@ class _IndexRun:
 
     def _write(self, item: _Write) -> None:
         rows = item.rows
-        self.store.store.upsert(
+        self.chroma.upsert(
             [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
         )
         with self.lock:
@@ -581,14 +581,9 @@ class _IndexRun:
         self._notify(rows[-1].metadata["source"])
 
     def _finish(self, item: _Finish) -> None:
-        step = max(1, int(self.store.store.client.get_max_batch_size()))
-        for start in range(0, len(item.moved_ids), step):
-            self.collection.update(
-                ids=item.moved_ids[start : start + step],
-                metadatas=item.moved_metadatas[start : start + step],
-            )
+        self.chroma.update(item.moved_ids, item.moved_metadatas)
         if item.stale_ids:
-            self.store.store.delete(ids=item.stale_ids)
+            self.chroma.delete(ids=item.stale_ids)
         with self.lock:
             self.report.files_indexed += 1
             self.report.chunks_moved += len(item.moved_ids)
@@ -602,21 +597,14 @@ class _IndexRun:
     def _prune(self, root: str, seen: set[str]) -> None:
         """Delete chunks recorded under ``root`` whose file was not seen in this run."""
         gone: dict[str, list[str]] = {}
-        offset = 0
-        while True:
-            page = self.collection.get(
-                where={"root": root}, include=["metadatas"], limit=_PAGE_SIZE, offset=offset
-            )
-            if not page["ids"]:
-                break
-            for id_, metadata in zip(page["ids"], page["metadatas"], strict=True):
+        for page in self.chroma.scan({"root": root}, include=["metadatas"], page_size=_PAGE_SIZE):
+            for id_, metadata in zip(page.ids, page.metadatas, strict=True):
                 path = str((metadata or {}).get("path", ""))
                 if path not in seen:
                     gone.setdefault(path, []).append(id_)
-            offset += len(page["ids"])
         for path, ids in gone.items():
             logger.info("pruning %d chunks of %s: no longer under %s", len(ids), path, root)
-            self.store.store.delete(ids=ids)
+            self.chroma.delete(ids=ids)
             self.report.chunks_pruned += len(ids)
             self.report.files_pruned += 1
 

@@ -11,7 +11,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import chromadb
 import pytest
 
 from langchain_tasb import ModelMismatchError, SpaceMismatchError, TasbEmbeddings, TasbVectorStore
-from tests.integration_tests.conftest import ChromaServer
 from tests.integration_tests.test_cli import (
     RUN_TIMEOUT,
     kill_after_writes,
@@ -71,26 +69,8 @@ def test_sigkill_at_ten_random_points_then_rerun_equals_a_clean_run(
     }, f"seed {seed}"
 
 
-def test_server_stopped_mid_index_and_restarted_loses_nothing(
-    tmp_path: Path, env: dict[str, str], restartable_server: ChromaServer
-) -> None:
-    make_corpus(tmp_path / "corpus", 30, seed=7)
-    url = restartable_server.url
-    target = ("--chroma-url", url, "--collection", "restart")
-    indexer = start(tmp_path, env, "-vv", "index", "corpus", "--batch-size", "2", *target)
-    assert indexer.stderr is not None
-    for line in indexer.stderr:  # wait for a few writes, then take the server away
-        if "langchain_tasb.ingest: wrote" in line:
-            break
-    restartable_server.stop()
-    time.sleep(3)
-    restartable_server.start()
-    _, err = indexer.communicate(timeout=RUN_TIMEOUT)
-    # Either the retries rode through the restart, or the run failed naming the server.
-    assert indexer.returncode == 0 or url in err, err
-    tasb(tmp_path, env, "index", "corpus", *target, "--quiet")
-    tasb(tmp_path, env, "index", "corpus", "--db", "clean", "--quiet")
-    assert sorted(server_ids(url, "restart")) == sorted(stored(tmp_path / "clean"))
+# Server restarts mid-index (ten of them, strict: every run must finish) and refused or cut
+# connections during every command are tested in test_faults.py.
 
 
 READER = """
@@ -106,7 +86,7 @@ while time.monotonic() < deadline:
         retriever.invoke("data model search")
         answered += 1
     except Exception as exc:
-        if retriever is None and "does not exist" in str(exc):
+        if retriever is None and "no collection 'shared'" in str(exc):
             time.sleep(0.2)  # the indexers have not created the collection yet
             continue
         errors.append(repr(exc))

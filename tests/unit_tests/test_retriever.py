@@ -9,7 +9,8 @@ import pytest
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb import CollectionNotFoundError, TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb.chroma import collection_names, connect
 from langchain_tasb.ids import content_id
 
 TEXTS = [
@@ -116,9 +117,32 @@ def test_default_embedding_comes_from_tasb_model_env(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TASB_MODEL", str(tiny_model_path))
+    made = TasbEmbeddings(model_name=str(tiny_model_path), device="cpu")
+    TasbVectorStore(embedding=made, collection_name="docs", persist_directory=str(tmp_path))
     retriever = TasbRetriever(collection_name="docs", persist_directory=str(tmp_path), k=1)
     assert isinstance(retriever.store.embeddings, TasbEmbeddings)
     assert retriever.store.embeddings.model_name == str(tiny_model_path)
+
+
+def test_connection_fields_open_and_never_create(
+    tiny_embeddings: TasbEmbeddings, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "db")
+    TasbVectorStore(embedding=tiny_embeddings, collection_name="docs", persist_directory=db)
+    with pytest.raises(CollectionNotFoundError) as caught:
+        TasbRetriever(collection_name="dcos", persist_directory=db, embedding=tiny_embeddings)
+    message = str(caught.value)
+    assert "no collection 'dcos'" in message
+    assert db in message
+    assert "collections there: docs" in message
+    with pytest.raises(CollectionNotFoundError, match="no collection 'dcos'"):
+        TasbVectorStore(
+            embedding=tiny_embeddings,
+            collection_name="dcos",
+            persist_directory=db,
+            create_collection_if_not_exists=False,
+        )
+    assert collection_names(connect(persist_directory=db)) == ["docs"]  # nothing was created
 
 
 def test_from_texts_one_liner(tiny_embeddings: TasbEmbeddings) -> None:

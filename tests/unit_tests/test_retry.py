@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
-from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
+from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError, RateLimitError
 
 from langchain_tasb import ChromaUnavailableError
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, is_transient
@@ -61,7 +63,7 @@ def test_client_errors_are_never_retried(error: Exception) -> None:
 def test_giving_up_names_the_server() -> None:
     flaky = Flaky([httpx.ConnectError("refused")] * 10)
     with pytest.raises(
-        ChromaUnavailableError, match=r"http://127\.0\.0\.1:9 still failing after 4"
+        ChromaUnavailableError, match=r"http://127\.0\.0\.1:9 still failing after 4 tries"
     ):
         call_with_retry(FAST, "http://127.0.0.1:9", flaky, 1, where="")
     assert flaky.calls == 4
@@ -73,3 +75,41 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     for got, base in zip(delays, [0.5, 1.0, 2.0, 4.0, 4.0], strict=True):
         assert base <= got <= base * 1.1
     assert RetryPolicy(attempts=1).delays() == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.HTTPStatusError(
+            "slow down",
+            request=httpx.Request("POST", "http://x"),
+            response=httpx.Response(429),
+        ),
+        RateLimitError("too many requests"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.HTTPStatusError(
+            "bad gateway",
+            request=httpx.Request("POST", "http://x"),
+            response=httpx.Response(502),
+        ),
+    ],
+)
+def test_rate_limits_cut_connections_and_gateway_errors_are_retried(error: Exception) -> None:
+    assert is_transient(error)
+    flaky = Flaky([error, error])
+    assert call_with_retry(FAST, "http://x", flaky, 3, where="") == (3, "")
+    assert flaky.calls == 3
+
+
+def test_the_deadline_stops_retrying_before_the_attempts_run_out() -> None:
+    policy = RetryPolicy(attempts=1000, initial=0.05, maximum=0.05, deadline=0.3)
+    flaky = Flaky([httpx.ConnectError("refused\non two lines")] * 1000)
+    began = time.monotonic()
+    with pytest.raises(ChromaUnavailableError) as caught:
+        call_with_retry(policy, "http://127.0.0.1:9", flaky, 1, where="")
+    assert time.monotonic() - began < 1.0
+    assert 3 <= flaky.calls < 20
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("Chroma server at http://127.0.0.1:9 still failing after ")
+    assert "ConnectError: refused on two lines" in message

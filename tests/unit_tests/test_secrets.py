@@ -12,7 +12,7 @@ import pytest
 from langchain_core.load import dumpd
 from pydantic import SecretStr
 
-from langchain_tasb import TasbEmbeddings, TasbRetriever
+from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
 from langchain_tasb.cli import main
 from langchain_tasb.cli.common import (
     HEADERS_ENV_VAR,
@@ -44,8 +44,11 @@ def _renderings(obj: Any) -> dict[str, Callable[[], str]]:
 
 @pytest.fixture
 def retriever(tiny_embeddings: TasbEmbeddings, collection_name: str) -> TasbRetriever:
+    client = chromadb.EphemeralClient()
+    # Built from connection fields, a retriever opens and never creates: create it first.
+    TasbVectorStore(embedding=tiny_embeddings, collection_name=collection_name, client=client)
     return TasbRetriever(
-        client=chromadb.EphemeralClient(),
+        client=client,
         collection_name=collection_name,
         embedding=tiny_embeddings,
         headers=HEADERS,
@@ -76,8 +79,10 @@ def test_llama_retriever_never_shows_the_token(
     pytest.importorskip("llama_index.core")
     from langchain_tasb.llama_index import TasbLlamaRetriever
 
+    client = chromadb.EphemeralClient()
+    TasbVectorStore(embedding=tiny_embeddings, collection_name=collection_name, client=client)
     llama = TasbLlamaRetriever(
-        client=chromadb.EphemeralClient(),
+        client=client,
         collection_name=collection_name,
         embedding=tiny_embeddings,
         headers=HEADERS,

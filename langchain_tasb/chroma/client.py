@@ -1,0 +1,174 @@
+"""Chroma clients: embedded, in-memory or a server, every request of a server client timed.
+
+This module and the rest of :mod:`langchain_tasb.chroma` are the only code that touches a
+chromadb client; everything else passes the client along as an opaque value.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
+from langchain_tasb.errors import ChromaUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+logger = logging.getLogger(__name__)
+
+# Connecting rides out a few seconds of a restarting server, but a wrong URL (or a server
+# that accepts and never answers) fails in seconds, not minutes.
+CONNECT_RETRY = RetryPolicy(attempts=4, initial=0.5, maximum=2.0, deadline=5.0)
+
+# Seconds one HTTP request to a Chroma server may take; chromadb's own client waits forever.
+DEFAULT_TIMEOUT = 60.0
+
+
+def connect(
+    *,
+    client: Any = None,
+    persist_directory: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    ssl: bool = False,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> Any:
+    """A Chroma client: the given one, a server (host/port), a directory, or in-memory.
+
+    Every in-memory ``EphemeralClient`` in one process shares one store: isolate by
+    collection name, or use ``persist_directory``. A server client gets a per-request
+    ``timeout`` (seconds, from its first request on; None waits forever) and auth through
+    ``headers``, for example ``{"Authorization": "Bearer TOKEN"}`` or
+    ``{"X-Chroma-Token": "TOKEN"}``.
+
+    Raises:
+        ChromaUnavailableError: the server did not answer; the message names its URL.
+    """
+    given = [x is not None for x in (client, persist_directory, host)]
+    if sum(given) > 1:
+        msg = "Pass only one of client=, persist_directory= or host=/port=, not several."
+        raise ValueError(msg)
+    if client is not None:
+        return client
+    if host is not None:
+        url = f"{'https' if ssl else 'http'}://{host}:{port or 8000}"
+        try:
+            return call_with_retry(
+                CONNECT_RETRY,
+                url,
+                _http_client,
+                host,
+                port or 8000,
+                ssl,
+                dict(headers or {}),
+                timeout,
+            )
+        except ChromaUnavailableError as exc:
+            cause = exc.__cause__ or exc
+            msg = (
+                f"Could not reach a Chroma server at {url} ({one_line(cause)}): is `chroma "
+                "run` up there, and reachable from here?"
+            )
+            raise ChromaUnavailableError(msg) from exc
+    if persist_directory is not None:
+        return persistent_client(str(persist_directory))
+    import chromadb
+
+    return chromadb.EphemeralClient()
+
+
+def _http_client(
+    host: str, port: int, ssl: bool, headers: dict[str, str], timeout: float | None
+) -> Any:
+    import httpx
+
+    from langchain_tasb.chroma.timed_api import TimedClient
+
+    try:
+        return TimedClient(host, port, ssl=ssl, headers=headers, timeout=timeout)
+    except ValueError as exc:
+        # chromadb turns a refused connection or a timeout of its first request into a
+        # ValueError: raise the transport error, which the retry policy knows.
+        if isinstance(exc.__context__, httpx.TransportError):
+            raise exc.__context__ from None
+        if "Could not connect" in str(exc):
+            raise httpx.ConnectError(str(exc)) from exc
+        raise
+
+
+def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
+    """An embedded Chroma client on folder ``path`` (created when missing).
+
+    ``telemetry=False`` turns Chroma's anonymous telemetry off for this client; None keeps
+    Chroma's default. Chroma refuses two clients of one folder with different settings.
+    """
+    import chromadb
+
+    if telemetry is None:
+        return chromadb.PersistentClient(path=path)
+    from chromadb.config import Settings
+
+    return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=telemetry))
+
+
+def close_client(client: Any) -> None:
+    """Release a client's resources, so that reopening the folder loads its index again.
+
+    Raises:
+        RuntimeError: this chromadb has no ``Client.close()``.
+    """
+    close = getattr(client, "close", None)
+    if close is None:
+        msg = (
+            "This chromadb has no Client.close(), so an index cannot be reloaded with another "
+            "ef_search in-process; upgrade chromadb (pip install -U chromadb)."
+        )
+        raise RuntimeError(msg)
+    close()
+
+
+def server_url(client: Any) -> str | None:
+    """The API URL of a Chroma server client; None for embedded and in-memory clients."""
+    url = getattr(getattr(client, "_server", None), "_api_url", None)
+    return str(url) if url else None
+
+
+def persist_directory(client: Any) -> str | None:
+    """The folder of an embedded client; None for a server or in-memory client."""
+    if server_url(client):
+        return None
+    try:
+        settings = client.get_settings()
+    except AttributeError:
+        return None
+    if getattr(settings, "is_persistent", False) and settings.persist_directory:
+        return str(settings.persist_directory)
+    return None
+
+
+def location(client: Any) -> str:
+    """Where a client's data lives, for messages: the server URL, the folder, or memory."""
+    url = server_url(client)
+    if url:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"  # as the user wrote it, without /api/v2
+    folder = persist_directory(client)
+    return f"embedded Chroma at {folder}" if folder else "in-memory Chroma"
+
+
+def parse_chroma_url(url: str) -> tuple[str, int, bool]:
+    """``http(s)://host[:port]`` to ``(host, port, ssl)``; the port defaults to 8000 / 443."""
+    parsed = urlsplit(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        msg = f"Chroma URL must look like http://HOST:PORT or https://HOST, got {url!r}"
+        raise ValueError(msg)
+    ssl = parsed.scheme == "https"
+    try:
+        port = parsed.port or (443 if ssl else 8000)
+    except ValueError as exc:
+        msg = f"Chroma URL {url!r} has an invalid port"
+        raise ValueError(msg) from exc
+    return parsed.hostname, port, ssl

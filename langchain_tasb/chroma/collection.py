@@ -1,0 +1,430 @@
+"""The gateway to one Chroma collection: every read and write, through the retry policy.
+
+Nothing outside :mod:`langchain_tasb.chroma` calls a chromadb collection: it calls a
+:class:`Collection` (or its model-bound subclass
+:class:`~langchain_tasb.chroma.store.ChromaStore`), whose methods each go through the one
+retry policy for a server, read in pages, and write in the client's batch size.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from langchain_tasb.chroma.client import location, server_url
+from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
+from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
+from langchain_tasb.errors import CollectionNotFoundError
+from langchain_tasb.scoring import dot_from_distance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from numpy.typing import NDArray
+
+    from langchain_tasb.chroma.records import Metadata, MetadataValue
+
+logger = logging.getLogger(__name__)
+
+Field = Literal["documents", "metadatas", "embeddings"]
+"""What a read may include besides the ids."""
+
+PAGE_SIZE = 1000
+"""Records per page of :meth:`Collection.scan`."""
+
+# HNSW defaults chosen so that the index loses at most 0.002 nDCG@10 against exact dot-product
+# search, with top-10 recall >= 0.99, on SciFact and Cranfield, build after build, for
+# normalised and unnormalised vectors alike (benchmarks/RESULTS_quality.md). Chroma's own
+# defaults (ef_search 100, ef_construction 100, max_neighbors 16) lose 0.0033 on SciFact, and
+# with unnormalised vectors max_neighbors 16 failed one build in four.
+DEFAULT_EF_SEARCH = 128
+DEFAULT_EF_CONSTRUCTION = 200
+DEFAULT_MAX_NEIGHBORS = 32
+
+
+@dataclass(frozen=True)
+class HnswSettings:
+    """HNSW index settings for a new collection (``ef_search`` can change later).
+
+    Chroma reads ``ef_search`` when it loads a collection's index: a change made while the
+    index is loaded in this process takes effect for clients opened afterwards.
+    """
+
+    ef_search: int = DEFAULT_EF_SEARCH
+    """Candidates explored per query: higher is slower and closer to exact search."""
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    """Candidates explored when inserting: higher builds slower and a better graph."""
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS
+    """Graph degree (HNSW's M): higher costs memory and improves recall."""
+
+    def configuration(self) -> dict[str, Any]:
+        """Chroma collection configuration for an inner-product HNSW index."""
+        return {
+            "hnsw": {
+                "space": "ip",
+                "ef_search": self.ef_search,
+                "ef_construction": self.ef_construction,
+                "max_neighbors": self.max_neighbors,
+            }
+        }
+
+
+# Chroma's rule for collection names (chromadb 1.x): checked here so that a bad name fails
+# with this message before a model loads, not with Chroma's error halfway through opening.
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]")
+
+
+def check_collection_name(name: object) -> str:
+    """``name`` if Chroma accepts it as a collection name, else a ValueError that says why."""
+    if not isinstance(name, str):
+        msg = f"collection name must be str, got {type(name).__name__}"
+        raise TypeError(msg)
+    if not _COLLECTION_NAME.fullmatch(name) or ".." in name or _is_ip_address(name):
+        msg = (
+            f"invalid collection name {name!r}: Chroma wants 3 to 512 characters from "
+            "a-z, A-Z, 0-9, '.', '_' and '-', starting and ending with a letter or digit, "
+            "with no '..', and not an IP address"
+        )
+        raise ValueError(msg)
+    return name
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def collection_space(collection: Any) -> str:
+    """The distance space of an open chromadb collection ("ip", "l2" or "cosine")."""
+    configuration = getattr(collection, "configuration", None) or {}
+    for index in ("hnsw", "spann"):
+        settings = configuration.get(index) or {}
+        if settings.get("space"):
+            return str(settings["space"])
+    legacy = (collection.metadata or {}).get("hnsw:space")
+    return str(legacy or "l2")
+
+
+def collection_names(client: Any, retry: RetryPolicy | None = None) -> list[str]:
+    """The names of the collections a client sees, sorted."""
+    listed = call_with_retry(_policy(client, retry), location(client), client.list_collections)
+    return sorted(str(getattr(c, "name", c)) for c in listed)
+
+
+def drop_collection(client: Any, name: str, retry: RetryPolicy | None = None) -> None:
+    """Delete collection ``name`` and everything in it."""
+    call_with_retry(_policy(client, retry), location(client), client.delete_collection, name)
+
+
+def not_found(client: Any, name: str) -> CollectionNotFoundError:
+    """The error for a missing collection: its name, where, and the collections there."""
+    names = collection_names(client)
+    there = f"collections there: {', '.join(names)}" if names else "there are no collections there"
+    return CollectionNotFoundError(f"no collection {name!r} at {location(client)} ({there})")
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether chromadb raised ``exc`` for a collection that does not exist."""
+    from chromadb.errors import NotFoundError
+
+    return isinstance(exc, NotFoundError) or (
+        isinstance(exc, ValueError) and "does not exist" in str(exc)
+    )
+
+
+def _policy(client: Any, retry: RetryPolicy | None) -> RetryPolicy:
+    return retry or (RetryPolicy() if server_url(client) else NO_RETRY)
+
+
+class Collection:
+    """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
+
+    Calls to a Chroma server are retried with backoff on transient errors (connection
+    refused or reset, timeouts, 5xx, 429) within the policy's deadline, and never on client
+    errors; embedded stores are not retried. Writes are upserts, updates and deletes by id,
+    so a retried write is harmless.
+    """
+
+    dimension: int | None = None
+    """Vector dimension an upsert must have; None accepts any."""
+
+    def __init__(self, client: Any, collection: Any, retry: RetryPolicy | None = None) -> None:
+        self.client = client
+        self.collection = collection
+        self.where = location(client)
+        self.retry = _policy(client, retry)
+
+    @classmethod
+    def open_existing(cls, client: Any, name: str, retry: RetryPolicy | None = None) -> Collection:
+        """Open collection ``name`` as it is: never creates one, checks nothing about it.
+
+        Raises:
+            CollectionNotFoundError: there is no such collection (the message lists those
+                that exist).
+            ChromaUnavailableError: the server did not answer.
+        """
+        check_collection_name(name)
+        policy = _policy(client, retry)
+        return cls(client, call_with_retry(policy, location(client), _get, client, name), policy)
+
+    def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return call_with_retry(self.retry, self.where, fn, *args, **kwargs)
+
+    # -- description -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return str(self.collection.name)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The collection's metadata, as read when it was opened."""
+        return dict(self.collection.metadata or {})
+
+    @property
+    def space(self) -> str:
+        """The distance space: "ip", "l2" or "cosine"."""
+        return collection_space(self.collection)
+
+    @property
+    def hnsw(self) -> dict[str, Any]:
+        """The collection's HNSW configuration (``space``, ``ef_search``, ...)."""
+        return dict((getattr(self.collection, "configuration", None) or {}).get("hnsw") or {})
+
+    def count(self) -> int:
+        """Number of stored records."""
+        return int(self._call(self.collection.count))
+
+    def max_batch_size(self) -> int:
+        """The most records one write may carry (asked of the server once, then cached)."""
+        return max(1, int(self._call(self.client.get_max_batch_size)))
+
+    def set_ef_search(self, ef_search: int) -> None:
+        """Change ``ef_search`` (takes effect when Chroma next loads the index)."""
+        self._call(self.collection.modify, configuration={"hnsw": {"ef_search": ef_search}})
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Hit]:
+        """Stored records for ``ids``, in the order asked, skipping missing ones."""
+        unique = unique_ids(ids)
+        if not unique:
+            return []
+        include: list[Field] = ["documents", "metadatas"]
+        if with_vectors:
+            include.append("embeddings")
+        found = {hit.id: hit for hit in self.get_where(ids=unique, include=include).hits()}
+        return [found[i] for i in unique if i in found]
+
+    def get_where(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        include: Sequence[Field] = ("metadatas",),
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Records:
+        """Records matching ``ids`` and/or the filters, in one call (at most ``limit``)."""
+        result = self._call(
+            self.collection.get,
+            ids=list(ids) if ids is not None else None,
+            where=dict(where) if where else None,
+            where_document=dict(where_document) if where_document else None,
+            include=list(include),
+            limit=limit,
+            offset=offset,
+        )
+        return Records.from_chroma(result)
+
+    def scan(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        include: Sequence[Field] = ("metadatas",),
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[Records]:
+        """Every record (matching ``where``), page by page; the one paged loop of the package.
+
+        Pages go by offset: records written or deleted during a scan may be missed or seen
+        twice, so a caller that deletes what it finds collects first and deletes after.
+        """
+        offset = 0
+        while True:
+            page = self.get_where(where, include=include, limit=page_size, offset=offset)
+            if not page.ids:
+                return
+            yield page
+            offset += len(page.ids)
+
+    def existing_ids(
+        self,
+        ids: Sequence[str],
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+    ) -> set[str]:
+        """Which of ``ids`` are stored (and pass the filters, when given)."""
+        unique = unique_ids(ids)
+        if not unique:
+            return set()
+        got = self.get_where(where, ids=unique, where_document=where_document, include=())
+        return set(got.ids)
+
+    def query(
+        self,
+        vector: Sequence[float] | NDArray[np.float32],
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        where_document: Mapping[str, Any] | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` records with the largest dot product with ``vector``, best first."""
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"k must be a positive integer, got {k!r}"
+            raise ValueError(msg)
+        from chromadb.errors import InvalidArgumentError
+
+        include = ["documents", "metadatas", "distances"]
+        if with_vectors:
+            include.append("embeddings")
+        try:
+            result = self._call(
+                self.collection.query,
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=k,
+                where=dict(where) if where else None,
+                where_document=dict(where_document) if where_document else None,
+                include=include,
+            )
+        except InvalidArgumentError as exc:
+            msg = (
+                f"Chroma refused the filter (where={where!r}, where_document="
+                f"{where_document!r}): {exc}. See Chroma's metadata filtering syntax."
+            )
+            raise ValueError(msg) from exc
+        ids = result["ids"][0]
+        docs = result["documents"][0]
+        metas = result["metadatas"][0]
+        dists = result["distances"][0]
+        vecs = result["embeddings"][0] if with_vectors else [None] * len(ids)
+        return [
+            Hit(
+                id=i,
+                text=d or "",
+                metadata=m,
+                dot=dot_from_distance(s),
+                vector=None if v is None else np.asarray(v, dtype=np.float32),
+            )
+            for i, d, m, s, v in zip(ids, docs, metas, dists, vecs, strict=True)
+        ]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        vectors: NDArray[np.float32] | Sequence[Sequence[float]],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Insert or replace records, validated first, written in the client's batch size."""
+        metas = validate_records(ids, texts, metadatas or [None] * len(ids))
+        array = np.asarray(vectors, dtype=np.float32)
+        width = self.dimension if self.dimension is not None else array.shape[-1]
+        if len(ids) and (array.ndim != 2 or array.shape != (len(ids), width)):
+            msg = f"Expected {len(ids)} vectors of dimension {width}, got shape {array.shape}"
+            raise ValueError(msg)
+        if not np.isfinite(array).all():
+            msg = "Some vectors contain NaN or infinity; nothing was written"
+            raise ValueError(msg)
+        if len(set(ids)) != len(ids):
+            msg = "ids contain duplicates within one write; merge them first"
+            raise ValueError(msg)
+        step = self.max_batch_size() if len(ids) else 1
+        for start in range(0, len(ids), step):
+            end = start + step
+            batch_ids = list(ids[start:end])
+            self._call(
+                self.collection.upsert,
+                ids=batch_ids,
+                embeddings=array[start:end],
+                documents=list(texts[start:end]),
+                metadatas=self._replacing(batch_ids, metas[start:end]),
+            )
+
+    def _replacing(
+        self, ids: list[str], metadatas: list[Metadata | None]
+    ) -> list[dict[str, MetadataValue | None] | None]:
+        """Metadata that replaces, rather than merges into, what ``ids`` already hold.
+
+        Chroma's upsert merges metadata keys into an existing record, and ``None`` metadata
+        leaves the old keys in place; a key set to ``None`` is deleted. So every old key
+        missing from the new metadata is sent as ``None``.
+        """
+        existing = self.get_where(ids=ids, include=["metadatas"])
+        old = dict(zip(existing.ids, existing.metadatas, strict=True))
+        out: list[dict[str, MetadataValue | None] | None] = []
+        for id_, new in zip(ids, metadatas, strict=True):
+            stale = set(old.get(id_) or {}) - set(new or {})
+            if stale:
+                out.append({**(new or {}), **dict.fromkeys(stale)})
+            else:
+                out.append(dict(new) if new else None)
+        return out
+
+    def update(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None]) -> None:
+        """Merge ``metadatas`` into stored records (a key set to None is removed), batched."""
+        if len(ids) != len(metadatas):
+            msg = f"update got {len(ids)} ids but {len(metadatas)} metadatas; pass one per id"
+            raise ValueError(msg)
+        if not ids:
+            return
+        step = self.max_batch_size()
+        for start in range(0, len(ids), step):
+            self._call(
+                self.collection.update,
+                ids=list(ids[start : start + step]),
+                metadatas=[dict(m) if m is not None else None for m in metadatas[start:][:step]],
+            )
+
+    def delete(
+        self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
+    ) -> None:
+        """Delete by ids and/or a metadata filter, in the client's batch size."""
+        if ids is None and where is None:
+            msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
+            raise ValueError(msg)
+        if ids is None:
+            self._call(self.collection.delete, where=dict(where or {}))
+            return
+        unique = unique_ids(ids)
+        if not unique:
+            return
+        step = self.max_batch_size()
+        for start in range(0, len(unique), step):
+            self._call(
+                self.collection.delete,
+                ids=unique[start : start + step],
+                where=dict(where) if where else None,
+            )
+
+
+def _get(client: Any, name: str) -> Any:
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except Exception as exc:
+        if is_not_found(exc):
+            raise not_found(client, name) from exc
+        raise
