@@ -89,10 +89,13 @@ def test_an_export_is_synced_before_it_is_renamed_into_place(
         events.append(("replace", str(source)))
         replace(source, destination)
 
+    monkeypatch.setattr(onnx_cache, "_SETTLED_SECONDS", -60.0)  # digests are remembered too
     monkeypatch.setattr(onnx_cache.os, "fsync", spy_fsync)
     monkeypatch.setattr(onnx_cache.os, "replace", spy_replace)
     exported = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
-    renamed = next(i for i, (kind, _) in enumerate(events) if kind == "replace")
+    renamed = next(  # the export's rename (hashes.json is replaced too)
+        i for i, (kind, path) in enumerate(events) if kind == "replace" and ".tmp-" in path
+    )
     temporary = events[renamed][1]
     synced = {path for kind, path in events[:renamed] if kind == "fsync"}
     written = {
@@ -101,6 +104,7 @@ def test_an_export_is_synced_before_it_is_renamed_into_place(
     assert written <= synced
     assert temporary in synced  # the folder's entries too
     assert ("fsync", str(tmp_path)) in events[renamed:]  # and the rename itself
+    assert (tmp_path / "hashes.json").is_file()
 
 
 def test_an_export_with_an_empty_graph_is_exported_again_with_a_warning(
