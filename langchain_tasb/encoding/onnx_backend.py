@@ -173,9 +173,12 @@ class OnnxEncoder:
         if threads is not None and threads < 1:
             msg = f"threads must be at least 1, got {threads!r}; pass None for all cores"
             raise ValueError(msg)
-        exported = ensure_exported(
-            name, settings=settings, cache_dir=cache_dir, trust_remote_code=trust_remote_code
-        )
+        self._export_args: dict[str, Any] = {
+            "settings": settings,
+            "cache_dir": cache_dir,
+            "trust_remote_code": trust_remote_code,
+        }
+        exported = ensure_exported(name, **self._export_args)
         info = ModelInfo(**{**asdict(exported.info), "name": name})
         if similarity is not None and similarity != info.similarity:
             info = ModelInfo(**{**asdict(info), "similarity": similarity})
@@ -226,7 +229,19 @@ class OnnxEncoder:
         """The shared session for ``role``'s graph: on every core (``wide``) or on one."""
         session = self._sessions.get((role, wide))
         if session is None:
-            session = load_session(self.exported.graph_for(role), self.threads if wide else 1)
+            threads = self.threads if wide else 1
+            try:
+                session = load_session(self.exported.graph_for(role), threads)
+            except ImportError:
+                raise
+            except Exception as exc:  # ONNX Runtime's errors derive from Exception only
+                # A damaged graph that kept its size (the cache checks sizes): export again.
+                logger.debug("cannot load %s: %s", self.exported.graph_for(role), exc)
+                with self._lock:
+                    self.exported = ensure_exported(
+                        self.info.name, **self._export_args, rebuild=True
+                    )
+                session = load_session(self.exported.graph_for(role), threads)
             self._sessions[role, wide] = session
         return session
 

@@ -1,9 +1,15 @@
 """The on-disk cache of ONNX exports: where it is, how an export is keyed, how one appears.
 
-An export is keyed by the model files and every setting and library version that shapes the
-graph, so it runs once per model and machine. It is written into a temporary folder and moved
-into place with one atomic rename: a crashed or concurrent export never leaves a half-written
-model where another process would load it. Writing an export is
+An export is keyed by the content of the model's files (SHA-256) and every setting and library
+version that shapes the graph, so it runs once per model and machine. A file is hashed once
+and its digest remembered beside the exports (``hashes.json``) against its size, mtime, inode
+and ctime; a file changed in any way changes its ctime, which nobody can set back.
+
+An export is written into a temporary folder, flushed to disk (every file and folder) and
+moved into place with one atomic rename: a crash, a power cut or a concurrent export never
+leaves a half-written model where another process would load it. A cached export is checked
+before it is trusted (every file the size it was written with), and one that is damaged or
+whose graph does not load is exported again, with a warning. Writing an export is
 :mod:`langchain_tasb.encoding.onnx_export`.
 """
 
@@ -16,10 +22,12 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 # ONNX exports go in ``cache_root() / "onnx"``; both names stay importable from here.
 from langchain_tasb.config import CACHE_ENV_VAR as CACHE_ENV_VAR
@@ -36,6 +44,11 @@ from langchain_tasb.encoding.onnx_export import (
 logger = logging.getLogger(__name__)
 
 _STALE_TMP_SECONDS = 6 * 3600
+_HASHES_FILE = "hashes.json"
+# A digest is remembered only for a file unchanged for this long before it was hashed:
+# a change within the timestamps' resolution of the hashing could otherwise keep every
+# stat field (file systems store times to between 1 ns and 2 s).
+_SETTLED_SECONDS = 2.0
 
 
 def _version(package: str) -> str:
@@ -58,25 +71,84 @@ def _local_model_dir(name: str) -> Path | None:
         return None
 
 
-def _fingerprint_files(directory: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime) of every model file: a changed weight changes the key."""
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(stat: os.stat_result) -> list[int]:
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
+
+
+def _read_hashes(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _write_hashes(path: Path, entries: dict[str, Any]) -> None:
+    """Replace ``path`` whole; a cache that cannot be written only costs hashing again."""
+    live = {k: v for k, v in entries.items() if Path(k).exists()}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(live), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        logger.debug("cannot remember file digests in %s: %s", path, exc)
+        temporary.unlink(missing_ok=True)
+
+
+def _fingerprint_files(directory: Path, memo: Path | None = None) -> list[tuple[str, str]]:
+    """(relative path, SHA-256) of every model file: changed weights change the key.
+
+    Digests come from ``memo`` when a file's size, mtime, inode and ctime are as they were
+    when it was hashed.
+    """
+    remembered = _read_hashes(memo)
+    changed = False
     files = []
     for file in sorted(directory.rglob("*")):
         relative = file.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts) or not file.is_file():
             continue
-        stat = file.stat()
-        files.append((relative.as_posix(), stat.st_size, stat.st_mtime_ns))
+        resolved = str(file.resolve())
+        before = _stamp(file.stat())
+        entry = remembered.get(resolved)
+        if isinstance(entry, dict) and entry.get("stat") == before:
+            digest = str(entry["sha256"])
+        else:
+            digest = _file_digest(file)
+            after = file.stat()
+            if after.st_ctime < time.time() - _SETTLED_SECONDS and _stamp(after) == before:
+                remembered[resolved] = {"stat": before, "sha256": digest}
+                changed = True
+        files.append((relative.as_posix(), digest))
+    if changed and memo is not None:
+        _write_hashes(memo, remembered)
     return files
 
 
-def cache_key(name: str, model_dir: Path, settings: OnnxSettings) -> str:
-    """Hex digest naming one export: model files, settings, and the versions that shape it."""
+def cache_key(
+    name: str, model_dir: Path, settings: OnnxSettings, *, memo: Path | None = None
+) -> str:
+    """Hex digest naming one export: model files, settings, and the versions that shape it.
+
+    ``memo`` is the file that remembers the model files' digests (none: hash every time).
+    """
     material = {
         "format": EXPORT_FORMAT,
         "name": name,
         "directory": str(model_dir),
-        "files": _fingerprint_files(model_dir),
+        "files": _fingerprint_files(model_dir, memo),
         "settings": asdict(settings),
         "versions": {
             package: _version(package)
@@ -94,6 +166,33 @@ def cache_key(name: str, model_dir: Path, settings: OnnxSettings) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
+def _sync_tree(directory: Path) -> None:
+    """Flush every file and folder under ``directory`` (itself included) to disk."""
+    for path in sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        _sync(path)
+    _sync(directory)
+
+
+def _sync(path: Path) -> None:
+    """Flush one file, or one folder's entries, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the files still were
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
+
+
+def _set_aside(final: Path, reason: str) -> None:
+    """Move a damaged export out of the way (then delete it), with a warning."""
+    logger.warning("The ONNX export in %s %s; exporting it again.", final, reason)
+    aside = final.parent / f".tmp-broken-{final.name}-{os.getpid()}-{time.monotonic_ns()}"
+    with contextlib.suppress(FileNotFoundError):  # another process set it aside first
+        shutil.rmtree(final.rename(aside))
+
+
 def _remove_stale_temporaries(root: Path) -> None:
     now = time.time()
     for leftover in root.glob(".tmp-*"):
@@ -108,11 +207,14 @@ def ensure_exported(
     settings: OnnxSettings | None = None,
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
+    rebuild: bool = False,
 ) -> ExportedModel:
     """The cached export of model ``name``, exporting it first if there is none.
 
     A finished export is a folder ``<cache>/onnx/<key>`` holding ``meta.json``; it appears in
-    one ``os.replace``. A broken folder (files deleted by hand) is set aside and exported anew.
+    one ``os.replace``. A broken folder (a file short, empty or deleted) is set aside and
+    exported anew, and so is a complete one when ``rebuild`` is asked for (its graph did
+    not load).
     """
     settings = settings or OnnxSettings()
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "onnx"
@@ -126,10 +228,14 @@ def ensure_exported(
         if model_dir is None:
             msg = f"Model {name!r} loaded, but its files cannot be found to key the ONNX cache."
             raise OSError(msg)
-    final = root / cache_key(name, model_dir, settings)
+    final = root / cache_key(name, model_dir, settings, memo=root / _HASHES_FILE)
     exported = read_export(final)
-    if exported is not None:
+    if exported is not None and not rebuild:
         return exported
+    if exported is not None:
+        _set_aside(final, "does not load")
+    elif final.exists():
+        _set_aside(final, "is incomplete or damaged")
 
     if model is None:  # used for the export only: not kept in the process afterwards
         model = load_sentence_transformer(
@@ -147,13 +253,15 @@ def ensure_exported(
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
         write_export(model, name, temporary, settings)
-        if final.exists() and read_export(final) is None:  # broken leftover: set it aside
-            shutil.rmtree(final.rename(root / f".tmp-broken-{final.name}-{os.getpid()}"))
+        _sync_tree(temporary)  # on disk before the rename publishes it
+        if final.exists() and read_export(final) is None:  # broken since: set it aside
+            _set_aside(final, "is incomplete or damaged")
         try:
             os.replace(temporary, final)
         except OSError:  # another process finished first; its export is as good as ours
             if read_export(final) is None:
                 raise
+        _sync(root)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     exported = read_export(final)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 3
+EXPORT_FORMAT = 4
 """Version of the export recipe in this module; part of the cache key, bumped when it changes."""
 
 Quantization = Literal["int8", "none"]
@@ -270,20 +270,34 @@ def write_export(model: Any, name: str, destination: Path, settings: OnnxSetting
         "pad_token_id": int(model.tokenizer.pad_token_id or 0),
         "settings": asdict(settings),
         "query_graph": settings.query_graph,
+        # Every file's size, checked on each read: a crash can leave a file short or empty.
+        "files": {
+            file.relative_to(destination).as_posix(): file.stat().st_size
+            for file in sorted(destination.rglob("*"))
+            if file.is_file()
+        },
     }
     # Written last: a folder with meta.json is a finished export.
     (destination / _META_FILE).write_text(json.dumps(meta, indent=2))
 
 
 def read_export(directory: Path) -> ExportedModel | None:
-    """The finished export in ``directory``, or None when it is absent or incomplete."""
+    """The finished export in ``directory``, or None when it is absent or incomplete.
+
+    Complete means meta.json is readable and every file it lists has the size it had when
+    written (files added later, such as remembered vectors, are not its concern).
+    """
     try:
         meta = json.loads((directory / _META_FILE).read_text())
         query_graph = bool(meta.get("query_graph", False))
-        if not (directory / _MODEL_FILE).is_file():
+        sizes = dict(meta["files"])
+        required = [_MODEL_FILE, _QUERY_MODEL_FILE] if query_graph else [_MODEL_FILE]
+        if any(name not in sizes for name in required):
             return None
-        if query_graph and not (directory / _QUERY_MODEL_FILE).is_file():
-            return None
+        for name, size in sizes.items():
+            if (directory / name).stat().st_size != size:
+                logger.debug("%s is no longer the %d bytes written", directory / name, size)
+                return None
         return ExportedModel(
             directory=directory,
             info=ModelInfo(**meta["info"]),
