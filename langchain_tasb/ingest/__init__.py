@@ -48,7 +48,8 @@ import numpy as np
 
 from langchain_tasb.chroma.store import validate_records
 from langchain_tasb.ingest.chunking import TokenChunker
-from langchain_tasb.ingest.readers import ScanStats, UnreadableFileError, iter_files, read_records
+from langchain_tasb.ingest.files import ScanStats, iter_files
+from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 
 if TYPE_CHECKING:
     import os
@@ -56,7 +57,8 @@ if TYPE_CHECKING:
 
     from langchain_core.embeddings import Embeddings
 
-    from langchain_tasb.ingest.readers import FileEntry, Record
+    from langchain_tasb.ingest.files import FileEntry
+    from langchain_tasb.ingest.readers import Record
     from langchain_tasb.vectorstore import TasbVectorStore
 
 logger = logging.getLogger(__name__)
@@ -309,6 +311,15 @@ def _of_root(root: str, ids: list[str], metadatas: list[Any]) -> dict[str, dict[
     }
 
 
+def _reason(exc: Exception) -> str:
+    """Why a file failed, for the report: the reader's own reason, else the error itself."""
+    if isinstance(exc, UnreadableFileError):
+        return exc.reason
+    if isinstance(exc, ImportError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -469,15 +480,10 @@ class _IndexRun:
 
     def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
         try:
-            records = read_records(entry)
-            rows = list(_rows(entry, records, self.chunker))
-        except (UnreadableFileError, ImportError) as exc:
-            reason = exc.reason if isinstance(exc, UnreadableFileError) else str(exc)
-            logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
-            with self.lock:
-                self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
-                self.files_done += 1
-            self._notify(entry.relpath)
+            rows, cleaned = self._read_file(entry)
+        except Exception as exc:  # any error in one file is that file's failure
+            self._fail(entry, _reason(exc))
+            logger.debug("%s failed", entry.path, exc_info=True)
             return
         if str(entry.path) in stored:
             ids, metadatas = stored[str(entry.path)]
@@ -488,12 +494,12 @@ class _IndexRun:
         new: list[_Row] = []
         finish = _Finish(entry.relpath, [], [], [])
         unchanged = 0
-        for row in rows:
+        for row, clean in zip(rows, cleaned, strict=True):
             old = existing.pop(row.id, None)
             if old is None:
                 new.append(row)
                 continue
-            metadata = validate_records([row.id], [row.text], [row.metadata])[0] or {}
+            metadata = clean or {}
             if old == metadata:
                 unchanged += 1
                 continue
@@ -522,13 +528,27 @@ class _IndexRun:
                 self._flush()
         self.pending_finishes.append(finish)
 
+    def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
+        """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
+        records = read_records(entry)
+        rows = list(_rows(entry, records, self.chunker))
+        cleaned = validate_records(
+            [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
+        )
+        return rows, cleaned
+
+    def _fail(self, entry: FileEntry, reason: str) -> None:
+        """Record a file that could not be indexed; its stored chunks stay as they were."""
+        logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
+        with self.lock:
+            self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
+            self.files_done += 1
+        self._notify(entry.relpath)
+
     def _flush(self) -> None:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
-            rows, self.pending = self.pending, []
-            validate_records(
-                [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
-            )
+            rows, self.pending = self.pending, []  # checked file by file in _read_file
             vectors = self.store.embeddings.embed_documents([r.text for r in rows])
             self._put(_Write(rows, np.asarray(vectors, dtype=np.float32)))
         finishes, self.pending_finishes = self.pending_finishes, []

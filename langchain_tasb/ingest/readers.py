@@ -251,8 +251,12 @@ def _read_html(path: Path) -> list[Record]:
         except LookupError:
             charset = None
     parser = _TextExtractor()
-    parser.feed(_decode(data, path, charset))
-    parser.close()
+    try:
+        parser.feed(_decode(data, path, charset))
+        parser.close()
+    except Exception as exc:  # html.parser asserts on some malformed markup
+        reason = f"not parseable as HTML ({type(exc).__name__}: {exc})"
+        raise UnreadableFileError(path, reason) from exc
     metadata = _source(path)
     title = " ".join("".join(parser.title).split())
     if title:
@@ -267,7 +271,9 @@ def _read_jsonl(path: Path) -> list[Record]:
     text = _decode(_read_bytes(path), path)
     records: list[Record] = []
     keys: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: U+2028, U+2029 and U+0085 (where str.splitlines() also splits)
+    # are valid inside JSON strings; a "\r" before the "\n" is whitespace to the JSON parser.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         record = _jsonl_record(path, number, line)
@@ -295,12 +301,36 @@ def _parse_line(line: str, number: int, source: str) -> Record:
     except json.JSONDecodeError as exc:
         msg = f"not valid JSON ({exc.msg}, column {exc.colno})"
         raise _LineError(msg) from exc
+    except RecursionError:
+        msg = "nested too deeply to parse (thousands of levels of arrays or objects)"
+        raise _LineError(msg) from None
     if not isinstance(obj, dict):
         msg = f"expected a JSON object, got {type(obj).__name__}"
         raise _LineError(msg)
+    for name in ("_id", "id", "title", "text"):
+        _check_unicode(obj.get(name), f'"{name}"')
     record = _beir_record(obj) if "_id" in obj else _plain_record(obj, number)
+    for key, value in record.metadata.items():
+        _check_unicode(key, '"metadata"', " in a key")
+        _check_unicode(value, '"metadata"', f" in the value of {key!r}")
     record.metadata.update({"source": source, "line": number})
     return record
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(value: object, field: str, where: str = "") -> None:
+    r"""Refuse a string holding a lone surrogate (a ``\ud800`` escape JSON lets through)."""
+    if not isinstance(value, str):
+        return
+    found = _SURROGATE.search(value)
+    if found is not None:
+        msg = (
+            f"{field} holds a lone surrogate (\\u{ord(found.group()):04x}){where} at character "
+            f"{found.start()}: not valid Unicode text; fix or drop that \\u escape"
+        )
+        raise _LineError(msg)
 
 
 def _beir_record(obj: dict[str, Any]) -> Record:

@@ -12,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb import ingest as ingest_module
 from langchain_tasb.ingest import IndexProgress, chunk_id, index_paths, make_chunker
+from langchain_tasb.ingest.chunking import TokenChunker
 from langchain_tasb.testing import _vocabulary
 
 # Whole words of the tiny model's vocabulary: one token each.
@@ -296,6 +297,52 @@ def test_unreadable_file_is_reported_and_its_old_chunks_kept(
     texts = {c["text"] for c in stored(store).values()}
     assert "fine for now" in texts  # neither replaced nor pruned
     assert paragraph(2) in texts  # the other files were indexed
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("bad.html", b"<![<![", "not parseable as HTML"),
+        ("bad.jsonl", b'{"text": "hello \\ud800 world"}\n', "lone surrogate"),
+        ("bad.jsonl", b"[" * 100_000 + b"\n", "nested too deeply"),
+        ("bad.jsonl", b'{"text": "hi", "metadata": {"k": "\\udc00"}}\n', "lone surrogate"),
+    ],
+)
+def test_a_hostile_file_fails_alone_and_the_others_are_indexed(
+    store: TasbVectorStore, tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
+    (tmp_path / "good.txt").write_text("the good text")
+    (tmp_path / name).write_bytes(content)
+    report = index_paths(store, [tmp_path])
+    assert [(f.source, f.path) for f in report.failures] == [
+        (name, str((tmp_path / name).resolve()))
+    ]
+    assert reason in report.failures[0].reason
+    assert {c["text"] for c in stored(store).values()} == {"the good text"}
+
+
+class _ChokingChunker(TokenChunker):
+    """A chunker that fails on one text, as a buggy tokenizer would."""
+
+    def iter_chunks(self, text: str) -> Any:
+        if "poison" in text:
+            msg = "tokenizer exploded"
+            raise RuntimeError(msg)
+        return super().iter_chunks(text)
+
+
+def test_any_error_reading_or_chunking_a_file_is_that_files_failure(
+    store: TasbVectorStore, tiny_embeddings: TasbEmbeddings, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("the good text")
+    (tmp_path / "b.txt").write_text("poison pill")
+    (tmp_path / "c.txt").write_text("more good text")
+    base = make_chunker(tiny_embeddings)
+    chunker = _ChokingChunker(base._tokenizer, base.max_tokens, base.overlap_tokens)
+    report = index_paths(store, [tmp_path], chunker=chunker)
+    assert [f.source for f in report.failures] == ["b.txt"]
+    assert report.failures[0].reason == "RuntimeError: tokenizer exploded"
+    assert {c["text"] for c in stored(store).values()} == {"the good text", "more good text"}
 
 
 def test_batches_are_bounded_and_pipelined(

@@ -324,6 +324,49 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path: Path, line: str, reason: s
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"text": "hello \\ud800 world"}', '"text" holds a lone surrogate (\\ud800)'),
+        ('{"text": "x", "metadata": {"k": "\\udc00"}}', '"metadata" holds a lone surrogate'),
+        ('{"text": "x", "metadata": {"\\udc00": 1}}', '"metadata" holds a lone surrogate'),
+        ('{"text": "x", "id": "a\\ud800"}', '"id" holds a lone surrogate'),
+        ('{"_id": "d\\ud800", "text": "x"}', '"_id" holds a lone surrogate'),
+        ("[" * 100_000, "nested too deeply"),
+        ('{"text": ' * 100_000, "nested too deeply"),
+    ],
+)
+def test_jsonl_line_with_surrogates_or_deep_nesting_is_malformed(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    path = write(tmp_path / "bad.jsonl", '{"text": "ok"}\n' + line + "\n")
+    with pytest.raises(MalformedRecordError) as info:
+        read_records(entry_for(path))
+    assert str(path.resolve()) in str(info.value)
+    assert info.value.line == 2
+    assert reason in info.value.reason
+
+
+def test_jsonl_lines_split_on_newline_only(tmp_path: Path) -> None:
+    # U+2028, U+2029 and U+0085 are valid inside JSON strings; str.splitlines() splits on them.
+    texts = ["one\u2028two", "three\u2029four", "five\x85six", "seven\x0bx\x0cy\x1cz"]
+    body = "\r\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in texts) + "\n"
+    path = write(tmp_path / "seps.jsonl", body)
+    records = read_records(entry_for(path))
+    assert [r.text for r in records] == texts
+    assert [r.metadata["line"] for r in records] == [1, 2, 3, 4]
+
+
+def test_html_the_parser_chokes_on_is_unreadable(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.html", "<![<![")
+    try:
+        records = read_records(entry_for(path))
+    except UnreadableFileError as exc:
+        assert "not parseable as HTML" in exc.reason
+    else:  # a parser that copes is fine too
+        assert all(isinstance(r.text, str) for r in records)
+
+
 def test_folder_named_like_a_file_is_unreadable(tmp_path: Path) -> None:
     folder = tmp_path / "x.txt"
     folder.mkdir()
