@@ -105,7 +105,9 @@ def iter_files(
     ``include``; with no ``include`` every file is included.
 
     Symlinks are followed when they resolve inside one of the roots, or anywhere with
-    ``follow_symlinks``; a file or folder is never visited twice, so symlink loops end.
+    ``follow_symlinks``; a file or folder is never visited twice, so symlink loops end. The
+    hidden rule and ``exclude`` apply to a link's target as well as to the link: to the
+    target's path under its root, or to its absolute path when it lies outside every root.
 
     Args:
         roots: Folders (or single files) to scan.
@@ -239,9 +241,20 @@ class _Scan:
         except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before 3.13)
             self.stats.broken_symlinks += 1
             return None
-        if not self.follow_symlinks and not any(_within(target, r) for r in self.roots):
+        home = next((r for r in self.roots if _within(target, r)), None)
+        if home is None and not self.follow_symlinks:
             self.stats.outside_symlinks += 1
             logger.debug("not following %s: it leads outside the roots", path)
+            return None
+        # The rules apply to where a link leads too, or a link could reach what they hide.
+        where = target.relative_to(home).as_posix() if home else target.as_posix().lstrip("/")
+        if any(part.startswith(".") for part in where.split("/") if part != "."):
+            self.stats.hidden += 1
+            logger.debug("not following %s: it leads to hidden %s", path, target)
+            return None
+        if self.exclude and where != "." and _matches(self.exclude, where):
+            self.stats.excluded += 1
+            logger.debug("not following %s: it leads to excluded %s", path, target)
             return None
         return target
 

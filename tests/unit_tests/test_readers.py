@@ -153,6 +153,32 @@ def test_symlink_inside_the_roots_is_followed(tmp_path: Path) -> None:
     assert relpaths([root]) == ["a_link/x.md"]
 
 
+def test_symlinks_to_hidden_or_excluded_targets_are_left_out(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write(home / ".aws" / "credentials", "aws_secret_access_key = SECRET")
+    write(home / "secrets" / "key.txt", "private key")
+    write(home / "notes.txt", "notes")
+    pkg = home / "Downloads" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "README.txt").symlink_to("../../.aws/credentials")
+    (pkg / "KEY.txt").symlink_to("../../secrets/key.txt")
+    (pkg / "cfg").symlink_to("../../.aws", target_is_directory=True)
+    stats = ScanStats()
+    assert relpaths([home], stats, exclude=["**/.aws/**", "secrets"]) == ["notes.txt"]
+    assert stats.hidden == 1 + 2  # .aws itself, and the two links that lead into it
+    assert stats.excluded == 1 + 1  # secrets itself, and KEY.txt that leads into it
+    assert relpaths([home]) == ["Downloads/pkg/KEY.txt", "notes.txt"]  # hidden without exclude
+    # Outside the roots (followed on request), the target's own path is checked too.
+    outside = tmp_path / "docs"
+    (outside / "sub").mkdir(parents=True)
+    write(outside / "ok.txt", "fine")
+    (outside / "creds.txt").symlink_to(home / ".aws" / "credentials")
+    (outside / "sub" / "k.txt").symlink_to(home / "secrets" / "key.txt")
+    (outside / "n.txt").symlink_to(home / "notes.txt")
+    found = relpaths([outside], follow_symlinks=True, exclude=["**/secrets/**"])
+    assert found == ["n.txt", "ok.txt"]
+
+
 def test_missing_root_fails_at_once(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         iter_files([tmp_path / "nope"])
