@@ -26,7 +26,6 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.ingest.files import (
@@ -37,6 +36,7 @@ from langchain_tasb.ingest.files import (
     ScanStats,
     iter_files,
 )
+from langchain_tasb.ingest.html import extract_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -167,78 +167,7 @@ def _read_text(path: Path) -> list[Record]:
 
 # HTML ----------------------------------------------------------------------------------------
 
-_SKIPPED_TAGS = frozenset({"script", "style", "head", "noscript", "template"})
-_PARAGRAPH_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "details", "dialog", "div", "dl",
-        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-        "h6", "header", "hr", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
-        "ul",
-    }
-)  # fmt: skip
-_LINE_TAGS = frozenset({"br", "dd", "dt", "li", "tr", "caption", "option"})
-_CELL_TAGS = frozenset({"td", "th"})
-_PARAGRAPH_BREAK = "\x00P"  # markers, resolved once the whole text is known
-_LINE_BREAK = "\x00L"
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-
-
-class _TextExtractor(HTMLParser):
-    """Collect the visible text of an HTML page, with blocks as line or paragraph breaks."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._skipping: dict[str, int] = dict.fromkeys(_SKIPPED_TAGS, 0)
-        self._pre = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":  # a <head> that was never closed ends here
-            self._skipping["head"] = 0
-        elif tag == "title":
-            self._in_title = True
-        if tag in _SKIPPED_TAGS:
-            self._skipping[tag] += 1
-        elif tag == "pre":
-            self._pre += 1
-        self._break(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in _SKIPPED_TAGS:
-            self._skipping[tag] = max(0, self._skipping[tag] - 1)
-        elif tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        if tag in _CELL_TAGS:
-            self.parts.append(" ")
-        self._break(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        if any(self._skipping.values()):
-            return
-        data = data.replace("\x00", "")
-        self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
-
-    def _break(self, tag: str) -> None:
-        if tag in _PARAGRAPH_TAGS:
-            self.parts.append(_PARAGRAPH_BREAK)
-        elif tag in _LINE_TAGS:
-            self.parts.append(_LINE_BREAK)
-
-    def text(self) -> str:
-        """The collected text, with runs of breaks merged and lines stripped."""
-        joined = "".join(self.parts)
-        joined = re.sub(r"[ \t]*(\x00[PL][ \t]*)+", _merge_breaks, joined)
-        return re.sub(r"\n{3,}", "\n\n", joined).strip()
-
-
-def _merge_breaks(match: re.Match[str]) -> str:
-    return "\n\n" if _PARAGRAPH_BREAK in match.group(0) else "\n"
 
 
 def _read_html(path: Path) -> list[Record]:
@@ -250,18 +179,11 @@ def _read_html(path: Path) -> list[Record]:
             codecs.lookup(charset)
         except LookupError:
             charset = None
-    parser = _TextExtractor()
-    try:
-        parser.feed(_decode(data, path, charset))
-        parser.close()
-    except Exception as exc:  # html.parser asserts on some malformed markup
-        reason = f"not parseable as HTML ({type(exc).__name__}: {exc})"
-        raise UnreadableFileError(path, reason) from exc
+    text, title = extract_text(_decode(data, path, charset))
     metadata = _source(path)
-    title = " ".join("".join(parser.title).split())
     if title:
         metadata["title"] = title
-    return [Record(text=parser.text(), metadata=metadata)]
+    return [Record(text=text, metadata=metadata)]
 
 
 # JSON Lines ----------------------------------------------------------------------------------
