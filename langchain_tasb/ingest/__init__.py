@@ -35,7 +35,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections import Counter
@@ -52,7 +54,6 @@ from langchain_tasb.ingest.files import ScanStats, iter_files
 from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterator, Sequence
 
     from langchain_core.embeddings import Embeddings
@@ -71,6 +72,7 @@ __all__ = [
     "IndexReport",
     "ProgressCallback",
     "chunk_id",
+    "default_root_id",
     "index_paths",
     "make_chunker",
 ]
@@ -125,9 +127,14 @@ class IndexReport:
         files_pruned: Files those pruned chunks belonged to.
         skipped: What the scan left out (hidden, binary, unsupported, excluded...).
         seconds: Wall-clock time of the run.
+        root_ids: The identity of each root, in the order of ``roots``: what its chunks carry
+            as ``root_id`` and what their ids and ``prune`` are keyed on.
+        prune_skipped: Roots not pruned because a folder under them could not be listed.
     """
 
     roots: list[str] = field(default_factory=list)
+    root_ids: list[str] = field(default_factory=list)
+    prune_skipped: list[str] = field(default_factory=list)
     files_seen: int = 0
     files_indexed: int = 0
     files_unchanged: int = 0
@@ -217,7 +224,7 @@ def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> st
     """The id of a chunk: derived from where it comes from and what it says, not its position.
 
     Args:
-        root: The resolved root the file was found under.
+        root: The identity (``root_id``) of the root the file was found under.
         source: The file's POSIX path relative to ``root``.
         key: The record's key within the file ("" for one-record formats).
         text: The chunk's text.
@@ -269,7 +276,19 @@ def make_chunker(
     return TokenChunker(tokenizer, max_tokens=limit - 2, overlap_tokens=overlap_tokens)
 
 
-def _rows(entry: FileEntry, records: Sequence[Record], chunker: TokenChunker) -> Iterator[_Row]:
+def default_root_id(root: str | os.PathLike[str]) -> str:
+    """The identity a root gets unless one is given: ``"<hostname>:<resolved path>"``.
+
+    The host is part of it so that two machines indexing the same path into one server
+    collection keep apart; give the same ``root_id`` on purpose for one folder reached from
+    several machines or paths.
+    """
+    return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
+
+
+def _rows(
+    entry: FileEntry, records: Sequence[Record], chunker: TokenChunker, root_id: str
+) -> Iterator[_Row]:
     """The chunks of one file with their ids and metadata."""
     root = str(entry.root)
     path = str(entry.path)
@@ -282,6 +301,7 @@ def _rows(entry: FileEntry, records: Sequence[Record], chunker: TokenChunker) ->
                 **record.metadata,
                 "source": entry.relpath,
                 "root": root,
+                "root_id": root_id,
                 "path": path,
                 "chunk": chunk.index,
                 "start": chunk.start,
@@ -290,16 +310,22 @@ def _rows(entry: FileEntry, records: Sequence[Record], chunker: TokenChunker) ->
             if record.key:
                 metadata["record"] = record.key
             yield _Row(
-                id=chunk_id(root, entry.relpath, record.key, chunk.text, occurrence),
+                id=chunk_id(root_id, entry.relpath, record.key, chunk.text, occurrence),
                 text=chunk.text,
                 metadata=metadata,
             )
 
 
-def _of_root(root: str, ids: list[str], metadatas: list[Any]) -> dict[str, dict[str, Any]]:
-    """The records (id -> metadata) among ``ids`` that were indexed under ``root``.
+def _of_root(
+    root_id: str, root: str, ids: list[str], metadatas: list[Any]
+) -> dict[str, dict[str, Any]]:
+    """The records (id -> metadata) among ``ids`` that were indexed under this root.
 
-    Callers look records up by ``path`` alone and keep ``root`` here: Chroma answers a
+    That is those carrying its ``root_id``, and those written before roots had ids (no
+    ``root_id``) under the same ``root`` path: their ids are keyed on the bare path, so they
+    come out stale and are replaced, once, by chunks with the root's id.
+
+    Callers look records up by ``path`` alone and keep the root here: Chroma answers a
     ``{"$and": [{"root": ...}, {"path": ...}]}`` filter by collecting every record of the root
     first, so asking that for each file made indexing quadratic (8.9 ms against 1.4 ms per
     file at 9,000 chunks, growing with the collection).
@@ -307,8 +333,32 @@ def _of_root(root: str, ids: list[str], metadatas: list[Any]) -> dict[str, dict[
     return {
         id_: dict(meta or {})
         for id_, meta in zip(ids, metadatas, strict=True)
-        if (meta or {}).get("root") == root
+        if _is_of_root(meta or {}, root_id, root)
     }
+
+
+def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
+    stored_id = metadata.get("root_id")
+    if stored_id is None:
+        return bool(metadata.get("root") == root)
+    return bool(stored_id == root_id)
+
+
+def _gone(root: str, source: str) -> bool:
+    """Whether ``source`` is verifiably no longer under ``root`` on this machine.
+
+    Only "no such file" counts: a path that exists (filtered out, skipped, unreadable) or that
+    cannot be checked (permissions) is kept.
+    """
+    folder = Path(root)
+    location = folder / source if folder.is_dir() else folder
+    try:
+        location.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _reason(exc: Exception) -> str:
@@ -335,6 +385,7 @@ def index_paths(
     prune: bool = False,
     progress: ProgressCallback | None = None,
     chunker: TokenChunker | None = None,
+    root_id: str | None = None,
 ) -> IndexReport:
     """Bring ``store`` in line with the files under ``roots``; see the module docstring.
 
@@ -346,22 +397,30 @@ def index_paths(
         follow_symlinks: Also follow symlinks that lead outside every root.
         overlap_tokens: Tokens shared by consecutive chunks of one text.
         batch_size: Chunks encoded and written together.
-        prune: Delete chunks recorded under these roots whose file was not seen in this run.
+        prune: Delete chunks recorded under these roots whose file is verifiably gone: not
+            seen in this run and no longer there. Files filtered out, skipped or failed are
+            kept, and a root with a folder that could not be listed is not pruned at all.
         progress: Called with an :class:`IndexProgress` after each file and each batch.
         chunker: Chunker to use instead of one built from the store's model tokenizer.
+        root_id: The identity of the (one) root, instead of :func:`default_root_id`'s
+            ``"<hostname>:<resolved path>"``; chunk ids and ``prune`` are keyed on it.
 
     Returns:
         What was seen, written, kept, updated, deleted and skipped, and which files failed.
 
     Raises:
         FileNotFoundError: If a root does not exist (before anything is written).
-        ValueError: If ``batch_size`` is below 1 or ``overlap_tokens`` does not fit.
+        ValueError: If ``batch_size`` is below 1, ``overlap_tokens`` does not fit, or a
+            ``root_id`` is given for several roots or is empty.
         TypeError: If no chunker is given and the store's embeddings have no tokenizer.
     """
     if isinstance(roots, str | Path):
         roots = [roots]
     if batch_size < 1:
         msg = f"batch_size must be at least 1, got {batch_size}"
+        raise ValueError(msg)
+    if root_id is not None and not root_id.strip():
+        msg = f"root_id must name the root, got {root_id!r}"
         raise ValueError(msg)
     if chunker is None:
         chunker = make_chunker(store.embeddings, overlap_tokens)
@@ -374,6 +433,7 @@ def index_paths(
         batch_size=batch_size,
         chunker=chunker,
         progress=progress,
+        root_id=root_id,
     )
     return run.run(prune=prune)
 
@@ -392,6 +452,7 @@ class _IndexRun:
         batch_size: int,
         chunker: TokenChunker,
         progress: Callable[[IndexProgress], None] | None,
+        root_id: str | None,
     ) -> None:
         self.store = store
         self.collection: Any = store.store.collection
@@ -402,6 +463,8 @@ class _IndexRun:
         self.batch_size = batch_size
         self.chunker = chunker
         self.progress = progress
+        self.given_root_id = root_id
+        self.root_ids: dict[str, str] = {}
         self.report = IndexReport()
         self.files_total = 0
         self.files_done = 0
@@ -418,7 +481,15 @@ class _IndexRun:
     def run(self, *, prune: bool) -> IndexReport:
         began = time.monotonic()
         resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
+        if self.given_root_id is not None and len(resolved) > 1:
+            msg = (
+                f"root_id names one root, got {len(resolved)} roots ({', '.join(resolved)}): "
+                "index them one at a time, each with its own root id"
+            )
+            raise ValueError(msg)
+        self.root_ids = {root: self.given_root_id or default_root_id(root) for root in resolved}
         self.report.roots = resolved
+        self.report.root_ids = [self.root_ids[root] for root in resolved]
         files = iter_files(
             self.roots,
             self.include,
@@ -438,7 +509,7 @@ class _IndexRun:
             while group := list(itertools.islice(files, _LOOKUP_FILES)):
                 stored = self._stored_records(group)
                 for entry in group:
-                    seen.setdefault(str(entry.root), set()).add(str(entry.path))
+                    seen.setdefault(str(entry.root), set()).add(entry.relpath)
                     self._index_file(entry, stored)
             self._flush()
             self._put(_DONE)
@@ -449,8 +520,16 @@ class _IndexRun:
             self.abort.set()
             writer.join()
             raise
+        unlisted = self.report.skipped.unlisted
+        for folder in unlisted:
+            reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
+            self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
         if prune:
             for root in resolved:
+                if any(str(folder.root) == root for folder in unlisted):
+                    logger.warning("not pruning %s: a folder under it could not be listed", root)
+                    self.report.prune_skipped.append(root)
+                    continue
                 self._prune(root, seen.get(root, set()))
         self.report.files_seen = self.report.skipped.files
         self.report.seconds = time.monotonic() - began
@@ -490,7 +569,7 @@ class _IndexRun:
         else:  # the group held too many records to fetch at once
             alone = self.collection.get(where={"path": str(entry.path)}, include=["metadatas"])
             ids, metadatas = alone["ids"], alone["metadatas"]
-        existing = _of_root(str(entry.root), ids, metadatas)
+        existing = _of_root(self.root_ids[str(entry.root)], str(entry.root), ids, metadatas)
         new: list[_Row] = []
         finish = _Finish(entry.relpath, [], [], [])
         unchanged = 0
@@ -531,7 +610,7 @@ class _IndexRun:
     def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
         """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
         records = read_records(entry)
-        rows = list(_rows(entry, records, self.chunker))
+        rows = list(_rows(entry, records, self.chunker, self.root_ids[str(entry.root)]))
         cleaned = validate_records(
             [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
         )
@@ -620,22 +699,35 @@ class _IndexRun:
     # -- pruning and progress -----------------------------------------------------------------
 
     def _prune(self, root: str, seen: set[str]) -> None:
-        """Delete chunks recorded under ``root`` whose file was not seen in this run."""
+        """Delete chunks of this root whose file is verifiably gone (see :func:`_gone`).
+
+        ``seen`` holds the root-relative ``source`` of every file found in this run.
+        """
+        root_id = self.root_ids[root]
         gone: dict[str, list[str]] = {}
+        verdicts: dict[str, bool] = {}
         offset = 0
         while True:
             page = self.collection.get(
-                where={"root": root}, include=["metadatas"], limit=_PAGE_SIZE, offset=offset
+                where={"$or": [{"root_id": root_id}, {"root": root}]},
+                include=["metadatas"],
+                limit=_PAGE_SIZE,
+                offset=offset,
             )
             if not page["ids"]:
                 break
             for id_, metadata in zip(page["ids"], page["metadatas"], strict=True):
-                path = str((metadata or {}).get("path", ""))
-                if path not in seen:
-                    gone.setdefault(path, []).append(id_)
+                meta = metadata or {}
+                source = str(meta.get("source", ""))
+                if not _is_of_root(meta, root_id, root) or source in seen:
+                    continue
+                if source not in verdicts:
+                    verdicts[source] = _gone(root, source)
+                if verdicts[source]:
+                    gone.setdefault(source, []).append(id_)
             offset += len(page["ids"])
-        for path, ids in gone.items():
-            logger.info("pruning %d chunks of %s: no longer under %s", len(ids), path, root)
+        for source, ids in gone.items():
+            logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
             self.store.store.delete(ids=ids)
             self.report.chunks_pruned += len(ids)
             self.report.files_pruned += 1

@@ -23,6 +23,7 @@ __all__ = [
     "TEXT_EXTENSIONS",
     "FileEntry",
     "ScanStats",
+    "UnlistedFolder",
     "iter_files",
 ]
 
@@ -57,6 +58,23 @@ class FileEntry:
         return Path(self.relpath).suffix.lower()
 
 
+@dataclass(frozen=True)
+class UnlistedFolder:
+    """A folder :func:`iter_files` could not list.
+
+    Attributes:
+        path: The folder.
+        root: The resolved root it lies under.
+        relpath: Its POSIX path relative to ``root`` (``"."`` for the root itself).
+        reason: Why it could not be listed.
+    """
+
+    path: Path
+    root: Path
+    relpath: str
+    reason: str
+
+
 @dataclass
 class ScanStats:
     """What :func:`iter_files` found and left out.
@@ -71,6 +89,8 @@ class ScanStats:
         broken_symlinks: Symlinks to nothing, or to themselves.
         duplicates: Files and folders reached a second time (through a symlink or two
             overlapping roots); this is also how symlink loops end.
+        unlisted: Folders that could not be listed, with the reason: their files were not
+            seen, so nothing under their root may be taken for gone.
     """
 
     files: int = 0
@@ -81,6 +101,7 @@ class ScanStats:
     excluded: int = 0
     broken_symlinks: int = 0
     duplicates: int = 0
+    unlisted: list[UnlistedFolder] = field(default_factory=list)
 
 
 # -- finding files ----------------------------------------------------------------------------
@@ -218,6 +239,10 @@ class _Scan:
                 names = sorted(entry.name for entry in entries)
         except OSError as exc:
             logger.warning("cannot list %s: %s", folder, exc)
+            reason = exc.strerror or str(exc)
+            self.stats.unlisted.append(
+                UnlistedFolder(folder, root, relfolder.rstrip("/") or ".", reason)
+            )
             return
         for name in names:
             relpath = f"{relfolder}{name}"
