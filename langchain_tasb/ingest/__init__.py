@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_CHUNKS_PER_FILE",
+    "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_OVERLAP_TOKENS",
     "FileFailure",
     "IndexProgress",
@@ -82,6 +84,13 @@ DEFAULT_OVERLAP_TOKENS = 32
 DEFAULT_BATCH_SIZE = 128
 """Chunks encoded and written together: a larger batch encodes a little faster, a smaller one
 loses less work to an interruption and holds less memory."""
+
+DEFAULT_MAX_FILE_BYTES = 256 * 2**20
+"""Larger files are not read: each is a failure named with its size. Bounds the memory and
+time one file can take; ``None`` lifts the limit."""
+DEFAULT_MAX_CHUNKS_PER_FILE = 100_000
+"""A file cut into more chunks than this is a failure (chunking stops there): bounds the chunk
+list held for one file; ``None`` lifts the limit."""
 
 _QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
 _PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
@@ -287,14 +296,30 @@ def default_root_id(root: str | os.PathLike[str]) -> str:
 
 
 def _rows(
-    entry: FileEntry, records: Sequence[Record], chunker: TokenChunker, root_id: str
+    entry: FileEntry,
+    records: Sequence[Record],
+    chunker: TokenChunker,
+    root_id: str,
+    max_chunks: int | None = None,
 ) -> Iterator[_Row]:
-    """The chunks of one file with their ids and metadata."""
+    """The chunks of one file with their ids and metadata.
+
+    Raises:
+        UnreadableFileError: Once the file gives more than ``max_chunks`` chunks.
+    """
     root = str(entry.root)
     path = str(entry.path)
     seen: Counter[tuple[str, str]] = Counter()
+    count = 0
     for record in records:
         for chunk in chunker.iter_chunks(record.text):
+            count += 1
+            if max_chunks is not None and count > max_chunks:
+                reason = (
+                    f"more than {max_chunks} chunks, over the limit per file: split the file, "
+                    "or raise the limit (--max-chunks-per-file, max_chunks_per_file)"
+                )
+                raise UnreadableFileError(entry.path, reason)
             occurrence = seen[record.key, chunk.text]
             seen[record.key, chunk.text] += 1
             metadata: dict[str, Any] = {
@@ -386,6 +411,8 @@ def index_paths(
     progress: ProgressCallback | None = None,
     chunker: TokenChunker | None = None,
     root_id: str | None = None,
+    max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    max_chunks_per_file: int | None = DEFAULT_MAX_CHUNKS_PER_FILE,
 ) -> IndexReport:
     """Bring ``store`` in line with the files under ``roots``; see the module docstring.
 
@@ -404,6 +431,10 @@ def index_paths(
         chunker: Chunker to use instead of one built from the store's model tokenizer.
         root_id: The identity of the (one) root, instead of :func:`default_root_id`'s
             ``"<hostname>:<resolved path>"``; chunk ids and ``prune`` are keyed on it.
+        max_file_bytes: Files larger than this are not read but reported as failures;
+            ``None`` for no limit.
+        max_chunks_per_file: A file cut into more chunks is reported as a failure; ``None``
+            for no limit.
 
     Returns:
         What was seen, written, kept, updated, deleted and skipped, and which files failed.
@@ -411,7 +442,7 @@ def index_paths(
     Raises:
         FileNotFoundError: If a root does not exist (before anything is written).
         ValueError: If ``batch_size`` is below 1, ``overlap_tokens`` does not fit, or a
-            ``root_id`` is given for several roots or is empty.
+            ``root_id`` is given for several roots or is empty, or a limit is below 1.
         TypeError: If no chunker is given and the store's embeddings have no tokenizer.
     """
     if isinstance(roots, str | Path):
@@ -419,6 +450,13 @@ def index_paths(
     if batch_size < 1:
         msg = f"batch_size must be at least 1, got {batch_size}"
         raise ValueError(msg)
+    for name, limit in (
+        ("max_file_bytes", max_file_bytes),
+        ("max_chunks_per_file", max_chunks_per_file),
+    ):
+        if limit is not None and limit < 1:
+            msg = f"{name} must be at least 1, got {limit}: pass None for no limit"
+            raise ValueError(msg)
     if root_id is not None and not root_id.strip():
         msg = f"root_id must name the root, got {root_id!r}"
         raise ValueError(msg)
@@ -434,6 +472,7 @@ def index_paths(
         chunker=chunker,
         progress=progress,
         root_id=root_id,
+        limits=(max_file_bytes, max_chunks_per_file),
     )
     return run.run(prune=prune)
 
@@ -453,6 +492,7 @@ class _IndexRun:
         chunker: TokenChunker,
         progress: Callable[[IndexProgress], None] | None,
         root_id: str | None,
+        limits: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self.store = store
         self.collection: Any = store.store.collection
@@ -464,6 +504,7 @@ class _IndexRun:
         self.chunker = chunker
         self.progress = progress
         self.given_root_id = root_id
+        self.max_file_bytes, self.max_chunks = limits
         self.root_ids: dict[str, str] = {}
         self.report = IndexReport()
         self.files_total = 0
@@ -609,8 +650,20 @@ class _IndexRun:
 
     def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
         """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
+        if self.max_file_bytes is not None:
+            try:
+                size = entry.path.stat().st_size
+            except OSError as exc:
+                raise UnreadableFileError(entry.path, exc.strerror or str(exc)) from exc
+            if size > self.max_file_bytes:
+                reason = (
+                    f"{size} bytes, over the limit of {self.max_file_bytes} bytes per file: "
+                    "raise it (--max-file-bytes, max_file_bytes) or --exclude the file"
+                )
+                raise UnreadableFileError(entry.path, reason)
         records = read_records(entry)
-        rows = list(_rows(entry, records, self.chunker, self.root_ids[str(entry.root)]))
+        root_id = self.root_ids[str(entry.root)]
+        rows = list(_rows(entry, records, self.chunker, root_id, self.max_chunks))
         cleaned = validate_records(
             [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
         )

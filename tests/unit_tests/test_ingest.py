@@ -491,6 +491,41 @@ def test_any_error_reading_or_chunking_a_file_is_that_files_failure(
     assert {c["text"] for c in stored(store).values()} == {"the good text", "more good text"}
 
 
+def test_files_over_the_size_or_chunk_limit_fail_by_name(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
+    (tmp_path / "small.md").write_text(paragraph(1))
+    (tmp_path / "big.txt").write_text("x " * 3000)
+    (tmp_path / "long.md").write_text("\n\n".join(paragraph(i) for i in range(2, 8)))
+    report = index_paths(
+        store, [tmp_path], max_file_bytes=5000, max_chunks_per_file=3, overlap_tokens=0
+    )
+    reasons = {f.source: f.reason for f in report.failures}
+    assert sorted(reasons) == ["big.txt", "long.md"]
+    assert "6000 bytes, over the limit of 5000 bytes per file" in reasons["big.txt"]
+    assert "max_file_bytes" in reasons["big.txt"]
+    assert "more than 3 chunks, over the limit per file" in reasons["long.md"]
+    assert "max_chunks_per_file" in reasons["long.md"]
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {"small.md"}
+
+    unlimited = index_paths(
+        store, [tmp_path], max_file_bytes=None, max_chunks_per_file=None, overlap_tokens=0
+    )
+    assert unlimited.failures == []
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {
+        "small.md",
+        "big.txt",
+        "long.md",
+    }
+    with pytest.raises(ValueError, match="max_chunks_per_file must be at least 1, got 0"):
+        index_paths(store, [tmp_path], max_chunks_per_file=0)
+
+
+def test_default_limits_are_documented_constants() -> None:
+    assert ingest_module.DEFAULT_MAX_FILE_BYTES == 256 * 2**20
+    assert ingest_module.DEFAULT_MAX_CHUNKS_PER_FILE == 100_000
+
+
 def test_batches_are_bounded_and_pipelined(
     store: TasbVectorStore,
     embeddings: RecordingEmbeddings,
