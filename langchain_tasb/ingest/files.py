@@ -238,24 +238,30 @@ class _Scan:
             with os.scandir(folder) as entries:
                 names = sorted(entry.name for entry in entries)
         except OSError as exc:
-            logger.warning("cannot list %s: %s", folder, exc)
-            reason = exc.strerror or str(exc)
-            self.stats.unlisted.append(
-                UnlistedFolder(folder, root, relfolder.rstrip("/") or ".", reason)
-            )
+            self._unlisted(folder, root, relfolder.rstrip("/") or ".", exc)
             return
         for name in names:
             relpath = f"{relfolder}{name}"
             if name.startswith("."):
                 self.stats.hidden += 1
                 continue
-            target = self._follow(folder / name)
+            try:  # a path too long to stat, an entry gone or locked meanwhile...
+                target = self._follow(folder / name)
+                is_dir = target is not None and target.is_dir()
+            except OSError as exc:
+                self._unlisted(folder / name, root, relpath, exc)
+                continue
             if target is None:
                 continue
-            if target.is_dir():
+            if is_dir:
                 yield from self._visit_folder(target, root, relpath)
             else:
                 yield from self._visit_file(target, root, relpath)
+
+    def _unlisted(self, path: Path, root: Path, relpath: str, exc: OSError) -> None:
+        """Count a folder (or entry) that could not be looked into; the run goes on."""
+        logger.warning("cannot list %s: %s", path, exc)
+        self.stats.unlisted.append(UnlistedFolder(path, root, relpath, exc.strerror or str(exc)))
 
     def _follow(self, path: Path) -> Path | None:
         """The path to visit for ``path``: itself, or a symlink's target if it may be followed."""
@@ -297,7 +303,12 @@ class _Scan:
         if _left_out(self.include, self.exclude, relpath):
             self.stats.excluded += 1
             return
-        if not path.is_file() or Path(relpath).suffix.lower() not in SUPPORTED_EXTENSIONS:
+        try:
+            is_file = path.is_file()
+        except OSError as exc:
+            self._unlisted(path, root, relpath, exc)
+            return
+        if not is_file or Path(relpath).suffix.lower() not in SUPPORTED_EXTENSIONS:
             self.stats.unsupported += 1
             return
         if path in self.seen:

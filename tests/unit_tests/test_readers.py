@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -178,6 +179,37 @@ def test_symlinks_to_hidden_or_excluded_targets_are_left_out(tmp_path: Path) -> 
     (outside / "n.txt").symlink_to(home / "notes.txt")
     found = relpaths([outside], follow_symlinks=True, exclude=["**/secrets/**"])
     assert found == ["n.txt", "ok.txt"]
+
+
+def deep_chain(folder: Path, levels: int = 20, width: int = 250) -> None:
+    """Folders nested past PATH_MAX (made relative to a descriptor), a file at the bottom."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for level in range(levels):
+            name = chr(ord("a") + level) * width
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("f.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(out, b"too deep to reach")
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def test_a_folder_that_cannot_be_listed_is_counted_not_raised(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "a.txt", "alpha")
+    write(root / "z.txt", "zeta")
+    (root / "deep").mkdir()
+    deep_chain(root / "deep")
+    stats = ScanStats()
+    assert relpaths([root], stats) == ["a.txt", "z.txt"]
+    [unlisted] = stats.unlisted
+    assert unlisted.root == root.resolve()
+    assert unlisted.relpath.startswith("deep/")
+    assert "File name too long" in unlisted.reason
 
 
 def test_missing_root_fails_at_once(tmp_path: Path) -> None:
