@@ -2,32 +2,41 @@
 
 The store is a :class:`~langchain_tasb.vectorstore.TasbVectorStore`.
 
-:func:`index_paths` walks the roots with :func:`~langchain_tasb.ingest.readers.iter_files`, reads
+:func:`index_paths` walks the roots with :func:`~langchain_tasb.ingest.files.iter_files`, reads
 each file into records, cuts them into chunks that fit the model's token limit, and brings the
 collection in line with the files:
 
-* Every chunk gets a content-derived id: a hash of its root, its root-relative ``source``, the
-  record key, its text and how many identical chunks came before it in the same file. The
-  position is not part of the id, so a chunk that only moved keeps its id and its vector; only
-  its metadata (``chunk``, ``start``, ``end``) is updated.
-* Each file is compared with what the collection already holds for it (``root`` + ``path``):
+* Every root has an identity, ``root_id``: ``"<hostname>:<resolved path>"`` unless one is
+  given, so that two machines indexing the same path into one server collection keep apart.
+* Every chunk gets a content-derived id: a hash of its ``root_id``, its root-relative
+  ``source``, the record key, its text and how many identical chunks came before it in the
+  same file. The position is not part of the id, so a chunk that only moved keeps its id and
+  its vector; only its metadata (``chunk``, ``start``, ``end``) is updated.
+* Each file is compared with what the collection already holds for it (``root_id`` +
+  ``path``; chunks stored before roots had ids count by ``root`` and are replaced once):
   chunks already stored with the same metadata are left alone, so re-running on unchanged
   files embeds and writes nothing.
 * A file's new chunks are written first, then moved chunks are updated and its stale chunks
   deleted. Whatever point a run is killed at, the next run finds the difference and finishes
   the job: no duplicates (ids are deterministic), nothing missing.
-* With ``prune``, chunks recorded under one of the roots being indexed whose file was not seen
-  in this run are deleted. Chunks of other roots in the same collection are never touched.
+* With ``prune``, chunks of a root being indexed whose file is verifiably gone (not seen in
+  this run, and no such path under the root any more) are deleted. Files filtered out by
+  ``include``/``exclude``, skipped (binary, hidden...) or failed are kept, a root with a folder
+  that could not be listed is not pruned at all, and chunks of other roots are never touched.
+* Any error reading, chunking or checking one file is that file's failure, with its reason in
+  the report; the other files are indexed. Files over ``max_file_bytes`` or cut into more than
+  ``max_chunks_per_file`` chunks are failures too.
 
 Files are read, chunked, encoded and written in batches of ``batch_size`` chunks; a writer
 thread writes batch N while batch N + 1 is being encoded, through a bounded queue, so memory
 holds a few batches (and one file's chunk list) whatever the size of the corpus.
 
 Chunk metadata: ``source`` (POSIX path relative to its root, what users filter on), ``root``
-(resolved root), ``path`` (resolved file path), ``chunk`` (index within the record), ``start``
-and ``end`` (character offsets of the chunk in the record's extracted text), ``record`` (the
-record key, for JSON Lines), plus the record's own metadata (``line``, ``doc_id``, ``title``,
-``pages``...). These keys win over a record's own keys of the same name.
+(resolved root), ``root_id`` (the root's identity), ``path`` (resolved file path), ``chunk``
+(index within the record), ``start`` and ``end`` (character offsets of the chunk in the
+record's extracted text), ``record`` (the record key, for JSON Lines), plus the record's own
+metadata (``line``, ``doc_id``, ``title``, ``pages``...). These keys win over a record's own
+keys of the same name.
 """
 
 from __future__ import annotations
