@@ -23,6 +23,8 @@ from langchain_tasb.cli.output import safe_text
 from langchain_tasb.errors import CollectionMismatchError
 from langchain_tasb.ingest import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_CHUNKS_PER_FILE,
+    DEFAULT_MAX_FILE_BYTES,
     DEFAULT_OVERLAP_TOKENS,
     IndexProgress,
     IndexReport,
@@ -84,14 +86,37 @@ def add_parser(subparsers: Any) -> None:
         help=f"chunks encoded and written together (default {DEFAULT_BATCH_SIZE})",
     )
     parser.add_argument(
+        "--max-file-bytes",
+        type=non_negative_int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        metavar="N",
+        help=f"larger files fail instead of being read; 0 for no limit "
+        f"(default {DEFAULT_MAX_FILE_BYTES}, 256 MiB)",
+    )
+    parser.add_argument(
+        "--max-chunks-per-file",
+        type=non_negative_int,
+        default=DEFAULT_MAX_CHUNKS_PER_FILE,
+        metavar="N",
+        help=f"a file cut into more chunks fails; 0 for no limit "
+        f"(default {DEFAULT_MAX_CHUNKS_PER_FILE})",
+    )
+    parser.add_argument(
+        "--root-id",
+        metavar="ID",
+        help="the identity of the one PATH, which chunk ids and --prune are keyed on "
+        "(default HOSTNAME:RESOLVED_PATH)",
+    )
+    parser.add_argument(
         "--prune",
         action="store_true",
-        help="delete chunks of files no longer found under PATHS (other roots are untouched)",
+        help="delete chunks of files gone from PATHS; files filtered out, skipped or failed "
+        "are kept, and nothing is pruned under a PATH with a folder that could not be listed",
     )
     parser.add_argument(
         "--keep-going",
         action="store_true",
-        help="exit 0 even if some files could not be read (they are still reported)",
+        help="exit 0 even if some files or folders could not be read (they are still reported)",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
@@ -101,11 +126,17 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Index ``args.paths``; exit 1 if some files failed (0 with ``--keep-going``)."""
+    """Index ``args.paths``; exit 1 if some files or folders failed (0 with ``--keep-going``)."""
     for path in args.paths:  # before loading the model or creating a collection
         if not Path(path).expanduser().exists():
             msg = f"no such file or folder: {path}"
             raise FileNotFoundError(msg)
+    if args.root_id is not None and len(args.paths) > 1:
+        msg = (
+            f"--root-id names one root, got {len(args.paths)} PATHS: index each with its own "
+            "--root-id, or leave it out"
+        )
+        raise ValueError(msg)
     embeddings = make_embeddings(args)
     if args.overlap >= embeddings.document_max_tokens - 2:  # known without loading the model
         msg = (
@@ -138,6 +169,9 @@ def run(args: argparse.Namespace) -> int:
             prune=args.prune,
             progress=progress,
             chunker=chunker,
+            root_id=args.root_id,
+            max_file_bytes=args.max_file_bytes or None,
+            max_chunks_per_file=args.max_chunks_per_file or None,
         )
     if not args.quiet:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
@@ -146,11 +180,14 @@ def run(args: argparse.Namespace) -> int:
     for failure in report.failures:
         line = f"failed: {failure.path}: {failure.reason}"
         print(safe_text(line, multiline=False), file=sys.stderr)
+    for root in report.prune_skipped:
+        line = f"not pruned: {root}: a folder under it could not be listed"
+        print(safe_text(line, multiline=False), file=sys.stderr)
     if report.failures and not args.keep_going:
-        files = "file" if report.files_failed == 1 else "files"
+        what = "file or folder" if report.files_failed == 1 else "files or folders"
         print(
-            f"{report.files_failed} {files} could not be read (listed above); their old chunks,"
-            " if any, were kept. Fix or --exclude them, or pass --keep-going to exit 0.",
+            f"{report.files_failed} {what} could not be read (listed above); their old "
+            "chunks, if any, were kept. Fix or --exclude them, or pass --keep-going to exit 0.",
             file=sys.stderr,
         )
         return 1

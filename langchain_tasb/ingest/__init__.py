@@ -2,32 +2,41 @@
 
 The store is a :class:`~langchain_tasb.vectorstore.TasbVectorStore`.
 
-:func:`index_paths` walks the roots with :func:`~langchain_tasb.ingest.readers.iter_files`, reads
+:func:`index_paths` walks the roots with :func:`~langchain_tasb.ingest.files.iter_files`, reads
 each file into records, cuts them into chunks that fit the model's token limit, and brings the
 collection in line with the files:
 
-* Every chunk gets a content-derived id: a hash of its root, its root-relative ``source``, the
-  record key, its text and how many identical chunks came before it in the same file. The
-  position is not part of the id, so a chunk that only moved keeps its id and its vector; only
-  its metadata (``chunk``, ``start``, ``end``) is updated.
-* Each file is compared with what the collection already holds for it (``root`` + ``path``):
+* Every root has an identity, ``root_id``: ``"<hostname>:<resolved path>"`` unless one is
+  given, so that two machines indexing the same path into one server collection keep apart.
+* Every chunk gets a content-derived id: a hash of its ``root_id``, its root-relative
+  ``source``, the record key, its text and how many identical chunks came before it in the
+  same file. The position is not part of the id, so a chunk that only moved keeps its id and
+  its vector; only its metadata (``chunk``, ``start``, ``end``) is updated.
+* Each file is compared with what the collection already holds for it (``root_id`` +
+  ``path``; chunks stored before roots had ids count by ``root`` and are replaced once):
   chunks already stored with the same metadata are left alone, so re-running on unchanged
   files embeds and writes nothing.
 * A file's new chunks are written first, then moved chunks are updated and its stale chunks
   deleted. Whatever point a run is killed at, the next run finds the difference and finishes
   the job: no duplicates (ids are deterministic), nothing missing.
-* With ``prune``, chunks recorded under one of the roots being indexed whose file was not seen
-  in this run are deleted. Chunks of other roots in the same collection are never touched.
+* With ``prune``, chunks of a root being indexed whose file is verifiably gone (not seen in
+  this run, and no such path under the root any more) are deleted. Files filtered out by
+  ``include``/``exclude``, skipped (binary, hidden...) or failed are kept, a root with a folder
+  that could not be listed is not pruned at all, and chunks of other roots are never touched.
+* Any error reading, chunking or checking one file is that file's failure, with its reason in
+  the report; the other files are indexed. Files over ``max_file_bytes`` or cut into more than
+  ``max_chunks_per_file`` chunks are failures too.
 
 Files are read, chunked, encoded and written in batches of ``batch_size`` chunks; a writer
 thread writes batch N while batch N + 1 is being encoded, through a bounded queue, so memory
 holds a few batches (and one file's chunk list) whatever the size of the corpus.
 
 Chunk metadata: ``source`` (POSIX path relative to its root, what users filter on), ``root``
-(resolved root), ``path`` (resolved file path), ``chunk`` (index within the record), ``start``
-and ``end`` (character offsets of the chunk in the record's extracted text), ``record`` (the
-record key, for JSON Lines), plus the record's own metadata (``line``, ``doc_id``, ``title``,
-``pages``...). These keys win over a record's own keys of the same name.
+(resolved root), ``root_id`` (the root's identity), ``path`` (resolved file path), ``chunk``
+(index within the record), ``start`` and ``end`` (character offsets of the chunk in the
+record's extracted text), ``record`` (the record key, for JSON Lines), plus the record's own
+metadata (``line``, ``doc_id``, ``title``, ``pages``...). These keys win over a record's own
+keys of the same name.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 from collections import Counter
@@ -48,27 +59,31 @@ import numpy as np
 
 from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.chunking import TokenChunker
-from langchain_tasb.ingest.readers import ScanStats, UnreadableFileError, iter_files, read_records
+from langchain_tasb.ingest.files import ScanStats, iter_files
+from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterator, Sequence
 
     from langchain_core.embeddings import Embeddings
 
-    from langchain_tasb.ingest.readers import FileEntry, Record
+    from langchain_tasb.ingest.files import FileEntry
+    from langchain_tasb.ingest.readers import Record
     from langchain_tasb.vectorstore import TasbVectorStore
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_CHUNKS_PER_FILE",
+    "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_OVERLAP_TOKENS",
     "FileFailure",
     "IndexProgress",
     "IndexReport",
     "ProgressCallback",
     "chunk_id",
+    "default_root_id",
     "index_paths",
     "make_chunker",
 ]
@@ -78,6 +93,13 @@ DEFAULT_OVERLAP_TOKENS = 32
 DEFAULT_BATCH_SIZE = 128
 """Chunks encoded and written together: a larger batch encodes a little faster, a smaller one
 loses less work to an interruption and holds less memory."""
+
+DEFAULT_MAX_FILE_BYTES = 256 * 2**20
+"""Larger files are not read: each is a failure named with its size. Bounds the memory and
+time one file can take; ``None`` lifts the limit."""
+DEFAULT_MAX_CHUNKS_PER_FILE = 100_000
+"""A file cut into more chunks than this is a failure (chunking stops there): bounds the chunk
+list held for one file; ``None`` lifts the limit."""
 
 _QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
 _PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
@@ -123,9 +145,14 @@ class IndexReport:
         files_pruned: Files those pruned chunks belonged to.
         skipped: What the scan left out (hidden, binary, unsupported, excluded...).
         seconds: Wall-clock time of the run.
+        root_ids: The identity of each root, in the order of ``roots``: what its chunks carry
+            as ``root_id`` and what their ids and ``prune`` are keyed on.
+        prune_skipped: Roots not pruned because a folder under them could not be listed.
     """
 
     roots: list[str] = field(default_factory=list)
+    root_ids: list[str] = field(default_factory=list)
+    prune_skipped: list[str] = field(default_factory=list)
     files_seen: int = 0
     files_indexed: int = 0
     files_unchanged: int = 0
@@ -215,7 +242,7 @@ def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> st
     """The id of a chunk: derived from where it comes from and what it says, not its position.
 
     Args:
-        root: The resolved root the file was found under.
+        root: The identity (``root_id``) of the root the file was found under.
         source: The file's POSIX path relative to ``root``.
         key: The record's key within the file ("" for one-record formats).
         text: The chunk's text.
@@ -267,19 +294,48 @@ def make_chunker(
     return TokenChunker(tokenizer, max_tokens=limit - 2, overlap_tokens=overlap_tokens)
 
 
-def _rows(entry: FileEntry, records: Sequence[Record], chunker: TokenChunker) -> Iterator[_Row]:
-    """The chunks of one file with their ids and metadata."""
+def default_root_id(root: str | os.PathLike[str]) -> str:
+    """The identity a root gets unless one is given: ``"<hostname>:<resolved path>"``.
+
+    The host is part of it so that two machines indexing the same path into one server
+    collection keep apart; give the same ``root_id`` on purpose for one folder reached from
+    several machines or paths.
+    """
+    return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
+
+
+def _rows(
+    entry: FileEntry,
+    records: Sequence[Record],
+    chunker: TokenChunker,
+    root_id: str,
+    max_chunks: int | None = None,
+) -> Iterator[_Row]:
+    """The chunks of one file with their ids and metadata.
+
+    Raises:
+        UnreadableFileError: Once the file gives more than ``max_chunks`` chunks.
+    """
     root = str(entry.root)
     path = str(entry.path)
     seen: Counter[tuple[str, str]] = Counter()
+    count = 0
     for record in records:
         for chunk in chunker.iter_chunks(record.text):
+            count += 1
+            if max_chunks is not None and count > max_chunks:
+                reason = (
+                    f"more than {max_chunks} chunks, over the limit per file: split the file, "
+                    "or raise the limit (--max-chunks-per-file, max_chunks_per_file)"
+                )
+                raise UnreadableFileError(entry.path, reason)
             occurrence = seen[record.key, chunk.text]
             seen[record.key, chunk.text] += 1
             metadata: dict[str, Any] = {
                 **record.metadata,
                 "source": entry.relpath,
                 "root": root,
+                "root_id": root_id,
                 "path": path,
                 "chunk": chunk.index,
                 "start": chunk.start,
@@ -288,16 +344,22 @@ def _rows(entry: FileEntry, records: Sequence[Record], chunker: TokenChunker) ->
             if record.key:
                 metadata["record"] = record.key
             yield _Row(
-                id=chunk_id(root, entry.relpath, record.key, chunk.text, occurrence),
+                id=chunk_id(root_id, entry.relpath, record.key, chunk.text, occurrence),
                 text=chunk.text,
                 metadata=metadata,
             )
 
 
-def _of_root(root: str, ids: list[str], metadatas: list[Any]) -> dict[str, dict[str, Any]]:
-    """The records (id -> metadata) among ``ids`` that were indexed under ``root``.
+def _of_root(
+    root_id: str, root: str, ids: list[str], metadatas: list[Any]
+) -> dict[str, dict[str, Any]]:
+    """The records (id -> metadata) among ``ids`` that were indexed under this root.
 
-    Callers look records up by ``path`` alone and keep ``root`` here: Chroma answers a
+    That is those carrying its ``root_id``, and those written before roots had ids (no
+    ``root_id``) under the same ``root`` path: their ids are keyed on the bare path, so they
+    come out stale and are replaced, once, by chunks with the root's id.
+
+    Callers look records up by ``path`` alone and keep the root here: Chroma answers a
     ``{"$and": [{"root": ...}, {"path": ...}]}`` filter by collecting every record of the root
     first, so asking that for each file made indexing quadratic (8.9 ms against 1.4 ms per
     file at 9,000 chunks, growing with the collection).
@@ -305,8 +367,41 @@ def _of_root(root: str, ids: list[str], metadatas: list[Any]) -> dict[str, dict[
     return {
         id_: dict(meta or {})
         for id_, meta in zip(ids, metadatas, strict=True)
-        if (meta or {}).get("root") == root
+        if _is_of_root(meta or {}, root_id, root)
     }
+
+
+def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
+    stored_id = metadata.get("root_id")
+    if stored_id is None:
+        return bool(metadata.get("root") == root)
+    return bool(stored_id == root_id)
+
+
+def _gone(root: str, source: str) -> bool:
+    """Whether ``source`` is verifiably no longer under ``root`` on this machine.
+
+    Only "no such file" counts: a path that exists (filtered out, skipped, unreadable) or that
+    cannot be checked (permissions) is kept.
+    """
+    folder = Path(root)
+    location = folder / source if folder.is_dir() else folder
+    try:
+        location.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file failed, for the report: the reader's own reason, else the error itself."""
+    if isinstance(exc, UnreadableFileError):
+        return exc.reason
+    if isinstance(exc, ImportError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -324,6 +419,9 @@ def index_paths(
     prune: bool = False,
     progress: ProgressCallback | None = None,
     chunker: TokenChunker | None = None,
+    root_id: str | None = None,
+    max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+    max_chunks_per_file: int | None = DEFAULT_MAX_CHUNKS_PER_FILE,
 ) -> IndexReport:
     """Bring ``store`` in line with the files under ``roots``; see the module docstring.
 
@@ -335,22 +433,41 @@ def index_paths(
         follow_symlinks: Also follow symlinks that lead outside every root.
         overlap_tokens: Tokens shared by consecutive chunks of one text.
         batch_size: Chunks encoded and written together.
-        prune: Delete chunks recorded under these roots whose file was not seen in this run.
+        prune: Delete chunks recorded under these roots whose file is verifiably gone: not
+            seen in this run and no longer there. Files filtered out, skipped or failed are
+            kept, and a root with a folder that could not be listed is not pruned at all.
         progress: Called with an :class:`IndexProgress` after each file and each batch.
         chunker: Chunker to use instead of one built from the store's model tokenizer.
+        root_id: The identity of the (one) root, instead of :func:`default_root_id`'s
+            ``"<hostname>:<resolved path>"``; chunk ids and ``prune`` are keyed on it.
+        max_file_bytes: Files larger than this are not read but reported as failures;
+            ``None`` for no limit.
+        max_chunks_per_file: A file cut into more chunks is reported as a failure; ``None``
+            for no limit.
 
     Returns:
         What was seen, written, kept, updated, deleted and skipped, and which files failed.
 
     Raises:
         FileNotFoundError: If a root does not exist (before anything is written).
-        ValueError: If ``batch_size`` is below 1 or ``overlap_tokens`` does not fit.
+        ValueError: If ``batch_size`` is below 1, ``overlap_tokens`` does not fit, or a
+            ``root_id`` is given for several roots or is empty, or a limit is below 1.
         TypeError: If no chunker is given and the store's embeddings have no tokenizer.
     """
     if isinstance(roots, str | Path):
         roots = [roots]
     if batch_size < 1:
         msg = f"batch_size must be at least 1, got {batch_size}"
+        raise ValueError(msg)
+    for name, limit in (
+        ("max_file_bytes", max_file_bytes),
+        ("max_chunks_per_file", max_chunks_per_file),
+    ):
+        if limit is not None and limit < 1:
+            msg = f"{name} must be at least 1, got {limit}: pass None for no limit"
+            raise ValueError(msg)
+    if root_id is not None and not root_id.strip():
+        msg = f"root_id must name the root, got {root_id!r}"
         raise ValueError(msg)
     if chunker is None:
         chunker = make_chunker(store.embeddings, overlap_tokens)
@@ -363,6 +480,8 @@ def index_paths(
         batch_size=batch_size,
         chunker=chunker,
         progress=progress,
+        root_id=root_id,
+        limits=(max_file_bytes, max_chunks_per_file),
     )
     return run.run(prune=prune)
 
@@ -381,6 +500,8 @@ class _IndexRun:
         batch_size: int,
         chunker: TokenChunker,
         progress: Callable[[IndexProgress], None] | None,
+        root_id: str | None,
+        limits: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self.store = store
         self.chroma = store.store  # the gateway: every Chroma call goes through it
@@ -391,6 +512,9 @@ class _IndexRun:
         self.batch_size = batch_size
         self.chunker = chunker
         self.progress = progress
+        self.given_root_id = root_id
+        self.max_file_bytes, self.max_chunks = limits
+        self.root_ids: dict[str, str] = {}
         self.report = IndexReport()
         self.files_total = 0
         self.files_done = 0
@@ -407,7 +531,15 @@ class _IndexRun:
     def run(self, *, prune: bool) -> IndexReport:
         began = time.monotonic()
         resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
+        if self.given_root_id is not None and len(resolved) > 1:
+            msg = (
+                f"root_id names one root, got {len(resolved)} roots ({', '.join(resolved)}): "
+                "index them one at a time, each with its own root id"
+            )
+            raise ValueError(msg)
+        self.root_ids = {root: self.given_root_id or default_root_id(root) for root in resolved}
         self.report.roots = resolved
+        self.report.root_ids = [self.root_ids[root] for root in resolved]
         files = iter_files(
             self.roots,
             self.include,
@@ -427,7 +559,7 @@ class _IndexRun:
             while group := list(itertools.islice(files, _LOOKUP_FILES)):
                 stored = self._stored_records(group)
                 for entry in group:
-                    seen.setdefault(str(entry.root), set()).add(str(entry.path))
+                    seen.setdefault(str(entry.root), set()).add(entry.relpath)
                     self._index_file(entry, stored)
             self._flush()
             self._put(_DONE)
@@ -438,8 +570,16 @@ class _IndexRun:
             self.abort.set()
             writer.join()
             raise
+        unlisted = self.report.skipped.unlisted
+        for folder in unlisted:
+            reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
+            self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
         if prune:
             for root in resolved:
+                if any(str(folder.root) == root for folder in unlisted):
+                    logger.warning("not pruning %s: a folder under it could not be listed", root)
+                    self.report.prune_skipped.append(root)
+                    continue
                 self._prune(root, seen.get(root, set()))
         self.report.files_seen = self.report.skipped.files
         self.report.seconds = time.monotonic() - began
@@ -469,31 +609,26 @@ class _IndexRun:
 
     def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
         try:
-            records = read_records(entry)
-            rows = list(_rows(entry, records, self.chunker))
-        except (UnreadableFileError, ImportError) as exc:
-            reason = exc.reason if isinstance(exc, UnreadableFileError) else str(exc)
-            logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
-            with self.lock:
-                self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
-                self.files_done += 1
-            self._notify(entry.relpath)
+            rows, cleaned = self._read_file(entry)
+        except Exception as exc:  # any error in one file is that file's failure
+            self._fail(entry, _reason(exc))
+            logger.debug("%s failed", entry.path, exc_info=True)
             return
         if str(entry.path) in stored:
             ids, metadatas = stored[str(entry.path)]
         else:  # the group held too many records to fetch at once
             alone = self.chroma.get_where({"path": str(entry.path)}, include=["metadatas"])
             ids, metadatas = alone.ids, list(alone.metadatas)
-        existing = _of_root(str(entry.root), ids, metadatas)
+        existing = _of_root(self.root_ids[str(entry.root)], str(entry.root), ids, metadatas)
         new: list[_Row] = []
         finish = _Finish(entry.relpath, [], [], [])
         unchanged = 0
-        for row in rows:
+        for row, clean in zip(rows, cleaned, strict=True):
             old = existing.pop(row.id, None)
             if old is None:
                 new.append(row)
                 continue
-            metadata = validate_records([row.id], [row.text], [row.metadata])[0] or {}
+            metadata = clean or {}
             if old == metadata:
                 unchanged += 1
                 continue
@@ -522,13 +657,39 @@ class _IndexRun:
                 self._flush()
         self.pending_finishes.append(finish)
 
+    def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
+        """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
+        if self.max_file_bytes is not None:
+            try:
+                size = entry.path.stat().st_size
+            except OSError as exc:
+                raise UnreadableFileError(entry.path, exc.strerror or str(exc)) from exc
+            if size > self.max_file_bytes:
+                reason = (
+                    f"{size} bytes, over the limit of {self.max_file_bytes} bytes per file: "
+                    "raise it (--max-file-bytes, max_file_bytes) or --exclude the file"
+                )
+                raise UnreadableFileError(entry.path, reason)
+        records = read_records(entry)
+        root_id = self.root_ids[str(entry.root)]
+        rows = list(_rows(entry, records, self.chunker, root_id, self.max_chunks))
+        cleaned = validate_records(
+            [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
+        )
+        return rows, cleaned
+
+    def _fail(self, entry: FileEntry, reason: str) -> None:
+        """Record a file that could not be indexed; its stored chunks stay as they were."""
+        logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
+        with self.lock:
+            self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
+            self.files_done += 1
+        self._notify(entry.relpath)
+
     def _flush(self) -> None:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
-            rows, self.pending = self.pending, []
-            validate_records(
-                [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
-            )
+            rows, self.pending = self.pending, []  # checked file by file in _read_file
             vectors = self.store.embeddings.embed_documents([r.text for r in rows])
             self._put(_Write(rows, np.asarray(vectors, dtype=np.float32)))
         finishes, self.pending_finishes = self.pending_finishes, []
@@ -595,15 +756,26 @@ class _IndexRun:
     # -- pruning and progress -----------------------------------------------------------------
 
     def _prune(self, root: str, seen: set[str]) -> None:
-        """Delete chunks recorded under ``root`` whose file was not seen in this run."""
+        """Delete chunks of this root whose file is verifiably gone (see :func:`_gone`).
+
+        ``seen`` holds the root-relative ``source`` of every file found in this run.
+        """
+        root_id = self.root_ids[root]
         gone: dict[str, list[str]] = {}
-        for page in self.chroma.scan({"root": root}, include=["metadatas"], page_size=_PAGE_SIZE):
+        verdicts: dict[str, bool] = {}
+        where = {"$or": [{"root_id": root_id}, {"root": root}]}
+        for page in self.chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
             for id_, metadata in zip(page.ids, page.metadatas, strict=True):
-                path = str((metadata or {}).get("path", ""))
-                if path not in seen:
-                    gone.setdefault(path, []).append(id_)
-        for path, ids in gone.items():
-            logger.info("pruning %d chunks of %s: no longer under %s", len(ids), path, root)
+                meta = metadata or {}
+                source = str(meta.get("source", ""))
+                if not _is_of_root(meta, root_id, root) or source in seen:
+                    continue
+                if source not in verdicts:
+                    verdicts[source] = _gone(root, source)
+                if verdicts[source]:
+                    gone.setdefault(source, []).append(id_)
+        for source, ids in gone.items():
+            logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
             self.chroma.delete(ids=ids)
             self.report.chunks_pruned += len(ids)
             self.report.files_pruned += 1

@@ -1,10 +1,9 @@
-"""Find the files to index under some folders and read them into text records.
+"""Read the files :func:`~langchain_tasb.ingest.files.iter_files` finds into text records.
 
-:func:`iter_files` walks folders in a fixed (sorted) order and leaves out hidden entries,
-unsupported or binary files, files outside ``include``/``exclude`` globs and symlinks that lead
-outside the folders, counting each in a :class:`ScanStats`. :func:`read_records` turns one file
-into :class:`Record` objects: one per file for text, Markdown, reStructuredText, HTML and PDF,
-one per line for JSON Lines.
+:func:`read_records` turns one file into :class:`Record` objects: one per file for text,
+Markdown, reStructuredText, HTML and PDF, one per line for JSON Lines. Finding the files
+(:func:`iter_files`, :class:`FileEntry`, :class:`ScanStats`) lives in
+:mod:`langchain_tasb.ingest.files` and is re-exported here.
 
 Decoding: text is decoded as strict UTF-8 (a byte-order mark is dropped); a file that is not
 valid UTF-8 is decoded as Latin-1, which cannot fail, with a logged WARNING. HTML first tries a
@@ -24,13 +23,23 @@ import codecs
 import importlib
 import json
 import logging
-import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from langchain_tasb.ingest.files import (
+    HTML_EXTENSIONS,
+    SUPPORTED_EXTENSIONS,
+    TEXT_EXTENSIONS,
+    FileEntry,
+    ScanStats,
+    iter_files,
+)
+from langchain_tasb.ingest.html import extract_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from langchain_tasb.evaluation.beir import beir_document_text
 
@@ -50,62 +59,10 @@ __all__ = [
 
 MetadataValue = str | int | float | bool
 
-TEXT_EXTENSIONS = frozenset({".txt", ".md", ".rst"})
-HTML_EXTENSIONS = frozenset({".html", ".htm"})
-SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | {".jsonl", ".pdf"}
-
-_SNIFF_BYTES = 8192  # a NUL byte in this many leading bytes marks a file as binary
 _PDF_HINT = "reading PDF files needs pypdf: pip install langchain-tasb[pdf]"
 
 
 # -- data -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """A file found by :func:`iter_files`.
-
-    Attributes:
-        path: The file's resolved path.
-        root: The resolved root (folder or file) it was found under.
-        relpath: Its POSIX path relative to ``root``, through any followed symlink; the file's
-            name if ``root`` is the file itself.
-    """
-
-    path: Path
-    root: Path
-    relpath: str
-
-    @property
-    def suffix(self) -> str:
-        """The file's extension in lower case, with its dot (``".md"``)."""
-        return Path(self.relpath).suffix.lower()
-
-
-@dataclass
-class ScanStats:
-    """What :func:`iter_files` found and left out.
-
-    Attributes:
-        files: Files yielded.
-        hidden: Hidden files and folders (name starting with ``.``) left out, not their contents.
-        unsupported: Files with an unsupported extension, and special files (sockets, FIFOs).
-        binary: Files of a supported type with a NUL byte in their first 8 KiB.
-        outside_symlinks: Symlinks to somewhere outside every root, not followed.
-        excluded: Files and folders left out by ``include``/``exclude``.
-        broken_symlinks: Symlinks to nothing, or to themselves.
-        duplicates: Files and folders reached a second time (through a symlink or two
-            overlapping roots); this is also how symlink loops end.
-    """
-
-    files: int = 0
-    hidden: int = 0
-    unsupported: int = 0
-    binary: int = 0
-    outside_symlinks: int = 0
-    excluded: int = 0
-    broken_symlinks: int = 0
-    duplicates: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,217 +105,6 @@ class MalformedRecordError(UnreadableFileError):
     def __init__(self, path: Path, line: int, reason: str) -> None:
         super().__init__(path, f"line {line}: {reason}")
         self.line = line
-
-
-# -- finding files ----------------------------------------------------------------------------
-
-
-def iter_files(
-    roots: Sequence[str | os.PathLike[str]],
-    include: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    follow_symlinks: bool = False,
-    *,
-    stats: ScanStats | None = None,
-) -> Iterator[FileEntry]:
-    """Yield the supported files under ``roots``, recursively, in sorted order.
-
-    Roots are walked in the order given, each depth-first with entries sorted by name. A
-    hidden root is still walked: hiding applies to what is found inside.
-
-    Patterns are ``fnmatch`` globs (``*`` also matches ``/``) matched against ``relpath``;
-    ``**/`` also matches no folder at all (``**/*.md`` matches ``a.md``), and a pattern that
-    matches a folder matches everything in it (``exclude=["build"]``). ``exclude`` wins over
-    ``include``; with no ``include`` every file is included.
-
-    Symlinks are followed when they resolve inside one of the roots, or anywhere with
-    ``follow_symlinks``; a file or folder is never visited twice, so symlink loops end.
-
-    Args:
-        roots: Folders (or single files) to scan.
-        include: Keep only files whose ``relpath`` matches one of these globs.
-        exclude: Leave out files and folders whose ``relpath`` matches one of these globs.
-        follow_symlinks: Also follow symlinks that resolve outside every root.
-        stats: Filled in with counts of what was yielded and left out, as the scan goes.
-
-    Returns:
-        An iterator of :class:`FileEntry`.
-
-    Raises:
-        FileNotFoundError: If a root does not exist (raised at once, before iterating).
-    """
-    if isinstance(roots, str | os.PathLike):  # one root given bare
-        roots = [roots]
-    resolved = [_resolve_root(root) for root in roots]
-    scan = _Scan(
-        roots=resolved,
-        include=[_compile_glob(p) for p in include],
-        exclude=[_compile_glob(p) for p in exclude],
-        follow_symlinks=follow_symlinks,
-        stats=stats if stats is not None else ScanStats(),
-    )
-    return scan.run()
-
-
-def _resolve_root(root: str | os.PathLike[str]) -> Path:
-    path = Path(root).expanduser()
-    if not path.exists():
-        msg = f"no such file or folder: {path}"
-        raise FileNotFoundError(msg)
-    return path.resolve()
-
-
-def _compile_glob(pattern: str) -> re.Pattern[str]:
-    """Compile an fnmatch-style glob; ``**/`` may also match no folder at all."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern[i] == "*":
-            out.append(".*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append(".")
-            i += 1
-        elif pattern[i] == "[" and (close := _class_end(pattern, i)) > 0:
-            out.append(_char_class(pattern[i + 1 : close]))
-            i = close + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("(?s:" + "".join(out) + ")")
-
-
-def _class_end(pattern: str, start: int) -> int:
-    """Index of the ``]`` closing the class opened at ``start``, or -1 (a literal ``[``)."""
-    i = start + 1
-    if i < len(pattern) and pattern[i] == "!":
-        i += 1
-    if i < len(pattern) and pattern[i] == "]":
-        i += 1
-    return pattern.find("]", i)
-
-
-def _char_class(body: str) -> str:
-    negate = body.startswith("!")
-    if negate:
-        body = body[1:]
-    escaped = "".join(f"\\{ch}" if ch in "\\^[]&~|" else ch for ch in body)
-    return f"[{'^' if negate else ''}{escaped}]"
-
-
-def _matches(patterns: Sequence[re.Pattern[str]], relpath: str) -> bool:
-    """Whether a pattern matches ``relpath`` or one of the folders it lies in."""
-    candidates = [relpath]
-    parts = relpath.split("/")
-    candidates += ["/".join(parts[:n]) for n in range(1, len(parts))]
-    return any(p.fullmatch(c) for p in patterns for c in candidates)
-
-
-@dataclass
-class _Scan:
-    roots: list[Path]
-    include: list[re.Pattern[str]]
-    exclude: list[re.Pattern[str]]
-    follow_symlinks: bool
-    stats: ScanStats
-    seen: set[Path] = field(default_factory=set)
-
-    def run(self) -> Iterator[FileEntry]:
-        for root in self.roots:
-            if root.is_dir():
-                if root in self.seen:
-                    self.stats.duplicates += 1
-                    continue
-                self.seen.add(root)
-                yield from self._walk(root, root, "")
-            else:
-                yield from self._visit_file(root, root, root.name)
-
-    def _walk(self, folder: Path, root: Path, relfolder: str) -> Iterator[FileEntry]:
-        try:
-            with os.scandir(folder) as entries:
-                names = sorted(entry.name for entry in entries)
-        except OSError as exc:
-            logger.warning("cannot list %s: %s", folder, exc)
-            return
-        for name in names:
-            relpath = f"{relfolder}{name}"
-            if name.startswith("."):
-                self.stats.hidden += 1
-                continue
-            target = self._follow(folder / name)
-            if target is None:
-                continue
-            if target.is_dir():
-                yield from self._visit_folder(target, root, relpath)
-            else:
-                yield from self._visit_file(target, root, relpath)
-
-    def _follow(self, path: Path) -> Path | None:
-        """The path to visit for ``path``: itself, or a symlink's target if it may be followed."""
-        if not path.is_symlink():
-            return path
-        try:
-            target = path.resolve(strict=True)
-        except (OSError, RuntimeError):  # dangling, or a loop (RuntimeError before 3.13)
-            self.stats.broken_symlinks += 1
-            return None
-        if not self.follow_symlinks and not any(_within(target, r) for r in self.roots):
-            self.stats.outside_symlinks += 1
-            logger.debug("not following %s: it leads outside the roots", path)
-            return None
-        return target
-
-    def _visit_folder(self, folder: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
-        if self.exclude and _matches(self.exclude, relpath):
-            self.stats.excluded += 1
-            return
-        if folder in self.seen:
-            self.stats.duplicates += 1
-            return
-        self.seen.add(folder)
-        yield from self._walk(folder, root, relpath + "/")
-
-    def _visit_file(self, path: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
-        if _left_out(self.include, self.exclude, relpath):
-            self.stats.excluded += 1
-            return
-        if not path.is_file() or Path(relpath).suffix.lower() not in SUPPORTED_EXTENSIONS:
-            self.stats.unsupported += 1
-            return
-        if path in self.seen:
-            self.stats.duplicates += 1
-            return
-        self.seen.add(path)
-        if not relpath.lower().endswith(".pdf") and _looks_binary(path):
-            self.stats.binary += 1
-            return
-        self.stats.files += 1
-        yield FileEntry(path=path, root=root, relpath=relpath)
-
-
-def _left_out(
-    include: Sequence[re.Pattern[str]], exclude: Sequence[re.Pattern[str]], relpath: str
-) -> bool:
-    if exclude and _matches(exclude, relpath):
-        return True
-    return bool(include) and not _matches(include, relpath)
-
-
-def _within(path: Path, root: Path) -> bool:
-    return path == root or (root.is_dir() and path.is_relative_to(root))
-
-
-def _looks_binary(path: Path) -> bool:
-    """Whether the file has a NUL byte early on; unreadable files are left to the reader."""
-    try:
-        with path.open("rb") as handle:
-            return b"\x00" in handle.read(_SNIFF_BYTES)
-    except OSError:
-        return False
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -423,78 +169,7 @@ def _read_text(path: Path) -> list[Record]:
 
 # HTML ----------------------------------------------------------------------------------------
 
-_SKIPPED_TAGS = frozenset({"script", "style", "head", "noscript", "template"})
-_PARAGRAPH_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "details", "dialog", "div", "dl",
-        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-        "h6", "header", "hr", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
-        "ul",
-    }
-)  # fmt: skip
-_LINE_TAGS = frozenset({"br", "dd", "dt", "li", "tr", "caption", "option"})
-_CELL_TAGS = frozenset({"td", "th"})
-_PARAGRAPH_BREAK = "\x00P"  # markers, resolved once the whole text is known
-_LINE_BREAK = "\x00L"
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-
-
-class _TextExtractor(HTMLParser):
-    """Collect the visible text of an HTML page, with blocks as line or paragraph breaks."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._skipping: dict[str, int] = dict.fromkeys(_SKIPPED_TAGS, 0)
-        self._pre = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":  # a <head> that was never closed ends here
-            self._skipping["head"] = 0
-        elif tag == "title":
-            self._in_title = True
-        if tag in _SKIPPED_TAGS:
-            self._skipping[tag] += 1
-        elif tag == "pre":
-            self._pre += 1
-        self._break(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in _SKIPPED_TAGS:
-            self._skipping[tag] = max(0, self._skipping[tag] - 1)
-        elif tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        if tag in _CELL_TAGS:
-            self.parts.append(" ")
-        self._break(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        if any(self._skipping.values()):
-            return
-        data = data.replace("\x00", "")
-        self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
-
-    def _break(self, tag: str) -> None:
-        if tag in _PARAGRAPH_TAGS:
-            self.parts.append(_PARAGRAPH_BREAK)
-        elif tag in _LINE_TAGS:
-            self.parts.append(_LINE_BREAK)
-
-    def text(self) -> str:
-        """The collected text, with runs of breaks merged and lines stripped."""
-        joined = "".join(self.parts)
-        joined = re.sub(r"[ \t]*(\x00[PL][ \t]*)+", _merge_breaks, joined)
-        return re.sub(r"\n{3,}", "\n\n", joined).strip()
-
-
-def _merge_breaks(match: re.Match[str]) -> str:
-    return "\n\n" if _PARAGRAPH_BREAK in match.group(0) else "\n"
 
 
 def _read_html(path: Path) -> list[Record]:
@@ -506,14 +181,11 @@ def _read_html(path: Path) -> list[Record]:
             codecs.lookup(charset)
         except LookupError:
             charset = None
-    parser = _TextExtractor()
-    parser.feed(_decode(data, path, charset))
-    parser.close()
+    text, title = extract_text(_decode(data, path, charset))
     metadata = _source(path)
-    title = " ".join("".join(parser.title).split())
     if title:
         metadata["title"] = title
-    return [Record(text=parser.text(), metadata=metadata)]
+    return [Record(text=text, metadata=metadata)]
 
 
 # JSON Lines ----------------------------------------------------------------------------------
@@ -523,7 +195,9 @@ def _read_jsonl(path: Path) -> list[Record]:
     text = _decode(_read_bytes(path), path)
     records: list[Record] = []
     keys: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: U+2028, U+2029 and U+0085 (where str.splitlines() also splits)
+    # are valid inside JSON strings; a "\r" before the "\n" is whitespace to the JSON parser.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         record = _jsonl_record(path, number, line)
@@ -551,12 +225,36 @@ def _parse_line(line: str, number: int, source: str) -> Record:
     except json.JSONDecodeError as exc:
         msg = f"not valid JSON ({exc.msg}, column {exc.colno})"
         raise _LineError(msg) from exc
+    except RecursionError:
+        msg = "nested too deeply to parse (thousands of levels of arrays or objects)"
+        raise _LineError(msg) from None
     if not isinstance(obj, dict):
         msg = f"expected a JSON object, got {type(obj).__name__}"
         raise _LineError(msg)
+    for name in ("_id", "id", "title", "text"):
+        _check_unicode(obj.get(name), f'"{name}"')
     record = _beir_record(obj) if "_id" in obj else _plain_record(obj, number)
+    for key, value in record.metadata.items():
+        _check_unicode(key, '"metadata"', " in a key")
+        _check_unicode(value, '"metadata"', f" in the value of {key!r}")
     record.metadata.update({"source": source, "line": number})
     return record
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(value: object, field: str, where: str = "") -> None:
+    r"""Refuse a string holding a lone surrogate (a ``\ud800`` escape JSON lets through)."""
+    if not isinstance(value, str):
+        return
+    found = _SURROGATE.search(value)
+    if found is not None:
+        msg = (
+            f"{field} holds a lone surrogate (\\u{ord(found.group()):04x}){where} at character "
+            f"{found.start()}: not valid Unicode text; fix or drop that \\u escape"
+        )
+        raise _LineError(msg)
 
 
 def _beir_record(obj: dict[str, Any]) -> Record:

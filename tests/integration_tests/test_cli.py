@@ -326,6 +326,34 @@ def test_unreadable_files_are_reported_and_fail_the_run_unless_keep_going(
     assert {c["text"] for c in stored(tmp_path / "strict").values()} == {"the data model"}
 
 
+HOSTILE = {
+    "surrogate.jsonl": b'{"text": "hello \\ud800 world"}\n',
+    "deep.jsonl": b"[" * 100_000 + b"\n",
+    "metadata.jsonl": b'{"text": "hi", "metadata": {"k": "\\udc00"}}\n',
+}
+
+
+def test_hostile_files_fail_alone_and_keep_going_exits_zero(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    docs = tmp_path / "docs"
+    write_doc(docs / "good.txt", ["the data model"])
+    (docs / "parser.html").write_bytes(b"<![<![")  # once an AssertionError; now no text
+    for name, content in HOSTILE.items():
+        (docs / name).write_bytes(content)
+    strict = tasb(tmp_path, env, "index", "docs", "--db", "strict", check=1)
+    lenient = tasb(tmp_path, env, "index", "docs", "--db", "lenient", "--keep-going")
+    for result in (strict, lenient):
+        assert "Traceback" not in result.stderr
+        assert "1 changed, 1 unchanged, 3 failed" in result.stdout
+        for name in HOSTILE:
+            assert re.search(rf"failed: \S*{re.escape(name)}: \S", result.stderr), name
+    assert "lone surrogate" in lenient.stderr
+    assert "nested too deeply" in lenient.stderr
+    for db in ("strict", "lenient"):
+        assert {c["text"] for c in stored(tmp_path / db).values()} == {"the data model"}
+
+
 def test_missing_index_and_unreachable_server_are_named(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

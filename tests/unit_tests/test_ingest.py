@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,15 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb import ingest as ingest_module
-from langchain_tasb.ingest import IndexProgress, chunk_id, index_paths, make_chunker
+from langchain_tasb.ingest import (
+    IndexProgress,
+    chunk_id,
+    default_root_id,
+    index_paths,
+    make_chunker,
+)
+from langchain_tasb.ingest import files as files_module
+from langchain_tasb.ingest.chunking import TokenChunker
 from langchain_tasb.testing import tiny_vocabulary
 
 # Whole words of the tiny model's vocabulary: one token each.
@@ -94,7 +104,8 @@ def test_chunks_carry_relative_source_root_path_and_offsets(
         assert meta["path"] == str((docs / meta["source"]).resolve())
         text = (docs / meta["source"]).read_text()
         assert text[meta["start"] : meta["end"]] == chunk["text"]
-        assert id_ == chunk_id(str(docs.resolve()), meta["source"], "", chunk["text"], 0)
+        assert meta["root_id"] == default_root_id(docs) == f"{socket.gethostname()}:{meta['root']}"
+        assert id_ == chunk_id(meta["root_id"], meta["source"], "", chunk["text"], 0)
     assert sorted(by_source) == ["long.md", "sub/short.txt"]
     assert sorted(c["metadata"]["chunk"] for c in by_source["long.md"]) == list(
         range(len(by_source["long.md"]))
@@ -235,14 +246,151 @@ def test_prune_deletes_vanished_files_only_under_the_roots_indexed(
     assert sources == {("first", "keep.md"), ("second", "keep.md"), ("second", "gone.md")}
 
 
-def test_prune_drops_files_now_excluded(store: TasbVectorStore, tmp_path: Path) -> None:
+def test_prune_keeps_files_filtered_out_or_skipped_this_run(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
     (tmp_path / "a.md").write_text(paragraph(1))
     (tmp_path / "b.html").write_text(f"<p>{paragraph(2)}</p>")
+    (tmp_path / "c.md").write_text(paragraph(3))
+    (tmp_path / "d.md").write_text(paragraph(4))
+    (tmp_path / "e.md").write_text(paragraph(5))
     index_paths(store, [tmp_path])
-    report = index_paths(store, [tmp_path], exclude=["*.html"], prune=True)
-    assert report.chunks_pruned == 1
-    assert report.skipped.excluded == 1
-    assert {c["metadata"]["source"] for c in stored(store).values()} == {"a.md"}
+    (tmp_path / "c.md").write_bytes(b"now binary\x00")
+    (tmp_path / "d.md").unlink()
+    (tmp_path / "e.md").unlink()
+    os.mkfifo(tmp_path / "e.md")  # not a regular file any more, but there
+
+    excluded = index_paths(store, [tmp_path], exclude=["*.html"], prune=True)
+    assert excluded.skipped.excluded == 1
+    assert excluded.skipped.binary == 1
+    assert (excluded.chunks_pruned, excluded.files_pruned) == (1, 1)  # d.md only
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {
+        "a.md",
+        "b.html",
+        "c.md",
+        "e.md",
+    }
+    included = index_paths(store, [tmp_path], include=["a.md"], prune=True)
+    assert included.chunks_pruned == 0
+    assert len(stored(store)) == 4
+
+
+def test_prune_skips_a_root_with_a_folder_that_could_not_be_listed(
+    store: TasbVectorStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "a.md").write_text(paragraph(1))
+    (tmp_path / "b.md").write_text(paragraph(2))
+    (tmp_path / "gone.md").write_text(paragraph(3))
+    index_paths(store, [tmp_path])
+    (tmp_path / "gone.md").unlink()
+    real_scandir = files_module.os.scandir
+    locked = str((tmp_path / "locked").resolve())
+
+    def refuse(path: Any) -> Any:  # the tests run as root, so chmod 000 would not stop it
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(files_module.os, "scandir", refuse)
+    report = index_paths(store, [tmp_path], prune=True)
+
+    assert report.chunks_pruned == 0
+    assert report.prune_skipped == [str(tmp_path.resolve())]
+    assert [(f.source, f.path) for f in report.failures] == [("locked", locked)]
+    assert "cannot list" in report.failures[0].reason
+    assert "Permission denied" in report.failures[0].reason
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {
+        "locked/a.md",
+        "b.md",
+        "gone.md",
+    }
+
+
+def test_two_hosts_indexing_the_same_path_keep_each_others_chunks(
+    store: TasbVectorStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = str(tmp_path.resolve())
+    (tmp_path / "a.md").write_text(paragraph(1))
+    (tmp_path / "b.md").write_text(paragraph(2))
+    monkeypatch.setattr(socket, "gethostname", lambda: "alpha")
+    first = index_paths(store, [tmp_path])
+    # The same path on another machine holds other files.
+    (tmp_path / "b.md").unlink()
+    (tmp_path / "c.md").write_text(paragraph(3))
+    monkeypatch.setattr(socket, "gethostname", lambda: "beta")
+    second = index_paths(store, [tmp_path], prune=True)
+
+    assert first.chunks_written == second.chunks_written == 2
+    assert second.chunks_pruned == 0
+    assert second.chunks_deleted == 0
+    by_root = sorted(
+        (c["metadata"]["root_id"], c["metadata"]["source"]) for c in stored(store).values()
+    )
+    assert by_root == [
+        (f"alpha:{root}", "a.md"),
+        (f"alpha:{root}", "b.md"),
+        (f"beta:{root}", "a.md"),
+        (f"beta:{root}", "c.md"),
+    ]
+    assert all(c["metadata"]["root"] == root for c in stored(store).values())
+
+
+def test_a_given_root_id_names_the_root_and_keys_ids_and_prune(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        folder.mkdir()
+        (folder / "a.md").write_text(paragraph(1))
+    (one / "b.md").write_text(paragraph(2))
+    index_paths(store, [one], root_id="handbook")
+    chunks = stored(store)
+    assert {c["metadata"]["root_id"] for c in chunks.values()} == {"handbook"}
+    for id_, chunk in chunks.items():
+        assert id_ == chunk_id("handbook", chunk["metadata"]["source"], "", chunk["text"], 0)
+    # The same root found at another path (moved, or mounted elsewhere): same ids, and what
+    # is not in it there is gone from it.
+    moved = index_paths(store, [two], root_id="handbook", prune=True)
+    assert (moved.chunks_written, moved.chunks_pruned, moved.files_pruned) == (1, 1, 1)
+    [(id_, chunk)] = stored(store).items()
+    assert id_ in chunks
+    assert chunk["metadata"]["path"] == str((two / "a.md").resolve())
+    with pytest.raises(ValueError, match="root_id names one root"):
+        index_paths(store, [one, two], root_id="handbook")
+
+
+def test_chunks_indexed_before_root_ids_are_replaced_once(
+    store: TasbVectorStore, tiny_embeddings: TasbEmbeddings, tmp_path: Path
+) -> None:
+    root = str(tmp_path.resolve())
+    (tmp_path / "a.md").write_text("the data model")
+    (tmp_path / "gone.md").write_text("an old file")
+    legacy = {}  # as the indexer wrote them before root ids: keyed on the bare root path
+    for source in ("a.md", "gone.md"):
+        text = (tmp_path / source).read_text()
+        meta = {"source": source, "root": root, "path": f"{root}/{source}"}
+        legacy[chunk_id(root, source, "", text, 0)] = (
+            text,
+            {**meta, "chunk": 0, "start": 0, "end": len(text)},
+        )
+    store.store.upsert(
+        list(legacy),
+        [t for t, _ in legacy.values()],
+        np.asarray(
+            tiny_embeddings.embed_documents([t for t, _ in legacy.values()]), dtype=np.float32
+        ),
+        [m for _, m in legacy.values()],
+    )
+    (tmp_path / "gone.md").unlink()
+
+    report = index_paths(store, [tmp_path], prune=True)
+
+    assert (report.chunks_written, report.chunks_deleted, report.chunks_pruned) == (1, 1, 1)
+    [(id_, chunk)] = stored(store).items()
+    assert chunk["metadata"]["root_id"].endswith(f":{root}")
+    assert id_ == chunk_id(chunk["metadata"]["root_id"], "a.md", "", "the data model", 0)
+    assert not index_paths(store, [tmp_path], prune=True).changed
 
 
 def test_jsonl_records_keep_their_key_and_metadata(
@@ -296,6 +444,86 @@ def test_unreadable_file_is_reported_and_its_old_chunks_kept(
     texts = {c["text"] for c in stored(store).values()}
     assert "fine for now" in texts  # neither replaced nor pruned
     assert paragraph(2) in texts  # the other files were indexed
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("bad.jsonl", b'{"text": "hello \\ud800 world"}\n', "lone surrogate"),
+        ("bad.jsonl", b"[" * 100_000 + b"\n", "nested too deeply"),
+        ("bad.jsonl", b'{"text": "hi", "metadata": {"k": "\\udc00"}}\n', "lone surrogate"),
+    ],
+)
+def test_a_hostile_file_fails_alone_and_the_others_are_indexed(
+    store: TasbVectorStore, tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
+    (tmp_path / "good.txt").write_text("the good text")
+    (tmp_path / name).write_bytes(content)
+    report = index_paths(store, [tmp_path])
+    assert [(f.source, f.path) for f in report.failures] == [
+        (name, str((tmp_path / name).resolve()))
+    ]
+    assert reason in report.failures[0].reason
+    assert {c["text"] for c in stored(store).values()} == {"the good text"}
+
+
+class _ChokingChunker(TokenChunker):
+    """A chunker that fails on one text, as a buggy tokenizer would."""
+
+    def iter_chunks(self, text: str) -> Any:
+        if "poison" in text:
+            msg = "tokenizer exploded"
+            raise RuntimeError(msg)
+        return super().iter_chunks(text)
+
+
+def test_any_error_reading_or_chunking_a_file_is_that_files_failure(
+    store: TasbVectorStore, tiny_embeddings: TasbEmbeddings, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("the good text")
+    (tmp_path / "b.txt").write_text("poison pill")
+    (tmp_path / "c.txt").write_text("more good text")
+    base = make_chunker(tiny_embeddings)
+    chunker = _ChokingChunker(base._tokenizer, base.max_tokens, base.overlap_tokens)
+    report = index_paths(store, [tmp_path], chunker=chunker)
+    assert [f.source for f in report.failures] == ["b.txt"]
+    assert report.failures[0].reason == "RuntimeError: tokenizer exploded"
+    assert {c["text"] for c in stored(store).values()} == {"the good text", "more good text"}
+
+
+def test_files_over_the_size_or_chunk_limit_fail_by_name(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
+    (tmp_path / "small.md").write_text(paragraph(1))
+    (tmp_path / "big.txt").write_text("x " * 3000)
+    (tmp_path / "long.md").write_text("\n\n".join(paragraph(i) for i in range(2, 8)))
+    report = index_paths(
+        store, [tmp_path], max_file_bytes=5000, max_chunks_per_file=3, overlap_tokens=0
+    )
+    reasons = {f.source: f.reason for f in report.failures}
+    assert sorted(reasons) == ["big.txt", "long.md"]
+    assert "6000 bytes, over the limit of 5000 bytes per file" in reasons["big.txt"]
+    assert "max_file_bytes" in reasons["big.txt"]
+    assert "more than 3 chunks, over the limit per file" in reasons["long.md"]
+    assert "max_chunks_per_file" in reasons["long.md"]
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {"small.md"}
+
+    unlimited = index_paths(
+        store, [tmp_path], max_file_bytes=None, max_chunks_per_file=None, overlap_tokens=0
+    )
+    assert unlimited.failures == []
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {
+        "small.md",
+        "big.txt",
+        "long.md",
+    }
+    with pytest.raises(ValueError, match="max_chunks_per_file must be at least 1, got 0"):
+        index_paths(store, [tmp_path], max_chunks_per_file=0)
+
+
+def test_default_limits_are_documented_constants() -> None:
+    assert ingest_module.DEFAULT_MAX_FILE_BYTES == 256 * 2**20
+    assert ingest_module.DEFAULT_MAX_CHUNKS_PER_FILE == 100_000
 
 
 def test_batches_are_bounded_and_pipelined(

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,6 +155,63 @@ def test_symlink_inside_the_roots_is_followed(tmp_path: Path) -> None:
     assert relpaths([root]) == ["a_link/x.md"]
 
 
+def test_symlinks_to_hidden_or_excluded_targets_are_left_out(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write(home / ".aws" / "credentials", "aws_secret_access_key = SECRET")
+    write(home / "secrets" / "key.txt", "private key")
+    write(home / "notes.txt", "notes")
+    pkg = home / "Downloads" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "README.txt").symlink_to("../../.aws/credentials")
+    (pkg / "KEY.txt").symlink_to("../../secrets/key.txt")
+    (pkg / "cfg").symlink_to("../../.aws", target_is_directory=True)
+    stats = ScanStats()
+    assert relpaths([home], stats, exclude=["**/.aws/**", "secrets"]) == ["notes.txt"]
+    assert stats.hidden == 1 + 2  # .aws itself, and the two links that lead into it
+    assert stats.excluded == 1 + 1  # secrets itself, and KEY.txt that leads into it
+    assert relpaths([home]) == ["Downloads/pkg/KEY.txt", "notes.txt"]  # hidden without exclude
+    # Outside the roots (followed on request), the target's own path is checked too.
+    outside = tmp_path / "docs"
+    (outside / "sub").mkdir(parents=True)
+    write(outside / "ok.txt", "fine")
+    (outside / "creds.txt").symlink_to(home / ".aws" / "credentials")
+    (outside / "sub" / "k.txt").symlink_to(home / "secrets" / "key.txt")
+    (outside / "n.txt").symlink_to(home / "notes.txt")
+    found = relpaths([outside], follow_symlinks=True, exclude=["**/secrets/**"])
+    assert found == ["n.txt", "ok.txt"]
+
+
+def deep_chain(folder: Path, levels: int = 20, width: int = 250) -> None:
+    """Folders nested past PATH_MAX (made relative to a descriptor), a file at the bottom."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for level in range(levels):
+            name = chr(ord("a") + level) * width
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open("f.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(out, b"too deep to reach")
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def test_a_folder_that_cannot_be_listed_is_counted_not_raised(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "a.txt", "alpha")
+    write(root / "z.txt", "zeta")
+    (root / "deep").mkdir()
+    deep_chain(root / "deep")
+    stats = ScanStats()
+    assert relpaths([root], stats) == ["a.txt", "z.txt"]
+    [unlisted] = stats.unlisted
+    assert unlisted.root == root.resolve()
+    assert unlisted.relpath.startswith("deep/")
+    assert "File name too long" in unlisted.reason
+
+
 def test_missing_root_fails_at_once(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         iter_files([tmp_path / "nope"])
@@ -241,6 +300,54 @@ def test_html_with_unclosed_head_and_declared_charset(tmp_path: Path) -> None:
     assert record.text == "café \u201cquoted\u201d"
 
 
+@pytest.mark.parametrize(
+    ("pattern", "repeat"),
+    [
+        ("<a", 20_000),
+        ("<!--", 20_000),
+        ("<a b='", 5_000),
+        ('<a b="', 5_000),
+        ("<![CDATA[", 20_000),
+        ("</", 40_000),
+        ("<?", 40_000),
+        ("<pre>" + " " * 20_000 + "x", 5),
+    ],
+)
+def test_html_reading_stays_linear_on_hostile_markup(
+    tmp_path: Path, pattern: str, repeat: int
+) -> None:
+    # html.parser took seconds on these (and minutes at ten times the size): quadratic.
+    path = write(tmp_path / "hostile.html", pattern * repeat)
+    began = time.perf_counter()
+    records = read_records(entry_for(path))
+    assert time.perf_counter() - began < 1.0
+    assert all("\x00" not in r.text for r in records)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a <b c", "a"),  # a tag cut off at the end of the file: dropped
+        ("a <!-- never closed", "a"),
+        ("x < y and y > z", "x < y and y > z"),
+        ("<p title='a>b'>quoted &gt; kept</p>", "quoted > kept"),
+        ("<p title='unclosed>text</p>", "text"),
+        ("<script>if (a < b) { x = '</p>' }</script>after", "after"),
+        ("<SCRIPT>hidden</Script >shown", "shown"),
+        ("<style>p {}</style><p>one</p><p>two", "one\n\ntwo"),
+        ("a<br/>b<br>c", "a\nb\nc"),
+        ("<title>T &amp; U</title><p>body", "T & U\n\nbody"),  # no <head>: shown
+        ("<![CDATA[x]]>visible", "visible"),
+        ("<!doctype html><?xml?>text", "text"),
+        ("a\x00b<p>c", "ab\n\nc"),
+        ("&#0;&#xd800;&amp", "\ufffd\ufffd&"),
+    ],
+)
+def test_html_edge_cases(tmp_path: Path, html: str, text: str) -> None:
+    path = write(tmp_path / "edge.html", html)
+    assert [r.text for r in read_records(entry_for(path))] == [text]
+
+
 def test_jsonl_beir_records(tmp_path: Path) -> None:
     lines = [
         {"_id": "d1", "title": "Title", "text": "Body.", "metadata": {"year": 2020, "x": None}},
@@ -322,6 +429,44 @@ def test_jsonl_bad_line_names_file_and_line(tmp_path: Path, line: str, reason: s
     assert info.value.line == 3
     assert isinstance(info.value, UnreadableFileError)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"text": "hello \\ud800 world"}', '"text" holds a lone surrogate (\\ud800)'),
+        ('{"text": "x", "metadata": {"k": "\\udc00"}}', '"metadata" holds a lone surrogate'),
+        ('{"text": "x", "metadata": {"\\udc00": 1}}', '"metadata" holds a lone surrogate'),
+        ('{"text": "x", "id": "a\\ud800"}', '"id" holds a lone surrogate'),
+        ('{"_id": "d\\ud800", "text": "x"}', '"_id" holds a lone surrogate'),
+        ("[" * 100_000, "nested too deeply"),
+        ('{"text": ' * 100_000, "nested too deeply"),
+    ],
+)
+def test_jsonl_line_with_surrogates_or_deep_nesting_is_malformed(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    path = write(tmp_path / "bad.jsonl", '{"text": "ok"}\n' + line + "\n")
+    with pytest.raises(MalformedRecordError) as info:
+        read_records(entry_for(path))
+    assert str(path.resolve()) in str(info.value)
+    assert info.value.line == 2
+    assert reason in info.value.reason
+
+
+def test_jsonl_lines_split_on_newline_only(tmp_path: Path) -> None:
+    # U+2028, U+2029 and U+0085 are valid inside JSON strings; str.splitlines() splits on them.
+    texts = ["one\u2028two", "three\u2029four", "five\x85six", "seven\x0bx\x0cy\x1cz"]
+    body = "\r\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in texts) + "\n"
+    path = write(tmp_path / "seps.jsonl", body)
+    records = read_records(entry_for(path))
+    assert [r.text for r in records] == texts
+    assert [r.metadata["line"] for r in records] == [1, 2, 3, 4]
+
+
+def test_html_the_old_parser_choked_on_reads_as_empty(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.html", "<![<![")  # an AssertionError in html.parser
+    assert read_records(entry_for(path)) == []
 
 
 def test_folder_named_like_a_file_is_unreadable(tmp_path: Path) -> None:
