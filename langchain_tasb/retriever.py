@@ -11,6 +11,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_tasb.chroma.store import HnswSettings
+from langchain_tasb.metadata import user_metadata
 from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, TasbVectorStore
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ class TasbRetriever(BaseRetriever):
             if threshold is not None and relevance < threshold:
                 continue
             metadata = {
-                **(hit.metadata or {}),
+                **user_metadata(hit.metadata),
                 "score": hit.dot,
                 "relevance": relevance,
                 **extras.get(hit.id, {}),

@@ -21,6 +21,7 @@ from langchain_tasb.chroma.store import (
 )
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.ids import content_id
+from langchain_tasb.metadata import user_metadata
 from langchain_tasb.scoring import RelevanceScale, mmr_select
 from langchain_tasb.validation import check_texts
 
@@ -47,7 +48,7 @@ def embedding_similarity(embedding: Embeddings) -> str:
 
 
 def _to_document(hit: Hit) -> Document:
-    return Document(page_content=hit.text, metadata=dict(hit.metadata or {}), id=hit.id)
+    return Document(page_content=hit.text, metadata=user_metadata(hit.metadata), id=hit.id)
 
 
 class TasbVectorStore(VectorStore):
@@ -199,10 +200,19 @@ class TasbVectorStore(VectorStore):
         filter: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
         with_vectors: bool = False,
+        ids: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """One Chroma query: the ``k`` best records by dot product with ``embedding``."""
+        """One Chroma query: the ``k`` best records by dot product with ``embedding``.
+
+        ``ids`` restricts the search to those records.
+        """
         return self.store.query(
-            embedding, k, where=filter, where_document=where_document, with_vectors=with_vectors
+            embedding,
+            k,
+            where=filter,
+            where_document=where_document,
+            with_vectors=with_vectors,
+            ids=ids,
         )
 
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
@@ -281,6 +291,7 @@ class TasbVectorStore(VectorStore):
         *,
         filter: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> list[Hit]:
         """The hits MMR picks, in pick order, each with its dot product with the query."""
@@ -290,6 +301,7 @@ class TasbVectorStore(VectorStore):
             filter=filter,
             where_document=where_document,
             with_vectors=True,
+            ids=ids,
         )
         if not hits:
             return []

@@ -526,8 +526,12 @@ class ChromaStore:
         where: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
         with_vectors: bool = False,
+        ids: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` records with the largest dot product with ``vector``, best first."""
+        """The ``k`` records with the largest dot product with ``vector``, best first.
+
+        ``ids``, when given, restricts the search to those records.
+        """
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}"
             raise ValueError(msg)
@@ -540,6 +544,7 @@ class ChromaStore:
             result = self._call(
                 self.collection.query,
                 query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                ids=None if ids is None else _unique_ids(ids),
                 n_results=k,
                 where=dict(where) if where else None,
                 where_document=dict(where_document) if where_document else None,
@@ -567,17 +572,58 @@ class ChromaStore:
             for i, d, m, s, v in zip(ids, docs, metas, dists, vecs, strict=True)
         ]
 
-    def get(self, ids: Sequence[str]) -> list[Hit]:
-        """Stored records for ``ids``, in the order asked, skipping missing ones."""
+    def get(
+        self, ids: Sequence[str] | None = None, *, where: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        """Stored records for ``ids``, in the order asked, skipping missing ones.
+
+        With ``ids=None``: every record matching ``where`` (all records when it is None).
+        """
+        if ids is None:
+            return self._scan(where)
         unique = _unique_ids(ids)
         if not unique:
             return []
-        result = self._call(self.collection.get, ids=unique, include=["documents", "metadatas"])
+        result = self._call(
+            self.collection.get,
+            ids=unique,
+            where=dict(where) if where else None,
+            include=["documents", "metadatas"],
+        )
         found = {
             i: Hit(id=i, text=d or "", metadata=m)
             for i, d, m in zip(result["ids"], result["documents"], result["metadatas"], strict=True)
         }
         return [found[i] for i in unique if i in found]
+
+    def _scan(self, where: Mapping[str, Any] | None) -> list[Hit]:
+        step = max(1, int(self.client.get_max_batch_size()))
+        hits: list[Hit] = []
+        while True:
+            page = self._call(
+                self.collection.get,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas"],
+                limit=step,
+                offset=len(hits),
+            )
+            hits.extend(
+                Hit(id=i, text=d or "", metadata=m)
+                for i, d, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+            )
+            if len(page["ids"]) < step:
+                return hits
+
+    def clear(self) -> int:
+        """Delete every record, keeping the collection and its model record; returns how many."""
+        step = max(1, int(self.client.get_max_batch_size()))
+        removed = 0
+        while True:
+            ids = self._call(self.collection.get, include=[], limit=step)["ids"]
+            if not ids:
+                return removed
+            self._call(self.collection.delete, ids=ids)
+            removed += len(ids)
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are already stored."""

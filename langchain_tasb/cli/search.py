@@ -9,6 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
+from langchain_tasb.metadata import user_metadata
 
 if TYPE_CHECKING:
     from langchain_tasb.chroma.store import Hit
@@ -242,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
             "chunk": (hit.metadata or {}).get("chunk"),
             "snippet": snippet(hit.text, args.query),
             "text": hit.text,
-            "metadata": hit.metadata or {},
+            "metadata": user_metadata(hit.metadata),
             **fused.get(hit.id, {}),
         }
         for rank, hit in enumerate(hits, start=1)
