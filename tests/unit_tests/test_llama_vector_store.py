@@ -219,6 +219,30 @@ def test_llama_written_collection_reads_clean_in_langchain_same_ranking(
     assert any(NodeRelationship.NEXT in n.relationships for n in nodes.values())
 
 
+def test_tasb_search_json_shows_user_metadata_only(
+    tiny_model_path: Path,
+    tiny_embeddings: TasbEmbeddings,
+    embed_model: TasbLlamaEmbedding,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from langchain_tasb.cli import main
+
+    db = str(tmp_path / "db")
+    store = TasbLlamaVectorStore(
+        collection_name="books", persist_directory=db, embedding=embed_model
+    )
+    _llama_index(store, embed_model)
+    common = ["--db", db, "--collection", "books", "--model", str(tiny_model_path)]
+    capsys.readouterr()  # drop what indexing printed
+    assert main(["search", QUERY, "-k", "3", "--json", *common]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert len(results) == 3
+    assert all(set(r["metadata"]) == {"source", "group"} for r in results)
+
+
 def test_node_round_trips_through_the_collection(
     llama_store: TasbLlamaVectorStore, embed_model: TasbLlamaEmbedding
 ) -> None:
@@ -632,3 +656,27 @@ def test_llama_index_example_runs_against_the_tiny_model(
     ).invoke("How many people live in London?")
     assert [d.metadata["source"] for d in lc] == names
     assert [d.metadata["score"] for d in lc] == pytest.approx(dots, abs=1e-3)
+
+
+def test_readme_llama_index_snippet_runs(
+    tiny_model_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    (snippet,) = [b for b in blocks if "TasbLlamaVectorStore(" in b]
+    monkeypatch.setenv("TASB_MODEL", str(tiny_model_path))
+    monkeypatch.chdir(tmp_path)
+    emb = TasbEmbeddings(device="cpu")
+    store = TasbVectorStore(embedding=emb, collection_name="docs", persist_directory="./tasb_db")
+    store.add_texts(TEXTS[:3])
+    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102  (our own README)
+    lines = capsys.readouterr().out.strip().splitlines()
+    expected = TasbRetriever(vectorstore=store, k=2).invoke(QUERY)
+    assert [line.split(maxsplit=2)[2] for line in lines] == [d.page_content for d in expected]
+    dots = [float(line.split()[0]) for line in lines]
+    assert dots == pytest.approx([d.metadata["score"] for d in expected], abs=1e-3)
