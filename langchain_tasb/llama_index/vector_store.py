@@ -102,7 +102,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
 
     stores_text: bool = True
     is_embedding_query: bool = True
-    flat_metadata: bool = True
 
     _vectorstore: TasbVectorStore = PrivateAttr()
 
