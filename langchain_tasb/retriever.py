@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     )
 
 # Keyword arguments that ``invoke(query, **kwargs)`` may override for one call: the fields
-# of SearchSettings, which this retriever also has.
-_PER_CALL = SETTING_NAMES
+# of SearchSettings, which this retriever also has, but ``ids`` (a vector store's narrowing).
+_PER_CALL = tuple(name for name in SETTING_NAMES if name != "ids")
 
 
 class TasbRetriever(BaseRetriever):

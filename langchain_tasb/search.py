@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 import numpy as np
 
 from langchain_tasb.hybrid.fusion import FUSIONS, Fusion
+from langchain_tasb.metadata import reserved_metadata, user_metadata
 from langchain_tasb.scoring import mmr_select
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ class SearchSettings:
     scores weighted by ``alpha``)."""
     alpha: float = 0.5
     """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
+    ids: Sequence[str] | None = None
+    """Search only among these record ids (similarity, threshold and MMR; not hybrid)."""
 
     def __post_init__(self) -> None:
         if self.search_type not in SEARCH_TYPES:
@@ -133,6 +136,12 @@ class SearchSettings:
             _check_unit("score_threshold", self.score_threshold)
         _check_unit("lambda_mult", self.lambda_mult)
         _check_unit("alpha", self.alpha)
+        if self.ids is not None and (isinstance(self.ids, str) or not self.ids):
+            msg = f"ids must be a non-empty list of record ids or None, got {self.ids!r}"
+            raise ValueError(msg)
+        if self.ids is not None and self.search_type == "hybrid":
+            msg = "search_type='hybrid' cannot be narrowed to ids; use a metadata filter"
+            raise ValueError(msg)
         if self.fusion not in FUSIONS:
             msg = f"fusion must be one of {FUSIONS}, got {self.fusion!r}"
             raise ValueError(msg)
@@ -183,6 +192,9 @@ class ScoredHit:
     """Hybrid only: the fused score hits are ordered by."""
     bm25_score: float | None = None
     """Hybrid only: BM25 score for the query (0 when no query term occurs)."""
+    reserved: dict[str, Any] = field(default_factory=dict, repr=False)
+    """langchain-tasb's own record keys (what a LlamaIndex node needs to be rebuilt), kept out
+    of ``metadata`` so that no skin hands them to a user."""
 
     def scores(self) -> dict[str, float]:
         """``score`` and ``relevance``, plus ``fused_score`` and ``bm25_score`` when set."""
@@ -257,6 +269,7 @@ def search(
             where=where,
             where_document=where_document,
             with_vectors=True,
+            ids=settings.ids,
         )
         hits = []
         if candidates:
@@ -266,7 +279,9 @@ def search(
             )
             hits = [candidates[i] for i in picked]
     else:
-        hits = chroma.query(vector, settings.k, where=where, where_document=where_document)
+        hits = chroma.query(
+            vector, settings.k, where=where, where_document=where_document, ids=settings.ids
+        )
     scale = chroma.relevance
     out = []
     for hit in hits:
@@ -278,7 +293,8 @@ def search(
             ScoredHit(
                 id=hit.id,
                 text=hit.text,
-                metadata=dict(hit.metadata or {}),
+                metadata=user_metadata(hit.metadata),
+                reserved=reserved_metadata(hit.metadata),
                 score=hit.dot,
                 relevance=relevance,
                 fused_score=fused_score,

@@ -26,6 +26,7 @@ from langchain_tasb.config import DEFAULT_COLLECTION_NAME as DEFAULT_COLLECTION_
 from langchain_tasb.config import MODEL_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.ids import content_id
+from langchain_tasb.metadata import user_metadata
 from langchain_tasb.search import ScoredHit, SearchSettings
 from langchain_tasb.search import search as run_search
 from langchain_tasb.validation import check_texts
@@ -67,7 +68,7 @@ def default_embeddings(client: Any, collection_name: str) -> TasbEmbeddings:
 
 
 def _to_document(hit: Hit | ScoredHit) -> Document:
-    return Document(page_content=hit.text, metadata=dict(hit.metadata or {}), id=hit.id)
+    return Document(page_content=hit.text, metadata=user_metadata(hit.metadata), id=hit.id)
 
 
 def scored_document(hit: ScoredHit) -> Document:

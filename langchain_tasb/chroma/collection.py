@@ -289,8 +289,12 @@ class Collection:
         where: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
         with_vectors: bool = False,
+        ids: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` records with the largest dot product with ``vector``, best first."""
+        """The ``k`` records with the largest dot product with ``vector``, best first.
+
+        ``ids``, when given, restricts the search to those records.
+        """
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}"
             raise ValueError(msg)
@@ -307,6 +311,7 @@ class Collection:
                 where=dict(where) if where else None,
                 where_document=dict(where_document) if where_document else None,
                 include=include,
+                ids=None if ids is None else unique_ids(ids),
             )
         except InvalidArgumentError as exc:
             msg = (
@@ -398,6 +403,15 @@ class Collection:
                 ids=list(ids[start : start + step]),
                 metadatas=[dict(m) if m is not None else None for m in metadatas[start:][:step]],
             )
+
+    def clear(self) -> int:
+        """Delete every record, keeping the collection and its metadata; returns how many."""
+        step = self.max_batch_size()
+        removed = 0
+        while ids := self.get_where(include=(), limit=step).ids:
+            self.delete(ids=ids)
+            removed += len(ids)
+        return removed
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None

@@ -1,14 +1,16 @@
-"""LlamaIndex adapters: a ``BaseEmbedding`` and a ``BaseRetriever`` over the same collection.
+"""LlamaIndex adapters: an embedding, a vector store and a retriever over the same collection.
 
-One Chroma collection, filled through LangChain (``TasbVectorStore``, ``tasb index``), serves
-LlamaIndex too: :class:`TasbLlamaRetriever` runs the same search as :class:`TasbRetriever`
-(dot-product scores, filters, MMR, hybrid) and hands back ``NodeWithScore`` objects, and
-:class:`TasbLlamaEmbedding` gives LlamaIndex components the model's own query and document
-encodings. Install with ``pip install 'langchain-tasb[llama-index]'``.
+One Chroma collection serves LangChain and LlamaIndex alike. :class:`TasbLlamaVectorStore`
+is a LlamaIndex vector store over it (``VectorStoreIndex.from_vector_store``,
+``IngestionPipeline(vector_store=...)``, ``as_query_engine()``), :class:`TasbLlamaRetriever`
+runs the same search as :class:`TasbRetriever` (dot-product scores, filters, MMR, hybrid)
+and hands back ``NodeWithScore`` objects, and :class:`TasbLlamaEmbedding` gives LlamaIndex
+components the model's own query and document encodings. Install with
+``pip install 'langchain-tasb[llama-index]'``.
 
-Use :class:`TasbLlamaRetriever` rather than a ``VectorStoreIndex`` over LlamaIndex's default
-in-memory store: that store ranks by cosine similarity, which reorders results of
-unnormalised dot-product models such as TAS-B.
+Use these rather than LlamaIndex's default in-memory store (it ranks by cosine similarity,
+which reorders results of unnormalised dot-product models such as TAS-B) or its
+``ChromaVectorStore`` (it turns dot products into ``exp(dot - 1)`` scores).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ try:
     from llama_index.core.base.base_retriever import BaseRetriever
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+    from llama_index.core.vector_stores.types import MetadataFilters
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     msg = (
         "langchain_tasb.llama_index needs llama-index-core: "
@@ -30,16 +33,24 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field, PrivateAttr
 
 from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.llama_index.filters import to_where
+from langchain_tasb.llama_index.nodes import SCORE_KEYS
+from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore
 from langchain_tasb.retriever import TasbRetriever
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
     from llama_index.core.callbacks import CallbackManager
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "SCORE_KEYS",
+    "TasbLlamaEmbedding",
+    "TasbLlamaRetriever",
+    "TasbLlamaVectorStore",
+    "to_node",
+]
 
-SCORE_KEYS = ["score", "relevance", "fused_score", "bm25_score"]
-"""Metadata keys kept out of the text LlamaIndex shows an LLM or embeds."""
+logger = logging.getLogger(__name__)
 
 
 class TasbLlamaEmbedding(BaseEmbedding):
@@ -125,14 +136,18 @@ class TasbLlamaRetriever(BaseRetriever):
         callback_manager: LlamaIndex callbacks.
         verbose: LlamaIndex's verbose flag.
         **fields: :class:`TasbRetriever` fields (``vectorstore``, ``collection_name``,
-            ``persist_directory``, ``k``, ``search_type``, ``filter``, ...).
+            ``persist_directory``, ``k``, ``search_type``, ``filter``, ...), with
+            LlamaIndex's names accepted too: ``similarity_top_k`` for ``k``, and ``filters``
+            (``MetadataFilters``) for ``filter`` (a Chroma ``where``).
 
     Example:
         .. code-block:: python
 
             from langchain_tasb.llama_index import TasbLlamaRetriever
 
-            retriever = TasbLlamaRetriever(collection_name="docs", persist_directory="./db", k=3)
+            retriever = TasbLlamaRetriever(
+                collection_name="docs", persist_directory="./db", similarity_top_k=3
+            )
             nodes = retriever.retrieve("How many people live in London?")
     """
 
@@ -144,6 +159,7 @@ class TasbLlamaRetriever(BaseRetriever):
         verbose: bool = False,
         **fields: Any,
     ) -> None:
+        fields = _llama_names(fields)
         if retriever is not None and fields:
             msg = (
                 f"Pass either retriever= or TasbRetriever fields, not both (got retriever and "
@@ -159,3 +175,24 @@ class TasbLlamaRetriever(BaseRetriever):
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         documents = await asyncio.to_thread(self.retriever.search, query_bundle.query_str)
         return [to_node(doc) for doc in documents]
+
+
+def _llama_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """TasbRetriever fields from LlamaIndex's names (``similarity_top_k``, ``filters``)."""
+    out = dict(fields)
+    for llama, ours in (("similarity_top_k", "k"), ("filters", "filter")):
+        if llama in out and ours in out:
+            msg = f"Pass {llama}= or {ours}=, not both (they are the same setting)"
+            raise TypeError(msg)
+    if "similarity_top_k" in out:
+        out["k"] = out.pop("similarity_top_k")
+    if "filters" in out:
+        filters = out.pop("filters")
+        if filters is not None and not isinstance(filters, MetadataFilters):
+            msg = (
+                f"filters must be LlamaIndex MetadataFilters, got {type(filters).__name__}; "
+                "pass a Chroma where dict as filter= instead"
+            )
+            raise TypeError(msg)
+        out["filter"] = to_where(filters)
+    return out

@@ -1,0 +1,100 @@
+"""LlamaIndex nodes to and from collection records (id, text, metadata).
+
+A record holds the node's text as the Chroma document and the node's own metadata as plain
+keys, exactly as LangChain writes them. What else LlamaIndex needs to rebuild the node (its
+class, relationships, templates, excluded keys, character offsets) goes, only when it differs
+from a plain ``TextNode``'s defaults, into one JSON string under :data:`NODE_KEY`; the id of
+the document the node came from goes under :data:`REF_DOC_ID_KEY`, a real metadata key that
+``delete(ref_doc_id)`` and ``doc_ids`` filter on. Both are reserved keys
+(:mod:`langchain_tasb.metadata`), so LangChain reads never show them, and a record written
+by LangChain or ``tasb index`` reads back as a ``TextNode`` with its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core.schema import (
+    BaseNode,
+    ImageNode,
+    IndexNode,
+    MetadataMode,
+    Node,
+    TextNode,
+)
+
+from langchain_tasb.metadata import RESERVED_PREFIX, is_reserved, user_metadata
+
+NODE_KEY = f"{RESERVED_PREFIX}llama_node"
+"""Record key holding the JSON LlamaIndex needs to rebuild a node beyond text and metadata."""
+REF_DOC_ID_KEY = f"{RESERVED_PREFIX}ref_doc_id"
+"""Record key holding the node's ``ref_doc_id`` (the id of its source document)."""
+
+SCORE_KEYS = ["score", "relevance", "fused_score", "bm25_score"]
+"""Metadata keys kept out of the text LlamaIndex shows an LLM or embeds."""
+
+# Fields stored elsewhere in the record (id, text, metadata) or never (the vector).
+_ELSEWHERE = {"id_", "embedding", "metadata", "text", "text_resource"}
+_PLAIN = {"class_name": TextNode.class_name()}
+_CLASSES: dict[str, type[BaseNode]] = {
+    cls.class_name(): cls for cls in (TextNode, Node, IndexNode, ImageNode)
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One node as the collection stores it."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def node_to_record(node: BaseNode, position: int = 0) -> Record:
+    """The record that stores ``node``: its id, its text, its metadata plus reserved keys.
+
+    Raises:
+        ValueError: a metadata key uses the reserved prefix.
+    """
+    reserved = sorted(key for key in node.metadata if is_reserved(key))
+    if reserved:
+        msg = (
+            f"nodes[{position}] (id {node.node_id!r}) has metadata keys {reserved}; keys "
+            f"starting with {RESERVED_PREFIX!r} are reserved for langchain-tasb: rename them"
+        )
+        raise ValueError(msg)
+    metadata = dict(node.metadata)
+    extra = {
+        key: value
+        for key, value in node.model_dump(mode="json", exclude_defaults=True).items()
+        if key not in _ELSEWHERE
+    }
+    if extra != _PLAIN:
+        metadata[NODE_KEY] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
+    if node.ref_doc_id is not None:
+        metadata[REF_DOC_ID_KEY] = node.ref_doc_id
+    return Record(node.node_id, node.get_content(metadata_mode=MetadataMode.NONE), metadata)
+
+
+def record_to_node(
+    id_: str, text: str, metadata: dict[str, Any] | None, scores: dict[str, float] | None = None
+) -> BaseNode:
+    """Rebuild the node a record stores; ``scores`` are added to its metadata.
+
+    A record written by LangChain or ``tasb index`` becomes a ``TextNode`` with its id,
+    text and metadata. Score keys never reach the text shown to an LLM or embedded.
+    """
+    fields: dict[str, Any] = json.loads((metadata or {}).get(NODE_KEY) or "{}")
+    cls = _CLASSES.get(str(fields.pop("class_name", "")), TextNode)
+    fields["id_"] = id_
+    fields["metadata"] = {**user_metadata(metadata), **(scores or {})}
+    node = cls.model_validate(fields)
+    node.set_content(text)
+    if scores:
+        hidden = [key for key in scores if key not in node.excluded_llm_metadata_keys]
+        node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, *hidden]
+        hidden = [key for key in scores if key not in node.excluded_embed_metadata_keys]
+        node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *hidden]
+    return node

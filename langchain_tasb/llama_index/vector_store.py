@@ -1,0 +1,419 @@
+"""``TasbLlamaVectorStore``: a LlamaIndex vector store over the same inner-product collection.
+
+What LangChain's :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as
+``TextNode`` objects, and what it writes LangChain reads as plain text and the user's
+metadata (see :mod:`langchain_tasb.llama_index.nodes`). Scores are dot products, as
+everywhere in the package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from pydantic import PrivateAttr
+
+from langchain_tasb.chroma.store import validate_records
+from langchain_tasb.errors import ModelMismatchError
+from langchain_tasb.llama_index.filters import combine, to_where
+from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
+from langchain_tasb.search import ScoredHit, SearchSettings, search
+from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, WRITE_SLICE, TasbVectorStore
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from langchain_core.embeddings import Embeddings
+
+    from langchain_tasb.chroma.collection import Field
+    from langchain_tasb.chroma.store import ChromaStore, HnswSettings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MMR_PREFETCH_FACTOR = 4.0
+"""MMR picks from ``similarity_top_k`` times this many best candidates unless told."""
+DEFAULT_MMR_THRESHOLD = 0.5
+"""MMR trade-off when the query gives none: 1 is pure relevance, 0 is pure diversity."""
+
+# Embeddings a node brings must be the collection model's own: one of them is recomputed per
+# write and compared. One model's vectors agree far above this across its backends.
+_MIN_COSINE = 0.99
+_NORM_TOLERANCE = 0.05
+
+_QUERY_KWARGS = frozenset(
+    {"where", "where_document", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor"}
+)
+_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
+
+
+class TasbLlamaVectorStore(BasePydanticVectorStore):
+    """LlamaIndex vector store on an inner-product Chroma collection, shared with LangChain.
+
+    Node ids are the Chroma ids and writes are upserts, so adding the same nodes twice stores
+    them once. The collection's distance space and model are checked on open, as for
+    :class:`~langchain_tasb.TasbVectorStore`, and an embedding a node brings is checked to
+    come from that model. Query similarities are dot products (higher is better), and each
+    returned node carries ``score`` (the dot product) and ``relevance`` (calibrated, in
+    [0, 1]) in its metadata, kept out of what an LLM is shown.
+
+    Args:
+        vectorstore: A :class:`~langchain_tasb.TasbVectorStore` to share; or give the
+            connection fields instead.
+        collection_name: The Chroma collection.
+        persist_directory: Embedded Chroma directory.
+        client: A ready Chroma client.
+        host: Chroma server host (with ``port``, ``ssl``, ``headers``).
+        port: Chroma server port.
+        ssl: Use https for the Chroma server.
+        headers: Extra HTTP headers for the Chroma server (for example an auth token).
+        embedding: The collection's model: LangChain ``Embeddings`` (``TasbEmbeddings()``
+            when None) or a :class:`TasbLlamaEmbedding`.
+        hnsw: HNSW settings for a new collection.
+        create_collection_if_not_exists: False opens an existing collection only, raising
+            :class:`~langchain_tasb.CollectionNotFoundError` when it is missing.
+        **kwargs: LlamaIndex's own vector store fields.
+
+    Example:
+        .. code-block:: python
+
+            from llama_index.core import VectorStoreIndex
+            from langchain_tasb import TasbEmbeddings
+            from langchain_tasb.llama_index import TasbLlamaEmbedding, TasbLlamaVectorStore
+
+            emb = TasbEmbeddings()
+            store = TasbLlamaVectorStore(
+                collection_name="docs", persist_directory="./tasb_db", embedding=emb
+            )
+            index = VectorStoreIndex.from_vector_store(
+                store, embed_model=TasbLlamaEmbedding(embeddings=emb)
+            )
+            nodes = index.as_retriever(similarity_top_k=3).retrieve("Who lives in London?")
+    """
+
+    stores_text: bool = True
+    is_embedding_query: bool = True
+
+    _vectorstore: TasbVectorStore = PrivateAttr()
+
+    def __init__(
+        self,
+        vectorstore: TasbVectorStore | None = None,
+        *,
+        collection_name: str | None = None,
+        persist_directory: str | None = None,
+        client: Any = None,
+        host: str | None = None,
+        port: int | None = None,
+        ssl: bool = False,
+        headers: Mapping[str, str] | None = None,
+        embedding: Any = None,
+        hnsw: HnswSettings | None = None,
+        create_collection_if_not_exists: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        fields = {
+            "collection_name": collection_name,
+            "persist_directory": persist_directory,
+            "client": client,
+            "host": host,
+            "port": port,
+            "ssl": ssl or None,
+            "headers": headers,
+            "embedding": embedding,
+            "hnsw": hnsw,
+            "create_collection_if_not_exists": None if create_collection_if_not_exists else False,
+        }
+        given = sorted(key for key, value in fields.items() if value is not None)
+        if vectorstore is not None and given:
+            msg = (
+                f"Pass either vectorstore= or connection fields, not both (got vectorstore and "
+                f"{given}); the TasbVectorStore already holds its collection and model."
+            )
+            raise TypeError(msg)
+        if vectorstore is None:
+            vectorstore = TasbVectorStore(
+                embedding=_langchain_embeddings(embedding),
+                collection_name=collection_name or DEFAULT_COLLECTION_NAME,
+                persist_directory=persist_directory,
+                client=client,
+                host=host,
+                port=port,
+                ssl=ssl,
+                headers=headers,
+                hnsw=hnsw,
+                create_collection_if_not_exists=create_collection_if_not_exists,
+            )
+        super().__init__(**kwargs)
+        self._vectorstore = vectorstore
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's serialisation name."""
+        return "TasbLlamaVectorStore"
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client."""
+        return self._vectorstore.client
+
+    @property
+    def vectorstore(self) -> TasbVectorStore:
+        """The LangChain store over the same collection (``.as_retriever()`` and so on)."""
+        return self._vectorstore
+
+    @property
+    def _gateway(self) -> ChromaStore:
+        return self._vectorstore.store
+
+    # ----------------------------------------------------------------------------- writing
+
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Upsert ``nodes``; returns their ids, in input order.
+
+        A node's own ``embedding`` is stored (checked against the collection's model once per
+        write); a node without one is embedded here from its embed-mode content, as
+        LlamaIndex's embed model would. Repeated ids within one call: the last one wins.
+        """
+        records = [node_to_record(node, i) for i, node in enumerate(nodes)]
+        last = {record.id: i for i, record in enumerate(records)}
+        order = sorted(last.values())
+        for start in range(0, len(order), WRITE_SLICE):
+            picked = order[start : start + WRITE_SLICE]
+            batch = [records[i] for i in picked]
+            ids = [record.id for record in batch]
+            texts = [record.text for record in batch]
+            metadatas = [record.metadata for record in batch]
+            validate_records(ids, texts, metadatas)  # before spending time on encoding
+            vectors = self._vectors([nodes[i] for i in picked], picked)
+            self._gateway.upsert(ids, texts, vectors, metadatas)
+        logger.debug("upserted %d nodes into %s", len(order), self._vectorstore.collection_name)
+        return [record.id for record in records]
+
+    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        """Async :meth:`add`."""
+        return await asyncio.to_thread(self.add, nodes, **kwargs)
+
+    def _vectors(self, nodes: list[BaseNode], positions: list[int]) -> list[list[float]]:
+        embeddings = self._vectorstore.embeddings
+        missing = [i for i, node in enumerate(nodes) if node.embedding is None]
+        made = embeddings.embed_documents(
+            [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in missing]
+        )
+        vectors: list[list[float]] = [node.embedding or [] for node in nodes]
+        for i, vector in zip(missing, made, strict=True):
+            vectors[i] = vector
+        brought = next((i for i, node in enumerate(nodes) if node.embedding is not None), None)
+        if brought is not None:
+            self._check_model(nodes[brought], positions[brought])
+        return vectors
+
+    def _check_model(self, node: BaseNode, position: int) -> None:
+        """Refuse a node embedding that the collection's model does not produce."""
+        given = np.asarray(node.embedding, dtype=np.float64)
+        ours = np.asarray(
+            self._vectorstore.embeddings.embed_documents(
+                [node.get_content(metadata_mode=MetadataMode.EMBED)]
+            )[0],
+            dtype=np.float64,
+        )
+        fix = (
+            "Embed with the collection's model (embed_model=TasbLlamaEmbedding(embeddings="
+            "store.vectorstore.embeddings)), or write into a collection of the other model."
+        )
+        if given.shape != ours.shape:
+            msg = (
+                f"nodes[{position}] (id {node.node_id!r}) carries a {given.size}-dimensional "
+                f"embedding; collection {self._vectorstore.collection_name!r} holds "
+                f"{ours.size}-dimensional vectors. {fix}"
+            )
+            raise ModelMismatchError(msg)
+        norms = float(np.linalg.norm(given)) * float(np.linalg.norm(ours))
+        cosine = float(given @ ours) / norms if norms > 0 else 0.0
+        ratio = float(np.linalg.norm(given)) / max(float(np.linalg.norm(ours)), 1e-12)
+        if cosine < _MIN_COSINE or abs(ratio - 1.0) > _NORM_TOLERANCE:
+            msg = (
+                f"nodes[{position}] (id {node.node_id!r}) carries an embedding the model of "
+                f"collection {self._vectorstore.collection_name!r} does not produce for its "
+                f"text (cosine {cosine:.4f}, norm ratio {ratio:.3f}). {fix}"
+            )
+            raise ModelMismatchError(msg)
+
+    # ----------------------------------------------------------------------------- deleting
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Delete every node whose source document is ``ref_doc_id``."""
+        self._gateway.delete(where={REF_DOC_ID_KEY: ref_doc_id})
+
+    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        """Async :meth:`delete`."""
+        await asyncio.to_thread(self.delete, ref_doc_id)
+
+    def delete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Delete nodes by id, by metadata filters, or by both (nodes matching both)."""
+        where = to_where(filters)
+        if node_ids is None and where is None:
+            msg = "delete_nodes() needs node_ids or filters; to remove every node, call clear()"
+            raise ValueError(msg)
+        if node_ids is not None and not node_ids:
+            return
+        self._gateway.delete(ids=node_ids, where=where)
+
+    async def adelete_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        **delete_kwargs: Any,
+    ) -> None:
+        """Async :meth:`delete_nodes`."""
+        await asyncio.to_thread(self.delete_nodes, node_ids, filters)
+
+    def clear(self) -> None:
+        """Delete every node; the collection and its model record stay."""
+        removed = self._gateway.clear()
+        logger.debug("cleared %d nodes from %s", removed, self._vectorstore.collection_name)
+
+    async def aclear(self) -> None:
+        """Async :meth:`clear`."""
+        await asyncio.to_thread(self.clear)
+
+    # ----------------------------------------------------------------------------- reading
+
+    def get_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Stored nodes by id (in the order asked, missing ones skipped) and/or filters."""
+        if node_ids is not None and not node_ids:
+            return []
+        where = to_where(filters)
+        include: list[Field] = ["documents", "metadatas"]
+        if node_ids is None:
+            hits = [
+                hit for page in self._gateway.scan(where, include=include) for hit in page.hits()
+            ]
+        else:
+            unique = list(dict.fromkeys(node_ids))
+            got = self._gateway.get_where(where, ids=unique, include=include)
+            found = {hit.id: hit for hit in got.hits()}
+            hits = [found[i] for i in unique if i in found]
+        return [record_to_node(hit.id, hit.text, hit.metadata) for hit in hits]
+
+    async def aget_nodes(
+        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
+    ) -> list[BaseNode]:
+        """Async :meth:`get_nodes`."""
+        return await asyncio.to_thread(self.get_nodes, node_ids, filters)
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """The ``similarity_top_k`` nodes by dot product (mode DEFAULT) or MMR (mode MMR).
+
+        ``filters``, ``doc_ids`` and ``node_ids`` narrow the search (an empty list does not
+        narrow, as in LlamaIndex's own stores). Keyword arguments (from
+        ``as_retriever(vector_store_kwargs=...)``): ``where`` and ``where_document`` (Chroma
+        filters, combined with the rest by AND), ``mmr_threshold`` (MMR's trade-off, also
+        read from the query), ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (candidates MMR
+        picks from).
+        """
+        hits = self._search(query, kwargs)
+        nodes = [
+            record_to_node(
+                hit.id,
+                hit.text,
+                {**hit.metadata, **hit.reserved},
+                {"score": hit.score, "relevance": hit.relevance},
+            )
+            for hit in hits
+        ]
+        return VectorStoreQueryResult(
+            nodes=nodes, similarities=[hit.score for hit in hits], ids=[hit.id for hit in hits]
+        )
+
+    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Async :meth:`query`."""
+        return await asyncio.to_thread(self.query, query, **kwargs)
+
+    def _search(self, query: VectorStoreQuery, options: dict[str, Any]) -> list[ScoredHit]:
+        unknown = sorted(set(options) - _QUERY_KWARGS)
+        if unknown:
+            msg = f"Unknown query arguments {unknown}; expected some of {sorted(_QUERY_KWARGS)}"
+            raise TypeError(msg)
+        if query.mode not in _MODES:
+            msg = (
+                f"Query mode {query.mode.value!r} is not supported; use 'default' or 'mmr' "
+                "(for dense + BM25, TasbLlamaRetriever(search_type='hybrid'))"
+            )
+            raise ValueError(msg)
+        k = query.similarity_top_k
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"similarity_top_k must be a positive integer, got {k!r}"
+            raise ValueError(msg)
+        vector = self._query_vector(query)
+        # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[]
+        # to stores that keep their own text, as LlamaIndex's own stores read it.
+        doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
+        where = combine([to_where(query.filters), doc_ids, options.get("where")])
+        narrowing: dict[str, Any] = {
+            "k": k,
+            "filter": where,
+            "where_document": options.get("where_document"),
+            "ids": query.node_ids or None,
+        }
+        if query.mode == VectorStoreQueryMode.MMR:
+            threshold = options.get("mmr_threshold", query.mmr_threshold)
+            factor = options.get("mmr_prefetch_factor", DEFAULT_MMR_PREFETCH_FACTOR)
+            settings = SearchSettings(
+                "mmr",
+                fetch_k=options.get("mmr_prefetch_k") or max(k, int(k * factor)),
+                lambda_mult=DEFAULT_MMR_THRESHOLD if threshold is None else float(threshold),
+                **narrowing,
+            )
+        else:
+            settings = SearchSettings("similarity", **narrowing)
+        return search(self._vectorstore, settings, vector=vector)
+
+    def _query_vector(self, query: VectorStoreQuery) -> list[float]:
+        if query.query_embedding is None:
+            if not query.query_str:
+                msg = "VectorStoreQuery needs query_embedding or query_str; it has neither"
+                raise ValueError(msg)
+            return self._vectorstore.embeddings.embed_query(query.query_str)
+        dimension = self._gateway.identity.dimension
+        if len(query.query_embedding) != dimension:
+            msg = (
+                f"The query embedding has {len(query.query_embedding)} dimensions; collection "
+                f"{self._vectorstore.collection_name!r} holds {dimension}-dimensional vectors. "
+                "Query with the collection's model: VectorStoreIndex.from_vector_store(store, "
+                "embed_model=TasbLlamaEmbedding(embeddings=store.vectorstore.embeddings))."
+            )
+            raise ValueError(msg)
+        return list(query.query_embedding)
+
+
+def _langchain_embeddings(embedding: Any) -> Embeddings | None:
+    """LangChain embeddings from LangChain or LlamaIndex ones (a ``TasbLlamaEmbedding``)."""
+    if not isinstance(embedding, BaseEmbedding):
+        return embedding  # type: ignore[no-any-return]
+    inner = getattr(embedding, "embeddings", None)
+    if inner is None:
+        msg = (
+            f"embedding={type(embedding).__name__}(...) is a LlamaIndex embed model this store "
+            "cannot run itself; pass LangChain Embeddings (TasbEmbeddings()) or a "
+            "TasbLlamaEmbedding"
+        )
+        raise TypeError(msg)
+    return inner  # type: ignore[no-any-return]
