@@ -113,10 +113,10 @@ _LOOKUP_RECORDS = 20_000  # beyond this many records, a group's files are looked
 
 @dataclass(frozen=True)
 class FileFailure:
-    """A file that could not be indexed; its chunks in the collection were left as they were.
+    """A file (or folder) that could not be indexed; its chunks were left as they were.
 
     Attributes:
-        path: The file's resolved path.
+        path: The file's resolved path, or a folder's that could not be listed.
         source: Its path relative to its root.
         reason: What went wrong, and how to fix it where that is known.
     """
@@ -135,7 +135,8 @@ class IndexReport:
         files_seen: Files found under the roots (after include/exclude and skips).
         files_indexed: Files whose chunks were written, updated or deleted.
         files_unchanged: Files whose chunks were all stored already: nothing was written.
-        failures: Files that could not be read, with the reason.
+        failures: Files that could not be read (and folders that could not be listed), with
+            the reason.
         chunks_written: Chunks embedded and written (new or changed text).
         chunks_unchanged: Chunks already stored with the same metadata.
         chunks_moved: Chunks already stored whose position changed: metadata updated only,
@@ -168,7 +169,7 @@ class IndexReport:
 
     @property
     def files_failed(self) -> int:
-        """How many files could not be read."""
+        """How many files could not be read (or folders listed)."""
         return len(self.failures)
 
     @property

@@ -80,7 +80,7 @@ class FaultProxy:
         upstream: int,
         seed: int,
         *,
-        gap: tuple[int, int] = (4, 12),
+        gap: tuple[int, int] = (3, 10),
         outage: tuple[float, float] = (1.0, 2.0),
     ) -> None:
         self.upstream = upstream

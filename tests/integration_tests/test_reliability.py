@@ -95,11 +95,13 @@ print(json.dumps({"errors": errors, "answered": answered}))
 
 
 def test_three_indexers_and_a_reader_on_one_server(
-    tmp_path: Path, env: dict[str, str], chroma_server: str
+    tmp_path: Path, env: dict[str, str], chroma_server: str, tiny_embeddings: TasbEmbeddings
 ) -> None:
     for part in range(3):
         make_corpus(tmp_path / "parts" / f"p{part}", 12, seed=part)
     host, port = chroma_server.removeprefix("http://").split(":")
+    # A retriever opens and never creates: the (empty) collection exists before it starts.
+    TasbVectorStore(embedding=tiny_embeddings, collection_name="shared", host=host, port=int(port))
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, host, port, "40"],
         cwd=tmp_path,
