@@ -38,7 +38,7 @@ from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore  # noqa: E402
-from langchain_tasb.testing import _vocabulary, build_tiny_model  # noqa: E402
+from langchain_tasb.testing import build_tiny_model, tiny_vocabulary  # noqa: E402
 
 CLI = ["-c", "import sys; from langchain_tasb.cli import main; sys.exit(main())"]
 
@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rng = random.Random(0)
-    words = [w for w in _vocabulary() if w.isalpha() and len(w) > 2]
+    words = [w for w in tiny_vocabulary() if w.isalpha() and len(w) > 2]
     with tempfile.TemporaryDirectory() as tmp:
         model = build_tiny_model(
             Path(tmp, "model"), dim=args.dim, layers=args.layers, heads=args.heads

@@ -36,14 +36,14 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
 from langchain_tasb.cli.info import describe
 from langchain_tasb.mcp_server import MAX_K
-from langchain_tasb.testing import _vocabulary
+from langchain_tasb.testing import tiny_vocabulary
 from tests.integration_tests.test_cli import tasb_command
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
-WORDS = [w for w in _vocabulary() if w.isalpha() and len(w) > 2]
+WORDS = [w for w in tiny_vocabulary() if w.isalpha() and len(w) > 2]
 QUERIES = ["logs rotate daily", "city population", "disk usage report"]
 START_TIMEOUT = 180.0  # seconds for a server to load the model and listen
 TOKEN = "s3cret-token-for-tests"  # noqa: S105
