@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore
 
-from langchain_tasb.chroma.identity import calibrate, probe_vector, recorded_model_name
+from langchain_tasb.chroma.identity import calibrate, probe_vector
 from langchain_tasb.chroma.store import (
     ChromaStore,
     Hit,
     HnswSettings,
     check_collection_name,
     connect,
+    recorded_model_name,
     validate_records,
 )
 
