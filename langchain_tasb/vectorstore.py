@@ -10,6 +10,7 @@ from langchain_core.vectorstores import VectorStore
 
 # Re-exported: the default was defined here before config.py held it.
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME as DEFAULT_COLLECTION_NAME
+from langchain_tasb.retriever import TasbRetriever
 from langchain_tasb.search import ScoredHit, SearchSettings
 from langchain_tasb.search import search as run_search
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
 
     from langchain_tasb.chroma.store import Hit
-    from langchain_tasb.retriever import TasbRetriever
 
 logger = logging.getLogger(__name__)
 
@@ -271,8 +271,6 @@ class TasbVectorStore(TasbCollection, VectorStore):
         ``where_document``, ``score_threshold``, ``fetch_k``, ``lambda_mult``) as well as
         those fields directly.
         """
-        from langchain_tasb.retriever import TasbRetriever
-
         search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
         tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
         return TasbRetriever(vectorstore=self, tags=tags, **search_kwargs, **kwargs)
