@@ -14,7 +14,7 @@ from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.search import SETTING_NAMES, SearchSettings, SearchType
 from langchain_tasb.search import search as run_search
-from langchain_tasb.vectorstore import TasbVectorStore, scored_document
+from langchain_tasb.tasb_collection import TasbCollection, scored_document
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -33,8 +33,12 @@ class TasbRetriever(BaseRetriever):
     Each Document carries ``id``, ``metadata["score"]`` (the dot product, higher is better)
     and ``metadata["relevance"]`` (calibrated, in [0, 1], monotonic in the score).
 
-    Build it from a :class:`TasbVectorStore` (``store.as_retriever()``), or from connection
-    fields, which open an existing collection (never creating one) with no other code:
+    Build it from a :class:`~langchain_tasb.vectorstore.TasbVectorStore`
+    (``store.as_retriever()`` or ``TasbRetriever(vectorstore=store)``), or from connection
+    fields, which open an existing collection (never creating one) with no other code. Built
+    from fields (or by :meth:`from_texts`), ``vectorstore`` is the
+    :class:`~langchain_tasb.tasb_collection.TasbCollection` it opened: it adds, deletes and
+    gets by id like a ``TasbVectorStore``, and is searched through this retriever.
 
     Example:
         .. code-block:: python
@@ -48,8 +52,9 @@ class TasbRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    vectorstore: TasbVectorStore | None = None
-    """The store to search; built from the connection fields below when None."""
+    vectorstore: TasbCollection | None = None
+    """The collection to search (a ``TasbVectorStore`` is one); opened from the connection
+    fields below when None."""
     collection_name: str = DEFAULT_COLLECTION_NAME
     """Collection to open when no ``vectorstore`` is given."""
     persist_directory: str | None = None
@@ -112,7 +117,7 @@ class TasbRetriever(BaseRetriever):
         if self.vectorstore is None:
             # Opened here rather than in a validator: pydantic would turn the store's errors
             # (CollectionNotFoundError, CollectionMismatchError) into a ValidationError.
-            self.vectorstore = TasbVectorStore(
+            self.vectorstore = TasbCollection(
                 embedding=self.embedding,
                 collection_name=self.collection_name,
                 persist_directory=self.persist_directory,
@@ -133,8 +138,8 @@ class TasbRetriever(BaseRetriever):
         return self
 
     @property
-    def store(self) -> TasbVectorStore:
-        """The vector store searched (always set after construction)."""
+    def store(self) -> TasbCollection:
+        """The collection searched (always set after construction)."""
         if self.vectorstore is None:  # pragma: no cover - the validator sets it
             msg = "TasbRetriever has no vectorstore"
             raise RuntimeError(msg)
@@ -153,11 +158,12 @@ class TasbRetriever(BaseRetriever):
     ) -> TasbRetriever:
         """Index ``texts`` (in memory unless told otherwise) and return a retriever over them.
 
-        Keyword arguments go to :class:`TasbVectorStore` (``collection_name``,
-        ``persist_directory``, ``client``, ...) or to the retriever (``search_type``, ...).
+        Keyword arguments go to :class:`~langchain_tasb.tasb_collection.TasbCollection`
+        (``collection_name``, ``persist_directory``, ``client``, ...) or to the retriever
+        (``search_type``, ...).
         """
         retriever_fields = {key: kwargs.pop(key) for key in _PER_CALL if key in kwargs}
-        store = TasbVectorStore.from_texts(
+        store = TasbCollection.from_texts(
             texts, embedding or _default_embedding(), metadatas, ids=ids, **kwargs
         )
         return cls(vectorstore=store, k=k, **retriever_fields)

@@ -4,88 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import uuid
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore
-
-from langchain_tasb.chroma.identity import calibrate, probe_vector, recorded_model_name
-from langchain_tasb.chroma.store import (
-    ChromaStore,
-    Hit,
-    HnswSettings,
-    check_collection_name,
-    connect,
-    validate_records,
-)
 
 # Re-exported: the default was defined here before config.py held it.
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME as DEFAULT_COLLECTION_NAME
-from langchain_tasb.config import MODEL_ENV_VAR
-from langchain_tasb.embeddings import TasbEmbeddings
-from langchain_tasb.ids import content_id
-from langchain_tasb.metadata import user_metadata
+from langchain_tasb.retriever import TasbRetriever
 from langchain_tasb.search import ScoredHit, SearchSettings
 from langchain_tasb.search import search as run_search
-from langchain_tasb.validation import check_texts
+
+# Re-exported: these were defined here before tasb_collection.py held them.
+from langchain_tasb.tasb_collection import WRITE_SLICE as WRITE_SLICE
+from langchain_tasb.tasb_collection import TasbCollection
+from langchain_tasb.tasb_collection import default_embeddings as default_embeddings
+from langchain_tasb.tasb_collection import embedding_similarity as embedding_similarity
+from langchain_tasb.tasb_collection import scored_document as scored_document
+from langchain_tasb.tasb_collection import to_document as _to_document
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
-    from langchain_core.embeddings import Embeddings
+    from langchain_core.documents import Document
 
-    from langchain_tasb.retriever import TasbRetriever
-    from langchain_tasb.scoring import RelevanceScale
+    from langchain_tasb.chroma.store import Hit
 
 logger = logging.getLogger(__name__)
 
-# Texts are embedded and written this many at a time, so a huge add_texts call keeps memory
-# bounded and what was written before a crash stays written.
-WRITE_SLICE = 2048
 
-
-def embedding_similarity(embedding: Embeddings) -> str:
-    """How the embedding says it is scored ("dot" or "cosine"); "dot" when it doesn't say."""
-    similarity = getattr(embedding, "similarity", None)
-    return similarity if similarity in ("dot", "cosine") else "dot"
-
-
-def default_embeddings(client: Any, collection_name: str) -> TasbEmbeddings:
-    """The model to open ``collection_name`` with when none is given.
-
-    ``$TASB_MODEL`` when set; else the model recorded in the collection, if it exists and
-    records one (said at INFO); else TAS-B. A model given explicitly always wins over all of
-    these, and opening still refuses a collection built by another model.
-    """
-    if not os.environ.get(MODEL_ENV_VAR):
-        recorded = recorded_model_name(client, collection_name)
-        if recorded:
-            logger.info("using model %s recorded in collection %s", recorded, collection_name)
-            return TasbEmbeddings(model_name=recorded)
-    return TasbEmbeddings()
-
-
-def _to_document(hit: Hit | ScoredHit) -> Document:
-    return Document(page_content=hit.text, metadata=user_metadata(hit.metadata), id=hit.id)
-
-
-def scored_document(hit: ScoredHit) -> Document:
-    """A hit as a Document whose metadata also holds the hit's scores.
-
-    ``score`` (dot product) and ``relevance``, and for hybrid search ``fused_score`` and
-    ``bm25_score``.
-    """
-    return Document(page_content=hit.text, metadata={**hit.metadata, **hit.scores()}, id=hit.id)
-
-
-class TasbVectorStore(VectorStore):
+class TasbVectorStore(TasbCollection, VectorStore):
     """A LangChain vector store on a Chroma collection created for inner-product search.
 
     Scores are dot products (higher is better); relevance is a calibrated logistic of the dot
     product, in [0, 1] and monotonic. Opening a collection checks its distance space and that
-    it was filled by the same model (by what the model computes, not its name).
+    it was filled by the same model (by what the model computes, not its name). Opening,
+    writing (``add_texts``, ``delete``), ``get_by_ids`` and ``from_texts`` are
+    :class:`~langchain_tasb.tasb_collection.TasbCollection`'s; this class adds LangChain's
+    searches and :meth:`as_retriever`.
 
     Setup:
         ``pip install langchain-tasb``
@@ -110,122 +65,6 @@ class TasbVectorStore(VectorStore):
             store.add_texts(["Around 9 Million people live in London"])
             store.similarity_search_with_score("How many people live in London?", k=1)
     """
-
-    def __init__(
-        self,
-        embedding: Embeddings | None = None,
-        collection_name: str = DEFAULT_COLLECTION_NAME,
-        *,
-        persist_directory: str | None = None,
-        client: Any = None,
-        host: str | None = None,
-        port: int | None = None,
-        ssl: bool = False,
-        headers: Mapping[str, str] | None = None,
-        hnsw: HnswSettings | None = None,
-        collection_metadata: Mapping[str, Any] | None = None,
-        create_collection_if_not_exists: bool = True,
-    ) -> None:
-        check_collection_name(collection_name)  # before connecting or loading a model
-        self.client = connect(
-            client=client,
-            persist_directory=persist_directory,
-            host=host,
-            port=port,
-            ssl=ssl,
-            headers=headers,
-        )
-        self._embedding: Embeddings = (
-            embedding if embedding is not None else default_embeddings(self.client, collection_name)
-        )
-        self.store = ChromaStore.open(
-            self.client,
-            collection_name,
-            probe=probe_vector(self._embedding),
-            similarity=embedding_similarity(self._embedding),
-            calibrate=lambda: calibrate(self._embedding),
-            model_name=str(getattr(self._embedding, "model_name", type(self._embedding).__name__)),
-            hnsw=hnsw,
-            metadata=collection_metadata,
-            create=create_collection_if_not_exists,
-        )
-
-    @property
-    def embeddings(self) -> Embeddings:
-        """The embedding model this store encodes with."""
-        return self._embedding
-
-    @property
-    def collection_name(self) -> str:
-        """The Chroma collection's name."""
-        return self.store.name
-
-    @property
-    def relevance_scale(self) -> RelevanceScale:
-        """The calibrated map from dot product to relevance recorded in the collection."""
-        return self.store.relevance
-
-    # ----------------------------------------------------------------------------- writing
-
-    def add_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict[str, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Embed and upsert texts; returns their ids, in input order.
-
-        An id given in ``ids`` wins for its item; a missing one (``None``) is derived from the
-        text and ``metadata["source"]``, so adding the same text twice stores it once. Repeated
-        ids within one call are merged, the last occurrence winning.
-        """
-        items = check_texts(texts)
-        metas = self._check_lengths(items, metadatas, ids)
-        given_ids: Sequence[str | None] = ids or [None] * len(items)
-        resolved = [
-            given if given is not None else content_id(text, meta)
-            for text, meta, given in zip(items, metas, given_ids, strict=True)
-        ]
-        last = {id_: i for i, id_ in enumerate(resolved)}
-        order = sorted(last.values())
-        for start in range(0, len(order), WRITE_SLICE):
-            picked = order[start : start + WRITE_SLICE]
-            slice_texts = [items[i] for i in picked]
-            slice_metas = [metas[i] for i in picked]
-            slice_ids = [resolved[i] for i in picked]
-            # Validate before spending time on encoding, and before anything is written.
-            validate_records(slice_ids, slice_texts, slice_metas)
-            vectors = self._embedding.embed_documents(slice_texts)
-            self.store.upsert(slice_ids, slice_texts, vectors, slice_metas)
-        return resolved
-
-    @staticmethod
-    def _check_lengths(
-        texts: list[str],
-        metadatas: Sequence[Mapping[str, Any] | None] | None,
-        ids: Sequence[str | None] | None,
-    ) -> list[Mapping[str, Any] | None]:
-        if metadatas is not None and len(metadatas) != len(texts):
-            msg = f"Got {len(texts)} texts but {len(metadatas)} metadatas; pass one per text"
-            raise ValueError(msg)
-        if ids is not None and len(ids) != len(texts):
-            msg = f"Got {len(texts)} texts but {len(ids)} ids; pass one per text (None to derive)"
-            raise ValueError(msg)
-        return list(metadatas) if metadatas is not None else [None] * len(texts)
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete by ids, or by a metadata ``filter`` (Chroma ``where``). Missing ids are fine."""
-        where = kwargs.get("filter") or kwargs.get("where")
-        if ids is not None and not ids and where is None:
-            return True
-        self.store.delete(ids=ids, where=where)
-        return True
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Stored documents for ``ids`` (missing ids are skipped), with their ids set."""
-        return [_to_document(hit) for hit in self.store.get(ids)]
 
     # ----------------------------------------------------------------------------- searching
     #
@@ -425,30 +264,6 @@ class TasbVectorStore(VectorStore):
 
     # ----------------------------------------------------------------------------- building
 
-    @classmethod
-    def from_texts(
-        cls,
-        texts: list[str],
-        embedding: Embeddings,
-        metadatas: list[dict[str, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> TasbVectorStore:
-        """A store filled with ``texts``.
-
-        With no ``collection_name`` and no ``persist_directory``, ``client`` or ``host``, the
-        collection gets a fresh unique name: in-memory Chroma clients share one store per
-        process, and two notebook cells must not write into each other's collection.
-        """
-        if "collection_name" not in kwargs and not any(
-            kwargs.get(key) is not None for key in ("persist_directory", "client", "host")
-        ):
-            kwargs["collection_name"] = f"tasb-{uuid.uuid4().hex[:12]}"
-        store = cls(embedding=embedding, **kwargs)
-        store.add_texts(texts, metadatas, ids=ids)
-        return store
-
     def as_retriever(self, **kwargs: Any) -> TasbRetriever:  # type: ignore[override]
         """A :class:`TasbRetriever` over this store.
 
@@ -456,8 +271,6 @@ class TasbVectorStore(VectorStore):
         ``where_document``, ``score_threshold``, ``fetch_k``, ``lambda_mult``) as well as
         those fields directly.
         """
-        from langchain_tasb.retriever import TasbRetriever
-
         search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
         tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
         return TasbRetriever(vectorstore=self, tags=tags, **search_kwargs, **kwargs)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
 from langchain_tasb.scoring import RelevanceScale
 
 if TYPE_CHECKING:
@@ -194,37 +193,3 @@ class ModelIdentity:
 def identity_keys(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """The part of collection metadata that is not langchain-tasb's own record."""
     return {k: v for k, v in (metadata or {}).items() if not k.startswith(_PREFIX)}
-
-
-def recorded_model_name(
-    client: Any, collection_name: str, *, retry: RetryPolicy | None = None
-) -> str | None:
-    """The model name recorded in collection ``collection_name``, reading only.
-
-    Creates nothing. Calls to a Chroma server are retried like every gateway call
-    (``retry`` defaults to the policy for this kind of client).
-
-    Returns:
-        The recorded name; None when the collection does not exist, holds no
-        langchain-tasb record, or records no name.
-    """
-    from chromadb.errors import NotFoundError
-
-    from langchain_tasb.chroma.store import server_url  # store imports this module
-
-    url = server_url(client)
-    policy = retry or (RetryPolicy() if url else NO_RETRY)
-    try:
-        collection = call_with_retry(
-            policy,
-            url or "embedded Chroma",
-            client.get_collection,
-            collection_name,
-            embedding_function=None,
-        )
-    except NotFoundError:
-        return None
-    identity = ModelIdentity.from_metadata(collection.metadata)
-    if identity is None or not identity.model_name:
-        return None
-    return identity.model_name

@@ -57,6 +57,7 @@ __all__ = [
     "collection_space",
     "connect",
     "parse_chroma_url",
+    "recorded_model_name",
     "server_url",
     "validate_records",
 ]
@@ -242,3 +243,35 @@ class _Model:
         return ModelIdentity(
             len(self.probe), self.similarity, tuple(self.probe), self.calibrate(), self.name
         )
+
+
+def recorded_model_name(
+    client: Any, collection_name: str, *, retry: RetryPolicy | None = None
+) -> str | None:
+    """The model name recorded in collection ``collection_name``, reading only.
+
+    Creates nothing. Calls to a Chroma server are retried like every gateway call
+    (``retry`` defaults to the policy for this kind of client).
+
+    Returns:
+        The recorded name; None when the collection does not exist, holds no
+        langchain-tasb record, or records no name.
+    """
+    from chromadb.errors import NotFoundError
+
+    url = server_url(client)
+    policy = retry or (RetryPolicy() if url else NO_RETRY)
+    try:
+        collection = call_with_retry(
+            policy,
+            url or "embedded Chroma",
+            client.get_collection,
+            collection_name,
+            embedding_function=None,
+        )
+    except NotFoundError:
+        return None
+    identity = ModelIdentity.from_metadata(collection.metadata)
+    if identity is None or not identity.model_name:
+        return None
+    return identity.model_name

@@ -113,6 +113,23 @@ def test_opens_existing_collection_from_connection_fields(
     assert retriever.store.store.count() == len(TEXTS)
 
 
+def test_a_retriever_from_fields_writes_and_reads_its_collection(
+    tiny_embeddings: TasbEmbeddings, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "tasb_db")
+    TasbVectorStore(embedding=tiny_embeddings, collection_name="docs", persist_directory=db)
+    retriever = TasbRetriever(
+        collection_name="docs", persist_directory=db, k=1, embedding=tiny_embeddings
+    )
+    assert retriever.invoke("London") == []
+    [new_id] = retriever.vectorstore.add_texts(["Around 9 million people live in London"])
+    [doc] = retriever.invoke("How many people live in London?")
+    assert doc.id == new_id
+    assert retriever.store.get_by_ids([new_id])[0].page_content == doc.page_content
+    assert retriever.store.delete([new_id])
+    assert retriever.invoke("London") == []
+
+
 def test_default_embedding_comes_from_tasb_model_env(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
