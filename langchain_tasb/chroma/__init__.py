@@ -6,6 +6,8 @@
 - :mod:`~langchain_tasb.chroma.records`: validation before a write; the shapes reads return.
 - :mod:`~langchain_tasb.chroma.collection`: :class:`Collection`, every read and write of one
   collection (open-existing, count, get, scan, query, upsert, update, delete).
+- :mod:`~langchain_tasb.chroma.catalog`: a client's collections: checked names, listing,
+  dropping, looking one up; :mod:`~langchain_tasb.chroma.settings`: :class:`HnswSettings`.
 - :mod:`~langchain_tasb.chroma.store`: :class:`ChromaStore`, a collection bound to one
   model (created with the ``ip`` space, verified on open).
 - :mod:`~langchain_tasb.chroma.identity`: the model identity and relevance calibration.

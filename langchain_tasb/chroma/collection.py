@@ -8,18 +8,30 @@ retry policy for a server, read in pages, and write in the client's batch size.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.chroma.client import location, server_url
+from langchain_tasb.chroma.catalog import (
+    _get,
+    _policy,
+    check_collection_name,
+    collection_names,
+    collection_space,
+    drop_collection,
+    is_not_found,
+    not_found,
+)
+from langchain_tasb.chroma.client import location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
-from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
-from langchain_tasb.errors import CollectionNotFoundError
+from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
+from langchain_tasb.chroma.settings import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_MAX_NEIGHBORS,
+    HnswSettings,
+)
 from langchain_tasb.scoring import dot_from_distance
 
 if TYPE_CHECKING:
@@ -37,111 +49,23 @@ Field = Literal["documents", "metadatas", "embeddings"]
 PAGE_SIZE = 1000
 """Records per page of :meth:`Collection.scan`."""
 
-# HNSW defaults chosen so that the index loses at most 0.002 nDCG@10 against exact dot-product
-# search, with top-10 recall >= 0.99, on SciFact and Cranfield, build after build, for
-# normalised and unnormalised vectors alike (benchmarks/RESULTS_quality.md). Chroma's own
-# defaults (ef_search 100, ef_construction 100, max_neighbors 16) lose 0.0033 on SciFact, and
-# with unnormalised vectors max_neighbors 16 failed one build in four.
-DEFAULT_EF_SEARCH = 128
-DEFAULT_EF_CONSTRUCTION = 200
-DEFAULT_MAX_NEIGHBORS = 32
-
-
-@dataclass(frozen=True)
-class HnswSettings:
-    """HNSW index settings for a new collection (``ef_search`` can change later).
-
-    Chroma reads ``ef_search`` when it loads a collection's index: a change made while the
-    index is loaded in this process takes effect for clients opened afterwards.
-    """
-
-    ef_search: int = DEFAULT_EF_SEARCH
-    """Candidates explored per query: higher is slower and closer to exact search."""
-    ef_construction: int = DEFAULT_EF_CONSTRUCTION
-    """Candidates explored when inserting: higher builds slower and a better graph."""
-    max_neighbors: int = DEFAULT_MAX_NEIGHBORS
-    """Graph degree (HNSW's M): higher costs memory and improves recall."""
-
-    def configuration(self) -> dict[str, Any]:
-        """Chroma collection configuration for an inner-product HNSW index."""
-        return {
-            "hnsw": {
-                "space": "ip",
-                "ef_search": self.ef_search,
-                "ef_construction": self.ef_construction,
-                "max_neighbors": self.max_neighbors,
-            }
-        }
-
-
-# Chroma's rule for collection names (chromadb 1.x): checked here so that a bad name fails
-# with this message before a model loads, not with Chroma's error halfway through opening.
-_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]")
-
-
-def check_collection_name(name: object) -> str:
-    """``name`` if Chroma accepts it as a collection name, else a ValueError that says why."""
-    if not isinstance(name, str):
-        msg = f"collection name must be str, got {type(name).__name__}"
-        raise TypeError(msg)
-    if not _COLLECTION_NAME.fullmatch(name) or ".." in name or _is_ip_address(name):
-        msg = (
-            f"invalid collection name {name!r}: Chroma wants 3 to 512 characters from "
-            "a-z, A-Z, 0-9, '.', '_' and '-', starting and ending with a letter or digit, "
-            "with no '..', and not an IP address"
-        )
-        raise ValueError(msg)
-    return name
-
-
-def _is_ip_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def collection_space(collection: Any) -> str:
-    """The distance space of an open chromadb collection ("ip", "l2" or "cosine")."""
-    configuration = getattr(collection, "configuration", None) or {}
-    for index in ("hnsw", "spann"):
-        settings = configuration.get(index) or {}
-        if settings.get("space"):
-            return str(settings["space"])
-    legacy = (collection.metadata or {}).get("hnsw:space")
-    return str(legacy or "l2")
-
-
-def collection_names(client: Any, retry: RetryPolicy | None = None) -> list[str]:
-    """The names of the collections a client sees, sorted."""
-    listed = call_with_retry(_policy(client, retry), location(client), client.list_collections)
-    return sorted(str(getattr(c, "name", c)) for c in listed)
-
-
-def drop_collection(client: Any, name: str, retry: RetryPolicy | None = None) -> None:
-    """Delete collection ``name`` and everything in it."""
-    call_with_retry(_policy(client, retry), location(client), client.delete_collection, name)
-
-
-def not_found(client: Any, name: str) -> CollectionNotFoundError:
-    """The error for a missing collection: its name, where, and the collections there."""
-    names = collection_names(client)
-    there = f"collections there: {', '.join(names)}" if names else "there are no collections there"
-    return CollectionNotFoundError(f"no collection {name!r} at {location(client)} ({there})")
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """Whether chromadb raised ``exc`` for a collection that does not exist."""
-    from chromadb.errors import NotFoundError
-
-    return isinstance(exc, NotFoundError) or (
-        isinstance(exc, ValueError) and "does not exist" in str(exc)
-    )
-
-
-def _policy(client: Any, retry: RetryPolicy | None) -> RetryPolicy:
-    return retry or (RetryPolicy() if server_url(client) else NO_RETRY)
+# HnswSettings and its defaults (settings.py) and the catalog functions (catalog.py) are
+# re-exported: callers import them from here and from chroma/store.py.
+__all__ = [
+    "DEFAULT_EF_CONSTRUCTION",
+    "DEFAULT_EF_SEARCH",
+    "DEFAULT_MAX_NEIGHBORS",
+    "PAGE_SIZE",
+    "Collection",
+    "Field",
+    "HnswSettings",
+    "check_collection_name",
+    "collection_names",
+    "collection_space",
+    "drop_collection",
+    "is_not_found",
+    "not_found",
+]
 
 
 class Collection:
@@ -433,12 +357,3 @@ class Collection:
                 ids=unique[start : start + step],
                 where=dict(where) if where else None,
             )
-
-
-def _get(client: Any, name: str) -> Any:
-    try:
-        return client.get_collection(name, embedding_function=None)
-    except Exception as exc:
-        if is_not_found(exc):
-            raise not_found(client, name) from exc
-        raise

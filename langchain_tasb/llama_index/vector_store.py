@@ -19,16 +19,19 @@ from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
     VectorStoreQuery,
-    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from pydantic import PrivateAttr
 
 from langchain_tasb.chroma.store import validate_records
 from langchain_tasb.errors import ModelMismatchError
-from langchain_tasb.llama_index.filters import combine, to_where
+from langchain_tasb.llama_index.filters import to_where
 from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
-from langchain_tasb.search import ScoredHit, SearchSettings, search
+from langchain_tasb.llama_index.query import (
+    DEFAULT_MMR_PREFETCH_FACTOR,
+    DEFAULT_MMR_THRESHOLD,
+    query_hits,
+)
 from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, WRITE_SLICE, TasbVectorStore
 
 if TYPE_CHECKING:
@@ -41,20 +44,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MMR_PREFETCH_FACTOR = 4.0
-"""MMR picks from ``similarity_top_k`` times this many best candidates unless told."""
-DEFAULT_MMR_THRESHOLD = 0.5
-"""MMR trade-off when the query gives none: 1 is pure relevance, 0 is pure diversity."""
+# The MMR defaults (query.py) are re-exported.
+__all__ = ["DEFAULT_MMR_PREFETCH_FACTOR", "DEFAULT_MMR_THRESHOLD", "TasbLlamaVectorStore"]
 
 # Embeddings a node brings must be the collection model's own: one of them is recomputed per
 # write and compared. One model's vectors agree far above this across its backends.
 _MIN_COSINE = 0.99
 _NORM_TOLERANCE = 0.05
-
-_QUERY_KWARGS = frozenset(
-    {"where", "where_document", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor"}
-)
-_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
 
 
 class TasbLlamaVectorStore(BasePydanticVectorStore):
@@ -329,7 +325,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         read from the query), ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (candidates MMR
         picks from).
         """
-        hits = self._search(query, kwargs)
+        hits = query_hits(self._vectorstore, query, kwargs)
         nodes = [
             record_to_node(
                 hit.id,
@@ -346,62 +342,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Async :meth:`query`."""
         return await asyncio.to_thread(self.query, query, **kwargs)
-
-    def _search(self, query: VectorStoreQuery, options: dict[str, Any]) -> list[ScoredHit]:
-        unknown = sorted(set(options) - _QUERY_KWARGS)
-        if unknown:
-            msg = f"Unknown query arguments {unknown}; expected some of {sorted(_QUERY_KWARGS)}"
-            raise TypeError(msg)
-        if query.mode not in _MODES:
-            msg = (
-                f"Query mode {query.mode.value!r} is not supported; use 'default' or 'mmr' "
-                "(for dense + BM25, TasbLlamaRetriever(search_type='hybrid'))"
-            )
-            raise ValueError(msg)
-        k = query.similarity_top_k
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            msg = f"similarity_top_k must be a positive integer, got {k!r}"
-            raise ValueError(msg)
-        vector = self._query_vector(query)
-        # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[]
-        # to stores that keep their own text, as LlamaIndex's own stores read it.
-        doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
-        where = combine([to_where(query.filters), doc_ids, options.get("where")])
-        narrowing: dict[str, Any] = {
-            "k": k,
-            "filter": where,
-            "where_document": options.get("where_document"),
-            "ids": query.node_ids or None,
-        }
-        if query.mode == VectorStoreQueryMode.MMR:
-            threshold = options.get("mmr_threshold", query.mmr_threshold)
-            factor = options.get("mmr_prefetch_factor", DEFAULT_MMR_PREFETCH_FACTOR)
-            settings = SearchSettings(
-                "mmr",
-                fetch_k=options.get("mmr_prefetch_k") or max(k, int(k * factor)),
-                lambda_mult=DEFAULT_MMR_THRESHOLD if threshold is None else float(threshold),
-                **narrowing,
-            )
-        else:
-            settings = SearchSettings("similarity", **narrowing)
-        return search(self._vectorstore, settings, vector=vector)
-
-    def _query_vector(self, query: VectorStoreQuery) -> list[float]:
-        if query.query_embedding is None:
-            if not query.query_str:
-                msg = "VectorStoreQuery needs query_embedding or query_str; it has neither"
-                raise ValueError(msg)
-            return self._vectorstore.embeddings.embed_query(query.query_str)
-        dimension = self._gateway.identity.dimension
-        if len(query.query_embedding) != dimension:
-            msg = (
-                f"The query embedding has {len(query.query_embedding)} dimensions; collection "
-                f"{self._vectorstore.collection_name!r} holds {dimension}-dimensional vectors. "
-                "Query with the collection's model: VectorStoreIndex.from_vector_store(store, "
-                "embed_model=TasbLlamaEmbedding(embeddings=store.vectorstore.embeddings))."
-            )
-            raise ValueError(msg)
-        return list(query.query_embedding)
 
 
 def _langchain_embeddings(embedding: Any) -> Embeddings | None:

@@ -249,7 +249,7 @@ def kill_after_writes(process: subprocess.Popen[str], writes: int) -> int:
     assert process.stderr is not None
     seen = 0
     for line in process.stderr:
-        if "langchain_tasb.ingest: wrote" in line:
+        if "langchain_tasb.ingest.pipeline: wrote" in line:
             seen += 1
             if seen >= writes:
                 process.send_signal(signal.SIGKILL)

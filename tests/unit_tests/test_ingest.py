@@ -21,6 +21,7 @@ from langchain_tasb.ingest import (
     make_chunker,
 )
 from langchain_tasb.ingest import files as files_module
+from langchain_tasb.ingest import pipeline as pipeline_module
 from langchain_tasb.ingest.chunking import TokenChunker
 from langchain_tasb.testing import tiny_vocabulary
 
@@ -538,7 +539,7 @@ def test_batches_are_bounded_and_pipelined(
     reads: list[int] = []
     writes: list[int] = []
     seen_at_encode: list[tuple[int, int]] = []
-    real_read = ingest_module.read_records
+    real_read = pipeline_module.read_records
     real_upsert = store.store.upsert
     real_embed = embeddings.embed_documents
 
@@ -554,7 +555,7 @@ def test_batches_are_bounded_and_pipelined(
         seen_at_encode.append((len(reads), len(writes)))
         return real_embed(texts)
 
-    monkeypatch.setattr(ingest_module, "read_records", counting_read)
+    monkeypatch.setattr(pipeline_module, "read_records", counting_read)
     monkeypatch.setattr(store.store, "upsert", counting_upsert)
     monkeypatch.setattr(embeddings, "embed_documents", watching_embed)
 
@@ -567,7 +568,7 @@ def test_batches_are_bounded_and_pipelined(
         assert read <= 3 * (batch + 1)
         # ...and encoding runs at most the queue's depth (plus the batch in hand) ahead of
         # writing.
-        assert batch - written <= ingest_module._QUEUE_BATCHES + 1
+        assert batch - written <= pipeline_module._QUEUE_BATCHES + 1
     assert len(writes) == 14
 
 
@@ -666,8 +667,8 @@ def test_stored_records_are_looked_up_per_group_of_files(
     edited = paragraph(99)
     (tmp_path / "f3.md").write_text(f"{paragraph(3)}\n\n{edited}")
     embeddings.calls.clear()
-    monkeypatch.setattr(ingest_module, "_LOOKUP_FILES", lookup_files)
-    monkeypatch.setattr(ingest_module, "_LOOKUP_RECORDS", lookup_records)
+    monkeypatch.setattr(pipeline_module, "_LOOKUP_FILES", lookup_files)
+    monkeypatch.setattr(pipeline_module, "_LOOKUP_RECORDS", lookup_records)
     collection = store.store.collection
     queries: list[Any] = []
     original_get = collection.get

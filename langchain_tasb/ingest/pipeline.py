@@ -1,0 +1,382 @@
+"""One run of :func:`~langchain_tasb.ingest.indexer.index_paths`: a reading thread and a writer.
+
+The reading (calling) thread reads, chunks and encodes files in batches; a writer thread writes
+batch N while batch N + 1 is being encoded, through a bounded queue. See
+:mod:`langchain_tasb.ingest.indexer` for the contract.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from langchain_tasb.chroma.records import validate_records
+from langchain_tasb.ingest.files import iter_files
+from langchain_tasb.ingest.readers import UnreadableFileError, read_records
+from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
+from langchain_tasb.ingest.roots import _gone, _is_of_root, _of_root, default_root_id
+from langchain_tasb.ingest.rows import _Row, _rows
+
+if TYPE_CHECKING:
+    import os
+
+    from langchain_tasb.ingest.chunking import TokenChunker
+    from langchain_tasb.ingest.files import FileEntry
+    from langchain_tasb.vectorstore import TasbVectorStore
+
+logger = logging.getLogger(__name__)
+
+_QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
+_PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
+_POLL_SECONDS = 0.2  # how often blocked threads look for an error or an abort
+_LOOKUP_FILES = 64  # files whose stored records are fetched with one Chroma query
+_LOOKUP_RECORDS = 20_000  # beyond this many records, a group's files are looked up one by one
+
+
+@dataclass
+class _Finish:
+    """What is left to do for a file once its new chunks are written."""
+
+    source: str
+    moved_ids: list[str]
+    moved_metadatas: list[dict[str, Any]]
+    stale_ids: list[str]
+
+
+@dataclass
+class _Write:
+    """A batch of embedded chunks to write."""
+
+    rows: list[_Row]
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+
+
+_DONE = object()
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file failed, for the report: the reader's own reason, else the error itself."""
+    if isinstance(exc, UnreadableFileError):
+        return exc.reason
+    if isinstance(exc, ImportError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _IndexRun:
+    """One call of :func:`index_paths`: the reading thread's state and the writer thread."""
+
+    def __init__(
+        self,
+        *,
+        store: TasbVectorStore,
+        roots: list[str | os.PathLike[str]],
+        include: list[str],
+        exclude: list[str],
+        follow_symlinks: bool,
+        batch_size: int,
+        chunker: TokenChunker,
+        progress: Callable[[IndexProgress], None] | None,
+        root_id: str | None,
+        limits: tuple[int | None, int | None] = (None, None),
+    ) -> None:
+        self.store = store
+        self.chroma = store.store  # the gateway: every Chroma call goes through it
+        self.roots = roots
+        self.include = include
+        self.exclude = exclude
+        self.follow_symlinks = follow_symlinks
+        self.batch_size = batch_size
+        self.chunker = chunker
+        self.progress = progress
+        self.given_root_id = root_id
+        self.max_file_bytes, self.max_chunks = limits
+        self.root_ids: dict[str, str] = {}
+        self.report = IndexReport()
+        self.files_total = 0
+        self.files_done = 0
+        self.chunks_done = 0
+        self.lock = threading.Lock()
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_BATCHES)
+        self.abort = threading.Event()
+        self.writer_error: BaseException | None = None
+        self.pending: list[_Row] = []
+        self.pending_finishes: list[_Finish] = []
+
+    # -- reading side -------------------------------------------------------------------------
+
+    def run(self, *, prune: bool) -> IndexReport:
+        began = time.monotonic()
+        resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
+        if self.given_root_id is not None and len(resolved) > 1:
+            msg = (
+                f"root_id names one root, got {len(resolved)} roots ({', '.join(resolved)}): "
+                "index them one at a time, each with its own root id"
+            )
+            raise ValueError(msg)
+        self.root_ids = {root: self.given_root_id or default_root_id(root) for root in resolved}
+        self.report.roots = resolved
+        self.report.root_ids = [self.root_ids[root] for root in resolved]
+        files = iter_files(
+            self.roots,
+            self.include,
+            self.exclude,
+            self.follow_symlinks,
+            stats=self.report.skipped,
+        )  # raises FileNotFoundError for a missing root now, before any write
+        if self.progress is not None:
+            self.files_total = sum(
+                1 for _ in iter_files(self.roots, self.include, self.exclude, self.follow_symlinks)
+            )
+            self._notify("")
+        seen: dict[str, set[str]] = {root: set() for root in resolved}
+        writer = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
+        writer.start()
+        try:
+            while group := list(itertools.islice(files, _LOOKUP_FILES)):
+                stored = self._stored_records(group)
+                for entry in group:
+                    seen.setdefault(str(entry.root), set()).add(entry.relpath)
+                    self._index_file(entry, stored)
+            self._flush()
+            self._put(_DONE)
+            while writer.is_alive():
+                writer.join(_POLL_SECONDS)
+            self._raise_writer_error()
+        except BaseException:
+            self.abort.set()
+            writer.join()
+            raise
+        unlisted = self.report.skipped.unlisted
+        for folder in unlisted:
+            reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
+            self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
+        if prune:
+            for root in resolved:
+                if any(str(folder.root) == root for folder in unlisted):
+                    logger.warning("not pruning %s: a folder under it could not be listed", root)
+                    self.report.prune_skipped.append(root)
+                    continue
+                self._prune(root, seen.get(root, set()))
+        self.report.files_seen = self.report.skipped.files
+        self.report.seconds = time.monotonic() - began
+        self._notify("", finished=True)
+        return self.report
+
+    def _stored_records(self, entries: list[FileEntry]) -> dict[str, tuple[list[str], list[Any]]]:
+        """What the collection holds for each of these files' paths (ids, metadatas).
+
+        One query for the group: a query per file cost 3.4 ms at 50,000 records, one for 64
+        files 10 ms. A group holding :data:`_LOOKUP_RECORDS` records or more comes back
+        empty, and :meth:`_index_file` then looks each file up alone, so that memory holds one
+        file's records however large the files.
+        """
+        paths = list(dict.fromkeys(str(e.path) for e in entries))
+        result = self.chroma.get_where(
+            {"path": {"$in": paths}}, include=["metadatas"], limit=_LOOKUP_RECORDS
+        )
+        if len(result.ids) >= _LOOKUP_RECORDS:
+            return {}
+        found: dict[str, tuple[list[str], list[Any]]] = {path: ([], []) for path in paths}
+        for id_, metadata in zip(result.ids, result.metadatas, strict=True):
+            ids, metadatas = found[str((metadata or {}).get("path"))]
+            ids.append(id_)
+            metadatas.append(metadata)
+        return found
+
+    def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
+        try:
+            rows, cleaned = self._read_file(entry)
+        except Exception as exc:  # any error in one file is that file's failure
+            self._fail(entry, _reason(exc))
+            logger.debug("%s failed", entry.path, exc_info=True)
+            return
+        if str(entry.path) in stored:
+            ids, metadatas = stored[str(entry.path)]
+        else:  # the group held too many records to fetch at once
+            alone = self.chroma.get_where({"path": str(entry.path)}, include=["metadatas"])
+            ids, metadatas = alone.ids, list(alone.metadatas)
+        existing = _of_root(self.root_ids[str(entry.root)], str(entry.root), ids, metadatas)
+        new: list[_Row] = []
+        finish = _Finish(entry.relpath, [], [], [])
+        unchanged = 0
+        for row, clean in zip(rows, cleaned, strict=True):
+            old = existing.pop(row.id, None)
+            if old is None:
+                new.append(row)
+                continue
+            metadata = clean or {}
+            if old == metadata:
+                unchanged += 1
+                continue
+            # Chroma merges metadata on update: keys the chunk no longer has are set to None,
+            # which deletes them.
+            finish.moved_ids.append(row.id)
+            finish.moved_metadatas.append(
+                {**dict.fromkeys(old), **metadata},
+            )
+        finish.stale_ids = list(existing)
+        with self.lock:
+            self.report.chunks_unchanged += unchanged
+            self.chunks_done += unchanged
+        if not new and not finish.moved_ids and not finish.stale_ids:
+            with self.lock:
+                self.report.files_unchanged += 1
+                self.files_done += 1
+            self._notify(entry.relpath)
+            return
+        if not new:
+            self._put(finish)
+            return
+        for row in new:
+            self.pending.append(row)
+            if len(self.pending) >= self.batch_size:
+                self._flush()
+        self.pending_finishes.append(finish)
+
+    def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
+        """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
+        if self.max_file_bytes is not None:
+            try:
+                size = entry.path.stat().st_size
+            except OSError as exc:
+                raise UnreadableFileError(entry.path, exc.strerror or str(exc)) from exc
+            if size > self.max_file_bytes:
+                reason = (
+                    f"{size} bytes, over the limit of {self.max_file_bytes} bytes per file: "
+                    "raise it (--max-file-bytes, max_file_bytes) or --exclude the file"
+                )
+                raise UnreadableFileError(entry.path, reason)
+        records = read_records(entry)
+        root_id = self.root_ids[str(entry.root)]
+        rows = list(_rows(entry, records, self.chunker, root_id, self.max_chunks))
+        cleaned = validate_records(
+            [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
+        )
+        return rows, cleaned
+
+    def _fail(self, entry: FileEntry, reason: str) -> None:
+        """Record a file that could not be indexed; its stored chunks stay as they were."""
+        logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
+        with self.lock:
+            self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
+            self.files_done += 1
+        self._notify(entry.relpath)
+
+    def _flush(self) -> None:
+        """Embed the pending chunks and hand them to the writer, followed by the files done."""
+        if self.pending:
+            rows, self.pending = self.pending, []  # checked file by file in _read_file
+            vectors = self.store.embeddings.embed_documents([r.text for r in rows])
+            self._put(_Write(rows, np.asarray(vectors, dtype=np.float32)))
+        finishes, self.pending_finishes = self.pending_finishes, []
+        for finish in finishes:
+            self._put(finish)
+
+    def _put(self, item: object) -> None:
+        """Queue an item for the writer, waiting while the queue is full."""
+        while True:
+            self._raise_writer_error()
+            try:
+                self.queue.put(item, timeout=_POLL_SECONDS)
+            except queue.Full:
+                continue
+            return
+
+    def _raise_writer_error(self) -> None:
+        if self.writer_error is not None:
+            raise self.writer_error
+
+    # -- writing side -------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while not self.abort.is_set():
+            try:
+                item = self.queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return
+            try:
+                if isinstance(item, _Write):
+                    self._write(item)
+                elif isinstance(item, _Finish):
+                    self._finish(item)
+            except BaseException as exc:  # handed to the reading thread, which re-raises
+                self.writer_error = exc
+                return
+
+    def _write(self, item: _Write) -> None:
+        rows = item.rows
+        self.chroma.upsert(
+            [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
+        )
+        with self.lock:
+            self.report.chunks_written += len(rows)
+            self.chunks_done += len(rows)
+            total = self.report.chunks_written
+        logger.debug("wrote %d chunks (%d in this run)", len(rows), total)
+        self._notify(rows[-1].metadata["source"])
+
+    def _finish(self, item: _Finish) -> None:
+        self.chroma.update(item.moved_ids, item.moved_metadatas)
+        if item.stale_ids:
+            self.chroma.delete(ids=item.stale_ids)
+        with self.lock:
+            self.report.files_indexed += 1
+            self.report.chunks_moved += len(item.moved_ids)
+            self.report.chunks_deleted += len(item.stale_ids)
+            self.chunks_done += len(item.moved_ids)
+            self.files_done += 1
+        self._notify(item.source)
+
+    # -- pruning and progress -----------------------------------------------------------------
+
+    def _prune(self, root: str, seen: set[str]) -> None:
+        """Delete chunks of this root whose file is verifiably gone (see :func:`_gone`).
+
+        ``seen`` holds the root-relative ``source`` of every file found in this run.
+        """
+        root_id = self.root_ids[root]
+        gone: dict[str, list[str]] = {}
+        verdicts: dict[str, bool] = {}
+        where = {"$or": [{"root_id": root_id}, {"root": root}]}
+        for page in self.chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
+            for id_, metadata in zip(page.ids, page.metadatas, strict=True):
+                meta = metadata or {}
+                source = str(meta.get("source", ""))
+                if not _is_of_root(meta, root_id, root) or source in seen:
+                    continue
+                if source not in verdicts:
+                    verdicts[source] = _gone(root, source)
+                if verdicts[source]:
+                    gone.setdefault(source, []).append(id_)
+        for source, ids in gone.items():
+            logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
+            self.chroma.delete(ids=ids)
+            self.report.chunks_pruned += len(ids)
+            self.report.files_pruned += 1
+
+    def _notify(self, current: str, *, finished: bool = False) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.progress(
+                IndexProgress(
+                    files_total=self.files_total,
+                    files_done=self.files_done,
+                    chunks_done=self.chunks_done,
+                    chunks_written=self.report.chunks_written,
+                    current=current,
+                    finished=finished,
+                )
+            )

@@ -1,0 +1,105 @@
+"""What :func:`~langchain_tasb.ingest.index_paths` reports: the run's outcome and its progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from langchain_tasb.ingest.files import ScanStats
+
+__all__ = ["FileFailure", "IndexProgress", "IndexReport", "ProgressCallback"]
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file (or folder) that could not be indexed; its chunks were left as they were.
+
+    Attributes:
+        path: The file's resolved path, or a folder's that could not be listed.
+        source: Its path relative to its root.
+        reason: What went wrong, and how to fix it where that is known.
+    """
+
+    path: str
+    source: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What :func:`index_paths` did.
+
+    Attributes:
+        roots: The resolved roots indexed.
+        files_seen: Files found under the roots (after include/exclude and skips).
+        files_indexed: Files whose chunks were written, updated or deleted.
+        files_unchanged: Files whose chunks were all stored already: nothing was written.
+        failures: Files that could not be read (and folders that could not be listed), with
+            the reason.
+        chunks_written: Chunks embedded and written (new or changed text).
+        chunks_unchanged: Chunks already stored with the same metadata.
+        chunks_moved: Chunks already stored whose position changed: metadata updated only,
+            their vectors kept.
+        chunks_deleted: Stale chunks of files that changed.
+        chunks_pruned: Chunks of files no longer under the roots (``prune`` only).
+        files_pruned: Files those pruned chunks belonged to.
+        skipped: What the scan left out (hidden, binary, unsupported, excluded...).
+        seconds: Wall-clock time of the run.
+        root_ids: The identity of each root, in the order of ``roots``: what its chunks carry
+            as ``root_id`` and what their ids and ``prune`` are keyed on.
+        prune_skipped: Roots not pruned because a folder under them could not be listed.
+    """
+
+    roots: list[str] = field(default_factory=list)
+    root_ids: list[str] = field(default_factory=list)
+    prune_skipped: list[str] = field(default_factory=list)
+    files_seen: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    failures: list[FileFailure] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_unchanged: int = 0
+    chunks_moved: int = 0
+    chunks_deleted: int = 0
+    chunks_pruned: int = 0
+    files_pruned: int = 0
+    skipped: ScanStats = field(default_factory=ScanStats)
+    seconds: float = 0.0
+
+    @property
+    def files_failed(self) -> int:
+        """How many files could not be read (or folders listed)."""
+        return len(self.failures)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run wrote, updated or deleted anything."""
+        return bool(
+            self.chunks_written or self.chunks_moved or self.chunks_deleted or self.chunks_pruned
+        )
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """A snapshot of a running :func:`index_paths`, passed to the progress callback.
+
+    Attributes:
+        files_total: Files the scan will yield (counted before indexing starts).
+        files_done: Files finished: written, unchanged or failed.
+        chunks_done: Chunks finished: written, unchanged or moved.
+        chunks_written: Of those, chunks embedded and written.
+        current: ``source`` of the file last finished ("" before the first).
+        finished: True on the last call, once everything is written (and pruned).
+    """
+
+    files_total: int
+    files_done: int
+    chunks_done: int
+    chunks_written: int
+    current: str = ""
+    finished: bool = False
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+"""Type of the ``progress`` argument: called with an :class:`IndexProgress` after each file and
+each batch, from the calling thread or the writer thread, never from two at once."""

@@ -1,0 +1,65 @@
+"""Roots: their identity, which stored chunks belong to one, and which of its files are gone."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+__all__ = ["default_root_id"]
+
+
+def default_root_id(root: str | os.PathLike[str]) -> str:
+    """The identity a root gets unless one is given: ``"<hostname>:<resolved path>"``.
+
+    The host is part of it so that two machines indexing the same path into one server
+    collection keep apart; give the same ``root_id`` on purpose for one folder reached from
+    several machines or paths.
+    """
+    return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
+
+
+def _of_root(
+    root_id: str, root: str, ids: list[str], metadatas: list[Any]
+) -> dict[str, dict[str, Any]]:
+    """The records (id -> metadata) among ``ids`` that were indexed under this root.
+
+    That is those carrying its ``root_id``, and those written before roots had ids (no
+    ``root_id``) under the same ``root`` path: their ids are keyed on the bare path, so they
+    come out stale and are replaced, once, by chunks with the root's id.
+
+    Callers look records up by ``path`` alone and keep the root here: Chroma answers a
+    ``{"$and": [{"root": ...}, {"path": ...}]}`` filter by collecting every record of the root
+    first, so asking that for each file made indexing quadratic (8.9 ms against 1.4 ms per
+    file at 9,000 chunks, growing with the collection).
+    """
+    return {
+        id_: dict(meta or {})
+        for id_, meta in zip(ids, metadatas, strict=True)
+        if _is_of_root(meta or {}, root_id, root)
+    }
+
+
+def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
+    stored_id = metadata.get("root_id")
+    if stored_id is None:
+        return bool(metadata.get("root") == root)
+    return bool(stored_id == root_id)
+
+
+def _gone(root: str, source: str) -> bool:
+    """Whether ``source`` is verifiably no longer under ``root`` on this machine.
+
+    Only "no such file" counts: a path that exists (filtered out, skipped, unreadable) or that
+    cannot be checked (permissions) is kept.
+    """
+    folder = Path(root)
+    location = folder / source if folder.is_dir() else folder
+    try:
+        location.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
