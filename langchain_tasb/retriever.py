@@ -131,10 +131,8 @@ class TasbRetriever(BaseRetriever):
             )
 
     @model_validator(mode="after")
-    def _open_store(self) -> TasbRetriever:
-        if self.search_type == "similarity_score_threshold" and self.score_threshold is None:
-            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
-            raise ValueError(msg)
+    def _check_settings(self) -> TasbRetriever:
+        self.settings()  # SearchSettings checks every search setting, in one place
         return self
 
     @property

@@ -21,18 +21,18 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import chromadb
 import numpy as np
 import pytest
 
-from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb import ChromaUnavailableError, TasbEmbeddings, TasbRetriever, TasbVectorStore
 from tests.integration_tests.conftest import ChromaServer
 from tests.integration_tests.test_cli import RUN_TIMEOUT, paragraph, start, tasb, write_doc
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -272,6 +272,21 @@ def until_done(
     pytest.fail(f"tasb {args} failed three times under faults")
 
 
+T = TypeVar("T")
+
+
+def until_opened(url: str, opener: Callable[[], T]) -> T:
+    """``opener()``; connecting during an outage may fail with one line naming ``url``, once or
+    twice, after which a retry (what a user would do) must succeed."""
+    for _ in range(3):
+        try:
+            return opener()
+        except ChromaUnavailableError as exc:
+            assert url in str(exc), exc
+            assert "\n" not in str(exc), exc
+    pytest.fail(f"could not open a collection at {url} three times under faults")
+
+
 # -- the fault proxy --------------------------------------------------------------------------
 
 
@@ -327,8 +342,11 @@ def test_every_command_rides_through_refused_and_cut_connections(
         # A retriever invoke loop, in this process: the answers of a direct retriever.
         host, port = "127.0.0.1", proxy.port
         proxy.step = "retriever"
-        through = TasbRetriever(
-            collection_name="faulty", host=host, port=port, embedding=tiny_embeddings, k=4
+        through = until_opened(
+            proxy.url,
+            lambda: TasbRetriever(
+                collection_name="faulty", host=host, port=port, embedding=tiny_embeddings, k=4
+            ),
         )
         direct = TasbRetriever(
             collection_name="faulty",
@@ -345,8 +363,11 @@ def test_every_command_rides_through_refused_and_cut_connections(
         # Delete through the proxy: the same ids remain as after a direct delete on "clean".
         proxy.step = "delete"
         victims = sorted(contents(chroma_server, "clean"))[::5]
-        store = TasbVectorStore(
-            embedding=tiny_embeddings, collection_name="faulty", host=host, port=port
+        store = until_opened(
+            proxy.url,
+            lambda: TasbVectorStore(
+                embedding=tiny_embeddings, collection_name="faulty", host=host, port=port
+            ),
         )
         for start_ in range(0, len(victims), 4):
             store.delete(victims[start_ : start_ + 4])
