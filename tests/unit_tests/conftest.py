@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -58,3 +62,23 @@ def encode_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[TasbEmbeddings], 
         return calls
 
     return spy
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_example(name: str, model: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``examples/NAME`` in ``cwd`` with ``model`` as ``$TASB_MODEL`` and this tree first on
+    the path; fail with the script's stderr unless it exits 0."""
+    env = {**os.environ, "TASB_MODEL": str(model), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.unit_tests.conftest import run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,17 +22,7 @@ def test_readme_quickstart_is_the_example_file() -> None:
 
 
 def test_quickstart_runs_against_the_tiny_model(tiny_model_path: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "TASB_MODEL": str(tiny_model_path)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_example("quickstart.py", tiny_model_path, tmp_path)
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3
     scores = [float(line.split()[0]) for line in lines[:2]]

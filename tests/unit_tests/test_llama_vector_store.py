@@ -15,6 +15,7 @@ import pytest
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
 from langchain_tasb.chroma.collection import Collection, Field
 from langchain_tasb.errors import ModelMismatchError
+from tests.unit_tests.conftest import run_example
 
 pytest.importorskip("llama_index.core")
 
@@ -632,17 +633,7 @@ def test_open_only_raises_collection_not_found_and_creates_nothing(
 def test_llama_index_example_runs_against_the_tiny_model(
     tiny_model_path: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "TASB_MODEL": str(tiny_model_path), "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "llama_index_rag.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_example("llama_index_rag.py", tiny_model_path, tmp_path)
     out = result.stdout
     assert "Q: How many people live in London?" in out
     sources = out.split("sources:\n", 1)[1].strip().splitlines()

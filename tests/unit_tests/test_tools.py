@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever
 from langchain_tasb.tools import format_documents, make_retriever_tool
+from tests.unit_tests.conftest import run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
@@ -96,17 +94,7 @@ def test_bad_arguments_are_refused(retriever: TasbRetriever) -> None:
 
 
 def test_agent_example_runs_the_toolchain(tiny_model_path: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "TASB_MODEL": str(tiny_model_path)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "agent_tool.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_example("agent_tool.py", tiny_model_path, tmp_path)
     out = result.stdout
     assert "search_city_guide (call_1)" in out
     assert "Tool Message" in out
