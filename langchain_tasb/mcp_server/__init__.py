@@ -1,22 +1,16 @@
 """``tasb mcp``: a Model Context Protocol server over one collection (``langchain-tasb[mcp]``).
 
-:func:`build_server` makes the tools (:mod:`.tools`), :func:`serve_stdio` and
-:func:`serve_http` run them (:mod:`.run`), and :func:`check_filter` (:mod:`.filters`) checks
-the Chroma ``where`` filters agents write.
+:func:`build_server` makes the tools (:mod:`.tools`; what they return: :mod:`.results`),
+:func:`serve_stdio` and :func:`serve_http` run them (:mod:`.run`), and
+:func:`check_filter` (:mod:`.filters`) checks the Chroma ``where`` filters agents write.
 """
 
 from __future__ import annotations
 
 from langchain_tasb.mcp_server.filters import check_filter
+from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
 from langchain_tasb.mcp_server.run import check_exposure, parse_address, serve_http, serve_stdio
-from langchain_tasb.mcp_server.tools import (
-    MAX_K,
-    Chunk,
-    CollectionInfo,
-    SearchHit,
-    SearchResults,
-    build_server,
-)
+from langchain_tasb.mcp_server.tools import MAX_K, build_server
 
 __all__ = [
     "MAX_K",
