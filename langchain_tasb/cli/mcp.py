@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         store = open_existing_store(args)
         store.embeddings.embed_query("warm up")  # load the model now, not on the first call
-        server = build_server(TasbRetriever(vectorstore=store), info=lambda: describe(args))
+        retriever = TasbRetriever(vectorstore=store)
+        # stdio serves one client: its tool calls may run on the event loop itself.
+        server = build_server(retriever, info=lambda: describe(args), on_loop=address is None)
     where = f"http://{_url_host(address[0])}:{address[1]}/mcp" if address else "stdio"
     print(
         f"tasb mcp: serving collection {store.collection_name!r} on {where}"

@@ -7,8 +7,36 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def compact_nullable(schema: dict[str, Any]) -> None:
+    """Write each property's ``anyOf`` of bare types as one ``type`` list, in place.
+
+    Pydantic writes ``str | None`` as ``{"anyOf": [{"type": "string"}, {"type": "null"}]}``;
+    ``{"type": ["string", "null"]}`` means the same and a client's JSON Schema validator checks
+    it in one step instead of one subschema per branch. The MCP client revalidates every
+    ``search`` result against the output schema, so this is on each call's path.
+    """
+    for field in schema.get("properties", {}).values():
+        branches = field.get("anyOf")
+        if branches and all(_bare_type(branch) for branch in branches):
+            del field["anyOf"]
+            field["type"] = [branch["type"] for branch in branches]
+
+
+def _bare_type(branch: dict[str, Any]) -> bool:
+    """Whether ``branch`` says no more than its one ``type`` (objects: any properties)."""
+    extra = set(branch) - {"type"}
+    return isinstance(branch.get("type"), str) and (
+        not extra or (extra == {"additionalProperties"} and branch["additionalProperties"] is True)
+    )
+
+
+_COMPACT = ConfigDict(json_schema_extra=compact_nullable)
+
+
 class SearchHit(BaseModel):
     """One chunk found by ``search``."""
+
+    model_config = _COMPACT
 
     id: str = Field(description="The chunk's id; pass it to `fetch` to read the chunk again.")
     source: str | None = Field(description="The file (or other source) the chunk comes from.")
@@ -34,6 +62,8 @@ class SearchHit(BaseModel):
 class SearchResults(BaseModel):
     """What ``search`` found, best first."""
 
+    model_config = _COMPACT
+
     query: str
     search_type: str
     k: int
@@ -43,6 +73,8 @@ class SearchResults(BaseModel):
 
 class Chunk(BaseModel):
     """One stored chunk, as ``fetch`` returns it."""
+
+    model_config = _COMPACT
 
     id: str
     source: str | None
@@ -54,7 +86,7 @@ class Chunk(BaseModel):
 class CollectionInfo(BaseModel):
     """What ``tasb info --json`` reports about the collection."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=compact_nullable)
 
     collection: str | None = None
     model: str | None = Field(default=None, description="The model that filled the collection.")

@@ -115,8 +115,10 @@ class BearerTokenMiddleware:
 
 
 def serve_stdio(server: MCPServer[Any]) -> None:
-    """Serve over stdin/stdout until the client closes them."""
-    anyio.run(server.run_stdio_async)
+    """Serve over stdin/stdout until the client closes them (:mod:`.stdio`)."""
+    from langchain_tasb.mcp_server.stdio import run_stdio
+
+    anyio.run(run_stdio, server)
 
 
 def serve_http(server: MCPServer[Any], host: str, port: int, *, token: str | None = None) -> None:

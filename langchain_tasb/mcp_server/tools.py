@@ -9,10 +9,11 @@ unknown id) comes back as a tool error that says what to change; the server keep
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -35,6 +36,7 @@ MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
 _SCORE_KEYS = ("score", "relevance", "fused_score", "bm25_score")
+_HYBRID_ONLY = {"fused_score", "bm25_score"}
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 # -- tool inputs --------------------------------------------------------------------------------
@@ -94,6 +96,7 @@ def build_server(
     *,
     info: Callable[[], Mapping[str, Any]],
     name: str = "tasb",
+    on_loop: bool = False,
 ) -> MCPServer[Any]:
     """An MCP server whose tools search, read and describe one collection.
 
@@ -102,6 +105,9 @@ def build_server(
         info: Returns what ``tasb info --json`` reports; called once now (for the tool
             descriptions) and on each ``collection_info`` call.
         name: The server name announced to clients.
+        on_loop: Run each tool call on the event loop's own thread rather than handing it to
+            a worker thread and back. That saves two thread switches per call, but a call
+            holds the loop while it runs: for stdio, which serves one client.
 
     Returns:
         The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
@@ -151,9 +157,11 @@ def build_server(
         result = SearchResults(
             query=query, search_type=search_type, k=k, filter=where, results=hits
         )
+        # Outside hybrid search the hybrid-only scores are left out rather than sent as null.
+        unused = None if search_type == "hybrid" else {"results": {"__all__": _HYBRID_ONLY}}
         return CallToolResult(
             content=[TextContent(type="text", text=render_hits(documents, where))],
-            structured_content=result.model_dump(mode="json"),
+            structured_content=result.model_dump(mode="json", exclude=unused),
         )
 
     def fetch(id: ChunkId) -> FetchOutput:
@@ -200,8 +208,9 @@ def build_server(
             structured_content=report.model_dump(mode="json"),
         )
 
+    wrap = _on_event_loop if on_loop else _as_is
     server.add_tool(
-        search,
+        wrap(search),
         title="Search the collection",
         description=(
             f"Search {holds} by meaning with a dense retriever. Returns the k best chunks, best "
@@ -215,7 +224,7 @@ def build_server(
         annotations=_READ_ONLY,
     )
     server.add_tool(
-        fetch,
+        wrap(fetch),
         title="Read one chunk",
         description=(
             "Read one chunk of the collection in full, with all its metadata, by the id a "
@@ -225,7 +234,7 @@ def build_server(
         annotations=_READ_ONLY,
     )
     server.add_tool(
-        collection_info,
+        wrap(collection_info),
         title="Describe the collection",
         description=(
             "Describe the collection: the embedding model, its dimension and similarity, the "
@@ -234,6 +243,27 @@ def build_server(
         annotations=_READ_ONLY,
     )
     return server
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _as_is(fn: _F) -> _F:
+    return fn
+
+
+def _on_event_loop(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a coroutine function with its signature, which the SDK awaits on its loop.
+
+    The SDK runs a plain function in a worker thread and awaits a coroutine function in
+    place; the signature (``functools.wraps``) is what it reads the input schema from.
+    """
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return call
 
 
 # -- formatting ---------------------------------------------------------------------------------

@@ -308,6 +308,81 @@ def test_stdio_bad_input_is_a_tool_error_and_the_next_call_succeeds(
     )
 
 
+def _raw_session(calls: list[dict[str, Any]]) -> bytes:
+    """JSON-RPC lines a client would send: initialize, initialized, then ``calls`` (ids 2..)."""
+    from mcp_types import LATEST_PROTOCOL_VERSION
+
+    messages: list[dict[str, Any]] = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    ]
+    for n, arguments in enumerate(calls, start=2):
+        params = {"name": "search", "arguments": arguments}
+        messages.append({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": params})
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+def _answers(out: bytes) -> dict[int, Any]:
+    return {m["id"]: m for m in map(json.loads, out.splitlines()) if "id" in m}
+
+
+@pytest.mark.parametrize("stdout", ["pipe", "file"])
+def test_stdio_answers_over_pipes_and_regular_files(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever, stdout: str
+) -> None:
+    """A pipe takes the event-loop transport, a regular file the SDK's; both answer the same.
+
+    One request line is over a megabyte, far past asyncio's default 64 KiB line limit. Stdin
+    stays open until every answer is in, as a client keeps it (at EOF the server stops).
+    """
+    long_query = " ".join(["logs rotate daily"] * 70_000)
+    calls = [{"query": "city population", "k": 3}, {"query": long_query, "k": 2}]
+    requests = _raw_session(calls)
+    assert len(requests) > 1_000_000
+    out_file = tmp_path / "out.jsonl"
+    with out_file.open("wb") as sink:
+        process = subprocess.Popen(
+            [*tasb_command(), "mcp", "--db", str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if stdout == "pipe" else sink,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert process.stdin is not None
+        process.stdin.write(requests)
+        process.stdin.flush()
+        out = b""
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(_answers(out)) < 3 and time.monotonic() < deadline and process.poll() is None:
+            if process.stdout is not None:
+                out += process.stdout.readline()
+            else:
+                time.sleep(0.2)
+                out = out_file.read_bytes().rpartition(b"\n")[0]
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+        err = process.stderr.read() if process.stderr else b""
+    assert b"Traceback" not in err, err.decode()[-3000:]
+    answers = _answers(out)
+    assert sorted(answers) == [1, 2, 3], out[:2000]
+    for n, arguments in enumerate(calls, start=2):
+        result = answers[n]["result"]
+        assert not result.get("isError"), result
+        hits = result["structuredContent"]["results"]
+        got = [(h["id"], h["score"], h["relevance"]) for h in hits]
+        assert got == _expected(retriever, arguments["query"], k=arguments["k"])
+
+
 # -- Streamable HTTP ----------------------------------------------------------------------------
 
 

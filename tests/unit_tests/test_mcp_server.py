@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import anyio
@@ -164,6 +166,40 @@ def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
     )
 
 
+def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetriever) -> None:
+    threaded = build_server(retriever, info=lambda: _info(retriever))
+    on_loop = build_server(retriever, info=lambda: _info(retriever), on_loop=True)
+    schemas = [
+        {tool.name: (tool.input_schema, tool.output_schema) for tool in anyio.run(s.list_tools)}
+        for s in (threaded, on_loop)
+    ]
+    assert schemas[0] == schemas[1]
+    for name, arguments in [
+        ("search", {"query": "people in London", "k": 3, "search_type": "mmr"}),
+        ("search", {"query": ""}),
+        ("fetch", {"id": "no-such-id"}),
+        ("collection_info", {}),
+    ]:
+        results = []
+        for server in (threaded, on_loop):
+            try:
+                results.append(_call(server, name, arguments).model_dump())
+            except ToolError as exc:
+                results.append(str(exc))
+        assert results[0] == results[1], name
+
+
+def test_output_schemas_write_nullable_fields_as_type_lists(retriever: TasbRetriever) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
+    hit = tools["search"].output_schema["$defs"]["SearchHit"]["properties"]
+    assert hit["source"]["type"] == ["string", "null"]
+    assert hit["chunk"]["type"] == ["integer", "string", "null"]
+    assert "anyOf" not in json.dumps(tools["fetch"].output_schema)
+    result = _call(server, "search", {"query": "people in London", "k": 2})
+    assert all("fused_score" not in h for h in result.structured_content["results"])
+
+
 def test_tool_descriptions_say_what_the_collection_holds(retriever: TasbRetriever) -> None:
     server = build_server(retriever, info=lambda: _info(retriever))
     tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
@@ -214,3 +250,23 @@ def test_collection_info_reports_what_info_returns(retriever: TasbRetriever) -> 
     server = build_server(retriever, info=lambda: _info(retriever))
     got = _call(server, "collection_info", {}).structured_content
     assert got == _info(retriever)
+
+
+# -- the stdio transport ----------------------------------------------------------------------
+
+
+def test_stray_output_goes_to_stderr_while_stdio_is_served(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """While serving, fd 1 points at stderr and the protocol writes to a private duplicate."""
+    from langchain_tasb.mcp_server.stdio import _claimed_std_streams
+
+    with _claimed_std_streams() as (wire_in, wire_out):
+        os.write(1, b"stray print\n")
+        os.write(wire_out, b'{"jsonrpc": "2.0"}\n')
+    os.close(wire_in)
+    os.close(wire_out)
+    os.write(1, b"after\n")
+    out, err = capfd.readouterr()
+    assert out == '{"jsonrpc": "2.0"}\nafter\n'
+    assert err == "stray print\n"
