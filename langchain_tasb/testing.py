@@ -36,6 +36,10 @@ from __future__ import annotations
 import string
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["TINY_MODEL_WORDS", "build_tiny_model", "tiny_vocabulary"]
 
@@ -84,6 +88,7 @@ def build_tiny_model(
     max_positions: int = 128,
     seed: int = 0,
     init_range: float = 0.3,
+    vocabulary: Sequence[str] | None = None,
 ) -> Path:
     """Write a randomly initialised DistilBERT sentence-transformers model with CLS pooling.
 
@@ -95,6 +100,8 @@ def build_tiny_model(
         max_positions: Longest input in tokens, also the model's ``max_seq_length``.
         seed: Seed for the random weights, so two builds with one seed are the same model.
         init_range: Standard deviation of the random weights.
+        vocabulary: WordPiece tokens in id order, which must include ``[PAD]``, ``[UNK]``,
+            ``[CLS]``, ``[SEP]`` and ``[MASK]`` (default: :func:`tiny_vocabulary`).
 
     Returns:
         The model directory, loadable by ``SentenceTransformer(path)`` and ``TasbEmbeddings``.
@@ -110,7 +117,8 @@ def build_tiny_model(
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    vocab = {token: i for i, token in enumerate(tiny_vocabulary())}
+    tokens = tiny_vocabulary() if vocabulary is None else vocabulary
+    vocab = {token: i for i, token in enumerate(tokens)}
     tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=max_positions)
 
     torch.manual_seed(seed)

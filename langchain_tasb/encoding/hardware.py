@@ -51,6 +51,10 @@ def cpu_has_amx() -> bool:
     Read from ``/proc/cpuinfo`` (Linux); False elsewhere. On such a CPU torch's bfloat16
     matrix products outrun ONNX Runtime's int8 ones for batches of documents, whose
     GELU-fed matrices stay in fp32 (see :mod:`langchain_tasb.encoding.split_encoder`).
+    AVX512_BF16 alone (AMD Zen 4, Intel Cooper Lake) is not enough: there bfloat16 torch
+    encodes documents slower than the int8 graph (measured on Zen 4 with
+    ``benchmarks/encode.py``, rows ``torch-bf16`` and ``onnx-int8``; see
+    ``benchmarks/RESULTS_speed.md``).
     """
     return cpu_flags() >= {"amx_tile", "amx_bf16"}
 

@@ -40,11 +40,12 @@ def resolve_backend(
 ) -> tuple[ResolvedBackend, str, TorchPrecision]:
     """Turn the user's choice into (concrete backend, device, torch precision).
 
-    "auto" means torch on a GPU, where precision "auto" means float16, and on CPU: onnx-int8
-    (4.3 to 4.7x the documents per second of fp32 torch on AMD Zen 4, at about 0.995 cosine
-    to its vectors), or on a CPU with AMX (:func:`cpu_has_amx`) onnx-int8+torch with
-    bfloat16 documents (twice onnx-int8's documents per second there). An explicit precision
-    selects torch.
+    "auto" means torch on a GPU, where precision "auto" means float16, and on CPU: onnx-int8,
+    or on a CPU with AMX (:func:`cpu_has_amx`) onnx-int8+torch with bfloat16 documents. The
+    rule is a function of the CPU flags, chosen by measurement (``benchmarks/encode.py``,
+    bfloat16 torch against the int8 graph on one machine; ``benchmarks/RESULTS_speed.md``):
+    with AMX tiles bfloat16 documents outrun int8 ones, with AVX512_BF16 alone they do not.
+    An explicit precision selects torch.
 
     Raises:
         ValueError: For an unknown backend, a backend with ONNX Runtime on a GPU device, or
