@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 
 def compact_nullable(schema: dict[str, Any]) -> None:
@@ -68,7 +68,9 @@ class SearchResults(BaseModel):
     search_type: str
     k: int
     filter: dict[str, Any] | None = Field(description="The filter applied, as normalised.")
-    results: list[SearchHit]
+    # The hit's schema written in place, not as a "$ref" into "$defs": one lookup less per
+    # result each time a client validates a search against the output schema.
+    results: list[Annotated[SearchHit, WithJsonSchema(SearchHit.model_json_schema())]]
 
 
 class Chunk(BaseModel):

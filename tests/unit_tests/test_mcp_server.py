@@ -189,10 +189,12 @@ def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetr
         assert results[0] == results[1], name
 
 
-def test_output_schemas_write_nullable_fields_as_type_lists(retriever: TasbRetriever) -> None:
+def test_output_schemas_inline_with_nullable_fields_as_type_lists(retriever: TasbRetriever) -> None:
     server = build_server(retriever, info=lambda: _info(retriever))
     tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
-    hit = tools["search"].output_schema["$defs"]["SearchHit"]["properties"]
+    search = tools["search"].output_schema
+    assert "$defs" not in search
+    hit = search["properties"]["results"]["items"]["properties"]
     assert hit["source"]["type"] == ["string", "null"]
     assert hit["chunk"]["type"] == ["integer", "string", "null"]
     assert "anyOf" not in json.dumps(tools["fetch"].output_schema)
