@@ -64,7 +64,8 @@ class OnnxSettings:
     plain dynamic int8 of every matrix."""
     fp32_after_gelu: bool = False
     """Keep the feed-forward output projections wholly in fp32 instead (the recipe of export
-    format 4): slower, as those matrices hold a third of the multiply-adds."""
+    format 4; it takes precedence over ``outliers_fp32``): slower, as those matrices hold a
+    third of the multiply-adds."""
     int8_queries: bool = True
     """Give queries a second graph with every matrix in plain int8; used only when
     ``fp32_after_gelu`` keeps some matrices in fp32."""
