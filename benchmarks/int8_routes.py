@@ -188,7 +188,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="int8-routes-"))
     if args.tasb_shaped:
-        from benchmarks.models import build_tasb_shaped_model
+        from models import build_tasb_shaped_model
 
         name = str(build_tasb_shaped_model(work / "tasb-shaped"))
     else:
