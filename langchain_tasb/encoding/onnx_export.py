@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 4
+EXPORT_FORMAT = 5
 """Version of the export recipe in this module; part of the cache key, bumped when it changes."""
 
 Quantization = Literal["int8", "none"]
@@ -55,19 +55,20 @@ class OnnxSettings:
     per_channel: bool = True
     """One int8 scale per output channel instead of one per matrix. On all-MiniLM-L6-v2 it
     lifts the cosine to the fp32 vectors from about 0.94 to 0.995 at the same speed."""
-    fp32_after_gelu: bool = True
-    """Keep the feed-forward output projections (the matrices fed by GELU, whose long-tailed
-    activations quantise worst) in fp32. With all-MiniLM-L6-v2, quantising them too moved
-    nDCG@10 outside the 0.005 budget (Cranfield -0.0077 on an Intel Xeon, SciFact +0.0092 on an
-    AMD Zen 4: int8 kernels differ by CPU) for about 20% more documents/s; keeping them, the
-    differences are +0.0032 and +0.0016."""
+    outliers_fp32: bool = True
+    """Quantise the feed-forward output projections (the matrices fed by GELU) to int8 too,
+    but keep their few outlier input channels in fp32 (:mod:`.onnx_outliers`): a handful of
+    GELU channels carry activations many times larger than the rest, and one dynamic int8
+    scale per tensor would spend its range on them. The channels are found once at export
+    time, on the fp32 graph and a fixed calibration sample shipped with the package. False:
+    plain dynamic int8 of every matrix."""
+    fp32_after_gelu: bool = False
+    """Keep the feed-forward output projections wholly in fp32 instead (the recipe of export
+    format 4; it takes precedence over ``outliers_fp32``): slower, as those matrices hold a
+    third of the multiply-adds."""
     int8_queries: bool = True
-    """Give queries a second graph with every matrix in int8 (used only when
-    ``fp32_after_gelu`` keeps some in fp32). The fp32 matrices hold a third of the
-    multiply-adds and run several times slower than int8 ones: the all-int8 graph answers a
-    13-token question in 2.6 ms p50 on two cores instead of 4.6 ms (TAS-B shape). With
-    all-MiniLM-L6-v2, documents from the default graph and queries from this one score
-    nDCG@10 0.3810 on Cranfield and 0.6453 on SciFact (fp32: 0.3817 and 0.6451)."""
+    """Give queries a second graph with every matrix in plain int8; used only when
+    ``fp32_after_gelu`` keeps some matrices in fp32."""
 
     @property
     def query_graph(self) -> bool:
@@ -192,11 +193,36 @@ def _matmuls_after_gelu(path: Path) -> list[str]:
     ]
 
 
+def _split_outliers(model: Any, fp32_path: Path, external: bool) -> tuple[Path, list[str]]:
+    """The fp32 graph with its GELU outlier channels split off, and its fp32 MatMuls.
+
+    Quantisation leaves those MatMuls (a few weight rows each) out.
+    """
+    import onnx
+
+    from langchain_tasb.encoding import onnx_outliers
+
+    proto = onnx.load(str(fp32_path))
+    targets = onnx_outliers.gelu_matmuls(proto)
+    limit = int(model.max_seq_length or 512)
+    samples = [
+        model.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
+        for text in onnx_outliers.CALIBRATION_TEXTS
+    ]
+    maxima = onnx_outliers.calibrate(fp32_path, [t.activation for t in targets], samples)
+    fp32_nodes = onnx_outliers.split_outliers(proto, maxima)
+    logger.debug("%d GELU MatMuls keep outlier channels in fp32", len(fp32_nodes))
+    split_path = fp32_path.with_name("model.fp32.split.onnx")
+    onnx.save(proto, str(split_path), save_as_external_data=external)
+    return split_path, fp32_nodes
+
+
 def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
     """Write ``model`` (a loaded SentenceTransformer) as one ONNX graph into ``destination``.
 
     The graph maps ``input_ids`` and ``attention_mask`` (int64, dynamic batch and sequence
-    axes) to the pooled ``sentence_embedding``; int8 quantisation follows when asked for.
+    axes) to the pooled ``sentence_embedding``; int8 quantisation follows when asked for,
+    by default with the GELU outlier channels split off first (:attr:`OnnxSettings.outliers_fp32`).
 
     Raises:
         ImportError: If onnx, onnxscript or onnxruntime is missing (the message says what to
@@ -238,12 +264,14 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
         )
         if settings.quantization == "int8":
             excluded = _matmuls_after_gelu(fp32_path) if settings.fp32_after_gelu else []
-            graphs = {_MODEL_FILE: excluded}
+            graphs = {_MODEL_FILE: (fp32_path, excluded)}
             if settings.query_graph:
-                graphs[_QUERY_MODEL_FILE] = []
-            for file_name, fp32_nodes in graphs.items():
+                graphs[_QUERY_MODEL_FILE] = (fp32_path, [])
+            elif settings.outliers_fp32:
+                graphs[_MODEL_FILE] = _split_outliers(model, fp32_path, external)
+            for file_name, (source, fp32_nodes) in graphs.items():
                 quantization.quantize_dynamic(
-                    str(fp32_path),
+                    str(source),
                     str(destination / file_name),
                     weight_type=quantization.QuantType.QInt8,
                     per_channel=settings.per_channel,
@@ -251,7 +279,7 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
                     nodes_to_exclude=fp32_nodes,
                     use_external_data_format=external,
                 )
-            for file in destination.glob("model.fp32.onnx*"):
+            for file in destination.glob("model.fp32*"):
                 file.unlink()
         else:
             fp32_path.rename(destination / _MODEL_FILE)

@@ -85,9 +85,10 @@ def test_a_query_loads_only_the_query_graph(
     encoder = onnx_backend.OnnxEncoder(str(tiny_model_path), threads=2)
     assert loaded == []
     encoder.encode(["how many people live in london"], role="query", max_tokens=64, batch_size=8)
-    assert loaded == [("model.query.onnx", 2)]
+    query_graph = encoder.exported.graph_for("query").name
+    assert loaded == [(query_graph, 2)]
     encoder.encode(TEXTS, role="document", max_tokens=64, batch_size=8)
-    assert loaded == [("model.query.onnx", 2), ("model.onnx", 1)]
+    assert loaded == [(query_graph, 2), ("model.onnx", 1)]
     assert encoder.session is encoder.session  # loaded once
 
 

@@ -45,6 +45,13 @@ def tiny_onnx(tiny_model_path: Path, onnx_cache: Path) -> OnnxEncoder:
     return OnnxEncoder(str(tiny_model_path), cache_dir=onnx_cache / "onnx")
 
 
+@pytest.fixture(scope="session")
+def two_graph_onnx(tiny_model_path: Path, onnx_cache: Path) -> OnnxEncoder:
+    """The export format 4 recipe: documents keep GELU-fed matrices fp32, queries all int8."""
+    settings = OnnxSettings(fp32_after_gelu=True)
+    return OnnxEncoder(str(tiny_model_path), settings=settings, cache_dir=onnx_cache / "onnx")
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
@@ -113,9 +120,9 @@ def _fp32_weight_matmuls(graph_file: Path) -> list[str]:
 
 
 def test_queries_have_an_all_int8_graph_documents_keep_gelu_fed_matrices(
-    tiny_onnx: OnnxEncoder,
+    two_graph_onnx: OnnxEncoder,
 ) -> None:
-    exported = tiny_onnx.exported
+    exported = two_graph_onnx.exported
     assert exported.query_graph
     document_graph, query_graph = exported.graph_for("document"), exported.graph_for("query")
     assert document_graph != query_graph
@@ -125,7 +132,10 @@ def test_queries_have_an_all_int8_graph_documents_keep_gelu_fed_matrices(
     assert _fp32_weight_matmuls(query_graph) == []
 
 
-def test_query_vectors_come_from_the_query_graph_alone_or_batched(tiny_onnx: OnnxEncoder) -> None:
+def test_query_vectors_come_from_the_query_graph_alone_or_batched(
+    two_graph_onnx: OnnxEncoder,
+) -> None:
+    tiny_onnx = two_graph_onnx
     batched = tiny_onnx.encode(TEXTS, role="query", max_tokens=64, batch_size=4).vectors
     as_documents = tiny_onnx.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors
     query_session = onnx_backend.load_session(tiny_onnx.exported.graph_for("query"), 1)
@@ -310,9 +320,11 @@ def test_broken_cache_folder_is_exported_again(tiny_model_path: Path, tmp_path: 
 def test_export_missing_its_query_graph_is_exported_again(
     tiny_model_path: Path, tmp_path: Path
 ) -> None:
-    first = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    settings = OnnxSettings(fp32_after_gelu=True)
+    first = ensure_exported(str(tiny_model_path), settings=settings, cache_dir=tmp_path)
+    assert first.graph_for("query") != first.model_file
     first.graph_for("query").unlink()  # deleted by hand: the export is no longer complete
-    again = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
+    again = ensure_exported(str(tiny_model_path), settings=settings, cache_dir=tmp_path)
     assert again.directory == first.directory
     assert again.graph_for("query").is_file()
 
@@ -424,15 +436,17 @@ def test_opening_a_collection_to_query_it_loads_only_the_query_graph(
         embedding=reader, collection_name="docs", persist_directory=str(tmp_path)
     )
     found = opened.similarity_search(TEXTS[2], k=2)
-    assert loaded == ["model.query.onnx"]  # the probe came from the file, not the graph
+    # The probe came from the file: only the query graph (one session on every core) loaded.
+    assert loaded == [reader.encoder.exported.graph_for("query").name]  # type: ignore[attr-defined]
     assert probe_vector(reader) == writer.embed_documents([PROBE_TEXT])[0]
     dots = np.asarray(writer.embed_documents(TEXTS)) @ np.asarray(reader.embed_query(TEXTS[2]))
     assert [d.id for d in found] == [["a", "b", "c", "d"][i] for i in np.argsort(-dots)[:2]]
 
 
 def test_remembered_vectors_are_keyed_by_role_and_survive_a_bad_or_read_only_file(
-    tiny_onnx: OnnxEncoder, monkeypatch: pytest.MonkeyPatch
+    two_graph_onnx: OnnxEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tiny_onnx = two_graph_onnx  # two graphs: a query's vector differs from a document's
     text = "a fixed sentence that is remembered"
     remembered = tiny_onnx.exported.directory / REMEMBERED_FILE
     remembered.write_text("{not json")

@@ -1,0 +1,257 @@
+"""Keeping the outlier channels of the feed-forward output projections in fp32.
+
+The matrices fed by GELU (the feed-forward output projections) see long-tailed activations:
+in trained transformers a few input channels carry values many times larger than all the
+others (at some tokens), and the matching weight rows are large too. Dynamic int8 has one
+activation scale per tensor and one weight scale per output column, so those few channels
+set both ranges and everything else is rounded coarsely.
+
+Following LLM.int8() (Dettmers et al., 2022), with the channels found once at export time
+instead of per call, each such product ``x @ W`` becomes ``(x * m) @ W' + x[..., O] @ W[O]``:
+``O`` are the outlier channels, ``m`` is a constant 0/1 mask that removes them from the
+int8 MatMul's input, ``W'`` is ``W`` with their rows zeroed (so neither int8 range sees
+them), and the small product over ``O`` (a few rows) stays fp32. The extra ops are an
+elementwise ``Mul``, a ``Gather`` and a ``MatMul`` of a few columns, and one ``Add``.
+
+The outlier channels are calibrated on the fp32 graph the export is made from, by running
+:data:`CALIBRATION_TEXTS` (fixed English sentences shipped here; nothing is downloaded) one
+at a time, as the backend runs documents: deterministic for a given model and onnxruntime
+version, both part of the export's cache key. ``benchmarks/int8_routes.py`` compares this
+recipe with the others tried (SmoothQuant-style smoothing, plain int8).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+    from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_TEXTS: tuple[str, ...] = (
+    "What is the boiling point of water at high altitude?",
+    "how do vaccines train the immune system",
+    "The committee approved the budget after a long debate about school funding.",
+    "Photosynthesis converts light energy into chemical energy stored in glucose.",
+    "Heat transfer in a laminar boundary layer depends on the Prandtl number of the fluid.",
+    "The patient was treated with a low dose of aspirin for three months.",
+    "Mutations in the tumour suppressor gene were found in most of the samples.",
+    "She walked along the river until the bridge came into view.",
+    "A simple pendulum swings with a period that depends on its length.",
+    "Interest rates rose for the fourth time this year, and house prices fell.",
+    "The compiler reports an error when a variable is used before it is declared.",
+    "Which proteins bind to the promoter region during transcription?",
+    "Supersonic flow over a wedge produces an oblique shock wave attached to its tip.",
+    "In a randomised controlled trial, neither the patients nor the doctors knew who "
+    "received the drug.",
+    "The castle was built in the twelfth century and rebuilt after a fire.",
+    "Increased expression of the receptor was associated with poorer survival.",
+    "Buckling of thin cylindrical shells under axial compression is sensitive to small "
+    "imperfections.",
+    "Add two cups of flour, a pinch of salt and stir until smooth.",
+    "The theorem states that every bounded monotone sequence of real numbers converges.",
+    "Electrons in a metal behave like a gas of free particles obeying Fermi statistics.",
+    "Does regular exercise lower blood pressure in older adults?",
+    "The train to the airport leaves every fifteen minutes from platform two.",
+    "Mice lacking the enzyme gained weight on a high-fat diet but not on a normal one.",
+    "The wing was tested in a wind tunnel at several angles of attack and Mach numbers.",
+    "Climate models predict more frequent droughts in the southern regions.",
+    "The library lends books, music and films to anyone with a card.",
+    "Antibiotic resistance spreads between bacteria through plasmids.",
+    "A transformer encoder maps each token to a vector that depends on its context.",
+    "The orchestra played the symphony without a conductor.",
+    "Stress concentrations near a circular hole in a plate reach three times the applied stress.",
+    "Cells were incubated at 37 degrees for 48 hours before staining.",
+    "Why is the sky blue during the day and red at sunset?",
+    "The new bridge reduced the journey across the bay from an hour to ten minutes.",
+    "Viscous drag on a sphere at low Reynolds number is proportional to its velocity.",
+    "Children who slept less than eight hours had lower test scores, the survey found.",
+    "Insulin regulates the uptake of glucose by muscle and fat cells.",
+    "The museum reopened after renovation with a new wing for modern art.",
+    "Numerical solutions of the Navier-Stokes equations require fine grids near walls.",
+    "Smoking is the leading cause of lung cancer, but not the only one.",
+    "He fixed the bicycle chain with a spare link and rode home before dark.",
+    "We measured the thermal conductivity of the samples between 20 and 300 kelvin. The "
+    "results agree with the theory within experimental error, except at the lowest "
+    "temperatures, where impurity scattering dominates and the conductivity falls.",
+    "The study enrolled 1,204 participants aged 18 to 65. After twelve weeks, those given "
+    "the supplement reported fewer colds (relative risk 0.78, 95% confidence interval "
+    "0.64 to 0.95), although the effect disappeared at the six-month follow-up.",
+)
+"""Fixed calibration sample: short questions, sentences and two longer passages, written
+for this package in plain English across science, medicine, engineering and daily life."""
+
+
+@dataclass(frozen=True)
+class GeluMatMul:
+    """One MatMul fed by GELU whose weight is an initializer: what the split rewrites."""
+
+    matmul: str
+    """The MatMul node's name."""
+    activation: str
+    """The GELU output the MatMul reads."""
+    weight: str
+    """The MatMul's weight initializer, ``[in, out]``."""
+
+
+def gelu_matmuls(model: Any) -> list[GeluMatMul]:
+    """The MatMuls of ``model`` (an onnx ModelProto) fed by a Gelu, with weight initializers."""
+    graph = model.graph
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    weights = {init.name for init in graph.initializer}
+    return [
+        GeluMatMul(node.name, node.input[0], node.input[1])
+        for node in graph.node
+        if node.op_type == "MatMul"
+        and producers.get(node.input[0]) == "Gelu"
+        and node.input[1] in weights
+    ]
+
+
+def calibrate(
+    model_file: Path, activations: Sequence[str], samples: Iterable[list[int]]
+) -> dict[str, NDArray[np.float32]]:
+    """Per-channel ``max|x|`` of each named activation over ``samples`` (token ids, one each).
+
+    Runs the fp32 graph in ``model_file`` with ONNX Runtime, one text at a time, with the
+    activations added as graph outputs (in a copy held in memory).
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(model_file))
+    for name in activations:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    maxima: dict[str, NDArray[np.float32]] = {}
+    for ids in samples:
+        feed = np.asarray([ids], dtype=np.int64)
+        ones = np.ones_like(feed)
+        outputs = session.run(list(activations), {"input_ids": feed, "attention_mask": ones})
+        for name, value in zip(activations, outputs, strict=True):
+            peak = np.abs(np.asarray(value, dtype=np.float32)).reshape(-1, value.shape[-1]).max(0)
+            maxima[name] = np.maximum(maxima[name], peak) if name in maxima else peak
+    return maxima
+
+
+OUTLIER_RATIO = 3.0
+"""A channel is an outlier when its calibrated ``max|x|`` exceeds this many times the 99th
+percentile of its matrix's channel maxima."""
+MAX_OUTLIERS = 8
+"""At most this many outlier channels per matrix are split off (the largest)."""
+
+
+def outlier_channels(
+    activation_max: NDArray[np.float32],
+    ratio: float = OUTLIER_RATIO,
+    limit: int = MAX_OUTLIERS,
+) -> NDArray[np.int64]:
+    """The input channels whose calibrated maximum stands out (largest first, at most ``limit``)."""
+    threshold = ratio * float(np.percentile(activation_max, 99))
+    order = np.argsort(-activation_max, kind="stable")[:limit]
+    return np.asarray([j for j in order if activation_max[j] > threshold], dtype=np.int64)
+
+
+def split_outliers(
+    model: Any, maxima: dict[str, NDArray[np.float32]], ratio: float = OUTLIER_RATIO
+) -> list[str]:
+    """Rewrite ``model`` (in place) so the outlier channels of each GELU MatMul stay fp32.
+
+    For a target ``y = x @ W`` with outlier channels ``O`` (LLM.int8()'s decomposition, with
+    the channels found once at calibration instead of per call), the graph computes
+    ``(x * m) @ W' + x[..., O] @ W[O]``: ``m`` is 0 on ``O`` and 1 elsewhere, ``W'`` is ``W``
+    with the rows ``O`` zeroed, and the small product over ``O`` is a separate fp32 MatMul.
+    The int8 MatMul then sees neither the outlier activations nor their (large) weight rows.
+    Returns the names of the fp32 MatMuls added, which quantisation must leave out.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    added: list[str] = []
+    for target in gelu_matmuls(model):
+        if target.activation not in maxima or len(readers.get(target.weight, [])) != 1:
+            continue
+        outliers = outlier_channels(maxima[target.activation], ratio)
+        if outliers.size == 0:
+            continue
+        weight = numpy_helper.to_array(initializers[target.weight]).astype(np.float32)
+        kept = weight.copy()
+        kept[outliers] = 0.0
+        initializers[target.weight].CopyFrom(numpy_helper.from_array(kept, target.weight))
+        mask = np.ones(weight.shape[0], dtype=np.float32)
+        mask[outliers] = 0.0
+        prefix = f"{target.matmul}_outliers"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(mask, f"{prefix}_mask"),
+                numpy_helper.from_array(outliers, f"{prefix}_index"),
+                numpy_helper.from_array(weight[outliers], f"{prefix}_weight"),
+            ]
+        )
+        position = next(i for i, n in enumerate(graph.node) if n.name == target.matmul)
+        matmul = graph.node[position]
+        # The correction is added after the MatMul's bias Add when there is one, so that
+        # ONNX Runtime can still fuse the int8 MatMul with its bias.
+        result = matmul.output[0]
+        consumers = readers.get(result, [])
+        if len(consumers) == 1 and consumers[0].op_type == "Add":
+            after = consumers[0]
+            if not any(name in initializers for name in after.input):
+                after = matmul
+        else:
+            after = matmul
+        output = after.output[0]
+        after.output[0] = f"{prefix}_partial"
+        matmul.input[0] = f"{prefix}_masked"
+        new_nodes = [
+            helper.make_node(
+                "Mul",
+                [target.activation, f"{prefix}_mask"],
+                [f"{prefix}_masked"],
+                name=f"{prefix}_mask",
+            ),
+            helper.make_node(
+                "Gather",
+                [target.activation, f"{prefix}_index"],
+                [f"{prefix}_x"],
+                name=f"{prefix}_gather",
+                axis=-1,
+            ),
+            helper.make_node(
+                "MatMul",
+                [f"{prefix}_x", f"{prefix}_weight"],
+                [f"{prefix}_y"],
+                name=f"{prefix}_matmul",
+            ),
+        ]
+        for offset, node in enumerate(new_nodes):
+            graph.node.insert(position + offset, node)
+        end = next(i for i, n in enumerate(graph.node) if n is after or n.name == after.name)
+        graph.node.insert(
+            end + 1,
+            helper.make_node(
+                "Add", [f"{prefix}_partial", f"{prefix}_y"], [output], name=f"{prefix}_add"
+            ),
+        )
+        added.append(f"{prefix}_matmul")
+    return added
