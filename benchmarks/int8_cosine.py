@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from corpus import tasb_cost_model, widened_model
+from gpu import cosines
 from models import build_tasb_shaped_model
 
 from langchain_tasb import TasbEmbeddings
@@ -81,11 +82,6 @@ def main() -> None:
             f"| {label} | {to_int8.mean():.5f} | {to_int8.min():.4f} | {to_bf16.mean():.5f} "
             f"| {to_bf16.min():.4f} | {between.mean():.3f} |"
         )
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine between two matrices of vectors."""
-    return np.asarray((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
 
 
 if __name__ == "__main__":
