@@ -29,6 +29,7 @@ from langchain_tasb.chroma.store import (
 )
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.hybrid.lexical import attach_persisted
 from langchain_tasb.ids import content_id
 from langchain_tasb.metadata import user_metadata
 from langchain_tasb.validation import check_texts
@@ -143,6 +144,8 @@ class TasbCollection:
             metadata=collection_metadata,
             create=create_collection_if_not_exists,
         )
+        # A BM25 index built by an earlier hybrid search is kept in step by this store's writes.
+        attach_persisted(self)
 
     @property
     def embeddings(self) -> Embeddings:

@@ -9,6 +9,7 @@ retry policy for a server, read in pages, and write in the client's batch size.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from langchain_tasb.chroma.catalog import (
     is_not_found,
     not_found,
 )
+from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver, observed_write
 from langchain_tasb.chroma.client import location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
@@ -85,6 +87,16 @@ class Collection:
         self.collection = collection
         self.where = location(client)
         self.retry = _policy(client, retry)
+        self.observers: list[WriteObserver] = []
+        """Told of every upsert, update and delete (a side index kept in step, say)."""
+        self._changes: ChangeFeed | None = None
+
+    @property
+    def changes(self) -> ChangeFeed:
+        """The collection's change marker and the ids written since one."""
+        if self._changes is None:
+            self._changes = ChangeFeed(self)
+        return self._changes
 
     @classmethod
     def open_existing(cls, client: Any, name: str, retry: RetryPolicy | None = None) -> Collection:
@@ -285,12 +297,20 @@ class Collection:
         for start in range(0, len(ids), step):
             end = start + step
             batch_ids = list(ids[start:end])
-            self._call(
-                self.collection.upsert,
-                ids=batch_ids,
-                embeddings=array[start:end],
-                documents=list(texts[start:end]),
-                metadatas=self._replacing(batch_ids, metas[start:end]),
+            batch_texts = list(texts[start:end])
+            replacing = self._replacing(batch_ids, metas[start:end])
+            observed_write(
+                self.observers,
+                batch_ids,
+                partial(
+                    self._call,
+                    self.collection.upsert,
+                    ids=batch_ids,
+                    embeddings=array[start:end],
+                    documents=batch_texts,
+                    metadatas=replacing,
+                ),
+                texts=batch_texts,
             )
 
     def _replacing(
@@ -322,10 +342,18 @@ class Collection:
             return
         step = self.max_batch_size()
         for start in range(0, len(ids), step):
-            self._call(
-                self.collection.update,
-                ids=list(ids[start : start + step]),
-                metadatas=[dict(m) if m is not None else None for m in metadatas[start:][:step]],
+            batch = list(ids[start : start + step])
+            observed_write(
+                self.observers,
+                batch,
+                partial(
+                    self._call,
+                    self.collection.update,
+                    ids=batch,
+                    metadatas=[
+                        dict(m) if m is not None else None for m in metadatas[start:][:step]
+                    ],
+                ),
             )
 
     def clear(self) -> int:
@@ -344,16 +372,25 @@ class Collection:
         if ids is None and where is None:
             msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
             raise ValueError(msg)
-        if ids is None:
+        if ids is None and not self.observers:
             self._call(self.collection.delete, where=dict(where or {}))
             return
+        if ids is None:  # observers are told ids: find them first
+            ids = self.get_where(where, include=()).ids
         unique = unique_ids(ids)
         if not unique:
             return
         step = self.max_batch_size()
         for start in range(0, len(unique), step):
-            self._call(
-                self.collection.delete,
-                ids=unique[start : start + step],
-                where=dict(where) if where else None,
+            batch = unique[start : start + step]
+            observed_write(
+                self.observers,
+                batch,
+                partial(
+                    self._call,
+                    self.collection.delete,
+                    ids=batch,
+                    where=dict(where) if where else None,
+                ),
+                deleted=True,
             )

@@ -29,7 +29,13 @@ from langchain_tasb.hybrid.fusion import (
     reciprocal_rank_fusion,
     weighted_fusion,
 )
-from langchain_tasb.hybrid.lexical import PAGE_SIZE, LexicalIndex, default_directory, lexical_index
+from langchain_tasb.hybrid.lexical import (
+    PAGE_SIZE,
+    LexicalIndex,
+    attach_persisted,
+    default_directory,
+    lexical_index,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -47,6 +53,7 @@ __all__ = [
     "HybridEvaluation",
     "HybridHit",
     "LexicalIndex",
+    "attach_persisted",
     "bm25_run",
     "default_directory",
     "evaluate_hybrid",
@@ -135,13 +142,15 @@ def hybrid_search(
     )
     dense = store.store.query(vector, fetch, where=filter, where_document=where_document)
     lexical_index_ = index or lexical_index(store)
-    bm25 = lexical_index_.current()
-    scores = bm25.scores(query)
-    lexical = lexical_index_.filtered(bm25, scores, fetch, filter, where_document)
+    lexical_index_.refresh()
+    lexical = lexical_index_.filtered(query, fetch, filter, where_document)
     fused = fuse([(h.id, h.dot) for h in dense], lexical, fusion, alpha=alpha, rrf_k=rrf_k)
     dense_by_id = {h.id: h for h in dense}
     dense_rank = {h.id: r for r, h in enumerate(dense, start=1)}
     lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
+    bm25_scores = dict(lexical)
+    unscored = [h.id for h in dense if h.id not in bm25_scores]
+    bm25_scores.update(lexical_index_.bm25.scores_of(query, unscored))
     out: list[HybridHit] = []
     start = 0
     while len(out) < k and start < len(fused):
@@ -152,12 +161,11 @@ def hybrid_search(
             hit = dense_by_id.get(id_) or records.get(id_)
             if hit is None:  # deleted since the BM25 index was checked
                 continue
-            row = bm25.row_of.get(id_)
             out.append(
                 HybridHit(
                     hit=hit,
                     fused_score=fused_score,
-                    bm25_score=0.0 if row is None else float(scores[row]),
+                    bm25_score=bm25_scores.get(id_, 0.0),
                     dense_rank=dense_rank.get(id_),
                     lexical_rank=lexical_rank.get(id_),
                 )

@@ -18,7 +18,6 @@ def test_bm25_cache_of_a_server_collection_honours_tasb_cache_dir(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip("bm25s")
     from langchain_tasb.hybrid import LexicalIndex
 
     cache = tmp_path / "cache"

@@ -255,7 +255,6 @@ def test_stdio_search_equals_the_retriever(
 
 
 def test_stdio_hybrid_search_equals_the_retriever(stdio: Client, retriever: TasbRetriever) -> None:
-    pytest.importorskip("bm25s")
     result = stdio.call("search", {"query": "disk usage report", "k": 3, "search_type": "hybrid"})
     expected = retriever.invoke("disk usage report", k=3, search_type="hybrid", fetch_k=20)
     hits = result.structured_content["results"]

@@ -107,7 +107,6 @@ def test_retriever_from_connection_fields_uses_the_recorded_model(
 def test_hybrid_search_finds_the_exact_keyword(
     tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("bm25s")
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "guide.md").write_text("To rotate the logs, run logrotate with a daily schedule.")
@@ -139,7 +138,6 @@ def test_hybrid_and_mmr_are_exclusive(
 def test_eval_hybrid_reports_bm25_dense_and_fused(
     tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("bm25s")
     from langchain_tasb.evaluation import find_data_dir
 
     adi = find_data_dir("adi")

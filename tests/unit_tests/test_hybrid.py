@@ -6,12 +6,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore, hybrid
 from langchain_tasb.evaluation import BeirDataset, CorpusDoc
-
-pytest.importorskip("bm25s")
-
-from langchain_tasb import hybrid
 from langchain_tasb.hybrid import (
     Bm25Index,
     LexicalIndex,
@@ -20,6 +16,7 @@ from langchain_tasb.hybrid import (
     fuse_runs,
     hybrid_search,
     reciprocal_rank_fusion,
+    sync,
     weighted_fusion,
 )
 
@@ -143,50 +140,71 @@ def test_evaluate_hybrid_scores_bm25_and_the_fused_run() -> None:
 
 def test_bm25_index_scores_only_matching_documents() -> None:
     index = Bm25Index.from_texts(["b", "a"], ["the quasar shines", "a quasar, a nebula, a comet"])
-    assert index.ids == ["a", "b"]
-    top = index.top("nebulae", 5)  # stemmed (when PyStemmer is installed) or exact
-    if hybrid.tokenizer_settings()["stemmer"]:
-        assert [i for i, _ in top] == ["a"]
+    assert len(index) == 2
+    assert index.ids() == {"a", "b"}
+    assert [i for i, _ in index.top("nebulae", 5)] == ["a"]  # stemmed: nebulae -> nebula
     assert index.top("the and", 5) == []  # stopwords only
     assert index.top("unknown words", 5) == []
     assert [i for i, _ in index.top("quasar", 5)] == ["b", "a"]  # shorter doc first
+    assert index.scores_of("quasar comet", ["a", "b", "zzz"]).keys() == {"a", "b"}
+    both = dict(index.top("quasar comet", 5))
+    assert index.scores_of("quasar comet", ["a"]) == pytest.approx({"a": both["a"]})
 
 
-def test_lexical_index_rebuilds_after_add_and_delete(persisted: TasbVectorStore) -> None:
+def test_bm25_index_updates_in_place() -> None:
+    index = Bm25Index.from_texts(["a", "b"], ["a walrus", "a falcon"])
+    index.apply([("a", "a pelican now"), ("c", "another walrus")], deletes=["b"])
+    assert index.ids() == {"a", "c"}
+    assert [i for i, _ in index.top("walrus", 5)] == ["c"]
+    assert [i for i, _ in index.top("pelican", 5)] == ["a"]
+    assert index.top("falcon", 5) == []
+
+
+def test_query_and_documents_share_one_tokenizer() -> None:
+    assert hybrid.tokenize(["Running DOGS, the barking"]) == [["run", "dog", "bark"]]
+    index = Bm25Index.from_texts(["a"], ["Running DOGS"])
+    assert [i for i, _ in index.top("the dog runs", 5)] == ["a"]
+
+
+def test_lexical_index_follows_writes_through_the_store(persisted: TasbVectorStore) -> None:
     index = LexicalIndex(persisted)
     assert index.refresh() == "built"
-    before = index.state()
     assert index.refresh() == "current"
     assert index.search("cobalt") == []
 
     [new_id] = persisted.add_texts(["a note on cobalt mining"])
-    assert index.state() != before
-    assert index.refresh() == "built"
+    assert index.refresh() == "current"  # the write updated the index in the same step
     assert [i for i, _ in index.search("cobalt")] == [new_id]
 
     persisted.delete([new_id])
-    assert index.state() == before
-    assert index.refresh() in ("loaded", "built")
+    assert index.refresh() == "current"
     assert index.search("cobalt") == []
 
+    # Text rewritten under the same id, by this package: the old words are gone.
+    persisted.add_texts(["the new marimba text"], ids=[_id_of(persisted, "mandolin")])
+    assert index.refresh() == "current"
+    assert index.search("mandolin") == []
+    assert [i for i, _ in index.search("marimba")] == [_id_of(persisted, "marimba text")]
 
-def test_forced_refresh_picks_up_text_rewritten_under_the_same_id(
-    persisted: TasbVectorStore,
-) -> None:
+
+def test_lexical_index_sees_raw_chromadb_writes_by_id(persisted: TasbVectorStore) -> None:
     index = LexicalIndex(persisted)
     index.refresh()
-    [id_] = persisted.add_texts(["the old saffron text"], ids=["fixed-id"])
-    index.refresh()
-    persisted.add_texts(["the new marimba text"], ids=[id_])
-    assert index.refresh() == "current"  # same ids: not detected, as documented
-    assert index.search("marimba") == []
-    assert index.refresh(force=True) == "built"
-    assert [i for i, _ in index.search("marimba")] == [id_]
-    # The forced build replaced the persisted copy of this state.
-    assert [i for i, _ in LexicalIndex(persisted).search("marimba")] == [id_]
+    raw = persisted.store.collection  # a chromadb collection: no observer sees this write
+    dim = persisted.store.dimension or 32
+    raw.add(ids=["raw-1"], embeddings=[[0.1] * dim], documents=["the lagoon at dawn"])
+    raw.upsert(
+        ids=[_id_of(persisted, "glacier")], embeddings=[[0.2] * dim], documents=["now a zircon"]
+    )
+    raw.delete(ids=[_id_of(persisted, "pelican")])
+    assert index.refresh() == "updated"  # only the written ids were read again
+    assert [i for i, _ in index.search("lagoon")] == ["raw-1"]
+    assert index.search("glacier") == []
+    assert index.search("pelican") == []
+    assert len(index.search("zircon")) == 1
 
 
-def test_lexical_index_sees_writes_by_another_client(
+def test_lexical_index_sees_writes_by_another_store_object(
     persisted: TasbVectorStore, tiny_embeddings: TasbEmbeddings, tmp_path: Path
 ) -> None:
     index = LexicalIndex(persisted)
@@ -194,11 +212,12 @@ def test_lexical_index_sees_writes_by_another_client(
     other = TasbVectorStore(
         embedding=tiny_embeddings, collection_name="hybrid-test", persist_directory=str(tmp_path)
     )
-    [new_id] = other.add_texts(["the lagoon at dawn"])
+    [new_id] = other.add_texts(["the lagoon at dawn"])  # the persisted index is attached
+    assert index.refresh() == "current"
     assert [i for i, _ in index.search("lagoon")] == [new_id]
 
 
-def test_persisted_index_is_reloaded_without_rebuilding(
+def test_persisted_index_is_reopened_without_rebuilding(
     persisted: TasbVectorStore,
     tiny_embeddings: TasbEmbeddings,
     tmp_path: Path,
@@ -208,27 +227,26 @@ def test_persisted_index_is_reloaded_without_rebuilding(
     expected = first.search("mandolin", k=3)
     assert expected
     assert first.directory == tmp_path / "bm25" / "hybrid-test"
-    assert [p.name for p in first.directory.iterdir()] == [first.state()[:16]]
 
-    def no_build(*args: Any, **kwargs: Any) -> Bm25Index:
-        msg = "rebuilt instead of loading"
+    def no_build(*args: Any, **kwargs: Any) -> int:
+        msg = "rebuilt instead of reopening"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(Bm25Index, "build", no_build)
+    monkeypatch.setattr(Bm25Index, "replace_all", no_build)
     reopened = TasbVectorStore(
         embedding=tiny_embeddings, collection_name="hybrid-test", persist_directory=str(tmp_path)
     )
     second = LexicalIndex(reopened)
-    assert second.refresh() == "loaded"
+    assert second.refresh() == "current"
     assert second.search("mandolin", k=3) == expected
 
 
-def test_unreadable_persisted_index_is_rebuilt(persisted: TasbVectorStore) -> None:
+def test_unreadable_state_is_rebuilt(persisted: TasbVectorStore) -> None:
     first = LexicalIndex(persisted)
     first.refresh()
     assert first.directory is not None
-    [folder] = first.directory.iterdir()
-    (folder / "ids.json").write_text("not json", encoding="utf-8")
+    (first.directory / "state.json").write_text("not json", encoding="utf-8")
+    sync._CORES.clear()
     assert LexicalIndex(persisted).refresh() == "built"
 
 

@@ -83,7 +83,6 @@ def test_query_engine_with_mock_llm_uses_the_retrieved_nodes(store: TasbVectorSt
 
 
 async def test_async_retrieve_and_hybrid_search(store: TasbVectorStore) -> None:
-    pytest.importorskip("bm25s")
     retriever = TasbLlamaRetriever(vectorstore=store, k=3, search_type="hybrid")
     nodes = await retriever.aretrieve(QUERY)
     expected = TasbRetriever(vectorstore=store, k=3, search_type="hybrid").invoke(QUERY)

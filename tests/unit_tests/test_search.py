@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +24,6 @@ TEXTS = [
     "logrotate rotates the logs on a daily schedule",
 ]
 QUERY = "How many people live in London?"
-HAS_BM25 = importlib.util.find_spec("bm25s") is not None
 
 
 @pytest.fixture
@@ -125,7 +123,6 @@ def test_search_needs_a_query_or_a_vector(store: TasbVectorStore) -> None:
         search(store, SearchSettings())
 
 
-@pytest.mark.skipif(not HAS_BM25, reason="needs bm25s (the [hybrid] extra)")
 def test_hybrid_hits_carry_fused_and_bm25_scores(store: TasbVectorStore) -> None:
     hits = search(store, SearchSettings("hybrid", k=3), query="logrotate")
     assert hits[0].text == TEXTS[6]
@@ -207,9 +204,8 @@ def _pairs(
             (QUERY, "similarity_score_threshold"),
             {"k": 7, "score_threshold": cut},
         ),
+        ("search(hybrid)", store.search, store.asearch, (QUERY, "hybrid"), {"k": 3}),
     ]
-    if HAS_BM25:
-        calls.append(("search(hybrid)", store.search, store.asearch, (QUERY, "hybrid"), {"k": 3}))
     return calls
 
 

@@ -1,0 +1,183 @@
+"""How a collection changed since a point: the write log of embedded Chroma, or its count.
+
+A side index kept beside a collection (the BM25 index of hybrid search) must learn, before
+each search and in constant time, whether anyone wrote to the collection since it last
+caught up, and if so which records to look at again.
+
+- Embedded Chroma logs every written id (add, upsert, update, delete, one entry per id, in
+  one global sequence) in ``embeddings_queue`` of its ``chroma.sqlite3``, and keeps the last
+  sequence number applied to each collection's metadata segment in ``max_seq_id``. Reading
+  that number is one indexed row; the ids written after a given number are a range read of
+  the log's primary key. Both are read through a read-only SQLite connection. When the
+  log no longer reaches back that far (Chroma purged it), the change is unknown.
+- A Chroma server and in-memory Chroma expose no such log: the marker is the record count,
+  so an add or a delete is seen at once, and the changed ids are unknown (the caller
+  re-reads the collection). A text replaced under the same id, or as many records added as
+  deleted since the last check, is not seen there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from langchain_tasb.chroma.client import persist_directory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from langchain_tasb.chroma.collection import Collection
+
+logger = logging.getLogger(__name__)
+
+_DB_FILE = "chroma.sqlite3"
+_SEGMENT_SEQ = (
+    "SELECT m.seq_id FROM max_seq_id AS m JOIN segments AS s ON s.id = m.segment_id "
+    "WHERE s.collection = ? AND s.scope = 'METADATA'"
+)
+# Topics read "persistent://<namespace>/<collection id>": matched by the id, the one stable part.
+_LOGGED_SINCE = (
+    "SELECT id FROM embeddings_queue WHERE seq_id > ? AND seq_id <= ? AND topic LIKE ? ESCAPE '\\'"
+)
+_OLDEST_LOGGED = "SELECT MIN(seq_id) FROM embeddings_queue"
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A point in a collection's history: a write-log position, or a record count."""
+
+    kind: Literal["seq", "count"]
+    value: int
+
+    def to_json(self) -> list[Any]:
+        """``[kind, value]``, for a state file."""
+        return [self.kind, self.value]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Marker | None:
+        """The marker :meth:`to_json` wrote; None for anything else."""
+        if (
+            isinstance(data, list)
+            and len(data) == 2
+            and data[0] in ("seq", "count")
+            and isinstance(data[1], int)
+            and not isinstance(data[1], bool)
+        ):
+            return cls(data[0], data[1])
+        return None
+
+
+class ChangeFeed:
+    """The change marker of one collection, and the ids written since a marker."""
+
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._log_path: Path | None = None
+        folder = persist_directory(collection.client)
+        model = collection.collection
+        if folder is not None and (Path(folder) / _DB_FILE).is_file():
+            self._log_path = Path(folder) / _DB_FILE
+            self._id = str(model.id)
+            self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", self._id)
+
+    @property
+    def exact(self) -> bool:
+        """Whether changed ids are known (embedded Chroma with its write log)."""
+        return self._log_path is not None
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if self._db is None:
+                assert self._log_path is not None  # noqa: S101  (only called when exact)
+                self._db = sqlite3.connect(
+                    f"{self._log_path.as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+            return self._db.execute(sql, args).fetchall()
+
+    def marker(self) -> Marker:
+        """Where the collection is now: its last logged write, else its record count."""
+        if self._log_path is not None:
+            try:
+                rows = self._read(_SEGMENT_SEQ, (self._id,))
+            except sqlite3.Error as exc:
+                logger.debug("cannot read Chroma's write log (%s); counting records", exc)
+            else:
+                return Marker("seq", int(rows[0][0]) if rows and rows[0][0] is not None else 0)
+        return Marker("count", self._collection.count())
+
+    def changed_since(self, since: Marker, now: Marker) -> set[str] | None:
+        """Ids written after ``since`` up to ``now``; None when that cannot be known."""
+        if since == now:
+            return set()
+        if self._log_path is None or since.kind != "seq" or now.kind != "seq":
+            return None
+        if now.value < since.value:
+            return None  # the database was replaced
+        try:
+            oldest = self._read(_OLDEST_LOGGED, ())
+            if not oldest or oldest[0][0] is None or int(oldest[0][0]) > since.value + 1:
+                return None  # purged past the point we need
+            rows = self._read(_LOGGED_SINCE, (since.value, now.value, self._topic))
+        except sqlite3.Error as exc:
+            logger.debug("cannot read Chroma's write log (%s)", exc)
+            return None
+        if not rows:
+            return None  # the collection moved on but logged nothing we can find
+        return {str(row[0]) for row in rows}
+
+    def close(self) -> None:
+        """Close the read-only connection (reopened on the next read)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class WriteObserver(Protocol):
+    """Told of every write through a :class:`~langchain_tasb.chroma.collection.Collection`.
+
+    ``before_write`` runs before Chroma is asked (a journal entry, say); ``after_write`` once
+    Chroma confirmed the write, with the texts of an upsert (None for a metadata update);
+    ``write_failed`` when Chroma raised, so that the observer can find out what was applied.
+    """
+
+    def before_write(self, ids: Sequence[str]) -> None:
+        """``ids`` are about to be written."""
+
+    def after_write(
+        self, ids: Sequence[str], texts: Sequence[str] | None, *, deleted: bool
+    ) -> None:
+        """``ids`` were upserted with ``texts``, updated (``texts`` None) or deleted."""
+
+    def write_failed(self, ids: Sequence[str]) -> None:
+        """The write of ``ids`` raised: some, all or none of it may have been applied."""
+
+
+def observed_write(
+    observers: Sequence[WriteObserver],
+    ids: Sequence[str],
+    write: Callable[[], object],
+    *,
+    texts: Sequence[str] | None = None,
+    deleted: bool = False,
+) -> None:
+    """Run ``write`` (one Chroma call for ``ids``) with ``observers`` told before and after."""
+    told: list[WriteObserver] = []
+    try:
+        for observer in observers:
+            observer.before_write(ids)
+            told.append(observer)
+        write()
+    except BaseException:
+        for observer in told:
+            observer.write_failed(ids)
+        raise
+    for observer in told:
+        observer.after_write(ids, texts, deleted=deleted)

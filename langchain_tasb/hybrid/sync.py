@@ -1,0 +1,323 @@
+"""Keeping a :class:`Bm25Index` in step with a collection: state, journal, catch-up, observer.
+
+See :mod:`langchain_tasb.hybrid.lexical` for the contract; this module holds the machinery:
+``state.json`` (the marker caught up to and the journal of ids being written), the catch-up
+that re-reads changed ids or rebuilds, and the write observer the gateway calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_tasb.chroma.changes import Marker
+from langchain_tasb.hybrid.bm25 import Bm25Index, tokenizer_settings
+from langchain_tasb.hybrid.locking import DirectoryLock
+
+if TYPE_CHECKING:
+    from langchain_tasb.chroma.collection import Collection
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 5000
+"""Records per page of the collection's scan when rebuilding."""
+
+STATE_FILE = "state.json"
+_INDEX_DIR = "tantivy"
+_LOCK_FILE = ".lock"
+_WRITE_LOCK_TIMEOUT = 120.0  # seconds a write waits for another process's BM25 update
+
+Refresh = Literal["current", "updated", "built"]
+
+
+class _State:
+    """What ``state.json`` records: the collection, the marker caught up to, the journal."""
+
+    def __init__(self, collection_id: str, marker: Marker | None, pending: set[str]) -> None:
+        self.collection_id = collection_id
+        self.marker = marker
+        self.pending = pending
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "settings": tokenizer_settings(),
+            "collection": self.collection_id,
+            "marker": None if self.marker is None else self.marker.to_json(),
+            "pending": sorted(self.pending),
+        }
+
+    @classmethod
+    def read(cls, path: Path, collection_id: str) -> _State | None:
+        """The state at ``path`` if it describes this collection and settings, else None."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("BM25 state %s is unreadable (%s); rebuilding the index", path, exc)
+            return None
+        if (
+            not isinstance(data, dict)
+            or data.get("settings") != tokenizer_settings()
+            or data.get("collection") != collection_id
+            or not isinstance(data.get("pending"), list)
+        ):
+            return None
+        return cls(collection_id, Marker.from_json(data.get("marker")), set(data["pending"]))
+
+    def write(self, path: Path) -> None:
+        """Write atomically and durably: a temporary file, fsync, rename."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(self.to_json(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+
+
+class Core:
+    """One BM25 index and its state, shared by every :class:`LexicalIndex` on it in a process."""
+
+    def __init__(self, directory: Path | None, collection_id: str) -> None:
+        self.directory = directory
+        self.collection_id = collection_id
+        self.lock = threading.RLock()
+        self.files: DirectoryLock | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._write_depth = 0
+        self._before: Marker | None = None
+        self._in_step = False
+        if directory is None:
+            self.bm25 = Bm25Index()
+            self.state = _State(collection_id, None, set())
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        self.files = DirectoryLock(directory / _LOCK_FILE)
+        state = _State.read(directory / STATE_FILE, collection_id)
+        if state is None:  # new, or built by other settings or for another collection
+            with self.files.hold(timeout=_WRITE_LOCK_TIMEOUT):
+                state = _State.read(directory / STATE_FILE, collection_id)
+                if state is None:
+                    shutil.rmtree(directory / _INDEX_DIR, ignore_errors=True)
+                    state = _State(collection_id, None, set())
+                    state.write(directory / STATE_FILE)
+        self.bm25 = Bm25Index(directory / _INDEX_DIR)
+        self.state = state
+        self._stamp = self._disk_stamp()
+
+    # -- the state on disk -----------------------------------------------------------------
+
+    def _disk_stamp(self) -> tuple[int, int, int] | None:
+        if self.directory is None:
+            return None
+        try:
+            st = (self.directory / STATE_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def sync_from_disk(self) -> None:
+        """Take up what another process committed since this one last looked."""
+        if self.directory is None:
+            return
+        stamp = self._disk_stamp()
+        if stamp == self._stamp:
+            return
+        state = _State.read(self.directory / STATE_FILE, self.collection_id)
+        self._stamp = stamp
+        if state is not None:
+            self.state = state
+            self.bm25.reload()
+
+    def save(self) -> None:
+        """Write the state to disk (a no-op in memory)."""
+        if self.directory is not None:
+            self.state.write(self.directory / STATE_FILE)
+            self._stamp = self._disk_stamp()
+
+    @contextlib.contextmanager
+    def exclusive(self, *, wait: bool) -> Iterator[bool]:
+        """Hold the process lock and the folder's lock; yields False when busy and not waiting."""
+        with self.lock:
+            if self.files is None:
+                yield True
+                return
+            with self.files.hold(timeout=_WRITE_LOCK_TIMEOUT if wait else 0.0) as got:
+                if got:
+                    self.sync_from_disk()
+                yield got
+
+    # -- catching up -------------------------------------------------------------------------
+
+    def catch_up(self, collection: Collection, *, force: bool = False) -> Refresh:
+        """Bring the index in step with ``collection`` (holding :meth:`exclusive`)."""
+        now = collection.changes.marker()
+        state = self.state
+        if not force and state.marker == now and not state.pending:
+            return "current"
+        changed = (
+            None
+            if force or state.marker is None
+            else (collection.changes.changed_since(state.marker, now))
+        )
+        if changed is None and state.marker is not None and now.kind == "count" and state.pending:
+            changed = set()  # a server: re-read the journal, then check the count below
+        if changed is None:
+            self.rebuild(collection, now)
+            return "built"
+        self.reconcile(collection, changed | state.pending)
+        if now.kind == "count" and len(self.bm25) != collection.count():
+            self.rebuild(collection, collection.changes.marker())
+            return "built"
+        state.marker, state.pending = now, set()
+        self.save()
+        return "updated"
+
+    def reconcile(self, collection: Collection, ids: set[str]) -> None:
+        """Apply what Chroma holds now for ``ids``: present ones re-indexed, the rest dropped."""
+        if not ids:
+            return
+        ordered = sorted(ids)
+        step = collection.max_batch_size()
+        upserts: list[tuple[str, str]] = []
+        for start in range(0, len(ordered), step):
+            found = collection.get_where(ids=ordered[start : start + step], include=["documents"])
+            upserts.extend(zip(found.ids, found.texts, strict=True))
+        present = {id_ for id_, _ in upserts}
+        self.bm25.apply(upserts, [i for i in ordered if i not in present])
+        logger.debug("BM25 index: re-read %d changed ids", len(ordered))
+
+    def rebuild(self, collection: Collection, marker: Marker) -> None:
+        """Index every record of ``collection`` afresh; ``marker`` was read before the scan."""
+        start = time.perf_counter()
+        self.state.pending = set()
+        self.state.marker = None
+        self.save()  # a crash mid-build leaves "unknown", hence another build
+        pages = collection.scan(include=["documents"], page_size=PAGE_SIZE)
+        count = self.bm25.replace_all((page.ids, page.texts) for page in pages)
+        self.state.marker = marker
+        self.save()
+        logger.info(
+            "built BM25 index of %s: %d records in %.1f s",
+            collection.name,
+            count,
+            time.perf_counter() - start,
+        )
+
+    # -- the write observer ------------------------------------------------------------------
+
+    def before_write(self, collection: Collection, ids: Sequence[str]) -> None:
+        """Lock, note whether the index is in step, and journal ``ids``."""
+        self.lock.acquire()
+        try:
+            if self._write_depth == 0 and self.files is not None:
+                self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT)
+                self.sync_from_disk()
+            self._write_depth += 1
+            marker = collection.changes.marker()
+            self._before = marker
+            self._in_step = self.state.marker == marker and not self.state.pending
+            self.state.pending.update(ids)
+            self.save()
+        except BaseException:
+            self._release()
+            raise
+
+    def after_write(
+        self,
+        collection: Collection,
+        ids: Sequence[str],
+        texts: Sequence[str] | None,
+        *,
+        deleted: bool,
+    ) -> None:
+        """Apply the confirmed write, move the marker if only this write moved it, unlock."""
+        try:
+            if deleted:
+                self.bm25.apply(deletes=ids)
+            elif texts is not None:
+                self.bm25.apply(zip(ids, texts, strict=True))
+            after = collection.changes.marker()
+            if self._in_step and self._before is not None:
+                if after.kind == "count":
+                    self.state.marker = after
+                else:
+                    changed = collection.changes.changed_since(self._before, after)
+                    if changed is not None and changed <= set(ids):
+                        self.state.marker = after
+            self.state.pending.difference_update(ids)
+            self.save()
+        finally:
+            self._release()
+
+    def write_failed(self, collection: Collection, ids: Sequence[str]) -> None:
+        """Re-read ``ids`` from Chroma (the journal keeps them if that fails too), unlock."""
+        try:
+            self.reconcile(collection, set(ids))
+        except Exception as exc:  # the journal keeps the ids for the next search
+            logger.warning(
+                "BM25 index: could not re-read %d ids after a failed write (%s); "
+                "the next search will",
+                len(ids),
+                exc,
+            )
+        else:
+            self.state.pending.difference_update(ids)
+            self.save()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._write_depth -= 1
+        if self._write_depth <= 0:
+            self._write_depth = 0
+            if self.files is not None:
+                self.files.release()
+        self.lock.release()
+
+
+class Observer:
+    """A :class:`~langchain_tasb.chroma.changes.WriteObserver` feeding one core from one gateway."""
+
+    def __init__(self, core: Core, collection: Collection) -> None:
+        self.core = core
+        self.collection = weakref.proxy(collection)
+
+    def before_write(self, ids: Sequence[str]) -> None:
+        """See :meth:`Core.before_write`."""
+        self.core.before_write(self.collection, ids)
+
+    def after_write(
+        self, ids: Sequence[str], texts: Sequence[str] | None, *, deleted: bool
+    ) -> None:
+        """See :meth:`Core.after_write`."""
+        self.core.after_write(self.collection, ids, texts, deleted=deleted)
+
+    def write_failed(self, ids: Sequence[str]) -> None:
+        """See :meth:`Core.write_failed`."""
+        self.core.write_failed(self.collection, ids)
+
+
+_CORES: weakref.WeakValueDictionary[Path, Core] = weakref.WeakValueDictionary()
+_CORES_LOCK = threading.Lock()
+
+
+def core_for(directory: Path | None, collection_id: str) -> Core:
+    """The process's one core for ``directory`` (a new in-memory one when None)."""
+    if directory is None:
+        return Core(None, collection_id)
+    key = directory.resolve()
+    with _CORES_LOCK:
+        core = _CORES.get(key)
+        if core is None or core.collection_id != collection_id:
+            core = _CORES[key] = Core(key, collection_id)
+        return core
