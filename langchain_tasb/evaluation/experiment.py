@@ -47,6 +47,7 @@ from langchain_tasb.evaluation.cache import (
 )
 from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
 from langchain_tasb.evaluation.metrics import Run, evaluate
+from langchain_tasb.evaluation.product import evaluate_product_hybrid
 from langchain_tasb.evaluation.report import (
     HEADLINE_METRICS,
     SWEEP_K,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 
     from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.embeddings import TasbEmbeddings
+    from langchain_tasb.search import SearchSettings
 
 # The report and the embedding cache live in their own modules; their names stay importable
 # from here, where they were defined before.
@@ -180,6 +182,7 @@ def run_evaluation(
     use_cache: bool = True,
     client: Any = None,
     progress: bool = False,
+    hybrid: SearchSettings | None = None,
 ) -> EvalReport:
     """Evaluate exact search and the Chroma HNSW index on a BEIR dataset.
 
@@ -198,6 +201,8 @@ def run_evaluation(
             temporary folder, removed afterwards. Chroma applies ``ef_search`` only when it
             loads an index, so a sweep reopens the index and needs the default client.
         progress: Write progress lines to stderr.
+        hybrid: Also run every query through ``search(..., "hybrid")`` with these settings
+            on the index, and BM25 alone from its lexical index (``report.hybrid``).
 
     Returns:
         The report; its ``exact_run`` and ``index_run`` hold the rankings.
@@ -263,6 +268,13 @@ def run_evaluation(
             k=k,
         )
         logger.info("index search: nDCG@10 %.4f", index.metrics["ndcg@10"])
+        hybrid_report = None
+        if hybrid is not None:
+            if progress:
+                print("hybrid search through the collection's lexical index", file=sys.stderr)
+            hybrid_report = evaluate_product_hybrid(
+                store, dataset, query_ids, query_vectors, hybrid
+            )
         points: list[SweepPoint] = []
         for ef_search in sweep:
             if tmp is None:  # pragma: no cover - a sweep with a given client is refused above
@@ -322,4 +334,5 @@ def run_evaluation(
         versions=_versions(),
         exact_run=exact_run,
         index_run=index_run,
+        hybrid=hybrid_report,
     )

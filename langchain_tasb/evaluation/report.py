@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from langchain_tasb.chroma.store import HnswSettings
     from langchain_tasb.evaluation.metrics import Run
+    from langchain_tasb.evaluation.product import HybridReport
 
 SWEEP_K = 10
 """Documents retrieved per query in an ``ef_search`` sweep (hnswlib explores
@@ -137,6 +138,8 @@ class EvalReport:
     versions: dict[str, str]
     exact_run: Run = field(repr=False, compare=False, default_factory=dict)
     index_run: Run = field(repr=False, compare=False, default_factory=dict)
+    hybrid: HybridReport | None = None
+    """BM25 alone and hybrid search through the product path, when asked for."""
 
     @property
     def ndcg_at_10_loss(self) -> float:
@@ -180,6 +183,7 @@ class EvalReport:
             },
             "index_build_s": self.index_build_s,
             "versions": dict(self.versions),
+            **({"hybrid": self.hybrid.to_dict()} if self.hybrid is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -559,3 +559,42 @@ def test_minilm_on_adi_matches_an_independent_numpy_ndcg(minilm_path: Path, tmp_
     assert 0.3 < ours < 0.7  # MiniLM finds relevant ADI documents; random weights would not
     assert not math.isnan(report.index.metrics["ndcg@10"])
     assert report.ndcg_at_10_loss <= 0.002
+
+
+def test_hybrid_evaluation_scores_the_rankings_users_get(
+    small: BeirDataset, tiny_embeddings: TasbEmbeddings, tmp_path: Path, collection_name: str
+) -> None:
+    from langchain_tasb import TasbRetriever, TasbVectorStore
+    from langchain_tasb.search import SearchSettings
+
+    settings = SearchSettings(search_type="hybrid", k=10)
+    report = run_evaluation(
+        small, tiny_embeddings, hnsw=EXHAUSTIVE, cache_dir=tmp_path, hybrid=settings
+    )
+    assert report.hybrid is not None
+    # The same corpus in a collection of one's own, searched as a user would.
+    store = TasbVectorStore(
+        embedding=tiny_embeddings, collection_name=collection_name, hnsw=EXHAUSTIVE
+    )
+    store.add_texts(small.doc_texts, ids=small.doc_ids)
+    retriever = TasbRetriever(vectorstore=store, k=10, search_type="hybrid")
+    for qid, text in small.queries.items():
+        got = report.hybrid.hybrid_run[qid]
+        assert list(got) == [d.id for d in retriever.invoke(text)]
+        assert list(got.values()) == sorted(got.values(), reverse=True)
+    assert report.hybrid.hybrid == evaluate(report.hybrid.hybrid_run, small.qrels)
+    assert report.to_dict()["hybrid"]["fetch_k"] == settings.fetch_k
+
+
+def test_tasb_eval_hybrid_prints_bm25_dense_and_hybrid_rows(
+    small_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "r.json"
+    args = ["eval", str(small_dir), "--model", str(tiny_model_path), "--hybrid", "--quiet"]
+    assert main([*args, "--cache-dir", str(tmp_path), "--json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "| BM25 (the collection's lexical index) |" in printed
+    assert "| hybrid search (RRF, k=10, fetch_k=20) |" in printed
+    saved = json.loads(out_json.read_text())["hybrid"]
+    assert saved["k"] == 10
+    assert 0.0 <= saved["hybrid"]["ndcg@10"] <= 1.0

@@ -355,3 +355,30 @@ def test_hybrid_on_an_empty_collection(
 ) -> None:
     empty = TasbVectorStore(embedding=tiny_embeddings, collection_name=collection_name)
     assert TasbRetriever(vectorstore=empty, search_type="hybrid").invoke("anything") == []
+
+
+def test_checking_for_changes_reads_no_records_and_a_change_reads_only_its_ids(
+    persisted: TasbVectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = LexicalIndex(persisted)
+    index.refresh()
+    gateway = persisted.store
+    reads: list[Any] = []
+    real_get_where, real_scan = gateway.get_where, gateway.scan
+
+    def get_where(*args: Any, **kwargs: Any) -> Any:
+        reads.append(sorted(kwargs.get("ids") or []))
+        return real_get_where(*args, **kwargs)
+
+    def scan(*args: Any, **kwargs: Any) -> Any:
+        reads.append("scan")
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(gateway, "get_where", get_where)
+    monkeypatch.setattr(gateway, "scan", scan)
+    for _ in range(3):
+        assert index.search("walrus") == []  # walrus is not among the 8 persisted texts
+    assert reads == []
+    gateway.collection.add(ids=["raw-9"], embeddings=[[0.0] * 32], documents=["a walrus"])
+    assert [i for i, _ in index.search("walrus")] == ["raw-9"]
+    assert reads == [["raw-9"]]
