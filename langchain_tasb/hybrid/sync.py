@@ -74,13 +74,18 @@ class _State:
             return None
         return cls(collection_id, Marker.from_json(data.get("marker")), set(data["pending"]))
 
-    def write(self, path: Path) -> None:
-        """Write atomically and durably: a temporary file, fsync, rename."""
+    def write(self, path: Path, *, durable: bool = True) -> None:
+        """Write atomically (a temporary file, then a rename), fsynced when ``durable``.
+
+        A journal entry must be on disk before Chroma is written; a state that only clears
+        entries need not be: if it is lost, the entries are re-read, which is harmless.
+        """
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w", encoding="utf-8") as f:
             json.dump(self.to_json(), f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         tmp.replace(path)
 
 
@@ -138,10 +143,10 @@ class Core:
             self.state = state
             self.bm25.reload()
 
-    def save(self) -> None:
-        """Write the state to disk (a no-op in memory)."""
+    def save(self, *, durable: bool = True) -> None:
+        """Write the state to disk (a no-op in memory); see :meth:`_State.write`."""
         if self.directory is not None:
-            self.state.write(self.directory / STATE_FILE)
+            self.state.write(self.directory / STATE_FILE, durable=durable)
             self._stamp = self._disk_stamp()
 
     @contextlib.contextmanager
@@ -255,7 +260,7 @@ class Core:
                     if changed is not None and changed <= set(ids):
                         self.state.marker = after
             self.state.pending.difference_update(ids)
-            self.save()
+            self.save(durable=False)
         finally:
             self._release()
 
