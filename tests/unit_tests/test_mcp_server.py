@@ -21,6 +21,7 @@ from langchain_tasb.mcp_server import (
     check_filter,
     parse_address,
 )
+from langchain_tasb.mcp_server.filters import MAX_DEPTH, MAX_TERMS
 from langchain_tasb.mcp_server.run import is_loopback
 
 TEXTS = [
@@ -79,6 +80,60 @@ def test_bad_filters_say_what_to_change(given: Any, message: str) -> None:
     with pytest.raises(ValueError, match="filter") as caught:
         check_filter(given)
     assert message in str(caught.value)
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """``{"$and": [{"$and": [... {"source": "a.md"} ...]}, {"chunk": 1}]}``, ``levels`` deep."""
+    condition: dict[str, Any] = {"source": "a.md"}
+    for _ in range(levels):
+        condition = {"$and": [condition, {"chunk": 1}]}
+    return condition
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        _nested(MAX_DEPTH + 1),
+        _nested(150),
+        _nested(700),
+        '{"$and": [' * 100_000,
+        {"source": {"$in": [f"doc{i}.md" for i in range(100_000)]}},
+        {"$or": [{"chunk": i} for i in range(MAX_TERMS + 1)]},
+        {f"field{i}": i for i in range(MAX_TERMS + 1)},
+    ],
+    ids=["depth-33", "depth-150", "depth-700", "json-100000", "in-100000", "or-1001", "keys-1001"],
+)
+def test_filters_over_the_bounds_get_one_short_message(given: Any) -> None:
+    with pytest.raises(ValueError, match="filter is too large") as caught:
+        check_filter(given)
+    assert str(caught.value) == (
+        f"filter is too large: at most {MAX_DEPTH} levels of $and/$or and {MAX_TERMS} "
+        "conditions and list values in all; use fewer values or split the search"
+    )
+
+
+def test_filters_at_the_bounds_pass() -> None:
+    assert check_filter(_nested(MAX_DEPTH - 1)) is not None
+    values = [f"doc{i}.md" for i in range(MAX_TERMS - 1)]
+    assert check_filter({"source": {"$in": values}}) == {"source": {"$in": values}}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"chunk": {"$gt": "x" * 1_000_000}},
+        {"source": ["x" * 1_000_000]},
+        {"$and": [{"source": "a.md"}, "x" * 1_000_000]},
+        {"source": {"$in": ["a.md", 1, *(["x" * 1000] * 900)]}},
+        {"y" * 1_000_000: {"$regex": "z" * 1_000_000}},
+        {"$and": [_nested(100), 3]},
+    ],
+    ids=["gt", "list", "and", "in", "key-and-operator", "deep"],
+)
+def test_filter_errors_repeat_little_of_a_huge_input(given: Any) -> None:
+    with pytest.raises(ValueError, match="filter") as caught:
+        check_filter(given)
+    assert len(str(caught.value)) < 700, str(caught.value)[:1000]
 
 
 # -- addresses ----------------------------------------------------------------------------------
@@ -235,6 +290,37 @@ def test_bad_search_input_is_a_tool_error(
         _call(server, "search", arguments)
     assert message in str(caught.value)
     assert _call(server, "search", {"query": "London"}).structured_content["results"]
+
+
+@pytest.mark.parametrize("k", [True, False])
+def test_a_boolean_k_is_refused_not_read_as_a_number(retriever: TasbRetriever, k: bool) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    with pytest.raises(ToolError, match="Error executing tool search") as caught:
+        _call(server, "search", {"query": "London", "k": k})
+    assert f"k must be a whole number from 1 to {MAX_K}, got the boolean {str(k).lower()}" in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("fetch", {"id": "x" * 10_000_000}, "no chunk with id 'xxx"),
+        ("search", {"query": "x", "search_type": "y" * 1_000_000}, "search_type must be one of"),
+        ("search", {"query": "x", "filter": {"chunk": {"$lt": "z" * 1_000_000}}}, "$lt compares"),
+        ("search", {"query": "x", "filter": _nested(700)}, "filter is too large"),
+        ("search", {"query": "x", "k": 10**5000}, "k must be a whole number"),
+    ],
+    ids=["fetch-id", "search-type", "filter-value", "filter-depth", "k-huge"],
+)
+def test_tool_errors_repeat_little_of_a_huge_input(
+    retriever: TasbRetriever, name: str, arguments: dict[str, Any], message: str
+) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    with pytest.raises(ToolError) as caught:
+        _call(server, name, arguments)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 700, str(caught.value)[:1000]
 
 
 def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetriever) -> None:
