@@ -167,6 +167,80 @@ def test_only_loopback_serves_without_a_token() -> None:
         check_exposure("0.0.0.0", None)  # noqa: S104
 
 
+# -- who may talk to the HTTP server (the real app, in process) --------------------------------
+
+TOKEN = "s3cret"  # noqa: S105
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+def _http_status(app: Any, headers: dict[str, str]) -> int:
+    """The status ``app`` answers an ``initialize`` POST to /mcp carrying ``headers``."""
+    from mcp_types import LATEST_PROTOCOL_VERSION
+    from starlette.testclient import TestClient
+
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LATEST_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    with TestClient(app) as client:
+        response = client.post(
+            "/mcp",
+            json=initialize,
+            headers={"accept": "application/json, text/event-stream", **headers},
+        )
+        return response.status_code
+
+
+EVIL_HOST = {"host": "evil.example"}
+EVIL_ORIGIN = {"origin": "http://evil.example"}
+
+
+@pytest.mark.parametrize(
+    ("bound", "token", "headers", "status"),
+    [
+        ("127.0.0.1", None, EVIL_HOST, 421),
+        ("127.0.0.2", None, EVIL_HOST, 421),
+        ("127.0.0.2", None, {"host": "127.0.0.2:8765", **EVIL_ORIGIN}, 403),
+        ("127.0.0.2", None, {"host": "127.0.0.2:8765"}, 200),
+        ("127.0.0.2", None, {"host": "localhost:8765", "origin": "http://localhost:3000"}, 200),
+        ("LOCALHOST", None, EVIL_HOST, 421),
+        ("LOCALHOST", None, {"host": "localhost:8765", **EVIL_ORIGIN}, 403),
+        ("LOCALHOST", None, {"host": "LocalHost:8765"}, 200),
+        ("0:0:0:0:0:0:0:1", None, EVIL_HOST, 421),
+        ("0:0:0:0:0:0:0:1", None, {"host": "[::1]:8765", **EVIL_ORIGIN}, 403),
+        ("0:0:0:0:0:0:0:1", None, {"host": "[0:0:0:0:0:0:0:1]:8765"}, 200),
+        ("192.168.1.2", TOKEN, {**EVIL_HOST, **AUTH}, 421),
+        (
+            "192.168.1.2",
+            TOKEN,
+            {"host": "192.168.1.2:8765", **AUTH},
+            200,
+        ),
+        ("0.0.0.0", TOKEN, {"host": "box.lan:8765", **AUTH}, 200),  # noqa: S104
+        ("0.0.0.0", TOKEN, {**AUTH, **EVIL_ORIGIN}, 403),  # noqa: S104
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": f"bearer {TOKEN}"}, 200),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": f"BEARER {TOKEN}"}, 200),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": f"Basic {TOKEN}"}, 401),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": "Bearer wrong"}, 401),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1"}, 401),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": TOKEN}, 401),
+    ],
+)
+def test_http_checks_host_and_origin_on_every_bind_and_the_token_scheme_case_insensitively(
+    retriever: TasbRetriever, bound: str, token: str | None, headers: dict[str, str], status: int
+) -> None:
+    from langchain_tasb.mcp_server.run import http_app
+
+    server = build_server(retriever, info=lambda: _info(retriever))
+    assert _http_status(http_app(server, bound, token=token), headers) == status
+
+
 # -- the tools, called in process ---------------------------------------------------------------
 
 
