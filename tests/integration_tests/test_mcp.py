@@ -398,6 +398,37 @@ def test_stdio_answers_over_pipes_and_regular_files(
         assert got == _expected(retriever, arguments["query"], k=arguments["k"])
 
 
+@pytest.mark.parametrize("stdin", ["pipe", "file"])
+def test_stdio_answers_every_request_sent_before_stdin_closes(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever, stdin: str
+) -> None:
+    """Requests written and stdin closed at once: all answered, then exit 0.
+
+    A pipe takes the event-loop transport, a regular file the SDK's threaded one.
+    """
+    calls = [{"query": query, "k": 2} for query in [*QUERIES, "train timetable", "logs"]]
+    requests = _raw_session(calls)
+    command = [*tasb_command(), "mcp", "--db", str(db)]
+    if stdin == "pipe":
+        result = subprocess.run(
+            command, input=requests, capture_output=True, env=env, cwd=tmp_path, timeout=300
+        )
+    else:
+        (tmp_path / "requests.jsonl").write_bytes(requests)
+        with (tmp_path / "requests.jsonl").open("rb") as source:
+            result = subprocess.run(
+                command, stdin=source, capture_output=True, env=env, cwd=tmp_path, timeout=300
+            )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert b"Traceback" not in result.stderr
+    answers = _answers(result.stdout)
+    assert sorted(answers) == list(range(1, len(calls) + 2))
+    for n, arguments in enumerate(calls, start=2):
+        hits = answers[n]["result"]["structuredContent"]["results"]
+        got = [(h["id"], h["score"], h["relevance"]) for h in hits]
+        assert got == _expected(retriever, arguments["query"], k=2)
+
+
 # -- Streamable HTTP ----------------------------------------------------------------------------
 
 

@@ -432,3 +432,72 @@ def test_stray_output_goes_to_stderr_while_stdio_is_served(
     out, err = capfd.readouterr()
     assert out == '{"jsonrpc": "2.0"}\nafter\n'
     assert err == "stray print\n"
+
+
+def _jsonrpc_lines(*messages: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+def _tool_call(n: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    params = {"name": name, "arguments": arguments}
+    return {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": params}
+
+
+def test_an_over_long_stdio_line_gets_an_error_and_serving_goes_on(
+    retriever: TasbRetriever,
+) -> None:
+    """Real pipes, the real transport: a line over the limit is answered, not fatal."""
+    import functools
+    import threading
+
+    from mcp_types import LATEST_PROTOCOL_VERSION
+
+    from langchain_tasb.mcp_server.stdio import serve_pipes
+
+    server = build_server(retriever, info=lambda: _info(retriever), on_loop=True)
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            anyio.run(functools.partial(serve_pipes, server, in_read, out_write, line_limit=4096))
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    huge = "x" * 100_000
+    init_params = {
+        "protocolVersion": LATEST_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    }
+    requests = _jsonrpc_lines(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init_params},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        _tool_call(2, "fetch", {"id": huge}),
+        # the id after the arguments: not found in the line's head, answered with id null
+        {"method": "tools/call", "params": _tool_call(0, "search", {"query": huge})["params"]}
+        | {"jsonrpc": "2.0", "id": 3},
+        _tool_call(4, "search", {"query": "London", "k": 2}),
+    )
+    with os.fdopen(in_write, "wb") as sink:
+        sink.write(requests)
+    with os.fdopen(out_read, "rb") as source:
+        out = source.read()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert not failures, failures
+    answers = [json.loads(line) for line in out.splitlines()]
+    errors = [a for a in answers if "error" in a]
+    assert [e["id"] for e in errors] == [2, None]
+    for error in errors:
+        assert error["error"]["code"] == -32600
+        assert "request line over 4096 bytes" in error["error"]["message"]
+        assert len(json.dumps(error)) < 400
+    [search] = [a for a in answers if a.get("id") == 4]
+    expected = retriever.invoke("London", k=2, fetch_k=20)
+    assert [h["id"] for h in search["result"]["structuredContent"]["results"]] == [
+        d.id for d in expected
+    ]
