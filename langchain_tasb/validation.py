@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 
@@ -32,3 +33,31 @@ def check_text(text: object, where: str) -> None:
     except UnicodeEncodeError as exc:
         msg = f"{where} is not valid Unicode text at character {exc.start}: {exc.reason}"
         raise ValueError(msg) from exc
+
+
+ECHO_LIMIT = 200
+"""Most characters of a caller's value that an error message repeats back."""
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters.
+
+    Safe on hostile input: a nested structure is shown a few levels deep, a long string or list
+    by its ends, and neither deep nesting nor a huge integer can make the repr itself fail or
+    grow with the input.
+    """
+    shortener = reprlib.Repr()
+    shortener.maxlevel = 3
+    shortener.maxstring = shortener.maxother = limit
+    shortener.maxlong = min(limit, 600)
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 2000:
+            text = f"<an integer of {value.bit_length()} bits>"
+        else:
+            text = shortener.repr(value)
+    except (ValueError, RecursionError):  # pragma: no cover - reprlib bounds both
+        text = f"<{type(value).__name__}>"
+    if len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"

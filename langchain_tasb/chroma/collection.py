@@ -27,7 +27,7 @@ from langchain_tasb.chroma.catalog import (
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver, observed_write
 from langchain_tasb.chroma.client import location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
-from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
+from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.chroma.settings import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
@@ -35,6 +35,7 @@ from langchain_tasb.chroma.settings import (
     HnswSettings,
 )
 from langchain_tasb.scoring import dot_from_distance
+from langchain_tasb.validation import echo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -251,8 +252,8 @@ class Collection:
             )
         except InvalidArgumentError as exc:
             msg = (
-                f"Chroma refused the filter (where={where!r}, where_document="
-                f"{where_document!r}): {exc}. See Chroma's metadata filtering syntax."
+                f"Chroma refused the filter (where={echo(where)}, where_document="
+                f"{echo(where_document)}): {one_line(exc)}. See Chroma's metadata filtering syntax."
             )
             raise ValueError(msg) from exc
         ids = result["ids"][0]

@@ -87,14 +87,29 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server was not reached or did not answer as Chroma.
+
+    A transport error (refused, reset, timed out) or an HTTP status without a Chroma error
+    body (a proxy or load balancer answering for a server it lost). An error Chroma raised
+    itself, embedded or as a server's answer, is not: Chroma was there and said why.
+    """
+    import httpx
+
+    return isinstance(exc, httpx.TransportError | httpx.HTTPStatusError)
+
+
 def call_with_retry(
     policy: RetryPolicy, where: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any
 ) -> T:
     """``fn(*args, **kwargs)``, retried on transient errors; ``where`` names the server.
 
     Raises:
-        ChromaUnavailableError: still failing after the last try, or at the deadline; its
-            message is one line naming ``where``.
+        ChromaUnavailableError: the server was not reached (see :func:`is_unreachable`) by
+            the last try or the deadline; its message is one line naming ``where``.
+        ValueError: Chroma itself answered with a retryable error (a 5xx or 429 of its own,
+            e.g. a query too large for its database) until the last try, or once for an
+            embedded store; one line naming ``where`` and Chroma's reason, chained to it.
     """
     delays = policy.delays()
     began = time.monotonic()
@@ -110,10 +125,14 @@ def call_with_retry(
             if out_of_tries or (
                 policy.deadline is not None and elapsed + delays[attempt] > policy.deadline
             ):
+                tries = f"{attempt + 1} tr{'y' if attempt == 0 else 'ies'} over {elapsed:.0f}s"
+                if not is_unreachable(exc):
+                    after = f" on each of {tries}" if attempt else ""
+                    msg = f"{_named(where)} answered with an error{after}: {one_line(exc)}"
+                    raise ValueError(msg) from exc
                 msg = (
-                    f"Chroma server at {where} still failing after {attempt + 1} "
-                    f"tr{'y' if attempt == 0 else 'ies'} over {elapsed:.0f}s "
-                    f"({one_line(exc)}); is it running and reachable?"
+                    f"Chroma server at {where} still failing after {tries} ({one_line(exc)}); "
+                    "is it running and reachable?"
                 )
                 raise ChromaUnavailableError(msg) from exc
             logger.warning(
@@ -121,3 +140,8 @@ def call_with_retry(
             )
             time.sleep(delays[attempt])
             attempt += 1
+
+
+def _named(where: str) -> str:
+    """``where`` as the subject of a sentence: a URL is a Chroma server's."""
+    return f"Chroma server at {where}" if "://" in where else where

@@ -4,12 +4,19 @@ The agent gets a message that says which part of its filter is wrong and how to 
 instead of whatever the store would raise. Two conveniences are applied on the way: an object
 with several fields means all of them (``{"a": 1, "b": 2}`` becomes an ``$and``), and an
 ``$and`` / ``$or`` of one condition is that condition.
+
+A filter is bounded (:data:`MAX_DEPTH` levels, :data:`MAX_TERMS` conditions and values) so
+that a hostile one costs little to refuse, and a message repeats at most a couple of hundred
+characters of what the agent sent.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
+
+from langchain_tasb.validation import echo
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 """Operators comparing a field with one value (``$gt`` and the like need a number)."""
@@ -21,6 +28,11 @@ OPERATORS = COMPARISONS + MEMBERSHIP + LOGICAL
 
 EXAMPLE = '{"$and": [{"source": "guide.md"}, {"chunk": {"$lt": 3}}]}'
 """A filter shown in messages and in the tool description."""
+
+MAX_DEPTH = 32
+"""Most levels of ``$and`` / ``$or`` one filter may nest."""
+MAX_TERMS = 1_000
+"""Most conditions and list values one filter may hold, counted together."""
 
 _ORDERING = ("$gt", "$gte", "$lt", "$lte")
 _Scalar = str | int | float | bool
@@ -36,8 +48,8 @@ def check_filter(value: Any) -> dict[str, Any] | None:
         The filter, normalised (see the module docstring), or None for no filter.
 
     Raises:
-        ValueError: If the filter is malformed or uses an unknown operator; the message names
-            the offending part and shows a valid filter.
+        ValueError: If the filter is malformed, uses an unknown operator, or is over the
+            bounds; the message names the offending part and shows a valid filter.
     """
     if value is None or value == {} or (isinstance(value, str) and not value.strip()):
         return None
@@ -47,72 +59,106 @@ def check_filter(value: Any) -> dict[str, Any] | None:
         except json.JSONDecodeError as exc:
             msg = f"filter is not valid JSON ({exc.msg}); write an object such as {EXAMPLE}"
             raise ValueError(msg) from None
-    return _condition(value, "filter")
+        except RecursionError:
+            raise ValueError(_TOO_LARGE) from None
+    return _Walk().condition(value, "filter", 0)
 
 
-def _condition(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict) or not value:
-        msg = (
-            f'{where} must be a non-empty JSON object such as {{"source": "guide.md"}}, '
-            f"got {value!r}; combine conditions like this: {EXAMPLE}"
-        )
-        raise ValueError(msg)
-    if len(value) > 1:
-        return {"$and": [_condition({key: item}, where) for key, item in value.items()]}
-    ((key, item),) = value.items()
-    if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
-        msg = f"{where}: field names are strings, got {key!r}"
-        raise ValueError(msg)
-    if key in LOGICAL:
-        return _logical(key, item, where)
-    if key.startswith("$"):
-        msg = (
-            f"{where}: unknown operator {key!r} at the top of a condition; only "
-            f"{' and '.join(LOGICAL)} combine conditions there, e.g. {EXAMPLE}"
-        )
-        raise ValueError(msg)
-    return {key: _operand(item, f"{where}.{key}")}
+_TOO_LARGE = (
+    f"filter is too large: at most {MAX_DEPTH} levels of $and/$or and {MAX_TERMS} conditions "
+    "and list values in all; use fewer values or split the search"
+)
 
 
-def _logical(operator: str, items: Any, where: str) -> dict[str, Any]:
-    if not isinstance(items, list) or not items:
-        msg = f"{where}: {operator} takes a non-empty list of conditions, e.g. {EXAMPLE}"
-        raise ValueError(msg)
-    conditions = [_condition(item, f"{where}.{operator}[{i}]") for i, item in enumerate(items)]
-    return conditions[0] if len(conditions) == 1 else {operator: conditions}
+@dataclass
+class _Walk:
+    """One pass over a filter, counting what it holds against the bounds."""
 
+    terms: int = 0
 
-def _operand(item: Any, where: str) -> Any:
-    if _is_scalar(item):
-        return item
-    if not isinstance(item, dict) or len(item) != 1:
-        msg = (
-            f"{where}: a field takes a value (string, number or boolean) or one operator object "
-            f'such as {{"$in": ["a.md", "b.md"]}}, got {item!r}'
-        )
-        raise ValueError(msg)
-    ((operator, operand),) = item.items()
-    if operator not in COMPARISONS + MEMBERSHIP:
-        msg = (
-            f"{where}: unknown operator {operator!r}; a field takes one of "
-            f"{', '.join(COMPARISONS + MEMBERSHIP)}"
-        )
-        raise ValueError(msg)
-    if operator in MEMBERSHIP:
-        if not isinstance(operand, list) or not operand or not all(map(_is_scalar, operand)):
-            msg = f"{where}: {operator} takes a non-empty list of values, got {operand!r}"
+    def count(self, n: int = 1) -> None:
+        self.terms += n
+        if self.terms > MAX_TERMS:
+            raise ValueError(_TOO_LARGE)
+
+    def condition(self, value: Any, where: str, depth: int) -> dict[str, Any]:
+        if not isinstance(value, dict) or not value:
+            msg = (
+                f'{where} must be a non-empty JSON object such as {{"source": "guide.md"}}, '
+                f"got {echo(value)}; combine conditions like this: {EXAMPLE}"
+            )
             raise ValueError(msg)
-        if len({_kind(v) for v in operand}) > 1:
-            msg = f"{where}: the values of {operator} must all be of one type, got {operand!r}"
+        if len(value) > 1:
+            self.count(len(value))
+            return {"$and": [self.condition({k: v}, where, depth) for k, v in value.items()]}
+        ((key, item),) = value.items()
+        if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
+            msg = f"{where}: field names are strings, got {echo(key)}"
             raise ValueError(msg)
-    elif operator in _ORDERING:
-        if isinstance(operand, bool) or not isinstance(operand, int | float):
-            msg = f"{where}: {operator} compares with a number, got {operand!r}"
+        if key in LOGICAL:
+            return self.logical(key, item, where, depth + 1)
+        if key.startswith("$"):
+            msg = (
+                f"{where}: unknown operator {echo(key)} at the top of a condition; only "
+                f"{' and '.join(LOGICAL)} combine conditions there, e.g. {EXAMPLE}"
+            )
             raise ValueError(msg)
-    elif not _is_scalar(operand):
-        msg = f"{where}: {operator} takes a string, number or boolean, got {operand!r}"
-        raise ValueError(msg)
-    return {operator: operand}
+        self.count()
+        return {key: self.operand(item, _path(where, key))}
+
+    def logical(self, operator: str, items: Any, where: str, depth: int) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise ValueError(_TOO_LARGE)
+        if not isinstance(items, list) or not items:
+            msg = f"{where}: {operator} takes a non-empty list of conditions, e.g. {EXAMPLE}"
+            raise ValueError(msg)
+        self.count(len(items))
+        conditions = [
+            self.condition(item, f"{where}.{operator}[{i}]", depth) for i, item in enumerate(items)
+        ]
+        return conditions[0] if len(conditions) == 1 else {operator: conditions}
+
+    def operand(self, item: Any, where: str) -> Any:
+        if _is_scalar(item):
+            return item
+        if not isinstance(item, dict) or len(item) != 1:
+            msg = (
+                f"{where}: a field takes a value (string, number or boolean) or one operator "
+                f'object such as {{"$in": ["a.md", "b.md"]}}, got {echo(item)}'
+            )
+            raise ValueError(msg)
+        ((operator, operand),) = item.items()
+        if operator not in COMPARISONS + MEMBERSHIP:
+            msg = (
+                f"{where}: unknown operator {echo(operator)}; a field takes one of "
+                f"{', '.join(COMPARISONS + MEMBERSHIP)}"
+            )
+            raise ValueError(msg)
+        if operator in MEMBERSHIP:
+            if isinstance(operand, list):
+                self.count(len(operand))
+            if not isinstance(operand, list) or not operand or not all(map(_is_scalar, operand)):
+                msg = f"{where}: {operator} takes a non-empty list of values, got {echo(operand)}"
+                raise ValueError(msg)
+            if len({_kind(v) for v in operand}) > 1:
+                msg = (
+                    f"{where}: the values of {operator} must all be of one type, got "
+                    f"{echo(operand)}"
+                )
+                raise ValueError(msg)
+        elif operator in _ORDERING:
+            if isinstance(operand, bool) or not isinstance(operand, int | float):
+                msg = f"{where}: {operator} compares with a number, got {echo(operand)}"
+                raise ValueError(msg)
+        elif not _is_scalar(operand):
+            msg = f"{where}: {operator} takes a string, number or boolean, got {echo(operand)}"
+            raise ValueError(msg)
+        return {operator: operand}
+
+
+def _path(where: str, key: str) -> str:
+    """``where.key``, the key cut short when long (a path is repeated in messages)."""
+    return f"{where}.{key if len(key) <= 60 else echo(key, 60)}"
 
 
 def _is_scalar(value: Any) -> bool:

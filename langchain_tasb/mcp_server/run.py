@@ -1,23 +1,23 @@
 """Running an MCP server over stdio or Streamable HTTP, with a bearer token off loopback.
 
 HTTP binds 127.0.0.1 unless told otherwise. A non-loopback address is refused unless a bearer
-token is required; with a token, a request without ``Authorization: Bearer <token>`` gets 401.
-The token is compared in constant time and never logged or echoed.
+token is required. Every request passes :class:`~.guard.RequestGuard` first: its Host and
+Origin are checked against the bound address and the loopback names (DNS rebinding), and its
+token when one is set.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from langchain_tasb.mcp_server.guard import RequestGuard, is_loopback
+
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +47,6 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, port
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is only reachable from this machine (``localhost``, 127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
-
-
 def check_exposure(host: str, token: str | None) -> None:
     """Refuse to serve a non-loopback address without a bearer token.
 
@@ -73,52 +63,29 @@ def check_exposure(host: str, token: str | None) -> None:
     raise ValueError(msg)
 
 
-class BearerTokenMiddleware:
-    """ASGI middleware: HTTP requests without ``Authorization: Bearer <token>`` get 401."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        if not token:
-            msg = "BearerTokenMiddleware needs a non-empty token"
-            raise ValueError(msg)
-        self.app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass an authorised request (and any non-HTTP event) on; answer the rest with 401."""
-        if scope["type"] != "http" or self._authorized(scope):
-            await self.app(scope, receive, send)
-            return
-        body = json.dumps(
-            {
-                "error": "invalid_token",
-                "error_description": "send the server's token as Authorization: Bearer <token>",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="tasb"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    def _authorized(self, scope: Scope) -> bool:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                return hmac.compare_digest(value, self._expected)
-        return False
-
-
 def serve_stdio(server: MCPServer[Any]) -> None:
     """Serve over stdin/stdout until the client closes them (:mod:`.stdio`)."""
     from langchain_tasb.mcp_server.stdio import run_stdio
 
     anyio.run(run_stdio, server)
+
+
+def http_app(server: MCPServer[Any], host: str, *, token: str | None = None) -> ASGIApp:
+    """The Streamable HTTP app at :data:`MCP_PATH` behind a :class:`~.guard.RequestGuard`.
+
+    The SDK's own Host/Origin check is turned off: it is on only for the exact host strings
+    ``127.0.0.1``, ``localhost`` and ``::1``, compares them case-sensitively, and cannot
+    check ``Origin`` alone (a wildcard bind with a token); the guard does all of it, for
+    every bound address.
+    """
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        host=host,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return RequestGuard(app, host, token)
 
 
 def serve_http(server: MCPServer[Any], host: str, port: int, *, token: str | None = None) -> None:
@@ -136,9 +103,7 @@ def serve_http(server: MCPServer[Any], host: str, port: int, *, token: str | Non
     import uvicorn
 
     check_exposure(host, token)
-    app: ASGIApp = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
-    if token:
-        app = BearerTokenMiddleware(app, token)
+    app = http_app(server, host, token=token)
     level = logging.getLogger("langchain_tasb").getEffectiveLevel()
     config = uvicorn.Config(
         app, host=host, port=port, log_level=logging.getLevelName(max(level, logging.INFO)).lower()

@@ -11,43 +11,116 @@ As the SDK does, the protocol takes private duplicates of descriptors 0 and 1 an
 those at the null device and at stderr while serving, so that a stray ``print`` or a child
 process cannot corrupt the channel; both are restored on exit. Where this cannot apply (the
 streams are regular files, not pipes, sockets or terminals; another event loop than
-asyncio; an SDK without the hooks used), the SDK's own ``run_stdio_async`` serves instead.
+asyncio), the SDK's own threaded ``stdio_server`` reads and writes instead; with an SDK
+without the hooks used, its ``run_stdio_async`` serves.
+
+Either way every request read is answered before the server exits at the end of its input
+(:mod:`.pending`). A request line longer than :data:`LINE_LIMIT` bytes is skipped without
+being held in memory, and answered with a JSON-RPC error (with the request's id when it
+leads the line, as clients write it); the server keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import re
 import stat
 from typing import TYPE_CHECKING, Any
 
+from langchain_tasb.mcp_server.pending import answering_all
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
     from mcp.server.mcpserver import MCPServer
 
 logger = logging.getLogger(__name__)
 
-_LINE_LIMIT = 1 << 28
-"""Longest request line accepted (the SDK's own reader has no limit); memory grows as needed."""
+LINE_LIMIT = 1 << 28
+"""Longest request line read over a pipe, in bytes (the SDK's own reader has no limit)."""
+
+_HEAD = 256
+"""Bytes kept of an over-long line, to find its id."""
+_LEADING_ID = re.compile(
+    r'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,128}")\s*[,}]'
+)
+
+
+class LineTooLongError(Exception):
+    """A line over the limit was skipped; ``head`` holds its first bytes."""
+
+    def __init__(self, head: bytes) -> None:
+        super().__init__("line over the limit")
+        self.head = head
+
+
+async def read_line(reader: asyncio.StreamReader) -> bytes:
+    """The next line (``b""`` at the end); an over-long one is skipped without being kept.
+
+    Raises:
+        LineTooLongError: The line was longer than the reader's limit; it has been consumed.
+    """
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as exc:  # the end, maybe after a last unended line
+        return exc.partial
+    except asyncio.LimitOverrunError as exc:
+        head = (await reader.readexactly(exc.consumed))[:_HEAD]
+    while True:  # drop the rest of the line, a buffer at a time
+        try:
+            await reader.readuntil(b"\n")
+            break
+        except asyncio.IncompleteReadError:
+            break
+        except asyncio.LimitOverrunError as exc:
+            await reader.readexactly(exc.consumed)
+    raise LineTooLongError(head)
+
+
+def line_too_long_error(head: bytes, limit: int) -> str:
+    """The JSON-RPC error line answering a request line over ``limit`` bytes."""
+    match = _LEADING_ID.match(head.decode("latin-1"))
+    request_id = json.loads(match.group(1)) if match else None
+    logger.warning("skipped a request line over %d bytes (id %r)", limit, request_id)
+    message = (
+        f"request line over {limit} bytes, the most tasb mcp reads over stdio: not read; "
+        "send a smaller request"
+    )
+    error = {"code": -32600, "message": message}
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}) + "\n"
 
 
 class PipeLines:
-    """Lines of a pipe, decoded as UTF-8: what the SDK's stdio transport iterates over."""
+    """Lines of a pipe, decoded as UTF-8: what the SDK's stdio transport iterates over.
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+    A line over the reader's limit is skipped and handed to ``on_too_long`` (its first bytes).
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        on_too_long: Callable[[bytes], Awaitable[None]],
+    ) -> None:
         self._reader = reader
+        self._on_too_long = on_too_long
 
     def __aiter__(self) -> PipeLines:
         return self
 
     async def __anext__(self) -> str:
-        line = await self._reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
+        while True:
+            try:
+                line = await read_line(self._reader)
+            except LineTooLongError as exc:
+                await self._on_too_long(exc.head)
+                continue
+            if not line:
+                raise StopAsyncIteration
+            return line.decode("utf-8", errors="replace")
 
 
 class PipeWriter:
@@ -97,10 +170,12 @@ def _claimed_std_streams() -> Iterator[tuple[int, int]]:
 
 
 @contextlib.asynccontextmanager
-async def _pipe_streams(wire_in: int, wire_out: int) -> AsyncIterator[tuple[PipeLines, PipeWriter]]:
+async def _pipe_streams(
+    wire_in: int, wire_out: int, line_limit: int
+) -> AsyncIterator[tuple[PipeLines, PipeWriter]]:
     """The protocol's input lines and output writer over the two private descriptors."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+    reader = asyncio.StreamReader(limit=line_limit)
     # The transports own (and close) these file objects, hence the descriptors.
     read_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
@@ -109,8 +184,14 @@ async def _pipe_streams(wire_in: int, wire_out: int) -> AsyncIterator[tuple[Pipe
         asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0)
     )
     writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
+    out = PipeWriter(writer)
+
+    async def answer_too_long(head: bytes) -> None:
+        await out.write(line_too_long_error(head, line_limit))
+        await out.flush()
+
     try:
-        yield PipeLines(reader), PipeWriter(writer)
+        yield PipeLines(reader, answer_too_long), out
     finally:
         read_transport.close()
         with contextlib.suppress(ConnectionError):
@@ -131,24 +212,54 @@ async def run_stdio(server: MCPServer[Any]) -> None:
     """Serve ``server`` over stdin/stdout until the client closes stdin.
 
     Uses the event-loop transport described in the module docstring where it applies, and
-    the SDK's ``run_stdio_async`` elsewhere.
+    the SDK's threaded one elsewhere.
     """
     from mcp.server.stdio import stdio_server
 
     lowlevel = _lowlevel(server)
-    applies = lowlevel is not None and os.name == "posix" and _streamable(0) and _streamable(1)
+    if lowlevel is None:
+        logger.debug("serving stdio through the SDK's run_stdio_async")
+        await server.run_stdio_async()
+        return
+    applies = os.name == "posix" and _streamable(0) and _streamable(1)
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # another event loop (trio)
         applies = False
     if not applies:
         logger.debug("serving stdio through the SDK's threaded transport")
-        await server.run_stdio_async()
+        async with stdio_server() as (read_stream, write_stream):
+            await _serve(lowlevel, read_stream, write_stream)
         return
     with _claimed_std_streams() as (wire_in, wire_out):
-        async with (
-            _pipe_streams(wire_in, wire_out) as (lines, out),
-            stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream),  # type: ignore[arg-type]
-        ):
-            options = lowlevel.create_initialization_options()
-            await lowlevel.run(read_stream, write_stream, options)
+        await serve_pipes(server, wire_in, wire_out)
+
+
+async def serve_pipes(
+    server: MCPServer[Any], wire_in: int, wire_out: int, *, line_limit: int = LINE_LIMIT
+) -> None:
+    """Serve ``server`` over two pipe descriptors until ``wire_in`` ends.
+
+    Args:
+        server: The MCP server, whose SDK has the low-level hooks (see :func:`run_stdio`).
+        wire_in: Descriptor the requests come from; owned (and closed) from here on.
+        wire_out: Descriptor the answers go to; owned (and closed) from here on.
+        line_limit: Longest request line read, in bytes; a longer one gets an error answer.
+    """
+    from mcp.server.stdio import stdio_server
+
+    lowlevel = _lowlevel(server)
+    if lowlevel is None:  # pragma: no cover - run_stdio checks first
+        msg = "this MCP SDK has no low-level server to serve pipes with; use run_stdio"
+        raise RuntimeError(msg)
+    async with (
+        _pipe_streams(wire_in, wire_out, line_limit) as (lines, out),
+        stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream),  # type: ignore[arg-type]
+    ):
+        await _serve(lowlevel, read_stream, write_stream)
+
+
+async def _serve(lowlevel: Any, read_stream: Any, write_stream: Any) -> None:
+    """Run the session, answering every request read before its input ends (:mod:`.pending`)."""
+    reading, writing = answering_all(read_stream, write_stream)
+    await lowlevel.run(reading, writing, lowlevel.create_initialization_options())

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
 from langchain_tasb.tools import source_label
+from langchain_tasb.validation import echo
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
@@ -49,8 +50,26 @@ Query = Annotated[
         json_schema_extra={"minLength": 1},
     ),
 ]
+
+
+def _k_message(shown: str) -> str:
+    return (
+        f"k must be a whole number from 1 to {MAX_K}, got {shown}: ask for fewer results "
+        "and narrow the search with a filter or a more specific query"
+    )
+
+
+def _not_bool(value: Any) -> Any:
+    """Refuse ``true``/``false`` for ``k``, which pydantic would otherwise read as 1/0."""
+    if isinstance(value, bool):
+        msg = _k_message(f"the boolean {str(value).lower()}")
+        raise ValueError(msg)  # pydantic reports a ValueError with its message
+    return value
+
+
 K = Annotated[
     int,
+    BeforeValidator(_not_bool),
     Field(
         description=f"How many chunks to return, best first (1 to {MAX_K}).",
         json_schema_extra={"minimum": 1, "maximum": MAX_K},
@@ -134,13 +153,9 @@ def build_server(
             msg = "query is empty: pass the question or words to search for"
             raise ToolError(msg)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            msg = (
-                f"k must be a whole number from 1 to {MAX_K}, got {k!r}: ask for fewer results "
-                "and narrow the search with a filter or a more specific query"
-            )
-            raise ToolError(msg)
+            raise ToolError(_k_message(echo(k)))
         if search_type not in SEARCH_TYPES:
-            msg = f"search_type must be one of {', '.join(SEARCH_TYPES)}, got {search_type!r}"
+            msg = f"search_type must be one of {', '.join(SEARCH_TYPES)}, got {echo(search_type)}"
             raise ToolError(msg)
         try:
             where = check_filter(filter)
@@ -151,7 +166,7 @@ def build_server(
                 query, k=k, filter=where, search_type=search_type, fetch_k=max(20, 4 * k)
             )
         except (ValueError, ImportError, ConnectionError) as exc:
-            msg = f"search failed: {exc}"
+            msg = f"search failed: {_capped(exc)}"
             raise ToolError(msg) from exc
         hits = [to_hit(document) for document in documents]
         result = SearchResults(
@@ -171,11 +186,11 @@ def build_server(
         try:
             found = store.get_by_ids([id])
         except (ValueError, ConnectionError) as exc:
-            msg = f"fetch failed: {exc}"
+            msg = f"fetch failed: {_capped(exc)}"
             raise ToolError(msg) from exc
         if not found:
             msg = (
-                f"no chunk with id {id!r} in collection {store.collection_name!r}: pass an id "
+                f"no chunk with id {echo(id)} in collection {store.collection_name!r}: pass an id "
                 "exactly as a search result gives it"
             )
             raise ToolError(msg)
@@ -200,7 +215,7 @@ def build_server(
         try:
             details = dict(info())
         except (ValueError, OSError) as exc:
-            msg = f"collection_info failed: {exc}"
+            msg = f"collection_info failed: {_capped(exc)}"
             raise ToolError(msg) from exc
         report = CollectionInfo.model_validate(details)
         return CallToolResult(
@@ -314,6 +329,12 @@ def render_hits(documents: list[Document], where: Mapping[str, Any] | None = Non
             f"{metadata['relevance']:.2f}) id {document.id}\n{document.page_content}"
         )
     return "\n\n".join(blocks)
+
+
+def _capped(exc: BaseException, limit: int = 1_000) -> str:
+    """An error's message for the agent, cut short should it repeat a large input."""
+    text = str(exc)
+    return text if len(text) <= limit else f"{text[: limit - 4]} ..."
 
 
 def _str_or_none(value: Any) -> str | None:

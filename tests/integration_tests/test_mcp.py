@@ -143,10 +143,13 @@ def _free_port() -> int:
         return port
 
 
-def _start_http(db: Path, env: dict[str, str], cwd: Path, *extra: str) -> tuple[Any, str]:
+def _start_http(
+    db: Path, env: dict[str, str], cwd: Path, *extra: str, host: str = "127.0.0.1"
+) -> tuple[Any, str]:
+    """``tasb mcp --http HOST:PORT`` (HOST as given, e.g. ``[::1]``) and its URL once up."""
     port = _free_port()
     process = subprocess.Popen(
-        [*tasb_command(), "mcp", "--db", str(db), "--http", f"127.0.0.1:{port}", *extra],
+        [*tasb_command(), "mcp", "--db", str(db), "--http", f"{host}:{port}", *extra],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -155,10 +158,11 @@ def _start_http(db: Path, env: dict[str, str], cwd: Path, *extra: str) -> tuple[
         text=True,
     )
     deadline = time.monotonic() + START_TIMEOUT
+    address = host.strip("[]")
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, f"http://127.0.0.1:{port}/mcp"
+            socket.create_connection((address, port), timeout=1).close()
+            return process, f"http://{host}:{port}/mcp"
         except OSError:
             time.sleep(0.3)
     process.kill()
@@ -185,11 +189,22 @@ def _http_search(url: str, headers: dict[str, str], query: str) -> Any:
 
 
 def _post_status(url: str, headers: dict[str, str]) -> int:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    from mcp_types import LATEST_PROTOCOL_VERSION
+
+    params = {
+        "protocolVersion": LATEST_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    }
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params})
     request = urllib.request.Request(  # noqa: S310  (http on 127.0.0.1)
         url,
-        data=body,
-        headers={"content-type": "application/json", "accept": "application/json", **headers},
+        data=body.encode(),
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            **headers,
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -382,6 +397,37 @@ def test_stdio_answers_over_pipes_and_regular_files(
         assert got == _expected(retriever, arguments["query"], k=arguments["k"])
 
 
+@pytest.mark.parametrize("stdin", ["pipe", "file"])
+def test_stdio_answers_every_request_sent_before_stdin_closes(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever, stdin: str
+) -> None:
+    """Requests written and stdin closed at once: all answered, then exit 0.
+
+    A pipe takes the event-loop transport, a regular file the SDK's threaded one.
+    """
+    calls = [{"query": query, "k": 2} for query in [*QUERIES, "train timetable", "logs"]]
+    requests = _raw_session(calls)
+    command = [*tasb_command(), "mcp", "--db", str(db)]
+    if stdin == "pipe":
+        result = subprocess.run(
+            command, input=requests, capture_output=True, env=env, cwd=tmp_path, timeout=300
+        )
+    else:
+        (tmp_path / "requests.jsonl").write_bytes(requests)
+        with (tmp_path / "requests.jsonl").open("rb") as source:
+            result = subprocess.run(
+                command, stdin=source, capture_output=True, env=env, cwd=tmp_path, timeout=300
+            )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert b"Traceback" not in result.stderr
+    answers = _answers(result.stdout)
+    assert sorted(answers) == list(range(1, len(calls) + 2))
+    for n, arguments in enumerate(calls, start=2):
+        hits = answers[n]["result"]["structuredContent"]["results"]
+        got = [(h["id"], h["score"], h["relevance"]) for h in hits]
+        assert got == _expected(retriever, arguments["query"], k=2)
+
+
 # -- Streamable HTTP ----------------------------------------------------------------------------
 
 
@@ -407,12 +453,31 @@ def test_http_with_token_env_answers_401_without_the_token(
         assert _post_status(url, {}) == 401
         assert _post_status(url, {"authorization": "Bearer wrong"}) == 401
         assert _post_status(url, {"authorization": TOKEN}) == 401
+        assert _post_status(url, {"authorization": f"bearer {TOKEN}"}) == 200
+        evil = {"authorization": f"Bearer {TOKEN}", "origin": "http://evil.example"}
+        assert _post_status(url, evil) == 403
         result = _http_search(url, {"authorization": f"Bearer {TOKEN}"}, "logs rotate daily")
         assert _got(result) == _expected(retriever, "logs rotate daily", k=3)
     finally:
         err = _stop(process)
     assert "bearer token required" in err
     assert TOKEN not in err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "LOCALHOST", "[0:0:0:0:0:0:0:1]"])
+def test_http_on_any_loopback_spelling_refuses_a_rebound_host_or_origin(
+    db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever, host: str
+) -> None:
+    """DNS rebinding: a page on evil.example whose name now points at loopback gets nothing."""
+    process, url = _start_http(db, env, tmp_path, host=host)
+    try:
+        assert _post_status(url, {"host": "evil.example"}) == 421
+        assert _post_status(url, {"origin": "http://evil.example"}) == 403
+        assert _post_status(url, {}) == 200
+        result = _http_search(url, {}, "city population")
+        assert _got(result) == _expected(retriever, "city population", k=3)
+    finally:
+        _stop(process)
 
 
 def test_http_refuses_a_non_loopback_bind_without_a_token(

@@ -21,6 +21,7 @@ from langchain_tasb.mcp_server import (
     check_filter,
     parse_address,
 )
+from langchain_tasb.mcp_server.filters import MAX_DEPTH, MAX_TERMS
 from langchain_tasb.mcp_server.run import is_loopback
 
 TEXTS = [
@@ -81,6 +82,60 @@ def test_bad_filters_say_what_to_change(given: Any, message: str) -> None:
     assert message in str(caught.value)
 
 
+def _nested(levels: int) -> dict[str, Any]:
+    """``{"$and": [{"$and": [... {"source": "a.md"} ...]}, {"chunk": 1}]}``, ``levels`` deep."""
+    condition: dict[str, Any] = {"source": "a.md"}
+    for _ in range(levels):
+        condition = {"$and": [condition, {"chunk": 1}]}
+    return condition
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        _nested(MAX_DEPTH + 1),
+        _nested(150),
+        _nested(700),
+        '{"$and": [' * 100_000,
+        {"source": {"$in": [f"doc{i}.md" for i in range(100_000)]}},
+        {"$or": [{"chunk": i} for i in range(MAX_TERMS + 1)]},
+        {f"field{i}": i for i in range(MAX_TERMS + 1)},
+    ],
+    ids=["depth-33", "depth-150", "depth-700", "json-100000", "in-100000", "or-1001", "keys-1001"],
+)
+def test_filters_over_the_bounds_get_one_short_message(given: Any) -> None:
+    with pytest.raises(ValueError, match="filter is too large") as caught:
+        check_filter(given)
+    assert str(caught.value) == (
+        f"filter is too large: at most {MAX_DEPTH} levels of $and/$or and {MAX_TERMS} "
+        "conditions and list values in all; use fewer values or split the search"
+    )
+
+
+def test_filters_at_the_bounds_pass() -> None:
+    assert check_filter(_nested(MAX_DEPTH - 1)) is not None
+    values = [f"doc{i}.md" for i in range(MAX_TERMS - 1)]
+    assert check_filter({"source": {"$in": values}}) == {"source": {"$in": values}}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"chunk": {"$gt": "x" * 1_000_000}},
+        {"source": ["x" * 1_000_000]},
+        {"$and": [{"source": "a.md"}, "x" * 1_000_000]},
+        {"source": {"$in": ["a.md", 1, *(["x" * 1000] * 900)]}},
+        {"y" * 1_000_000: {"$regex": "z" * 1_000_000}},
+        {"$and": [_nested(100), 3]},
+    ],
+    ids=["gt", "list", "and", "in", "key-and-operator", "deep"],
+)
+def test_filter_errors_repeat_little_of_a_huge_input(given: Any) -> None:
+    with pytest.raises(ValueError, match="filter") as caught:
+        check_filter(given)
+    assert len(str(caught.value)) < 700, str(caught.value)[:1000]
+
+
 # -- addresses ----------------------------------------------------------------------------------
 
 
@@ -110,6 +165,80 @@ def test_only_loopback_serves_without_a_token() -> None:
     check_exposure("0.0.0.0", "secret")  # noqa: S104
     with pytest.raises(ValueError, match=r"refusing to serve on 0\.0\.0\.0.*--token-env NAME"):
         check_exposure("0.0.0.0", None)  # noqa: S104
+
+
+# -- who may talk to the HTTP server (the real app, in process) --------------------------------
+
+TOKEN = "s3cret"  # noqa: S105
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+def _http_status(app: Any, headers: dict[str, str]) -> int:
+    """The status ``app`` answers an ``initialize`` POST to /mcp carrying ``headers``."""
+    from mcp_types import LATEST_PROTOCOL_VERSION
+    from starlette.testclient import TestClient
+
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LATEST_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    with TestClient(app) as client:
+        response = client.post(
+            "/mcp",
+            json=initialize,
+            headers={"accept": "application/json, text/event-stream", **headers},
+        )
+        return response.status_code
+
+
+EVIL_HOST = {"host": "evil.example"}
+EVIL_ORIGIN = {"origin": "http://evil.example"}
+
+
+@pytest.mark.parametrize(
+    ("bound", "token", "headers", "status"),
+    [
+        ("127.0.0.1", None, EVIL_HOST, 421),
+        ("127.0.0.2", None, EVIL_HOST, 421),
+        ("127.0.0.2", None, {"host": "127.0.0.2:8765", **EVIL_ORIGIN}, 403),
+        ("127.0.0.2", None, {"host": "127.0.0.2:8765"}, 200),
+        ("127.0.0.2", None, {"host": "localhost:8765", "origin": "http://localhost:3000"}, 200),
+        ("LOCALHOST", None, EVIL_HOST, 421),
+        ("LOCALHOST", None, {"host": "localhost:8765", **EVIL_ORIGIN}, 403),
+        ("LOCALHOST", None, {"host": "LocalHost:8765"}, 200),
+        ("0:0:0:0:0:0:0:1", None, EVIL_HOST, 421),
+        ("0:0:0:0:0:0:0:1", None, {"host": "[::1]:8765", **EVIL_ORIGIN}, 403),
+        ("0:0:0:0:0:0:0:1", None, {"host": "[0:0:0:0:0:0:0:1]:8765"}, 200),
+        ("192.168.1.2", TOKEN, {**EVIL_HOST, **AUTH}, 421),
+        (
+            "192.168.1.2",
+            TOKEN,
+            {"host": "192.168.1.2:8765", **AUTH},
+            200,
+        ),
+        ("0.0.0.0", TOKEN, {"host": "box.lan:8765", **AUTH}, 200),  # noqa: S104
+        ("0.0.0.0", TOKEN, {**AUTH, **EVIL_ORIGIN}, 403),  # noqa: S104
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": f"bearer {TOKEN}"}, 200),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": f"BEARER {TOKEN}"}, 200),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": f"Basic {TOKEN}"}, 401),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": "Bearer wrong"}, 401),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1"}, 401),
+        ("127.0.0.1", TOKEN, {"host": "127.0.0.1:1", "authorization": TOKEN}, 401),
+    ],
+)
+def test_http_checks_host_and_origin_on_every_bind_and_the_token_scheme_case_insensitively(
+    retriever: TasbRetriever, bound: str, token: str | None, headers: dict[str, str], status: int
+) -> None:
+    from langchain_tasb.mcp_server.run import http_app
+
+    server = build_server(retriever, info=lambda: _info(retriever))
+    assert _http_status(http_app(server, bound, token=token), headers) == status
 
 
 # -- the tools, called in process ---------------------------------------------------------------
@@ -237,6 +366,37 @@ def test_bad_search_input_is_a_tool_error(
     assert _call(server, "search", {"query": "London"}).structured_content["results"]
 
 
+@pytest.mark.parametrize("k", [True, False])
+def test_a_boolean_k_is_refused_not_read_as_a_number(retriever: TasbRetriever, k: bool) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    with pytest.raises(ToolError, match="Error executing tool search") as caught:
+        _call(server, "search", {"query": "London", "k": k})
+    assert f"k must be a whole number from 1 to {MAX_K}, got the boolean {str(k).lower()}" in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("fetch", {"id": "x" * 10_000_000}, "no chunk with id 'xxx"),
+        ("search", {"query": "x", "search_type": "y" * 1_000_000}, "search_type must be one of"),
+        ("search", {"query": "x", "filter": {"chunk": {"$lt": "z" * 1_000_000}}}, "$lt compares"),
+        ("search", {"query": "x", "filter": _nested(700)}, "filter is too large"),
+        ("search", {"query": "x", "k": 10**5000}, "k must be a whole number"),
+    ],
+    ids=["fetch-id", "search-type", "filter-value", "filter-depth", "k-huge"],
+)
+def test_tool_errors_repeat_little_of_a_huge_input(
+    retriever: TasbRetriever, name: str, arguments: dict[str, Any], message: str
+) -> None:
+    server = build_server(retriever, info=lambda: _info(retriever))
+    with pytest.raises(ToolError) as caught:
+        _call(server, name, arguments)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 700, str(caught.value)[:1000]
+
+
 def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetriever) -> None:
     server = build_server(retriever, info=lambda: _info(retriever))
     [hit] = retriever.invoke("protein", k=1)
@@ -272,3 +432,72 @@ def test_stray_output_goes_to_stderr_while_stdio_is_served(
     out, err = capfd.readouterr()
     assert out == '{"jsonrpc": "2.0"}\nafter\n'
     assert err == "stray print\n"
+
+
+def _jsonrpc_lines(*messages: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+def _tool_call(n: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    params = {"name": name, "arguments": arguments}
+    return {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": params}
+
+
+def test_an_over_long_stdio_line_gets_an_error_and_serving_goes_on(
+    retriever: TasbRetriever,
+) -> None:
+    """Real pipes, the real transport: a line over the limit is answered, not fatal."""
+    import functools
+    import threading
+
+    from mcp_types import LATEST_PROTOCOL_VERSION
+
+    from langchain_tasb.mcp_server.stdio import serve_pipes
+
+    server = build_server(retriever, info=lambda: _info(retriever), on_loop=True)
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            anyio.run(functools.partial(serve_pipes, server, in_read, out_write, line_limit=4096))
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    huge = "x" * 100_000
+    init_params = {
+        "protocolVersion": LATEST_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    }
+    requests = _jsonrpc_lines(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init_params},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        _tool_call(2, "fetch", {"id": huge}),
+        # the id after the arguments: not found in the line's head, answered with id null
+        {"method": "tools/call", "params": _tool_call(0, "search", {"query": huge})["params"]}
+        | {"jsonrpc": "2.0", "id": 3},
+        _tool_call(4, "search", {"query": "London", "k": 2}),
+    )
+    with os.fdopen(in_write, "wb") as sink:
+        sink.write(requests)
+    with os.fdopen(out_read, "rb") as source:
+        out = source.read()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert not failures, failures
+    answers = [json.loads(line) for line in out.splitlines()]
+    errors = [a for a in answers if "error" in a]
+    assert [e["id"] for e in errors] == [2, None]
+    for error in errors:
+        assert error["error"]["code"] == -32600
+        assert "request line over 4096 bytes" in error["error"]["message"]
+        assert len(json.dumps(error)) < 400
+    [search] = [a for a in answers if a.get("id") == 4]
+    expected = retriever.invoke("London", k=2, fetch_k=20)
+    assert [h["id"] for h in search["result"]["structuredContent"]["results"]] == [
+        d.id for d in expected
+    ]

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError, RateLimitError
 
-from langchain_tasb import ChromaUnavailableError
+from langchain_tasb import ChromaUnavailableError, TasbEmbeddings, TasbVectorStore
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, is_transient
 
 FAST = RetryPolicy(attempts=4, initial=0.001, maximum=0.002)
@@ -113,3 +114,37 @@ def test_the_deadline_stops_retrying_before_the_attempts_run_out() -> None:
     assert "\n" not in message
     assert message.startswith("Chroma server at http://127.0.0.1:9 still failing after ")
     assert "ConnectError: refused on two lines" in message
+
+
+def test_chromas_own_error_is_not_called_unreachable() -> None:
+    """An error Chroma answers itself passes through with its reason, on a server or not."""
+    once = Flaky([InternalError("too many SQL variables")])
+    with pytest.raises(ValueError, match="embedded Chroma at /x answered with an error") as caught:
+        call_with_retry(RetryPolicy(attempts=1), "embedded Chroma at /x", once, 1, where="")
+    assert "InternalError: too many SQL variables" in str(caught.value)
+    assert "reachable" not in str(caught.value)
+    assert not isinstance(caught.value, ChromaUnavailableError)
+    assert isinstance(caught.value.__cause__, InternalError)
+
+    always = Flaky([InternalError("too many SQL variables")] * 10)
+    with pytest.raises(ValueError, match=r"http://127\.0\.0\.1:9 answered with an error on each"):
+        call_with_retry(FAST, "http://127.0.0.1:9", always, 1, where="")
+    assert always.calls == 4
+
+
+def test_a_100000_value_in_filter_on_embedded_chroma_says_why_it_failed(
+    tiny_embeddings: TasbEmbeddings, tmp_path: Path, collection_name: str
+) -> None:
+    store = TasbVectorStore(
+        embedding=tiny_embeddings, collection_name=collection_name, persist_directory=str(tmp_path)
+    )
+    store.add_texts(["logs rotate daily", "city population"], [{"source": "a"}, {"source": "b"}])
+    values = [f"doc{i}.md" for i in range(100_000)]
+    with pytest.raises(ValueError, match="answered with an error") as caught:
+        store.similarity_search("logs", k=1, filter={"source": {"$in": values}})
+    message = str(caught.value)
+    assert f"embedded Chroma at {tmp_path}" in message
+    assert "InternalError" in message
+    assert "reachable" not in message
+    assert len(message) < 600
+    assert store.similarity_search("logs", k=1, filter={"source": {"$in": [*values[:10], "a"]}})
