@@ -229,6 +229,12 @@ def summary_lines(report: IndexReport, where: str) -> list[str]:
     parts = [f"{count} {name}" for name, count in counts.items() if count]
     if parts:
         lines.append("skipped: " + ", ".join(parts))
+    if report.metadata_keys_dropped:
+        lines.append(
+            f"dropped: {_plural(report.metadata_keys_dropped, 'metadata key')} reserved for "
+            "langchain-tasb or search results (_tasb_*, score, relevance, fused_score, "
+            "bm25_score); rename them in the files to keep them"
+        )
     return lines
 
 
