@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         CollectionNotFoundError,
         ModelMismatchError,
         SpaceMismatchError,
+        StoreLockedError,
     )
     from langchain_tasb.retriever import TasbRetriever
     from langchain_tasb.scoring import RelevanceScale
@@ -43,6 +44,7 @@ _MODULE_OF = {
     "ModelMismatchError": "errors",
     "RelevanceScale": "scoring",
     "SpaceMismatchError": "errors",
+    "StoreLockedError": "errors",
     "TasbEmbeddings": "embeddings",
     "TasbRetriever": "retriever",
     "TasbVectorStore": "vectorstore",
@@ -58,6 +60,7 @@ __all__ = [
     "ModelMismatchError",
     "RelevanceScale",
     "SpaceMismatchError",
+    "StoreLockedError",
     "TasbEmbeddings",
     "TasbRetriever",
     "TasbVectorStore",

@@ -30,3 +30,11 @@ class CollectionNotFoundError(ValueError):
     The message names the collection, where it was looked for, and the collections that do
     exist there.
     """
+
+
+class StoreLockedError(OSError):
+    """Another process is writing to this embedded Chroma folder.
+
+    One process at a time may write an embedded (``persist_directory``) store; the message
+    names the folder and the writer holding it (pid, host, command, start time).
+    """

@@ -4,6 +4,12 @@ One collection serves LangChain and LlamaIndex. LlamaIndex needs more than text 
 to rebuild a node (its relationships, its templates, the id of the document it came from);
 that is stored in keys starting with :data:`RESERVED_PREFIX`, which every read that hands
 metadata to a user strips with :func:`user_metadata`.
+
+A search result adds its scores to a record's metadata under :data:`RESULT_KEYS`. Neither
+kind of key may come from a user: a planted ``_tasb_`` key would change what LlamaIndex
+rebuilds (its text template, its source document), and a user's ``score`` would be replaced
+by ours in every result. :func:`check_user_metadata` refuses both on every library write;
+:func:`drop_refused_keys` drops them from files the indexer reads, which counts them.
 """
 
 from __future__ import annotations
@@ -11,10 +17,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 RESERVED_PREFIX = "_tasb_"
 """Metadata keys starting with this belong to langchain-tasb, not to the user."""
+
+
+RESULT_KEYS = ("score", "relevance", "fused_score", "bm25_score")
+"""Metadata keys a search result sets to its scores; a user's record may not hold them."""
 
 
 def is_reserved(key: str) -> bool:
@@ -30,3 +40,36 @@ def user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
 def reserved_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """Only langchain-tasb's reserved keys of ``metadata`` (what :func:`user_metadata` drops)."""
     return {key: value for key, value in (metadata or {}).items() if is_reserved(key)}
+
+
+def is_refused(key: object) -> bool:
+    """Whether a user's metadata may not hold ``key``: a reserved or a result key."""
+    return isinstance(key, str) and (is_reserved(key) or key in RESULT_KEYS)
+
+
+def check_user_metadata(
+    metadatas: Sequence[Mapping[str, Any] | None], argument: str = "metadatas"
+) -> None:
+    """Refuse user metadata holding a reserved (``_tasb_``) or result key.
+
+    Raises:
+        ValueError: naming the first position and its refused keys, and the fix.
+    """
+    for i, metadata in enumerate(metadatas):
+        refused = sorted(key for key in metadata or {} if is_refused(key))
+        if refused:
+            msg = (
+                f"{argument}[{i}] has metadata keys {refused}: keys starting with "
+                f"{RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
+                f"{list(RESULT_KEYS)} are set on search results to the hit's scores; "
+                "rename them"
+            )
+            raise ValueError(msg)
+
+
+def drop_refused_keys(metadata: dict[str, Any]) -> list[str]:
+    """Remove refused keys from ``metadata`` in place; returns the keys removed."""
+    dropped = [key for key in metadata if is_refused(key)]
+    for key in dropped:
+        del metadata[key]
+    return dropped

@@ -31,7 +31,7 @@ from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.hybrid.lexical import attach_persisted
 from langchain_tasb.ids import content_id
-from langchain_tasb.metadata import user_metadata
+from langchain_tasb.metadata import check_user_metadata, user_metadata
 from langchain_tasb.validation import check_texts
 
 if TYPE_CHECKING:
@@ -81,9 +81,19 @@ def scored_document(hit: ScoredHit) -> Document:
     """A hit as a Document whose metadata also holds the hit's scores.
 
     ``score`` (dot product) and ``relevance``, and for hybrid search ``fused_score`` and
-    ``bm25_score``.
+    ``bm25_score``. Writes through this package refuse these keys in user metadata; a record
+    written around it that holds one is said at WARNING, and the score takes its place.
     """
-    return Document(page_content=hit.text, metadata={**hit.metadata, **hit.scores()}, id=hit.id)
+    scores = hit.scores()
+    clash = sorted(set(hit.metadata) & set(scores))
+    if clash:
+        logger.warning(
+            "record %s holds metadata keys %s, which a search result sets to its scores: "
+            "the scores replace them (re-write the record with other key names)",
+            hit.id,
+            clash,
+        )
+    return Document(page_content=hit.text, metadata={**hit.metadata, **scores}, id=hit.id)
 
 
 class TasbCollection:
@@ -177,9 +187,15 @@ class TasbCollection:
         An id given in ``ids`` wins for its item; a missing one (``None``) is derived from the
         text and ``metadata["source"]``, so adding the same text twice stores it once. Repeated
         ids within one call are merged, the last occurrence winning.
+
+        Raises:
+            ValueError: a metadata key is reserved (starts with ``_tasb_``) or is one a
+                search result sets (``score``, ``relevance``, ``fused_score``,
+                ``bm25_score``); nothing was written.
         """
         items = check_texts(texts)
         metas = self._check_lengths(items, metadatas, ids)
+        check_user_metadata(metas)
         given_ids: Sequence[str | None] = ids or [None] * len(items)
         resolved = [
             given if given is not None else content_id(text, meta)

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from langchain_tasb.chroma import writer_lock
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.errors import ChromaUnavailableError
 
@@ -117,9 +118,12 @@ def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
 def close_client(client: Any) -> None:
     """Release a client's resources, so that reopening the folder loads its index again.
 
+    For an embedded client, this process's writer lock on its folder is released too.
+
     Raises:
         RuntimeError: this chromadb has no ``Client.close()``.
     """
+    folder = persist_directory(client)
     close = getattr(client, "close", None)
     if close is None:
         msg = (
@@ -128,6 +132,21 @@ def close_client(client: Any) -> None:
         )
         raise RuntimeError(msg)
     close()
+    if folder is not None:
+        writer_lock.release(folder)
+
+
+def hold_writer_lock(client: Any, *, wait: float = writer_lock.DEFAULT_WAIT) -> None:
+    """Take the writer lock of an embedded client's folder for this process, before a write.
+
+    A no-op for a server or in-memory client, and once the process holds the lock.
+
+    Raises:
+        StoreLockedError: another process held it for ``wait`` seconds; the message names it.
+    """
+    folder = persist_directory(client)
+    if folder is not None:
+        writer_lock.acquire(folder, wait=wait)
 
 
 def server_url(client: Any) -> str | None:

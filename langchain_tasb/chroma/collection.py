@@ -25,7 +25,7 @@ from langchain_tasb.chroma.catalog import (
     not_found,
 )
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver, observed_write
-from langchain_tasb.chroma.client import location
+from langchain_tasb.chroma.client import hold_writer_lock, location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.chroma.settings import (
@@ -77,7 +77,8 @@ class Collection:
     Calls to a Chroma server are retried with backoff on transient errors (connection
     refused or reset, timeouts, 5xx, 429) within the policy's deadline, and never on client
     errors; embedded stores are not retried. Writes are upserts, updates and deletes by id,
-    so a retried write is harmless.
+    so a retried write is harmless. The first write to an embedded folder takes its writer
+    lock for this process (:mod:`~langchain_tasb.chroma.writer_lock`); reads never do.
     """
 
     dimension: int | None = None
@@ -147,6 +148,7 @@ class Collection:
 
     def set_ef_search(self, ef_search: int) -> None:
         """Change ``ef_search`` (takes effect when Chroma next loads the index)."""
+        hold_writer_lock(self.client)
         self._call(self.collection.modify, configuration={"hnsw": {"ef_search": ef_search}})
 
     # -- reading ---------------------------------------------------------------------------
@@ -281,7 +283,12 @@ class Collection:
         vectors: NDArray[np.float32] | Sequence[Sequence[float]],
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> None:
-        """Insert or replace records, validated first, written in the client's batch size."""
+        """Insert or replace records, validated first, written in the client's batch size.
+
+        Raises:
+            StoreLockedError: another process writes this embedded folder (see
+                :mod:`~langchain_tasb.chroma.writer_lock`).
+        """
         metas = validate_records(ids, texts, metadatas or [None] * len(ids))
         array = np.asarray(vectors, dtype=np.float32)
         width = self.dimension if self.dimension is not None else array.shape[-1]
@@ -294,6 +301,8 @@ class Collection:
         if len(set(ids)) != len(ids):
             msg = "ids contain duplicates within one write; merge them first"
             raise ValueError(msg)
+        if len(ids):
+            hold_writer_lock(self.client)
         step = self.max_batch_size() if len(ids) else 1
         for start in range(0, len(ids), step):
             end = start + step
@@ -341,6 +350,7 @@ class Collection:
             raise ValueError(msg)
         if not ids:
             return
+        hold_writer_lock(self.client)
         step = self.max_batch_size()
         for start in range(0, len(ids), step):
             batch = list(ids[start : start + step])
@@ -359,6 +369,7 @@ class Collection:
 
     def clear(self) -> int:
         """Delete every record, keeping the collection and its metadata; returns how many."""
+        hold_writer_lock(self.client)
         step = self.max_batch_size()
         removed = 0
         while ids := self.get_where(include=(), limit=step).ids:
@@ -373,6 +384,7 @@ class Collection:
         if ids is None and where is None:
             msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
             raise ValueError(msg)
+        hold_writer_lock(self.client)
         if ids is None and not self.observers:
             self._call(self.collection.delete, where=dict(where or {}))
             return

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_tasb.chroma.client import (
     DEFAULT_TIMEOUT,
     connect,
+    hold_writer_lock,
     location,
     parse_chroma_url,
     server_url,
@@ -177,6 +178,7 @@ class ChromaStore(Collection):
         """Create the collection; None if another process created it first."""
         from chromadb.errors import ChromaError
 
+        hold_writer_lock(client)
         identity = model.new_identity()
         try:
             return client.create_collection(

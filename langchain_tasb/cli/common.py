@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from langchain_tasb.chroma import writer_lock
 from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection, check_collection_name
+from langchain_tasb.cli.output import safe_text
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR
 from langchain_tasb.embeddings import TasbEmbeddings
 from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
-from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError
+from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
 
 if TYPE_CHECKING:
     from langchain_tasb.vectorstore import TasbVectorStore
@@ -192,6 +195,27 @@ def open_store(
     )
 
 
+def lock_db(args: argparse.Namespace, *, wait: float) -> None:
+    """Take the ``--db`` folder's writer lock, waiting up to ``wait`` seconds (said on stderr).
+
+    Raises:
+        StoreLockedError: another process holds it; the message names it and ``--wait``.
+    """
+    folder = str(args.db or DEFAULT_DB)
+
+    def waiting(holder: writer_lock.Holder | None) -> None:
+        who = holder.describe() if holder else "another process"
+        line = f"waiting up to {wait:g}s for {who} to finish writing {folder}"
+        print(safe_text(line, multiline=False), file=sys.stderr, flush=True)
+
+    try:
+        writer_lock.acquire(folder, wait=wait, on_wait=waiting)
+    except StoreLockedError as exc:
+        hint = "or pass --wait SECONDS" if wait <= 0 else "or pass a longer --wait"
+        msg = f"{exc}; {hint}"
+        raise StoreLockedError(msg) from exc
+
+
 def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]:
     """The client and the collection named by the store options, without creating either.
 
@@ -262,6 +286,19 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(msg) from None
     if value < 0:
         msg = f"must not be negative, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"must be a number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not value >= 0 or value == float("inf"):
+        msg = f"must be a finite number of seconds >= 0, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

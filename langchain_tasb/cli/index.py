@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from langchain_tasb.cli.common import (
     add_store_options,
+    lock_db,
     make_embeddings,
+    non_negative_float,
     non_negative_int,
     open_store,
     positive_int,
@@ -119,6 +121,14 @@ def add_parser(subparsers: Any) -> None:
         help="exit 0 even if some files or folders could not be read (they are still reported)",
     )
     parser.add_argument(
+        "--wait",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another process is writing the --db, wait up to SECONDS for it to finish "
+        "(default: refuse at once, naming that process)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
     )
     add_store_options(parser)
@@ -144,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             f"({embeddings.document_max_tokens - 2} tokens); try --overlap {DEFAULT_OVERLAP_TOKENS}"
         )
         raise ValueError(msg)
+    if not args.chroma_url:  # before opening Chroma: its index is then read after the last writer
+        lock_db(args, wait=args.wait)
     try:
         store = open_store(args, embeddings)
     except CollectionMismatchError as exc:
@@ -229,6 +241,12 @@ def summary_lines(report: IndexReport, where: str) -> list[str]:
     parts = [f"{count} {name}" for name, count in counts.items() if count]
     if parts:
         lines.append("skipped: " + ", ".join(parts))
+    if report.metadata_keys_dropped:
+        lines.append(
+            f"dropped: {_plural(report.metadata_keys_dropped, 'metadata key')} reserved for "
+            "langchain-tasb or search results (_tasb_*, score, relevance, fused_score, "
+            "bm25_score); rename them in the files to keep them"
+        )
     return lines
 
 

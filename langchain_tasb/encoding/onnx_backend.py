@@ -101,15 +101,21 @@ _REMEMBERED_LIMIT = 64
 
 
 def _read_remembered(path: Path) -> dict[str, list[float]]:
-    """The remembered vectors in ``path``; an absent, unreadable or malformed file is empty."""
+    """The remembered vectors in ``path``; an absent, unreadable or malformed file is empty.
+
+    So is one whose entries do not match the SHA-256 written with them (edited since, or
+    from an older version): its vectors are computed again from the graph.
+    """
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        stored = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         logger.debug("ignoring unreadable %s: %s", path, exc)
         return {}
-    if not isinstance(entries, dict):
+    entries = stored.get("entries") if isinstance(stored, dict) else None
+    if not isinstance(entries, dict) or stored.get("sha256") != _entries_digest(entries):
+        logger.warning("ignoring %s: it does not verify; computing its vectors again", path)
         return {}
     return {
         k: v
@@ -122,11 +128,16 @@ def _write_remembered(path: Path, entries: dict[str, list[float]]) -> None:
     """Replace ``path`` whole (through a temporary file); a read-only cache only logs."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        temporary.write_text(json.dumps(entries), encoding="utf-8")
+        stored = {"entries": entries, "sha256": _entries_digest(entries)}
+        temporary.write_text(json.dumps(stored), encoding="utf-8")
         os.replace(temporary, path)
     except OSError as exc:
         logger.debug("cannot remember vectors in %s: %s", path, exc)
         temporary.unlink(missing_ok=True)
+
+
+def _entries_digest(entries: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
 
 
 _POOLS: dict[int, Any] = {}
@@ -257,7 +268,9 @@ class OnnxEncoder:
         cache), the vector is computed on every call instead.
         """
         max_tokens = min(max_tokens, self.info.max_seq_length)
+        graph = self.exported.digests.get(self.exported.graph_for(role).name, "")
         fields = [role, max_tokens, self._normalize, import_onnxruntime().__version__, text]
+        fields.append(graph)  # the vector belongs to this very graph (verified on load)
         key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()
         path = self.exported.directory / REMEMBERED_FILE
         stored = _read_remembered(path).get(key)

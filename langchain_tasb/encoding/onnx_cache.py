@@ -9,7 +9,10 @@ An export is written into a temporary folder, flushed to disk (every file and fo
 moved into place with one atomic rename: a crash, a power cut or a concurrent export never
 leaves a half-written model where another process would load it. A cached export is checked
 before it is trusted (every file the size it was written with), and one that is damaged or
-whose graph does not load is exported again, with a warning. Writing an export is
+whose graph does not load is exported again, with a warning. Every file's SHA-256 is recorded
+when it is written and checked when the export is first used in a process, so a file
+replaced by another of the same size (another model's graph) is caught and exported again;
+a cache folder other users can write is refused. Writing an export is
 :mod:`langchain_tasb.encoding.onnx_export`.
 """
 
@@ -37,7 +40,9 @@ from langchain_tasb.encoding.onnx_export import (
     EXPORT_FORMAT,
     ExportedModel,
     OnnxSettings,
+    file_digest,
     read_export,
+    verify_export,
     write_export,
 )
 
@@ -71,13 +76,22 @@ def _local_model_dir(name: str) -> Path | None:
         return None
 
 
-def _file_digest(path: Path) -> str:
-    """SHA-256 of a file's content, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _check_private(folder: Path) -> None:
+    """Refuse a cache folder another user can write: a graph planted there would be run.
+
+    Raises:
+        PermissionError: naming the folder, its owner and mode, and the fix.
+    """
+    stat = folder.stat()
+    if stat.st_uid == os.getuid() and not stat.st_mode & 0o022:
+        return
+    msg = (
+        f"the ONNX cache folder {folder} can be written by other users (owner uid "
+        f"{stat.st_uid}, mode {stat.st_mode & 0o777:o}), so a model planted there would be "
+        f"used: make it yours and private (chown $USER {folder}; chmod go-w {folder}), or "
+        f"set ${CACHE_ENV_VAR} to a folder only you can write"
+    )
+    raise PermissionError(msg)
 
 
 def _stamp(stat: os.stat_result) -> list[int]:
@@ -126,7 +140,7 @@ def _fingerprint_files(directory: Path, memo: Path | None = None) -> list[tuple[
         if isinstance(entry, dict) and entry.get("stat") == before:
             digest = str(entry["sha256"])
         else:
-            digest = _file_digest(file)
+            digest = file_digest(file)
             after = file.stat()
             if after.st_ctime < time.time() - _SETTLED_SECONDS and _stamp(after) == before:
                 remembered[resolved] = {"stat": before, "sha256": digest}
@@ -228,11 +242,17 @@ def ensure_exported(
         if model_dir is None:
             msg = f"Model {name!r} loaded, but its files cannot be found to key the ONNX cache."
             raise OSError(msg)
+    if root.exists():
+        _check_private(root)
     final = root / cache_key(name, model_dir, settings, memo=root / _HASHES_FILE)
     exported = read_export(final)
     if exported is not None and not rebuild:
-        return exported
-    if exported is not None:
+        _check_private(final)
+        mismatch = verify_export(exported)
+        if mismatch is None:
+            return exported
+        _set_aside(final, mismatch)
+    elif exported is not None:
         _set_aside(final, "does not load")
     elif final.exists():
         _set_aside(final, "is incomplete or damaged")
@@ -241,7 +261,8 @@ def ensure_exported(
         model = load_sentence_transformer(
             name, "cpu", trust_remote_code=trust_remote_code, share=False
         )
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(root)
     _remove_stale_temporaries(root)
     logger.info(
         "exporting %s to ONNX (%s) in %s (once; later loads reuse it)",

@@ -15,10 +15,11 @@ running one is :mod:`langchain_tasb.encoding.onnx_backend`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,6 +88,8 @@ class ExportedModel:
     pad_token_id: int
     query_graph: bool = False
     """Whether queries have their own graph (see :attr:`OnnxSettings.int8_queries`)."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of each file, recorded when the export was written (see :func:`verify_export`)."""
 
     @property
     def model_file(self) -> Path:
@@ -304,6 +307,13 @@ def write_export(model: Any, name: str, destination: Path, settings: OnnxSetting
             for file in sorted(destination.rglob("*"))
             if file.is_file()
         },
+        # And its SHA-256, checked once per load: a file replaced by another of the same
+        # size (another model's graph of the same shape) keeps every size.
+        "sha256": {
+            file.relative_to(destination).as_posix(): file_digest(file)
+            for file in sorted(destination.rglob("*"))
+            if file.is_file()
+        },
     }
     # Written last: a folder with meta.json is a finished export.
     (destination / _META_FILE).write_text(json.dumps(meta, indent=2))
@@ -332,6 +342,34 @@ def read_export(directory: Path) -> ExportedModel | None:
             prompts=dict(meta["prompts"]),
             pad_token_id=int(meta["pad_token_id"]),
             query_graph=query_graph,
+            digests={str(k): str(v) for k, v in dict(meta.get("sha256") or {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_export(exported: ExportedModel) -> str | None:
+    """Why the export's files are not the ones written (None when every digest matches).
+
+    Hashing reads every file once (the graphs dominate): a cost paid once per load in a
+    process, small beside loading the graph into ONNX Runtime.
+    """
+    if not exported.digests:
+        return "records no file digests (written by an older version)"
+    for name, recorded in sorted(exported.digests.items()):
+        try:
+            actual = file_digest(exported.directory / name)
+        except OSError as exc:
+            return f"cannot read {name} ({exc.strerror or exc})"
+        if actual != recorded:
+            return f"has a {name} that is not the file written there (its SHA-256 differs)"
+    return None

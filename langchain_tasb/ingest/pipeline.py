@@ -25,6 +25,7 @@ from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
 from langchain_tasb.ingest.roots import _gone, _is_of_root, _of_root, default_root_id
 from langchain_tasb.ingest.rows import _Row, _rows
+from langchain_tasb.metadata import drop_refused_keys
 
 if TYPE_CHECKING:
     import os
@@ -257,6 +258,11 @@ class _IndexRun:
                 )
                 raise UnreadableFileError(entry.path, reason)
         records = read_records(entry)
+        dropped = [key for record in records for key in drop_refused_keys(record.metadata)]
+        if dropped:
+            logger.info("%s: dropped reserved metadata keys %s", entry.path, sorted(set(dropped)))
+            with self.lock:
+                self.report.metadata_keys_dropped += len(dropped)
         root_id = self.root_ids[str(entry.root)]
         rows = list(_rows(entry, records, self.chunker, root_id, self.max_chunks))
         cleaned = validate_records(

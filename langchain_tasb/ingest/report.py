@@ -48,6 +48,9 @@ class IndexReport:
         root_ids: The identity of each root, in the order of ``roots``: what its chunks carry
             as ``root_id`` and what their ids and ``prune`` are keyed on.
         prune_skipped: Roots not pruned because a folder under them could not be listed.
+        metadata_keys_dropped: Metadata keys dropped from records read (a ``.jsonl``
+            line's ``metadata``): reserved ``_tasb_`` keys and the keys search results set
+            (``score``, ``relevance``, ``fused_score``, ``bm25_score``).
     """
 
     roots: list[str] = field(default_factory=list)
@@ -65,6 +68,7 @@ class IndexReport:
     files_pruned: int = 0
     skipped: ScanStats = field(default_factory=ScanStats)
     seconds: float = 0.0
+    metadata_keys_dropped: int = 0
 
     @property
     def files_failed(self) -> int:

@@ -25,15 +25,16 @@ from llama_index.core.schema import (
     TextNode,
 )
 
-from langchain_tasb.metadata import RESERVED_PREFIX, is_reserved, user_metadata
+from langchain_tasb.metadata import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
 
 NODE_KEY = f"{RESERVED_PREFIX}llama_node"
 """Record key holding the JSON LlamaIndex needs to rebuild a node beyond text and metadata."""
 REF_DOC_ID_KEY = f"{RESERVED_PREFIX}ref_doc_id"
 """Record key holding the node's ``ref_doc_id`` (the id of its source document)."""
 
-SCORE_KEYS = ["score", "relevance", "fused_score", "bm25_score"]
-"""Metadata keys kept out of the text LlamaIndex shows an LLM or embeds."""
+SCORE_KEYS = list(RESULT_KEYS)
+"""Metadata keys a query result adds (the hit's scores), kept out of the text LlamaIndex shows
+an LLM or embeds; a node's own metadata may not hold them."""
 
 # Fields stored elsewhere in the record (id, text, metadata) or never (the vector).
 _ELSEWHERE = {"id_", "embedding", "metadata", "text", "text_resource"}
@@ -56,13 +57,14 @@ def node_to_record(node: BaseNode, position: int = 0) -> Record:
     """The record that stores ``node``: its id, its text, its metadata plus reserved keys.
 
     Raises:
-        ValueError: a metadata key uses the reserved prefix.
+        ValueError: a metadata key uses the reserved prefix, or is one a query result sets.
     """
-    reserved = sorted(key for key in node.metadata if is_reserved(key))
-    if reserved:
+    refused = sorted(key for key in node.metadata if is_refused(key))
+    if refused:
         msg = (
-            f"nodes[{position}] (id {node.node_id!r}) has metadata keys {reserved}; keys "
-            f"starting with {RESERVED_PREFIX!r} are reserved for langchain-tasb: rename them"
+            f"nodes[{position}] (id {node.node_id!r}) has metadata keys {refused}; keys "
+            f"starting with {RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
+            f"{SCORE_KEYS} are set on query results to the hit's scores: rename them"
         )
         raise ValueError(msg)
     metadata = dict(node.metadata)

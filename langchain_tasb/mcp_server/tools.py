@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
+from langchain_tasb.metadata import RESULT_KEYS
 from langchain_tasb.tools import source_label
 from langchain_tasb.validation import echo
 
@@ -36,7 +37,6 @@ DEFAULT_K = 5
 MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
-_SCORE_KEYS = ("score", "relevance", "fused_score", "bm25_score")
 _HYBRID_ONLY = {"fused_score", "bm25_score"}
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -303,7 +303,7 @@ def describe_contents(summary: Mapping[str, Any]) -> str:
 def to_hit(document: Document) -> SearchHit:
     """A search result Document as a :class:`SearchHit`."""
     metadata = dict(document.metadata)
-    scores = {key: metadata.pop(key, None) for key in _SCORE_KEYS}
+    scores = {key: metadata.pop(key, None) for key in RESULT_KEYS}
     return SearchHit(
         id=str(document.id),
         source=_str_or_none(metadata.get("source")),

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
+from langchain_tasb.chroma import writer_lock
 from langchain_tasb.hybrid import LexicalIndex, default_directory, sync
 from tests.integration_tests.test_cli import tasb, write_doc
 
@@ -71,6 +72,7 @@ def test_a_write_killed_between_chroma_and_bm25_is_reconciled_with_the_exact_ids
 ) -> None:
     index = LexicalIndex(store)
     assert index.refresh() == "built"
+    writer_lock.release(tmp_path / "db")  # one writer process at a time: the children write
 
     added = child(
         tmp_path / "db",
@@ -135,9 +137,10 @@ def test_writes_by_every_writer_reach_the_next_hybrid_search(
     )
     llama.add([TextNode(id_="llama-1", text="a nebula seen from llamaindex")])
     assert "llama-1" in {d.id for d in hybrid.invoke("nebula")}
-    # Other processes write below. Embedded Chroma's vector index is one process's: this one
-    # would need to reopen the database to query their records densely, so from here on the
-    # BM25 side is checked on its own.
+    # Other processes write below, one at a time, after this one gives up its writer lock.
+    # Embedded Chroma's vector index is one process's: this one would need to reopen the
+    # database to query their records densely, so from here on the BM25 side is checked alone.
+    writer_lock.release(tmp_path / "db")
     other = child(tmp_path / "db", tiny_model_path, 'store.add_texts(["an obsidian"], ids=["p-1"])')
     assert other.returncode == 0, other.stderr
     assert index.refresh() == "current"  # that process updated the shared BM25 index itself

@@ -18,6 +18,7 @@ EXPECTED_ALL = {
     "ModelMismatchError",
     "RelevanceScale",
     "SpaceMismatchError",
+    "StoreLockedError",
     "TasbEmbeddings",
     "TasbRetriever",
     "TasbVectorStore",

@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb import ingest as ingest_module
+from langchain_tasb.cli.index import summary_lines
 from langchain_tasb.ingest import (
     IndexProgress,
     chunk_id,
@@ -399,7 +400,7 @@ def test_jsonl_records_keep_their_key_and_metadata(
 ) -> None:
     lines = [
         {"_id": "doc1", "title": "Logs", "text": "rotate the logs daily", "metadata": {"y": 1}},
-        {"text": "the plain record text", "metadata": {"lang": "en", "score": 0.5}},
+        {"text": "the plain record text", "metadata": {"lang": "en", "rank": 0.5}},
     ]
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -410,7 +411,7 @@ def test_jsonl_records_keep_their_key_and_metadata(
     assert beir["source"] == "corpus.jsonl"
     assert (beir["doc_id"], beir["title"], beir["y"], beir["line"]) == ("doc1", "Logs", 1, 1)
     assert chunks["doc1"]["text"] == "Logs rotate the logs daily"
-    assert chunks["line:2"]["metadata"]["score"] == 0.5
+    assert chunks["line:2"]["metadata"]["rank"] == 0.5
     assert not index_paths(store, [tmp_path]).changed
 
     # A BEIR record moved down a line keeps its id and vector: only its metadata changes.
@@ -425,6 +426,34 @@ def test_jsonl_records_keep_their_key_and_metadata(
     assert meta["line"] == 2
     assert "y" not in meta
     assert not index_paths(store, [tmp_path]).changed
+
+
+def test_reserved_and_result_metadata_keys_in_jsonl_are_dropped_and_counted(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
+    planted = {
+        "_tasb_llama_node": "{not json",
+        "_tasb_ref_doc_id": "victim-doc",
+        "score": 99.0,
+        "relevance": 1.0,
+        "lang": "en",
+    }
+    lines = [
+        {"text": "rotate the logs daily", "metadata": planted},
+        {"_id": "d2", "text": "the cache is warm", "metadata": {"bm25_score": 3}},
+    ]
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    report = index_paths(store, [tmp_path])
+
+    assert report.metadata_keys_dropped == 5
+    assert "dropped: 5 metadata keys reserved" in "\n".join(summary_lines(report, "here"))
+    metas = [chunk["metadata"] for chunk in stored(store).values()]
+    assert len(metas) == 2
+    for meta in metas:
+        assert not set(meta) & {*planted, "bm25_score"} - {"lang"}
+    assert sorted(meta.get("lang", "") for meta in metas) == ["", "en"]
+    assert store.store.count() == 2
 
 
 def test_unreadable_file_is_reported_and_its_old_chunks_kept(

@@ -344,6 +344,10 @@ def test_embeddings_from_another_model_are_refused(
 def test_reserved_metadata_keys_are_refused(llama_store: TasbLlamaVectorStore) -> None:
     with pytest.raises(ValueError, match=r"_tasb_x.*reserved"):
         llama_store.add([TextNode(id_="a", text="t", metadata={"_tasb_x": 1})])
+    for key in ("score", "relevance", "fused_score", "bm25_score"):
+        with pytest.raises(ValueError, match=rf"\['{key}'\].*set on query results"):
+            llama_store.add([TextNode(id_="a", text="t", metadata={key: 1})])
+    assert llama_store.get_nodes() == []
 
 
 def test_ingestion_pipeline_twice_writes_nothing_new(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -50,13 +51,13 @@ def test_weights_are_hashed_once_then_remembered_by_their_stat(
     monkeypatch.setattr(onnx_cache, "_SETTLED_SECONDS", 0.2)
     time.sleep(0.5)  # older than the settling time: the stat is trusted from now on
     hashed: list[str] = []
-    digest = onnx_cache._file_digest
+    digest = onnx_cache.file_digest
 
     def spy(path: Path) -> str:
         hashed.append(path.name)
         return digest(path)
 
-    monkeypatch.setattr(onnx_cache, "_file_digest", spy)
+    monkeypatch.setattr(onnx_cache, "file_digest", spy)
     key = cache_key(str(copy), copy, OnnxSettings(), memo=memo)
     assert "model.safetensors" in hashed
     hashed.clear()
@@ -124,16 +125,75 @@ def test_an_export_with_an_empty_graph_is_exported_again_with_a_warning(
     )
 
 
-def test_a_graph_that_does_not_load_is_exported_again_with_a_warning(
+def test_a_graph_replaced_keeping_its_size_is_exported_again_with_a_warning(
     tiny_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     good = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path / "good")
     expected = good.encode(TEXTS[:1], role="query", max_tokens=16, batch_size=1).vectors
     cache = tmp_path / "damaged"
     graph = ensure_exported(str(tiny_model_path), cache_dir=cache).graph_for("query")
-    overwrite_keeping_size_and_mtime(graph)  # same size: only loading it tells
-    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=cache)
+    overwrite_keeping_size_and_mtime(graph)  # same size: only its digest tells
     with caplog.at_level(logging.WARNING, logger="langchain_tasb"):
+        encoder = OnnxEncoder(str(tiny_model_path), cache_dir=cache)
         vectors = encoder.encode(TEXTS[:1], role="query", max_tokens=16, batch_size=1).vectors
     np.testing.assert_array_equal(vectors, expected)
-    assert any("does not load" in r.getMessage() for r in caplog.records)
+    assert any(
+        "model.onnx that is not the file written there" in r.getMessage()
+        and "exporting it again" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_another_models_planted_graph_is_caught_and_the_probe_recomputed(
+    tiny_model_path: Path,
+    other_model_path: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    own = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path / "own")
+    probe = own.encode_fixed("the probe sentence", role="document", max_tokens=16)
+    other = ensure_exported(str(other_model_path), cache_dir=tmp_path / "other")
+    assert other.model_file.stat().st_size == own.exported.model_file.stat().st_size
+    shutil.copyfile(other.model_file, own.exported.model_file)  # same shape, other weights
+
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb"):
+        reloaded = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path / "own")
+        again = reloaded.encode_fixed("the probe sentence", role="document", max_tokens=16)
+        query = reloaded.encode(TEXTS[:1], role="document", max_tokens=16, batch_size=1)
+
+    np.testing.assert_array_equal(again, probe)
+    np.testing.assert_array_equal(
+        query.vectors, own.encode(TEXTS[:1], role="document", max_tokens=16, batch_size=1).vectors
+    )
+    assert any("SHA-256 differs" in r.getMessage() for r in caplog.records)
+
+
+def test_remembered_vectors_that_do_not_verify_are_computed_again(
+    tiny_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    probe = encoder.encode_fixed("the probe sentence", role="document", max_tokens=16)
+    remembered = encoder.exported.directory / "remembered.json"
+    stored = json.loads(remembered.read_text())
+    stored["entries"] = {key: [0.5] * len(v) for key, v in stored["entries"].items()}
+    remembered.write_text(json.dumps(stored))  # planted vectors, stale digest
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb"):
+        again = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path).encode_fixed(
+            "the probe sentence", role="document", max_tokens=16
+        )
+    np.testing.assert_array_equal(again, probe)
+    assert any("does not verify" in r.getMessage() for r in caplog.records)
+
+
+def test_a_cache_folder_other_users_can_write_is_refused(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "shared"
+    ensure_exported(str(tiny_model_path), cache_dir=cache)
+    cache.chmod(0o777)
+    with pytest.raises(
+        PermissionError, match=rf"{cache} can be written by other users.*chmod go-w"
+    ):
+        ensure_exported(str(tiny_model_path), cache_dir=cache)
+    cache.chmod(0o755)
+    assert ensure_exported(str(tiny_model_path), cache_dir=cache).model_file.is_file()

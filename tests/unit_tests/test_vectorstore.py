@@ -142,6 +142,30 @@ def test_bad_metadata_is_refused_before_anything_is_written(store: TasbVectorSto
     assert store.store.count() == 0
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "_tasb_llama_node",
+        "_tasb_ref_doc_id",
+        "score",
+        "relevance",
+        "fused_score",
+        "bm25_score",
+    ],
+)
+def test_reserved_and_result_metadata_keys_are_refused_by_name(
+    store: TasbVectorStore, key: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"metadatas\[1\] has metadata keys \['{key}'\]"):
+        store.add_texts(["a", "b"], [{"ok": 1}, {key: "victim-doc", "ok": 2}])
+    with pytest.raises(ValueError, match=rf"'{key}'.*rename them"):
+        store.add_documents([Document(page_content="c", metadata={key: 1})])
+    assert store.store.count() == 0
+    store.add_texts(["a"], [{"score_note": 1, "tasb_x": 2}])  # near misses are user keys
+    [hit] = store.similarity_search_with_score("a", k=1)
+    assert hit[0].metadata == {"score_note": 1, "tasb_x": 2}
+
+
 @pytest.mark.parametrize("key", ["#page", "#document", "chroma:document"])
 def test_reserved_metadata_keys_are_the_ones_chroma_refuses(collection_name: str, key: str) -> None:
     import chromadb
