@@ -298,6 +298,11 @@ class Manifest:
             self.files[relpath] = [mark.size, mark.mtime_ns, mark.sha256, chunks, mark.taken_ns]
             self.dirty = True
 
+    def sources(self) -> set[str]:
+        """The relpaths recorded."""
+        with self.lock:
+            return set(self.files)
+
     def forget(self, relpath: str) -> None:
         """Drop a file's entry (it failed, or it was pruned)."""
         with self.lock:

@@ -28,7 +28,7 @@ from langchain_tasb.ingest.manifest import (
 )
 from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
-from langchain_tasb.ingest.roots import _of_root, default_root_id, gone_chunks
+from langchain_tasb.ingest.roots import _gone, _of_root, default_root_id, gone_chunks
 from langchain_tasb.ingest.rows import _DONE, _Finish, _reason, _Row, _rows, _Write
 
 if TYPE_CHECKING:
@@ -373,6 +373,10 @@ class _IndexRun:
             self.manifests[root].forget(source)
             self.report.chunks_pruned += len(ids)
             self.report.files_pruned += 1
+        manifest = self.manifests[root]
+        for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
+            if _gone(root, source):
+                manifest.forget(source)
 
     def _notify(self, current: str, *, finished: bool = False) -> None:
         if self.progress is None:

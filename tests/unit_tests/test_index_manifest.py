@@ -221,8 +221,10 @@ def test_prune_removes_a_gone_files_chunks_and_manifest_entry(
 ) -> None:
     docs = tmp_path / "docs"
     corpus(docs, 3)
+    (docs / "empty.md").write_text("")  # no chunks, but an entry
     index_paths(store, [docs])
     (docs / "f1.md").unlink()
+    (docs / "empty.md").unlink()
     report = index_paths(store, [docs], prune=True)
     assert report.files_pruned == 1
     assert {c["metadata"]["source"] for c in stored(store).values()} == {"f0.md", "f2.md"}
