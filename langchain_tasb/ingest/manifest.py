@@ -198,6 +198,17 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _well_formed(files: Any) -> bool:
+    """Whether ``files`` maps relpaths to ``[size, mtime_ns, sha256, chunks, taken_ns]``."""
+    return isinstance(files, dict) and all(
+        isinstance(entry, list)
+        and len(entry) == 5  # size, mtime_ns, sha256, chunks, taken_ns
+        and all(type(entry[i]) is int for i in (0, 1, 3, 4))
+        and isinstance(entry[2], str)
+        for entry in files.values()
+    )
+
+
 def _checksum(body: dict[str, Any]) -> str:
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
@@ -227,24 +238,30 @@ class Manifest:
 
     def _load(self, path: Path) -> dict[str, list[Any]]:
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             return {}
         except OSError as exc:
             logger.warning("cannot read the manifest %s (%s): reading every file", path, exc)
             return {}
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode("utf-8"))
             body = {k: v for k, v in data.items() if k != "sha256"}
-            valid = data.get("sha256") == _checksum(body) and isinstance(body["files"], dict)
+            valid = data.get("sha256") == _checksum(body) and _well_formed(body["files"])
         except (ValueError, AttributeError, KeyError, TypeError):
             valid = False
         if not valid:
             logger.warning("the manifest %s is damaged (checksum): reading every file", path)
             return {}
-        if body.get("format") != MANIFEST_FORMAT or any(
-            body.get(name) != self.key.get(name) for name in ("collection", "root_id")
-        ):
+        if body.get("format") != MANIFEST_FORMAT:
+            logger.warning(
+                "the manifest %s has format %r, not %d: reading every file",
+                path,
+                body.get("format"),
+                MANIFEST_FORMAT,
+            )
+            return {}
+        if any(body.get(name) != self.key.get(name) for name in ("collection", "root_id")):
             logger.warning(
                 "the manifest %s belongs to another collection or root (%r, %r): reading "
                 "every file",

@@ -13,7 +13,7 @@ import pytest
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.ingest import index_paths
 from langchain_tasb.ingest import pipeline as pipeline_module
-from langchain_tasb.ingest.manifest import manifest_directory
+from langchain_tasb.ingest.manifest import _checksum, manifest_directory
 from tests.unit_tests.test_ingest import RecordingEmbeddings, paragraph, stored
 
 HOUR_NS = 3600 * 10**9
@@ -139,7 +139,7 @@ def test_a_touched_file_with_the_same_content_is_not_read(
     assert report.files_not_read == 2
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "foreign"])
+@pytest.mark.parametrize("damage", ["corrupt", "malformed", "foreign"])
 def test_a_damaged_or_foreign_manifest_is_ignored_with_a_warning(
     store: TasbVectorStore,
     reads: list[str],
@@ -156,6 +156,12 @@ def test_a_damaged_or_foreign_manifest_is_ignored_with_a_warning(
         data = json.loads(manifest.read_text())
         data["files"]["f9.md"] = data["files"]["f0.md"]  # checksum no longer matches
         manifest.write_text(json.dumps(data))
+    elif damage == "malformed":  # a checksum that matches entries of the wrong shape
+        data = json.loads(manifest.read_text())
+        data["files"]["f0.md"] = ["big", 0]
+        del data["sha256"]
+        data["sha256"] = _checksum(data)
+        manifest.write_text(json.dumps(data))
     else:
         index_paths(store, [other])
         [theirs] = [m for m in manifest_files(store) if m != manifest]
@@ -167,7 +173,7 @@ def test_a_damaged_or_foreign_manifest_is_ignored_with_a_warning(
 
     assert sorted(reads) == ["f0.md", "f1.md"]
     assert report.files_not_read == 0
-    expected = "is damaged (checksum)" if damage == "corrupt" else "another collection or root"
+    expected = "another collection or root" if damage == "foreign" else "is damaged (checksum)"
     assert expected in caplog.text
     reads.clear()
     assert index_paths(store, [docs]).files_not_read == 2  # rewritten, trusted again
