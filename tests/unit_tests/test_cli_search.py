@@ -207,3 +207,14 @@ def test_mcp_collection_info_shows_no_local_paths_unless_show_paths(
     shown = collection_info(parser.parse_args(["mcp", "--show-paths", "--db", str(indexed)]))()
     assert shown["db"] == str(indexed.resolve())
     assert shown["model"] == str(tiny_model_path)
+
+
+def test_index_rerun_skips_unread_files_and_full_reads_them(
+    indexed: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = indexed.parent / "docs"
+    common = ["--db", str(indexed), "--model", str(tiny_model_path)]
+    assert main(["index", str(docs), *common]) == 0
+    assert f"; {len(TEXTS)} unchanged since the manifest, not read)" in capsys.readouterr().out
+    assert main(["index", str(docs), "--full", *common]) == 0
+    assert "; 0 unchanged since the manifest, not read)" in capsys.readouterr().out
