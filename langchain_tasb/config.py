@@ -11,11 +11,14 @@ Environment variables:
 * ``TASB_CACHE_DIR`` (:data:`CACHE_ENV_VAR`): the cache root (see :func:`cache_root`).
 * ``TASB_DATA_DIR`` (:data:`DATA_DIR_ENV_VAR`): a folder of BEIR dataset folders.
 * ``TASB_CHROMA_HEADERS`` (:data:`HEADERS_ENV_VAR`): HTTP headers for a Chroma server.
+* ``TASB_MANIFEST_SAVE_SECONDS`` (:data:`MANIFEST_SAVE_ENV_VAR`): how often an indexing run
+  saves its manifests (see :func:`manifest_save_seconds`).
 
 Every cache lives in a subfolder of :func:`cache_root`: ``onnx/`` (ONNX exports of models),
 ``embeddings/`` (``tasb eval``'s corpus vectors) and ``bm25/<server>/<collection>/`` (BM25
 indexes of collections on a Chroma server; an embedded collection keeps its BM25 index beside
-itself instead).
+itself instead) and ``manifests/<server>/<collection>/`` (what ``tasb index`` may skip, for a
+server; beside an embedded database otherwise).
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ HEADERS_ENV_VAR = "TASB_CHROMA_HEADERS"
 """HTTP headers for a Chroma server, one ``KEY=VALUE`` a line: a token kept here stays out of
 ``ps`` and the shell history, unlike one given to ``--header``."""
 
+MANIFEST_SAVE_ENV_VAR = "TASB_MANIFEST_SAVE_SECONDS"
+"""Environment variable: seconds between saves of the indexing manifests during a run."""
+
+DEFAULT_MANIFEST_SAVE_SECONDS = 30.0
+"""How often a running index saves its manifests unless ``$TASB_MANIFEST_SAVE_SECONDS`` says."""
+
 CACHE_DIR_NAME = "langchain-tasb"
 """The cache root's folder name under ``$XDG_CACHE_HOME`` (or ``~/.cache``)."""
 
@@ -65,3 +74,29 @@ def cache_root() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / CACHE_DIR_NAME
+
+
+def manifest_save_seconds() -> float:
+    """Seconds between saves of the indexing manifests during a run (and one at the end).
+
+    ``$TASB_MANIFEST_SAVE_SECONDS`` when set to a number >= 0 (0 saves after every file),
+    else :data:`DEFAULT_MANIFEST_SAVE_SECONDS`. A shorter interval loses less of a killed
+    run's progress and costs more writes.
+
+    Raises:
+        ValueError: If the variable is set to something other than a number >= 0.
+    """
+    configured = os.environ.get(MANIFEST_SAVE_ENV_VAR, "").strip()
+    if not configured:
+        return DEFAULT_MANIFEST_SAVE_SECONDS
+    try:
+        seconds = float(configured)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        msg = (
+            f"${MANIFEST_SAVE_ENV_VAR} must be seconds >= 0, got {configured!r}: set a number "
+            "such as 30, or unset it"
+        )
+        raise ValueError(msg)
+    return seconds

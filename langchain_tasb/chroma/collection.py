@@ -52,12 +52,17 @@ Field = Literal["documents", "metadatas", "embeddings"]
 PAGE_SIZE = 1000
 """Records per page of :meth:`Collection.scan`."""
 
+ID_PAGE = 100_000
+"""Ids listed per call by :meth:`Collection.scan` before their fields are read by id: the
+skipped ids of a later call cost Chroma little (ids only), and memory holds one such page."""
+
 # HnswSettings and its defaults (settings.py) and the catalog functions (catalog.py) are
 # re-exported: callers import them from here and from chroma/store.py.
 __all__ = [
     "DEFAULT_EF_CONSTRUCTION",
     "DEFAULT_EF_SEARCH",
     "DEFAULT_MAX_NEIGHBORS",
+    "ID_PAGE",
     "PAGE_SIZE",
     "Collection",
     "Field",
@@ -195,16 +200,33 @@ class Collection:
     ) -> Iterator[Records]:
         """Every record (matching ``where``), page by page; the one paged loop of the package.
 
-        Pages go by offset: records written or deleted during a scan may be missed or seen
-        twice, so a caller that deletes what it finds collects first and deletes after.
+        Linear in the collection: the matching ids are listed first, ids only, in pages of
+        :data:`ID_PAGE`, and each page's fields are then read by id, ``page_size`` (at most
+        the client's batch size) at a time. Paging the fields themselves by offset made
+        Chroma re-read every skipped record for each page, so a full scan grew with the
+        square of the collection; skipping ids only is cheap, and a collection of up to
+        :data:`ID_PAGE` ids is listed in one call.
+
+        Records written during a scan may be missed, and records deleted during it are
+        skipped (or, past the first id page, may shift others out of it), so a caller that
+        deletes what it finds collects first and deletes after.
         """
+        if page_size < 1:
+            msg = f"page_size must be at least 1, got {page_size}"
+            raise ValueError(msg)
+        fields = [f for f in include if f in ("documents", "metadatas", "embeddings")]
+        step = min(page_size, self.max_batch_size()) if fields else page_size
         offset = 0
         while True:
-            page = self.get_where(where, include=include, limit=page_size, offset=offset)
-            if not page.ids:
+            listed = self.get_where(where, include=(), limit=ID_PAGE, offset=offset).ids
+            for start in range(0, len(listed), step):
+                ids = listed[start : start + step]
+                page = self.get_where(ids=ids, include=fields) if fields else Records.ids_only(ids)
+                if page.ids:
+                    yield page
+            if len(listed) < ID_PAGE:
                 return
-            yield page
-            offset += len(page.ids)
+            offset += len(listed)
 
     def existing_ids(
         self,

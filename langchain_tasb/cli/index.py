@@ -116,6 +116,12 @@ def add_parser(subparsers: Any) -> None:
         "are kept, and nothing is pruned under a PATH with a folder that could not be listed",
     )
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help="read every file even if the manifest says it is unchanged, and rewrite the "
+        "manifest (for chunks deleted from the collection by something other than tasb)",
+    )
+    parser.add_argument(
         "--keep-going",
         action="store_true",
         help="exit 0 even if some files or folders could not be read (they are still reported)",
@@ -184,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
             root_id=args.root_id,
             max_file_bytes=args.max_file_bytes or None,
             max_chunks_per_file=args.max_chunks_per_file or None,
+            full=args.full,
         )
     if not args.quiet:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
@@ -212,14 +219,15 @@ def summary_lines(report: IndexReport, where: str) -> list[str]:
     if not report.changed:
         lines = [
             f"nothing to write: {files} and {_plural(report.chunks_unchanged, 'chunk')} "
-            f"already up to date in {where} ({report.seconds:.1f}s)"
+            f"already up to date in {where} ({report.seconds:.1f}s; "
+            f"{report.files_not_read} unchanged since the manifest, not read)"
         ]
     else:
         rate = report.chunks_written / report.seconds if report.seconds > 0 else 0.0
         lines = [
             f"indexed {files} into {where} in {report.seconds:.1f}s ({rate:.1f} chunks/s)",
             f"files: {report.files_indexed} changed, {report.files_unchanged} unchanged, "
-            f"{report.files_failed} failed",
+            f"{report.files_failed} failed ({report.files_not_read} unchanged files not read)",
             f"chunks: {report.chunks_written} written, {report.chunks_unchanged} unchanged, "
             f"{report.chunks_moved} moved, {report.chunks_deleted} deleted",
         ]

@@ -1,13 +1,21 @@
-"""``tasb info``: what a collection holds, read from Chroma without loading the model."""
+"""``tasb info``: what a collection holds, read from Chroma without loading the model.
+
+By default it reads only what Chroma keeps at hand (count, metadata, configuration), so it
+answers at once at any size; ``--sources`` also reads every chunk's metadata to count and
+list the sources, with a progress bar on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.identity import ModelIdentity
 from langchain_tasb.cli.common import (
     DEFAULT_DB,
@@ -26,25 +34,34 @@ def add_parser(subparsers: Any) -> None:
         "info",
         help="describe an index",
         description=(
-            "Print the model, dimension, similarity, distance space, chunk count, sources and "
-            "size on disk of a collection. The model is not loaded (--model is ignored)."
+            "Print the model, dimension, similarity, distance space, HNSW settings, chunk "
+            "count and size on disk of a collection at once; --sources also reads every "
+            "chunk to count and list the sources. The model is not loaded (--model is "
+            "ignored)."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
+    parser.add_argument(
+        "--sources",
+        action="store_true",
+        help=(
+            "also count the sources and roots and list the largest sources: reads every "
+            "chunk's metadata (a progress bar on stderr), so it takes time on a large index"
+        ),
+    )
     add_store_options(parser)
     parser.set_defaults(func=run)
 
 
-def describe(args: argparse.Namespace) -> dict[str, Any]:
-    """Everything ``tasb info`` prints, as a JSON-ready dict."""
+def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, Any]:
+    """Everything ``tasb info`` prints, as a JSON-ready dict.
+
+    Without ``sources`` nothing is scanned: ``sources``, ``roots`` and ``top_sources`` are
+    None. With it every chunk's metadata is read once, with a progress bar on stderr when
+    stderr is a terminal.
+    """
     _, chroma = open_existing_collection(args)
     identity = ModelIdentity.from_metadata(chroma.metadata)
-    sources: Counter[tuple[str, str]] = Counter()
-    for page in chroma.scan(include=["metadatas"]):
-        for metadata in page.metadatas:
-            metadata = metadata or {}
-            sources[str(metadata.get("root", "")), str(metadata.get("source", ""))] += 1
-    roots = sorted({root for root, _ in sources if root})
     hnsw = chroma.hnsw
     location: dict[str, Any]
     if args.chroma_url:
@@ -52,7 +69,8 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
     else:
         db = Path(args.db or DEFAULT_DB).resolve()
         location = {"db": str(db), "size_bytes": _disk_size(db)}
-    return {
+    chunks = chroma.count()
+    info: dict[str, Any] = {
         "collection": chroma.name,
         **location,
         "model": identity.model_name if identity else None,
@@ -62,14 +80,63 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
         "hnsw": {
             k: hnsw[k] for k in ("ef_search", "ef_construction", "max_neighbors") if k in hnsw
         },
-        "chunks": chroma.count(),
-        "sources": len(sources),
-        "roots": roots,
+        "chunks": chunks,
+        "sources": None,
+        "roots": None,
+        "top_sources": None,
+    }
+    if sources:
+        info.update(_count_sources(chroma, chunks))
+    return info
+
+
+def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
+    """``sources``, ``roots`` and ``top_sources``, from one linear scan of the metadata."""
+    counts: Counter[tuple[str, str]] = Counter()
+    # tqdm ships no type hints; it comes with transformers.
+    tqdm: Any = importlib.import_module("tqdm").tqdm
+    with tqdm(
+        total=chunks,
+        unit="chunk",
+        desc="reading sources",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    ) as bar:
+        for page in chroma.scan(include=["metadatas"]):
+            for metadata in page.metadatas:
+                metadata = metadata or {}
+                counts[str(metadata.get("root", "")), str(metadata.get("source", ""))] += 1
+            bar.update(len(page))
+    return {
+        "sources": len(counts),
+        "roots": sorted({root for root, _ in counts if root}),
         "top_sources": [
             {"root": root, "source": source, "chunks": count}
-            for (root, source), count in sources.most_common(TOP_SOURCES)
+            for (root, source), count in counts.most_common(TOP_SOURCES)
         ],
     }
+
+
+def for_clients(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` without what an MCP client did not give: local paths, server, root paths.
+
+    The database folder and server address are dropped, a model given as a local folder
+    is named by its last path component, and roots (``host:path`` identities and paths)
+    are dropped; counts, the collection name and the source names relative to their root
+    stay.
+    """
+    shown = {k: v for k, v in info.items() if k not in ("db", "server", "roots")}
+    model = shown.get("model")
+    if isinstance(model, str) and (
+        os.path.isabs(model) or model.startswith(("~", ".")) or os.path.exists(model)
+    ):
+        shown["model"] = Path(model).name or model
+    if shown.get("top_sources"):
+        shown["top_sources"] = [
+            {k: v for k, v in top.items() if k != "root"} for top in shown["top_sources"]
+        ]
+    return shown
 
 
 def _disk_size(folder: Path) -> int:
@@ -98,7 +165,7 @@ def _human_size(size: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the description."""
-    info = describe(args)
+    info = describe(args, sources=args.sources)
     if args.json:
         print(dumps_json(info))
         return 0
@@ -112,13 +179,16 @@ def run(args: argparse.Namespace) -> int:
         ("space", info["space"]),
         ("hnsw", ", ".join(f"{k}={v}" for k, v in info["hnsw"].items()) or "-"),
         ("chunks", info["chunks"]),
-        ("sources", f"{info['sources']} under {_plural(len(info['roots']), 'root')}"),
     ]
-    rows += [("root", root) for root in info["roots"]]
-    rows += [
-        ("largest" if i == 0 else "", f"{top['source']} ({_plural(top['chunks'], 'chunk')})")
-        for i, top in enumerate(info["top_sources"])
-    ]
+    if info["sources"] is None:
+        rows.append(("sources", "not counted: tasb info --sources reads every chunk to list them"))
+    else:
+        rows.append(("sources", f"{info['sources']} under {_plural(len(info['roots']), 'root')}"))
+        rows += [("root", root) for root in info["roots"]]
+        rows += [
+            ("largest" if i == 0 else "", f"{top['source']} ({_plural(top['chunks'], 'chunk')})")
+            for i, top in enumerate(info["top_sources"])
+        ]
     if info["size_bytes"] is not None:
         rows.append(("size on disk", f"{_human_size(info['size_bytes'])} (whole database)"))
     for name, value in rows:

@@ -6,9 +6,13 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.cli.common import add_store_options, open_existing_store
+from langchain_tasb.cli.info import describe, for_clients
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 INSTALL_HINT = "tasb mcp needs the MCP SDK: pip install 'langchain-tasb[mcp]'"
 
@@ -39,8 +43,27 @@ def add_parser(subparsers: Any) -> None:
         metavar="NAME",
         help="with --http: require 'Authorization: Bearer TOKEN', TOKEN read from $NAME",
     )
+    parser.add_argument(
+        "--show-paths",
+        action="store_true",
+        help=(
+            "let collection_info show the database folder, server address, model path and "
+            "roots; without it clients see the collection, the model's name and counts only"
+        ),
+    )
     add_store_options(parser)
     parser.set_defaults(func=run)
+
+
+def collection_info(args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
+    """What the ``collection_info`` tool returns: ``tasb info --json`` without a scan.
+
+    Paths the client did not give (database folder, server, local model folder, roots) are
+    left out unless ``--show-paths``.
+    """
+    if getattr(args, "show_paths", False):
+        return lambda: describe(args)
+    return lambda: for_clients(describe(args))
 
 
 def read_token(name: str | None) -> str | None:
@@ -70,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise ValueError(INSTALL_HINT) from exc
-    from langchain_tasb.cli.info import describe
     from langchain_tasb.retriever import TasbRetriever
 
     if args.token_env and not args.http:
@@ -86,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         store.embeddings.embed_query("warm up")  # load the model now, not on the first call
         retriever = TasbRetriever(vectorstore=store)
         # stdio serves one client: its tool calls may run on the event loop itself.
-        server = build_server(retriever, info=lambda: describe(args), on_loop=address is None)
+        server = build_server(retriever, info=collection_info(args), on_loop=address is None)
     where = f"http://{_url_host(address[0])}:{address[1]}/mcp" if address else "stdio"
     print(
         f"tasb mcp: serving collection {store.collection_name!r} on {where}"

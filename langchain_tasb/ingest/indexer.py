@@ -23,6 +23,12 @@ collection in line with the files:
   this run, and no such path under the root any more) are deleted. Files filtered out by
   ``include``/``exclude``, skipped (binary, hidden...) or failed are kept, a root with a folder
   that could not be listed is not pruned at all, and chunks of other roots are never touched.
+* A manifest per root (beside an embedded database, else under the cache root) records each
+  file's size, ``mtime_ns``, content hash and chunk count once all its chunks are written; a
+  rerun skips files that match it without reading them. A file changed within the same
+  clock tick, a changed model or chunker, a damaged or foreign manifest, or a collection
+  holding fewer chunks than the manifests record all mean reading again; ``full`` reads
+  every file. See :mod:`langchain_tasb.ingest.manifest`.
 * Any error reading, chunking or checking one file is that file's failure, with its reason in
   the report; the other files are indexed. Files over ``max_file_bytes`` or cut into more than
   ``max_chunks_per_file`` chunks are failures too.
@@ -89,6 +95,8 @@ def index_paths(
     root_id: str | None = None,
     max_file_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     max_chunks_per_file: int | None = DEFAULT_MAX_CHUNKS_PER_FILE,
+    manifest: bool = True,
+    full: bool = False,
 ) -> IndexReport:
     """Bring ``store`` in line with the files under ``roots``; see the module docstring.
 
@@ -111,6 +119,11 @@ def index_paths(
             ``None`` for no limit.
         max_chunks_per_file: A file cut into more chunks is reported as a failure; ``None``
             for no limit.
+        manifest: Keep a manifest per root (see :mod:`langchain_tasb.ingest.manifest`) and
+            skip, without reading them, files whose size and mtime (or content hash) match
+            it. False neither reads nor writes one. An in-memory Chroma keeps none.
+        full: Read every file, whatever the manifest says, and write the manifest anew: for
+            a collection whose chunks were deleted behind the indexer's back.
 
     Returns:
         What was seen, written, kept, updated, deleted and skipped, and which files failed.
@@ -149,5 +162,6 @@ def index_paths(
         progress=progress,
         root_id=root_id,
         limits=(max_file_bytes, max_chunks_per_file),
+        manifest=(manifest, full),
     )
     return run.run(prune=prune)

@@ -13,7 +13,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +20,16 @@ import numpy as np
 
 from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.files import iter_files
+from langchain_tasb.ingest.manifest import (
+    Manifest,
+    fingerprint,
+    manifest_settings,
+    open_manifests,
+)
 from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
-from langchain_tasb.ingest.roots import _gone, _is_of_root, _of_root, default_root_id
-from langchain_tasb.ingest.rows import _Row, _rows
+from langchain_tasb.ingest.roots import _gone, _of_root, default_root_id, gone_chunks
+from langchain_tasb.ingest.rows import _DONE, _Finish, _reason, _Row, _rows, _Write
 from langchain_tasb.metadata import drop_refused_keys
 
 if TYPE_CHECKING:
@@ -37,40 +42,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
-_PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
 _POLL_SECONDS = 0.2  # how often blocked threads look for an error or an abort
 _LOOKUP_FILES = 64  # files whose stored records are fetched with one Chroma query
 _LOOKUP_RECORDS = 20_000  # beyond this many records, a group's files are looked up one by one
-
-
-@dataclass
-class _Finish:
-    """What is left to do for a file once its new chunks are written."""
-
-    source: str
-    moved_ids: list[str]
-    moved_metadatas: list[dict[str, Any]]
-    stale_ids: list[str]
-
-
-@dataclass
-class _Write:
-    """A batch of embedded chunks to write."""
-
-    rows: list[_Row]
-    vectors: np.ndarray[Any, np.dtype[np.float32]]
-
-
-_DONE = object()
-
-
-def _reason(exc: Exception) -> str:
-    """Why a file failed, for the report: the reader's own reason, else the error itself."""
-    if isinstance(exc, UnreadableFileError):
-        return exc.reason
-    if isinstance(exc, ImportError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 class _IndexRun:
@@ -89,6 +63,7 @@ class _IndexRun:
         progress: Callable[[IndexProgress], None] | None,
         root_id: str | None,
         limits: tuple[int | None, int | None] = (None, None),
+        manifest: tuple[bool, bool] = (True, False),
     ) -> None:
         self.store = store
         self.chroma = store.store  # the gateway: every Chroma call goes through it
@@ -101,6 +76,8 @@ class _IndexRun:
         self.progress = progress
         self.given_root_id = root_id
         self.max_file_bytes, self.max_chunks = limits
+        self.use_manifest, self.full = manifest
+        self.manifests: dict[str, Manifest] = {}
         self.root_ids: dict[str, str] = {}
         self.report = IndexReport()
         self.files_total = 0
@@ -134,6 +111,7 @@ class _IndexRun:
             self.follow_symlinks,
             stats=self.report.skipped,
         )  # raises FileNotFoundError for a missing root now, before any write
+        self._open_manifests(resolved)
         if self.progress is not None:
             self.files_total = sum(
                 1 for _ in iter_files(self.roots, self.include, self.exclude, self.follow_symlinks)
@@ -144,9 +122,11 @@ class _IndexRun:
         writer.start()
         try:
             while group := list(itertools.islice(files, _LOOKUP_FILES)):
-                stored = self._stored_records(group)
                 for entry in group:
                     seen.setdefault(str(entry.root), set()).add(entry.relpath)
+                todo = [entry for entry in group if not self._skip_unchanged(entry)]
+                stored = self._stored_records(todo) if todo else {}
+                for entry in todo:
                     self._index_file(entry, stored)
             self._flush()
             self._put(_DONE)
@@ -156,6 +136,7 @@ class _IndexRun:
         except BaseException:
             self.abort.set()
             writer.join()
+            self._save_manifests()  # it holds only files whose chunks were all written
             raise
         unlisted = self.report.skipped.unlisted
         for folder in unlisted:
@@ -168,6 +149,7 @@ class _IndexRun:
                     self.report.prune_skipped.append(root)
                     continue
                 self._prune(root, seen.get(root, set()))
+        self._save_manifests()
         self.report.files_seen = self.report.skipped.files
         self.report.seconds = time.monotonic() - began
         self._notify("", finished=True)
@@ -194,10 +176,43 @@ class _IndexRun:
             metadatas.append(metadata)
         return found
 
+    # -- the manifest (see langchain_tasb.ingest.manifest) -----------------------------------
+
+    def _open_manifests(self, roots: list[str]) -> None:
+        limits = (self.max_file_bytes, self.max_chunks)
+        self.manifests = open_manifests(
+            self.store,
+            {root: self.root_ids[root] for root in roots},
+            manifest_settings(self.store, self.chunker, limits),
+            enabled=self.use_manifest,
+            full=self.full,
+        )
+
+    def _skip_unchanged(self, entry: FileEntry) -> bool:
+        """Whether the manifest vouches for ``entry``: then it is counted and not read."""
+        chunks = self.manifests[str(entry.root)].unchanged(entry)
+        if chunks is None:
+            return False
+        with self.lock:
+            self.report.files_unchanged += 1
+            self.report.files_not_read += 1
+            self.report.chunks_unchanged += chunks
+            self.files_done += 1
+            self.chunks_done += chunks
+        self._notify(entry.relpath)
+        return True
+
+    def _save_manifests(self) -> None:
+        for manifest in self.manifests.values():
+            manifest.save()
+
     def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
+        manifest = self.manifests[str(entry.root)]
+        mark = fingerprint(entry.path) if manifest.path is not None else None  # before reading
         try:
             rows, cleaned = self._read_file(entry)
         except Exception as exc:  # any error in one file is that file's failure
+            manifest.forget(entry.relpath)
             self._fail(entry, _reason(exc))
             logger.debug("%s failed", entry.path, exc_info=True)
             return
@@ -208,7 +223,7 @@ class _IndexRun:
             ids, metadatas = alone.ids, list(alone.metadatas)
         existing = _of_root(self.root_ids[str(entry.root)], str(entry.root), ids, metadatas)
         new: list[_Row] = []
-        finish = _Finish(entry.relpath, [], [], [])
+        finish = _Finish(entry.relpath, [], [], [], manifest, mark, len(rows))
         unchanged = 0
         for row, clean in zip(rows, cleaned, strict=True):
             old = existing.pop(row.id, None)
@@ -230,6 +245,9 @@ class _IndexRun:
             self.report.chunks_unchanged += unchanged
             self.chunks_done += unchanged
         if not new and not finish.moved_ids and not finish.stale_ids:
+            if mark is not None:
+                manifest.record(entry.relpath, mark, len(rows))
+                manifest.save_if_due()
             with self.lock:
                 self.report.files_unchanged += 1
                 self.files_done += 1
@@ -337,6 +355,9 @@ class _IndexRun:
         self.chroma.update(item.moved_ids, item.moved_metadatas)
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
+        if item.manifest is not None and item.mark is not None:  # all of the file is written
+            item.manifest.record(item.source, item.mark, item.chunks)
+            item.manifest.save_if_due()
         with self.lock:
             self.report.files_indexed += 1
             self.report.chunks_moved += len(item.moved_ids)
@@ -352,25 +373,16 @@ class _IndexRun:
 
         ``seen`` holds the root-relative ``source`` of every file found in this run.
         """
-        root_id = self.root_ids[root]
-        gone: dict[str, list[str]] = {}
-        verdicts: dict[str, bool] = {}
-        where = {"$or": [{"root_id": root_id}, {"root": root}]}
-        for page in self.chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
-            for id_, metadata in zip(page.ids, page.metadatas, strict=True):
-                meta = metadata or {}
-                source = str(meta.get("source", ""))
-                if not _is_of_root(meta, root_id, root) or source in seen:
-                    continue
-                if source not in verdicts:
-                    verdicts[source] = _gone(root, source)
-                if verdicts[source]:
-                    gone.setdefault(source, []).append(id_)
-        for source, ids in gone.items():
+        for source, ids in gone_chunks(self.chroma, root, self.root_ids[root], seen).items():
             logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
             self.chroma.delete(ids=ids)
+            self.manifests[root].forget(source)
             self.report.chunks_pruned += len(ids)
             self.report.files_pruned += 1
+        manifest = self.manifests[root]
+        for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
+            if _gone(root, source):
+                manifest.forget(source)
 
     def _notify(self, current: str, *, finished: bool = False) -> None:
         if self.progress is None:

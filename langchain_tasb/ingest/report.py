@@ -34,6 +34,8 @@ class IndexReport:
         files_seen: Files found under the roots (after include/exclude and skips).
         files_indexed: Files whose chunks were written, updated or deleted.
         files_unchanged: Files whose chunks were all stored already: nothing was written.
+        files_not_read: Of those, files the manifest vouched for (same size and mtime, or
+            same content hash, as when their chunks were last written): not read at all.
         failures: Files that could not be read (and folders that could not be listed), with
             the reason.
         chunks_written: Chunks embedded and written (new or changed text).
@@ -59,6 +61,7 @@ class IndexReport:
     files_seen: int = 0
     files_indexed: int = 0
     files_unchanged: int = 0
+    files_not_read: int = 0
     failures: list[FileFailure] = field(default_factory=list)
     chunks_written: int = 0
     chunks_unchanged: int = 0

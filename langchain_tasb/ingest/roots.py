@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["default_root_id"]
+if TYPE_CHECKING:
+    from langchain_tasb.chroma.collection import Collection
+
+__all__ = ["default_root_id", "gone_chunks"]
+
+_PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
 
 
 def default_root_id(root: str | os.PathLike[str]) -> str:
@@ -63,3 +68,27 @@ def _gone(root: str, source: str) -> bool:
     except OSError:
         return False
     return False
+
+
+def gone_chunks(
+    chroma: Collection, root: str, root_id: str, seen: set[str]
+) -> dict[str, list[str]]:
+    """The ids of this root's chunks whose file is verifiably gone (see :func:`_gone`), by source.
+
+    ``seen`` holds the root-relative ``source`` of every file found in this run; one linear
+    scan of the root's chunks finds the rest, and each unseen source is checked on disk once.
+    """
+    gone: dict[str, list[str]] = {}
+    verdicts: dict[str, bool] = {}
+    where = {"$or": [{"root_id": root_id}, {"root": root}]}
+    for page in chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
+        for id_, metadata in zip(page.ids, page.metadatas, strict=True):
+            meta = metadata or {}
+            source = str(meta.get("source", ""))
+            if not _is_of_root(meta, root_id, root) or source in seen:
+                continue
+            if source not in verdicts:
+                verdicts[source] = _gone(root, source)
+            if verdicts[source]:
+                gone.setdefault(source, []).append(id_)
+    return gone

@@ -17,9 +17,11 @@ from langchain_tasb.ingest.readers import UnreadableFileError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    import numpy as np
     from langchain_core.embeddings import Embeddings
 
     from langchain_tasb.ingest.files import FileEntry
+    from langchain_tasb.ingest.manifest import Fingerprint, Manifest
     from langchain_tasb.ingest.readers import Record
 
 __all__ = ["DEFAULT_OVERLAP_TOKENS", "chunk_id", "make_chunker"]
@@ -35,6 +37,39 @@ class _Row:
     id: str
     text: str
     metadata: dict[str, Any]
+
+
+@dataclass
+class _Finish:
+    """What is left to do for a file once its new chunks are written."""
+
+    source: str
+    moved_ids: list[str]
+    moved_metadatas: list[dict[str, Any]]
+    stale_ids: list[str]
+    manifest: Manifest | None = None
+    mark: Fingerprint | None = None  # recorded in the manifest once the file is written
+    chunks: int = 0
+
+
+@dataclass
+class _Write:
+    """A batch of embedded chunks to write."""
+
+    rows: list[_Row]
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+
+
+_DONE = object()
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file failed, for the report: the reader's own reason, else the error itself."""
+    if isinstance(exc, UnreadableFileError):
+        return exc.reason
+    if isinstance(exc, ImportError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> str:

@@ -230,7 +230,7 @@ def test_index_rerun_edit_prune_search_and_info(
         assert result["snippet"].strip("…").split()[0] in result["text"]
 
     # 5. Info: no model needed.
-    info = json.loads(tasb(tmp_path, env, "info", "--json").stdout)
+    info = json.loads(tasb(tmp_path, env, "info", "--json", "--sources").stdout)
     assert info["chunks"] == len(after)
     assert info["sources"] == 4
     assert info["space"] == "ip"
@@ -413,7 +413,7 @@ def test_index_and_search_on_a_chroma_server(
     )
     assert "no collection 'nope'" in missing.stderr
     assert "handbook" in missing.stderr
-    info = json.loads(tasb(tmp_path, env, "info", "--json", *server).stdout)
+    info = json.loads(tasb(tmp_path, env, "info", "--json", "--sources", *server).stdout)
     assert info["server"] == chroma_server
     assert info["chunks"] == int(written.group(1)) >= 2
     assert info["sources"] == 2

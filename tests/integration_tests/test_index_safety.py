@@ -7,6 +7,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,16 @@ from typing import Any
 import chromadb
 import pytest
 
-from tests.integration_tests.test_cli import WORDS, stored, tasb, tasb_command, write_doc
+from tests.integration_tests.test_cli import (
+    RUN_TIMEOUT,
+    WORDS,
+    kill_after_writes,
+    start,
+    stored,
+    tasb,
+    tasb_command,
+    write_doc,
+)
 
 
 def deep_chain(folder: Path, levels: int, width: int = 250) -> Path:
@@ -279,3 +289,43 @@ def test_fuzz_thousand_hostile_files_index_every_good_one_and_name_every_bad_one
     binary = re.search(r"(\d+) binary", result.stdout)  # neutral files with a NUL count too
     assert binary is not None
     assert int(binary.group(1)) >= len(kinds["skipped"])
+
+
+def test_sigkill_with_a_manifest_then_rerun_equals_a_clean_run_and_reads_nothing_after(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    env = {**env, "TASB_MANIFEST_SAVE_SECONDS": "0"}  # a save after every file: kills land late
+    corpus = tmp_path / "corpus"
+    for i in range(24):
+        write_doc(corpus / f"d{i:02d}.txt", [_words(rng, 60) for _ in range(3)])
+    index = ("index", "corpus", "--batch-size", "2", "--prune")
+    tasb(tmp_path, env, *index, "--db", "resumed", "--quiet")
+    manifests = list((tmp_path / "resumed" / "manifests" / "tasb").glob("*.json"))
+    assert len(manifests) == 1
+
+    # Edited, deleted and new files, then a run killed part way; a clean run beside it.
+    for i in range(0, 24, 3):
+        write_doc(corpus / f"d{i:02d}.txt", [_words(rng, 60) for _ in range(3)])
+    for i in (1, 4, 7):
+        (corpus / f"d{i:02d}.txt").unlink()
+    for i in range(24, 28):
+        write_doc(corpus / f"d{i:02d}.txt", [_words(rng, 60) for _ in range(2)])
+    clean = start(tmp_path, env, *index, "--db", "clean")
+    kill_at = rng.randint(1, 10)
+    killed = start(tmp_path, env, "-vv", *index, "--db", "resumed")
+    assert kill_after_writes(killed, kill_at) == kill_at, f"seed {seed}"
+    assert killed.returncode == -signal.SIGKILL
+    _, clean_err = clean.communicate(timeout=RUN_TIMEOUT)
+    assert clean.returncode == 0, clean_err
+
+    tasb(tmp_path, env, *index, "--db", "resumed", "--quiet")
+
+    resumed, expected = stored(tmp_path / "resumed"), stored(tmp_path / "clean")
+    assert resumed.keys() == expected.keys(), f"seed {seed}"
+    for id_, chunk in expected.items():
+        assert resumed[id_]["metadata"] == chunk["metadata"], f"seed {seed}"
+    again = tasb(tmp_path, env, *index, "--db", "resumed")
+    assert again.stdout.startswith("nothing to write: 25 files"), again.stdout
+    assert "25 unchanged since the manifest, not read" in again.stdout, again.stdout

@@ -50,6 +50,7 @@ def test_sigkill_at_ten_random_points_then_rerun_equals_a_clean_run(
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     make_corpus(tmp_path / "corpus", 40, seed)
+    env = {**env, "TASB_MANIFEST_SAVE_SECONDS": "0"}  # the manifest saved after every file
     index = ("index", "corpus", "--batch-size", "2")
     clean = start(tmp_path, env, *index, "--db", "clean", "--quiet")
     for _ in range(10):
@@ -67,6 +68,8 @@ def test_sigkill_at_ten_random_points_then_rerun_equals_a_clean_run(
     assert {i: c["metadata"] for i, c in resumed.items()} == {
         i: c["metadata"] for i, c in expected.items()
     }, f"seed {seed}"
+    again = tasb(tmp_path, env, *index, "--db", "resumed")
+    assert "40 unchanged since the manifest, not read" in again.stdout, again.stdout
 
 
 # Server restarts mid-index (ten of them, strict: every run must finish) and refused or cut

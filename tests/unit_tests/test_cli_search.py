@@ -166,3 +166,53 @@ def test_eval_hybrid_reports_bm25_dense_and_fused(
     # A lexical signal on a random-weight model: BM25 must beat the dense side clearly.
     assert data["hybrid"]["bm25"]["ndcg@10"] > data["exact"]["metrics"]["ndcg@10"] + 0.05
     assert 0.0 < data["hybrid"]["hybrid"]["ndcg@10"] <= 1.0
+
+
+def test_info_answers_without_reading_sources_unless_asked(
+    indexed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", "--json", "--db", str(indexed)]) == 0
+    quick = json.loads(capsys.readouterr().out)
+    assert quick["chunks"] == len(TEXTS)
+    assert (quick["sources"], quick["roots"], quick["top_sources"]) == (None, None, None)
+    assert (quick["space"], quick["similarity"]) == ("ip", "dot")
+    assert main(["info", "--db", str(indexed)]) == 0
+    assert re.search(r"^sources\s+not counted: tasb info --sources", capsys.readouterr().out, re.M)
+    assert main(["info", "--json", "--sources", "--db", str(indexed)]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["sources"] == len(TEXTS)
+    assert sorted(top["source"] for top in full["top_sources"]) == sorted(TEXTS)
+    assert full["roots"] == [str((indexed.parent / "docs").resolve())]
+    assert {k: v for k, v in full.items() if k not in ("sources", "roots", "top_sources")} == {
+        k: v for k, v in quick.items() if k not in ("sources", "roots", "top_sources")
+    }
+
+
+def test_mcp_collection_info_shows_no_local_paths_unless_show_paths(
+    indexed: Path, tiny_model_path: Path
+) -> None:
+    from langchain_tasb.cli import build_parser
+    from langchain_tasb.cli.mcp import collection_info
+
+    parser = build_parser()
+    hidden = collection_info(parser.parse_args(["mcp", "--db", str(indexed)]))()
+    text = json.dumps(hidden)
+    assert str(indexed) not in text
+    assert str(tiny_model_path) not in text
+    assert str(indexed.parent) not in text
+    assert hidden["model"] == tiny_model_path.name
+    assert (hidden["collection"], hidden["chunks"]) == ("tasb", len(TEXTS))
+    shown = collection_info(parser.parse_args(["mcp", "--show-paths", "--db", str(indexed)]))()
+    assert shown["db"] == str(indexed.resolve())
+    assert shown["model"] == str(tiny_model_path)
+
+
+def test_index_rerun_skips_unread_files_and_full_reads_them(
+    indexed: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = indexed.parent / "docs"
+    common = ["--db", str(indexed), "--model", str(tiny_model_path)]
+    assert main(["index", str(docs), *common]) == 0
+    assert f"; {len(TEXTS)} unchanged since the manifest, not read)" in capsys.readouterr().out
+    assert main(["index", str(docs), "--full", *common]) == 0
+    assert "; 0 unchanged since the manifest, not read)" in capsys.readouterr().out

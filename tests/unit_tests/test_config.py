@@ -54,3 +54,14 @@ def test_config_imports_no_heavy_dependency() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_manifest_save_interval_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TASB_MANIFEST_SAVE_SECONDS", raising=False)
+    assert config.manifest_save_seconds() == config.DEFAULT_MANIFEST_SAVE_SECONDS == 30.0
+    monkeypatch.setenv("TASB_MANIFEST_SAVE_SECONDS", "0")
+    assert config.manifest_save_seconds() == 0.0
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("TASB_MANIFEST_SAVE_SECONDS", bad)
+        with pytest.raises(ValueError, match=f"must be seconds >= 0, got '{bad}'"):
+            config.manifest_save_seconds()

@@ -1,0 +1,379 @@
+"""The manifest of one root: which files' chunks are all in the collection, by stat and hash.
+
+A rerun of :func:`~langchain_tasb.ingest.indexer.index_paths` skips a file whose size and
+``mtime_ns`` match its manifest entry, without reading it or asking Chroma about it. The
+rules that keep that safe:
+
+* An entry is recorded only once the file's chunks, moves and stale deletes are written (or
+  the file was found unchanged in the collection); a file that fails loses its entry. The
+  file is saved atomically (temporary file, fsync, rename), so a killed run leaves the last
+  saved manifest, which claims only files whose chunks were all written.
+* A file whose ``mtime`` lies within :data:`UNSURE_SECONDS` of the moment its entry was taken
+  could have changed again within the same clock tick: its content hash decides. A file with
+  the same size but another ``mtime`` is hashed too, and skipped when the hash matches.
+* The manifest is keyed by the collection, the root's id and path, the model, the chunker
+  settings, the per-file limits and the package version: when any of them changes, every
+  file is read again. A manifest whose checksum or key does not match (corrupt, foreign)
+  is ignored with a warning, and every file is read again.
+
+Where it lives: :func:`manifest_directory`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_tasb.chroma.client import persist_directory, server_url
+from langchain_tasb.config import cache_root, manifest_save_seconds
+
+if TYPE_CHECKING:
+    from langchain_tasb.ingest.files import FileEntry
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "UNSURE_SECONDS",
+    "Fingerprint",
+    "Manifest",
+    "manifest_directory",
+    "open_manifest",
+]
+
+MANIFEST_FORMAT = 1
+"""Version of the manifest file layout; another version is read as no manifest."""
+
+UNSURE_SECONDS = 2.0
+"""A file modified this close to when its entry was taken is checked by content hash."""
+
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A file's size, modification time and content hash, taken before it is read."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+    taken_ns: int
+
+
+def manifest_directory(client: Any, collection: str) -> Path | None:
+    """Where the manifests of ``collection`` live; None for an in-memory Chroma.
+
+    Beside an embedded database (``<db>/manifests/<collection>/``), else under the cache
+    root for a server (``<cache root>/manifests/<server>/<collection>/``), like the BM25
+    index of :mod:`langchain_tasb.hybrid.lexical`.
+    """
+    url = server_url(client)
+    if url:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
+        return cache_root() / "manifests" / slug / collection
+    folder = persist_directory(client)
+    return Path(folder) / "manifests" / collection if folder else None
+
+
+def package_version() -> str:
+    """The installed langchain-tasb version: readers and chunking may change with it."""
+    try:
+        return metadata.version("langchain-tasb")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def open_manifest(
+    client: Any,
+    collection: str,
+    root_id: str,
+    settings: dict[str, Any],
+    *,
+    enabled: bool = True,
+    full: bool = False,
+) -> Manifest:
+    """The manifest of root ``root_id`` in ``collection``, read and verified.
+
+    Args:
+        client: The chromadb client (for :func:`manifest_directory`).
+        collection: The collection's name.
+        root_id: The root's identity.
+        settings: What else the entries depend on (root path, model, chunker, limits).
+        enabled: False keeps the manifest in memory only: nothing is skipped or saved.
+        full: Ignore what the manifest holds (every file is read) but save it again.
+    """
+    directory = manifest_directory(client, collection) if enabled else None
+    name = hashlib.sha256(root_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    path = directory / f"{name}.json" if directory is not None else None
+    key = {"collection": collection, "root_id": root_id, **settings}
+    return Manifest(path, key, trust=not full)
+
+
+def manifest_settings(
+    store: Any, chunker: Any, limits: tuple[int | None, int | None]
+) -> dict[str, Any]:
+    """What a root's entries depend on besides the file: model, chunker, limits, version."""
+    embeddings = store.embeddings
+    tokenizer = getattr(chunker, "_tokenizer", None)
+    return {
+        "model": str(getattr(embeddings, "model_name", type(embeddings).__name__)),
+        "chunker": [
+            type(chunker).__name__,
+            str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)),
+            getattr(chunker, "max_tokens", None),
+            getattr(chunker, "overlap_tokens", None),
+            getattr(chunker, "window_chars", None),
+        ],
+        "limits": list(limits),
+        "version": package_version(),
+    }
+
+
+def open_manifests(
+    store: Any,
+    root_ids: dict[str, str],
+    settings: dict[str, Any],
+    *,
+    enabled: bool = True,
+    full: bool = False,
+) -> dict[str, Manifest]:
+    """The manifest of each root (path -> root id) indexed into ``store``'s collection.
+
+    When the collection holds fewer chunks than these manifests record together, chunks
+    were deleted behind their back: every entry is dropped, with a warning, and every file
+    is read again.
+    """
+    manifests = {
+        root: open_manifest(
+            store.client,
+            store.collection_name,
+            root_id,
+            {"root": root, **settings},
+            enabled=enabled,
+            full=full,
+        )
+        for root, root_id in root_ids.items()
+    }
+    expected = sum(manifest.expected_chunks() for manifest in manifests.values())
+    stored = store.store.count() if expected else 0
+    if stored < expected:
+        logger.warning(
+            "the collection holds %d chunks, fewer than the %d the manifests of these roots "
+            "record (deleted by someone else?): reading every file",
+            stored,
+            expected,
+        )
+        for manifest in manifests.values():
+            manifest.distrust()
+    return manifests
+
+
+def fingerprint(path: Path) -> Fingerprint | None:
+    """``path``'s fingerprint, or None when it cannot be taken (the file is then not recorded)."""
+    taken_ns = time.time_ns()
+    try:
+        stat = path.stat()
+        digest = _file_hash(path)
+    except OSError:
+        return None
+    return Fingerprint(stat.st_size, stat.st_mtime_ns, digest, taken_ns)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _well_formed(files: Any) -> bool:
+    """Whether ``files`` maps relpaths to ``[size, mtime_ns, sha256, chunks, taken_ns]``."""
+    return isinstance(files, dict) and all(
+        isinstance(entry, list)
+        and len(entry) == 5  # size, mtime_ns, sha256, chunks, taken_ns
+        and all(type(entry[i]) is int for i in (0, 1, 3, 4))
+        and isinstance(entry[2], str)
+        for entry in files.values()
+    )
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+class Manifest:
+    """The manifest of one root in one collection: relpath -> fingerprint and chunk count.
+
+    Args:
+        path: The manifest file; None keeps it in memory only (nothing is skipped or saved).
+        key: What the entries are valid for (collection, root id and path, model, chunker
+            settings, limits, package version).
+        trust: False ignores what the file holds (``full`` runs); it is still rewritten.
+    """
+
+    def __init__(self, path: Path | None, key: dict[str, Any], *, trust: bool = True) -> None:
+        self.path = path
+        self.key = key
+        self.files: dict[str, list[Any]] = {}
+        self.lock = threading.Lock()
+        self.save_lock = threading.Lock()  # one save at a time, in the order taken
+        self.save_every = manifest_save_seconds()
+        self.saved_at = time.monotonic()
+        self.dirty = False
+        if path is not None and trust:
+            self.files = self._load(path)
+
+    def _load(self, path: Path) -> dict[str, list[Any]]:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            logger.warning("cannot read the manifest %s (%s): reading every file", path, exc)
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            body = {k: v for k, v in data.items() if k != "sha256"}
+            valid = data.get("sha256") == _checksum(body) and _well_formed(body["files"])
+        except (ValueError, AttributeError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            logger.warning("the manifest %s is damaged (checksum): reading every file", path)
+            return {}
+        if body.get("format") != MANIFEST_FORMAT:
+            logger.warning(
+                "the manifest %s has format %r, not %d: reading every file",
+                path,
+                body.get("format"),
+                MANIFEST_FORMAT,
+            )
+            return {}
+        if any(body.get(name) != self.key.get(name) for name in ("collection", "root_id")):
+            logger.warning(
+                "the manifest %s belongs to another collection or root (%r, %r): reading "
+                "every file",
+                path,
+                body.get("collection"),
+                body.get("root_id"),
+            )
+            return {}
+        if body.get("key") != self.key:
+            logger.info("settings changed since %s was written: reading every file", path)
+            return {}
+        files: dict[str, list[Any]] = body["files"]
+        return files
+
+    def expected_chunks(self) -> int:
+        """How many chunks the recorded files hold, by the manifest."""
+        with self.lock:
+            return sum(int(entry[3]) for entry in self.files.values())
+
+    def distrust(self) -> None:
+        """Forget every entry: every file is read again (and recorded again)."""
+        with self.lock:
+            self.files = {}
+            self.dirty = True
+
+    def unchanged(self, entry: FileEntry) -> int | None:
+        """The chunk count of ``entry`` if its chunks are all stored as recorded, else None."""
+        with self.lock:
+            recorded = self.files.get(entry.relpath)
+        if recorded is None:
+            return None
+        size, mtime_ns, sha256, chunks, taken_ns = recorded
+        try:
+            stat = entry.path.stat()
+        except OSError:
+            return None
+        if stat.st_size != size:
+            return None
+        unsure = stat.st_mtime_ns >= taken_ns - int(UNSURE_SECONDS * 1e9)
+        if stat.st_mtime_ns == mtime_ns and not unsure:
+            return int(chunks)
+        now = fingerprint(entry.path)
+        if now is None or now.sha256 != sha256 or now.size != size:
+            return None
+        self.record(entry.relpath, now, int(chunks))  # same content: trust the new stat
+        return int(chunks)
+
+    def record(self, relpath: str, mark: Fingerprint, chunks: int) -> None:
+        """Record that the chunks of the content ``mark`` hashes are all written."""
+        with self.lock:
+            self.files[relpath] = [mark.size, mark.mtime_ns, mark.sha256, chunks, mark.taken_ns]
+            self.dirty = True
+
+    def sources(self) -> set[str]:
+        """The relpaths recorded."""
+        with self.lock:
+            return set(self.files)
+
+    def forget(self, relpath: str) -> None:
+        """Drop a file's entry (it failed, or it was pruned)."""
+        with self.lock:
+            if self.files.pop(relpath, None) is not None:
+                self.dirty = True
+
+    def save_if_due(self) -> None:
+        """Save if ``$TASB_MANIFEST_SAVE_SECONDS`` (default 30) have passed since the last."""
+        if time.monotonic() - self.saved_at >= self.save_every:
+            self.save()
+
+    def save(self) -> None:
+        """Write the manifest atomically (a failure is logged: the next run reads more)."""
+        if self.path is None:
+            return
+        with self.save_lock:
+            self._save(self.path)
+
+    def _save(self, path: Path) -> None:
+        with self.lock:
+            if not self.dirty:
+                return
+            body = {
+                "format": MANIFEST_FORMAT,
+                "collection": self.key.get("collection"),
+                "root_id": self.key.get("root_id"),
+                "key": self.key,
+                "files": dict(self.files),
+            }
+            self.dirty = False
+            self.saved_at = time.monotonic()
+        body["sha256"] = _checksum(body)
+        try:
+            _write_atomically(path, json.dumps(body, ensure_ascii=True))
+        except OSError as exc:
+            logger.warning("cannot save the manifest %s (%s): the next run reads more", path, exc)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".manifest-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
