@@ -9,11 +9,11 @@ retry policy for a server, read in pages, and write in the client's batch size.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from langchain_tasb.chroma import writes
 from langchain_tasb.chroma.catalog import (
     _get,
     _policy,
@@ -24,9 +24,9 @@ from langchain_tasb.chroma.catalog import (
     is_not_found,
     not_found,
 )
-from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver, observed_write
+from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
 from langchain_tasb.chroma.client import hold_writer_lock, location
-from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
+from langchain_tasb.chroma.records import Hit, Records, unique_ids
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.chroma.settings import (
     DEFAULT_EF_CONSTRUCTION,
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from langchain_tasb.chroma.records import Metadata, MetadataValue
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +126,11 @@ class Collection:
     def name(self) -> str:
         """The collection's name."""
         return str(self.collection.name)
+
+    @property
+    def id(self) -> str:
+        """The collection's id (a new one when a collection is deleted and made again)."""
+        return str(self.collection.id)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -307,125 +311,23 @@ class Collection:
     ) -> None:
         """Insert or replace records, validated first, written in the client's batch size.
 
+        Metadata replaces, rather than merges into, what the ids already hold.
+
         Raises:
-            StoreLockedError: another process writes this embedded folder (see
-                :mod:`~langchain_tasb.chroma.writer_lock`).
+            StoreLockedError: another process writes this embedded folder.
         """
-        metas = validate_records(ids, texts, metadatas or [None] * len(ids))
-        array = np.asarray(vectors, dtype=np.float32)
-        width = self.dimension if self.dimension is not None else array.shape[-1]
-        if len(ids) and (array.ndim != 2 or array.shape != (len(ids), width)):
-            msg = f"Expected {len(ids)} vectors of dimension {width}, got shape {array.shape}"
-            raise ValueError(msg)
-        if not np.isfinite(array).all():
-            msg = "Some vectors contain NaN or infinity; nothing was written"
-            raise ValueError(msg)
-        if len(set(ids)) != len(ids):
-            msg = "ids contain duplicates within one write; merge them first"
-            raise ValueError(msg)
-        if len(ids):
-            hold_writer_lock(self.client)
-        step = self.max_batch_size() if len(ids) else 1
-        for start in range(0, len(ids), step):
-            end = start + step
-            batch_ids = list(ids[start:end])
-            batch_texts = list(texts[start:end])
-            replacing = self._replacing(batch_ids, metas[start:end])
-            observed_write(
-                self.observers,
-                batch_ids,
-                partial(
-                    self._call,
-                    self.collection.upsert,
-                    ids=batch_ids,
-                    embeddings=array[start:end],
-                    documents=batch_texts,
-                    metadatas=replacing,
-                ),
-                texts=batch_texts,
-            )
-
-    def _replacing(
-        self, ids: list[str], metadatas: list[Metadata | None]
-    ) -> list[dict[str, MetadataValue | None] | None]:
-        """Metadata that replaces, rather than merges into, what ``ids`` already hold.
-
-        Chroma's upsert merges metadata keys into an existing record, and ``None`` metadata
-        leaves the old keys in place; a key set to ``None`` is deleted. So every old key
-        missing from the new metadata is sent as ``None``.
-        """
-        existing = self.get_where(ids=ids, include=["metadatas"])
-        old = dict(zip(existing.ids, existing.metadatas, strict=True))
-        out: list[dict[str, MetadataValue | None] | None] = []
-        for id_, new in zip(ids, metadatas, strict=True):
-            stale = set(old.get(id_) or {}) - set(new or {})
-            if stale:
-                out.append({**(new or {}), **dict.fromkeys(stale)})
-            else:
-                out.append(dict(new) if new else None)
-        return out
+        writes.upsert(self, ids, texts, vectors, metadatas)
 
     def update(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None]) -> None:
         """Merge ``metadatas`` into stored records (a key set to None is removed), batched."""
-        if len(ids) != len(metadatas):
-            msg = f"update got {len(ids)} ids but {len(metadatas)} metadatas; pass one per id"
-            raise ValueError(msg)
-        if not ids:
-            return
-        hold_writer_lock(self.client)
-        step = self.max_batch_size()
-        for start in range(0, len(ids), step):
-            batch = list(ids[start : start + step])
-            observed_write(
-                self.observers,
-                batch,
-                partial(
-                    self._call,
-                    self.collection.update,
-                    ids=batch,
-                    metadatas=[
-                        dict(m) if m is not None else None for m in metadatas[start:][:step]
-                    ],
-                ),
-            )
+        writes.update(self, ids, metadatas)
 
     def clear(self) -> int:
         """Delete every record, keeping the collection and its metadata; returns how many."""
-        hold_writer_lock(self.client)
-        step = self.max_batch_size()
-        removed = 0
-        while ids := self.get_where(include=(), limit=step).ids:
-            self.delete(ids=ids)
-            removed += len(ids)
-        return removed
+        return writes.clear(self)
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
     ) -> None:
         """Delete by ids and/or a metadata filter, in the client's batch size."""
-        if ids is None and where is None:
-            msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
-            raise ValueError(msg)
-        hold_writer_lock(self.client)
-        if ids is None and not self.observers:
-            self._call(self.collection.delete, where=dict(where or {}))
-            return
-        if ids is None:  # observers are told ids: find them first
-            ids = self.get_where(where, include=()).ids
-        unique = unique_ids(ids)
-        if not unique:
-            return
-        step = self.max_batch_size()
-        for start in range(0, len(unique), step):
-            batch = unique[start : start + step]
-            observed_write(
-                self.observers,
-                batch,
-                partial(
-                    self._call,
-                    self.collection.delete,
-                    ids=batch,
-                    where=dict(where) if where else None,
-                ),
-                deleted=True,
-            )
+        writes.delete(self, ids, where)

@@ -109,7 +109,7 @@ class LexicalIndex:
             else Path(directory).expanduser()
         )
         self.check_interval = check_interval
-        self._core = core_for(self.directory, str(store.store.collection.id))
+        self._core = core_for(self.directory, store.store.id)
         self._checked = -math.inf
         attach(store, self._core)
 

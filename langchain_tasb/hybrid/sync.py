@@ -1,4 +1,4 @@
-"""Keeping a :class:`Bm25Index` in step with a collection: state, journal, catch-up, observer.
+"""Keeping a :class:`Bm25Index` in step with a gateway: state, journal, catch-up, observer.
 
 See :mod:`langchain_tasb.hybrid.lexical` for the contract; this module holds the machinery:
 ``state.json`` (the marker caught up to and the journal of ids being written), the catch-up
@@ -40,7 +40,7 @@ Refresh = Literal["current", "updated", "built"]
 
 
 class _State:
-    """What ``state.json`` records: the collection, the marker caught up to, the journal."""
+    """What ``state.json`` records: the gateway, the marker caught up to, the journal."""
 
     def __init__(self, collection_id: str, marker: Marker | None, pending: set[str]) -> None:
         self.collection_id = collection_id
@@ -163,64 +163,64 @@ class Core:
 
     # -- catching up -------------------------------------------------------------------------
 
-    def catch_up(self, collection: Collection, *, force: bool = False) -> Refresh:
-        """Bring the index in step with ``collection`` (holding :meth:`exclusive`)."""
-        now = collection.changes.marker()
+    def catch_up(self, gateway: Collection, *, force: bool = False) -> Refresh:
+        """Bring the index in step with ``gateway``'s collection (holding :meth:`exclusive`)."""
+        now = gateway.changes.marker()
         state = self.state
         if not force and state.marker == now and not state.pending:
             return "current"
         changed = (
             None
             if force or state.marker is None
-            else (collection.changes.changed_since(state.marker, now))
+            else (gateway.changes.changed_since(state.marker, now))
         )
         if changed is None and state.marker is not None and now.kind == "count" and state.pending:
             changed = set()  # a server: re-read the journal, then check the count below
         if changed is None:
-            self.rebuild(collection, now)
+            self.rebuild(gateway, now)
             return "built"
-        self.reconcile(collection, changed | state.pending)
-        if now.kind == "count" and len(self.bm25) != collection.count():
-            self.rebuild(collection, collection.changes.marker())
+        self.reconcile(gateway, changed | state.pending)
+        if now.kind == "count" and len(self.bm25) != gateway.count():
+            self.rebuild(gateway, gateway.changes.marker())
             return "built"
         state.marker, state.pending = now, set()
         self.save()
         return "updated"
 
-    def reconcile(self, collection: Collection, ids: set[str]) -> None:
+    def reconcile(self, gateway: Collection, ids: set[str]) -> None:
         """Apply what Chroma holds now for ``ids``: present ones re-indexed, the rest dropped."""
         if not ids:
             return
         ordered = sorted(ids)
-        step = collection.max_batch_size()
+        step = gateway.max_batch_size()
         upserts: list[tuple[str, str]] = []
         for start in range(0, len(ordered), step):
-            found = collection.get_where(ids=ordered[start : start + step], include=["documents"])
+            found = gateway.get_where(ids=ordered[start : start + step], include=["documents"])
             upserts.extend(zip(found.ids, found.texts, strict=True))
         present = {id_ for id_, _ in upserts}
         self.bm25.apply(upserts, [i for i in ordered if i not in present])
         logger.debug("BM25 index: re-read %d changed ids", len(ordered))
 
-    def rebuild(self, collection: Collection, marker: Marker) -> None:
-        """Index every record of ``collection`` afresh; ``marker`` was read before the scan."""
+    def rebuild(self, gateway: Collection, marker: Marker) -> None:
+        """Index every record afresh; ``marker`` was read before the scan."""
         start = time.perf_counter()
         self.state.pending = set()
         self.state.marker = None
         self.save()  # a crash mid-build leaves "unknown", hence another build
-        pages = collection.scan(include=["documents"], page_size=PAGE_SIZE)
+        pages = gateway.scan(include=["documents"], page_size=PAGE_SIZE)
         count = self.bm25.replace_all((page.ids, page.texts) for page in pages)
         self.state.marker = marker
         self.save()
         logger.info(
             "built BM25 index of %s: %d records in %.1f s",
-            collection.name,
+            gateway.name,
             count,
             time.perf_counter() - start,
         )
 
     # -- the write observer ------------------------------------------------------------------
 
-    def before_write(self, collection: Collection, ids: Sequence[str]) -> None:
+    def before_write(self, gateway: Collection, ids: Sequence[str]) -> None:
         """Lock, note whether the index is in step, and journal ``ids``."""
         self.lock.acquire()
         try:
@@ -228,7 +228,7 @@ class Core:
                 self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT)
                 self.sync_from_disk()
             self._write_depth += 1
-            marker = collection.changes.marker()
+            marker = gateway.changes.marker()
             self._before = marker
             self._in_step = self.state.marker == marker and not self.state.pending
             self.state.pending.update(ids)
@@ -239,7 +239,7 @@ class Core:
 
     def after_write(
         self,
-        collection: Collection,
+        gateway: Collection,
         ids: Sequence[str],
         texts: Sequence[str] | None,
         *,
@@ -251,12 +251,12 @@ class Core:
                 self.bm25.apply(deletes=ids)
             elif texts is not None:
                 self.bm25.apply(zip(ids, texts, strict=True))
-            after = collection.changes.marker()
+            after = gateway.changes.marker()
             if self._in_step and self._before is not None:
                 if after.kind == "count":
                     self.state.marker = after
                 else:
-                    changed = collection.changes.changed_since(self._before, after)
+                    changed = gateway.changes.changed_since(self._before, after)
                     if changed is not None and changed <= set(ids):
                         self.state.marker = after
             self.state.pending.difference_update(ids)
@@ -264,10 +264,10 @@ class Core:
         finally:
             self._release()
 
-    def write_failed(self, collection: Collection, ids: Sequence[str]) -> None:
+    def write_failed(self, gateway: Collection, ids: Sequence[str]) -> None:
         """Re-read ``ids`` from Chroma (the journal keeps them if that fails too), unlock."""
         try:
-            self.reconcile(collection, set(ids))
+            self.reconcile(gateway, set(ids))
         except Exception as exc:  # the journal keeps the ids for the next search
             logger.warning(
                 "BM25 index: could not re-read %d ids after a failed write (%s); "
@@ -293,23 +293,23 @@ class Core:
 class Observer:
     """A :class:`~langchain_tasb.chroma.changes.WriteObserver` feeding one core from one gateway."""
 
-    def __init__(self, core: Core, collection: Collection) -> None:
+    def __init__(self, core: Core, gateway: Collection) -> None:
         self.core = core
-        self.collection = weakref.proxy(collection)
+        self.gateway = weakref.proxy(gateway)
 
     def before_write(self, ids: Sequence[str]) -> None:
         """See :meth:`Core.before_write`."""
-        self.core.before_write(self.collection, ids)
+        self.core.before_write(self.gateway, ids)
 
     def after_write(
         self, ids: Sequence[str], texts: Sequence[str] | None, *, deleted: bool
     ) -> None:
         """See :meth:`Core.after_write`."""
-        self.core.after_write(self.collection, ids, texts, deleted=deleted)
+        self.core.after_write(self.gateway, ids, texts, deleted=deleted)
 
     def write_failed(self, ids: Sequence[str]) -> None:
         """See :meth:`Core.write_failed`."""
-        self.core.write_failed(self.collection, ids)
+        self.core.write_failed(self.gateway, ids)
 
 
 _CORES: weakref.WeakValueDictionary[Path, Core] = weakref.WeakValueDictionary()
