@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -34,6 +35,7 @@ PAGE_SIZE = 5000
 STATE_FILE = "state.json"
 _INDEX_DIR = "tantivy"
 _LOCK_FILE = ".lock"
+_OLD_LAYOUT = re.compile(r"^([0-9a-f]{16}|\.building-.*)$")
 _WRITE_LOCK_TIMEOUT = 120.0  # seconds a write waits for another process's BM25 update
 
 Refresh = Literal["current", "updated", "built"]
@@ -113,6 +115,9 @@ class Core:
                 state = _State.read(directory / STATE_FILE, collection_id)
                 if state is None:
                     shutil.rmtree(directory / _INDEX_DIR, ignore_errors=True)
+                    for old in directory.iterdir():  # bm25s indexes of an earlier version
+                        if _OLD_LAYOUT.match(old.name) and old.is_dir():
+                            shutil.rmtree(old, ignore_errors=True)
                     state = _State(collection_id, None, set())
                     state.write(directory / STATE_FILE)
         self.bm25 = Bm25Index(directory / _INDEX_DIR)

@@ -382,3 +382,17 @@ def test_checking_for_changes_reads_no_records_and_a_change_reads_only_its_ids(
     gateway.collection.add(ids=["raw-9"], embeddings=[[0.0] * 32], documents=["a walrus"])
     assert [i for i, _ in index.search("walrus")] == ["raw-9"]
     assert reads == [["raw-9"]]
+
+
+def test_indexes_of_the_earlier_bm25s_layout_are_removed(persisted: TasbVectorStore) -> None:
+    directory = default_directory(persisted)
+    assert directory is not None
+    old = directory / "0123456789abcdef"
+    old.mkdir(parents=True)
+    (old / "ids.json").write_text("[]", encoding="utf-8")
+    (directory / ".building-x1").mkdir()
+    index = LexicalIndex(persisted)
+    assert index.refresh() == "built"
+    assert not old.exists()
+    assert not (directory / ".building-x1").exists()
+    assert [i for i, _ in index.search("mandolin")] == [_id_of(persisted, "mandolin")]
