@@ -1,18 +1,27 @@
 """BM25 over ids and texts on `tantivy <https://github.com/quickwit-oss/tantivy-py>`_.
 
-Tantivy is a Lucene-like engine in Rust: BM25 (``k1=1.2``, ``b=0.75``), segments that take
-adds and deletes without a rebuild, and top-k by block-max WAND, which skips documents that
-cannot reach the top instead of scoring every one. ``pip install 'langchain-tasb[hybrid]'``.
+Tantivy is a Lucene-like engine in Rust: segments that take adds and deletes without a
+rebuild, and top-k by block-max WAND, which skips documents that cannot reach the top instead
+of scoring every one. ``pip install 'langchain-tasb[hybrid]'``.
+
+Scores are Lucene's BM25 with ``k1=1.5``, ``b=0.75`` (the saturation that ranks best on the
+shared test collections; see ``benchmarks/RESULTS_hybrid.md``). Tantivy's own BM25 has
+``k1=1.2`` fixed, so it proposes the best :data:`RESCORE_DEPTH` candidates (or more, when more
+are asked for) and those are scored again with ``k1=1.5`` from their stored text, the
+collection's document frequencies and tantivy's average length.
 
 Documents and queries go through one analyzer: tantivy's simple tokenizer (runs of letters
-and digits), tokens over 40 bytes dropped, lower-cased, English stopwords removed, Snowball
-English stemming. :mod:`langchain_tasb.hybrid.lexical` keeps such an index in step with a
-Chroma collection.
+and digits), tokens over 40 bytes and of one character dropped, lower-cased, English
+stopwords removed, Snowball English stemming. :mod:`langchain_tasb.hybrid.lexical` keeps such
+an index in step with a Chroma collection.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -24,7 +33,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 2
+_FORMAT = 3
+K1 = 1.5
+B = 0.75
+RESCORE_DEPTH = 100
+"""Candidates tantivy proposes for each search, scored again with :data:`K1`."""
 _ANALYZER = "tasb_en"
 _WRITER_HEAP = 50_000_000  # bytes of indexing buffer: tantivy's floor is 15 MB a thread
 _BUILD_BATCH = 10_000
@@ -46,6 +59,7 @@ def _analyzer() -> Any:
         t.TextAnalyzerBuilder(t.Tokenizer.simple())
         .filter(t.Filter.remove_long(40))
         .filter(t.Filter.lowercase())
+        .filter(t.Filter.custom_stopword(list(string.ascii_lowercase + string.digits)))
         .filter(t.Filter.stopword("english"))
         .filter(t.Filter.stemmer("english"))
         .build()
@@ -56,7 +70,7 @@ def _analyzer() -> Any:
 def _schema() -> Any:
     builder = _tantivy().SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("text", tokenizer_name=_ANALYZER, index_option="freq")
+    builder.add_text_field("text", stored=True, tokenizer_name=_ANALYZER, index_option="freq")
     return builder.build()
 
 
@@ -67,10 +81,12 @@ def tokenizer_settings() -> dict[str, Any]:
         "engine": "tantivy",
         "tokenizer": "simple",
         "remove_long": 40,
+        "remove_single_characters": True,
         "stopwords": "english",
         "stemmer": "english",
-        "k1": 1.2,
-        "b": 0.75,
+        "k1": K1,
+        "b": B,
+        "rescore_depth": RESCORE_DEPTH,
     }
 
 
@@ -156,11 +172,11 @@ class Bm25Index:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _query(self, query: str) -> Any:
+    def _query(self, query: str) -> tuple[Any, Counter[str]]:
         t = _tantivy()
         counts = Counter(_analyzer().analyze(query))
         if not counts:
-            return None
+            return None, counts
         schema = _schema()
         clauses = []
         for token, count in counts.items():
@@ -168,20 +184,49 @@ class Bm25Index:
             clauses.append(
                 (t.Occur.Should, term if count == 1 else t.Query.boost_query(term, count))
             )
-        return t.Query.boolean_query(clauses)
+        return t.Query.boolean_query(clauses), counts
+
+    def _rescored(
+        self, searcher: Any, parsed: Any, counts: Counter[str], hits: list[tuple[Any, Any]]
+    ) -> list[tuple[str, float]]:
+        """``hits`` (tantivy's score, address) scored with :data:`K1`, best first."""
+        if not hits:
+            return []
+        avgdl = _average_length(parsed.explain(searcher, hits[0][1]).to_json())
+        total = searcher.num_docs
+        idf = {
+            term: math.log(1 + (total - n + 0.5) / (n + 0.5))
+            for term in counts
+            if (n := searcher.doc_freq("text", term))
+        }
+        analyzer = _analyzer()
+        scored = []
+        for _, address in hits:
+            doc = searcher.doc(address)
+            tokens = Counter(analyzer.analyze(doc["text"][0]))
+            norm = K1 * (1 - B + B * sum(tokens.values()) / avgdl)
+            score = sum(
+                count * idf[term] * tokens[term] / (tokens[term] + norm)
+                for term, count in counts.items()
+                if term in idf and tokens[term]
+            )
+            scored.append((str(doc["id"][0]), score))
+        scored.sort(key=lambda hit: -hit[1])
+        return scored
 
     def top(self, query: str, k: int, *, offset: int = 0) -> list[tuple[str, float]]:
         """The ``k`` best ``(id, score)`` pairs after ``offset``; only records with a query term."""
-        parsed = self._query(query)
+        parsed, counts = self._query(query)
         if parsed is None or k <= 0:
             return []
         searcher = self._index.searcher()
-        hits = searcher.search(parsed, limit=k, offset=offset, count=False).hits
-        return [(str(searcher.doc(address)["id"][0]), float(score)) for score, address in hits]
+        depth = max(offset + k, RESCORE_DEPTH)
+        hits = searcher.search(parsed, limit=depth, count=False).hits
+        return self._rescored(searcher, parsed, counts, hits)[offset : offset + k]
 
     def scores_of(self, query: str, ids: Sequence[str]) -> dict[str, float]:
         """BM25 scores of ``ids`` for ``query``; absent where the record has no query term."""
-        parsed = self._query(query)
+        parsed, counts = self._query(query)
         if parsed is None or not ids:
             return {}
         t = _tantivy()
@@ -189,7 +234,7 @@ class Bm25Index:
         restricted = t.Query.boolean_query([(t.Occur.Must, parsed), (t.Occur.Must, only)])
         searcher = self._index.searcher()
         hits = searcher.search(restricted, limit=len(ids), count=False).hits
-        return {str(searcher.doc(address)["id"][0]): float(score) for score, address in hits}
+        return dict(self._rescored(searcher, parsed, counts, hits))
 
     def ids(self) -> set[str]:
         """Every indexed id (a walk over the whole index: for checks, not for queries)."""
@@ -207,6 +252,15 @@ class Bm25Index:
         index = cls()
         index.replace_all([(ids, texts)])
         return index
+
+
+def _average_length(explanation: str) -> float:
+    """The average field length tantivy's BM25 used, read from one hit's explanation."""
+    found = re.search(r'"value":\s*([0-9.eE+-]+),\s*"description":\s*"avgdl', explanation)
+    if found is None:  # pragma: no cover - tantivy changed its explanation
+        msg = "tantivy's explanation no longer names avgdl; pin tantivy or update bm25.py"
+        raise RuntimeError(msg)
+    return max(float(found.group(1)), 1e-9)
 
 
 def bm25_run(
