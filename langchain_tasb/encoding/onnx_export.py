@@ -4,8 +4,9 @@ The export path keeps every dependency current: ``torch.onnx.export`` (the torch
 exporter, which needs ``onnxscript``) writes the transformer and the model's own pooling modules
 as one graph (:mod:`langchain_tasb.encoding.onnx_graph`),
 ``onnxruntime.quantization.quantize_dynamic`` turns its weight matrices into int8 (per output
-channel), and ONNX Runtime runs it with VNNI/AMX int8 kernels. No ``optimum``: its releases pin
-older transformers and sentence-transformers.
+channel; 7-bit on CPUs without VNNI or AMX, see :attr:`OnnxSettings.reduce_range`), and ONNX
+Runtime runs it with VNNI/AMX int8 kernels. No ``optimum``: its releases pin older
+transformers and sentence-transformers.
 
 This module writes and reads one export's folder; where exports are kept, how they are keyed
 and how a finished one appears atomically is :mod:`langchain_tasb.encoding.onnx_cache`, and
