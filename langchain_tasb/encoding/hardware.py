@@ -1,4 +1,4 @@
-"""What this machine offers the encoders: a GPU, AMX tiles, physical cores.
+"""What this machine offers the encoders: a GPU, AMX tiles, exact int8 kernels, physical cores.
 
 Each answer is read without importing torch when it can be: a process that only answers
 queries through ONNX Runtime never needs it.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -70,6 +71,35 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+# CPU flags under which ONNX Runtime's x86 int8 MatMul (MLAS) multiplies uint8 activations by
+# int8 weights with exact 32-bit sums: AVX-512 VNNI, AVX-VNNI (vpdpbusd) and AMX (tdpbusd).
+_EXACT_U8S8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+_X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"})
+
+
+def int8_matmul_saturates(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:
+    """Whether ONNX Runtime's uint8 x int8 MatMul can saturate on this CPU.
+
+    Without VNNI or AMX (AVX2, or AVX-512 without VNNI: for example AMD before Zen 4, Intel
+    Skylake), ONNX Runtime's kernels (MLAS) multiply with ``vpmaddubsw``, which adds each pair
+    of adjacent products in 16 bits with saturation: two large activations (up to 255) times
+    two large weights of one sign (up to 127) exceed 32,767 and are clipped, an error that
+    exact int8 arithmetic does not make. Weights limited to 7 bits (``reduce_range``, as ONNX
+    Runtime's quantisation guide advises for these CPUs) keep every pair sum in range.
+    ``vpmaddubsw`` is an x86 instruction: other architectures keep 8 bits. An x86 CPU whose
+    flags cannot be read (``/proc/cpuinfo`` is Linux only) counts as saturating: 7-bit
+    weights are safe on every CPU, full int8 is exact only on some.
+
+    Args:
+        flags: CPU flags as :func:`cpu_flags` reads them (default: this CPU's).
+        machine: ``platform.machine()`` (default: this machine's).
+    """
+    machine = (machine if machine is not None else platform.machine()).lower()
+    if machine not in _X86_MACHINES:
+        return False
+    return not (cpu_flags() if flags is None else flags) & _EXACT_U8S8_FLAGS
 
 
 def physical_cores() -> int:

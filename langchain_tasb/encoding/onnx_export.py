@@ -4,8 +4,9 @@ The export path keeps every dependency current: ``torch.onnx.export`` (the torch
 exporter, which needs ``onnxscript``) writes the transformer and the model's own pooling modules
 as one graph (:mod:`langchain_tasb.encoding.onnx_graph`),
 ``onnxruntime.quantization.quantize_dynamic`` turns its weight matrices into int8 (per output
-channel), and ONNX Runtime runs it with VNNI/AMX int8 kernels. No ``optimum``: its releases pin
-older transformers and sentence-transformers.
+channel; 7-bit on CPUs without VNNI or AMX, see :attr:`OnnxSettings.reduce_range`), and ONNX
+Runtime runs it with VNNI/AMX int8 kernels. No ``optimum``: its releases pin older
+transformers and sentence-transformers.
 
 This module writes and reads one export's folder; where exports are kept, how they are keyed
 and how a finished one appears atomically is :mod:`langchain_tasb.encoding.onnx_cache`, and
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from langchain_tasb.encoding.hardware import int8_matmul_saturates
 from langchain_tasb.encoding.loading import describe_model
 from langchain_tasb.encoding.onnx_graph import graph_module, module_kind
 from langchain_tasb.encoding.types import ModelInfo, Role
@@ -70,6 +72,12 @@ class OnnxSettings:
     int8_queries: bool = True
     """Give queries a second graph with every matrix in plain int8; used only when
     ``fp32_after_gelu`` keeps some matrices in fp32."""
+    reduce_range: bool = field(default_factory=int8_matmul_saturates)
+    """Quantise weights to 7 bits instead of 8. Default: True on CPUs where ONNX Runtime's
+    int8 MatMul adds pairs of products in 16 bits and clips large sums
+    (:func:`~langchain_tasb.encoding.hardware.int8_matmul_saturates`: x86 without VNNI or
+    AMX), where 7-bit weights keep every sum exact; False elsewhere, where 8 bits are exact
+    and finer. Part of the cache key, so each kind of CPU gets its own export."""
 
     @property
     def query_graph(self) -> bool:
@@ -278,6 +286,7 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
                     str(destination / file_name),
                     weight_type=quantization.QuantType.QInt8,
                     per_channel=settings.per_channel,
+                    reduce_range=settings.reduce_range,
                     op_types_to_quantize=["MatMul"],
                     nodes_to_exclude=fp32_nodes,
                     use_external_data_format=external,
