@@ -584,17 +584,3 @@ def test_hybrid_evaluation_scores_the_rankings_users_get(
         assert list(got.values()) == sorted(got.values(), reverse=True)
     assert report.hybrid.hybrid == evaluate(report.hybrid.hybrid_run, small.qrels)
     assert report.to_dict()["hybrid"]["fetch_k"] == settings.fetch_k
-
-
-def test_tasb_eval_hybrid_prints_bm25_dense_and_hybrid_rows(
-    small_dir: Path, tiny_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out_json = tmp_path / "r.json"
-    args = ["eval", str(small_dir), "--model", str(tiny_model_path), "--hybrid", "--quiet"]
-    assert main([*args, "--cache-dir", str(tmp_path), "--json", str(out_json)]) == 0
-    printed = capsys.readouterr().out
-    assert "| BM25 (the collection's lexical index) |" in printed
-    assert "| hybrid search (RRF, k=10, fetch_k=20) |" in printed
-    saved = json.loads(out_json.read_text())["hybrid"]
-    assert saved["k"] == 10
-    assert 0.0 <= saved["hybrid"]["ndcg@10"] <= 1.0
