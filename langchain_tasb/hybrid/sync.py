@@ -226,13 +226,26 @@ class Core:
     # -- the write observer ------------------------------------------------------------------
 
     def before_write(self, gateway: Collection, ids: Sequence[str]) -> None:
-        """Lock, note whether the index is in step, and journal ``ids``."""
+        """Lock, note whether the index is in step, and journal ``ids``.
+
+        Raises:
+            TimeoutError: another process kept the index's lock for two minutes.
+        """
         self.lock.acquire()
         try:
             if self._write_depth == 0 and self.files is not None:
-                self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT)
+                if not self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT):
+                    msg = (
+                        f"Another process has held the BM25 index lock {self.files.path} for "
+                        f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
+                    )
+                    raise TimeoutError(msg)
                 self.sync_from_disk()
             self._write_depth += 1
+        except BaseException:
+            self.lock.release()
+            raise
+        try:
             marker = gateway.changes.marker()
             self._before = marker
             self._in_step = self.state.marker == marker and not self.state.pending
@@ -250,7 +263,11 @@ class Core:
         *,
         deleted: bool,
     ) -> None:
-        """Apply the confirmed write, move the marker if only this write moved it, unlock."""
+        """Apply the confirmed write, move the marker if only this write moved it, unlock.
+
+        Chroma holds the write already: a BM25 side that fails is logged, and its ids stay
+        in the journal for the next search to re-read.
+        """
         try:
             if deleted:
                 self.bm25.apply(deletes=ids)
@@ -266,6 +283,12 @@ class Core:
                         self.state.marker = after
             self.state.pending.difference_update(ids)
             self.save(durable=False)
+        except Exception as exc:
+            logger.warning(
+                "BM25 index: %d written ids not applied (%s); the next search re-reads them",
+                len(ids),
+                exc,
+            )
         finally:
             self._release()
 

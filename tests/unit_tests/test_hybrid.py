@@ -396,3 +396,23 @@ def test_indexes_of_the_earlier_bm25s_layout_are_removed(persisted: TasbVectorSt
     assert not old.exists()
     assert not (directory / ".building-x1").exists()
     assert [i for i, _ in index.search("mandolin")] == [_id_of(persisted, "mandolin")]
+
+
+def test_a_failing_bm25_side_keeps_the_write_and_the_next_search_catches_up(
+    persisted: TasbVectorStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = LexicalIndex(persisted)
+    index.refresh()
+    real_apply = Bm25Index.apply
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        msg = "disk full"
+        raise OSError(msg)
+
+    monkeypatch.setattr(Bm25Index, "apply", broken)
+    [new_id] = persisted.add_texts(["a note on zircon"])  # Chroma has it: no error here
+    assert "1 written ids not applied (disk full)" in caplog.text
+    assert persisted.get_by_ids([new_id])
+    monkeypatch.setattr(Bm25Index, "apply", real_apply)
+    assert index.refresh() == "updated"
+    assert [i for i, _ in index.search("zircon")] == [new_id]
