@@ -23,6 +23,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TASB_BACKEND", "torch")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches (ONNX exports, manifests and BM25 indexes of servers) never reach the user's."""
+    if os.environ.get("TASB_CACHE_DIR"):
+        yield
+        return
+    os.environ["TASB_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache-root"))
+    yield
+    del os.environ["TASB_CACHE_DIR"]
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight DistilBERT with CLS pooling (32 dims, 2 layers), built once."""
