@@ -61,8 +61,8 @@ def hostile_db(tiny_embeddings: TasbEmbeddings, tmp_path: Path) -> Path:
         ["search", "logs", "-k", "2"],
         ["search", "logs", "-k", "2", "--json"],
         ["search", "logs", "-k", "2", "--mmr"],
-        ["info"],
-        ["info", "--json"],
+        ["info", "--sources"],
+        ["info", "--sources", "--json"],
     ],
 )
 def test_search_and_info_print_no_raw_control_characters(
