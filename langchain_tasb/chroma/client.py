@@ -7,11 +7,14 @@ chromadb client; everything else passes the client along as an opaque value.
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from langchain_tasb.chroma import writer_lock
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
+from langchain_tasb.config import cache_root
 from langchain_tasb.errors import ChromaUnavailableError
 
 if TYPE_CHECKING:
@@ -176,6 +179,20 @@ def location(client: Any) -> str:
         return f"{parts.scheme}://{parts.netloc}"  # as the user wrote it, without /api/v2
     folder = persist_directory(client)
     return f"embedded Chroma at {folder}" if folder else "in-memory Chroma"
+
+
+def side_folder(client: Any, kind: str, collection: str) -> Path | None:
+    """Where a store kept beside ``collection`` (``kind``: "bm25", "manifests") lives.
+
+    Beside an embedded database (``<db>/<kind>/<collection>/``), else under the cache root
+    for a server (``<cache root>/<kind>/<server>/<collection>/``); None for in-memory Chroma.
+    """
+    url = server_url(client)
+    if url:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
+        return cache_root() / kind / slug / collection
+    folder = persist_directory(client)
+    return Path(folder) / kind / collection if folder else None
 
 
 def parse_chroma_url(url: str) -> tuple[str, int, bool]:

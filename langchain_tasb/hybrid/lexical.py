@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 import weakref
@@ -36,8 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_tasb.chroma.client import persist_directory, server_url
-from langchain_tasb.config import cache_root
+from langchain_tasb.chroma.client import side_folder
 from langchain_tasb.hybrid.sync import PAGE_SIZE, STATE_FILE, Core, Observer, Refresh, core_for
 
 if TYPE_CHECKING:
@@ -58,13 +56,7 @@ __all__ = [
 
 def default_directory(store: SearchTarget) -> Path | None:
     """Where the BM25 index of ``store`` persists by default; None for in-memory Chroma."""
-    client, name = store.client, store.collection_name
-    url = server_url(client)
-    if url:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
-        return cache_root() / "bm25" / slug / name
-    folder = persist_directory(client)
-    return Path(folder) / "bm25" / name if folder else None
+    return side_folder(store.client, "bm25", store.collection_name)
 
 
 def attach(store: SearchTarget, core: Core) -> None:

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -35,8 +34,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.chroma.client import persist_directory, server_url
-from langchain_tasb.config import cache_root, manifest_save_seconds
+from langchain_tasb.chroma.client import side_folder
+from langchain_tasb.config import manifest_save_seconds
 
 if TYPE_CHECKING:
     from langchain_tasb.ingest.files import FileEntry
@@ -78,12 +77,7 @@ def manifest_directory(client: Any, collection: str) -> Path | None:
     root for a server (``<cache root>/manifests/<server>/<collection>/``), like the BM25
     index of :mod:`langchain_tasb.hybrid.lexical`.
     """
-    url = server_url(client)
-    if url:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
-        return cache_root() / "manifests" / slug / collection
-    folder = persist_directory(client)
-    return Path(folder) / "manifests" / collection if folder else None
+    return side_folder(client, "manifests", collection)
 
 
 def package_version() -> str:
