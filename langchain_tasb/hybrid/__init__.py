@@ -149,7 +149,9 @@ def hybrid_search(
     dense_rank = {h.id: r for r, h in enumerate(dense, start=1)}
     lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
     bm25_scores = dict(lexical)
-    unscored = [h.id for h in dense if h.id not in bm25_scores]
+    # Only the results shown need a BM25 score that BM25's top list did not give.
+    top_ids = [i for i, _ in fused[: 2 * k]]
+    unscored = [i for i in top_ids if i not in bm25_scores]
     bm25_scores.update(lexical_index_.bm25.scores_of(query, unscored))
     out: list[HybridHit] = []
     start = 0

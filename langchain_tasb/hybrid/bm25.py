@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 3
+_FORMAT = 4
 K1 = 1.5
 B = 0.75
 RESCORE_DEPTH = 100
@@ -70,7 +70,10 @@ def _analyzer() -> Any:
 def _schema() -> Any:
     builder = _tantivy().SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("text", stored=True, tokenizer_name=_ANALYZER, index_option="freq")
+    builder.add_text_field("text", tokenizer_name=_ANALYZER, index_option="freq")
+    # The analyzed tokens, stored for rescoring: " t1  t2  ... " (two spaces between, so that
+    # str.count(" t ") counts every occurrence).
+    builder.add_bytes_field("terms", stored=True, indexed=False)
     return builder.build()
 
 
@@ -88,6 +91,11 @@ def tokenizer_settings() -> dict[str, Any]:
         "b": B,
         "rescore_depth": RESCORE_DEPTH,
     }
+
+
+def _document(id_: str, text: str) -> Any:
+    terms = " " + "  ".join(_analyzer().analyze(text)) + " "
+    return _tantivy().Document(id=id_, text=text, terms=terms.encode())
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -128,14 +136,13 @@ class Bm25Index:
 
     def apply(self, upserts: Iterable[tuple[str, str]] = (), deletes: Iterable[str] = ()) -> None:
         """Replace or add each ``(id, text)`` of ``upserts``, remove ``deletes``; one commit."""
-        t = _tantivy()
         writer = self._writer()
         try:
             for id_ in deletes:
                 writer.delete_documents_by_term("id", id_)
             for id_, text in upserts:
                 writer.delete_documents_by_term("id", id_)
-                writer.add_document(t.Document(id=id_, text=text))
+                writer.add_document(_document(id_, text))
         except BaseException:
             writer.rollback()
             writer.wait_merging_threads()
@@ -148,7 +155,6 @@ class Bm25Index:
         Returns:
             How many records were indexed (a repeated id counts once, its last text kept).
         """
-        t = _tantivy()
         writer = self._writer()
         seen: set[str] = set()
         try:
@@ -158,7 +164,7 @@ class Bm25Index:
                     if id_ in seen:
                         writer.delete_documents_by_term("id", id_)
                     seen.add(id_)
-                    writer.add_document(t.Document(id=id_, text=text or ""))
+                    writer.add_document(_document(id_, text or ""))
         except BaseException:
             writer.rollback()
             writer.wait_merging_threads()
@@ -199,17 +205,16 @@ class Bm25Index:
             for term in counts
             if (n := searcher.doc_freq("text", term))
         }
-        analyzer = _analyzer()
         scored = []
         for _, address in hits:
             doc = searcher.doc(address)
-            tokens = Counter(analyzer.analyze(doc["text"][0]))
-            norm = K1 * (1 - B + B * sum(tokens.values()) / avgdl)
-            score = sum(
-                count * idf[term] * tokens[term] / (tokens[term] + norm)
-                for term, count in counts.items()
-                if term in idf and tokens[term]
-            )
+            terms = bytes(doc["terms"][0]).decode()
+            length = terms.count("  ") + 1 if terms.strip() else 0
+            norm = K1 * (1 - B + B * length / avgdl)
+            score = 0.0
+            for term, count in counts.items():
+                if term in idf and (tf := terms.count(f" {term} ")):
+                    score += count * idf[term] * tf / (tf + norm)
             scored.append((str(doc["id"][0]), score))
         scored.sort(key=lambda hit: -hit[1])
         return scored
