@@ -1,4 +1,4 @@
-"""BM25 over ids and texts on `tantivy <https://github.com/quickwit-oss/tantivy-py>`_.
+r"""BM25 over ids and texts on `tantivy <https://github.com/quickwit-oss/tantivy-py>`_.
 
 Tantivy is a Lucene-like engine in Rust: segments that take adds and deletes without a
 rebuild, and top-k by block-max WAND, which skips documents that cannot reach the top instead
@@ -10,10 +10,10 @@ shared test collections; see ``benchmarks/RESULTS_hybrid.md``). Tantivy's own BM
 are asked for) and those are scored again with ``k1=1.5`` from their stored text, the
 collection's document frequencies and tantivy's average length.
 
-Documents and queries go through one analyzer: tantivy's simple tokenizer (runs of letters
-and digits), tokens over 40 bytes and of one character dropped, lower-cased, English
-stopwords removed, Snowball English stemming. :mod:`langchain_tasb.hybrid.lexical` keeps such
-an index in step with a Chroma collection.
+Documents and queries go through one analyzer: runs of two or more word characters (bm25s'
+``\w\w+``), tokens over 40 bytes dropped, lower-cased, English stopwords removed, Snowball
+English stemming. :mod:`langchain_tasb.hybrid.lexical` keeps such an index in step with a
+Chroma collection.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import string
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -52,14 +51,17 @@ def _tantivy() -> Any:
     return tantivy
 
 
+_WORD_PATTERN = r"\w\w+"
+"""A token: two or more word characters (Unicode letters, digits, underscore), as bm25s has it."""
+
+
 @cache
 def _analyzer() -> Any:
     t = _tantivy()
     return (
-        t.TextAnalyzerBuilder(t.Tokenizer.simple())
+        t.TextAnalyzerBuilder(t.Tokenizer.regex(_WORD_PATTERN))
         .filter(t.Filter.remove_long(40))
         .filter(t.Filter.lowercase())
-        .filter(t.Filter.custom_stopword(list(string.ascii_lowercase + string.digits)))
         .filter(t.Filter.stopword("english"))
         .filter(t.Filter.stemmer("english"))
         .build()
@@ -82,9 +84,8 @@ def tokenizer_settings() -> dict[str, Any]:
     return {
         "format": _FORMAT,
         "engine": "tantivy",
-        "tokenizer": "simple",
+        "tokenizer": _WORD_PATTERN,
         "remove_long": 40,
-        "remove_single_characters": True,
         "stopwords": "english",
         "stemmer": "english",
         "k1": K1,
