@@ -71,8 +71,9 @@ def request_kind(method: bytes, path: bytes, body: bytes) -> str:
 class FaultProxy:
     """A TCP proxy to ``127.0.0.1:upstream`` that makes outages at random requests.
 
-    Each kind of request has its own countdown (first fault at its first or second request,
-    then every ``gap`` requests), so every phase that sends requests gets faults.
+    Each kind of request has its own countdown (first fault at its first request, then every
+    ``gap`` requests), so every phase that sends requests gets faults, even one that sends a
+    single request of its kind (the prune listing of a root's ids is one request per run).
     """
 
     def __init__(
@@ -194,7 +195,7 @@ class FaultProxy:
 
     def _fault_now(self, kind: str) -> bool:
         self.requests[self.step, kind] += 1
-        left = self._countdown.get(kind, self.rng.randint(1, 2)) - 1
+        left = self._countdown.get(kind, 1) - 1
         if left > 0:
             self._countdown[kind] = left
             return False
