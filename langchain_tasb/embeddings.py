@@ -85,13 +85,12 @@ class TasbEmbeddings(BaseModel, Embeddings):
     * "torch": sentence-transformers on torch, exactly the model's fp32 (or ``precision``)
       vectors.
     * "onnx-int8": the model exported to ONNX once (cached under ``$TASB_CACHE_DIR`` or
-      ``~/.cache/langchain-tasb``), int8 weights, run by ONNX Runtime on CPU: 4.3 to 4.7x the
-      documents per second of fp32 torch on AMD Zen 4 (1.7x on a Xeon with AMX) and a few
-      ms per query, at about 0.995 cosine to the fp32 vectors (close enough to share a
-      collection with them).
+      ``~/.cache/langchain-tasb``), int8 weights, run by ONNX Runtime on CPU: several times
+      the documents per second of fp32 torch, with vectors close enough to fp32 to share a
+      collection with them (figures in ``benchmarks/RESULTS.md``).
     * "onnx-int8+torch": queries and single texts on "onnx-int8", batches of documents on
-      torch in bfloat16 (or ``precision``), loaded on the first batch: on AMX tiles, twice
-      the documents per second of "onnx-int8" (:mod:`langchain_tasb.encoding.split_encoder`)."""
+      torch in bfloat16 (or ``precision``), loaded on the first batch: on AMX tiles, faster
+      for documents than "onnx-int8" (:mod:`langchain_tasb.encoding.split_encoder`)."""
     precision: Precision = "auto"
     """Torch weights' precision: "auto" is float16 on CUDA, bfloat16 for the documents of
     "onnx-int8+torch" and float32 elsewhere. An explicit "float16"/"bfloat16" on CPU selects

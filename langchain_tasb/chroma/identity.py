@@ -89,8 +89,8 @@ CALIBRATION_PAIRS: tuple[tuple[str, str], ...] = (
 # pair scores one minus it.
 _CALIBRATION_TARGET = 0.9
 
-# Probe vectors of one model agree to about 0.9998 cosine across fp32/fp16/int8 backends;
-# unrelated models land far below this.
+# Probe vectors of one model agree closely across fp32/fp16/int8 backends (well above this
+# bound); unrelated models land far below it.
 _PROBE_MIN_COSINE = 0.99
 _PROBE_NORM_TOLERANCE = 0.05
 

@@ -14,9 +14,9 @@ __all__ = [
 
 # HNSW defaults chosen so that the index loses at most 0.002 nDCG@10 against exact dot-product
 # search, with top-10 recall >= 0.99, on SciFact and Cranfield, build after build, for
-# normalised and unnormalised vectors alike (benchmarks/RESULTS_quality.md). Chroma's own
-# defaults (ef_search 100, ef_construction 100, max_neighbors 16) lose 0.0033 on SciFact, and
-# with unnormalised vectors max_neighbors 16 failed one build in four.
+# normalised and unnormalised vectors alike (benchmarks/RESULTS.md, "Index quality"). Chroma's
+# own defaults (ef_search 100, ef_construction 100, max_neighbors 16) miss that bar on SciFact,
+# and with unnormalised vectors max_neighbors 16 misses it on some builds.
 DEFAULT_EF_SEARCH = 128
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_MAX_NEIGHBORS = 32

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = _load(args.data, args.split)
     embeddings = common.make_embeddings(args)
     # Evaluation defaults to the model's exact fp32 vectors (the library's "auto" is int8 on
-    # CPU, which moves SciFact's nDCG@10 by +0.006, and float16 on CUDA); --backend or
+    # CPU, which moves nDCG@10 a little, and float16 on CUDA); --backend or
     # $TASB_BACKEND choose another.
     backend = args.backend or os.environ.get(BACKEND_ENV_VAR)
     settings: dict[str, Any] = (

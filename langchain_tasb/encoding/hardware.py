@@ -21,8 +21,8 @@ def gpu_possible() -> bool:
     """Whether torch could find a GPU here, decided without importing torch when it can be.
 
     On Linux a GPU needs one of :data:`_GPU_DEVICE_FILES`; elsewhere (macOS has MPS) only
-    torch can tell. Importing torch costs about 0.8 s and 170 MB, which a process that only
-    answers queries through ONNX Runtime never needs.
+    torch can tell. Importing torch costs time and memory that a process that only answers
+    queries through ONNX Runtime never needs.
     """
     if "torch" in sys.modules or not sys.platform.startswith("linux"):
         return True
@@ -55,7 +55,7 @@ def cpu_has_amx() -> bool:
     AVX512_BF16 alone (AMD Zen 4, Intel Cooper Lake) is not enough: there bfloat16 torch
     encodes documents slower than the int8 graph (measured on Zen 4 with
     ``benchmarks/encode.py``, rows ``torch-bf16`` and ``onnx-int8``; see
-    ``benchmarks/RESULTS_speed.md``).
+    ``benchmarks/RESULTS.md``).
     """
     return cpu_flags() >= {"amx_tile", "amx_bf16"}
 

@@ -144,7 +144,7 @@ def cast_model(key: tuple[str, str, bool, str]) -> Any:
 
     It is a copy of the float32 model when that one is shared already (a torch float32
     encoder of the same model is in use); otherwise the float32 weights are loaded, cast in
-    place and not kept: for TAS-B that is 265 MB less beside the 133 MB of bfloat16.
+    place and not kept, so the process holds only the half-precision weights.
     """
     name, device, trust_remote_code, precision = key
     with _CAST_MODELS_LOCK:

@@ -39,12 +39,10 @@ _SESSIONS: dict[tuple[str, int], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-# Graph rewrites that make the CPU slower. ONNX Runtime (1.32) fuses each residual add and
-# LayerNorm into a SkipLayerNormalization whose CPU kernel took 88 microseconds on a 24 x 768
-# input, five times Add + LayerNormalization (12 of them: 1,048 against 207 us, one thread).
-# Without the fusion the vectors are the same (2e-8 apart); on TAS-B's shape, in 16
-# alternating blocks on 2 cores, a query took 0.32 ms less (median; less in 11 blocks) and
-# documents ran 10% faster (in 14 blocks).
+# Graph rewrites that make the CPU slower. ONNX Runtime fuses each residual add and LayerNorm
+# into a SkipLayerNormalization whose CPU kernel is several times slower than the Add +
+# LayerNormalization it replaces. Without the fusion the vectors are the same (to rounding)
+# and queries and documents encode faster (benchmarks/RESULTS.md).
 DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
@@ -70,10 +68,9 @@ def session_options(threads: int) -> Any:
     its floating-point state for good.
 
     The intra-op threads keep ONNX Runtime's default spinning: after a run they poll for
-    about 40 ms before sleeping. ``session.force_spinning_stop`` would free that core at
-    once, but it made the Chroma search that follows a query slower (2.94 against 2.46 ms
-    p50, 1,200 queries in alternating blocks, 2-core VM), presumably because a busy core
-    wakes Chroma's worker threads faster than an idle one.
+    a short while before sleeping. ``session.force_spinning_stop`` would free that core at
+    once, but it makes the Chroma search that follows a query slower, presumably because a
+    busy core wakes Chroma's worker threads faster than an idle one.
     """
     ort = import_onnxruntime()
     options = ort.SessionOptions()
@@ -197,7 +194,7 @@ class OnnxEncoder:
         self.exported = exported
         self.threads = threads or physical_cores()
         # Sessions load on first use: a process that only answers queries never loads the
-        # one-thread document session (0.16 to 0.29 s and its own copy of the weights).
+        # one-thread document session (its load time and its own copy of the weights).
         self._sessions: dict[tuple[Role, bool], Any] = {}
         self._normalize = info.normalized or info.similarity == "cosine"
         self._prompts = exported.prompts
@@ -262,8 +259,8 @@ class OnnxEncoder:
         For texts that never change, such as a collection's identity probe. An export's
         folder never changes either (it is keyed by the model's files and the settings), so a
         remembered vector stays right, and a process that only answers queries need not load
-        the document graph to check a collection's identity (0.3 to 1 s and 170 to 210 MB for
-        a model of TAS-B's size). The key also holds the role, the token limit, the
+        the document graph to check a collection's identity (a second graph's load time and
+        memory). The key also holds the role, the token limit, the
         normalisation and ONNX Runtime's version. If the file cannot be written (a read-only
         cache), the vector is computed on every call instead.
         """
@@ -304,9 +301,8 @@ class OnnxEncoder:
         if len(inputs) == 1:  # the query path: no sorting, no padding
             encoding = tokenizer.encode(inputs[0])
             ids = np.asarray([encoding.ids], dtype=np.int64)
-            # One text uses every core: a 13-token question takes 5.1 ms p50 on two idle
-            # cores against 8.1 ms on one (TAS-B shape; the matrix products are split by
-            # output columns, so the vector is the same either way).
+            # One text uses every core: a question is faster on all cores than on one (the
+            # matrix products are split by output columns, so the vector is the same).
             session = self._session(role, wide=self.threads > 1)
             vectors = self._run(session, ids, np.ones_like(ids))
             truncated = 1 if encoding.overflowing else 0
@@ -317,9 +313,9 @@ class OnnxEncoder:
             order = np.argsort(-lengths, kind="stable")
             vectors = np.empty((len(inputs), self.info.dimension), dtype=np.float32)
             # Every text runs alone. Dynamic int8 quantisation scales activations per call, so
-            # a text batched with others would get a vector that depends on its neighbours
-            # (0.995 cosine measured); alone, it is the same vector every time. Without
-            # padding this is also faster on CPU (45 against 36 passages/s, TAS-B shape).
+            # a text batched with others would get a vector that depends on its neighbours;
+            # alone, it is the same vector every time. Without padding this is also faster
+            # on CPU.
             # ``batch_size`` is therefore not used here.
             del batch_size
             batches = [order[i : i + 1] for i in range(len(order))]

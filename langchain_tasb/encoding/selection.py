@@ -43,7 +43,7 @@ def resolve_backend(
     "auto" means torch on a GPU, where precision "auto" means float16, and on CPU: onnx-int8,
     or on a CPU with AMX (:func:`cpu_has_amx`) onnx-int8+torch with bfloat16 documents. The
     rule is a function of the CPU flags, chosen by measurement (``benchmarks/encode.py``,
-    bfloat16 torch against the int8 graph on one machine; ``benchmarks/RESULTS_speed.md``):
+    bfloat16 torch against the int8 graph on one machine; ``benchmarks/RESULTS.md``):
     with AMX tiles bfloat16 documents outrun int8 ones, with AVX512_BF16 alone they do not.
     An explicit precision selects torch.
 

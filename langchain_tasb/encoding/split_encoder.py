@@ -1,17 +1,14 @@
 """One encoder over two backends: single texts on ONNX Runtime, document batches on torch.
 
 On a CPU with AMX (Intel Xeon since Sapphire Rapids), torch's bfloat16 matrix products run
-on the AMX tiles, and a batch of documents encodes more than twice as fast as through the
-int8 ONNX export, whose GELU-fed matrices (a third of the multiply-adds) stay in fp32 for
-quality and run on AVX-512 (80.1 against 34.9 passages/s of TAS-B's shape on two cores,
-3.85x and 1.68x ``HuggingFaceEmbeddings``; ``benchmarks/RESULTS_speed.md``). A single text is
-another matter: a question takes 2.3 ms through the all-int8 query graph against 10 ms in
-torch, and loading torch costs about 4 s. So the backend "onnx-int8+torch" (what "auto" picks on
+on the AMX tiles, and a batch of documents encodes faster than through the int8 ONNX
+export (``benchmarks/RESULTS.md``, "Intel Xeon with AMX"). A single text is another
+matter: a question is faster through the int8 graph than in torch, and loading torch takes
+seconds. So the backend "onnx-int8+torch" (what "auto" picks on
 such a CPU) sends queries and single documents (the collection's identity probe, one added
 text) to :class:`~langchain_tasb.encoding.onnx_backend.OnnxEncoder`, and loads torch only when a
 batch of documents arrives. Together they stay within the quality budget of the fp32 model
-(all-MiniLM-L6-v2, nDCG@10 with bfloat16 documents and int8 queries: SciFact 0.6453 against
-0.6451, Cranfield 0.3805 against 0.3817).
+(nDCG@10 within 0.005, measured by ``benchmarks/backend_quality.py``).
 """
 
 from __future__ import annotations
@@ -34,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 TORCH_BATCH_SIZE = 16
 """Largest torch batch of documents on CPU. Smaller batches keep a batch's activations in
-cache: 16 ran 15 to 20% faster than 32 (53.0 to 55.3 against 45.1 to 46.5 passages/s; 8 and
-12 the same as 16, 4 slower; TAS-B's shape, bfloat16, SciFact passages, two AMX cores)."""
+cache: on AMX cores, 8 to 16 were the fastest batch sizes measured for TAS-B's shape in
+bfloat16 (``benchmarks/RESULTS.md``)."""
 
 
 class SplitEncoder:

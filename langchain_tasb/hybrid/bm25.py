@@ -5,7 +5,7 @@ rebuild, and top-k by block-max WAND, which skips documents that cannot reach th
 of scoring every one. ``pip install 'langchain-tasb[hybrid]'``.
 
 Scores are Lucene's BM25 with ``k1=1.5``, ``b=0.75`` (the saturation that ranks best on the
-shared test collections; see ``benchmarks/RESULTS_hybrid.md``). Tantivy's own BM25 has
+shared test collections; see ``benchmarks/RESULTS.md``). Tantivy's own BM25 has
 ``k1=1.2`` fixed, so it proposes the best :data:`RESCORE_DEPTH` candidates (or more, when more
 are asked for) and those are scored again with ``k1=1.5`` from their stored text, the
 collection's document frequencies and tantivy's average length.

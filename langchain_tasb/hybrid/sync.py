@@ -115,7 +115,7 @@ class Core:
                 state = _State.read(directory / STATE_FILE, collection_id)
                 if state is None:
                     shutil.rmtree(directory / _INDEX_DIR, ignore_errors=True)
-                    for old in directory.iterdir():  # bm25s indexes of an earlier version
+                    for old in directory.iterdir():  # bm25s-format index files
                         if _OLD_LAYOUT.match(old.name) and old.is_dir():
                             shutil.rmtree(old, ignore_errors=True)
                     state = _State(collection_id, None, set())

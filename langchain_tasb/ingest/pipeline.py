@@ -158,8 +158,8 @@ class _IndexRun:
     def _stored_records(self, entries: list[FileEntry]) -> dict[str, tuple[list[str], list[Any]]]:
         """What the collection holds for each of these files' paths (ids, metadatas).
 
-        One query for the group: a query per file cost 3.4 ms at 50,000 records, one for 64
-        files 10 ms. A group holding :data:`_LOOKUP_RECORDS` records or more comes back
+        One query for the group rather than one per file (each query has a cost that grows
+        with the collection). A group holding :data:`_LOOKUP_RECORDS` records or more comes back
         empty, and :meth:`_index_file` then looks each file up alone, so that memory holds one
         file's records however large the files.
         """
