@@ -14,7 +14,8 @@ For each dataset this scores, with trec_eval's nDCG@10 / Recall@100 / MRR@10
 The fusion code is the one ``TasbRetriever(search_type="hybrid")`` runs
 (:func:`langchain_tasb.hybrid.fuse`). Corpus vectors come from ``tasb eval``'s embedding cache
 (so a prior ``tasb eval`` or ``benchmarks/quality.py`` run makes this fast); query vectors
-are cached in ``/tmp``. Results are printed and written to ``benchmarks/RESULTS_hybrid.md``.
+are cached in ``/tmp``. Results are printed as Markdown tables (``--out FILE`` also writes
+them to a file); the current figures are kept in ``benchmarks/RESULTS.md``.
 
 Usage::
 
@@ -61,7 +62,6 @@ DEPTH = 100
 ALPHAS = (0.3, 0.5, 0.7)
 RETRIEVER_FETCH_K = 20
 PUBLISHED = {"scifact": {"BM25": 0.665, "TAS-B": 0.643, "all-MiniLM-L6-v2": 0.6451}}
-RESULTS = Path(__file__).resolve().parent / "RESULTS_hybrid.md"
 
 
 def query_vectors(dataset: BeirDataset, emb: TasbEmbeddings, cache: Path) -> np.ndarray:
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--query-cache", type=Path, default=Path(tempfile.gettempdir()) / "langchain-tasb-hybrid"
     )
-    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = table(results)
     cost_lines = cost_table(costs)
     print("\n".join([*lines, "", *cost_lines]))
-    if args.no_write or not results:
+    if args.out is None or not results:
         return 0
     settings = tokenizer_settings()
     doc = [
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}.",
         "",
     ]
-    RESULTS.write_text("\n".join(doc), encoding="utf-8")
-    print(f"wrote {RESULTS}", file=sys.stderr)
+    args.out.write_text("\n".join(doc), encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 

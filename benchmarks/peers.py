@@ -9,7 +9,7 @@
   rounds alternate with the in-process encoders'. The times are measured inside it.
 
 sentence-transformers' ONNX and OpenVINO backends are not peers here: their extras
-(optimum-onnx, optimum-intel) do not install next to transformers 5 (see RESULTS_speed.md).
+(optimum-onnx, optimum-intel) do not install next to transformers 5 (see RESULTS.md).
 """
 
 from __future__ import annotations

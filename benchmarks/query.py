@@ -217,7 +217,7 @@ def measure(
     print(f"filled ours with {n} vectors in {time.perf_counter() - started:.0f}s")
     ours = TasbRetriever(vectorstore=store, k=10)
     # The same, on an index built with Chroma's own HNSW settings: our defaults trade search
-    # time for recall (benchmarks/RESULTS_quality.md); this row shows what that costs.
+    # time for recall (benchmarks/RESULTS.md); this row shows what that costs.
     lean = TasbVectorStore(
         embedding=ours_emb,
         collection_name="ours-chroma-hnsw",
