@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv, install the package with its test extras, lint, type-check and run every test
-# (unit and integration; the integration tests start their own Chroma server on 127.0.0.1).
+# Create .venv, install the package with its test extras, lint, type-check, build the docs site
+# and run every test (unit and integration; the integration tests start their own Chroma server
+# on 127.0.0.1).
 # Extra arguments go to pytest, e.g. scripts/run-tests.sh -m "not slow".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,6 @@ export TASB_MCP_AGENT_PYTHON="$PWD/.venv-agent/bin/python"
 ruff check langchain_tasb tests benchmarks examples
 ruff format --check langchain_tasb tests benchmarks examples
 mypy
+# The documentation site, from docs/ and the docstrings; any warning fails (mkdocs.yml: strict).
+NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 python -m pytest "$@"
