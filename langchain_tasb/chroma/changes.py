@@ -83,7 +83,7 @@ class ChangeFeed:
         folder = persist_directory(collection.client)
         model = collection.collection
         if folder is not None and (Path(folder) / _DB_FILE).is_file():
-            self._log_path = Path(folder) / _DB_FILE
+            self._log_path = (Path(folder) / _DB_FILE).absolute()  # a file URI must be absolute
             self._id = str(model.id)
             self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", self._id)
 
