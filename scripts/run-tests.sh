@@ -19,6 +19,6 @@ export TASB_MCP_AGENT_PYTHON="$PWD/.venv-agent/bin/python"
 ruff check langchain_tasb tests benchmarks examples
 ruff format --check langchain_tasb tests benchmarks examples
 mypy
-# The documentation site, from docs/ and the docstrings; any warning fails (mkdocs.yml: strict).
-NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
+# The documentation site, from docs/ and the docstrings, into site/; any warning fails.
+NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir site
 python -m pytest "$@"
