@@ -3,7 +3,7 @@
 Vectors live in ``embeddings/`` under :func:`langchain_tasb.config.cache_root`, one ``.npy``
 file per dataset and key. The key (:func:`embedding_cache_key`) covers the model's identity
 (its probe vector, name, document token limit, similarity, and the concrete backend and
-precision) and the corpus (:func:`~langchain_tasb.evaluation.beir.corpus_hash`), so another
+precision) and the corpus (:func:`~langchain_tasb.ingest.beir.corpus_hash`), so another
 model, setting or corpus misses the cache rather than reading wrong vectors.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from langchain_tasb.chroma.identity import probe_vector
 from langchain_tasb.config import CACHE_ENV_VAR, cache_root
 from langchain_tasb.encoding.encoder import resolve_backend
-from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
+from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

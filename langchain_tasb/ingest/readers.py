@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from langchain_tasb.ingest.beir import beir_document_text
 from langchain_tasb.ingest.files import (
     HTML_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
@@ -40,8 +41,6 @@ from langchain_tasb.ingest.html import extract_text
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-from langchain_tasb.evaluation.beir import beir_document_text
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,9 @@
 
 :func:`beir_document_text` is the single definition of the text embedded for a BEIR corpus
 record. ``tasb index corpus.jsonl`` (:mod:`langchain_tasb.ingest.readers`) and ``tasb eval``
-(:func:`load_beir`) both call it, so the same document is embedded from the same string by
-either. Loading follows BEIR's ``GenericDataLoader``.
+(:func:`load_beir`, which :mod:`langchain_tasb.evaluation` uses) both call it, so the same
+document is embedded from the same string by either. Loading follows BEIR's
+``GenericDataLoader``.
 """
 
 from __future__ import annotations
