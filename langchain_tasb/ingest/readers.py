@@ -6,8 +6,8 @@ Markdown, reStructuredText, HTML and PDF, one per line for JSON Lines. Finding t
 :mod:`langchain_tasb.ingest.files` and is re-exported here.
 
 Decoding: text is decoded as strict UTF-8 (a byte-order mark is dropped); a file that is not
-valid UTF-8 is decoded as Latin-1, which cannot fail, with a logged WARNING. HTML first tries a
-``charset`` its ``<meta>`` declares.
+valid UTF-8 is decoded as charset-normalizer guesses (Windows-1252 where code pages tie), with
+a logged WARNING naming the encoding. HTML first tries a ``charset`` its ``<meta>`` declares.
 
 Metadata: values must be scalars (``str``, ``int``, ``float``, ``bool``), as Chroma requires.
 A list or dict value in a JSON Lines record is stored as its JSON text
@@ -27,6 +27,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import charset_normalizer
 
 from langchain_tasb.ingest.beir import beir_document_text
 from langchain_tasb.ingest.files import (
@@ -142,7 +144,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
-    """Decode strictly as UTF-8, else as ``declared``, else as Latin-1 with a warning."""
+    """Decode strictly as UTF-8, else as ``declared``, else as charset-normalizer guesses."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -152,8 +154,17 @@ def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
             return data.decode(declared)
         except (UnicodeDecodeError, LookupError):
             pass
-    logger.warning("%s is not valid UTF-8 (%s); decoding it as Latin-1", path, error.reason)
-    return data.decode("latin-1")
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:  # no code page fits: keep every byte
+        logger.warning("%s is not valid UTF-8 (%s); decoding it as Latin-1", path, error.reason)
+        return data.decode("latin-1")
+    # Short texts fit many code pages equally well: prefer Windows-1252, the commonest.
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    guess = next((m for m in tied if "cp1252" in m.could_be_from_charset), best)
+    encoding = "cp1252" if guess is not best else best.encoding
+    logger.warning("%s is not valid UTF-8 (%s); decoding it as %s", path, error.reason, encoding)
+    return str(guess)
 
 
 def _source(path: Path) -> dict[str, MetadataValue]:

@@ -240,13 +240,35 @@ def test_blank_file_gives_no_record(tmp_path: Path) -> None:
     assert read_records(entry_for(write(tmp_path / "empty.txt", " \n"))) == []
 
 
-def test_latin1_fallback_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_latin1_is_guessed_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write(tmp_path / "old.txt", "café crème".encode("latin-1"))
     with caplog.at_level(logging.WARNING, logger="langchain_tasb.ingest.readers"):
         [record] = read_records(entry_for(path))
     assert record.text == "café crème"
     assert "not valid UTF-8" in caplog.text
-    assert "Latin-1" in caplog.text
+    assert "decoding it as cp1252" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["quotes.txt", "quotes.html"])
+def test_windows_1252_quotes_read_as_quotes(tmp_path: Path, name: str) -> None:
+    # Decoded as Latin-1, these bytes (0x93 0x94 0x92 0x96) were C1 control characters.
+    text = "He said \u201cyes\u201d \u2013 it\u2019s the caf\xe9\u2019s."
+    path = write(tmp_path / name, text.encode("cp1252"))
+    [record] = read_records(entry_for(path))
+    assert record.text == text
+    assert not any("\x80" <= ch <= "\x9f" for ch in record.text)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_utf8_with_or_without_bom_is_not_guessed(
+    tmp_path: Path, bom: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = "He said \u201cyes\u201d \u2013 \u041f\u0440\u0438\u0432\u0435\u0442 \U0001f642"
+    path = write(tmp_path / "new.txt", bom + text.encode("utf-8"))
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.ingest.readers"):
+        [record] = read_records(entry_for(path))
+    assert record.text == text
+    assert not caplog.records
 
 
 def test_utf8_is_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -331,12 +353,12 @@ def test_html_reading_stays_linear_on_hostile_markup(
         ("a <!-- never closed", "a"),
         ("x < y and y > z", "x < y and y > z"),
         ("<p title='a>b'>quoted &gt; kept</p>", "quoted > kept"),
-        ("<p title='unclosed>text</p>", "text"),
+        ("a<p title='unclosed>text</p>", "a"),  # HTML5: the quote runs to the end, as in browsers
         ("<script>if (a < b) { x = '</p>' }</script>after", "after"),
         ("<SCRIPT>hidden</Script >shown", "shown"),
         ("<style>p {}</style><p>one</p><p>two", "one\n\ntwo"),
         ("a<br/>b<br>c", "a\nb\nc"),
-        ("<title>T &amp; U</title><p>body", "T & U\n\nbody"),  # no <head>: shown
+        ("<title>T &amp; U</title><p>body", "body"),  # HTML5 puts it in <head>: metadata only
         ("<![CDATA[x]]>visible", "visible"),
         ("<!doctype html><?xml?>text", "text"),
         ("a\x00b<p>c", "ab\n\nc"),
