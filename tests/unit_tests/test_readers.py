@@ -110,7 +110,7 @@ def test_scan_is_deterministic(tree: Path) -> None:
     ("include", "exclude", "expected"),
     [
         (["**/*.md"], [], ["b.md", "docs/d.md"]),
-        (["*.md"], [], ["b.md", "docs/d.md"]),  # fnmatch: * also matches /
+        (["*.md"], [], ["b.md", "docs/d.md"]),  # .gitignore: no "/", any depth
         (["docs/*"], [], ["docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
         (["docs/**/*.txt"], [], ["docs/sub/e.txt"]),
         (["docs"], [], ["docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
@@ -119,7 +119,23 @@ def test_scan_is_deterministic(tree: Path) -> None:
         ([], ["*.txt", "*.htm?"], ["b.md", "c.rst", "data.jsonl", "docs/d.md", "docs/sub/f.htm"]),
         (["docs/*"], ["**/e.txt"], ["docs/d.md", "docs/sub/f.htm"]),
         (["[ab].*"], [], ["a.txt", "b.md"]),
-        (["[!ab].*"], [], ["c.rst"]),
+        (["[!ab].*"], [], ["c.rst", "docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
+        (["/[!ab].*"], [], ["c.rst"]),  # a leading "/" anchors at the root
+        (["docs/*.md"], [], ["docs/d.md"]),  # with a "/", anchored; "*" stops at "/"
+        ([], ["docs/", "!docs/d.md"], ["a.txt", "b.md", "c.rst", "data.jsonl", "page.html"]),
+        (
+            [],
+            ["*.md", "!b.md"],
+            [
+                "a.txt",
+                "b.md",
+                "c.rst",
+                "data.jsonl",
+                "docs/sub/e.txt",
+                "docs/sub/f.htm",
+                "page.html",
+            ],
+        ),
     ],
 )
 def test_include_and_exclude_globs(
@@ -571,3 +587,58 @@ def test_damaged_pdf_is_unreadable(tmp_path: Path) -> None:
     path = write(tmp_path / "broken.pdf", b"%PDF-1.4\nthis is not a pdf")
     with pytest.raises(UnreadableFileError, match="not a readable PDF"):
         read_records(entry_for(path))
+
+
+@pytest.fixture
+def ignoring(tmp_path: Path) -> Path:
+    """A git-like tree: a root .gitignore, a nested one, an ignored folder, a negation."""
+    root = tmp_path / "repo"
+    write(root / ".gitignore", "# build output\n*.log.md\nbuild/\ndrafts/*.md\n!drafts/keep.md\n")
+    write(root / "a.md", "kept")
+    write(root / "debug.log.md", "ignored by *.log.md")
+    write(root / "build" / "out.md", "in an ignored folder")
+    write(root / "drafts" / "old.md", "ignored by drafts/*.md")
+    write(root / "drafts" / "keep.md", "re-included by !drafts/keep.md")
+    write(root / "sub" / ".gitignore", "/local.md\nnotes/\n")
+    write(root / "sub" / "local.md", "ignored by sub/.gitignore, relative to sub/")
+    write(root / "sub" / "notes" / "n.md", "ignored folder of the nested file")
+    write(root / "sub" / "deeper" / "local.md", "not ignored: /local.md is anchored at sub/")
+    write(root / "local.md", "not ignored: the nested file does not reach up")
+    write(root / "sub" / "deeper" / "x.log.md", "ignored by the root's *.log.md")
+    return root
+
+
+def test_gitignore_files_under_a_root_are_honoured(ignoring: Path) -> None:
+    stats = ScanStats()
+    assert relpaths([ignoring], stats) == [
+        "a.md",
+        "drafts/keep.md",
+        "local.md",
+        "sub/deeper/local.md",
+    ]
+    # debug.log.md, build/, drafts/old.md, sub/local.md, sub/notes/, sub/deeper/x.log.md
+    assert stats.ignored == 6
+    assert stats.hidden == 2  # the .gitignore files are never documents
+    assert stats.excluded == 0
+
+
+def test_no_gitignore_indexes_everything(ignoring: Path) -> None:
+    stats = ScanStats()
+    assert relpaths([ignoring], stats, gitignore=False) == [
+        "a.md",
+        "build/out.md",
+        "debug.log.md",
+        "drafts/keep.md",
+        "drafts/old.md",
+        "local.md",
+        "sub/deeper/local.md",
+        "sub/deeper/x.log.md",
+        "sub/local.md",
+        "sub/notes/n.md",
+    ]
+    assert stats.ignored == 0
+
+
+def test_only_gitignore_files_under_the_root_apply(ignoring: Path) -> None:
+    # sub/.gitignore is the root's own; the root's parent's (*.log.md) is not read.
+    assert relpaths([ignoring / "sub"]) == ["deeper/local.md", "deeper/x.log.md"]
