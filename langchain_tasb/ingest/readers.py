@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import charset_normalizer
 
-from langchain_tasb.ingest.beir import beir_document_text
+from langchain_tasb.ingest.beir import corpus_doc, json_type, record_id, string_field
 from langchain_tasb.ingest.files import (
     HTML_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
@@ -218,14 +218,10 @@ def _read_jsonl(path: Path) -> list[Record]:
     return records
 
 
-class _LineError(ValueError):
-    """What is wrong with one JSON Lines line; becomes a :class:`MalformedRecordError`."""
-
-
 def _jsonl_record(path: Path, number: int, line: str) -> Record:
     try:
         return _parse_line(line, number, str(path))
-    except _LineError as exc:
+    except ValueError as exc:  # what is wrong with the line: a MalformedRecordError
         raise MalformedRecordError(path, number, str(exc)) from None
 
 
@@ -234,13 +230,13 @@ def _parse_line(line: str, number: int, source: str) -> Record:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         msg = f"not valid JSON ({exc.msg}, column {exc.colno})"
-        raise _LineError(msg) from exc
+        raise ValueError(msg) from exc
     except RecursionError:
         msg = "nested too deeply to parse (thousands of levels of arrays or objects)"
-        raise _LineError(msg) from None
+        raise ValueError(msg) from None
     if not isinstance(obj, dict):
         msg = f"expected a JSON object, got {type(obj).__name__}"
-        raise _LineError(msg)
+        raise ValueError(msg)
     for name in ("_id", "id", "title", "text"):
         _check_unicode(obj.get(name), f'"{name}"')
     record = _beir_record(obj) if "_id" in obj else _plain_record(obj, number)
@@ -264,52 +260,26 @@ def _check_unicode(value: object, field: str, where: str = "") -> None:
             f"{field} holds a lone surrogate (\\u{ord(found.group()):04x}){where} at character "
             f"{found.start()}: not valid Unicode text; fix or drop that \\u escape"
         )
-        raise _LineError(msg)
+        raise ValueError(msg)
 
 
 def _beir_record(obj: dict[str, Any]) -> Record:
-    """A BEIR corpus line: ``{"_id", "title", "text", "metadata"?}``."""
-    doc_id = _record_id(obj["_id"], "_id")
-    title = _string_field(obj, "title")
-    text = _string_field(obj, "text", required=True)
-    metadata = _flat_metadata(obj.get("metadata"))
-    metadata.update({"doc_id": doc_id, "title": title})
-    return Record(text=beir_document_text(title, text), metadata=metadata, key=doc_id)
+    """A BEIR corpus line, read by :func:`~langchain_tasb.ingest.beir.corpus_doc`."""
+    doc_id, doc = corpus_doc(obj)
+    metadata = _flat_metadata(doc.metadata)
+    metadata.update({"doc_id": doc_id, "title": doc.title})
+    return Record(text=doc.full_text, metadata=metadata, key=doc_id)
 
 
 def _plain_record(obj: dict[str, Any], number: int) -> Record:
     """A generic line: ``{"text", "metadata"?, "id"?}``; other keys are ignored."""
-    text = _string_field(obj, "text", required=True)
+    text = string_field(obj, "text", required=True)
     metadata = _flat_metadata(obj.get("metadata"))
     key = f"line:{number}"
     if obj.get("id") is not None:
-        key = _record_id(obj["id"], "id")
+        key = record_id(obj["id"], "id")
         metadata["doc_id"] = key
     return Record(text=text.strip(), metadata=metadata, key=key)
-
-
-def _record_id(value: object, name: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        msg = f'"{name}" must be a string or an integer, got {_json_type(value)}'
-        raise _LineError(msg)
-    return str(value)
-
-
-def _string_field(obj: dict[str, Any], name: str, *, required: bool = False) -> str:
-    value = obj.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        got = "nothing" if name not in obj else _json_type(value)
-        msg = f'"{name}" must be a string, got {got}'
-        raise _LineError(msg)
-    return value
-
-
-def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    names |= {list: "an array", dict: "an object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
 
 
 def _flat_metadata(value: object) -> dict[str, MetadataValue]:
@@ -317,8 +287,8 @@ def _flat_metadata(value: object) -> dict[str, MetadataValue]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        msg = f'"metadata" must be an object, got {_json_type(value)}'
-        raise _LineError(msg)
+        msg = f'"metadata" must be an object, got {json_type(value)}'
+        raise ValueError(msg)
     flat: dict[str, MetadataValue] = {}
     for key, item in value.items():
         if item is None:
