@@ -59,14 +59,16 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="GLOB",
-        help="only index files whose path under its root matches (repeatable), e.g. '**/*.md'",
+        help="only index files whose path under its root matches (repeatable; .gitignore "
+        "patterns), e.g. '*.md' or '/docs/'",
     )
     parser.add_argument(
         "--exclude",
         action="append",
         default=[],
         metavar="GLOB",
-        help="leave out files and folders that match (repeatable), e.g. 'build' or '*.html'",
+        help="leave out files and folders that match (repeatable; .gitignore patterns), "
+        "e.g. 'build/' or '*.html'",
     )
     parser.add_argument(
         "--no-gitignore",
