@@ -1,17 +1,23 @@
-"""The one retry policy for Chroma server calls: transient trouble only, within a deadline."""
+"""The one retry policy for Chroma server calls: transient trouble only, within a deadline.
+
+:func:`call_with_retry` runs tenacity with this package's policy: what is transient
+(:func:`is_transient`), the backoff (:meth:`RetryPolicy.delays`) and the messages on giving up.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import tenacity
 
 from langchain_tasb.errors import ChromaUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
@@ -112,34 +118,46 @@ def call_with_retry(
             embedded store; one line naming ``where`` and Chroma's reason, chained to it.
     """
     delays = policy.delays()
-    began = time.monotonic()
-    attempt = 0
-    while True:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            elapsed = time.monotonic() - began
-            out_of_tries = attempt == len(delays)
-            if out_of_tries or (
-                policy.deadline is not None and elapsed + delays[attempt] > policy.deadline
-            ):
-                tries = f"{attempt + 1} tr{'y' if attempt == 0 else 'ies'} over {elapsed:.0f}s"
-                if not is_unreachable(exc):
-                    after = f" on each of {tries}" if attempt else ""
-                    msg = f"{_named(where)} answered with an error{after}: {one_line(exc)}"
-                    raise ValueError(msg) from exc
-                msg = (
-                    f"Chroma server at {where} still failing after {tries} ({one_line(exc)}); "
-                    "is it running and reachable?"
-                )
-                raise ChromaUnavailableError(msg) from exc
-            logger.warning(
-                "Chroma server at %s: %s; retrying in %.1fs", where, one_line(exc), delays[attempt]
-            )
-            time.sleep(delays[attempt])
-            attempt += 1
+    stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
+    if policy.deadline is not None:
+        stop |= tenacity.stop_before_delay(policy.deadline)
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        logger.warning(
+            "Chroma server at %s: %s; retrying in %.1fs",
+            where,
+            one_line(_failure(state)),
+            state.upcoming_sleep,
+        )
+
+    def give_up(state: tenacity.RetryCallState) -> T:
+        exc, tries = _failure(state), state.attempt_number
+        tries_text = (
+            f"{tries} tr{'y' if tries == 1 else 'ies'} over {state.seconds_since_start:.0f}s"
+        )
+        if not is_unreachable(exc):
+            after = f" on each of {tries_text}" if tries > 1 else ""
+            msg = f"{_named(where)} answered with an error{after}: {one_line(exc)}"
+            raise ValueError(msg) from exc
+        msg = (
+            f"Chroma server at {where} still failing after {tries_text} ({one_line(exc)}); "
+            "is it running and reachable?"
+        )
+        raise ChromaUnavailableError(msg) from exc
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient),
+        stop=stop,
+        wait=lambda state: delays[min(state.attempt_number, len(delays)) - 1] if delays else 0.0,
+        before_sleep=log_retry,
+        retry_error_callback=give_up,
+    )
+    return retrying(fn, *args, **kwargs)
+
+
+def _failure(state: tenacity.RetryCallState) -> BaseException:
+    """What the last try raised: tenacity retries and gives up only on exceptions here."""
+    return cast("BaseException", cast("Future[Any]", state.outcome).exception())
 
 
 def _named(where: str) -> str:

@@ -59,14 +59,23 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="GLOB",
-        help="only index files whose path under its root matches (repeatable), e.g. '**/*.md'",
+        help="only index files whose path under its root matches (repeatable; .gitignore "
+        "patterns), e.g. '*.md' or '/docs/'",
     )
     parser.add_argument(
         "--exclude",
         action="append",
         default=[],
         metavar="GLOB",
-        help="leave out files and folders that match (repeatable), e.g. 'build' or '*.html'",
+        help="leave out files and folders that match (repeatable; .gitignore patterns), "
+        "e.g. 'build/' or '*.html'",
+    )
+    parser.add_argument(
+        "--no-gitignore",
+        dest="gitignore",
+        action="store_false",
+        help="also index what .gitignore files under PATHS ignore (by default they are "
+        "honoured as git reads them, nested ones too)",
     )
     parser.add_argument(
         "--follow-symlinks",
@@ -112,8 +121,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--prune",
         action="store_true",
-        help="delete chunks of files gone from PATHS; files filtered out, skipped or failed "
-        "are kept, and nothing is pruned under a PATH with a folder that could not be listed",
+        help="delete chunks of files gone from PATHS; files filtered out (--include, "
+        "--exclude, .gitignore), skipped or failed are kept, and nothing is pruned under a "
+        "PATH with a folder that could not be listed",
     )
     parser.add_argument(
         "--full",
@@ -182,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
             include=args.include,
             exclude=args.exclude,
             follow_symlinks=args.follow_symlinks,
+            gitignore=args.gitignore,
             overlap_tokens=args.overlap,
             batch_size=args.batch_size,
             prune=args.prune,
@@ -242,6 +253,7 @@ def summary_lines(report: IndexReport, where: str) -> list[str]:
         "binary": skipped.binary,
         "unsupported": skipped.unsupported,
         "excluded": skipped.excluded,
+        "gitignored": skipped.ignored,
         "symlinks outside the paths": skipped.outside_symlinks,
         "broken symlinks": skipped.broken_symlinks,
         "duplicates": skipped.duplicates,

@@ -8,25 +8,16 @@ Pure library code: no model, no vector store. The pieces fit together as::
     run = run_from_top_k(list(data.queries), data.doc_ids, idx, scores)
     evaluate(run, data.qrels)  # {"ndcg@10": ..., "recall@100": ..., ...}
 
-Modules: :mod:`.beir` (the BEIR document text shared with ``tasb index``, loading, the corpus
-hash), :mod:`.metrics` (trec_eval definitions, documented there), :mod:`.exact` (exact search
-and recall against it), and ``tasb eval``'s engine: :mod:`.experiment` (exact search against
-the Chroma index), :mod:`.cache` (the corpus embedding cache) and :mod:`.report` (the report,
-its table and plot). Those last three import the vector store, so they are not imported here.
+Modules: :mod:`langchain_tasb.ingest.beir` (the one BEIR reader, shared with ``tasb index``:
+the document text, loading, the corpus hash), :mod:`.metrics` (trec_eval definitions,
+documented there), :mod:`.exact` (exact search and recall against it), and ``tasb eval``'s
+engine: :mod:`.experiment` (exact search against the Chroma index), :mod:`.cache` (the corpus
+embedding cache) and :mod:`.report` (the report, its table and plot). Those last three import
+the vector store, so they are not imported here.
 """
 
 from __future__ import annotations
 
-from langchain_tasb.evaluation.beir import (
-    DATA_DIR_ENV,
-    BeirDataset,
-    CorpusDoc,
-    Qrels,
-    beir_document_text,
-    corpus_hash,
-    find_data_dir,
-    load_beir,
-)
 from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
 from langchain_tasb.evaluation.metrics import (
     STANDARD_KS,
@@ -36,6 +27,16 @@ from langchain_tasb.evaluation.metrics import (
     mrr_at_k,
     ndcg_at_k,
     recall_at_k,
+)
+from langchain_tasb.ingest.beir import (
+    DATA_DIR_ENV,
+    BeirDataset,
+    CorpusDoc,
+    Qrels,
+    beir_document_text,
+    corpus_hash,
+    find_data_dir,
+    load_beir,
 )
 
 __all__ = [

@@ -3,7 +3,7 @@
 Vectors live in ``embeddings/`` under :func:`langchain_tasb.config.cache_root`, one ``.npy``
 file per dataset and key. The key (:func:`embedding_cache_key`) covers the model's identity
 (its probe vector, name, document token limit, similarity, and the concrete backend and
-precision) and the corpus (:func:`~langchain_tasb.evaluation.beir.corpus_hash`), so another
+precision) and the corpus (:func:`~langchain_tasb.ingest.beir.corpus_hash`), so another
 model, setting or corpus misses the cache rather than reading wrong vectors.
 """
 
@@ -13,17 +13,17 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
 from langchain_tasb.chroma.identity import probe_vector
 from langchain_tasb.config import CACHE_ENV_VAR, cache_root
 from langchain_tasb.encoding.encoder import resolve_backend
-from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
+from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -140,7 +140,7 @@ def encode_corpus(
     Args:
         dataset: The loaded dataset.
         embeddings: The embedding model.
-        progress: Write a progress line to stderr.
+        progress: Show a progress bar on stderr (tqdm).
 
     Returns:
         A ``(n_docs, dimension)`` float32 array.
@@ -148,18 +148,14 @@ def encode_corpus(
     texts = dataset.doc_texts
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     out = np.empty((len(texts), embeddings.dimension), dtype=np.float32)
-    for start in range(0, len(order), _ENCODE_SLICE):
-        picked = order[start : start + _ENCODE_SLICE]
-        out[picked] = np.asarray(
-            embeddings.embed_documents([texts[i] for i in picked]), dtype=np.float32
-        )
-        if progress:
-            done = min(start + _ENCODE_SLICE, len(order))
-            print(
-                f"\rencoding {dataset.name}: {done:,}/{len(order):,} docs", end="", file=sys.stderr
+    desc = f"encoding {dataset.name}"
+    with tqdm(total=len(order), desc=desc, unit="docs", disable=not progress) as bar:
+        for start in range(0, len(order), _ENCODE_SLICE):
+            picked = order[start : start + _ENCODE_SLICE]
+            out[picked] = np.asarray(
+                embeddings.embed_documents([texts[i] for i in picked]), dtype=np.float32
             )
-    if progress and order:
-        print(file=sys.stderr)
+            bar.update(len(picked))
     return out
 
 

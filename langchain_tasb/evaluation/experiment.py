@@ -36,7 +36,6 @@ import numpy as np
 
 from langchain_tasb.chroma.client import close_client, persistent_client
 from langchain_tasb.chroma.collection import HnswSettings, drop_collection
-from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
 from langchain_tasb.evaluation.cache import (
     CACHE_DIR_ENV,
     backend_label,
@@ -57,6 +56,7 @@ from langchain_tasb.evaluation.report import (
     SweepPoint,
     require_matplotlib,
 )
+from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
 from langchain_tasb.vectorstore import TasbVectorStore
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from langchain_tasb.evaluation.beir import BeirDataset
     from langchain_tasb.evaluation.metrics import Run
+    from langchain_tasb.ingest.beir import BeirDataset
     from langchain_tasb.search import SearchTarget
 
 HYBRID_K = 10

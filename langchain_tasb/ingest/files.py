@@ -1,19 +1,21 @@
 """Find the files to index under some folders: a sorted, filtered, loop-free walk.
 
 :func:`iter_files` walks folders in a fixed (sorted) order and leaves out hidden entries,
-unsupported or binary files, files outside ``include``/``exclude`` globs and symlinks that lead
-outside the folders, counting each in a :class:`ScanStats`. :mod:`langchain_tasb.ingest.readers`
-turns the files found into records.
+unsupported or binary files, files outside ``include``/``exclude`` globs or ignored by a
+``.gitignore`` and symlinks that lead outside the folders, counting each in a
+:class:`ScanStats`. Patterns of both kinds are read by pathspec, with git's rules.
+:mod:`langchain_tasb.ingest.readers` turns the files found into records.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pathspec
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class ScanStats:
         binary: Files of a supported type with a NUL byte in their first 8 KiB.
         outside_symlinks: Symlinks to somewhere outside every root, not followed.
         excluded: Files and folders left out by ``include``/``exclude``.
+        ignored: Files and folders left out by a ``.gitignore`` under a root.
         broken_symlinks: Symlinks to nothing, or to themselves.
         duplicates: Files and folders reached a second time (through a symlink or two
             overlapping roots); this is also how symlink loops end.
@@ -99,6 +102,7 @@ class ScanStats:
     binary: int = 0
     outside_symlinks: int = 0
     excluded: int = 0
+    ignored: int = 0
     broken_symlinks: int = 0
     duplicates: int = 0
     unlisted: list[UnlistedFolder] = field(default_factory=list)
@@ -113,6 +117,7 @@ def iter_files(
     exclude: Sequence[str] = (),
     follow_symlinks: bool = False,
     *,
+    gitignore: bool = True,
     stats: ScanStats | None = None,
 ) -> Iterator[FileEntry]:
     """Yield the supported files under ``roots``, recursively, in sorted order.
@@ -120,10 +125,16 @@ def iter_files(
     Roots are walked in the order given, each depth-first with entries sorted by name. A
     hidden root is still walked: hiding applies to what is found inside.
 
-    Patterns are ``fnmatch`` globs (``*`` also matches ``/``) matched against ``relpath``;
-    ``**/`` also matches no folder at all (``**/*.md`` matches ``a.md``), and a pattern that
-    matches a folder matches everything in it (``exclude=["build"]``). ``exclude`` wins over
-    ``include``; with no ``include`` every file is included.
+    Patterns are ``.gitignore`` lines matched against ``relpath``: without a ``/`` they match
+    a name at any depth (``*.md``, ``build``), with one they are anchored at the root
+    (``docs/*.md``); ``**/`` matches any folders, ``!`` re-includes, a trailing ``/`` matches
+    folders only, and a pattern that matches a folder matches everything in it. ``exclude``
+    wins over ``include``; with no ``include`` every file is included.
+
+    With ``gitignore``, a ``.gitignore`` file in a folder under a root applies to that folder
+    and below, relative to that folder, as git reads it: the deepest file with a matching
+    pattern decides, and nothing in an ignored folder is looked at. Files above a root, and
+    ``.git/info/exclude``, are not read. The ``.gitignore`` files themselves are hidden.
 
     Symlinks are followed when they resolve inside one of the roots, or anywhere with
     ``follow_symlinks``; a file or folder is never visited twice, so symlink loops end. The
@@ -135,6 +146,7 @@ def iter_files(
         include: Keep only files whose ``relpath`` matches one of these globs.
         exclude: Leave out files and folders whose ``relpath`` matches one of these globs.
         follow_symlinks: Also follow symlinks that resolve outside every root.
+        gitignore: Leave out what ``.gitignore`` files under the roots ignore.
         stats: Filled in with counts of what was yielded and left out, as the scan goes.
 
     Returns:
@@ -148,9 +160,10 @@ def iter_files(
     resolved = [_resolve_root(root) for root in roots]
     scan = _Scan(
         roots=resolved,
-        include=[_compile_glob(p) for p in include],
-        exclude=[_compile_glob(p) for p in exclude],
+        include=_spec(include),
+        exclude=_spec(exclude),
         follow_symlinks=follow_symlinks,
+        gitignore=gitignore,
         stats=stats if stats is not None else ScanStats(),
     )
     return scan.run()
@@ -164,61 +177,36 @@ def _resolve_root(root: str | os.PathLike[str]) -> Path:
     return path.resolve()
 
 
-def _compile_glob(pattern: str) -> re.Pattern[str]:
-    """Compile an fnmatch-style glob; ``**/`` may also match no folder at all."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern[i] == "*":
-            out.append(".*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append(".")
-            i += 1
-        elif pattern[i] == "[" and (close := _class_end(pattern, i)) > 0:
-            out.append(_char_class(pattern[i + 1 : close]))
-            i = close + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("(?s:" + "".join(out) + ")")
+def _spec(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
+    return pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
 
 
-def _class_end(pattern: str, start: int) -> int:
-    """Index of the ``]`` closing the class opened at ``start``, or -1 (a literal ``[``)."""
-    i = start + 1
-    if i < len(pattern) and pattern[i] == "!":
-        i += 1
-    if i < len(pattern) and pattern[i] == "]":
-        i += 1
-    return pattern.find("]", i)
+def _matches(spec: pathspec.GitIgnoreSpec | None, relpath: str, *, folder: bool = False) -> bool:
+    """Whether ``spec`` matches ``relpath`` (a folder's path is matched with its ``/``)."""
+    return spec is not None and spec.match_file(relpath + "/" if folder else relpath)
 
 
-def _char_class(body: str) -> str:
-    negate = body.startswith("!")
-    if negate:
-        body = body[1:]
-    escaped = "".join(f"\\{ch}" if ch in "\\^[]&~|" else ch for ch in body)
-    return f"[{'^' if negate else ''}{escaped}]"
+_Ignores = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
+"""The ``.gitignore`` files above a folder: (their folder's relpath with ``/``, patterns)."""
 
 
-def _matches(patterns: Sequence[re.Pattern[str]], relpath: str) -> bool:
-    """Whether a pattern matches ``relpath`` or one of the folders it lies in."""
-    candidates = [relpath]
-    parts = relpath.split("/")
-    candidates += ["/".join(parts[:n]) for n in range(1, len(parts))]
-    return any(p.fullmatch(c) for p in patterns for c in candidates)
+def _ignored(ignores: _Ignores, relpath: str, *, folder: bool) -> bool:
+    """Git's verdict: the deepest ``.gitignore`` with a pattern matching ``relpath`` decides."""
+    verdict = False
+    for base, spec in ignores:
+        found = spec.check_file(relpath[len(base) :] + ("/" if folder else ""))
+        if found.include is not None:
+            verdict = found.include
+    return verdict
 
 
 @dataclass
 class _Scan:
     roots: list[Path]
-    include: list[re.Pattern[str]]
-    exclude: list[re.Pattern[str]]
+    include: pathspec.GitIgnoreSpec | None
+    exclude: pathspec.GitIgnoreSpec | None
     follow_symlinks: bool
+    gitignore: bool
     stats: ScanStats
     seen: set[Path] = field(default_factory=set)
 
@@ -229,17 +217,21 @@ class _Scan:
                     self.stats.duplicates += 1
                     continue
                 self.seen.add(root)
-                yield from self._walk(root, root, "")
+                yield from self._walk(root, root, "", ())
             else:
                 yield from self._visit_file(root, root, root.name)
 
-    def _walk(self, folder: Path, root: Path, relfolder: str) -> Iterator[FileEntry]:
+    def _walk(
+        self, folder: Path, root: Path, relfolder: str, ignores: _Ignores
+    ) -> Iterator[FileEntry]:
         try:
             with os.scandir(folder) as entries:
                 names = sorted(entry.name for entry in entries)
         except OSError as exc:
             self._unlisted(folder, root, relfolder.rstrip("/") or ".", exc)
             return
+        if self.gitignore and ".gitignore" in names:
+            ignores = self._read_gitignore(folder / ".gitignore", relfolder, ignores)
         for name in names:
             relpath = f"{relfolder}{name}"
             if name.startswith("."):
@@ -253,10 +245,22 @@ class _Scan:
                 continue
             if target is None:
                 continue
+            if ignores and _ignored(ignores, relpath, folder=is_dir):
+                self.stats.ignored += 1
+                continue
             if is_dir:
-                yield from self._visit_folder(target, root, relpath)
+                yield from self._visit_folder(target, root, relpath, ignores)
             else:
                 yield from self._visit_file(target, root, relpath)
+
+    def _read_gitignore(self, path: Path, relfolder: str, ignores: _Ignores) -> _Ignores:
+        """``ignores`` with the patterns of this folder's ``.gitignore`` added, if it reads."""
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            logger.warning("cannot read %s (%s): its patterns are not applied", path, exc)
+            return ignores
+        return (*ignores, (relfolder, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def _unlisted(self, path: Path, root: Path, relpath: str, exc: OSError) -> None:
         """Count a folder (or entry) that could not be looked into; the run goes on."""
@@ -283,24 +287,28 @@ class _Scan:
             self.stats.hidden += 1
             logger.debug("not following %s: it leads to hidden %s", path, target)
             return None
-        if self.exclude and where != "." and _matches(self.exclude, where):
+        if where != "." and _matches(self.exclude, where, folder=target.is_dir()):
             self.stats.excluded += 1
             logger.debug("not following %s: it leads to excluded %s", path, target)
             return None
         return target
 
-    def _visit_folder(self, folder: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
-        if self.exclude and _matches(self.exclude, relpath):
+    def _visit_folder(
+        self, folder: Path, root: Path, relpath: str, ignores: _Ignores
+    ) -> Iterator[FileEntry]:
+        if _matches(self.exclude, relpath, folder=True):
             self.stats.excluded += 1
             return
         if folder in self.seen:
             self.stats.duplicates += 1
             return
         self.seen.add(folder)
-        yield from self._walk(folder, root, relpath + "/")
+        yield from self._walk(folder, root, relpath + "/", ignores)
 
     def _visit_file(self, path: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
-        if _left_out(self.include, self.exclude, relpath):
+        if _matches(self.exclude, relpath) or (
+            self.include is not None and not _matches(self.include, relpath)
+        ):
             self.stats.excluded += 1
             return
         try:
@@ -320,14 +328,6 @@ class _Scan:
             return
         self.stats.files += 1
         yield FileEntry(path=path, root=root, relpath=relpath)
-
-
-def _left_out(
-    include: Sequence[re.Pattern[str]], exclude: Sequence[re.Pattern[str]], relpath: str
-) -> bool:
-    if exclude and _matches(exclude, relpath):
-        return True
-    return bool(include) and not _matches(include, relpath)
 
 
 def _within(path: Path, root: Path) -> bool:

@@ -21,8 +21,9 @@ collection in line with the files:
   the job: no duplicates (ids are deterministic), nothing missing.
 * With ``prune``, chunks of a root being indexed whose file is verifiably gone (not seen in
   this run, and no such path under the root any more) are deleted. Files filtered out by
-  ``include``/``exclude``, skipped (binary, hidden...) or failed are kept, a root with a folder
-  that could not be listed is not pruned at all, and chunks of other roots are never touched.
+  ``include``/``exclude`` or a ``.gitignore``, skipped (binary, hidden...) or failed are
+  kept, a root with a folder that could not be listed is not pruned at all, and chunks of
+  other roots are never touched.
 * A manifest per root (beside an embedded database, else under the cache root) records each
   file's size, ``mtime_ns``, content hash and chunk count once all its chunks are written; a
   rerun skips files that match it without reading them. A file changed within the same
@@ -87,6 +88,7 @@ def index_paths(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     follow_symlinks: bool = False,
+    gitignore: bool = True,
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     prune: bool = False,
@@ -106,11 +108,14 @@ def index_paths(
         include: Keep only files whose root-relative path matches one of these globs.
         exclude: Leave out files and folders matching one of these globs.
         follow_symlinks: Also follow symlinks that lead outside every root.
+        gitignore: Leave out what ``.gitignore`` files under the roots ignore (git's rules,
+            see :func:`~langchain_tasb.ingest.files.iter_files`); False indexes everything.
         overlap_tokens: Tokens shared by consecutive chunks of one text.
         batch_size: Chunks encoded and written together.
         prune: Delete chunks recorded under these roots whose file is verifiably gone: not
-            seen in this run and no longer there. Files filtered out, skipped or failed are
-            kept, and a root with a folder that could not be listed is not pruned at all.
+            seen in this run and no longer there. Files filtered out (``include``,
+            ``exclude``, ``.gitignore``), skipped or failed are kept, and a root with a
+            folder that could not be listed is not pruned at all.
         progress: Called with an :class:`IndexProgress` after each file and each batch.
         chunker: Chunker to use instead of one built from the store's model tokenizer.
         root_id: The identity of the (one) root, instead of :func:`default_root_id`'s
@@ -154,9 +159,12 @@ def index_paths(
     run = _IndexRun(
         store=store,
         roots=list(roots),
-        include=list(include),
-        exclude=list(exclude),
-        follow_symlinks=follow_symlinks,
+        scan={
+            "include": list(include),
+            "exclude": list(exclude),
+            "follow_symlinks": follow_symlinks,
+            "gitignore": gitignore,
+        },
         batch_size=batch_size,
         chunker=chunker,
         progress=progress,

@@ -55,9 +55,7 @@ class _IndexRun:
         *,
         store: TasbVectorStore,
         roots: list[str | os.PathLike[str]],
-        include: list[str],
-        exclude: list[str],
-        follow_symlinks: bool,
+        scan: dict[str, Any],
         batch_size: int,
         chunker: TokenChunker,
         progress: Callable[[IndexProgress], None] | None,
@@ -68,9 +66,7 @@ class _IndexRun:
         self.store = store
         self.chroma = store.store  # the gateway: every Chroma call goes through it
         self.roots = roots
-        self.include = include
-        self.exclude = exclude
-        self.follow_symlinks = follow_symlinks
+        self.scan = scan  # iter_files' filters: include, exclude, follow_symlinks, gitignore
         self.batch_size = batch_size
         self.chunker = chunker
         self.progress = progress
@@ -104,18 +100,11 @@ class _IndexRun:
         self.root_ids = {root: self.given_root_id or default_root_id(root) for root in resolved}
         self.report.roots = resolved
         self.report.root_ids = [self.root_ids[root] for root in resolved]
-        files = iter_files(
-            self.roots,
-            self.include,
-            self.exclude,
-            self.follow_symlinks,
-            stats=self.report.skipped,
-        )  # raises FileNotFoundError for a missing root now, before any write
+        # Raises FileNotFoundError for a missing root now, before any write.
+        files = iter_files(self.roots, **self.scan, stats=self.report.skipped)
         self._open_manifests(resolved)
         if self.progress is not None:
-            self.files_total = sum(
-                1 for _ in iter_files(self.roots, self.include, self.exclude, self.follow_symlinks)
-            )
+            self.files_total = sum(1 for _ in iter_files(self.roots, **self.scan))
             self._notify("")
         seen: dict[str, set[str]] = {root: set() for root in resolved}
         writer = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)

@@ -6,8 +6,8 @@ Markdown, reStructuredText, HTML and PDF, one per line for JSON Lines. Finding t
 :mod:`langchain_tasb.ingest.files` and is re-exported here.
 
 Decoding: text is decoded as strict UTF-8 (a byte-order mark is dropped); a file that is not
-valid UTF-8 is decoded as Latin-1, which cannot fail, with a logged WARNING. HTML first tries a
-``charset`` its ``<meta>`` declares.
+valid UTF-8 is decoded as charset-normalizer guesses (Windows-1252 where code pages tie), with
+a logged WARNING naming the encoding. HTML first tries a ``charset`` its ``<meta>`` declares.
 
 Metadata: values must be scalars (``str``, ``int``, ``float``, ``bool``), as Chroma requires.
 A list or dict value in a JSON Lines record is stored as its JSON text
@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import charset_normalizer
+
+from langchain_tasb.ingest.beir import corpus_doc, json_type, record_id, string_field
 from langchain_tasb.ingest.files import (
     HTML_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
@@ -40,8 +43,6 @@ from langchain_tasb.ingest.html import extract_text
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-from langchain_tasb.evaluation.beir import beir_document_text
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
-    """Decode strictly as UTF-8, else as ``declared``, else as Latin-1 with a warning."""
+    """Decode strictly as UTF-8, else as ``declared``, else as charset-normalizer guesses."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -153,8 +154,17 @@ def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
             return data.decode(declared)
         except (UnicodeDecodeError, LookupError):
             pass
-    logger.warning("%s is not valid UTF-8 (%s); decoding it as Latin-1", path, error.reason)
-    return data.decode("latin-1")
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:  # no code page fits: keep every byte
+        logger.warning("%s is not valid UTF-8 (%s); decoding it as Latin-1", path, error.reason)
+        return data.decode("latin-1")
+    # Short texts fit many code pages equally well: prefer Windows-1252, the commonest.
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    guess = next((m for m in tied if "cp1252" in m.could_be_from_charset), best)
+    encoding = "cp1252" if guess is not best else best.encoding
+    logger.warning("%s is not valid UTF-8 (%s); decoding it as %s", path, error.reason, encoding)
+    return str(guess)
 
 
 def _source(path: Path) -> dict[str, MetadataValue]:
@@ -208,14 +218,10 @@ def _read_jsonl(path: Path) -> list[Record]:
     return records
 
 
-class _LineError(ValueError):
-    """What is wrong with one JSON Lines line; becomes a :class:`MalformedRecordError`."""
-
-
 def _jsonl_record(path: Path, number: int, line: str) -> Record:
     try:
         return _parse_line(line, number, str(path))
-    except _LineError as exc:
+    except ValueError as exc:  # what is wrong with the line: a MalformedRecordError
         raise MalformedRecordError(path, number, str(exc)) from None
 
 
@@ -224,13 +230,13 @@ def _parse_line(line: str, number: int, source: str) -> Record:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         msg = f"not valid JSON ({exc.msg}, column {exc.colno})"
-        raise _LineError(msg) from exc
+        raise ValueError(msg) from exc
     except RecursionError:
         msg = "nested too deeply to parse (thousands of levels of arrays or objects)"
-        raise _LineError(msg) from None
+        raise ValueError(msg) from None
     if not isinstance(obj, dict):
         msg = f"expected a JSON object, got {type(obj).__name__}"
-        raise _LineError(msg)
+        raise ValueError(msg)
     for name in ("_id", "id", "title", "text"):
         _check_unicode(obj.get(name), f'"{name}"')
     record = _beir_record(obj) if "_id" in obj else _plain_record(obj, number)
@@ -254,52 +260,26 @@ def _check_unicode(value: object, field: str, where: str = "") -> None:
             f"{field} holds a lone surrogate (\\u{ord(found.group()):04x}){where} at character "
             f"{found.start()}: not valid Unicode text; fix or drop that \\u escape"
         )
-        raise _LineError(msg)
+        raise ValueError(msg)
 
 
 def _beir_record(obj: dict[str, Any]) -> Record:
-    """A BEIR corpus line: ``{"_id", "title", "text", "metadata"?}``."""
-    doc_id = _record_id(obj["_id"], "_id")
-    title = _string_field(obj, "title")
-    text = _string_field(obj, "text", required=True)
-    metadata = _flat_metadata(obj.get("metadata"))
-    metadata.update({"doc_id": doc_id, "title": title})
-    return Record(text=beir_document_text(title, text), metadata=metadata, key=doc_id)
+    """A BEIR corpus line, read by :func:`~langchain_tasb.ingest.beir.corpus_doc`."""
+    doc_id, doc = corpus_doc(obj)
+    metadata = _flat_metadata(doc.metadata)
+    metadata.update({"doc_id": doc_id, "title": doc.title})
+    return Record(text=doc.full_text, metadata=metadata, key=doc_id)
 
 
 def _plain_record(obj: dict[str, Any], number: int) -> Record:
     """A generic line: ``{"text", "metadata"?, "id"?}``; other keys are ignored."""
-    text = _string_field(obj, "text", required=True)
+    text = string_field(obj, "text", required=True)
     metadata = _flat_metadata(obj.get("metadata"))
     key = f"line:{number}"
     if obj.get("id") is not None:
-        key = _record_id(obj["id"], "id")
+        key = record_id(obj["id"], "id")
         metadata["doc_id"] = key
     return Record(text=text.strip(), metadata=metadata, key=key)
-
-
-def _record_id(value: object, name: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        msg = f'"{name}" must be a string or an integer, got {_json_type(value)}'
-        raise _LineError(msg)
-    return str(value)
-
-
-def _string_field(obj: dict[str, Any], name: str, *, required: bool = False) -> str:
-    value = obj.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        got = "nothing" if name not in obj else _json_type(value)
-        msg = f'"{name}" must be a string, got {got}'
-        raise _LineError(msg)
-    return value
-
-
-def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    names |= {list: "an array", dict: "an object", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
 
 
 def _flat_metadata(value: object) -> dict[str, MetadataValue]:
@@ -307,8 +287,8 @@ def _flat_metadata(value: object) -> dict[str, MetadataValue]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        msg = f'"metadata" must be an object, got {_json_type(value)}'
-        raise _LineError(msg)
+        msg = f'"metadata" must be an object, got {json_type(value)}'
+        raise ValueError(msg)
     flat: dict[str, MetadataValue] = {}
     for key, item in value.items():
         if item is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from langchain_tasb.cli.common import DEFAULT_COLLECTION
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.evaluation import beir_document_text, load_beir
 from langchain_tasb.evaluation.experiment import encode_corpus
+from langchain_tasb.ingest.readers import FileEntry, MalformedRecordError, read_records
 
 # Titles and texts that tell the joins apart: a blank line or a space between them, the title
 # or the text missing, whitespace at either end, a line break inside.
@@ -95,3 +97,26 @@ def test_tasb_index_and_tasb_eval_embed_identical_strings_for_each_beir_document
     assert index_texts == eval_texts
     assert index_texts["d1"] == "Aspirin reduces fever in patients."
     assert index_texts["d4"] == "Padded title    body with\nline breaks  \n\nand more."
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ({"_id": "d9", "title": 1, "text": "x"}, '"title" must be a string, got a number'),
+        ({"_id": "d9", "title": "t"}, '"text" must be a string, got nothing'),
+        ({"_id": True, "text": "x"}, '"_id" must be a string or an integer, got a boolean'),
+        ({"_id": "d9", "text": "x", "metadata": [1]}, '"metadata" must be an object'),
+    ],
+)
+def test_tasb_index_and_tasb_eval_refuse_the_same_corpus_lines(
+    tmp_path: Path, line: dict[str, Any], reason: str
+) -> None:
+    folder = _write_beir(tmp_path / "beir")
+    with (folder / "corpus.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+    bad_line = len(CORPUS) + 1
+    with pytest.raises(ValueError, match=rf"corpus\.jsonl:{bad_line}: {re.escape(reason)}"):
+        load_beir(folder)
+    entry = FileEntry(path=folder / "corpus.jsonl", root=folder, relpath="corpus.jsonl")
+    with pytest.raises(MalformedRecordError, match=rf"line {bad_line}: {re.escape(reason)}"):
+        read_records(entry)

@@ -97,3 +97,20 @@ def test_index_prints_hostile_file_names_escaped(
     assert not RAW.search(captured.out + captured.err), captured
     assert "bad\\x1b]0;pwned\\x07.jsonl" in captured.err
     assert "db\\x1b[2J" in captured.out
+
+
+def test_index_honours_gitignore_unless_no_gitignore(
+    tiny_embeddings: TasbEmbeddings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = tmp_path / "docs"
+    (docs / "vendor").mkdir(parents=True)
+    (docs / "guide.md").write_text("how to rotate the logs")
+    (docs / "vendor" / "lib.md").write_text("third party text")
+    (docs / ".gitignore").write_text("vendor/\n")
+    argv = ["index", str(docs), "--db", str(tmp_path / "db"), "--model", tiny_embeddings.model_name]
+    assert main(argv) == 0
+    assert "1 gitignored" in capsys.readouterr().out
+    assert main([*argv, "--no-gitignore"]) == 0
+    out = capsys.readouterr().out
+    assert "gitignored" not in out
+    assert "2 files" in out

@@ -446,3 +446,45 @@ def test_real_adi_bag_of_words() -> None:
     assert result["recall@10"] == pytest.approx(PYTREC_ADI["recall@10"], abs=1e-12)
     assert result["map@100"] == pytest.approx(PYTREC_ADI["map@100"], abs=1e-12)
     assert result["mrr@100"] == pytest.approx(PYTREC_ADI["mrr@100"], abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Live cross-check against pytrec_eval (trec_eval 9) on real datasets and real runs
+# --------------------------------------------------------------------------------------------
+
+
+def _top(docs: dict[str, float], k: int) -> dict[str, float]:
+    """The first ``k`` of a ranking in trec_eval's order (score desc, then id desc)."""
+    ranked = sorted(sorted(docs, reverse=True), key=lambda d: docs[d], reverse=True)[:k]
+    return {d: docs[d] for d in ranked}
+
+
+@pytest.mark.parametrize("name", ["adi", "med", "cisi", "cranfield"])
+def test_metrics_match_pytrec_eval_live_on_real_runs(name: str) -> None:
+    pytrec_eval = pytest.importorskip("pytrec_eval", reason="pip install pytrec-eval-terrier")
+    folder = find_data_dir(name)
+    if folder is None:
+        pytest.skip(f"{name} dataset not found (set TASB_DATA_DIR or provide ../shared/data)")
+    ds = load_beir(folder)
+    query_ids = list(ds.queries)
+    query_texts = [ds.queries[q] for q in query_ids]
+    words = sorted(set().union(*(_words(t) for t in ds.doc_texts + query_texts)))
+    vocab = {w: i for i, w in enumerate(words)}
+    # Word-overlap counts: a real run with many tied scores, where the tie order matters.
+    idx, scores = exact_top_k(
+        _bag_of_words_vectors(query_texts, vocab), _bag_of_words_vectors(ds.doc_texts, vocab), 100
+    )
+    run = run_from_top_k(query_ids, ds.doc_ids, idx, scores)
+    ours = evaluate(run, ds.qrels, ks=(1, 5))
+    measures = {"ndcg_cut.1,5,10,100", "recall.1,5,10,100", "map_cut.1,5,10,100"}
+    theirs = pytrec_eval.RelevanceEvaluator(ds.qrels, measures).evaluate(run)
+    assert set(theirs) == set(ds.qrels)  # every judged query is in the run: same mean
+    for ours_name, trec_name in (("ndcg", "ndcg_cut"), ("recall", "recall"), ("map", "map_cut")):
+        for k in (1, 5, 10, 100):
+            expected = float(np.mean([theirs[q][f"{trec_name}_{k}"] for q in ds.qrels]))
+            assert ours[f"{ours_name}@{k}"] == pytest.approx(expected, abs=1e-12), (ours_name, k)
+    for k in (1, 5, 10, 100):  # MRR@k: trec_eval's recip_rank on the run cut at k
+        cut = {q: _top(docs, k) for q, docs in run.items()}
+        per_query = pytrec_eval.RelevanceEvaluator(ds.qrels, {"recip_rank"}).evaluate(cut)
+        expected = float(np.mean([per_query[q]["recip_rank"] for q in ds.qrels]))
+        assert ours[f"mrr@{k}"] == pytest.approx(expected, abs=1e-12), k

@@ -16,6 +16,7 @@ from langchain_tasb import TasbEmbeddings
 from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.cli import main
 from langchain_tasb.evaluation import BeirDataset, evaluate, find_data_dir, load_beir
+from langchain_tasb.evaluation.cache import encode_corpus
 from langchain_tasb.evaluation.experiment import (
     EvalReport,
     cached_corpus_vectors,
@@ -584,3 +585,15 @@ def test_hybrid_evaluation_scores_the_rankings_users_get(
         assert list(got.values()) == sorted(got.values(), reverse=True)
     assert report.hybrid.hybrid == evaluate(report.hybrid.hybrid_run, small.qrels)
     assert report.to_dict()["hybrid"]["fetch_k"] == settings.fetch_k
+
+
+def test_corpus_encoding_shows_a_tqdm_bar_only_when_asked(
+    small: BeirDataset, tiny_embeddings: TasbEmbeddings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet = encode_corpus(small, tiny_embeddings)
+    assert capsys.readouterr().err == ""
+    shown = encode_corpus(small, tiny_embeddings, progress=True)
+    err = capsys.readouterr().err
+    assert f"encoding {small.name}: 100%" in err
+    assert f"{len(small.doc_ids)}/{len(small.doc_ids)} [" in err
+    np.testing.assert_array_equal(quiet, shown)

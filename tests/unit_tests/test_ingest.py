@@ -717,3 +717,33 @@ def test_stored_records_are_looked_up_per_group_of_files(
     after = stored(store)
     assert len(after) == len(before) == 10
     assert sorted(c["text"] for c in after.values()).count(edited) == 1
+
+
+def test_gitignored_files_are_not_indexed_and_prune_keeps_them_like_exclude(
+    store: TasbVectorStore, tmp_path: Path
+) -> None:
+    (tmp_path / "a.md").write_text(paragraph(1))
+    (tmp_path / "b.md").write_text(paragraph(2))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "c.md").write_text(paragraph(3))
+    (tmp_path / ".gitignore").write_text("cache/\n")
+
+    report = index_paths(store, [tmp_path])
+    assert report.skipped.ignored == 1
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {"a.md", "b.md"}
+    assert "skipped: 1 hidden, 1 gitignored" in summary_lines(report, "db")
+
+    everything = index_paths(store, [tmp_path], gitignore=False)
+    assert everything.skipped.ignored == 0
+    assert {c["metadata"]["source"] for c in stored(store).values()} == {
+        "a.md",
+        "b.md",
+        "cache/c.md",
+    }
+
+    # Ignored now, as --exclude would leave it out: --prune keeps its chunks.
+    (tmp_path / ".gitignore").write_text("cache/\nb.md\n")
+    pruned = index_paths(store, [tmp_path], prune=True)
+    assert pruned.skipped.ignored == 2
+    assert pruned.chunks_pruned == 0
+    assert len({c["metadata"]["source"] for c in stored(store).values()}) == 3

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from langchain_tasb.ingest.html import MAX_DEPTH
 from langchain_tasb.ingest.readers import (
     FileEntry,
     MalformedRecordError,
@@ -110,7 +111,7 @@ def test_scan_is_deterministic(tree: Path) -> None:
     ("include", "exclude", "expected"),
     [
         (["**/*.md"], [], ["b.md", "docs/d.md"]),
-        (["*.md"], [], ["b.md", "docs/d.md"]),  # fnmatch: * also matches /
+        (["*.md"], [], ["b.md", "docs/d.md"]),  # .gitignore: no "/", any depth
         (["docs/*"], [], ["docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
         (["docs/**/*.txt"], [], ["docs/sub/e.txt"]),
         (["docs"], [], ["docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
@@ -119,7 +120,23 @@ def test_scan_is_deterministic(tree: Path) -> None:
         ([], ["*.txt", "*.htm?"], ["b.md", "c.rst", "data.jsonl", "docs/d.md", "docs/sub/f.htm"]),
         (["docs/*"], ["**/e.txt"], ["docs/d.md", "docs/sub/f.htm"]),
         (["[ab].*"], [], ["a.txt", "b.md"]),
-        (["[!ab].*"], [], ["c.rst"]),
+        (["[!ab].*"], [], ["c.rst", "docs/d.md", "docs/sub/e.txt", "docs/sub/f.htm"]),
+        (["/[!ab].*"], [], ["c.rst"]),  # a leading "/" anchors at the root
+        (["docs/*.md"], [], ["docs/d.md"]),  # with a "/", anchored; "*" stops at "/"
+        ([], ["docs/", "!docs/d.md"], ["a.txt", "b.md", "c.rst", "data.jsonl", "page.html"]),
+        (
+            [],
+            ["*.md", "!b.md"],
+            [
+                "a.txt",
+                "b.md",
+                "c.rst",
+                "data.jsonl",
+                "docs/sub/e.txt",
+                "docs/sub/f.htm",
+                "page.html",
+            ],
+        ),
     ],
 )
 def test_include_and_exclude_globs(
@@ -240,13 +257,35 @@ def test_blank_file_gives_no_record(tmp_path: Path) -> None:
     assert read_records(entry_for(write(tmp_path / "empty.txt", " \n"))) == []
 
 
-def test_latin1_fallback_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_latin1_is_guessed_and_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write(tmp_path / "old.txt", "café crème".encode("latin-1"))
     with caplog.at_level(logging.WARNING, logger="langchain_tasb.ingest.readers"):
         [record] = read_records(entry_for(path))
     assert record.text == "café crème"
     assert "not valid UTF-8" in caplog.text
-    assert "Latin-1" in caplog.text
+    assert "decoding it as cp1252" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["quotes.txt", "quotes.html"])
+def test_windows_1252_quotes_read_as_quotes(tmp_path: Path, name: str) -> None:
+    # Decoded as Latin-1, these bytes (0x93 0x94 0x92 0x96) were C1 control characters.
+    text = "He said \u201cyes\u201d \u2013 it\u2019s the caf\xe9\u2019s."
+    path = write(tmp_path / name, text.encode("cp1252"))
+    [record] = read_records(entry_for(path))
+    assert record.text == text
+    assert not any("\x80" <= ch <= "\x9f" for ch in record.text)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_utf8_with_or_without_bom_is_not_guessed(
+    tmp_path: Path, bom: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = "He said \u201cyes\u201d \u2013 \u041f\u0440\u0438\u0432\u0435\u0442 \U0001f642"
+    path = write(tmp_path / "new.txt", bom + text.encode("utf-8"))
+    with caplog.at_level(logging.WARNING, logger="langchain_tasb.ingest.readers"):
+        [record] = read_records(entry_for(path))
+    assert record.text == text
+    assert not caplog.records
 
 
 def test_utf8_is_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -311,6 +350,8 @@ def test_html_with_unclosed_head_and_declared_charset(tmp_path: Path) -> None:
         ("</", 40_000),
         ("<?", 40_000),
         ("<pre>" + " " * 20_000 + "x", 5),
+        ("<div>", 100_000),  # block tags left open: quadratic in any HTML5 tree builder
+        ("<span><ul>x", 50_000),
     ],
 )
 def test_html_reading_stays_linear_on_hostile_markup(
@@ -324,6 +365,16 @@ def test_html_reading_stays_linear_on_hostile_markup(
     assert all("\x00" not in r.text for r in records)
 
 
+def test_html_nested_past_max_depth_is_read_as_text(tmp_path: Path) -> None:
+    deep = "<div>" * (MAX_DEPTH + 1)
+    page = f"<p>a &amp; b</p>{deep}<script>hidden</script>deep <b>text</b><style>x{{}}</style>"
+    [record] = read_records(entry_for(write(tmp_path / "deep.html", page)))
+    assert record.text == "a & b deep text"
+    shallow = "<div>" * MAX_DEPTH + "<p>kept</p><p>apart"
+    [record] = read_records(entry_for(write(tmp_path / "shallow.html", shallow)))
+    assert record.text == "kept\n\napart"  # parsed: paragraphs stay paragraphs
+
+
 @pytest.mark.parametrize(
     ("html", "text"),
     [
@@ -331,12 +382,12 @@ def test_html_reading_stays_linear_on_hostile_markup(
         ("a <!-- never closed", "a"),
         ("x < y and y > z", "x < y and y > z"),
         ("<p title='a>b'>quoted &gt; kept</p>", "quoted > kept"),
-        ("<p title='unclosed>text</p>", "text"),
+        ("a<p title='unclosed>text</p>", "a"),  # HTML5: the quote runs to the end, as in browsers
         ("<script>if (a < b) { x = '</p>' }</script>after", "after"),
         ("<SCRIPT>hidden</Script >shown", "shown"),
         ("<style>p {}</style><p>one</p><p>two", "one\n\ntwo"),
         ("a<br/>b<br>c", "a\nb\nc"),
-        ("<title>T &amp; U</title><p>body", "T & U\n\nbody"),  # no <head>: shown
+        ("<title>T &amp; U</title><p>body", "body"),  # HTML5 puts it in <head>: metadata only
         ("<![CDATA[x]]>visible", "visible"),
         ("<!doctype html><?xml?>text", "text"),
         ("a\x00b<p>c", "ab\n\nc"),
@@ -549,3 +600,58 @@ def test_damaged_pdf_is_unreadable(tmp_path: Path) -> None:
     path = write(tmp_path / "broken.pdf", b"%PDF-1.4\nthis is not a pdf")
     with pytest.raises(UnreadableFileError, match="not a readable PDF"):
         read_records(entry_for(path))
+
+
+@pytest.fixture
+def ignoring(tmp_path: Path) -> Path:
+    """A git-like tree: a root .gitignore, a nested one, an ignored folder, a negation."""
+    root = tmp_path / "repo"
+    write(root / ".gitignore", "# build output\n*.log.md\nbuild/\ndrafts/*.md\n!drafts/keep.md\n")
+    write(root / "a.md", "kept")
+    write(root / "debug.log.md", "ignored by *.log.md")
+    write(root / "build" / "out.md", "in an ignored folder")
+    write(root / "drafts" / "old.md", "ignored by drafts/*.md")
+    write(root / "drafts" / "keep.md", "re-included by !drafts/keep.md")
+    write(root / "sub" / ".gitignore", "/local.md\nnotes/\n")
+    write(root / "sub" / "local.md", "ignored by sub/.gitignore, relative to sub/")
+    write(root / "sub" / "notes" / "n.md", "ignored folder of the nested file")
+    write(root / "sub" / "deeper" / "local.md", "not ignored: /local.md is anchored at sub/")
+    write(root / "local.md", "not ignored: the nested file does not reach up")
+    write(root / "sub" / "deeper" / "x.log.md", "ignored by the root's *.log.md")
+    return root
+
+
+def test_gitignore_files_under_a_root_are_honoured(ignoring: Path) -> None:
+    stats = ScanStats()
+    assert relpaths([ignoring], stats) == [
+        "a.md",
+        "drafts/keep.md",
+        "local.md",
+        "sub/deeper/local.md",
+    ]
+    # debug.log.md, build/, drafts/old.md, sub/local.md, sub/notes/, sub/deeper/x.log.md
+    assert stats.ignored == 6
+    assert stats.hidden == 2  # the .gitignore files are never documents
+    assert stats.excluded == 0
+
+
+def test_no_gitignore_indexes_everything(ignoring: Path) -> None:
+    stats = ScanStats()
+    assert relpaths([ignoring], stats, gitignore=False) == [
+        "a.md",
+        "build/out.md",
+        "debug.log.md",
+        "drafts/keep.md",
+        "drafts/old.md",
+        "local.md",
+        "sub/deeper/local.md",
+        "sub/deeper/x.log.md",
+        "sub/local.md",
+        "sub/notes/n.md",
+    ]
+    assert stats.ignored == 0
+
+
+def test_only_gitignore_files_under_the_root_apply(ignoring: Path) -> None:
+    # sub/.gitignore is the root's own; the root's parent's (*.log.md) is not read.
+    assert relpaths([ignoring / "sub"]) == ["deeper/local.md", "deeper/x.log.md"]

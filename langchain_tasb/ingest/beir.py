@@ -1,9 +1,9 @@
-"""BEIR-format datasets: the one BEIR document text, dataset loading and the corpus hash.
+"""The one BEIR reader: corpus lines, the document text, dataset loading, the corpus hash.
 
-:func:`beir_document_text` is the single definition of the text embedded for a BEIR corpus
-record. ``tasb index corpus.jsonl`` (:mod:`langchain_tasb.ingest.readers`) and ``tasb eval``
-(:func:`load_beir`) both call it, so the same document is embedded from the same string by
-either. Loading follows BEIR's ``GenericDataLoader``.
+``tasb index corpus.jsonl`` (:mod:`langchain_tasb.ingest.readers`) and ``tasb eval``
+(:func:`load_beir`) read corpus lines with :func:`corpus_doc` and embed
+:func:`beir_document_text`, so the same document is embedded from the same string by either.
+Loading follows BEIR's ``GenericDataLoader``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -70,6 +70,55 @@ class CorpusDoc:
         return beir_document_text(self.title, self.text)
 
 
+def corpus_doc(obj: Mapping[str, Any]) -> tuple[str, CorpusDoc]:
+    """One ``corpus.jsonl`` object, checked: ``tasb index`` and :func:`load_beir` both read it.
+
+    Args:
+        obj: The parsed line, ``{"_id", "title"?, "text", "metadata"?}``.
+
+    Returns:
+        The document id (an integer id as its decimal text) and the document.
+
+    Raises:
+        ValueError: If ``_id`` is not a string or an integer, ``title`` neither a string nor
+            null, ``text`` not a string or ``metadata`` neither an object nor null.
+    """
+    doc_id = record_id(obj.get("_id"), "_id")
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        msg = f'"metadata" must be an object, got {json_type(metadata)}'
+        raise ValueError(msg)
+    title, text = string_field(obj, "title"), string_field(obj, "text", required=True)
+    return doc_id, CorpusDoc(title=title, text=text, metadata=dict(metadata or {}))
+
+
+def record_id(value: object, name: str) -> str:
+    """A record's id from a JSON value: a string, or an integer as its decimal text."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        msg = f'"{name}" must be a string or an integer, got {json_type(value)}'
+        raise ValueError(msg)
+    return str(value)
+
+
+def string_field(obj: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    """``obj[name]`` if it is a string; ``""`` if absent or null and not ``required``."""
+    value = obj.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        got = "nothing" if name not in obj else json_type(value)
+        msg = f'"{name}" must be a string, got {got}'
+        raise ValueError(msg)
+    return value
+
+
+def json_type(value: object) -> str:
+    """How JSON names the type of a parsed value: ``a number``, ``an array``, ``null``..."""
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 @dataclass(frozen=True)
 class BeirDataset:
     """A BEIR-format test collection loaded into memory.
@@ -98,19 +147,15 @@ class BeirDataset:
 def find_data_dir(name: str) -> Path | None:
     """Find a BEIR dataset folder by name without copying anything.
 
-    Looks, in order, in:
-
-    1. ``$TASB_DATA_DIR/<name>`` (the variable names a folder of dataset folders);
-    2. ``../shared/data/<name>`` relative to the current working directory;
-    3. ``<repo root>/../shared/data/<name>``, where the repo root is the folder that holds the
-       ``langchain_tasb`` package.
+    Looks, in order, in ``$TASB_DATA_DIR/<name>`` (a folder of dataset folders), then
+    ``../shared/data/<name>`` from the current working directory, then from the folder that
+    holds the ``langchain_tasb`` package.
 
     Args:
         name: The dataset folder name, e.g. ``"scifact"``; a plain name, not a path.
 
     Returns:
-        The resolved dataset folder, or ``None`` when no candidate exists (callers such as
-        tests should then skip).
+        The resolved dataset folder, or ``None`` when there is none (tests then skip).
 
     Raises:
         ValueError: If ``name`` is empty or contains a path separator or ``..``.
@@ -166,22 +211,18 @@ def _as_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _as_metadata(value: object) -> dict[str, Any]:
-    return dict(value) if isinstance(value, dict) else {}
-
-
 def _load_corpus(path: Path) -> dict[str, CorpusDoc]:
     corpus: dict[str, CorpusDoc] = {}
     for line_no, obj in _read_jsonl(path):
-        doc_id = str(obj["_id"])
+        try:
+            doc_id, doc = corpus_doc(obj)
+        except ValueError as exc:
+            msg = f"{path}:{line_no}: {exc}; fix that line."
+            raise ValueError(msg) from exc
         if doc_id in corpus:
             msg = f"{path}:{line_no} repeats document id {doc_id!r}; document ids must be unique."
             raise ValueError(msg)
-        corpus[doc_id] = CorpusDoc(
-            title=_as_text(obj.get("title")),
-            text=_as_text(obj.get("text")),
-            metadata=_as_metadata(obj.get("metadata")),
-        )
+        corpus[doc_id] = doc
     return corpus
 
 
@@ -233,8 +274,8 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
     ``queries.jsonl`` (``{"_id", "text", "metadata"}``) and ``qrels/<split>.tsv`` (header
     ``query-id<TAB>corpus-id<TAB>score``, integer grades). As in BEIR's ``GenericDataLoader``,
     ids are strings, a document's text is :func:`beir_document_text` (``title + " " + text``,
-    stripped), and ``queries`` keeps
-    only the queries that have qrels. Judged documents missing from the corpus and queries
+    stripped), and ``queries`` keeps only the queries that have qrels. Corpus lines are read by
+    :func:`corpus_doc`. Judged documents missing from the corpus and queries
     without any relevant document are kept (the latter score 0 on every metric, as in
     pytrec_eval) and logged as warnings.
 
