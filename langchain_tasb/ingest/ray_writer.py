@@ -169,13 +169,15 @@ class RayWriter:
         self._start()
         data: Any = importlib.import_module("ray.data")
         items = [{"id": r.id, "text": r.text, "metadata": json.dumps(r.metadata)} for r in rows]
-        blocks = max(1, min(len(rows) // self.batch_size, self.settings.workers * 8))
+        workers = self.settings.workers
+        batch = max(1, min(self.batch_size, -(-len(rows) // workers)))  # a small wave: all work
+        blocks = max(1, min(-(-len(rows) // batch), workers * 8))
         dataset = data.from_items(items, override_num_blocks=blocks).map_batches(
             _EncodeWrite,
             fn_constructor_args=(self.embeddings, self.server, self.collection_name),
-            batch_size=self.batch_size,
+            batch_size=batch,
             batch_format="numpy",
-            concurrency=self.settings.workers,
+            concurrency=workers,
             num_cpus=self.settings.cpus_per_worker,
             num_gpus=self.settings.gpus_per_worker or None,
         )
