@@ -8,12 +8,19 @@
 2. Memory: peak RSS of a fresh process indexing N1 and N2 chunks (10,000 and 100,000 by
    default) with the tiny model, whose encoding is cheap, so that the corpus size, not the
    model, dominates. Prints both and the ratio; the goal is at most 1.5.
+3. ``--ray``: chunks/s of :func:`~langchain_tasb.ingest.index_paths` into a ``chroma run``
+   server started for the run, plain and with ``ray=RayIndexing(workers=1)`` and ``2``, in
+   the same run (TAS-B-shaped model, torch backend). Ray is started once beforehand, as
+   ``ray start`` would be on a cluster; each Ray figure includes starting the actors and
+   loading the model in each. On one small machine expect parity at best: the point is the
+   same code on a cluster.
 
 Usage::
 
     python benchmarks/index.py             # 400 chunks, 5 rounds for (1); 10k and 100k for (2)
     python benchmarks/index.py --quick     # 120 chunks, 2 rounds; 2k and 20k chunks
     python benchmarks/index.py --only memory   # (2) alone
+    python benchmarks/index.py --ray --chunks 200   # (3) alone (needs langchain-tasb[ray])
 
 Each file of (1) holds four 60-word paragraphs, which the shaped model's tokenizer turns into
 one chunk of about 250 tokens, so (1) also pays the per-file work (reading, hashing, checking
@@ -124,10 +131,66 @@ def peak_rss(work: Path, model: str, chunks: int) -> dict[str, float]:
     return out
 
 
+def ray_throughput(work: Path, model: str, chunks: int) -> None:
+    """Plain ``index_paths`` against Ray with 1 and 2 workers, into one Chroma server."""
+    import logging
+    import os
+    import shutil
+    import socket
+    import urllib.request
+
+    import ray
+
+    from langchain_tasb import TasbEmbeddings, TasbVectorStore
+    from langchain_tasb.ingest import RayIndexing, index_paths
+
+    corpus = work / "ray-corpus"
+    write_corpus(corpus, files=chunks, paragraphs=4)  # one chunk of about 250 tokens each
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    command = [chroma, "run", "--path", str(work / "chroma"), "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        print(f"CPUs: {os.cpu_count()}; Ray resources: {ray.cluster_resources()}")
+        print("\n| run | chunks | seconds | chunks/s |\n|---|---|---|---|")
+        runs = [("tasb index", None)] + [
+            (f"tasb index --ray, {n} worker{'s' if n > 1 else ''}", RayIndexing(workers=n))
+            for n in (1, 2)
+        ]
+        for number, (name, settings) in enumerate(runs):
+            store = TasbVectorStore(
+                embedding=TasbEmbeddings(model_name=model, backend="torch"),
+                collection_name=f"bench-{number}",
+                host="127.0.0.1",
+                port=port,
+            )
+            started = time.perf_counter()
+            report = index_paths(store, [corpus], ray=settings)
+            seconds = time.perf_counter() - started
+            rate = report.chunks_written / seconds
+            print(f"| {name} | {report.chunks_written} | {seconds:.1f} | {rate:.1f} |")
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=("throughput", "memory"), default=None)
+    parser.add_argument("--ray", action="store_true", help="(3) alone: plain against Ray")
+    parser.add_argument("--chunks", type=int, default=400, help="chunks for --ray")
     args = parser.parse_args()
     from langchain_tasb.testing import build_tiny_model
 
@@ -136,6 +199,9 @@ def main() -> None:
     tasb_shaped = str(model_dir(cache))
     tiny = str(build_tiny_model(work / "tiny"))
     print(f"machine: {cpu_name()}; {versions()}")
+    if args.ray:
+        ray_throughput(work, tasb_shaped, args.chunks)
+        return
     if args.only != "memory":
         print("\n| run | chunks | chunks/s |\n|---|---|---|")
         throughput(work, tasb_shaped, 120 if args.quick else 400, 2 if args.quick else 5)

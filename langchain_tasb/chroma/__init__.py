@@ -11,6 +11,8 @@
 - :mod:`~langchain_tasb.chroma.store`: :class:`ChromaStore`, a collection bound to one
   model (created with the ``ip`` space, verified on open).
 - :mod:`~langchain_tasb.chroma.identity`: the model identity and relevance calibration.
+- :mod:`~langchain_tasb.chroma.remote`: :class:`ServerAddress`, a server client's address that
+  other processes (Ray workers) reconnect with.
 
 Importing this package does not import chromadb; its modules do so when first called.
 """

@@ -22,6 +22,7 @@ from langchain_tasb.cli.common import (
     where_label,
 )
 from langchain_tasb.cli.output import safe_text
+from langchain_tasb.cli.ray_options import add_ray_options, ray_settings
 from langchain_tasb.errors import CollectionMismatchError
 from langchain_tasb.ingest import (
     DEFAULT_BATCH_SIZE,
@@ -147,12 +148,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary; errors only"
     )
+    add_ray_options(parser)
     add_store_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Index ``args.paths``; exit 1 if some files or folders failed (0 with ``--keep-going``)."""
+    ray = ray_settings(args)  # before loading the model or opening Chroma
     for path in args.paths:  # before loading the model or creating a collection
         if not Path(path).expanduser().exists():
             msg = f"no such file or folder: {path}"
@@ -202,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
             max_file_bytes=args.max_file_bytes or None,
             max_chunks_per_file=args.max_chunks_per_file or None,
             full=args.full,
+            ray=ray,
         )
     if not args.quiet:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
@@ -261,6 +265,12 @@ def summary_lines(report: IndexReport, where: str) -> list[str]:
     parts = [f"{count} {name}" for name, count in counts.items() if count]
     if parts:
         lines.append("skipped: " + ", ".join(parts))
+    if report.workers and report.seconds > 0:
+        rates = [
+            f"{worker} {count} ({count / report.seconds:.1f}/s)"
+            for worker, count in sorted(report.workers.items())
+        ]
+        lines.append("chunks by Ray worker: " + ", ".join(rates))
     if report.metadata_keys_dropped:
         lines.append(
             f"dropped: {_plural(report.metadata_keys_dropped, 'metadata key')} reserved for "
@@ -309,7 +319,8 @@ class _Reporter:
                 self.bar.total = progress.files_total
             self.bar.update(progress.files_done - self.bar.n)
             self.bar.set_postfix_str(
-                f"{progress.chunks_done} chunks, {rate:.1f} chunks/s", refresh=False
+                f"{progress.chunks_done} chunks, {rate:.1f} chunks/s{_workers(progress, elapsed)}",
+                refresh=False,
             )
             self.bar.refresh()
             return
@@ -335,8 +346,16 @@ def _plain_line(progress: IndexProgress, elapsed: float, rate: float) -> str:
     return (
         f"indexing: {progress.files_done}/{progress.files_total} files, "
         f"{progress.chunks_done} chunks ({progress.chunks_written} written), "
-        f"{rate:.1f} chunks/s, ETA {eta}"
+        f"{rate:.1f} chunks/s, ETA {eta}{_workers(progress, elapsed)}"
     )
+
+
+def _workers(progress: IndexProgress, elapsed: float) -> str:
+    """Files read ahead and each Ray worker's rate, when Ray workers write."""
+    if not progress.workers:
+        return ""
+    rates = " ".join(f"{w} {n / elapsed:.1f}/s" for w, n in sorted(progress.workers.items()))
+    return f"; {progress.files_read} read; workers {rates}"
 
 
 def _duration(seconds: float) -> str:

@@ -3,7 +3,8 @@
 :func:`index_paths` (:mod:`~langchain_tasb.ingest.indexer`, which states the contract) brings a
 store in line with the files under some roots; :mod:`~langchain_tasb.ingest.files` finds them,
 :mod:`~langchain_tasb.ingest.readers` reads them and :mod:`~langchain_tasb.ingest.chunking`
-cuts them into chunks.
+cuts them into chunks; :mod:`~langchain_tasb.ingest.ray_writer` encodes and writes them on Ray
+workers instead (``ray=RayIndexing(...)``).
 """
 
 from langchain_tasb.ingest.indexer import (
@@ -12,6 +13,7 @@ from langchain_tasb.ingest.indexer import (
     DEFAULT_MAX_FILE_BYTES,
     index_paths,
 )
+from langchain_tasb.ingest.ray_writer import RayIndexing
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport, ProgressCallback
 from langchain_tasb.ingest.roots import default_root_id
 from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, chunk_id, make_chunker
@@ -25,6 +27,7 @@ __all__ = [
     "IndexProgress",
     "IndexReport",
     "ProgressCallback",
+    "RayIndexing",
     "chunk_id",
     "default_root_id",
     "index_paths",

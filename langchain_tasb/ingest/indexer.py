@@ -48,10 +48,12 @@ keys of the same name.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_tasb.ingest.pipeline import _IndexRun
+from langchain_tasb.ingest.ray_writer import RayIndexing, ray_writer
 from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, make_chunker
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ def index_paths(
     max_chunks_per_file: int | None = DEFAULT_MAX_CHUNKS_PER_FILE,
     manifest: bool = True,
     full: bool = False,
+    ray: RayIndexing | None = None,
 ) -> IndexReport:
     """Bring ``store`` in line with the files under ``roots``; see the module docstring.
 
@@ -129,6 +132,11 @@ def index_paths(
             it. False neither reads nor writes one. An in-memory Chroma keeps none.
         full: Read every file, whatever the manifest says, and write the manifest anew: for
             a collection whose chunks were deleted behind the indexer's back.
+        ray: Encode and write on Ray Data workers, as :class:`RayIndexing` says (the store
+            must be on a Chroma server). Listing, reading, chunking, the manifest and
+            ``prune`` stay here and give the same ids and metadata as without Ray; every
+            write is confirmed before a file is recorded done. See
+            :mod:`langchain_tasb.ingest.ray_writer`.
 
     Returns:
         What was seen, written, kept, updated, deleted and skipped, and which files failed.
@@ -138,6 +146,7 @@ def index_paths(
         ValueError: If ``batch_size`` is below 1, ``overlap_tokens`` does not fit, or a
             ``root_id`` is given for several roots or is empty, or a limit is below 1.
         TypeError: If no chunker is given and the store's embeddings have no tokenizer.
+        ImportError: With ``ray``, if Ray Data is not installed.
     """
     if isinstance(roots, str | Path):
         roots = [roots]
@@ -156,7 +165,8 @@ def index_paths(
         raise ValueError(msg)
     if chunker is None:
         chunker = make_chunker(store.embeddings, overlap_tokens)
-    run = _IndexRun(
+    make_run = functools.partial(
+        _IndexRun,
         store=store,
         roots=list(roots),
         scan={
@@ -172,4 +182,7 @@ def index_paths(
         limits=(max_file_bytes, max_chunks_per_file),
         manifest=(manifest, full),
     )
-    return run.run(prune=prune)
+    if ray is None:
+        return make_run().run(prune=prune)
+    with ray_writer(store, ray, batch_size) as writer:
+        return make_run(writer=writer).run(prune=prune)

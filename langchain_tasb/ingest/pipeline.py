@@ -1,8 +1,10 @@
 """One run of :func:`~langchain_tasb.ingest.indexer.index_paths`: a reading thread and a writer.
 
 The reading (calling) thread reads, chunks and encodes files in batches; a writer thread writes
-batch N while batch N + 1 is being encoded, through a bounded queue. See
-:mod:`langchain_tasb.ingest.indexer` for the contract.
+batch N while batch N + 1 is being encoded, through a bounded queue. With a
+:class:`~langchain_tasb.ingest.rows.BatchWriter` (Ray workers), the writer thread hands it
+waves of chunks to encode and write instead, and finishes their files once it confirms them.
+See :mod:`langchain_tasb.ingest.indexer` for the contract.
 """
 
 from __future__ import annotations
@@ -18,19 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.files import iter_files
-from langchain_tasb.ingest.manifest import (
-    Manifest,
-    fingerprint,
-    manifest_settings,
-    open_manifests,
-)
-from langchain_tasb.ingest.readers import UnreadableFileError, read_records
+from langchain_tasb.ingest.manifest import Manifest, fingerprint, manifest_settings, open_manifests
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
-from langchain_tasb.ingest.roots import _gone, _of_root, default_root_id, gone_chunks
-from langchain_tasb.ingest.rows import _DONE, _Finish, _reason, _Row, _rows, _Write
-from langchain_tasb.metadata import drop_refused_keys
+from langchain_tasb.ingest.roots import _of_root, default_root_id, prune_root, stored_records
+from langchain_tasb.ingest.rows import (
+    _DONE,
+    BatchWriter,
+    _Finish,
+    _reason,
+    _Row,
+    _Write,
+    read_rows,
+)
 
 if TYPE_CHECKING:
     import os
@@ -62,6 +64,7 @@ class _IndexRun:
         root_id: str | None,
         limits: tuple[int | None, int | None] = (None, None),
         manifest: tuple[bool, bool] = (True, False),
+        writer: BatchWriter | None = None,
     ) -> None:
         self.store = store
         self.chroma = store.store  # the gateway: every Chroma call goes through it
@@ -85,6 +88,10 @@ class _IndexRun:
         self.writer_error: BaseException | None = None
         self.pending: list[_Row] = []
         self.pending_finishes: list[_Finish] = []
+        self.writer = writer  # None: encode here, write from the writer thread
+        self.wave: list[object] = []  # items held for the batch writer's next call
+        self.wave_rows = 0
+        self.files_read = 0
 
     # -- reading side -------------------------------------------------------------------------
 
@@ -114,7 +121,7 @@ class _IndexRun:
                 for entry in group:
                     seen.setdefault(str(entry.root), set()).add(entry.relpath)
                 todo = [entry for entry in group if not self._skip_unchanged(entry)]
-                stored = self._stored_records(todo) if todo else {}
+                stored = stored_records(self.chroma, todo, _LOOKUP_RECORDS) if todo else {}
                 for entry in todo:
                     self._index_file(entry, stored)
             self._flush()
@@ -143,27 +150,6 @@ class _IndexRun:
         self.report.seconds = time.monotonic() - began
         self._notify("", finished=True)
         return self.report
-
-    def _stored_records(self, entries: list[FileEntry]) -> dict[str, tuple[list[str], list[Any]]]:
-        """What the collection holds for each of these files' paths (ids, metadatas).
-
-        One query for the group rather than one per file (each query has a cost that grows
-        with the collection). A group holding :data:`_LOOKUP_RECORDS` records or more comes back
-        empty, and :meth:`_index_file` then looks each file up alone, so that memory holds one
-        file's records however large the files.
-        """
-        paths = list(dict.fromkeys(str(e.path) for e in entries))
-        result = self.chroma.get_where(
-            {"path": {"$in": paths}}, include=["metadatas"], limit=_LOOKUP_RECORDS
-        )
-        if len(result.ids) >= _LOOKUP_RECORDS:
-            return {}
-        found: dict[str, tuple[list[str], list[Any]]] = {path: ([], []) for path in paths}
-        for id_, metadata in zip(result.ids, result.metadatas, strict=True):
-            ids, metadatas = found[str((metadata or {}).get("path"))]
-            ids.append(id_)
-            metadatas.append(metadata)
-        return found
 
     # -- the manifest (see langchain_tasb.ingest.manifest) -----------------------------------
 
@@ -200,6 +186,7 @@ class _IndexRun:
         mark = fingerprint(entry.path) if manifest.path is not None else None  # before reading
         try:
             rows, cleaned = self._read_file(entry)
+            self.files_read += 1
         except Exception as exc:  # any error in one file is that file's failure
             manifest.forget(entry.relpath)
             self._fail(entry, _reason(exc))
@@ -253,28 +240,12 @@ class _IndexRun:
 
     def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
         """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
-        if self.max_file_bytes is not None:
-            try:
-                size = entry.path.stat().st_size
-            except OSError as exc:
-                raise UnreadableFileError(entry.path, exc.strerror or str(exc)) from exc
-            if size > self.max_file_bytes:
-                reason = (
-                    f"{size} bytes, over the limit of {self.max_file_bytes} bytes per file: "
-                    "raise it (--max-file-bytes, max_file_bytes) or --exclude the file"
-                )
-                raise UnreadableFileError(entry.path, reason)
-        records = read_records(entry)
-        dropped = [key for record in records for key in drop_refused_keys(record.metadata)]
-        if dropped:
-            logger.info("%s: dropped reserved metadata keys %s", entry.path, sorted(set(dropped)))
-            with self.lock:
-                self.report.metadata_keys_dropped += len(dropped)
         root_id = self.root_ids[str(entry.root)]
-        rows = list(_rows(entry, records, self.chunker, root_id, self.max_chunks))
-        cleaned = validate_records(
-            [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
-        )
+        limits = (self.max_file_bytes, self.max_chunks)
+        rows, cleaned, dropped = read_rows(entry, self.chunker, root_id, limits)
+        if dropped:
+            with self.lock:
+                self.report.metadata_keys_dropped += dropped
         return rows, cleaned
 
     def _fail(self, entry: FileEntry, reason: str) -> None:
@@ -289,8 +260,11 @@ class _IndexRun:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
             rows, self.pending = self.pending, []  # checked file by file in _read_file
-            vectors = self.store.embeddings.embed_documents([r.text for r in rows])
-            self._put(_Write(rows, np.asarray(vectors, dtype=np.float32)))
+            vectors = None  # a batch writer encodes where it writes
+            if self.writer is None:
+                embedded = self.store.embeddings.embed_documents([r.text for r in rows])
+                vectors = np.asarray(embedded, dtype=np.float32)
+            self._put(_Write(rows, vectors))
         finishes, self.pending_finishes = self.pending_finishes, []
         for finish in finishes:
             self._put(finish)
@@ -317,10 +291,13 @@ class _IndexRun:
                 item = self.queue.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 continue
-            if item is _DONE:
-                return
             try:
-                if isinstance(item, _Write):
+                if item is _DONE:
+                    self._run_wave()
+                    return
+                if self.writer is not None:
+                    self._gather(item)
+                elif isinstance(item, _Write):
                     self._write(item)
                 elif isinstance(item, _Finish):
                     self._finish(item)
@@ -330,15 +307,43 @@ class _IndexRun:
 
     def _write(self, item: _Write) -> None:
         rows = item.rows
+        assert item.vectors is not None  # noqa: S101  (encoded by _flush when no batch writer)
         self.chroma.upsert(
             [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
         )
+        self._confirmed(len(rows), "", rows[-1].metadata["source"])
+
+    def _confirmed(self, count: int, worker: str, current: str = "") -> None:
+        """Count ``count`` chunks as written (by ``worker``, for a batch writer)."""
+        if self.abort.is_set():
+            msg = "indexing was interrupted: the chunks written so far are kept"
+            raise InterruptedError(msg)
         with self.lock:
-            self.report.chunks_written += len(rows)
-            self.chunks_done += len(rows)
+            self.report.chunks_written += count
+            self.chunks_done += count
+            if worker:
+                self.report.workers[worker] = self.report.workers.get(worker, 0) + count
             total = self.report.chunks_written
-        logger.debug("wrote %d chunks (%d in this run)", len(rows), total)
-        self._notify(rows[-1].metadata["source"])
+        logger.debug("wrote %d chunks (%d in this run) %s", count, total, worker)
+        self._notify(current)
+
+    def _gather(self, item: object) -> None:
+        """Hold an item for the batch writer's next wave; run the wave once it is full."""
+        self.wave.append(item)
+        if isinstance(item, _Write):
+            self.wave_rows += len(item.rows)
+        if self.writer is not None and self.wave_rows >= self.writer.wave_chunks:
+            self._run_wave()
+
+    def _run_wave(self) -> None:
+        """Have the batch writer write the held chunks; then, in order, finish their files."""
+        wave, self.wave, self.wave_rows = self.wave, [], 0
+        rows = [row for item in wave if isinstance(item, _Write) for row in item.rows]
+        if rows and self.writer is not None:
+            self.writer.write(rows, self._confirmed)
+        for item in wave:
+            if isinstance(item, _Finish):
+                self._finish(item)
 
     def _finish(self, item: _Finish) -> None:
         self.chroma.update(item.moved_ids, item.moved_metadatas)
@@ -358,20 +363,11 @@ class _IndexRun:
     # -- pruning and progress -----------------------------------------------------------------
 
     def _prune(self, root: str, seen: set[str]) -> None:
-        """Delete chunks of this root whose file is verifiably gone (see :func:`_gone`).
-
-        ``seen`` holds the root-relative ``source`` of every file found in this run.
-        """
-        for source, ids in gone_chunks(self.chroma, root, self.root_ids[root], seen).items():
-            logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
-            self.chroma.delete(ids=ids)
-            self.manifests[root].forget(source)
-            self.report.chunks_pruned += len(ids)
-            self.report.files_pruned += 1
-        manifest = self.manifests[root]
-        for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
-            if _gone(root, source):
-                manifest.forget(source)
+        """Delete chunks of this root whose file is verifiably gone (see :func:`prune_root`)."""
+        root_id, manifest = self.root_ids[root], self.manifests[root]
+        chunks, files = prune_root(self.chroma, root, root_id, seen, manifest)
+        self.report.chunks_pruned += chunks
+        self.report.files_pruned += files
 
     def _notify(self, current: str, *, finished: bool = False) -> None:
         if self.progress is None:
@@ -384,6 +380,8 @@ class _IndexRun:
                     chunks_done=self.chunks_done,
                     chunks_written=self.report.chunks_written,
                     current=current,
+                    files_read=self.files_read,
+                    workers=dict(self.report.workers),
                     finished=finished,
                 )
             )

@@ -53,6 +53,7 @@ class IndexReport:
         metadata_keys_dropped: Metadata keys dropped from records read (a ``.jsonl``
             line's ``metadata``): reserved ``_tasb_`` keys and the keys search results set
             (``score``, ``relevance``, ``fused_score``, ``bm25_score``).
+        workers: Chunks written by each Ray worker (``"host:pid"``), with ``ray`` only.
     """
 
     roots: list[str] = field(default_factory=list)
@@ -72,6 +73,7 @@ class IndexReport:
     skipped: ScanStats = field(default_factory=ScanStats)
     seconds: float = 0.0
     metadata_keys_dropped: int = 0
+    workers: dict[str, int] = field(default_factory=dict)
 
     @property
     def files_failed(self) -> int:
@@ -97,6 +99,9 @@ class IndexProgress:
         chunks_written: Of those, chunks embedded and written.
         current: ``source`` of the file last finished ("" before the first).
         finished: True on the last call, once everything is written (and pruned).
+        files_read: Files read and chunked so far (with Ray workers, ahead of files done).
+        workers: Chunks written by each Ray worker so far, by worker label; empty when the
+            chunks are encoded in this process.
     """
 
     files_total: int
@@ -105,6 +110,8 @@ class IndexProgress:
     chunks_written: int
     current: str = ""
     finished: bool = False
+    files_read: int = 0
+    workers: dict[str, int] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[IndexProgress], None]

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from langchain_tasb.chroma.collection import Collection
+    from collections.abc import Sequence
 
-__all__ = ["default_root_id", "gone_chunks"]
+    from langchain_tasb.chroma.collection import Collection
+    from langchain_tasb.ingest.files import FileEntry
+    from langchain_tasb.ingest.manifest import Manifest
+
+__all__ = ["default_root_id", "gone_chunks", "prune_root", "stored_records"]
+
+logger = logging.getLogger(__name__)
 
 _PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
 
@@ -91,3 +98,48 @@ def gone_chunks(
             if verdicts[source]:
                 gone.setdefault(source, []).append(id_)
     return gone
+
+
+def stored_records(
+    chroma: Collection, entries: Sequence[FileEntry], limit: int
+) -> dict[str, tuple[list[str], list[Any]]]:
+    """What the collection holds for each of these files' paths (ids, metadatas).
+
+    One query for the group, rather than one per file. A group holding ``limit`` records or
+    more comes back empty, and the caller then looks each file up alone, so that memory holds
+    one file's records however large the files.
+    """
+    paths = list(dict.fromkeys(str(e.path) for e in entries))
+    result = chroma.get_where({"path": {"$in": paths}}, include=["metadatas"], limit=limit)
+    if len(result.ids) >= limit:
+        return {}
+    found: dict[str, tuple[list[str], list[Any]]] = {path: ([], []) for path in paths}
+    for id_, metadata in zip(result.ids, result.metadatas, strict=True):
+        ids, metadatas = found[str((metadata or {}).get("path"))]
+        ids.append(id_)
+        metadatas.append(metadata)
+    return found
+
+
+def prune_root(
+    chroma: Collection, root: str, root_id: str, seen: set[str], manifest: Manifest
+) -> tuple[int, int]:
+    """Delete chunks of this root whose file is verifiably gone (see :func:`_gone`).
+
+    ``seen`` holds the root-relative ``source`` of every file found in this run; gone files
+    are also forgotten by the root's manifest.
+
+    Returns:
+        How many chunks were deleted, and of how many files.
+    """
+    chunks = files = 0
+    for source, ids in gone_chunks(chroma, root, root_id, seen).items():
+        logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
+        chroma.delete(ids=ids)
+        manifest.forget(source)
+        chunks += len(ids)
+        files += 1
+    for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
+        if _gone(root, source):
+            manifest.forget(source)
+    return chunks, files

@@ -7,15 +7,18 @@ carries.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.chunking import TokenChunker
-from langchain_tasb.ingest.readers import UnreadableFileError
+from langchain_tasb.ingest.readers import UnreadableFileError, read_records
+from langchain_tasb.metadata import drop_refused_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     import numpy as np
     from langchain_core.embeddings import Embeddings
@@ -24,7 +27,9 @@ if TYPE_CHECKING:
     from langchain_tasb.ingest.manifest import Fingerprint, Manifest
     from langchain_tasb.ingest.readers import Record
 
-__all__ = ["DEFAULT_OVERLAP_TOKENS", "chunk_id", "make_chunker"]
+__all__ = ["DEFAULT_OVERLAP_TOKENS", "BatchWriter", "chunk_id", "make_chunker", "read_rows"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_OVERLAP_TOKENS = 32
 """Tokens shared by consecutive chunks of one text."""
@@ -54,10 +59,29 @@ class _Finish:
 
 @dataclass
 class _Write:
-    """A batch of embedded chunks to write."""
+    """A batch of chunks to write: embedded already, or (no vectors) by a :class:`BatchWriter`."""
 
     rows: list[_Row]
-    vectors: np.ndarray[Any, np.dtype[np.float32]]
+    vectors: np.ndarray[Any, np.dtype[np.float32]] | None
+
+
+class BatchWriter(Protocol):
+    """The encode-and-write stage run elsewhere (Ray workers) instead of in this process.
+
+    The indexer gathers up to :attr:`wave_chunks` new chunks, hands them to :meth:`write`,
+    and only once it returns updates moved chunks, deletes stale ones and records the files
+    in the manifest: every chunk of a file is confirmed written before the file counts as done.
+    """
+
+    wave_chunks: int
+    """New chunks gathered before one call of :meth:`write`."""
+
+    def write(self, rows: list[_Row], confirmed: Callable[[int, str], None]) -> None:
+        """Encode and write every row; return only once all are written.
+
+        ``confirmed(count, worker)`` is called as each batch is confirmed written, with a
+        label of the worker that wrote it. Raise if any row could not be written.
+        """
 
 
 _DONE = object()
@@ -172,3 +196,47 @@ def _rows(
                 text=chunk.text,
                 metadata=metadata,
             )
+
+
+def read_rows(
+    entry: FileEntry,
+    chunker: TokenChunker,
+    root_id: str,
+    limits: tuple[int | None, int | None],
+) -> tuple[list[_Row], list[Any], int]:
+    """Read, chunk and check one file.
+
+    Args:
+        entry: The file.
+        chunker: Cuts its records into chunks.
+        root_id: The identity of its root.
+        limits: ``(max_file_bytes, max_chunks_per_file)``; None for no limit.
+
+    Returns:
+        Its rows, their metadata as Chroma stores it, and how many reserved metadata keys
+        were dropped from its records.
+
+    Raises:
+        UnreadableFileError: The file is too large, gives too many chunks or cannot be read.
+    """
+    max_file_bytes, max_chunks = limits
+    if max_file_bytes is not None:
+        try:
+            size = entry.path.stat().st_size
+        except OSError as exc:
+            raise UnreadableFileError(entry.path, exc.strerror or str(exc)) from exc
+        if size > max_file_bytes:
+            reason = (
+                f"{size} bytes, over the limit of {max_file_bytes} bytes per file: "
+                "raise it (--max-file-bytes, max_file_bytes) or --exclude the file"
+            )
+            raise UnreadableFileError(entry.path, reason)
+    records = read_records(entry)
+    dropped = [key for record in records for key in drop_refused_keys(record.metadata)]
+    if dropped:
+        logger.info("%s: dropped reserved metadata keys %s", entry.path, sorted(set(dropped)))
+    rows = list(_rows(entry, records, chunker, root_id, max_chunks))
+    cleaned = validate_records(
+        [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
+    )
+    return rows, cleaned, len(dropped)

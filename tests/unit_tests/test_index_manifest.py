@@ -12,7 +12,7 @@ import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.ingest import index_paths
-from langchain_tasb.ingest import pipeline as pipeline_module
+from langchain_tasb.ingest import rows as rows_module
 from langchain_tasb.ingest.manifest import _checksum, manifest_directory
 from tests.unit_tests.test_ingest import RecordingEmbeddings, paragraph, stored
 
@@ -38,13 +38,13 @@ def store(embeddings: RecordingEmbeddings, tmp_path: Path) -> TasbVectorStore:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The relpath of every file the indexer reads."""
     seen: list[str] = []
-    original = pipeline_module.read_records
+    original = rows_module.read_records
 
     def spy(entry: Any) -> Any:
         seen.append(entry.relpath)
         return original(entry)
 
-    monkeypatch.setattr(pipeline_module, "read_records", spy)
+    monkeypatch.setattr(rows_module, "read_records", spy)
     return seen
 
 

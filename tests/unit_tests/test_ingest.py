@@ -23,6 +23,7 @@ from langchain_tasb.ingest import (
 )
 from langchain_tasb.ingest import files as files_module
 from langchain_tasb.ingest import pipeline as pipeline_module
+from langchain_tasb.ingest import rows as rows_module
 from langchain_tasb.ingest.chunking import TokenChunker
 from langchain_tasb.testing import tiny_vocabulary
 
@@ -568,7 +569,7 @@ def test_batches_are_bounded_and_pipelined(
     reads: list[int] = []
     writes: list[int] = []
     seen_at_encode: list[tuple[int, int]] = []
-    real_read = pipeline_module.read_records
+    real_read = rows_module.read_records
     real_upsert = store.store.upsert
     real_embed = embeddings.embed_documents
 
@@ -584,7 +585,7 @@ def test_batches_are_bounded_and_pipelined(
         seen_at_encode.append((len(reads), len(writes)))
         return real_embed(texts)
 
-    monkeypatch.setattr(pipeline_module, "read_records", counting_read)
+    monkeypatch.setattr(rows_module, "read_records", counting_read)
     monkeypatch.setattr(store.store, "upsert", counting_upsert)
     monkeypatch.setattr(embeddings, "embed_documents", watching_embed)
 

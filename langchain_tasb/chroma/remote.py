@@ -1,0 +1,74 @@
+"""How to reach a Chroma server again from another process: a picklable address.
+
+A Chroma client cannot be pickled. Code that writes from other processes (the Ray workers of
+``tasb index --ray``) takes a :class:`ServerAddress` read from the caller's client and opens
+the same collection, through the same retrying gateway, where it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, location, server_url
+from langchain_tasb.chroma.collection import Collection
+
+__all__ = ["ServerAddress"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """A Chroma server's host, port, TLS, headers and request timeout.
+
+    The headers may hold a token: the address is never logged or shown (its ``repr`` hides
+    them), only handed to the processes that write.
+    """
+
+    host: str
+    port: int
+    ssl: bool = False
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    timeout: float | None = DEFAULT_TIMEOUT
+
+    @classmethod
+    def of(cls, client: Any) -> ServerAddress:
+        """The address of a server client, as it was connected.
+
+        Raises:
+            ValueError: ``client`` is an embedded or in-memory client: other processes cannot
+                write to it. The message says to use a Chroma server.
+        """
+        if not server_url(client):
+            msg = (
+                f"{location(client)} cannot be written from other processes: start a Chroma "
+                "server (`chroma run --path DIR`) and pass its URL (--chroma-url)"
+            )
+            raise ValueError(msg)
+        settings = client.get_settings()
+        return cls(
+            host=str(settings.chroma_server_host),
+            port=int(settings.chroma_server_http_port),
+            ssl=bool(settings.chroma_server_ssl_enabled),
+            headers=dict(settings.chroma_server_headers or {}),
+            timeout=getattr(client, "_tasb_timeout", DEFAULT_TIMEOUT),
+        )
+
+    def open_collection(self, name: str) -> Collection:
+        """Connect and open collection ``name`` as it is (it must exist), with retries.
+
+        Raises:
+            ChromaUnavailableError: the server did not answer.
+            CollectionNotFoundError: there is no such collection.
+        """
+        client = connect(
+            host=self.host,
+            port=self.port,
+            ssl=self.ssl,
+            headers=self.headers,
+            timeout=self.timeout,
+        )
+        logger.debug("opened %s on %s", name, location(client))
+        return Collection.open_existing(client, name)
