@@ -34,7 +34,7 @@ SEARCH_TYPES: tuple[str, ...] = get_args(SearchType)
 
 
 class QueryEncoder(Protocol):
-    """Anything that embeds a query (a LangChain ``Embeddings`` does)."""
+    """Anything that embeds a query (a ``TasbModel`` does)."""
 
     def embed_query(self, text: str) -> list[float]:
         """The query's vector."""
@@ -44,8 +44,8 @@ class QueryEncoder(Protocol):
 class SearchTarget(Protocol):
     """What a search runs against: a collection gateway and the model that fills it.
 
-    ``TasbVectorStore`` is one; ``client`` and ``collection_name`` locate the BM25 index of
-    a hybrid search.
+    The core :class:`~langchain_tasb.collection.TasbCollection` is one; ``client`` and
+    ``collection_name`` locate the BM25 index of a hybrid search.
     """
 
     @property
@@ -54,7 +54,7 @@ class SearchTarget(Protocol):
         ...
 
     @property
-    def embeddings(self) -> QueryEncoder:
+    def encoder(self) -> QueryEncoder:
         """The model that embeds queries for this collection."""
         ...
 
@@ -221,9 +221,9 @@ def search(
     hits below it are dropped, so fewer than ``k`` may come back.
 
     Args:
-        target: The collection and its model, e.g. a ``TasbVectorStore``.
+        target: The collection and its model, e.g. a ``TasbCollection``.
         settings: What to search for and how.
-        query: The query text; embedded by ``target.embeddings`` unless ``vector`` is
+        query: The query text; embedded by ``target.encoder`` unless ``vector`` is
             given. Hybrid search needs it for BM25.
         vector: The query's embedding, when already computed.
 
@@ -238,7 +238,7 @@ def search(
         if query is None:
             msg = "search needs a query or a vector; got neither"
             raise ValueError(msg)
-        vector = target.embeddings.embed_query(query)
+        vector = target.encoder.embed_query(query)
     where, where_document = settings.filter, settings.where_document
     chroma = target.store
     extras: dict[str, tuple[float, float]] = {}

@@ -137,7 +137,7 @@ def hybrid_search(
         raise ValueError(msg)
     fetch = max(fetch, k)
     vector = np.asarray(
-        store.embeddings.embed_query(query) if query_vector is None else query_vector,
+        store.encoder.embed_query(query) if query_vector is None else query_vector,
         dtype=np.float32,
     )
     dense = store.store.query(vector, fetch, where=filter, where_document=where_document)
@@ -181,7 +181,7 @@ def _records(index: LexicalIndex, ids: list[str], vector: NDArray[np.float32]) -
         return {}
     return {
         hit.id: Hit(hit.id, hit.text, hit.metadata, dot=float(hit.vector @ vector))
-        for hit in index.store.store.get(ids, with_vectors=True)
+        for hit in index.gateway.get(ids, with_vectors=True)
         if hit.vector is not None
     }
 

@@ -93,6 +93,7 @@ class LexicalIndex:
     ) -> None:
         _check_interval(check_interval)
         self.store = store
+        self.gateway = store.store
         self.directory: Path | None = (
             None
             if directory is False
@@ -101,7 +102,7 @@ class LexicalIndex:
             else Path(directory).expanduser()
         )
         self.check_interval = check_interval
-        self._core = core_for(self.directory, store.store.id)
+        self._core = core_for(self.directory, self.gateway.id)
         self._checked = -math.inf
         attach(store, self._core)
 
@@ -124,7 +125,7 @@ class LexicalIndex:
             if not force and now - self._checked < self.check_interval:
                 return "current"
             core.sync_from_disk()
-            collection = self.store.store
+            collection = self.gateway
             if not force and not core.state.pending:
                 marker = collection.changes.marker()
                 if core.state.marker == marker:
@@ -170,7 +171,7 @@ class LexicalIndex:
             window = bm25.top(query, step, offset=offset)
             if not window:
                 break
-            passed = self.store.store.existing_ids(
+            passed = self.gateway.existing_ids(
                 [i for i, _ in window], where=where, where_document=where_document
             )
             out.extend(hit for hit in window if hit[0] in passed)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 try:
     from llama_index.core.base.base_retriever import BaseRetriever
     from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+    from llama_index.core.schema import NodeWithScore, QueryBundle
     from llama_index.core.vector_stores.types import MetadataFilters
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     msg = (
@@ -32,15 +32,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(msg) from exc
 from pydantic import Field, PrivateAttr
 
-from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.llama_index.filters import to_where
-from langchain_tasb.llama_index.nodes import SCORE_KEYS
+from langchain_tasb.llama_index.nodes import SCORE_KEYS, record_to_node
 from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore
 from langchain_tasb.retriever import TasbRetriever
 
 if TYPE_CHECKING:
-    from langchain_core.documents import Document
     from llama_index.core.callbacks import CallbackManager
+
+    from langchain_tasb.search import ScoredHit
 
 __all__ = [
     "SCORE_KEYS",
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 
 class TasbLlamaEmbedding(BaseEmbedding):
-    """LlamaIndex embedding model backed by :class:`TasbEmbeddings`.
+    """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
 
     Queries go through ``embed_query`` and texts through ``embed_documents``, each with the
     model's own settings (token limits, batch size, query cache). Vectors are returned as the
@@ -71,12 +72,12 @@ class TasbLlamaEmbedding(BaseEmbedding):
     """
 
     embed_batch_size: int = Field(default=256, gt=0, le=2048)
-    """Texts LlamaIndex hands over per call (TasbEmbeddings batches again inside)."""
+    """Texts LlamaIndex hands over per call (the model batches again inside)."""
 
-    _embeddings: TasbEmbeddings = PrivateAttr()
+    _embeddings: TasbModel = PrivateAttr()
 
-    def __init__(self, embeddings: TasbEmbeddings | None = None, **kwargs: Any) -> None:
-        model = embeddings if embeddings is not None else TasbEmbeddings()
+    def __init__(self, embeddings: TasbModel | None = None, **kwargs: Any) -> None:
+        model = embeddings if embeddings is not None else TasbModel()
         kwargs.setdefault("model_name", model.model_name)
         super().__init__(**kwargs)
         self._embeddings = model
@@ -87,8 +88,8 @@ class TasbLlamaEmbedding(BaseEmbedding):
         return "TasbLlamaEmbedding"
 
     @property
-    def embeddings(self) -> TasbEmbeddings:
-        """The wrapped LangChain embeddings."""
+    def embeddings(self) -> TasbModel:
+        """The wrapped model."""
         return self._embeddings
 
     def _get_query_embedding(self, query: str) -> list[float]:
@@ -110,16 +111,10 @@ class TasbLlamaEmbedding(BaseEmbedding):
         return await self._embeddings.aembed_documents(texts)
 
 
-def to_node(document: Document) -> NodeWithScore:
-    """A retrieved LangChain Document as a LlamaIndex node scored by its dot product."""
-    node = TextNode(
-        id_=document.id or "",
-        text=document.page_content,
-        metadata=dict(document.metadata),
-        excluded_llm_metadata_keys=list(SCORE_KEYS),
-        excluded_embed_metadata_keys=list(SCORE_KEYS),
-    )
-    return NodeWithScore(node=node, score=float(document.metadata["score"]))
+def to_node(hit: ScoredHit) -> NodeWithScore:
+    """A search hit as a LlamaIndex node scored by its dot product, its scores in metadata."""
+    node = record_to_node(hit.id, hit.text, {**hit.metadata, **hit.reserved}, hit.scores())
+    return NodeWithScore(node=node, score=hit.score)
 
 
 class TasbLlamaRetriever(BaseRetriever):
@@ -170,11 +165,11 @@ class TasbLlamaRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [to_node(doc) for doc in self.retriever.search(query_bundle.query_str)]
+        return [to_node(hit) for hit in self.retriever.hits(query_bundle.query_str)]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        documents = await asyncio.to_thread(self.retriever.search, query_bundle.query_str)
-        return [to_node(doc) for doc in documents]
+        hits = await asyncio.to_thread(self.retriever.hits, query_bundle.query_str)
+        return [to_node(hit) for hit in hits]
 
 
 def _llama_names(fields: dict[str, Any]) -> dict[str, Any]:

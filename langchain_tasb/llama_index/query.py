@@ -16,7 +16,7 @@ from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY
 from langchain_tasb.search import ScoredHit, SearchSettings, search
 
 if TYPE_CHECKING:
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.collection import TasbCollection
 
 __all__ = ["DEFAULT_MMR_PREFETCH_FACTOR", "DEFAULT_MMR_THRESHOLD", "query_hits"]
 
@@ -32,7 +32,7 @@ _MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
 
 
 def query_hits(
-    vectorstore: TasbVectorStore, query: VectorStoreQuery, options: dict[str, Any]
+    vectorstore: TasbCollection, query: VectorStoreQuery, options: dict[str, Any]
 ) -> list[ScoredHit]:
     """The hits of a LlamaIndex query (see :meth:`TasbLlamaVectorStore.query`), checked first."""
     unknown = sorted(set(options) - _QUERY_KWARGS)
@@ -74,19 +74,19 @@ def query_hits(
     return search(vectorstore, settings, vector=vector)
 
 
-def _query_vector(vectorstore: TasbVectorStore, query: VectorStoreQuery) -> list[float]:
+def _query_vector(vectorstore: TasbCollection, query: VectorStoreQuery) -> list[float]:
     if query.query_embedding is None:
         if not query.query_str:
             msg = "VectorStoreQuery needs query_embedding or query_str; it has neither"
             raise ValueError(msg)
-        return vectorstore.embeddings.embed_query(query.query_str)
+        return vectorstore.encoder.embed_query(query.query_str)
     dimension = vectorstore.store.identity.dimension
     if len(query.query_embedding) != dimension:
         msg = (
             f"The query embedding has {len(query.query_embedding)} dimensions; collection "
             f"{vectorstore.collection_name!r} holds {dimension}-dimensional vectors. "
             "Query with the collection's model: VectorStoreIndex.from_vector_store(store, "
-            "embed_model=TasbLlamaEmbedding(embeddings=store.vectorstore.embeddings))."
+            "embed_model=TasbLlamaEmbedding(embeddings=store.core.encoder))."
         )
         raise ValueError(msg)
     return list(query.query_embedding)
