@@ -338,12 +338,18 @@ class TasbModel(BaseModel):
 class EmbeddingsEncoder:
     """Any object with ``embed_documents`` and ``embed_query`` as a ``TextEncoder``.
 
-    A LangChain ``Embeddings``, for instance.
-    Scored by its ``similarity`` when it says "cosine", else by dot product; named by its
-    ``model_name``, else its class. ``embeddings`` is the wrapped object.
+    A LangChain ``Embeddings``, for instance. Scored by its ``similarity`` when it says "cosine", else by dot product; named by its
+    ``model_name``, else its class. ``embeddings`` is the wrapped object, whose other
+    attributes read through.
     """
 
     embeddings: Any
+
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped object's other attributes (a tokenizer, limits, a fixed probe)."""
+        if name.startswith("__") or name == "embeddings":
+            raise AttributeError(name)
+        return getattr(self.embeddings, name)
 
     @property
     def model_name(self) -> str:

@@ -35,9 +35,9 @@ from langchain_tasb.metadata import drop_refused_keys
 if TYPE_CHECKING:
     import os
 
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.chunking import TokenChunker
     from langchain_tasb.ingest.files import FileEntry
-    from langchain_tasb.vectorstore import TasbVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class _IndexRun:
     def __init__(
         self,
         *,
-        store: TasbVectorStore,
+        store: TasbCollection,
         roots: list[str | os.PathLike[str]],
         include: list[str],
         exclude: list[str],
@@ -300,7 +300,7 @@ class _IndexRun:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
             rows, self.pending = self.pending, []  # checked file by file in _read_file
-            vectors = self.store.embeddings.embed_documents([r.text for r in rows])
+            vectors = self.store.encoder.embed_documents([r.text for r in rows])
             self._put(_Write(rows, np.asarray(vectors, dtype=np.float32)))
         finishes, self.pending_finishes = self.pending_finishes, []
         for finish in finishes:
