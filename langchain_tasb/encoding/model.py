@@ -338,9 +338,9 @@ class TasbModel(BaseModel):
 class EmbeddingsEncoder:
     """Any object with ``embed_documents`` and ``embed_query`` as a ``TextEncoder``.
 
-    A LangChain ``Embeddings``, for instance. Scored by its ``similarity`` when it says "cosine", else by dot product; named by its
-    ``model_name``, else its class. ``embeddings`` is the wrapped object, whose other
-    attributes read through.
+    A LangChain ``Embeddings``, for instance. Scored by its ``similarity`` when it says
+    "cosine", else by dot product; named by its ``model_name``, else its class.
+    ``embeddings`` is the wrapped object, whose other attributes read through.
     """
 
     embeddings: Any

@@ -2,9 +2,10 @@
 
 :func:`build_server` serves a core :class:`~langchain_tasb.collection.TasbCollection` from an
 ``MCPServer`` of the official MCP Python SDK. Each tool answers with structured content (the
-models below, which are also the tools' output schemas) and a numbered text rendering for models that read text
-only. Input the agent can fix (an empty query, ``k`` out of range, a malformed filter, an
-unknown id) comes back as a tool error that says what to change; the server keeps serving.
+models below, which are also the tools' output schemas) and a numbered text rendering for models
+that read text only. Input the agent can fix (an empty query, ``k`` out of range, a malformed
+filter, an unknown id) comes back as a tool error that says what to change; the server keeps
+serving.
 """
 
 from __future__ import annotations
