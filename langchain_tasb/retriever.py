@@ -11,7 +11,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_tasb.chroma.store import HnswSettings
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME, DEFAULT_FUSION, DEFAULT_K
 from langchain_tasb.connection import CONNECTION_FIELDS, Connection
 from langchain_tasb.documents import DocumentCollection, scored_document
 from langchain_tasb.embeddings import TasbEmbeddings
@@ -65,7 +65,7 @@ class TasbRetriever(Connection, BaseRetriever):
     hnsw: HnswSettings | None = None
     """HNSW settings for a new collection (``ef_search`` also applies to an existing one)."""
 
-    k: int = Field(default=4, gt=0)
+    k: int = Field(default=DEFAULT_K, gt=0)
     """How many Documents to return."""
     search_type: SearchType = "similarity"
     """"similarity" (top-k by dot product), "mmr" (diverse), "similarity_score_threshold"
@@ -77,11 +77,12 @@ class TasbRetriever(Connection, BaseRetriever):
     """Chroma ``where`` filter on metadata, e.g. ``{"source": "guide.md"}``."""
     where_document: dict[str, Any] | None = None
     """Chroma ``where_document`` filter on text, e.g. ``{"$contains": "London"}``."""
-    fetch_k: int = Field(default=20, gt=0)
-    """Candidates fetched for MMR, and from each side for "hybrid"."""
+    fetch_k: int | None = Field(default=None, gt=0)
+    """Candidates fetched for MMR, and from each side for "hybrid" (None: the search
+    default, :func:`~langchain_tasb.config.default_fetch_k` of ``k``)."""
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] = DEFAULT_FUSION
     """How "hybrid" fuses: reciprocal rank fusion, or min-max normalised scores weighted by
     ``alpha``."""
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -121,7 +122,7 @@ class TasbRetriever(Connection, BaseRetriever):
         metadatas: list[dict[str, Any]] | None = None,
         *,
         ids: list[str] | None = None,
-        k: int = 4,
+        k: int = DEFAULT_K,
         **kwargs: Any,
     ) -> TasbRetriever:
         """Index ``texts`` (in memory unless told otherwise) and return a retriever over them.

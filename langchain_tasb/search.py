@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import numpy as np
 
+from langchain_tasb.config import DEFAULT_FUSION, DEFAULT_K, default_fetch_k
 from langchain_tasb.hybrid.fusion import FUSIONS, Fusion
 from langchain_tasb.metadata import reserved_metadata, user_metadata
 from langchain_tasb.scoring import mmr_select
@@ -101,8 +102,8 @@ class SearchSettings:
     """"similarity" (top ``k`` by dot product), "similarity_score_threshold" (the same, then
     only hits with relevance >= ``score_threshold``), "mmr" (diverse, over the ``fetch_k``
     best) or "hybrid" (dense and BM25 candidates fused)."""
-    k: int = 4
-    """How many hits at most."""
+    k: int = DEFAULT_K
+    """How many hits at most (:data:`~langchain_tasb.config.DEFAULT_K`)."""
     score_threshold: float | None = None
     """Minimum relevance, in [0, 1]; needed by "similarity_score_threshold", and applied to
     every search type when set."""
@@ -110,11 +111,13 @@ class SearchSettings:
     """Chroma ``where`` on metadata, e.g. ``{"source": "guide.md"}``."""
     where_document: Mapping[str, Any] | None = None
     """Chroma ``where_document`` on text, e.g. ``{"$contains": "London"}``."""
-    fetch_k: int = 20
-    """Candidates for MMR, and from each side for "hybrid" (at least ``k`` are taken)."""
+    fetch_k: int | None = None
+    """Candidates for MMR, and from each side for "hybrid" (at least ``k`` are taken); None
+    is :func:`~langchain_tasb.config.default_fetch_k` of ``k``, set when the settings are
+    made."""
     lambda_mult: float = 0.5
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
-    fusion: Fusion = "rrf"
+    fusion: Fusion = DEFAULT_FUSION
     """How "hybrid" fuses: "rrf" (reciprocal rank fusion) or "weighted" (min-max normalised
     scores weighted by ``alpha``)."""
     alpha: float = 0.5
@@ -127,6 +130,8 @@ class SearchSettings:
             msg = f"search_type must be one of {SEARCH_TYPES}, got {self.search_type!r}"
             raise ValueError(msg)
         _check_positive_int("k", self.k)
+        if self.fetch_k is None:
+            object.__setattr__(self, "fetch_k", default_fetch_k(self.k))
         _check_positive_int("fetch_k", self.fetch_k)
         if self.score_threshold is None:
             if self.search_type == "similarity_score_threshold":
@@ -153,6 +158,11 @@ class SearchSettings:
                     f"{type(value).__name__}: {value!r}"
                 )
                 raise TypeError(msg)
+
+    @property
+    def candidates(self) -> int:
+        """``fetch_k`` as resolved when the settings were made."""
+        return self.fetch_k or default_fetch_k(self.k)
 
     @classmethod
     def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
@@ -253,7 +263,7 @@ def search(
             target,
             query,
             settings.k,
-            fetch_k=settings.fetch_k,
+            fetch_k=settings.candidates,
             fusion=settings.fusion,
             alpha=settings.alpha,
             filter=settings.filter,
@@ -265,7 +275,7 @@ def search(
     elif settings.search_type == "mmr":
         candidates = chroma.query(
             vector,
-            max(settings.fetch_k, settings.k),
+            max(settings.candidates, settings.k),
             where=where,
             where_document=where_document,
             with_vectors=True,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.vectorstores import VectorStore
 
+from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.documents import DocumentCollection, to_document
 from langchain_tasb.retriever import TasbRetriever
 from langchain_tasb.search import ScoredHit, SearchSettings
@@ -76,7 +77,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     def search_hits(
         self,
         embedding: Sequence[float],
-        k: int = 4,
+        k: int = DEFAULT_K,
         *,
         filter: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
@@ -102,7 +103,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         """:meth:`search` in a worker thread."""
         return await asyncio.to_thread(self.search, query, search_type, **kwargs)
 
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+    def similarity_search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> list[Document]:
         """The ``k`` documents with the largest dot product with the query, best first.
 
         ``kwargs``: ``filter`` (Chroma ``where``), ``where_document``, ``score_threshold``
@@ -111,45 +112,47 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
         return [to_document(hit) for hit in hits]
 
-    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+    async def asimilarity_search(
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
+    ) -> list[Document]:
         """:meth:`similarity_search` in a worker thread."""
         return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
 
     def similarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with the query (higher is better), best first."""
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
         return [(to_document(hit), hit.score) for hit in hits]
 
     async def asimilarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """:meth:`similarity_search_with_score` in a worker thread."""
         return await asyncio.to_thread(self.similarity_search_with_score, query, k, **kwargs)
 
     def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
+        self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[Document]:
         """The ``k`` documents with the largest dot product with ``embedding``."""
         hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
         return [to_document(hit) for hit in hits]
 
     async def asimilarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
+        self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[Document]:
         """:meth:`similarity_search_by_vector` in a worker thread."""
         return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
 
     def similarity_search_by_vector_with_score(
-        self, embedding: Sequence[float], k: int = 4, **kwargs: Any
+        self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with ``embedding``, best first."""
         hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
         return [(to_document(hit), hit.score) for hit in hits]
 
     async def asimilarity_search_by_vector_with_score(
-        self, embedding: Sequence[float], k: int = 4, **kwargs: Any
+        self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """:meth:`similarity_search_by_vector_with_score` in a worker thread."""
         return await asyncio.to_thread(
@@ -157,7 +160,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         )
 
     def similarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their calibrated relevance, best first.
 
@@ -173,7 +176,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         return [(to_document(hit), hit.relevance) for hit in hits]
 
     async def asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """:meth:`similarity_search_with_relevance_scores` in a worker thread."""
         return await asyncio.to_thread(
@@ -181,12 +184,12 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         )
 
     def _similarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         return self.similarity_search_with_relevance_scores(query, k, **kwargs)
 
     async def _asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         return await self.asimilarity_search_with_relevance_scores(query, k, **kwargs)
 
@@ -200,8 +203,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     def max_marginal_relevance_search(
         self,
         query: str,
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
@@ -212,8 +215,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     async def amax_marginal_relevance_search(
         self,
         query: str,
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
@@ -225,8 +228,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     def max_marginal_relevance_search_by_vector(
         self,
         embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
@@ -237,8 +240,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     async def amax_marginal_relevance_search_by_vector(
         self,
         embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:

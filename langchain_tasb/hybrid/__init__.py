@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.chroma.store import Hit
+from langchain_tasb.config import DEFAULT_FUSION, default_fetch_k
 from langchain_tasb.hybrid.bm25 import Bm25Index, bm25_run, tokenize, tokenizer_settings
 from langchain_tasb.hybrid.fusion import (
     DEFAULT_RRF_K,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from langchain_tasb.search import SearchTarget
 
 __all__ = [
-    "DEFAULT_FETCH_K",
     "DEFAULT_RRF_K",
     "FUSIONS",
     "PAGE_SIZE",
@@ -64,7 +64,6 @@ __all__ = [
     "weighted_fusion",
 ]
 
-DEFAULT_FETCH_K = 20
 """Candidates taken from each side before fusing."""
 
 
@@ -89,7 +88,7 @@ def hybrid_search(
     k: int = 4,
     *,
     fetch_k: int | None = None,
-    fusion: str = "rrf",
+    fusion: str = DEFAULT_FUSION,
     alpha: float = 0.5,
     rrf_k: int = DEFAULT_RRF_K,
     filter: Mapping[str, Any] | None = None,
@@ -108,7 +107,7 @@ def hybrid_search(
         store: The vector store.
         query: The query text.
         k: How many results.
-        fetch_k: Candidates per side (default 20).
+        fetch_k: Candidates per side (default ``config.default_fetch_k(k)``).
         fusion: "rrf" or "weighted".
         alpha: Dense weight for "weighted", in [0, 1].
         rrf_k: RRF constant.
@@ -124,7 +123,7 @@ def hybrid_search(
         ValueError: On a non-positive ``k``/``fetch_k``, an unknown ``fusion`` or ``alpha``
             outside [0, 1].
     """
-    fetch = DEFAULT_FETCH_K if fetch_k is None else fetch_k
+    fetch = default_fetch_k(k) if fetch_k is None else fetch_k
     for name, value in (("k", k), ("fetch_k", fetch)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             msg = f"{name} must be a positive integer, got {value!r}"

@@ -18,12 +18,7 @@ from langchain_tasb.search import ScoredHit, SearchSettings, search
 if TYPE_CHECKING:
     from langchain_tasb.collection import TasbCollection
 
-__all__ = ["DEFAULT_MMR_PREFETCH_FACTOR", "DEFAULT_MMR_THRESHOLD", "query_hits"]
-
-DEFAULT_MMR_PREFETCH_FACTOR = 4.0
-"""MMR picks from ``similarity_top_k`` times this many best candidates unless told."""
-DEFAULT_MMR_THRESHOLD = 0.5
-"""MMR trade-off when the query gives none: 1 is pure relevance, 0 is pure diversity."""
+__all__ = ["query_hits"]
 
 _QUERY_KWARGS = frozenset(
     {"where", "where_document", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor"}
@@ -61,14 +56,15 @@ def query_hits(
         "ids": query.node_ids or None,
     }
     if query.mode == VectorStoreQueryMode.MMR:
+        # Unset, the candidates and the trade-off are the search's own defaults.
         threshold = options.get("mmr_threshold", query.mmr_threshold)
-        factor = options.get("mmr_prefetch_factor", DEFAULT_MMR_PREFETCH_FACTOR)
-        settings = SearchSettings(
-            "mmr",
-            fetch_k=options.get("mmr_prefetch_k") or max(k, int(k * factor)),
-            lambda_mult=DEFAULT_MMR_THRESHOLD if threshold is None else float(threshold),
-            **narrowing,
+        factor = options.get("mmr_prefetch_factor")
+        fetch_k = options.get("mmr_prefetch_k") or (
+            None if factor is None else max(k, int(k * factor))
         )
+        if threshold is not None:
+            narrowing["lambda_mult"] = float(threshold)
+        settings = SearchSettings("mmr", fetch_k=fetch_k, **narrowing)
     else:
         settings = SearchSettings("similarity", **narrowing)
     return search(vectorstore, settings, vector=vector)

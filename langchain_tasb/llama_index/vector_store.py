@@ -32,11 +32,7 @@ from langchain_tasb.encoding.model import as_encoder
 from langchain_tasb.errors import ModelMismatchError
 from langchain_tasb.llama_index.filters import to_where
 from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
-from langchain_tasb.llama_index.query import (
-    DEFAULT_MMR_PREFETCH_FACTOR,
-    DEFAULT_MMR_THRESHOLD,
-    query_hits,
-)
+from langchain_tasb.llama_index.query import query_hits
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,8 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The MMR defaults (query.py) are re-exported.
-__all__ = ["DEFAULT_MMR_PREFETCH_FACTOR", "DEFAULT_MMR_THRESHOLD", "TasbLlamaVectorStore"]
+__all__ = ["TasbLlamaVectorStore"]
 
 # Embeddings a node brings must be the collection model's own: one of them is recomputed per
 # write and compared. One model's vectors agree far above this across its backends.

@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
 from langchain_tasb.metadata import user_metadata
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_K = 5
 MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
