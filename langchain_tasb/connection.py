@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from langchain_tasb.chroma.client import connect, parse_chroma_url
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
 
 
 class Connection(BaseModel):
@@ -85,8 +85,8 @@ class Connection(BaseModel):
             for key, value in self.headers.items()
         }
 
-    def connect(self) -> Any:
-        """The Chroma client these fields name.
+    def connect(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+        """The Chroma client these fields name (``timeout``: seconds per server request).
 
         Raises:
             ValueError: Several places are named, or ``url`` is malformed.
@@ -105,6 +105,7 @@ class Connection(BaseModel):
             port=port,
             ssl=ssl,
             headers=self.revealed_headers(),
+            timeout=timeout,
         )
 
 

@@ -109,7 +109,7 @@ class DocumentCollection:
 
     @property
     def encoder(self) -> TextEncoder:
-        """The core's view of :attr:`embeddings` (so this is a ``SearchTarget`` too)."""
+        """The core's view of :attr:`embeddings` (so the core search takes this too)."""
         return self.core.encoder
 
     @property

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -26,48 +26,13 @@ from langchain_tasb.scoring import mmr_select
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from langchain_tasb.chroma.store import ChromaStore, Hit
+    from langchain_tasb.chroma.store import Hit
+    from langchain_tasb.collection import TasbCollection
 
 logger = logging.getLogger(__name__)
 
 SearchType = Literal["similarity", "similarity_score_threshold", "mmr", "hybrid"]
 SEARCH_TYPES: tuple[str, ...] = get_args(SearchType)
-
-
-class QueryEncoder(Protocol):
-    """Anything that embeds a query (a ``TasbModel`` does)."""
-
-    def embed_query(self, text: str) -> list[float]:
-        """The query's vector."""
-        ...
-
-
-class SearchTarget(Protocol):
-    """What a search runs against: a collection gateway and the model that fills it.
-
-    The core :class:`~langchain_tasb.collection.TasbCollection` is one; ``client`` and
-    ``collection_name`` locate the BM25 index of a hybrid search.
-    """
-
-    @property
-    def store(self) -> ChromaStore:
-        """The collection gateway."""
-        ...
-
-    @property
-    def encoder(self) -> QueryEncoder:
-        """The model that embeds queries for this collection."""
-        ...
-
-    @property
-    def client(self) -> Any:
-        """The Chroma client."""
-        ...
-
-    @property
-    def collection_name(self) -> str:
-        """The collection's name."""
-        ...
 
 
 def _check_positive_int(name: str, value: object) -> None:
@@ -217,7 +182,7 @@ class ScoredHit:
 
 
 def search(
-    target: SearchTarget,
+    target: TasbCollection,
     settings: SearchSettings,
     *,
     query: str | None = None,
@@ -231,7 +196,7 @@ def search(
     hits below it are dropped, so fewer than ``k`` may come back.
 
     Args:
-        target: The collection and its model, e.g. a ``TasbCollection``.
+        target: The collection and its model.
         settings: What to search for and how.
         query: The query text; embedded by ``target.encoder`` unless ``vector`` is
             given. Hybrid search needs it for BM25.

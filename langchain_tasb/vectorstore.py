@@ -60,8 +60,9 @@ class TasbVectorStore(DocumentCollection, VectorStore):
 
     # ----------------------------------------------------------------------------- searching
     #
-    # Every method below is one call of langchain_tasb.search.search; each async twin runs
-    # its sync twin in a worker thread, so both return the same Documents and scores.
+    # Every method below is one call of the core search; each async twin (here, or
+    # LangChain's default) runs its sync twin in a worker thread, so both return the same
+    # Documents and scores.
 
     def _search(
         self,
@@ -112,12 +113,6 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
         return [to_document(hit) for hit in hits]
 
-    async def asimilarity_search(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[Document]:
-        """:meth:`similarity_search` in a worker thread."""
-        return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
-
     def similarity_search_with_score(
         self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
@@ -125,24 +120,12 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
         return [(to_document(hit), hit.score) for hit in hits]
 
-    async def asimilarity_search_with_score(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """:meth:`similarity_search_with_score` in a worker thread."""
-        return await asyncio.to_thread(self.similarity_search_with_score, query, k, **kwargs)
-
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[Document]:
         """The ``k`` documents with the largest dot product with ``embedding``."""
         hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
         return [to_document(hit) for hit in hits]
-
-    async def asimilarity_search_by_vector(
-        self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[Document]:
-        """:meth:`similarity_search_by_vector` in a worker thread."""
-        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
 
     def similarity_search_by_vector_with_score(
         self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any

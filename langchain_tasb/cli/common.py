@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from langchain_tasb.chroma import writer_lock
-from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection, check_collection_name
 from langchain_tasb.cli.output import safe_text
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR, MODEL_ENV_VAR
 from langchain_tasb.connection import Connection
-from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
+from langchain_tasb.encoding.loading import default_model_name
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
 
@@ -159,12 +159,8 @@ def make_client(args: argparse.Namespace) -> Any:
     if args.chroma_url:
         host, port, ssl, headers = server_settings(args)
         try:
-            return connect(
-                host=host,
-                port=port,
-                ssl=ssl,
-                headers=headers,
-                timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+            return Connection(host=host, port=port, ssl=ssl, headers=dict(headers)).connect(
+                timeout=getattr(args, "timeout", DEFAULT_TIMEOUT)
             )
         except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
             reason = str(exc).strip() or "no reason given"
@@ -173,7 +169,7 @@ def make_client(args: argparse.Namespace) -> Any:
                 f"needs auth, check --header, ${HEADERS_ENV_VAR} or the user info in the URL"
             )
             raise ValueError(msg) from exc
-    return connect(persist_directory=str(args.db or DEFAULT_DB))
+    return Connection(persist_directory=str(args.db or DEFAULT_DB)).connect()
 
 
 def where_label(args: argparse.Namespace) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 
 from langchain_tasb.chroma.identity import probe_vector
 from langchain_tasb.config import CACHE_ENV_VAR, cache_root
-from langchain_tasb.encoding.encoder import resolve_backend
+from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
 
 if TYPE_CHECKING:

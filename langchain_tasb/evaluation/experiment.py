@@ -39,25 +39,16 @@ from langchain_tasb.chroma.collection import HnswSettings, drop_collection
 from langchain_tasb.collection import TasbCollection
 from langchain_tasb.connection import Connection
 from langchain_tasb.evaluation.beir import BeirDataset, corpus_hash
-from langchain_tasb.evaluation.cache import (
-    CACHE_DIR_ENV,
-    backend_label,
-    cached_corpus_vectors,
-    default_cache_dir,
-    embedding_cache_key,
-    encode_corpus,
-)
+from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
 from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
 from langchain_tasb.evaluation.metrics import Run, evaluate
 from langchain_tasb.evaluation.product import evaluate_product_hybrid
 from langchain_tasb.evaluation.report import (
-    HEADLINE_METRICS,
     SWEEP_K,
     EvalReport,
     Latency,
     SearchResult,
     SweepPoint,
-    require_matplotlib,
 )
 from langchain_tasb.search import SearchSettings
 
@@ -68,25 +59,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from langchain_tasb.encoding.model import TasbModel
-
-# The report and the embedding cache live in their own modules; their names stay importable
-# from here, where they were defined before.
-__all__ = [
-    "CACHE_DIR_ENV",
-    "HEADLINE_METRICS",
-    "SEARCH_K",
-    "SWEEP_K",
-    "EvalReport",
-    "Latency",
-    "SearchResult",
-    "SweepPoint",
-    "cached_corpus_vectors",
-    "default_cache_dir",
-    "embedding_cache_key",
-    "encode_corpus",
-    "require_matplotlib",
-    "run_evaluation",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +171,7 @@ def run_evaluation(
         embeddings: The model to encode documents and queries with.
         hnsw: HNSW settings of the index (default: :class:`HnswSettings`'s defaults).
         ef_search_sweep: ``ef_search`` values to re-measure the index at (k = 10), in order.
-        cache_dir: Embedding cache folder (default: :func:`default_cache_dir`).
+        cache_dir: Embedding cache folder (default: ``cache.default_cache_dir()``).
         use_cache: False neither reads nor writes the embedding cache.
         client: A Chroma client to build the index in. Default: a ``PersistentClient`` in a
             temporary folder, removed afterwards. Chroma applies ``ef_search`` only when it

@@ -3,7 +3,7 @@
 The BM25 side, and how its index is kept in step with the collection, lives in
 :mod:`langchain_tasb.hybrid.lexical`; the fusion functions in
 :mod:`langchain_tasb.hybrid.fusion`. This module glues them to a
-:class:`~langchain_tasb.search.SearchTarget` (:func:`hybrid_search`); scoring fused runs on a
+:class:`~langchain_tasb.collection.TasbCollection` (:func:`hybrid_search`); scoring fused runs on a
 BEIR dataset is :mod:`langchain_tasb.evaluation.hybrid`'s.
 The names of both modules stay importable from here.
 
@@ -41,7 +41,7 @@ from langchain_tasb.hybrid.lexical import (
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from langchain_tasb.search import SearchTarget
+    from langchain_tasb.collection import TasbCollection
 
 __all__ = [
     "DEFAULT_RRF_K",
@@ -83,7 +83,7 @@ class HybridHit:
 
 
 def hybrid_search(
-    store: SearchTarget,
+    store: TasbCollection,
     query: str,
     k: int = 4,
     *,

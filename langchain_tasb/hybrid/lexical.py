@@ -39,8 +39,8 @@ from langchain_tasb.chroma.client import side_folder
 from langchain_tasb.hybrid.sync import PAGE_SIZE, STATE_FILE, Core, Observer, Refresh, core_for
 
 if TYPE_CHECKING:
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.hybrid.bm25 import Bm25Index
-    from langchain_tasb.search import SearchTarget
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,12 @@ __all__ = [
 ]
 
 
-def default_directory(store: SearchTarget) -> Path | None:
+def default_directory(store: TasbCollection) -> Path | None:
     """Where the BM25 index of ``store`` persists by default; None for in-memory Chroma."""
     return side_folder(store.client, "bm25", store.collection_name)
 
 
-def attach(store: SearchTarget, core: Core) -> None:
+def attach(store: TasbCollection, core: Core) -> None:
     """Make ``store``'s writes update ``core`` (once per gateway)."""
     gateway = store.store
     if not any(isinstance(o, Observer) and o.core is core for o in gateway.observers):
@@ -86,7 +86,7 @@ class LexicalIndex:
 
     def __init__(
         self,
-        store: SearchTarget,
+        store: TasbCollection,
         directory: str | Path | Literal[False] | None = None,
         *,
         check_interval: float = 0.0,
@@ -188,11 +188,11 @@ def _check_interval(value: float) -> None:
         raise ValueError(msg)
 
 
-_INDEXES: weakref.WeakKeyDictionary[SearchTarget, LexicalIndex] = weakref.WeakKeyDictionary()
+_INDEXES: weakref.WeakKeyDictionary[TasbCollection, LexicalIndex] = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
 
 
-def lexical_index(store: SearchTarget, *, check_interval: float | None = None) -> LexicalIndex:
+def lexical_index(store: TasbCollection, *, check_interval: float | None = None) -> LexicalIndex:
     """The shared :class:`LexicalIndex` of ``store``, which hybrid searches use by default.
 
     Created with default settings on first use; ``check_interval`` (seconds), when given,
@@ -208,7 +208,7 @@ def lexical_index(store: SearchTarget, *, check_interval: float | None = None) -
     return index
 
 
-def attach_persisted(store: SearchTarget) -> None:
+def attach_persisted(store: TasbCollection) -> None:
     """Keep a persisted BM25 index of ``store``'s collection in step with its writes, if any.
 
     Called when a store opens: a collection that was searched with ``search_type="hybrid"``

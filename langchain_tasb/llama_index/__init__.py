@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -32,11 +33,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(msg) from exc
 from pydantic import Field, PrivateAttr
 
+from langchain_tasb.collection import TasbCollection
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.llama_index.filters import to_where
 from langchain_tasb.llama_index.nodes import SCORE_KEYS, record_to_node
-from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore
-from langchain_tasb.retriever import TasbRetriever
+from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore, encoder_of
+from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
     from llama_index.core.callbacks import CallbackManager
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCORE_KEYS",
+    "CoreSearch",
     "TasbLlamaEmbedding",
     "TasbLlamaRetriever",
     "TasbLlamaVectorStore",
@@ -117,8 +122,47 @@ def to_node(hit: ScoredHit) -> NodeWithScore:
     return NodeWithScore(node=node, score=hit.score)
 
 
+@dataclass(frozen=True)
+class CoreSearch:
+    """A core collection and search settings: what :class:`TasbLlamaRetriever` runs."""
+
+    collection: TasbCollection
+    settings: SearchSettings
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> CoreSearch:
+        """Open the collection named by ``fields`` (never creating it); the rest are settings.
+
+        Raises:
+            TypeError: On a field that is neither a collection field nor a search setting.
+        """
+        options = dict(fields)
+        vectorstore = options.pop("vectorstore", None)
+        embedding = options.pop("embedding", None)
+        name = options.pop("collection_name", DEFAULT_COLLECTION_NAME)
+        hnsw = options.pop("hnsw", None)
+        connection = Connection.pop_from(options)
+        settings = SearchSettings.from_options(options.pop("search_type", "similarity"), **options)
+        collection = (
+            getattr(vectorstore, "core", vectorstore)
+            if vectorstore is not None
+            else TasbCollection(
+                encoder_of(embedding),
+                name,
+                connection=connection,
+                hnsw=hnsw,
+                create_collection_if_not_exists=False,
+            )
+        )
+        return cls(collection, settings)
+
+    def hits(self, query: str) -> list[ScoredHit]:
+        """The hits for ``query``."""
+        return self.collection.search(self.settings, query=query)
+
+
 class TasbLlamaRetriever(BaseRetriever):
-    """LlamaIndex retriever running a :class:`TasbRetriever` search.
+    """LlamaIndex retriever running the core search.
 
     Node ids are the Chroma ids, ``score`` is the dot product with the query, and the
     metadata holds the stored metadata plus ``score`` and ``relevance`` (and, for
@@ -127,11 +171,13 @@ class TasbLlamaRetriever(BaseRetriever):
     ``QueryBundle.embedding`` computed elsewhere is not used.
 
     Args:
-        retriever: The LangChain retriever to run; or give its fields instead.
+        retriever: What to run: anything with ``hits(query)`` returning ``ScoredHit`` s (a
+            ``TasbRetriever``, a :class:`CoreSearch`); or give the fields instead.
         callback_manager: LlamaIndex callbacks.
         verbose: LlamaIndex's verbose flag.
-        **fields: :class:`TasbRetriever` fields (``vectorstore``, ``collection_name``,
-            ``persist_directory``, ``k``, ``search_type``, ``filter``, ...), with
+        **fields: the collection (``vectorstore``: a core collection or a store holding one,
+            or ``collection_name``, ``embedding``, ``hnsw`` and the connection fields) and
+            the search settings (``k``, ``search_type``, ``filter``, ...), with
             LlamaIndex's names accepted too: ``similarity_top_k`` for ``k``, and ``filters``
             (``MetadataFilters``) for ``filter`` (a Chroma ``where``).
 
@@ -148,7 +194,7 @@ class TasbLlamaRetriever(BaseRetriever):
 
     def __init__(
         self,
-        retriever: TasbRetriever | None = None,
+        retriever: Any = None,
         *,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
@@ -161,7 +207,7 @@ class TasbLlamaRetriever(BaseRetriever):
                 f"{sorted(fields)}); set those fields on the retriever instead."
             )
             raise TypeError(msg)
-        self.retriever = retriever if retriever is not None else TasbRetriever(**fields)
+        self.retriever = retriever if retriever is not None else CoreSearch.from_fields(fields)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

@@ -126,7 +126,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             raise TypeError(msg)
         if vectorstore is None:
             collection = TasbCollection(
-                _encoder(embedding),
+                encoder_of(embedding),
                 collection_name or DEFAULT_COLLECTION_NAME,
                 connection=connection,
                 hnsw=hnsw,
@@ -328,7 +328,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         return await asyncio.to_thread(self.query, query, **kwargs)
 
 
-def _encoder(embedding: Any) -> TextEncoder | None:
+def encoder_of(embedding: Any) -> TextEncoder | None:
     """The core encoder behind a model, a ``TasbLlamaEmbedding`` or a LangChain embeddings."""
     if embedding is None:
         return None

@@ -47,3 +47,19 @@ def test_the_skins_are_what_the_rule_exempts() -> None:
     assert not is_skin(f"{PACKAGE}.cli.search")
     # The graph of a skin does reach the frameworks (the rule reads real imports).
     assert f"{PACKAGE}.documents" in import_graph()[f"{PACKAGE}.vectorstore"]
+
+
+LANGCHAIN_SKIN = ("embeddings", "documents", "vectorstore", "retriever", "tools")
+
+
+def test_the_other_skins_are_peers_of_the_langchain_skin() -> None:
+    graph = import_graph()
+    langchain_skin = {f"{PACKAGE}.{name}" for name in LANGCHAIN_SKIN}
+    peers = [
+        name
+        for name in graph
+        if name.startswith((f"{PACKAGE}.llama_index", f"{PACKAGE}.mcp_server", f"{PACKAGE}.cli"))
+    ]
+    assert peers
+    reaching = {name: sorted(graph[name] & langchain_skin) for name in peers}
+    assert {name: skins for name, skins in reaching.items() if skins} == {}

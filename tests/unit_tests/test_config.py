@@ -12,7 +12,7 @@ import pytest
 from langchain_tasb import TasbRetriever, TasbVectorStore, config
 from langchain_tasb.cli.common import DEFAULT_COLLECTION
 from langchain_tasb.encoding import encoder, onnx_cache
-from langchain_tasb.evaluation.experiment import default_cache_dir
+from langchain_tasb.evaluation.cache import default_cache_dir
 
 
 def test_library_and_cli_share_one_default_collection() -> None:

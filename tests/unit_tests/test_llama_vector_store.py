@@ -546,7 +546,7 @@ def test_filters_chroma_cannot_express_are_refused() -> None:
 
 def test_retriever_takes_llama_index_names(lc_store: TasbVectorStore) -> None:
     retriever = TasbLlamaRetriever(vectorstore=lc_store, similarity_top_k=2)
-    assert retriever.retriever.k == 2
+    assert retriever.retriever.settings.k == 2
     with pytest.raises(TypeError, match="similarity_top_k= or k="):
         TasbLlamaRetriever(vectorstore=lc_store, similarity_top_k=2, k=3)
     with pytest.raises(TypeError, match="filters= or filter="):
