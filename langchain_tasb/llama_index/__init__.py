@@ -126,7 +126,7 @@ def to_node(hit: ScoredHit) -> NodeWithScore:
 class CoreSearch:
     """A core collection and search settings: what :class:`TasbLlamaRetriever` runs."""
 
-    collection: TasbCollection
+    core: TasbCollection
     settings: SearchSettings
 
     @classmethod
@@ -143,7 +143,7 @@ class CoreSearch:
         hnsw = options.pop("hnsw", None)
         connection = Connection.pop_from(options)
         settings = SearchSettings.from_options(options.pop("search_type", "similarity"), **options)
-        collection = (
+        core = (
             getattr(vectorstore, "core", vectorstore)
             if vectorstore is not None
             else TasbCollection(
@@ -154,11 +154,11 @@ class CoreSearch:
                 create_collection_if_not_exists=False,
             )
         )
-        return cls(collection, settings)
+        return cls(core, settings)
 
     def hits(self, query: str) -> list[ScoredHit]:
         """The hits for ``query``."""
-        return self.collection.search(self.settings, query=query)
+        return self.core.search(self.settings, query=query)
 
 
 class TasbLlamaRetriever(BaseRetriever):

@@ -111,7 +111,7 @@ InfoOutput = Annotated[CallToolResult, CollectionInfo]
 
 
 def build_server(
-    collection: TasbCollection,
+    core: TasbCollection,
     *,
     info: Callable[[], Mapping[str, Any]],
     name: str = "tasb",
@@ -120,7 +120,7 @@ def build_server(
     """An MCP server whose tools search, read and describe one collection.
 
     Args:
-        collection: The collection to search and ``fetch`` from.
+        core: The core collection to search and ``fetch`` from.
         info: Returns what ``tasb info --json`` reports; called once now (for the tool
             descriptions) and on each ``collection_info`` call.
         name: The server name announced to clients.
@@ -162,7 +162,7 @@ def build_server(
             raise ToolError(str(exc)) from None
         try:
             settings = SearchSettings.from_options(search_type, k=k, filter=where)
-            hits = [to_hit(hit) for hit in collection.search(settings, query=query)]
+            hits = [to_hit(hit) for hit in core.search(settings, query=query)]
         except (ValueError, ImportError, ConnectionError) as exc:
             msg = f"search failed: {_capped(exc)}"
             raise ToolError(msg) from exc
@@ -181,13 +181,13 @@ def build_server(
             msg = "id is empty: pass the id of a search result"
             raise ToolError(msg)
         try:
-            found = collection.get([id])
+            found = core.get([id])
         except (ValueError, ConnectionError) as exc:
             msg = f"fetch failed: {_capped(exc)}"
             raise ToolError(msg) from exc
         if not found:
             msg = (
-                f"no chunk with id {echo(id)} in collection {collection.collection_name!r}: pass "
+                f"no chunk with id {echo(id)} in collection {core.collection_name!r}: pass "
                 "an id exactly as a search result gives it"
             )
             raise ToolError(msg)
