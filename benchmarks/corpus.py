@@ -28,7 +28,7 @@ import numpy as np
 from models import build_widened_model
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.encoding.encoder import resolve_backend
+from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.evaluation import find_data_dir, load_beir
 
 DATASETS = ("scifact", "cranfield", "cisi", "med", "adi")

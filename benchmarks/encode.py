@@ -46,8 +46,8 @@ from peers import FastembedPeer, export_peer_models, fastembed_python
 from roofline import measured_peak, passages_per_second, tasb_macs
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.encoding.encoder import resolve_backend
 from langchain_tasb.encoding.onnx_backend import physical_cores
+from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.evaluation import find_data_dir, load_beir
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ sentence-transformers, the cosine of the half-precision vectors to the float32 o
 p50 latency of single queries.
 
 Only torch, transformers, sentence-transformers and numpy are needed: the modules used here
-(``langchain_tasb.encoding.encoder``, ``langchain_tasb.testing``, ``models``) import neither
+(``langchain_tasb.encoding.torch_backend``, ``langchain_tasb.testing``, ``models``) import neither
 LangChain nor Chroma, so it runs from a source tree on a machine with a GPU image and nothing
 else::
 
@@ -33,7 +33,8 @@ from machine import versions
 from models import WORDS, build_tasb_shaped_model
 from sentence_transformers import SentenceTransformer
 
-from langchain_tasb.encoding.encoder import TorchEncoder, TorchPrecision
+from langchain_tasb.encoding.torch_backend import TorchEncoder
+from langchain_tasb.encoding.types import TorchPrecision
 
 PRECISIONS: tuple[TorchPrecision, ...] = ("float32", "float16", "bfloat16")
 BASELINE = "sentence-transformers float32"

@@ -47,7 +47,7 @@ from langchain_tasb.evaluation import (
     load_beir,
     run_from_top_k,
 )
-from langchain_tasb.evaluation.experiment import cached_corpus_vectors, default_cache_dir
+from langchain_tasb.evaluation.cache import cached_corpus_vectors, default_cache_dir
 from langchain_tasb.hybrid import (
     LexicalIndex,
     bm25_run,

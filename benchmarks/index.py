@@ -83,7 +83,7 @@ def throughput(work: Path, model: str, chunks: int, rounds: int) -> None:
     import statistics
 
     from langchain_tasb import TasbEmbeddings, TasbVectorStore
-    from langchain_tasb.encoding.encoder import resolve_backend
+    from langchain_tasb.encoding.selection import resolve_backend
     from langchain_tasb.ingest import index_paths, make_chunker
 
     corpus = work / "throughput"

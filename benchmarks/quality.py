@@ -49,7 +49,9 @@ from langchain_tasb.chroma.store import (
     HnswSettings,
 )
 from langchain_tasb.evaluation import find_data_dir, load_beir
-from langchain_tasb.evaluation.experiment import EvalReport, default_cache_dir, run_evaluation
+from langchain_tasb.evaluation.cache import default_cache_dir
+from langchain_tasb.evaluation.experiment import run_evaluation
+from langchain_tasb.evaluation.report import EvalReport
 
 logger = logging.getLogger("benchmarks.quality")
 

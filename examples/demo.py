@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from langchain_tasb.cli import main as tasb
-from langchain_tasb.encoding.encoder import DEFAULT_MODEL_NAME, MODEL_ENV_VAR
+from langchain_tasb.config import DEFAULT_MODEL_NAME, MODEL_ENV_VAR
 
 MODULES = (  # noqa: SIM905  (a module list reads better as text)
     "argparse asyncio base64 bisect calendar collections contextlib copy csv dataclasses "

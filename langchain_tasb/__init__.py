@@ -1,7 +1,7 @@
 """TAS-B dense retrieval for LangChain on an inner-product Chroma collection.
 
 The public names below load their modules on first use (PEP 562), so that importing a module
-of this package that needs neither LangChain nor Chroma (``langchain_tasb.encoding.encoder``,
+of this package that needs neither LangChain nor Chroma (``langchain_tasb.encoding.model``,
 ``langchain_tasb.testing``, ``langchain_tasb.evaluation``) does not import them either: the
 GPU benchmark runs where only torch and sentence-transformers are installed.
 """
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from langchain_tasb.chroma.store import HnswSettings
     from langchain_tasb.config import DEFAULT_MODEL_NAME
     from langchain_tasb.embeddings import TasbEmbeddings
-    from langchain_tasb.encoding.encoder import ModelInfo
+    from langchain_tasb.encoding.types import ModelInfo
     from langchain_tasb.errors import (
         ChromaUnavailableError,
         CollectionMismatchError,
@@ -40,7 +40,7 @@ _MODULE_OF = {
     "CollectionMismatchError": "errors",
     "CollectionNotFoundError": "errors",
     "HnswSettings": "chroma.store",
-    "ModelInfo": "encoding.encoder",
+    "ModelInfo": "encoding.types",
     "ModelMismatchError": "errors",
     "RelevanceScale": "scoring",
     "SpaceMismatchError": "errors",

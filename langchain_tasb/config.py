@@ -25,12 +25,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_MODEL_NAME = "sentence-transformers/msmarco-distilbert-base-tas-b"
 """The model used when none is named and ``$TASB_MODEL`` is unset: TAS-B."""
 
 DEFAULT_COLLECTION_NAME = "tasb"
 """The collection used when none is named, by the library and by the ``tasb`` command alike."""
+
+DEFAULT_K = 4
+"""Hits per search when none is asked for: by every skin (LangChain's own default)."""
+
+MIN_FETCH_K = 20
+"""Fewest candidates MMR picks from, and hybrid search takes from each side."""
+
+DEFAULT_FUSION: Literal["rrf"] = "rrf"
+"""How hybrid search fuses when not told: reciprocal rank fusion."""
+
+
+def default_fetch_k(k: int) -> int:
+    """Candidates for MMR and for each side of hybrid search when none are asked for."""
+    return max(MIN_FETCH_K, 4 * k)
+
 
 MODEL_ENV_VAR = "TASB_MODEL"
 """Environment variable naming the model to load when none is given."""

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from langchain_tasb.chroma.store import HnswSettings
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME
-from langchain_tasb.search import SETTING_NAMES, SearchSettings, SearchType
-from langchain_tasb.search import search as run_search
-from langchain_tasb.tasb_collection import TasbCollection, scored_document
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME, DEFAULT_FUSION, DEFAULT_K
+from langchain_tasb.connection import CONNECTION_FIELDS, Connection
+from langchain_tasb.documents import DocumentCollection, scored_document
+from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.search import SETTING_NAMES, ScoredHit, SearchSettings, SearchType
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 _PER_CALL = tuple(name for name in SETTING_NAMES if name != "ids")
 
 
-class TasbRetriever(BaseRetriever):
+class TasbRetriever(Connection, BaseRetriever):
     """Retrieve Documents by dot product from an inner-product Chroma collection.
 
     Each Document carries ``id``, ``metadata["score"]`` (the dot product, higher is better)
@@ -37,7 +38,7 @@ class TasbRetriever(BaseRetriever):
     (``store.as_retriever()`` or ``TasbRetriever(vectorstore=store)``), or from connection
     fields, which open an existing collection (never creating one) with no other code. Built
     from fields (or by :meth:`from_texts`), ``vectorstore`` is the
-    :class:`~langchain_tasb.tasb_collection.TasbCollection` it opened: it adds, deletes and
+    :class:`~langchain_tasb.documents.DocumentCollection` it opened: it adds, deletes and
     gets by id like a ``TasbVectorStore``, and is searched through this retriever.
 
     Example:
@@ -52,33 +53,19 @@ class TasbRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    vectorstore: TasbCollection | None = None
+    vectorstore: DocumentCollection | None = None
     """The collection to search (a ``TasbVectorStore`` is one); opened from the connection
-    fields below when None."""
+    fields (``persist_directory``, ``url``, ``host``, ``port``, ``ssl``, ``headers``,
+    ``client``: see :class:`~langchain_tasb.connection.Connection`) when None."""
     collection_name: str = DEFAULT_COLLECTION_NAME
     """Collection to open when no ``vectorstore`` is given."""
-    persist_directory: str | None = None
-    """Embedded Chroma directory to open when no ``vectorstore`` is given."""
-    client: Any = None
-    """A ready Chroma client to use when no ``vectorstore`` is given."""
-    host: str | None = None
-    """Chroma server host to use when no ``vectorstore`` is given."""
-    port: int | None = None
-    """Chroma server port."""
-    ssl: bool = False
-    """Use https for the Chroma server."""
-    headers: dict[str, SecretStr | str] | None = None
-    """Extra HTTP headers for the Chroma server (for example an auth token). Every value is
-    kept as a ``SecretStr`` (plain strings are wrapped), so ``repr``, ``str``,
-    ``model_dump_json`` and LangChain's ``dumpd`` (and traces) show ``**********``; the
-    Chroma client gets the real values."""
     embedding: Embeddings | None = None
     """Embedding model when no ``vectorstore`` is given; defaults to ``$TASB_MODEL``, else the
     model recorded in the collection, else TAS-B."""
     hnsw: HnswSettings | None = None
     """HNSW settings for a new collection (``ef_search`` also applies to an existing one)."""
 
-    k: int = Field(default=4, gt=0)
+    k: int = Field(default=DEFAULT_K, gt=0)
     """How many Documents to return."""
     search_type: SearchType = "similarity"
     """"similarity" (top-k by dot product), "mmr" (diverse), "similarity_score_threshold"
@@ -90,44 +77,28 @@ class TasbRetriever(BaseRetriever):
     """Chroma ``where`` filter on metadata, e.g. ``{"source": "guide.md"}``."""
     where_document: dict[str, Any] | None = None
     """Chroma ``where_document`` filter on text, e.g. ``{"$contains": "London"}``."""
-    fetch_k: int = Field(default=20, gt=0)
-    """Candidates fetched for MMR, and from each side for "hybrid"."""
+    fetch_k: int | None = Field(default=None, gt=0)
+    """Candidates fetched for MMR, and from each side for "hybrid" (None: the search
+    default, :func:`~langchain_tasb.config.default_fetch_k` of ``k``)."""
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] = DEFAULT_FUSION
     """How "hybrid" fuses: reciprocal rank fusion, or min-max normalised scores weighted by
     ``alpha``."""
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
-
-    @field_validator("headers", mode="after")
-    @classmethod
-    def _hide_header_values(
-        cls, headers: dict[str, SecretStr | str] | None
-    ) -> dict[str, SecretStr | str] | None:
-        if headers is None:
-            return None
-        return {
-            key: SecretStr(value) if isinstance(value, str) else value
-            for key, value in headers.items()
-        }
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         if self.vectorstore is None:
             # Opened here rather than in a validator: pydantic would turn the store's errors
             # (CollectionNotFoundError, CollectionMismatchError) into a ValidationError.
-            self.vectorstore = TasbCollection(
+            self.vectorstore = DocumentCollection(
                 embedding=self.embedding,
                 collection_name=self.collection_name,
-                persist_directory=self.persist_directory,
-                client=self.client,
-                host=self.host,
-                port=self.port,
-                ssl=self.ssl,
-                headers=_revealed(self.headers),
                 hnsw=self.hnsw,
                 create_collection_if_not_exists=False,
+                **{key: getattr(self, key) for key in CONNECTION_FIELDS},
             )
 
     @model_validator(mode="after")
@@ -136,7 +107,7 @@ class TasbRetriever(BaseRetriever):
         return self
 
     @property
-    def store(self) -> TasbCollection:
+    def store(self) -> DocumentCollection:
         """The collection searched (always set after construction)."""
         if self.vectorstore is None:  # pragma: no cover - the validator sets it
             msg = "TasbRetriever has no vectorstore"
@@ -151,18 +122,18 @@ class TasbRetriever(BaseRetriever):
         metadatas: list[dict[str, Any]] | None = None,
         *,
         ids: list[str] | None = None,
-        k: int = 4,
+        k: int = DEFAULT_K,
         **kwargs: Any,
     ) -> TasbRetriever:
         """Index ``texts`` (in memory unless told otherwise) and return a retriever over them.
 
-        Keyword arguments go to :class:`~langchain_tasb.tasb_collection.TasbCollection`
+        Keyword arguments go to :class:`~langchain_tasb.documents.DocumentCollection`
         (``collection_name``, ``persist_directory``, ``client``, ...) or to the retriever
         (``search_type``, ...).
         """
         retriever_fields = {key: kwargs.pop(key) for key in _PER_CALL if key in kwargs}
-        store = TasbCollection.from_texts(
-            texts, embedding or _default_embedding(), metadatas, ids=ids, **kwargs
+        store = DocumentCollection.from_texts(
+            texts, embedding or TasbEmbeddings(), metadatas, ids=ids, **kwargs
         )
         return cls(vectorstore=store, k=k, **retriever_fields)
 
@@ -187,10 +158,13 @@ class TasbRetriever(BaseRetriever):
             raise TypeError(msg)
         return SearchSettings(**({key: getattr(self, key) for key in _PER_CALL} | overrides))
 
+    def hits(self, query: str, **overrides: Any) -> list[ScoredHit]:
+        """The core's hits for ``query``; ``overrides`` replace fields for this call only."""
+        return self.store.core.search(self.settings(**overrides), query=query)
+
     def search(self, query: str, **overrides: Any) -> list[Document]:
         """Retrieve for ``query``; ``overrides`` replace fields for this call only."""
-        hits = run_search(self.store, self.settings(**overrides), query=query)
-        return [scored_document(hit) for hit in hits]
+        return [scored_document(hit) for hit in self.hits(query, **overrides)]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
@@ -201,19 +175,3 @@ class TasbRetriever(BaseRetriever):
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
         return await asyncio.to_thread(self.search, query, **kwargs)
-
-
-def _revealed(headers: dict[str, SecretStr | str] | None) -> dict[str, str] | None:
-    """The header values themselves, for the Chroma client only."""
-    if headers is None:
-        return None
-    return {
-        key: value.get_secret_value() if isinstance(value, SecretStr) else value
-        for key, value in headers.items()
-    }
-
-
-def _default_embedding() -> Embeddings:
-    from langchain_tasb.embeddings import TasbEmbeddings
-
-    return TasbEmbeddings()

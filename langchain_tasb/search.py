@@ -14,10 +14,11 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
+from langchain_tasb.config import DEFAULT_FUSION, DEFAULT_K, default_fetch_k
 from langchain_tasb.hybrid.fusion import FUSIONS, Fusion
 from langchain_tasb.metadata import reserved_metadata, user_metadata
 from langchain_tasb.scoring import mmr_select
@@ -25,48 +26,13 @@ from langchain_tasb.scoring import mmr_select
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from langchain_tasb.chroma.store import ChromaStore, Hit
+    from langchain_tasb.chroma.store import Hit
+    from langchain_tasb.collection import TasbCollection
 
 logger = logging.getLogger(__name__)
 
 SearchType = Literal["similarity", "similarity_score_threshold", "mmr", "hybrid"]
 SEARCH_TYPES: tuple[str, ...] = get_args(SearchType)
-
-
-class QueryEncoder(Protocol):
-    """Anything that embeds a query (a LangChain ``Embeddings`` does)."""
-
-    def embed_query(self, text: str) -> list[float]:
-        """The query's vector."""
-        ...
-
-
-class SearchTarget(Protocol):
-    """What a search runs against: a collection gateway and the model that fills it.
-
-    ``TasbVectorStore`` is one; ``client`` and ``collection_name`` locate the BM25 index of
-    a hybrid search.
-    """
-
-    @property
-    def store(self) -> ChromaStore:
-        """The collection gateway."""
-        ...
-
-    @property
-    def embeddings(self) -> QueryEncoder:
-        """The model that embeds queries for this collection."""
-        ...
-
-    @property
-    def client(self) -> Any:
-        """The Chroma client."""
-        ...
-
-    @property
-    def collection_name(self) -> str:
-        """The collection's name."""
-        ...
 
 
 def _check_positive_int(name: str, value: object) -> None:
@@ -101,8 +67,8 @@ class SearchSettings:
     """"similarity" (top ``k`` by dot product), "similarity_score_threshold" (the same, then
     only hits with relevance >= ``score_threshold``), "mmr" (diverse, over the ``fetch_k``
     best) or "hybrid" (dense and BM25 candidates fused)."""
-    k: int = 4
-    """How many hits at most."""
+    k: int = DEFAULT_K
+    """How many hits at most (:data:`~langchain_tasb.config.DEFAULT_K`)."""
     score_threshold: float | None = None
     """Minimum relevance, in [0, 1]; needed by "similarity_score_threshold", and applied to
     every search type when set."""
@@ -110,11 +76,13 @@ class SearchSettings:
     """Chroma ``where`` on metadata, e.g. ``{"source": "guide.md"}``."""
     where_document: Mapping[str, Any] | None = None
     """Chroma ``where_document`` on text, e.g. ``{"$contains": "London"}``."""
-    fetch_k: int = 20
-    """Candidates for MMR, and from each side for "hybrid" (at least ``k`` are taken)."""
+    fetch_k: int | None = None
+    """Candidates for MMR, and from each side for "hybrid" (at least ``k`` are taken); None
+    is :func:`~langchain_tasb.config.default_fetch_k` of ``k``, set when the settings are
+    made."""
     lambda_mult: float = 0.5
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
-    fusion: Fusion = "rrf"
+    fusion: Fusion = DEFAULT_FUSION
     """How "hybrid" fuses: "rrf" (reciprocal rank fusion) or "weighted" (min-max normalised
     scores weighted by ``alpha``)."""
     alpha: float = 0.5
@@ -127,6 +95,8 @@ class SearchSettings:
             msg = f"search_type must be one of {SEARCH_TYPES}, got {self.search_type!r}"
             raise ValueError(msg)
         _check_positive_int("k", self.k)
+        if self.fetch_k is None:
+            object.__setattr__(self, "fetch_k", default_fetch_k(self.k))
         _check_positive_int("fetch_k", self.fetch_k)
         if self.score_threshold is None:
             if self.search_type == "similarity_score_threshold":
@@ -153,6 +123,11 @@ class SearchSettings:
                     f"{type(value).__name__}: {value!r}"
                 )
                 raise TypeError(msg)
+
+    @property
+    def candidates(self) -> int:
+        """``fetch_k`` as resolved when the settings were made."""
+        return self.fetch_k or default_fetch_k(self.k)
 
     @classmethod
     def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
@@ -207,7 +182,7 @@ class ScoredHit:
 
 
 def search(
-    target: SearchTarget,
+    target: TasbCollection,
     settings: SearchSettings,
     *,
     query: str | None = None,
@@ -221,9 +196,9 @@ def search(
     hits below it are dropped, so fewer than ``k`` may come back.
 
     Args:
-        target: The collection and its model, e.g. a ``TasbVectorStore``.
+        target: The collection and its model.
         settings: What to search for and how.
-        query: The query text; embedded by ``target.embeddings`` unless ``vector`` is
+        query: The query text; embedded by ``target.encoder`` unless ``vector`` is
             given. Hybrid search needs it for BM25.
         vector: The query's embedding, when already computed.
 
@@ -238,7 +213,7 @@ def search(
         if query is None:
             msg = "search needs a query or a vector; got neither"
             raise ValueError(msg)
-        vector = target.embeddings.embed_query(query)
+        vector = target.encoder.embed_query(query)
     where, where_document = settings.filter, settings.where_document
     chroma = target.store
     extras: dict[str, tuple[float, float]] = {}
@@ -253,7 +228,7 @@ def search(
             target,
             query,
             settings.k,
-            fetch_k=settings.fetch_k,
+            fetch_k=settings.candidates,
             fusion=settings.fusion,
             alpha=settings.alpha,
             filter=settings.filter,
@@ -265,7 +240,7 @@ def search(
     elif settings.search_type == "mmr":
         candidates = chroma.query(
             vector,
-            max(settings.fetch_k, settings.k),
+            max(settings.candidates, settings.k),
             where=where,
             where_document=where_document,
             with_vectors=True,

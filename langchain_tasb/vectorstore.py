@@ -8,19 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.vectorstores import VectorStore
 
-# Re-exported: the default was defined here before config.py held it.
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME as DEFAULT_COLLECTION_NAME
+from langchain_tasb.config import DEFAULT_K
+from langchain_tasb.documents import DocumentCollection, to_document
 from langchain_tasb.retriever import TasbRetriever
 from langchain_tasb.search import ScoredHit, SearchSettings
-from langchain_tasb.search import search as run_search
-
-# Re-exported: these were defined here before tasb_collection.py held them.
-from langchain_tasb.tasb_collection import WRITE_SLICE as WRITE_SLICE
-from langchain_tasb.tasb_collection import TasbCollection
-from langchain_tasb.tasb_collection import default_embeddings as default_embeddings
-from langchain_tasb.tasb_collection import embedding_similarity as embedding_similarity
-from langchain_tasb.tasb_collection import scored_document as scored_document
-from langchain_tasb.tasb_collection import to_document as _to_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -32,14 +23,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class TasbVectorStore(TasbCollection, VectorStore):
+class TasbVectorStore(DocumentCollection, VectorStore):
     """A LangChain vector store on a Chroma collection created for inner-product search.
 
     Scores are dot products (higher is better); relevance is a calibrated logistic of the dot
     product, in [0, 1] and monotonic. Opening a collection checks its distance space and that
     it was filled by the same model (by what the model computes, not its name). Opening,
     writing (``add_texts``, ``delete``), ``get_by_ids`` and ``from_texts`` are
-    :class:`~langchain_tasb.tasb_collection.TasbCollection`'s; this class adds LangChain's
+    :class:`~langchain_tasb.documents.DocumentCollection`'s; this class adds LangChain's
     searches and :meth:`as_retriever`.
 
     Setup:
@@ -47,10 +38,11 @@ class TasbVectorStore(TasbCollection, VectorStore):
 
     Key init args:
         embedding: any LangChain ``Embeddings``; defaults to ``$TASB_MODEL``, else the model
-            recorded in an existing collection, else TAS-B (see :func:`default_embeddings`).
+            recorded in an existing collection, else TAS-B (see
+            :func:`~langchain_tasb.collection.default_encoder`).
         collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
-        persist_directory / host, port, ssl, headers / client: where Chroma lives; in-memory
-            when none is given.
+        persist_directory / url / host, port, ssl, headers / client: where Chroma lives
+            (:class:`~langchain_tasb.connection.Connection`); in-memory when none is given.
         hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
         create_collection_if_not_exists: when False, a missing collection raises
             ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
@@ -68,8 +60,9 @@ class TasbVectorStore(TasbCollection, VectorStore):
 
     # ----------------------------------------------------------------------------- searching
     #
-    # Every method below is one call of langchain_tasb.search.search; each async twin runs
-    # its sync twin in a worker thread, so both return the same Documents and scores.
+    # Every method below is one call of the core search; each async twin (here, or
+    # LangChain's default) runs its sync twin in a worker thread, so both return the same
+    # Documents and scores.
 
     def _search(
         self,
@@ -79,14 +72,13 @@ class TasbVectorStore(TasbCollection, VectorStore):
         query: str | None = None,
         vector: Sequence[float] | None = None,
     ) -> list[ScoredHit]:
-        return run_search(
-            self, SearchSettings.from_options(search_type, **options), query=query, vector=vector
-        )
+        settings = SearchSettings.from_options(search_type, **options)
+        return self.core.search(settings, query=query, vector=vector)
 
     def search_hits(
         self,
         embedding: Sequence[float],
-        k: int = 4,
+        k: int = DEFAULT_K,
         *,
         filter: Mapping[str, Any] | None = None,
         where_document: Mapping[str, Any] | None = None,
@@ -106,60 +98,44 @@ class TasbVectorStore(TasbCollection, VectorStore):
         ``where_document``, ``score_threshold``, ``fetch_k``, ``lambda_mult``, ``fusion``,
         ``alpha``).
         """
-        return [_to_document(hit) for hit in self._search(search_type, kwargs, query=query)]
+        return [to_document(hit) for hit in self._search(search_type, kwargs, query=query)]
 
     async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
         """:meth:`search` in a worker thread."""
         return await asyncio.to_thread(self.search, query, search_type, **kwargs)
 
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+    def similarity_search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> list[Document]:
         """The ``k`` documents with the largest dot product with the query, best first.
 
         ``kwargs``: ``filter`` (Chroma ``where``), ``where_document``, ``score_threshold``
         (minimum relevance).
         """
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
-        return [_to_document(hit) for hit in hits]
-
-    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """:meth:`similarity_search` in a worker thread."""
-        return await asyncio.to_thread(self.similarity_search, query, k, **kwargs)
+        return [to_document(hit) for hit in hits]
 
     def similarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with the query (higher is better), best first."""
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
-        return [(_to_document(hit), hit.score) for hit in hits]
-
-    async def asimilarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """:meth:`similarity_search_with_score` in a worker thread."""
-        return await asyncio.to_thread(self.similarity_search_with_score, query, k, **kwargs)
+        return [(to_document(hit), hit.score) for hit in hits]
 
     def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
+        self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[Document]:
         """The ``k`` documents with the largest dot product with ``embedding``."""
         hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
-        return [_to_document(hit) for hit in hits]
-
-    async def asimilarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
-    ) -> list[Document]:
-        """:meth:`similarity_search_by_vector` in a worker thread."""
-        return await asyncio.to_thread(self.similarity_search_by_vector, embedding, k, **kwargs)
+        return [to_document(hit) for hit in hits]
 
     def similarity_search_by_vector_with_score(
-        self, embedding: Sequence[float], k: int = 4, **kwargs: Any
+        self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with ``embedding``, best first."""
         hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
-        return [(_to_document(hit), hit.score) for hit in hits]
+        return [(to_document(hit), hit.score) for hit in hits]
 
     async def asimilarity_search_by_vector_with_score(
-        self, embedding: Sequence[float], k: int = 4, **kwargs: Any
+        self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """:meth:`similarity_search_by_vector_with_score` in a worker thread."""
         return await asyncio.to_thread(
@@ -167,7 +143,7 @@ class TasbVectorStore(TasbCollection, VectorStore):
         )
 
     def similarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their calibrated relevance, best first.
 
@@ -180,10 +156,10 @@ class TasbVectorStore(TasbCollection, VectorStore):
             else ("similarity_score_threshold")
         )
         hits = self._search(search_type, {"k": k, **kwargs}, query=query)
-        return [(_to_document(hit), hit.relevance) for hit in hits]
+        return [(to_document(hit), hit.relevance) for hit in hits]
 
     async def asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """:meth:`similarity_search_with_relevance_scores` in a worker thread."""
         return await asyncio.to_thread(
@@ -191,12 +167,12 @@ class TasbVectorStore(TasbCollection, VectorStore):
         )
 
     def _similarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         return self.similarity_search_with_relevance_scores(query, k, **kwargs)
 
     async def _asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
+        self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         return await self.asimilarity_search_with_relevance_scores(query, k, **kwargs)
 
@@ -210,20 +186,20 @@ class TasbVectorStore(TasbCollection, VectorStore):
     def max_marginal_relevance_search(
         self,
         query: str,
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
         """Diverse results: MMR over the ``fetch_k`` best, computed on dot products."""
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
-        return [_to_document(hit) for hit in self._search("mmr", options, query=query)]
+        return [to_document(hit) for hit in self._search("mmr", options, query=query)]
 
     async def amax_marginal_relevance_search(
         self,
         query: str,
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
@@ -235,20 +211,20 @@ class TasbVectorStore(TasbCollection, VectorStore):
     def max_marginal_relevance_search_by_vector(
         self,
         embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:
         """MMR over the ``fetch_k`` best by dot product with ``embedding``."""
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
-        return [_to_document(hit) for hit in self._search("mmr", options, vector=embedding)]
+        return [to_document(hit) for hit in self._search("mmr", options, vector=embedding)]
 
     async def amax_marginal_relevance_search_by_vector(
         self,
         embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
+        k: int = DEFAULT_K,
+        fetch_k: int | None = None,
         lambda_mult: float = 0.5,
         **kwargs: Any,
     ) -> list[Document]:

@@ -21,7 +21,7 @@ from langchain_tasb.scoring import RelevanceScale
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from langchain_core.embeddings import Embeddings
+    from langchain_tasb.encoding.types import TextEncoder
 
 PROBE_TEXT = (
     "A fixed probe sentence: the quick brown fox jumps over the lazy dog near the river bank."
@@ -97,10 +97,10 @@ _PROBE_NORM_TOLERANCE = 0.05
 _PREFIX = "tasb:"
 
 
-def probe_vector(embedding: Embeddings) -> list[float]:
+def probe_vector(embedding: TextEncoder) -> list[float]:
     """The model's document-side embedding of :data:`PROBE_TEXT`.
 
-    Through ``embed_fixed_document`` where the embeddings have it (``TasbEmbeddings``
+    Through ``embed_fixed_document`` where the encoder has it (``TasbModel``
     remembers the vector beside its ONNX export), else ``embed_documents``.
     """
     fixed = getattr(embedding, "embed_fixed_document", None)
@@ -108,7 +108,7 @@ def probe_vector(embedding: Embeddings) -> list[float]:
     return [float(x) for x in vector]
 
 
-def calibrate(embedding: Embeddings) -> RelevanceScale:
+def calibrate(embedding: TextEncoder) -> RelevanceScale:
     """Fit the relevance logistic to the model's own scores on :data:`CALIBRATION_PAIRS`.
 
     The centre is midway between the mean dot product of matching and non-matching pairs,

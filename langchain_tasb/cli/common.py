@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from langchain_tasb.chroma import writer_lock
-from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection, check_collection_name
 from langchain_tasb.cli.output import safe_text
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR
-from langchain_tasb.embeddings import TasbEmbeddings
-from langchain_tasb.encoding.encoder import MODEL_ENV_VAR, default_model_name
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR, MODEL_ENV_VAR
+from langchain_tasb.connection import Connection
+from langchain_tasb.encoding.loading import default_model_name
+from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
 
 if TYPE_CHECKING:
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.collection import TasbCollection
 
 DEFAULT_DB = "./.tasb"
 DEFAULT_COLLECTION = DEFAULT_COLLECTION_NAME
@@ -148,9 +149,9 @@ def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str,
     return host, port, ssl, headers
 
 
-def make_embeddings(args: argparse.Namespace) -> TasbEmbeddings:
+def make_embeddings(args: argparse.Namespace) -> TasbModel:
     """The embedding model named by ``--model`` (else ``$TASB_MODEL``, else TAS-B)."""
-    return TasbEmbeddings(model_name=args.model or default_model_name())
+    return TasbModel(model_name=args.model or default_model_name())
 
 
 def make_client(args: argparse.Namespace) -> Any:
@@ -158,12 +159,8 @@ def make_client(args: argparse.Namespace) -> Any:
     if args.chroma_url:
         host, port, ssl, headers = server_settings(args)
         try:
-            return connect(
-                host=host,
-                port=port,
-                ssl=ssl,
-                headers=headers,
-                timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+            return Connection(host=host, port=port, ssl=ssl, headers=dict(headers)).connect(
+                timeout=getattr(args, "timeout", DEFAULT_TIMEOUT)
             )
         except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
             reason = str(exc).strip() or "no reason given"
@@ -172,7 +169,7 @@ def make_client(args: argparse.Namespace) -> Any:
                 f"needs auth, check --header, ${HEADERS_ENV_VAR} or the user info in the URL"
             )
             raise ValueError(msg) from exc
-    return connect(persist_directory=str(args.db or DEFAULT_DB))
+    return Connection(persist_directory=str(args.db or DEFAULT_DB)).connect()
 
 
 def where_label(args: argparse.Namespace) -> str:
@@ -182,16 +179,14 @@ def where_label(args: argparse.Namespace) -> str:
     return str(args.db or DEFAULT_DB)
 
 
-def open_store(
-    args: argparse.Namespace, embeddings: TasbEmbeddings | None = None
-) -> TasbVectorStore:
+def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) -> TasbCollection:
     """Open (or create) the collection named by the store options."""
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.collection import TasbCollection
 
-    return TasbVectorStore(
-        embedding=embeddings or make_embeddings(args),
-        collection_name=args.collection,
-        client=make_client(args),
+    return TasbCollection(
+        embeddings or make_embeddings(args),
+        args.collection,
+        connection=Connection(client=make_client(args)),
     )
 
 
@@ -241,8 +236,8 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]
     return client, collection
 
 
-def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
-    """The vector store over an existing collection, checked against the model.
+def open_existing_store(args: argparse.Namespace) -> TasbCollection:
+    """The core collection, existing, checked against the model.
 
     The model is ``--model``, else ``$TASB_MODEL``, else the one recorded in the collection
     (said at INFO, shown with ``-v``), else TAS-B.
@@ -250,15 +245,15 @@ def open_existing_store(args: argparse.Namespace) -> TasbVectorStore:
     Raises:
         CollectionMismatchError: If the collection was made by another model or space.
     """
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.collection import TasbCollection
 
     client, collection = open_existing_collection(args)
     try:
-        # Without --model, TasbVectorStore takes $TASB_MODEL, else the recorded model.
-        return TasbVectorStore(
-            embedding=make_embeddings(args) if args.model else None,
-            collection_name=collection.name,
-            client=client,
+        # Without --model, TasbCollection takes $TASB_MODEL, else the recorded model.
+        return TasbCollection(
+            make_embeddings(args) if args.model else None,
+            collection.name,
+            connection=Connection(client=client),
             create_collection_if_not_exists=False,
         )
     except CollectionMismatchError as exc:

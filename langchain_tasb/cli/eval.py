@@ -16,7 +16,8 @@ from langchain_tasb.chroma.store import (
     HnswSettings,
 )
 from langchain_tasb.cli import common
-from langchain_tasb.encoding.encoder import BACKEND_ENV_VAR, Backend
+from langchain_tasb.config import BACKEND_ENV_VAR
+from langchain_tasb.encoding.types import Backend
 
 if TYPE_CHECKING:
     from langchain_tasb.evaluation import BeirDataset
@@ -172,7 +173,8 @@ _AT_10 = ("ndcg@10", "mrr@10")  # hybrid search returns k=10: deeper cut-offs do
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tasb eval``: evaluate, print the markdown table, write JSON and the plot."""
-    from langchain_tasb.evaluation.experiment import require_matplotlib, run_evaluation
+    from langchain_tasb.evaluation.experiment import run_evaluation
+    from langchain_tasb.evaluation.report import require_matplotlib
 
     if args.plot is not None:
         try:

@@ -93,8 +93,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise ValueError(INSTALL_HINT) from exc
-    from langchain_tasb.retriever import TasbRetriever
-
     if args.token_env and not args.http:
         msg = "--token-env applies to --http only; stdio is reachable by its own parent process"
         raise ValueError(msg)
@@ -105,10 +103,9 @@ def run(args: argparse.Namespace) -> int:
     # stdout is the protocol channel on stdio: nothing else may print there.
     with contextlib.redirect_stdout(sys.stderr):
         store = open_existing_store(args)
-        store.embeddings.embed_query("warm up")  # load the model now, not on the first call
-        retriever = TasbRetriever(vectorstore=store)
+        store.encoder.embed_query("warm up")  # load the model now, not on the first call
         # stdio serves one client: its tool calls may run on the event loop itself.
-        server = build_server(retriever, info=collection_info(args), on_loop=address is None)
+        server = build_server(store, info=collection_info(args), on_loop=address is None)
     where = f"http://{_url_host(address[0])}:{address[1]}/mcp" if address else "stdio"
     print(
         f"tasb mcp: serving collection {store.collection_name!r} on {where}"

@@ -13,9 +13,9 @@ from typing import Any
 
 from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
 from langchain_tasb.cli.output import dumps_json, safe_text
+from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.search import SearchSettings, search
 
-DEFAULT_K = 5
 SNIPPET_CHARS = 240
 
 _WORD = re.compile(r"\w+")
@@ -204,8 +204,8 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     """The search the options ask for.
 
-    ``--mmr`` picks from the ``4*k`` best; ``--hybrid`` takes ``max(20, 4*k)`` candidates
-    from each side.
+    Candidates for ``--mmr`` and ``--hybrid`` are the search default
+    (:func:`~langchain_tasb.config.default_fetch_k`).
 
     Raises:
         ValueError: If ``--hybrid`` and ``--mmr`` are both given, or a ``--filter`` or
@@ -219,12 +219,11 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
             "hybrid",
             k=args.k,
             filter=build_where(args.filter),
-            fetch_k=max(20, 4 * args.k),
             fusion=args.fusion,
             alpha=args.alpha,
         )
     if args.mmr:
-        return SearchSettings("mmr", k=args.k, filter=build_where(args.filter), fetch_k=4 * args.k)
+        return SearchSettings("mmr", k=args.k, filter=build_where(args.filter))
     return SearchSettings("similarity", k=args.k, filter=build_where(args.filter))
 
 

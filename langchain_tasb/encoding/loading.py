@@ -14,9 +14,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-# Re-exported: defined in config.py, imported from here by callers of the model side.
-from langchain_tasb.config import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
-from langchain_tasb.config import MODEL_ENV_VAR as MODEL_ENV_VAR
+from langchain_tasb.config import DEFAULT_MODEL_NAME, MODEL_ENV_VAR
 from langchain_tasb.encoding.types import ModelInfo, Similarity
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 
-from langchain_tasb.config import BACKEND_ENV_VAR as BACKEND_ENV_VAR
+from langchain_tasb.config import BACKEND_ENV_VAR
 from langchain_tasb.encoding.hardware import cpu_has_amx, default_device
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.split_encoder import SplitEncoder

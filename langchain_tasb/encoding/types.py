@@ -71,3 +71,24 @@ class Encoder(Protocol):
         self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
     ) -> EncodeResult:
         """Encode texts for one role."""
+
+
+class TextEncoder(Protocol):
+    """What the core encodes with: a ``TasbModel``, or anything with these members.
+
+    The skins adapt a framework's embeddings to it (``encoding.model.as_encoder``).
+    """
+
+    @property
+    def model_name(self) -> str:
+        """The model's name or path, recorded in the collections it fills."""
+
+    @property
+    def similarity(self) -> Similarity:
+        """How its vectors are compared: "dot" or "cosine"."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of passages, for storage."""
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one query."""

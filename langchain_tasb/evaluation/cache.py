@@ -22,13 +22,13 @@ from tqdm import tqdm
 
 from langchain_tasb.chroma.identity import probe_vector
 from langchain_tasb.config import CACHE_ENV_VAR, cache_root
-from langchain_tasb.encoding.encoder import resolve_backend
+from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from langchain_tasb.embeddings import TasbEmbeddings
+    from langchain_tasb.encoding.model import TasbModel
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def default_cache_dir() -> Path:
     return cache_root() / "embeddings"
 
 
-def embedding_cache_key(dataset: BeirDataset, embeddings: TasbEmbeddings) -> str:
+def embedding_cache_key(dataset: BeirDataset, embeddings: TasbModel) -> str:
     """The cache key of a corpus's document vectors under one model and its settings.
 
     SHA-256 of the model's identity (its probe vector rounded to 4 decimals, its name, its
@@ -78,7 +78,7 @@ def embedding_cache_key(dataset: BeirDataset, embeddings: TasbEmbeddings) -> str
     return digest.hexdigest()
 
 
-def backend_label(embeddings: TasbEmbeddings) -> str:
+def backend_label(embeddings: TasbModel) -> str:
     """The concrete backend and precision, e.g. "torch-float32" or "onnx-int8"."""
     kind, _, precision = resolve_backend(
         embeddings.backend, embeddings.device, embeddings.precision
@@ -128,7 +128,7 @@ def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
 
 def encode_corpus(
     dataset: BeirDataset,
-    embeddings: TasbEmbeddings,
+    embeddings: TasbModel,
     *,
     progress: bool = False,
 ) -> NDArray[np.float32]:
@@ -161,7 +161,7 @@ def encode_corpus(
 
 def cached_corpus_vectors(
     dataset: BeirDataset,
-    embeddings: TasbEmbeddings,
+    embeddings: TasbModel,
     *,
     cache_dir: Path | str | None = None,
     use_cache: bool = True,

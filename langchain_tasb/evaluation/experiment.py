@@ -1,11 +1,11 @@
 """Retrieval experiments on BEIR-format data: exact search against the Chroma HNSW index.
 
 :func:`run_evaluation` encodes a corpus (cached on disk) and its queries with
-:class:`~langchain_tasb.embeddings.TasbEmbeddings`, then scores two searches on the same vectors:
+:class:`~langchain_tasb.encoding.model.TasbModel`, then scores two searches on the same vectors:
 
 * **exact**: every query against every document by dot product (:func:`exact_top_k`);
 * **index**: the same vectors upserted into an inner-product Chroma collection
-  (:class:`~langchain_tasb.vectorstore.TasbVectorStore`) and searched through HNSW.
+  (:class:`~langchain_tasb.collection.TasbCollection`) and searched through HNSW.
 
 Both report nDCG@10, Recall@100, MRR@10 and MAP@100 as trec_eval / pytrec_eval define them
 (graded gain, log2 discount, ideal ranking from the qrels; ties ranked by document id
@@ -36,28 +36,21 @@ import numpy as np
 
 from langchain_tasb.chroma.client import close_client, persistent_client
 from langchain_tasb.chroma.collection import HnswSettings, drop_collection
-from langchain_tasb.evaluation.cache import (
-    CACHE_DIR_ENV,
-    backend_label,
-    cached_corpus_vectors,
-    default_cache_dir,
-    embedding_cache_key,
-    encode_corpus,
-)
+from langchain_tasb.collection import TasbCollection
+from langchain_tasb.connection import Connection
+from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
 from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
 from langchain_tasb.evaluation.metrics import Run, evaluate
 from langchain_tasb.evaluation.product import evaluate_product_hybrid
 from langchain_tasb.evaluation.report import (
-    HEADLINE_METRICS,
     SWEEP_K,
     EvalReport,
     Latency,
     SearchResult,
     SweepPoint,
-    require_matplotlib,
 )
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
-from langchain_tasb.vectorstore import TasbVectorStore
+from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,28 +58,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from langchain_tasb.chroma.store import ChromaStore
-    from langchain_tasb.embeddings import TasbEmbeddings
-    from langchain_tasb.search import SearchSettings
-
-# The report and the embedding cache live in their own modules; their names stay importable
-# from here, where they were defined before.
-__all__ = [
-    "CACHE_DIR_ENV",
-    "HEADLINE_METRICS",
-    "SEARCH_K",
-    "SWEEP_K",
-    "EvalReport",
-    "Latency",
-    "SearchResult",
-    "SweepPoint",
-    "cached_corpus_vectors",
-    "default_cache_dir",
-    "embedding_cache_key",
-    "encode_corpus",
-    "require_matplotlib",
-    "run_evaluation",
-]
+    from langchain_tasb.encoding.model import TasbModel
 
 logger = logging.getLogger(__name__)
 
@@ -119,18 +91,22 @@ def _exact_latencies(
 
 
 def _index_search(
-    store: ChromaStore, query_vectors: NDArray[np.float32], query_ids: Sequence[str], k: int
+    collection: TasbCollection,
+    query_vectors: NDArray[np.float32],
+    query_ids: Sequence[str],
+    k: int,
 ) -> tuple[Run, list[list[str]], list[float]]:
-    """Query the index once per query: the run, ranked ids per query and seconds per query."""
-    store.query(query_vectors[0], k)  # warm-up: loads the index, not timed
+    """Search once per query, as every skin does: the run, ranked ids and seconds per query."""
+    settings = SearchSettings(k=k)
+    collection.search(settings, vector=query_vectors[0].tolist())  # warm-up, not timed
     run: Run = {}
     ranked: list[list[str]] = []
     times: list[float] = []
     for query_id, vector in zip(query_ids, query_vectors, strict=True):
         start = time.perf_counter()
-        hits = store.query(vector, k)
+        hits = collection.search(settings, vector=vector.tolist())
         times.append(time.perf_counter() - start)
-        run[query_id] = {hit.id: hit.dot for hit in hits}
+        run[query_id] = {hit.id: hit.score for hit in hits}
         ranked.append([hit.id for hit in hits])
     return run, ranked, times
 
@@ -174,7 +150,7 @@ def _check_sweep(values: Sequence[int]) -> tuple[int, ...]:
 
 def run_evaluation(
     dataset: BeirDataset,
-    embeddings: TasbEmbeddings,
+    embeddings: TasbModel,
     *,
     hnsw: HnswSettings | None = None,
     ef_search_sweep: Sequence[int] = (),
@@ -195,7 +171,7 @@ def run_evaluation(
         embeddings: The model to encode documents and queries with.
         hnsw: HNSW settings of the index (default: :class:`HnswSettings`'s defaults).
         ef_search_sweep: ``ef_search`` values to re-measure the index at (k = 10), in order.
-        cache_dir: Embedding cache folder (default: :func:`default_cache_dir`).
+        cache_dir: Embedding cache folder (default: ``cache.default_cache_dir()``).
         use_cache: False neither reads nor writes the embedding cache.
         client: A Chroma client to build the index in. Default: a ``PersistentClient`` in a
             temporary folder, removed afterwards. Chroma applies ``ef_search`` only when it
@@ -254,13 +230,13 @@ def run_evaluation(
     try:
         if progress:
             print(f"building the index ({len(dataset.doc_ids):,} docs)", file=sys.stderr)
-        store = TasbVectorStore(
-            embedding=embeddings, collection_name=name, client=active, hnsw=settings
+        store = TasbCollection(
+            embeddings, name, connection=Connection(client=active), hnsw=settings
         )
         start = time.perf_counter()
         store.store.upsert(dataset.doc_ids, dataset.doc_texts, doc_vectors)
         index_build_s = time.perf_counter() - start
-        index_run, index_ids, index_times = _index_search(store.store, query_vectors, query_ids, k)
+        index_run, index_ids, index_times = _index_search(store, query_vectors, query_ids, k)
         index = SearchResult(
             metrics=evaluate(index_run, dataset.qrels),
             recall_at_10_vs_exact=recall_against_exact(index_ids, exact_ids, k=SWEEP_K),
@@ -285,14 +261,14 @@ def run_evaluation(
             # that reopening loads it again, and set ef_search before the first query.
             _close(active)
             active = _temporary_client(tmp.name)
-            reopened = TasbVectorStore(
-                embedding=embeddings,
-                collection_name=name,
-                client=active,
+            reopened = TasbCollection(
+                embeddings,
+                name,
+                connection=Connection(client=active),
                 hnsw=HnswSettings(ef_search, settings.ef_construction, settings.max_neighbors),
             )
             kk = min(SWEEP_K, k)
-            run, ids, times = _index_search(reopened.store, query_vectors, query_ids, kk)
+            run, ids, times = _index_search(reopened, query_vectors, query_ids, kk)
             points.append(
                 SweepPoint(
                     ef_search=ef_search,

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.evaluation.metrics import Run
     from langchain_tasb.ingest.beir import BeirDataset
-    from langchain_tasb.search import SearchTarget
 
 HYBRID_K = 10
 """Results asked of each hybrid search: nDCG@10 and MRR@10 are the figures that apply."""
@@ -59,7 +59,7 @@ class HybridReport:
 
 
 def evaluate_product_hybrid(
-    store: SearchTarget,
+    store: TasbCollection,
     dataset: BeirDataset,
     query_ids: Sequence[str],
     query_vectors: NDArray[np.float32],

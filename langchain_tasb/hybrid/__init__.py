@@ -3,7 +3,8 @@
 The BM25 side, and how its index is kept in step with the collection, lives in
 :mod:`langchain_tasb.hybrid.lexical`; the fusion functions in
 :mod:`langchain_tasb.hybrid.fusion`. This module glues them to a
-:class:`TasbVectorStore` (:func:`hybrid_search`) and to evaluation runs (:func:`evaluate_hybrid`).
+:class:`~langchain_tasb.collection.TasbCollection` (:func:`hybrid_search`); scoring fused runs on a
+BEIR dataset is :mod:`langchain_tasb.evaluation.hybrid`'s.
 The names of both modules stay importable from here.
 
 Fusion: reciprocal rank fusion (default) or a weighted sum of min-max normalised scores.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.chroma.store import Hit
-from langchain_tasb.evaluation import evaluate
+from langchain_tasb.config import DEFAULT_FUSION, default_fetch_k
 from langchain_tasb.hybrid.bm25 import Bm25Index, bm25_run, tokenize, tokenizer_settings
 from langchain_tasb.hybrid.fusion import (
     DEFAULT_RRF_K,
@@ -40,23 +41,19 @@ from langchain_tasb.hybrid.lexical import (
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from langchain_tasb.evaluation import BeirDataset, Run
-    from langchain_tasb.search import SearchTarget
+    from langchain_tasb.collection import TasbCollection
 
 __all__ = [
-    "DEFAULT_FETCH_K",
     "DEFAULT_RRF_K",
     "FUSIONS",
     "PAGE_SIZE",
     "Bm25Index",
     "Fusion",
-    "HybridEvaluation",
     "HybridHit",
     "LexicalIndex",
     "attach_persisted",
     "bm25_run",
     "default_directory",
-    "evaluate_hybrid",
     "fuse",
     "fuse_runs",
     "hybrid_search",
@@ -67,7 +64,6 @@ __all__ = [
     "weighted_fusion",
 ]
 
-DEFAULT_FETCH_K = 20
 """Candidates taken from each side before fusing."""
 
 
@@ -87,12 +83,12 @@ class HybridHit:
 
 
 def hybrid_search(
-    store: SearchTarget,
+    store: TasbCollection,
     query: str,
     k: int = 4,
     *,
     fetch_k: int | None = None,
-    fusion: str = "rrf",
+    fusion: str = DEFAULT_FUSION,
     alpha: float = 0.5,
     rrf_k: int = DEFAULT_RRF_K,
     filter: Mapping[str, Any] | None = None,
@@ -111,7 +107,7 @@ def hybrid_search(
         store: The vector store.
         query: The query text.
         k: How many results.
-        fetch_k: Candidates per side (default 20).
+        fetch_k: Candidates per side (default ``config.default_fetch_k(k)``).
         fusion: "rrf" or "weighted".
         alpha: Dense weight for "weighted", in [0, 1].
         rrf_k: RRF constant.
@@ -127,7 +123,7 @@ def hybrid_search(
         ValueError: On a non-positive ``k``/``fetch_k``, an unknown ``fusion`` or ``alpha``
             outside [0, 1].
     """
-    fetch = DEFAULT_FETCH_K if fetch_k is None else fetch_k
+    fetch = default_fetch_k(k) if fetch_k is None else fetch_k
     for name, value in (("k", k), ("fetch_k", fetch)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             msg = f"{name} must be a positive integer, got {value!r}"
@@ -137,7 +133,7 @@ def hybrid_search(
         raise ValueError(msg)
     fetch = max(fetch, k)
     vector = np.asarray(
-        store.embeddings.embed_query(query) if query_vector is None else query_vector,
+        store.encoder.embed_query(query) if query_vector is None else query_vector,
         dtype=np.float32,
     )
     dense = store.store.query(vector, fetch, where=filter, where_document=where_document)
@@ -181,58 +177,6 @@ def _records(index: LexicalIndex, ids: list[str], vector: NDArray[np.float32]) -
         return {}
     return {
         hit.id: Hit(hit.id, hit.text, hit.metadata, dot=float(hit.vector @ vector))
-        for hit in index.store.store.get(ids, with_vectors=True)
+        for hit in index.gateway.get(ids, with_vectors=True)
         if hit.vector is not None
     }
-
-
-@dataclass(frozen=True)
-class HybridEvaluation:
-    """BM25 alone and BM25 fused with a dense run, scored on one dataset's qrels."""
-
-    fusion: str
-    alpha: float
-    bm25: dict[str, float]
-    """Metrics of BM25 alone (``evaluate``'s keys: ``ndcg@10``, ``recall@100``, ...)."""
-    hybrid: dict[str, float]
-    """Metrics of the fused run."""
-    bm25_run: Run
-    hybrid_run: Run
-
-
-def evaluate_hybrid(
-    dataset: BeirDataset,
-    dense_run: Run,
-    *,
-    fusion: str = "rrf",
-    alpha: float = 0.5,
-    rrf_k: int = DEFAULT_RRF_K,
-    k: int = 100,
-    lexical_run: Run | None = None,
-) -> HybridEvaluation:
-    """Score BM25 and BM25 fused with ``dense_run`` (e.g. ``EvalReport.exact_run``).
-
-    Args:
-        dataset: The BEIR dataset the dense run was computed on.
-        dense_run: Dense top-``k`` per query.
-        fusion: "rrf" or "weighted".
-        alpha: Dense weight for "weighted".
-        rrf_k: RRF constant.
-        k: Depth of the BM25 run and of the fused run.
-        lexical_run: A BM25 run computed before (saves re-indexing in a sweep).
-
-    Returns:
-        The metrics and runs.
-    """
-    lexical = lexical_run
-    if lexical is None:
-        lexical = bm25_run(dataset.doc_ids, dataset.doc_texts, dataset.queries, k)
-    fused = fuse_runs(dense_run, lexical, fusion=fusion, alpha=alpha, rrf_k=rrf_k, k=k)
-    return HybridEvaluation(
-        fusion=fusion,
-        alpha=alpha,
-        bm25=evaluate(lexical, dataset.qrels),
-        hybrid=evaluate(fused, dataset.qrels),
-        bm25_run=lexical,
-        hybrid_run=fused,
-    )

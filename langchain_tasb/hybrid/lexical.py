@@ -39,8 +39,8 @@ from langchain_tasb.chroma.client import side_folder
 from langchain_tasb.hybrid.sync import PAGE_SIZE, STATE_FILE, Core, Observer, Refresh, core_for
 
 if TYPE_CHECKING:
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.hybrid.bm25 import Bm25Index
-    from langchain_tasb.search import SearchTarget
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,12 @@ __all__ = [
 ]
 
 
-def default_directory(store: SearchTarget) -> Path | None:
+def default_directory(store: TasbCollection) -> Path | None:
     """Where the BM25 index of ``store`` persists by default; None for in-memory Chroma."""
     return side_folder(store.client, "bm25", store.collection_name)
 
 
-def attach(store: SearchTarget, core: Core) -> None:
+def attach(store: TasbCollection, core: Core) -> None:
     """Make ``store``'s writes update ``core`` (once per gateway)."""
     gateway = store.store
     if not any(isinstance(o, Observer) and o.core is core for o in gateway.observers):
@@ -86,13 +86,14 @@ class LexicalIndex:
 
     def __init__(
         self,
-        store: SearchTarget,
+        store: TasbCollection,
         directory: str | Path | Literal[False] | None = None,
         *,
         check_interval: float = 0.0,
     ) -> None:
         _check_interval(check_interval)
         self.store = store
+        self.gateway = store.store
         self.directory: Path | None = (
             None
             if directory is False
@@ -101,7 +102,7 @@ class LexicalIndex:
             else Path(directory).expanduser()
         )
         self.check_interval = check_interval
-        self._core = core_for(self.directory, store.store.id)
+        self._core = core_for(self.directory, self.gateway.id)
         self._checked = -math.inf
         attach(store, self._core)
 
@@ -124,7 +125,7 @@ class LexicalIndex:
             if not force and now - self._checked < self.check_interval:
                 return "current"
             core.sync_from_disk()
-            collection = self.store.store
+            collection = self.gateway
             if not force and not core.state.pending:
                 marker = collection.changes.marker()
                 if core.state.marker == marker:
@@ -170,7 +171,7 @@ class LexicalIndex:
             window = bm25.top(query, step, offset=offset)
             if not window:
                 break
-            passed = self.store.store.existing_ids(
+            passed = self.gateway.existing_ids(
                 [i for i, _ in window], where=where, where_document=where_document
             )
             out.extend(hit for hit in window if hit[0] in passed)
@@ -187,11 +188,11 @@ def _check_interval(value: float) -> None:
         raise ValueError(msg)
 
 
-_INDEXES: weakref.WeakKeyDictionary[SearchTarget, LexicalIndex] = weakref.WeakKeyDictionary()
+_INDEXES: weakref.WeakKeyDictionary[TasbCollection, LexicalIndex] = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
 
 
-def lexical_index(store: SearchTarget, *, check_interval: float | None = None) -> LexicalIndex:
+def lexical_index(store: TasbCollection, *, check_interval: float | None = None) -> LexicalIndex:
     """The shared :class:`LexicalIndex` of ``store``, which hybrid searches use by default.
 
     Created with default settings on first use; ``check_interval`` (seconds), when given,
@@ -207,7 +208,7 @@ def lexical_index(store: SearchTarget, *, check_interval: float | None = None) -
     return index
 
 
-def attach_persisted(store: SearchTarget) -> None:
+def attach_persisted(store: TasbCollection) -> None:
     """Keep a persisted BM25 index of ``store``'s collection in step with its writes, if any.
 
     Called when a store opens: a collection that was searched with ``search_type="hybrid"``

@@ -1,6 +1,6 @@
 """Index folders into a vector store: incremental, resumable, pipelined, memory-bounded.
 
-The store is a :class:`~langchain_tasb.vectorstore.TasbVectorStore`.
+The store is the core :class:`~langchain_tasb.collection.TasbCollection`.
 
 :func:`index_paths` walks the roots with :func:`~langchain_tasb.ingest.files.iter_files`, reads
 each file into records, cuts them into chunks that fit the model's token limit, and brings the
@@ -60,9 +60,9 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.chunking import TokenChunker
     from langchain_tasb.ingest.report import IndexReport, ProgressCallback
-    from langchain_tasb.vectorstore import TasbVectorStore
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -84,7 +84,7 @@ list held for one file; ``None`` lifts the limit."""
 
 
 def index_paths(
-    store: TasbVectorStore,
+    store: TasbCollection,
     roots: Sequence[str | os.PathLike[str]],
     *,
     include: Sequence[str] = (),
@@ -106,7 +106,7 @@ def index_paths(
     """Bring ``store`` in line with the files under ``roots``; see the module docstring.
 
     Args:
-        store: The vector store to fill; its embeddings encode the chunks.
+        store: The collection to fill; its encoder encodes the chunks.
         roots: Folders or files to index, recursively.
         include: Keep only files whose root-relative path matches one of these globs.
         exclude: Leave out files and folders matching one of these globs.
@@ -145,7 +145,7 @@ def index_paths(
         FileNotFoundError: If a root does not exist (before anything is written).
         ValueError: If ``batch_size`` is below 1, ``overlap_tokens`` does not fit, or a
             ``root_id`` is given for several roots or is empty, or a limit is below 1.
-        TypeError: If no chunker is given and the store's embeddings have no tokenizer.
+        TypeError: If no chunker is given and the store's encoder has no tokenizer.
         ImportError: With ``ray``, if Ray Data is not installed.
     """
     if isinstance(roots, str | Path):
@@ -164,7 +164,7 @@ def index_paths(
         msg = f"root_id must name the root, got {root_id!r}"
         raise ValueError(msg)
     if chunker is None:
-        chunker = make_chunker(store.embeddings, overlap_tokens)
+        chunker = make_chunker(store.encoder, overlap_tokens)
     make_run = functools.partial(
         _IndexRun,
         store=store,

@@ -118,10 +118,10 @@ def manifest_settings(
     store: Any, chunker: Any, limits: tuple[int | None, int | None]
 ) -> dict[str, Any]:
     """What a root's entries depend on besides the file: model, chunker, limits, version."""
-    embeddings = store.embeddings
+    encoder = store.encoder
     tokenizer = getattr(chunker, "_tokenizer", None)
     return {
-        "model": str(getattr(embeddings, "model_name", type(embeddings).__name__)),
+        "model": str(encoder.model_name),
         "chunker": [
             type(chunker).__name__,
             str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)),

@@ -37,9 +37,9 @@ from langchain_tasb.ingest.rows import (
 if TYPE_CHECKING:
     import os
 
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.chunking import TokenChunker
     from langchain_tasb.ingest.files import FileEntry
-    from langchain_tasb.vectorstore import TasbVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class _IndexRun:
     def __init__(
         self,
         *,
-        store: TasbVectorStore,
+        store: TasbCollection,
         roots: list[str | os.PathLike[str]],
         scan: dict[str, Any],
         batch_size: int,
@@ -262,7 +262,7 @@ class _IndexRun:
             rows, self.pending = self.pending, []  # checked file by file in _read_file
             vectors = None  # a batch writer encodes where it writes
             if self.writer is None:
-                embedded = self.store.embeddings.embed_documents([r.text for r in rows])
+                embedded = self.store.encoder.embed_documents([r.text for r in rows])
                 vectors = np.asarray(embedded, dtype=np.float32)
             self._put(_Write(rows, vectors))
         finishes, self.pending_finishes = self.pending_finishes, []

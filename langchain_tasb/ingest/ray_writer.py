@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.chroma.remote import ServerAddress
+from langchain_tasb.encoding.model import TasbModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from langchain_tasb.embeddings import TasbEmbeddings
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.rows import _Row
-    from langchain_tasb.vectorstore import TasbVectorStore
 
 __all__ = ["RayIndexing", "RayWriter", "ray_writer"]
 
@@ -51,11 +51,12 @@ class RayIndexing:
     Example:
         .. code-block:: python
 
-            from langchain_tasb import TasbEmbeddings, TasbVectorStore
+            from langchain_tasb.collection import TasbCollection
+            from langchain_tasb.connection import Connection
             from langchain_tasb.ingest import RayIndexing, index_paths
 
-            store = TasbVectorStore(
-                embedding=TasbEmbeddings(), collection_name="docs", host="chroma", port=8000
+            store = TasbCollection(
+                collection_name="docs", connection=Connection(url="http://chroma:8000")
             )
             report = index_paths(store, ["docs/"], ray=RayIndexing("auto", workers=4))
     """
@@ -100,7 +101,7 @@ class _EncodeWrite:
     Each call encodes and writes one batch, and says how many chunks it wrote and who it is.
     """
 
-    def __init__(self, embeddings: TasbEmbeddings, server: ServerAddress, collection: str) -> None:
+    def __init__(self, embeddings: TasbModel, server: ServerAddress, collection: str) -> None:
         self.embeddings = embeddings
         _ = embeddings.encoder  # load the model now, not inside the first batch
         self.gateway = server.open_collection(collection)
@@ -122,7 +123,7 @@ class RayWriter:
     def __init__(
         self,
         settings: RayIndexing,
-        embeddings: TasbEmbeddings,
+        embeddings: TasbModel,
         server: ServerAddress,
         collection: str,
         batch_size: int,
@@ -196,7 +197,7 @@ class RayWriter:
 
 @contextlib.contextmanager
 def ray_writer(
-    store: TasbVectorStore, settings: RayIndexing, batch_size: int
+    store: TasbCollection, settings: RayIndexing, batch_size: int
 ) -> Iterator[RayWriter]:
     """A :class:`RayWriter` for ``store``'s model and collection, with Ray up while it is used.
 
@@ -205,17 +206,15 @@ def ray_writer(
 
     Raises:
         ValueError: ``store`` is not on a Chroma server.
-        TypeError: ``store``'s embeddings are not a :class:`TasbEmbeddings`.
+        TypeError: ``store``'s encoder is not a :class:`~langchain_tasb.encoding.model.TasbModel`.
         ImportError: Ray Data is not installed; the message names the extra.
     """
     server = ServerAddress.of(store.store.client)  # before starting anything
-    model = store.embeddings
-    # LangChain loads only with a run on Ray, not with every import of the ingest package.
-    tasb_embeddings = importlib.import_module("langchain_tasb.embeddings").TasbEmbeddings
-    if not isinstance(model, tasb_embeddings):
+    model = store.encoder
+    if not isinstance(model, TasbModel):
         msg = (
-            f"Ray workers rebuild the model from TasbEmbeddings settings, got "
-            f"{type(model).__name__}: open the store with embedding=TasbEmbeddings(...)"
+            f"Ray workers rebuild the model from TasbModel settings, got "
+            f"{type(model).__name__}: open the store with TasbEmbeddings or TasbModel"
         )
         raise TypeError(msg)
     embeddings = model.model_copy(update={"processes": 0})  # one encoder per actor

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     import numpy as np
-    from langchain_core.embeddings import Embeddings
 
+    from langchain_tasb.encoding.types import TextEncoder
     from langchain_tasb.ingest.files import FileEntry
     from langchain_tasb.ingest.manifest import Fingerprint, Manifest
     from langchain_tasb.ingest.readers import Record
@@ -118,7 +118,7 @@ def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> st
 
 
 def make_chunker(
-    embeddings: Embeddings, overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
+    embeddings: TextEncoder, overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
 ) -> TokenChunker:
     """A chunker with the model's own tokenizer, sized to the document token limit.
 
@@ -126,7 +126,7 @@ def make_chunker(
     ``[SEP]``), so that no chunk is truncated when it is encoded.
 
     Args:
-        embeddings: A :class:`~langchain_tasb.embeddings.TasbEmbeddings` (anything with
+        embeddings: A :class:`~langchain_tasb.encoding.model.TasbModel` (anything with
             ``encoder.tokenizer``, ``document_max_tokens`` and ``info.max_seq_length``).
         overlap_tokens: Tokens shared by consecutive chunks.
 
@@ -146,7 +146,8 @@ def make_chunker(
     except AttributeError as exc:
         msg = (
             f"cannot chunk with {type(embeddings).__name__}: it has no model tokenizer. Use "
-            "TasbEmbeddings, or pass chunker=TokenChunker(tokenizer, max_tokens) yourself."
+            "TasbModel (TasbEmbeddings), or pass chunker=TokenChunker(tokenizer, max_tokens) "
+            "yourself."
         )
         raise TypeError(msg) from exc
     return TokenChunker(tokenizer, max_tokens=limit - 2, overlap_tokens=overlap_tokens)

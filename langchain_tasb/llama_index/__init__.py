@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 try:
     from llama_index.core.base.base_retriever import BaseRetriever
     from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+    from llama_index.core.schema import NodeWithScore, QueryBundle
     from llama_index.core.vector_stores.types import MetadataFilters
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     msg = (
@@ -32,18 +33,23 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(msg) from exc
 from pydantic import Field, PrivateAttr
 
-from langchain_tasb.embeddings import TasbEmbeddings
+from langchain_tasb.collection import TasbCollection
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.connection import Connection
+from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.llama_index.filters import to_where
-from langchain_tasb.llama_index.nodes import SCORE_KEYS
-from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore
-from langchain_tasb.retriever import TasbRetriever
+from langchain_tasb.llama_index.nodes import SCORE_KEYS, record_to_node
+from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore, encoder_of
+from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
-    from langchain_core.documents import Document
     from llama_index.core.callbacks import CallbackManager
+
+    from langchain_tasb.search import ScoredHit
 
 __all__ = [
     "SCORE_KEYS",
+    "CoreSearch",
     "TasbLlamaEmbedding",
     "TasbLlamaRetriever",
     "TasbLlamaVectorStore",
@@ -54,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 
 class TasbLlamaEmbedding(BaseEmbedding):
-    """LlamaIndex embedding model backed by :class:`TasbEmbeddings`.
+    """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
 
     Queries go through ``embed_query`` and texts through ``embed_documents``, each with the
     model's own settings (token limits, batch size, query cache). Vectors are returned as the
@@ -71,12 +77,12 @@ class TasbLlamaEmbedding(BaseEmbedding):
     """
 
     embed_batch_size: int = Field(default=256, gt=0, le=2048)
-    """Texts LlamaIndex hands over per call (TasbEmbeddings batches again inside)."""
+    """Texts LlamaIndex hands over per call (the model batches again inside)."""
 
-    _embeddings: TasbEmbeddings = PrivateAttr()
+    _embeddings: TasbModel = PrivateAttr()
 
-    def __init__(self, embeddings: TasbEmbeddings | None = None, **kwargs: Any) -> None:
-        model = embeddings if embeddings is not None else TasbEmbeddings()
+    def __init__(self, embeddings: TasbModel | None = None, **kwargs: Any) -> None:
+        model = embeddings if embeddings is not None else TasbModel()
         kwargs.setdefault("model_name", model.model_name)
         super().__init__(**kwargs)
         self._embeddings = model
@@ -87,8 +93,8 @@ class TasbLlamaEmbedding(BaseEmbedding):
         return "TasbLlamaEmbedding"
 
     @property
-    def embeddings(self) -> TasbEmbeddings:
-        """The wrapped LangChain embeddings."""
+    def embeddings(self) -> TasbModel:
+        """The wrapped model."""
         return self._embeddings
 
     def _get_query_embedding(self, query: str) -> list[float]:
@@ -110,20 +116,53 @@ class TasbLlamaEmbedding(BaseEmbedding):
         return await self._embeddings.aembed_documents(texts)
 
 
-def to_node(document: Document) -> NodeWithScore:
-    """A retrieved LangChain Document as a LlamaIndex node scored by its dot product."""
-    node = TextNode(
-        id_=document.id or "",
-        text=document.page_content,
-        metadata=dict(document.metadata),
-        excluded_llm_metadata_keys=list(SCORE_KEYS),
-        excluded_embed_metadata_keys=list(SCORE_KEYS),
-    )
-    return NodeWithScore(node=node, score=float(document.metadata["score"]))
+def to_node(hit: ScoredHit) -> NodeWithScore:
+    """A search hit as a LlamaIndex node scored by its dot product, its scores in metadata."""
+    node = record_to_node(hit.id, hit.text, {**hit.metadata, **hit.reserved}, hit.scores())
+    return NodeWithScore(node=node, score=hit.score)
+
+
+@dataclass(frozen=True)
+class CoreSearch:
+    """A core collection and search settings: what :class:`TasbLlamaRetriever` runs."""
+
+    core: TasbCollection
+    settings: SearchSettings
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> CoreSearch:
+        """Open the collection named by ``fields`` (never creating it); the rest are settings.
+
+        Raises:
+            TypeError: On a field that is neither a collection field nor a search setting.
+        """
+        options = dict(fields)
+        vectorstore = options.pop("vectorstore", None)
+        embedding = options.pop("embedding", None)
+        name = options.pop("collection_name", DEFAULT_COLLECTION_NAME)
+        hnsw = options.pop("hnsw", None)
+        connection = Connection.pop_from(options)
+        settings = SearchSettings.from_options(options.pop("search_type", "similarity"), **options)
+        core = (
+            getattr(vectorstore, "core", vectorstore)
+            if vectorstore is not None
+            else TasbCollection(
+                encoder_of(embedding),
+                name,
+                connection=connection,
+                hnsw=hnsw,
+                create_collection_if_not_exists=False,
+            )
+        )
+        return cls(core, settings)
+
+    def hits(self, query: str) -> list[ScoredHit]:
+        """The hits for ``query``."""
+        return self.core.search(self.settings, query=query)
 
 
 class TasbLlamaRetriever(BaseRetriever):
-    """LlamaIndex retriever running a :class:`TasbRetriever` search.
+    """LlamaIndex retriever running the core search.
 
     Node ids are the Chroma ids, ``score`` is the dot product with the query, and the
     metadata holds the stored metadata plus ``score`` and ``relevance`` (and, for
@@ -132,11 +171,13 @@ class TasbLlamaRetriever(BaseRetriever):
     ``QueryBundle.embedding`` computed elsewhere is not used.
 
     Args:
-        retriever: The LangChain retriever to run; or give its fields instead.
+        retriever: What to run: anything with ``hits(query)`` returning ``ScoredHit`` s (a
+            ``TasbRetriever``, a :class:`CoreSearch`); or give the fields instead.
         callback_manager: LlamaIndex callbacks.
         verbose: LlamaIndex's verbose flag.
-        **fields: :class:`TasbRetriever` fields (``vectorstore``, ``collection_name``,
-            ``persist_directory``, ``k``, ``search_type``, ``filter``, ...), with
+        **fields: the collection (``vectorstore``: a core collection or a store holding one,
+            or ``collection_name``, ``embedding``, ``hnsw`` and the connection fields) and
+            the search settings (``k``, ``search_type``, ``filter``, ...), with
             LlamaIndex's names accepted too: ``similarity_top_k`` for ``k``, and ``filters``
             (``MetadataFilters``) for ``filter`` (a Chroma ``where``).
 
@@ -153,7 +194,7 @@ class TasbLlamaRetriever(BaseRetriever):
 
     def __init__(
         self,
-        retriever: TasbRetriever | None = None,
+        retriever: Any = None,
         *,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
@@ -166,15 +207,15 @@ class TasbLlamaRetriever(BaseRetriever):
                 f"{sorted(fields)}); set those fields on the retriever instead."
             )
             raise TypeError(msg)
-        self.retriever = retriever if retriever is not None else TasbRetriever(**fields)
+        self.retriever = retriever if retriever is not None else CoreSearch.from_fields(fields)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [to_node(doc) for doc in self.retriever.search(query_bundle.query_str)]
+        return [to_node(hit) for hit in self.retriever.hits(query_bundle.query_str)]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        documents = await asyncio.to_thread(self.retriever.search, query_bundle.query_str)
-        return [to_node(doc) for doc in documents]
+        hits = await asyncio.to_thread(self.retriever.hits, query_bundle.query_str)
+        return [to_node(hit) for hit in hits]
 
 
 def _llama_names(fields: dict[str, Any]) -> dict[str, Any]:

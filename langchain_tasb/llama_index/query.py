@@ -16,14 +16,9 @@ from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY
 from langchain_tasb.search import ScoredHit, SearchSettings, search
 
 if TYPE_CHECKING:
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.collection import TasbCollection
 
-__all__ = ["DEFAULT_MMR_PREFETCH_FACTOR", "DEFAULT_MMR_THRESHOLD", "query_hits"]
-
-DEFAULT_MMR_PREFETCH_FACTOR = 4.0
-"""MMR picks from ``similarity_top_k`` times this many best candidates unless told."""
-DEFAULT_MMR_THRESHOLD = 0.5
-"""MMR trade-off when the query gives none: 1 is pure relevance, 0 is pure diversity."""
+__all__ = ["query_hits"]
 
 _QUERY_KWARGS = frozenset(
     {"where", "where_document", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor"}
@@ -32,7 +27,7 @@ _MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR)
 
 
 def query_hits(
-    vectorstore: TasbVectorStore, query: VectorStoreQuery, options: dict[str, Any]
+    vectorstore: TasbCollection, query: VectorStoreQuery, options: dict[str, Any]
 ) -> list[ScoredHit]:
     """The hits of a LlamaIndex query (see :meth:`TasbLlamaVectorStore.query`), checked first."""
     unknown = sorted(set(options) - _QUERY_KWARGS)
@@ -61,32 +56,33 @@ def query_hits(
         "ids": query.node_ids or None,
     }
     if query.mode == VectorStoreQueryMode.MMR:
+        # Unset, the candidates and the trade-off are the search's own defaults.
         threshold = options.get("mmr_threshold", query.mmr_threshold)
-        factor = options.get("mmr_prefetch_factor", DEFAULT_MMR_PREFETCH_FACTOR)
-        settings = SearchSettings(
-            "mmr",
-            fetch_k=options.get("mmr_prefetch_k") or max(k, int(k * factor)),
-            lambda_mult=DEFAULT_MMR_THRESHOLD if threshold is None else float(threshold),
-            **narrowing,
+        factor = options.get("mmr_prefetch_factor")
+        fetch_k = options.get("mmr_prefetch_k") or (
+            None if factor is None else max(k, int(k * factor))
         )
+        if threshold is not None:
+            narrowing["lambda_mult"] = float(threshold)
+        settings = SearchSettings("mmr", fetch_k=fetch_k, **narrowing)
     else:
         settings = SearchSettings("similarity", **narrowing)
     return search(vectorstore, settings, vector=vector)
 
 
-def _query_vector(vectorstore: TasbVectorStore, query: VectorStoreQuery) -> list[float]:
+def _query_vector(vectorstore: TasbCollection, query: VectorStoreQuery) -> list[float]:
     if query.query_embedding is None:
         if not query.query_str:
             msg = "VectorStoreQuery needs query_embedding or query_str; it has neither"
             raise ValueError(msg)
-        return vectorstore.embeddings.embed_query(query.query_str)
+        return vectorstore.encoder.embed_query(query.query_str)
     dimension = vectorstore.store.identity.dimension
     if len(query.query_embedding) != dimension:
         msg = (
             f"The query embedding has {len(query.query_embedding)} dimensions; collection "
             f"{vectorstore.collection_name!r} holds {dimension}-dimensional vectors. "
             "Query with the collection's model: VectorStoreIndex.from_vector_store(store, "
-            "embed_model=TasbLlamaEmbedding(embeddings=store.vectorstore.embeddings))."
+            "embed_model=TasbLlamaEmbedding(embeddings=store.core.encoder))."
         )
         raise ValueError(msg)
     return list(query.query_embedding)

@@ -1,6 +1,7 @@
 """``TasbLlamaVectorStore``: a LlamaIndex vector store over the same inner-product collection.
 
-What LangChain's :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as
+It runs on the core :class:`~langchain_tasb.collection.TasbCollection`, a peer of the
+LangChain skin: what :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as
 ``TextNode`` objects, and what it writes LangChain reads as plain text and the user's
 metadata (see :mod:`langchain_tasb.llama_index.nodes`). Scores are dot products, as
 everywhere in the package.
@@ -24,28 +25,25 @@ from llama_index.core.vector_stores.types import (
 from pydantic import PrivateAttr
 
 from langchain_tasb.chroma.store import validate_records
+from langchain_tasb.collection import WRITE_SLICE, TasbCollection
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.connection import CONNECTION_FIELDS, Connection
+from langchain_tasb.encoding.model import as_encoder
 from langchain_tasb.errors import ModelMismatchError
 from langchain_tasb.llama_index.filters import to_where
 from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
-from langchain_tasb.llama_index.query import (
-    DEFAULT_MMR_PREFETCH_FACTOR,
-    DEFAULT_MMR_THRESHOLD,
-    query_hits,
-)
-from langchain_tasb.vectorstore import DEFAULT_COLLECTION_NAME, WRITE_SLICE, TasbVectorStore
+from langchain_tasb.llama_index.query import query_hits
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    from langchain_core.embeddings import Embeddings
+    from collections.abc import Sequence
 
     from langchain_tasb.chroma.collection import Field
     from langchain_tasb.chroma.store import ChromaStore, HnswSettings
+    from langchain_tasb.encoding.types import TextEncoder
 
 logger = logging.getLogger(__name__)
 
-# The MMR defaults (query.py) are re-exported.
-__all__ = ["DEFAULT_MMR_PREFETCH_FACTOR", "DEFAULT_MMR_THRESHOLD", "TasbLlamaVectorStore"]
+__all__ = ["TasbLlamaVectorStore"]
 
 # Embeddings a node brings must be the collection model's own: one of them is recomputed per
 # write and compared. One model's vectors agree far above this across its backends.
@@ -64,21 +62,19 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     [0, 1]) in its metadata, kept out of what an LLM is shown.
 
     Args:
-        vectorstore: A :class:`~langchain_tasb.TasbVectorStore` to share; or give the
+        vectorstore: A core :class:`~langchain_tasb.collection.TasbCollection` to share, or
+            anything holding one as ``.core`` (a ``TasbVectorStore``); or give the
             connection fields instead.
         collection_name: The Chroma collection.
-        persist_directory: Embedded Chroma directory.
-        client: A ready Chroma client.
-        host: Chroma server host (with ``port``, ``ssl``, ``headers``).
-        port: Chroma server port.
-        ssl: Use https for the Chroma server.
-        headers: Extra HTTP headers for the Chroma server (for example an auth token).
-        embedding: The collection's model: LangChain ``Embeddings`` (``TasbEmbeddings()``
-            when None) or a :class:`TasbLlamaEmbedding`.
+        embedding: The collection's model: a ``TasbModel`` (``TasbEmbeddings`` is one), a
+            :class:`TasbLlamaEmbedding`, or anything with ``embed_documents`` and
+            ``embed_query``; when None, as for ``TasbCollection``.
         hnsw: HNSW settings for a new collection.
         create_collection_if_not_exists: False opens an existing collection only, raising
             :class:`~langchain_tasb.CollectionNotFoundError` when it is missing.
-        **kwargs: LlamaIndex's own vector store fields.
+        **kwargs: The connection fields (:class:`~langchain_tasb.connection.Connection`:
+            ``persist_directory``, ``url``, ``host``, ``port``, ``ssl``, ``headers``,
+            ``client``) and LlamaIndex's own vector store fields.
 
     Example:
         .. code-block:: python
@@ -100,32 +96,23 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     stores_text: bool = True
     is_embedding_query: bool = True
 
-    _vectorstore: TasbVectorStore = PrivateAttr()
+    _core: TasbCollection = PrivateAttr()
 
     def __init__(
         self,
-        vectorstore: TasbVectorStore | None = None,
+        vectorstore: Any = None,
         *,
         collection_name: str | None = None,
-        persist_directory: str | None = None,
-        client: Any = None,
-        host: str | None = None,
-        port: int | None = None,
-        ssl: bool = False,
-        headers: Mapping[str, str] | None = None,
         embedding: Any = None,
         hnsw: HnswSettings | None = None,
         create_collection_if_not_exists: bool = True,
         **kwargs: Any,
     ) -> None:
+        connection = Connection.pop_from(kwargs)
         fields = {
+            **{key: getattr(connection, key) for key in CONNECTION_FIELDS},
+            "ssl": connection.ssl or None,
             "collection_name": collection_name,
-            "persist_directory": persist_directory,
-            "client": client,
-            "host": host,
-            "port": port,
-            "ssl": ssl or None,
-            "headers": headers,
             "embedding": embedding,
             "hnsw": hnsw,
             "create_collection_if_not_exists": None if create_collection_if_not_exists else False,
@@ -134,24 +121,21 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         if vectorstore is not None and given:
             msg = (
                 f"Pass either vectorstore= or connection fields, not both (got vectorstore and "
-                f"{given}); the TasbVectorStore already holds its collection and model."
+                f"{given}); it already holds its collection and model."
             )
             raise TypeError(msg)
         if vectorstore is None:
-            vectorstore = TasbVectorStore(
-                embedding=_langchain_embeddings(embedding),
-                collection_name=collection_name or DEFAULT_COLLECTION_NAME,
-                persist_directory=persist_directory,
-                client=client,
-                host=host,
-                port=port,
-                ssl=ssl,
-                headers=headers,
+            collection = TasbCollection(
+                encoder_of(embedding),
+                collection_name or DEFAULT_COLLECTION_NAME,
+                connection=connection,
                 hnsw=hnsw,
                 create_collection_if_not_exists=create_collection_if_not_exists,
             )
+        else:
+            collection = getattr(vectorstore, "core", vectorstore)
         super().__init__(**kwargs)
-        self._vectorstore = vectorstore
+        self._core = collection
 
     @classmethod
     def class_name(cls) -> str:
@@ -161,16 +145,16 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     @property
     def client(self) -> Any:
         """The Chroma client."""
-        return self._vectorstore.client
+        return self._core.client
 
     @property
-    def vectorstore(self) -> TasbVectorStore:
-        """The LangChain store over the same collection (``.as_retriever()`` and so on)."""
-        return self._vectorstore
+    def core(self) -> TasbCollection:
+        """The core collection this store runs on (the same one a LangChain skin can open)."""
+        return self._core
 
     @property
     def _gateway(self) -> ChromaStore:
-        return self._vectorstore.store
+        return self._core.store
 
     # ----------------------------------------------------------------------------- writing
 
@@ -193,7 +177,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             validate_records(ids, texts, metadatas)  # before spending time on encoding
             vectors = self._vectors([nodes[i] for i in picked], picked)
             self._gateway.upsert(ids, texts, vectors, metadatas)
-        logger.debug("upserted %d nodes into %s", len(order), self._vectorstore.collection_name)
+        logger.debug("upserted %d nodes into %s", len(order), self._core.collection_name)
         return [record.id for record in records]
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
@@ -201,9 +185,9 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         return await asyncio.to_thread(self.add, nodes, **kwargs)
 
     def _vectors(self, nodes: list[BaseNode], positions: list[int]) -> list[list[float]]:
-        embeddings = self._vectorstore.embeddings
+        encoder = self._core.encoder
         missing = [i for i, node in enumerate(nodes) if node.embedding is None]
-        made = embeddings.embed_documents(
+        made = encoder.embed_documents(
             [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in missing]
         )
         vectors: list[list[float]] = [node.embedding or [] for node in nodes]
@@ -218,19 +202,19 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Refuse a node embedding that the collection's model does not produce."""
         given = np.asarray(node.embedding, dtype=np.float64)
         ours = np.asarray(
-            self._vectorstore.embeddings.embed_documents(
+            self._core.encoder.embed_documents(
                 [node.get_content(metadata_mode=MetadataMode.EMBED)]
             )[0],
             dtype=np.float64,
         )
         fix = (
             "Embed with the collection's model (embed_model=TasbLlamaEmbedding(embeddings="
-            "store.vectorstore.embeddings)), or write into a collection of the other model."
+            "store.core.encoder)), or write into a collection of the other model."
         )
         if given.shape != ours.shape:
             msg = (
                 f"nodes[{position}] (id {node.node_id!r}) carries a {given.size}-dimensional "
-                f"embedding; collection {self._vectorstore.collection_name!r} holds "
+                f"embedding; collection {self._core.collection_name!r} holds "
                 f"{ours.size}-dimensional vectors. {fix}"
             )
             raise ModelMismatchError(msg)
@@ -240,7 +224,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         if cosine < _MIN_COSINE or abs(ratio - 1.0) > _NORM_TOLERANCE:
             msg = (
                 f"nodes[{position}] (id {node.node_id!r}) carries an embedding the model of "
-                f"collection {self._vectorstore.collection_name!r} does not produce for its "
+                f"collection {self._core.collection_name!r} does not produce for its "
                 f"text (cosine {cosine:.4f}, norm ratio {ratio:.3f}). {fix}"
             )
             raise ModelMismatchError(msg)
@@ -282,7 +266,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     def clear(self) -> None:
         """Delete every node; the collection and its model record stay."""
         removed = self._gateway.clear()
-        logger.debug("cleared %d nodes from %s", removed, self._vectorstore.collection_name)
+        logger.debug("cleared %d nodes from %s", removed, self._core.collection_name)
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
@@ -325,7 +309,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         read from the query), ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (candidates MMR
         picks from).
         """
-        hits = query_hits(self._vectorstore, query, kwargs)
+        hits = query_hits(self._core, query, kwargs)
         nodes = [
             record_to_node(
                 hit.id,
@@ -344,16 +328,17 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         return await asyncio.to_thread(self.query, query, **kwargs)
 
 
-def _langchain_embeddings(embedding: Any) -> Embeddings | None:
-    """LangChain embeddings from LangChain or LlamaIndex ones (a ``TasbLlamaEmbedding``)."""
+def encoder_of(embedding: Any) -> TextEncoder | None:
+    """The core encoder behind a model, a ``TasbLlamaEmbedding`` or a LangChain embeddings."""
+    if embedding is None:
+        return None
     if not isinstance(embedding, BaseEmbedding):
-        return embedding  # type: ignore[no-any-return]
+        return as_encoder(embedding)
     inner = getattr(embedding, "embeddings", None)
     if inner is None:
         msg = (
             f"embedding={type(embedding).__name__}(...) is a LlamaIndex embed model this store "
-            "cannot run itself; pass LangChain Embeddings (TasbEmbeddings()) or a "
-            "TasbLlamaEmbedding"
+            "cannot run itself; pass a TasbModel (or TasbEmbeddings()) or a TasbLlamaEmbedding"
         )
         raise TypeError(msg)
-    return inner  # type: ignore[no-any-return]
+    return as_encoder(inner)

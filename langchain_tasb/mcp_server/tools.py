@@ -1,10 +1,11 @@
 """The MCP tools over one collection: ``search``, ``fetch`` and ``collection_info``, read-only.
 
-:func:`build_server` wraps a :class:`~langchain_tasb.TasbRetriever` in an ``MCPServer`` of the
-official MCP Python SDK. Each tool answers with structured content (the models below, which
-are also the tools' output schemas) and a numbered text rendering for models that read text
-only. Input the agent can fix (an empty query, ``k`` out of range, a malformed filter, an
-unknown id) comes back as a tool error that says what to change; the server keeps serving.
+:func:`build_server` serves a core :class:`~langchain_tasb.collection.TasbCollection` from an
+``MCPServer`` of the official MCP Python SDK. Each tool answers with structured content (the
+models below, which are also the tools' output schemas) and a numbered text rendering for models
+that read text only. Input the agent can fix (an empty query, ``k`` out of range, a malformed
+filter, an unknown id) comes back as a tool error that says what to change; the server keeps
+serving.
 """
 
 from __future__ import annotations
@@ -20,20 +21,19 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
-from langchain_tasb.metadata import RESULT_KEYS
-from langchain_tasb.tools import source_label
+from langchain_tasb.metadata import user_metadata
+from langchain_tasb.search import SearchSettings
 from langchain_tasb.validation import echo
 
 if TYPE_CHECKING:
-    from langchain_core.documents import Document
-
-    from langchain_tasb.retriever import TasbRetriever
+    from langchain_tasb.collection import TasbCollection
+    from langchain_tasb.search import ScoredHit
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_K = 5
 MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
@@ -111,7 +111,7 @@ InfoOutput = Annotated[CallToolResult, CollectionInfo]
 
 
 def build_server(
-    retriever: TasbRetriever,
+    core: TasbCollection,
     *,
     info: Callable[[], Mapping[str, Any]],
     name: str = "tasb",
@@ -120,7 +120,7 @@ def build_server(
     """An MCP server whose tools search, read and describe one collection.
 
     Args:
-        retriever: Searches the collection; its store also serves ``fetch``.
+        core: The core collection to search and ``fetch`` from.
         info: Returns what ``tasb info --json`` reports; called once now (for the tool
             descriptions) and on each ``collection_info`` call.
         name: The server name announced to clients.
@@ -131,7 +131,6 @@ def build_server(
     Returns:
         The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
     """
-    store = retriever.store
     summary = dict(info())
     holds = describe_contents(summary)
     server: MCPServer[Any] = MCPServer(
@@ -162,20 +161,18 @@ def build_server(
         except ValueError as exc:
             raise ToolError(str(exc)) from None
         try:
-            documents = retriever.search(
-                query, k=k, filter=where, search_type=search_type, fetch_k=max(20, 4 * k)
-            )
+            settings = SearchSettings.from_options(search_type, k=k, filter=where)
+            hits = [to_hit(hit) for hit in core.search(settings, query=query)]
         except (ValueError, ImportError, ConnectionError) as exc:
             msg = f"search failed: {_capped(exc)}"
             raise ToolError(msg) from exc
-        hits = [to_hit(document) for document in documents]
         result = SearchResults(
             query=query, search_type=search_type, k=k, filter=where, results=hits
         )
         # Outside hybrid search the hybrid-only scores are left out rather than sent as null.
         unused = None if search_type == "hybrid" else {"results": {"__all__": _HYBRID_ONLY}}
         return CallToolResult(
-            content=[TextContent(type="text", text=render_hits(documents, where))],
+            content=[TextContent(type="text", text=render_hits(hits, where))],
             structured_content=result.model_dump(mode="json", exclude=unused),
         )
 
@@ -184,26 +181,26 @@ def build_server(
             msg = "id is empty: pass the id of a search result"
             raise ToolError(msg)
         try:
-            found = store.get_by_ids([id])
+            found = core.get([id])
         except (ValueError, ConnectionError) as exc:
             msg = f"fetch failed: {_capped(exc)}"
             raise ToolError(msg) from exc
         if not found:
             msg = (
-                f"no chunk with id {echo(id)} in collection {store.collection_name!r}: pass an id "
-                "exactly as a search result gives it"
+                f"no chunk with id {echo(id)} in collection {core.collection_name!r}: pass "
+                "an id exactly as a search result gives it"
             )
             raise ToolError(msg)
-        document = found[0]
-        metadata = dict(document.metadata)
+        record = found[0]
+        metadata = user_metadata(record.metadata)
         chunk = Chunk(
-            id=document.id or id,
+            id=record.id or id,
             source=_str_or_none(metadata.get("source")),
             chunk=_chunk_or_none(metadata.get("chunk")),
-            text=document.page_content,
+            text=record.text,
             metadata=metadata,
         )
-        text = f"[{source_label(document)}] id {chunk.id}\n{document.page_content}"
+        text = f"[{_label(chunk.source, chunk.chunk, chunk.id)}] id {chunk.id}\n{record.text}"
         if metadata:
             text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
         return CallToolResult(
@@ -300,35 +297,36 @@ def describe_contents(summary: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def to_hit(document: Document) -> SearchHit:
-    """A search result Document as a :class:`SearchHit`."""
-    metadata = dict(document.metadata)
-    scores = {key: metadata.pop(key, None) for key in RESULT_KEYS}
+def to_hit(hit: ScoredHit) -> SearchHit:
+    """A core search hit as a :class:`SearchHit` (the user's metadata stays as it is)."""
     return SearchHit(
-        id=str(document.id),
-        source=_str_or_none(metadata.get("source")),
-        chunk=_chunk_or_none(metadata.get("chunk")),
-        score=float(scores["score"]),
-        relevance=float(scores["relevance"]),
-        text=document.page_content,
-        metadata=metadata,
-        fused_score=scores["fused_score"],
-        bm25_score=scores["bm25_score"],
+        id=hit.id,
+        source=_str_or_none(hit.metadata.get("source")),
+        chunk=_chunk_or_none(hit.metadata.get("chunk")),
+        score=hit.score,
+        relevance=hit.relevance,
+        text=hit.text,
+        metadata=dict(hit.metadata),
+        fused_score=hit.fused_score,
+        bm25_score=hit.bm25_score,
     )
 
 
-def render_hits(documents: list[Document], where: Mapping[str, Any] | None = None) -> str:
+def render_hits(hits: list[SearchHit], where: Mapping[str, Any] | None = None) -> str:
     """Numbered blocks ``[n] source #chunk (score S, relevance R) id ID`` then the text."""
-    if not documents:
+    if not hits:
         return "No matching chunks" + (" for this filter." if where else ".")
-    blocks = []
-    for n, document in enumerate(documents, start=1):
-        metadata = document.metadata
-        blocks.append(
-            f"[{n}] {source_label(document)} (score {metadata['score']:.1f}, relevance "
-            f"{metadata['relevance']:.2f}) id {document.id}\n{document.page_content}"
-        )
-    return "\n\n".join(blocks)
+    return "\n\n".join(
+        f"[{n}] {_label(hit.source, hit.chunk, hit.id)} (score {hit.score:.1f}, relevance "
+        f"{hit.relevance:.2f}) id {hit.id}\n{hit.text}"
+        for n, hit in enumerate(hits, start=1)
+    )
+
+
+def _label(source: str | None, chunk: int | str | None, id_: str) -> str:
+    """Where a chunk came from: its source (with ``#chunk``), else its id."""
+    label = source or id_ or "unknown source"
+    return label if chunk is None else f"{label} #{chunk}"
 
 
 def _capped(exc: BaseException, limit: int = 1_000) -> str:

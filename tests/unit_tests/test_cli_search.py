@@ -161,7 +161,7 @@ def test_eval_hybrid_reports_bm25_dense_and_fused(
     assert code == 0
     out = capsys.readouterr().out
     assert "| BM25 (the collection's lexical index) |" in out
-    assert "| hybrid search (RRF, k=10, fetch_k=20) |" in out
+    assert "| hybrid search (RRF, k=10, fetch_k=40) |" in out
     data = json.loads(report.read_text())
     assert set(data["hybrid"]) == {"k", "fetch_k", "fusion", "alpha", "bm25", "hybrid"}
     # A lexical signal on a random-weight model: BM25 must beat the dense side clearly.

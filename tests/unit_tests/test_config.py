@@ -11,8 +11,7 @@ import pytest
 
 from langchain_tasb import TasbRetriever, TasbVectorStore, config
 from langchain_tasb.cli.common import DEFAULT_COLLECTION
-from langchain_tasb.encoding import encoder, onnx_cache
-from langchain_tasb.evaluation.experiment import default_cache_dir
+from langchain_tasb.evaluation.cache import default_cache_dir
 
 
 def test_library_and_cli_share_one_default_collection() -> None:
@@ -36,13 +35,6 @@ def test_cache_root_follows_the_environment(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert config.cache_root() == tmp_path / "home" / ".cache" / "langchain-tasb"
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "langchain-tasb" / "embeddings"
-
-
-def test_old_homes_of_the_defaults_are_the_config_values() -> None:
-    assert onnx_cache.cache_root is config.cache_root
-    assert onnx_cache.CACHE_ENV_VAR == config.CACHE_ENV_VAR == "TASB_CACHE_DIR"
-    assert encoder.DEFAULT_MODEL_NAME == config.DEFAULT_MODEL_NAME
-    assert (encoder.MODEL_ENV_VAR, encoder.BACKEND_ENV_VAR) == ("TASB_MODEL", "TASB_BACKEND")
 
 
 def test_config_imports_no_heavy_dependency() -> None:

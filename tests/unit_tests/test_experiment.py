@@ -16,15 +16,14 @@ from langchain_tasb import TasbEmbeddings
 from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.cli import main
 from langchain_tasb.evaluation import BeirDataset, evaluate, find_data_dir, load_beir
-from langchain_tasb.evaluation.cache import encode_corpus
-from langchain_tasb.evaluation.experiment import (
-    EvalReport,
+from langchain_tasb.evaluation.cache import (
     cached_corpus_vectors,
     default_cache_dir,
     embedding_cache_key,
-    require_matplotlib,
-    run_evaluation,
+    encode_corpus,
 )
+from langchain_tasb.evaluation.experiment import run_evaluation
+from langchain_tasb.evaluation.report import EvalReport, require_matplotlib
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

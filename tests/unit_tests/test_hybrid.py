@@ -8,11 +8,11 @@ import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore, hybrid
 from langchain_tasb.evaluation import BeirDataset, CorpusDoc
+from langchain_tasb.evaluation.hybrid import evaluate_hybrid
 from langchain_tasb.hybrid import (
     Bm25Index,
     LexicalIndex,
     default_directory,
-    evaluate_hybrid,
     fuse_runs,
     hybrid_search,
     reciprocal_rank_fusion,

@@ -46,7 +46,7 @@ def test_package_ships_type_information() -> None:
 def test_public_names_load_their_modules_on_first_use() -> None:
     code = (
         "import sys\n"
-        "import langchain_tasb.encoding.encoder, langchain_tasb.testing\n"
+        "import langchain_tasb.encoding.selection, langchain_tasb.testing\n"
         "import langchain_tasb.evaluation\n"
         "print(sorted(m for m in ('langchain_core', 'chromadb', 'pydantic') if m in sys.modules))\n"
         "from langchain_tasb import TasbRetriever\n"

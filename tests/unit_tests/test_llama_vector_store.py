@@ -171,7 +171,7 @@ def test_opened_by_connection_fields_and_a_llama_embedding(
     store = TasbLlamaVectorStore(
         collection_name="shared", persist_directory=str(tmp_path), embedding=embed_model
     )
-    assert store.vectorstore.embeddings is tiny_embeddings
+    assert store.core.encoder is tiny_embeddings
     assert _query(store, embed_model, k=3) == _langchain(writer, k=3)
 
 
@@ -208,7 +208,11 @@ def test_llama_written_collection_reads_clean_in_langchain_same_ranking(
     llama_store: TasbLlamaVectorStore, embed_model: TasbLlamaEmbedding
 ) -> None:
     index = _llama_index(llama_store, embed_model)
-    lc = llama_store.vectorstore
+    lc = TasbVectorStore(
+        embedding=llama_store.core.encoder,  # type: ignore[arg-type]
+        collection_name=llama_store.core.collection_name,
+        client=llama_store.client,
+    )
     llama = [
         (n.node.node_id, n.score) for n in index.as_retriever(similarity_top_k=4).retrieve(QUERY)
     ]
@@ -276,7 +280,7 @@ def test_node_round_trips_through_the_collection(
     assert got.model_dump(exclude={"embedding"}) == node.model_dump(exclude={"embedding"})
     assert got_plain.model_dump(exclude={"embedding"}) == plain.model_dump(exclude={"embedding"})
     # A plain node is stored exactly as LangChain would store it.
-    raw = {hit.id: hit.metadata for hit in llama_store.vectorstore.store.get(["n1", "n2"])}
+    raw = {hit.id: hit.metadata for hit in llama_store.core.store.get(["n1", "n2"])}
     assert raw["n2"] is None
     assert set(raw["n1"] or {}) == {"source", "page", "_tasb_llama_node", "_tasb_ref_doc_id"}
 
@@ -291,7 +295,7 @@ def test_add_upserts_and_is_batched(
 
     monkeypatch.setattr(module, "WRITE_SLICE", 3)
     writes: list[int] = []
-    gateway = llama_store.vectorstore.store
+    gateway = llama_store.core.store
     original = gateway.upsert
 
     def counting(ids: Any, *args: Any, **kwargs: Any) -> None:
@@ -336,7 +340,7 @@ def test_embeddings_from_another_model_are_refused(
         )
         with pytest.raises(ModelMismatchError, match=match):
             llama_store.add([node])
-    assert llama_store.vectorstore.store.count() == 0
+    assert llama_store.core.store.count() == 0
     with pytest.raises(ValueError, match="48 dimensions"):
         llama_store.query(VectorStoreQuery(query_embedding=[0.0] * 48, similarity_top_k=1))
 
@@ -358,7 +362,7 @@ def test_ingestion_pipeline_twice_writes_nothing_new(
         vector_store=llama_store,
     )
     first = pipeline.run(documents=_llama_documents())
-    gateway = llama_store.vectorstore.store
+    gateway = llama_store.core.store
     stored = _records(gateway)
     assert len(stored) == len(first) > len(_llama_documents())
     second = pipeline.run(documents=_llama_documents())
@@ -373,7 +377,7 @@ def test_delete_by_ref_doc_id_nodes_and_clear(
     llama_store: TasbLlamaVectorStore, embed_model: TasbLlamaEmbedding
 ) -> None:
     _llama_index(llama_store, embed_model)
-    gateway = llama_store.vectorstore.store
+    gateway = llama_store.core.store
     total = gateway.count()
     in_book0 = llama_store.get_nodes(
         filters=MetadataFilters(filters=[MetadataFilter(key="source", value="book0.md")])
@@ -442,10 +446,10 @@ async def test_async_twins_equal_sync(
     await stores[1].adelete("d0")
     stores[0].delete_nodes(["n1"])
     await stores[1].adelete_nodes(["n1"])
-    counts = [s.vectorstore.store.count() for s in stores]
+    counts = [s.core.store.count() for s in stores]
     assert counts == [len(TEXTS) // 2 - 1] * 2
     await stores[1].aclear()
-    assert stores[1].vectorstore.store.count() == 0
+    assert stores[1].core.store.count() == 0
 
 
 # ------------------------------------------------------------------ querying
@@ -542,7 +546,7 @@ def test_filters_chroma_cannot_express_are_refused() -> None:
 
 def test_retriever_takes_llama_index_names(lc_store: TasbVectorStore) -> None:
     retriever = TasbLlamaRetriever(vectorstore=lc_store, similarity_top_k=2)
-    assert retriever.retriever.k == 2
+    assert retriever.retriever.settings.k == 2
     with pytest.raises(TypeError, match="similarity_top_k= or k="):
         TasbLlamaRetriever(vectorstore=lc_store, similarity_top_k=2, k=3)
     with pytest.raises(TypeError, match="filters= or filter="):

@@ -237,7 +237,7 @@ def test_http_checks_host_and_origin_on_every_bind_and_the_token_scheme_case_ins
 ) -> None:
     from langchain_tasb.mcp_server.run import http_app
 
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     assert _http_status(http_app(server, bound, token=token), headers) == status
 
 
@@ -277,7 +277,7 @@ def _call(server: Any, name: str, arguments: dict[str, Any]) -> Any:
 def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
     retriever: TasbRetriever,
 ) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     result = _call(server, "search", {"query": "people in London", "k": 3})
     expected = retriever.invoke("people in London", k=3)
     hits = result.structured_content["results"]
@@ -296,8 +296,8 @@ def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
 
 
 def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetriever) -> None:
-    threaded = build_server(retriever, info=lambda: _info(retriever))
-    on_loop = build_server(retriever, info=lambda: _info(retriever), on_loop=True)
+    threaded = build_server(retriever.store.core, info=lambda: _info(retriever))
+    on_loop = build_server(retriever.store.core, info=lambda: _info(retriever), on_loop=True)
     schemas = [
         {tool.name: (tool.input_schema, tool.output_schema) for tool in anyio.run(s.list_tools)}
         for s in (threaded, on_loop)
@@ -319,7 +319,7 @@ def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetr
 
 
 def test_output_schemas_inline_with_nullable_fields_as_type_lists(retriever: TasbRetriever) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
     search = tools["search"].output_schema
     assert "$defs" not in search
@@ -332,7 +332,7 @@ def test_output_schemas_inline_with_nullable_fields_as_type_lists(retriever: Tas
 
 
 def test_tool_descriptions_say_what_the_collection_holds(retriever: TasbRetriever) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
     assert set(tools) == {"search", "fetch", "collection_info"}
     description = tools["search"].description
@@ -359,7 +359,7 @@ def test_tool_descriptions_say_what_the_collection_holds(retriever: TasbRetrieve
 def test_bad_search_input_is_a_tool_error(
     retriever: TasbRetriever, arguments: dict[str, Any], message: str
 ) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     with pytest.raises(ToolError, match="Error executing tool search") as caught:
         _call(server, "search", arguments)
     assert message in str(caught.value)
@@ -368,7 +368,7 @@ def test_bad_search_input_is_a_tool_error(
 
 @pytest.mark.parametrize("k", [True, False])
 def test_a_boolean_k_is_refused_not_read_as_a_number(retriever: TasbRetriever, k: bool) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     with pytest.raises(ToolError, match="Error executing tool search") as caught:
         _call(server, "search", {"query": "London", "k": k})
     assert f"k must be a whole number from 1 to {MAX_K}, got the boolean {str(k).lower()}" in str(
@@ -390,7 +390,7 @@ def test_a_boolean_k_is_refused_not_read_as_a_number(retriever: TasbRetriever, k
 def test_tool_errors_repeat_little_of_a_huge_input(
     retriever: TasbRetriever, name: str, arguments: dict[str, Any], message: str
 ) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     with pytest.raises(ToolError) as caught:
         _call(server, name, arguments)
     assert message in str(caught.value)
@@ -398,7 +398,7 @@ def test_tool_errors_repeat_little_of_a_huge_input(
 
 
 def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetriever) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     [hit] = retriever.invoke("protein", k=1)
     got = _call(server, "fetch", {"id": hit.id}).structured_content
     assert got["id"] == hit.id
@@ -409,7 +409,7 @@ def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetrieve
 
 
 def test_collection_info_reports_what_info_returns(retriever: TasbRetriever) -> None:
-    server = build_server(retriever, info=lambda: _info(retriever))
+    server = build_server(retriever.store.core, info=lambda: _info(retriever))
     got = _call(server, "collection_info", {}).structured_content
     assert got == _info(retriever)
 
@@ -454,7 +454,7 @@ def test_an_over_long_stdio_line_gets_an_error_and_serving_goes_on(
 
     from langchain_tasb.mcp_server.stdio import serve_pipes
 
-    server = build_server(retriever, info=lambda: _info(retriever), on_loop=True)
+    server = build_server(retriever.store.core, info=lambda: _info(retriever), on_loop=True)
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
     failures: list[BaseException] = []

@@ -1,0 +1,212 @@
+"""``TasbCollection``: the core's collection, a Chroma collection opened with its model.
+
+Framework-free: it takes a :class:`~langchain_tasb.encoding.types.TextEncoder` (a
+:class:`~langchain_tasb.encoding.model.TasbModel`, or a skin's adapter), writes texts by id,
+reads records back as :class:`~langchain_tasb.chroma.records.Hit` s and searches into
+:class:`~langchain_tasb.search.ScoredHit` s. Every skin (LangChain, LlamaIndex, the CLI, MCP)
+and ingest and evaluation open one of these.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from langchain_tasb.chroma.identity import calibrate, probe_vector
+from langchain_tasb.chroma.store import (
+    ChromaStore,
+    Hit,
+    HnswSettings,
+    check_collection_name,
+    recorded_model_name,
+    validate_records,
+)
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
+from langchain_tasb.connection import Connection
+from langchain_tasb.encoding.model import TasbModel
+from langchain_tasb.hybrid.lexical import attach_persisted
+from langchain_tasb.ids import content_id
+from langchain_tasb.metadata import check_user_metadata
+from langchain_tasb.search import search
+from langchain_tasb.validation import check_texts
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from langchain_tasb.encoding.types import TextEncoder
+    from langchain_tasb.scoring import RelevanceScale
+    from langchain_tasb.search import ScoredHit, SearchSettings
+
+logger = logging.getLogger(__name__)
+
+# Texts are embedded and written this many at a time, so a huge add_texts call keeps memory
+# bounded and what was written before a crash stays written.
+WRITE_SLICE = 2048
+
+
+def default_encoder(
+    client: Any, collection_name: str, factory: Callable[..., TextEncoder] = TasbModel
+) -> TextEncoder:
+    """The model to open ``collection_name`` with when none is given.
+
+    ``$TASB_MODEL`` when set; else the model recorded in the collection, if it exists and
+    records one (said at INFO); else TAS-B. A model given explicitly always wins over all of
+    these, and opening still refuses a collection built by another model.
+    """
+    if not os.environ.get(MODEL_ENV_VAR):
+        recorded = recorded_model_name(client, collection_name)
+        if recorded:
+            logger.info("using model %s recorded in collection %s", recorded, collection_name)
+            return factory(model_name=recorded)
+    return factory()
+
+
+def fresh_collection_name(options: Mapping[str, Any]) -> str | None:
+    """A unique collection name when ``options`` name neither a collection nor a place.
+
+    In-memory Chroma clients share one store per process: two notebook cells building a
+    collection from texts must not write into each other's.
+    """
+    if "collection_name" in options or Connection.from_options(options).given():
+        return None
+    return f"tasb-{uuid.uuid4().hex[:12]}"
+
+
+class TasbCollection:
+    """A Chroma collection created for inner-product search, opened with its model.
+
+    Opening checks the collection's distance space and that it was filled by the same model
+    (by what the model computes, not its name). Texts are embedded and upserted in slices.
+
+    Args:
+        encoder: the model; defaults to ``$TASB_MODEL``, else the model recorded in an
+            existing collection, else TAS-B (see :func:`default_encoder`).
+        collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
+        connection: where Chroma lives (:class:`~langchain_tasb.connection.Connection`);
+            in-memory when empty.
+        hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
+        collection_metadata: extra metadata for a new collection.
+        create_collection_if_not_exists: when False, a missing collection raises
+            ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
+            being created.
+        model_factory: what builds the default model (a skin passes its own model class).
+    """
+
+    def __init__(
+        self,
+        encoder: TextEncoder | None = None,
+        collection_name: str = DEFAULT_COLLECTION_NAME,
+        *,
+        connection: Connection | None = None,
+        hnsw: HnswSettings | None = None,
+        collection_metadata: Mapping[str, Any] | None = None,
+        create_collection_if_not_exists: bool = True,
+        model_factory: Callable[..., TextEncoder] = TasbModel,
+    ) -> None:
+        check_collection_name(collection_name)  # before connecting or loading a model
+        self.client = (connection or Connection()).connect()
+        self.encoder: TextEncoder = (
+            encoder
+            if encoder is not None
+            else default_encoder(self.client, collection_name, model_factory)
+        )
+        self.store = ChromaStore.open(
+            self.client,
+            collection_name,
+            probe=probe_vector(self.encoder),
+            similarity=self.encoder.similarity,
+            calibrate=lambda: calibrate(self.encoder),
+            model_name=str(self.encoder.model_name),
+            hnsw=hnsw,
+            metadata=collection_metadata,
+            create=create_collection_if_not_exists,
+        )
+        # A BM25 index built by an earlier hybrid search is kept in step by this store's writes.
+        attach_persisted(self)
+
+    @property
+    def collection_name(self) -> str:
+        """The Chroma collection's name."""
+        return self.store.name
+
+    @property
+    def relevance_scale(self) -> RelevanceScale:
+        """The calibrated map from dot product to relevance recorded in the collection."""
+        return self.store.relevance
+
+    def search(
+        self,
+        settings: SearchSettings,
+        *,
+        query: str | None = None,
+        vector: Sequence[float] | None = None,
+    ) -> list[ScoredHit]:
+        """:func:`langchain_tasb.search.search` on this collection."""
+        return search(self, settings, query=query, vector=vector)
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        ids: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Embed and upsert texts; returns their ids, in input order.
+
+        An id given in ``ids`` wins for its item; a missing one (``None``) is derived from the
+        text and ``metadata["source"]``, so adding the same text twice stores it once. Repeated
+        ids within one call are merged, the last occurrence winning.
+
+        Raises:
+            ValueError: a metadata key is reserved (starts with ``_tasb_``) or is one a
+                search result sets (``score``, ``relevance``, ``fused_score``,
+                ``bm25_score``); nothing was written.
+        """
+        items = check_texts(texts)
+        metas = _check_lengths(items, metadatas, ids)
+        check_user_metadata(metas)
+        given_ids: Sequence[str | None] = ids or [None] * len(items)
+        resolved = [
+            given if given is not None else content_id(text, meta)
+            for text, meta, given in zip(items, metas, given_ids, strict=True)
+        ]
+        last = {id_: i for i, id_ in enumerate(resolved)}
+        order = sorted(last.values())
+        for start in range(0, len(order), WRITE_SLICE):
+            picked = order[start : start + WRITE_SLICE]
+            slice_texts = [items[i] for i in picked]
+            slice_metas = [metas[i] for i in picked]
+            slice_ids = [resolved[i] for i in picked]
+            # Validate before spending time on encoding, and before anything is written.
+            validate_records(slice_ids, slice_texts, slice_metas)
+            vectors = self.encoder.embed_documents(slice_texts)
+            self.store.upsert(slice_ids, slice_texts, vectors, slice_metas)
+        return resolved
+
+    def delete(
+        self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
+    ) -> None:
+        """Delete by ids, or by a metadata filter (Chroma ``where``). Missing ids are fine."""
+        if ids is not None and not ids and where is None:
+            return
+        self.store.delete(ids=ids, where=where)
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Stored records for ``ids`` (missing ids are skipped)."""
+        return self.store.get(ids)
+
+
+def _check_lengths(
+    texts: list[str],
+    metadatas: Sequence[Mapping[str, Any] | None] | None,
+    ids: Sequence[str | None] | None,
+) -> list[Mapping[str, Any] | None]:
+    if metadatas is not None and len(metadatas) != len(texts):
+        msg = f"Got {len(texts)} texts but {len(metadatas)} metadatas; pass one per text"
+        raise ValueError(msg)
+    if ids is not None and len(ids) != len(texts):
+        msg = f"Got {len(texts)} texts but {len(ids)} ids; pass one per text (None to derive)"
+        raise ValueError(msg)
+    return list(metadatas) if metadatas is not None else [None] * len(texts)

@@ -1,0 +1,113 @@
+"""Where Chroma lives: the connection fields every skin takes, declared once.
+
+The names are langchain-chroma's (``persist_directory``, ``host``, ``port``, ``ssl``,
+``headers``, ``client``) plus ``url``, what the ``tasb`` command takes as ``--chroma-url``.
+:class:`TasbRetriever <langchain_tasb.retriever.TasbRetriever>` has them as fields (it is a
+``Connection``); ``TasbVectorStore``, the LlamaIndex store and the core collection take them
+as keyword arguments and build one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
+
+
+class Connection(BaseModel):
+    """Where Chroma lives; in-memory (``EphemeralClient``) when nothing is given.
+
+    Give at most one of ``client``, ``persist_directory``, ``url`` or ``host`` (with ``port``
+    and ``ssl``).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    persist_directory: str | None = None
+    """Embedded Chroma directory."""
+    host: str | None = None
+    """Chroma server host."""
+    port: int | None = None
+    """Chroma server port (default 8000)."""
+    ssl: bool = False
+    """Use https for the Chroma server."""
+    url: str | None = None
+    """Chroma server URL, ``http(s)://HOST[:PORT]`` (instead of ``host``/``port``/``ssl``)."""
+    headers: dict[str, SecretStr | str] | None = None
+    """Extra HTTP headers for the Chroma server (for example an auth token). Every value is
+    kept as a ``SecretStr`` (plain strings are wrapped), so ``repr``, ``str``,
+    ``model_dump_json`` and LangChain's ``dumpd`` (and traces) show ``**********``; the
+    Chroma client gets the real values."""
+    client: Any = None
+    """A ready Chroma client."""
+
+    @field_validator("headers", mode="after")
+    @classmethod
+    def _hide_header_values(
+        cls, headers: dict[str, SecretStr | str] | None
+    ) -> dict[str, SecretStr | str] | None:
+        if headers is None:
+            return None
+        return {
+            key: SecretStr(value) if isinstance(value, str) else value
+            for key, value in headers.items()
+        }
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Connection:
+        """The connection fields found in ``options`` (other keys are ignored)."""
+        return cls(**{key: options[key] for key in CONNECTION_FIELDS if key in options})
+
+    @classmethod
+    def pop_from(cls, options: dict[str, Any]) -> Connection:
+        """Like :meth:`from_options`, removing the fields from ``options``."""
+        return cls(**{key: options.pop(key) for key in CONNECTION_FIELDS if key in options})
+
+    def connection(self) -> Connection:
+        """These fields alone (for a class that has them among others)."""
+        return Connection(**{key: getattr(self, key) for key in CONNECTION_FIELDS})
+
+    def given(self) -> bool:
+        """Whether a place is named (a client, a directory or a server)."""
+        return any(
+            getattr(self, key) is not None for key in ("persist_directory", "host", "url", "client")
+        )
+
+    def revealed_headers(self) -> dict[str, str] | None:
+        """The header values themselves, for the Chroma client only."""
+        if self.headers is None:
+            return None
+        return {
+            key: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for key, value in self.headers.items()
+        }
+
+    def connect(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+        """The Chroma client these fields name (``timeout``: seconds per server request).
+
+        Raises:
+            ValueError: Several places are named, or ``url`` is malformed.
+            ChromaUnavailableError: The server did not answer.
+        """
+        host, port, ssl = self.host, self.port, self.ssl
+        if self.url is not None:
+            if host is not None:
+                msg = f"Pass url= or host=/port=, not both (got url={self.url!r}, host={host!r})"
+                raise ValueError(msg)
+            host, port, ssl = parse_chroma_url(self.url)
+        return connect(
+            client=self.client,
+            persist_directory=self.persist_directory,
+            host=host,
+            port=port,
+            ssl=ssl,
+            headers=self.revealed_headers(),
+            timeout=timeout,
+        )
+
+
+CONNECTION_FIELDS: tuple[str, ...] = tuple(Connection.model_fields)
+"""The connection fields' names."""

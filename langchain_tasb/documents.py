@@ -1,0 +1,176 @@
+"""The LangChain skin's base: a core collection written and read as LangChain ``Document`` s.
+
+:class:`DocumentCollection` opens a core :class:`~langchain_tasb.collection.TasbCollection`
+with a LangChain ``Embeddings`` (adapted by :func:`~langchain_tasb.encoding.model.as_encoder`);
+``TasbVectorStore`` adds LangChain's searches to it, and ``TasbRetriever`` built from
+connection fields opens one. :func:`to_document` and :func:`scored_document` are the one
+place a :class:`~langchain_tasb.search.ScoredHit` becomes a ``Document``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langchain_core.documents import Document
+
+from langchain_tasb.collection import TasbCollection, fresh_collection_name
+from langchain_tasb.config import DEFAULT_COLLECTION_NAME
+from langchain_tasb.connection import CONNECTION_FIELDS, Connection
+from langchain_tasb.embeddings import TasbEmbeddings, as_embeddings
+from langchain_tasb.encoding.model import as_encoder
+from langchain_tasb.metadata import user_metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from langchain_core.embeddings import Embeddings
+
+    from langchain_tasb.chroma.store import ChromaStore, Hit, HnswSettings
+    from langchain_tasb.encoding.types import TextEncoder
+    from langchain_tasb.scoring import RelevanceScale
+    from langchain_tasb.search import ScoredHit
+
+logger = logging.getLogger(__name__)
+
+_C = TypeVar("_C", bound="DocumentCollection")
+
+
+def to_document(hit: Hit | ScoredHit) -> Document:
+    """A hit as a Document: its text, id and user metadata (no reserved ``_tasb_`` keys)."""
+    return Document(page_content=hit.text, metadata=user_metadata(hit.metadata), id=hit.id)
+
+
+def scored_document(hit: ScoredHit) -> Document:
+    """A hit as a Document whose metadata also holds the hit's scores.
+
+    ``score`` (dot product) and ``relevance``, and for hybrid search ``fused_score`` and
+    ``bm25_score``. Writes through this package refuse these keys in user metadata; a record
+    written around it that holds one is said at WARNING, and the score takes its place.
+    """
+    scores = hit.scores()
+    clash = sorted(set(hit.metadata) & set(scores))
+    if clash:
+        logger.warning(
+            "record %s holds metadata keys %s, which a search result sets to its scores: "
+            "the scores replace them (re-write the record with other key names)",
+            hit.id,
+            clash,
+        )
+    return Document(page_content=hit.text, metadata={**hit.metadata, **scores}, id=hit.id)
+
+
+class DocumentCollection:
+    """A core collection opened with a LangChain ``Embeddings``, read as Documents.
+
+    Args:
+        embedding: any LangChain ``Embeddings``; defaults to ``$TASB_MODEL``, else the model
+            recorded in an existing collection, else TAS-B.
+        collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
+        hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
+        collection_metadata: extra metadata for a new collection.
+        create_collection_if_not_exists: when False, a missing collection raises
+            ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
+            being created.
+        **connection: where Chroma lives (:class:`~langchain_tasb.connection.Connection`:
+            ``persist_directory``, ``host``, ``port``, ``ssl``, ``headers``, ``url`` or
+            ``client``); in-memory when none is given.
+    """
+
+    def __init__(
+        self,
+        embedding: Embeddings | None = None,
+        collection_name: str = DEFAULT_COLLECTION_NAME,
+        *,
+        hnsw: HnswSettings | None = None,
+        collection_metadata: Mapping[str, Any] | None = None,
+        create_collection_if_not_exists: bool = True,
+        **connection: Any,
+    ) -> None:
+        unknown = sorted(set(connection) - set(CONNECTION_FIELDS))
+        if unknown:
+            msg = f"Unknown arguments {unknown}; the connection fields are {CONNECTION_FIELDS}"
+            raise TypeError(msg)
+        self.core = TasbCollection(
+            as_encoder(embedding) if embedding is not None else None,
+            collection_name,
+            connection=Connection(**connection),
+            hnsw=hnsw,
+            collection_metadata=collection_metadata,
+            create_collection_if_not_exists=create_collection_if_not_exists,
+            model_factory=TasbEmbeddings,
+        )
+        self._embedding = as_embeddings(self.core.encoder)
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedding model this store encodes with."""
+        return self._embedding
+
+    @property
+    def encoder(self) -> TextEncoder:
+        """The core's view of :attr:`embeddings` (so the core search takes this too)."""
+        return self.core.encoder
+
+    @property
+    def store(self) -> ChromaStore:
+        """The collection gateway."""
+        return self.core.store
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client."""
+        return self.core.client
+
+    @property
+    def collection_name(self) -> str:
+        """The Chroma collection's name."""
+        return self.core.collection_name
+
+    @property
+    def relevance_scale(self) -> RelevanceScale:
+        """The calibrated map from dot product to relevance recorded in the collection."""
+        return self.core.relevance_scale
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed and upsert texts; returns their ids (see ``TasbCollection.add_texts``)."""
+        return self.core.add_texts(texts, metadatas, ids=ids)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete by ids, or by a metadata ``filter`` (Chroma ``where``). Missing ids are fine."""
+        self.core.delete(ids, kwargs.get("filter") or kwargs.get("where"))
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Stored documents for ``ids`` (missing ids are skipped), with their ids set."""
+        return [to_document(hit) for hit in self.core.get(ids)]
+
+    @classmethod
+    def from_texts(
+        cls: type[_C],
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> _C:
+        """A collection filled with ``texts``; ``kwargs`` are the other arguments to open it.
+
+        With no ``collection_name`` and no place (``persist_directory``, ``client``,
+        ``host``, ``url``), the collection gets a fresh unique name: in-memory Chroma clients
+        share one store per process, and two notebook cells must not write into each other's.
+        """
+        fresh = fresh_collection_name(kwargs)
+        if fresh is not None:
+            kwargs["collection_name"] = fresh
+        opened = cls(embedding=embedding, **kwargs)
+        opened.add_texts(texts, metadatas, ids=ids)
+        return opened

@@ -1,0 +1,379 @@
+"""``TasbModel``: a TAS-B-style text encoder with per-role settings, framework-free.
+
+The LangChain skin (:class:`~langchain_tasb.embeddings.TasbEmbeddings`) and the LlamaIndex
+skin wrap it; the core (collections, search, ingest, evaluation) takes it, or anything with
+the same :class:`~langchain_tasb.encoding.types.TextEncoder` methods, directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from langchain_tasb.encoding.loading import default_model_name
+from langchain_tasb.encoding.selection import default_backend, make_encoder
+from langchain_tasb.encoding.types import (
+    Backend,
+    Encoder,
+    ModelInfo,
+    Precision,
+    Role,
+    Similarity,
+    TextEncoder,
+)
+from langchain_tasb.validation import check_text, check_texts
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+# Settings that shape the encoder: changing one loads another encoder (and other workers).
+_ENCODER_FIELDS = frozenset(
+    {"model_name", "device", "backend", "precision", "similarity_override", "trust_remote_code"}
+)
+
+
+class TasbModel(BaseModel):
+    """TAS-B embeddings: CLS pooling, unnormalised vectors, scored by dot product.
+
+    Queries and documents have separate settings (token limits and batch sizes) and go
+    through one encode path (sentence-transformers' ``encode_query`` / ``encode_document``).
+    The model is loaded lazily, once per process, and shared by every instance with the same
+    model, device and backend. On CPU the default backend runs an int8 ONNX export of the
+    model (made once, then cached on disk), and on a CPU with AMX encodes batches of
+    documents in bfloat16 torch; ``backend="torch"`` gives the exact fp32 vectors.
+
+    Setup:
+        ``pip install langchain-tasb``. Without access to the Hugging Face hub, set
+        ``TASB_MODEL`` (or ``model_name``) to a local sentence-transformers directory.
+
+    Key init args:
+        model_name: hub name or local directory (default: ``$TASB_MODEL`` or TAS-B).
+        device: "cpu", "cuda", "mps"; chosen automatically when None.
+        backend: "auto" (int8 ONNX Runtime on CPU, half-precision torch on GPU), "torch",
+            "onnx-int8" or "onnx-int8+torch" (default: ``$TASB_BACKEND`` or "auto").
+        query_max_tokens / document_max_tokens: token limits per role.
+        query_batch_size / document_batch_size: encode batch sizes per role.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_tasb.encoding.model import TasbModel
+
+            emb = TasbModel()
+            q = emb.embed_query("How many people live in London?")
+            d = emb.embed_documents(["Around 9 Million people live in London"])
+            score = sum(a * b for a, b in zip(q, d[0]))  # dot product, higher is better
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
+
+    model_name: str = Field(default_factory=default_model_name)
+    """Hub name or local directory of a sentence-transformers model. Defaults to
+    ``$TASB_MODEL`` when set, else ``sentence-transformers/msmarco-distilbert-base-tas-b``."""
+    device: str | None = None
+    """Torch device; None picks cuda, then mps, then cpu."""
+    backend: Backend = Field(default_factory=default_backend)
+    """Inference backend; defaults to ``$TASB_BACKEND`` when set, else "auto".
+
+    * "auto": "onnx-int8" on CPU, "onnx-int8+torch" on a CPU with AMX (Intel Xeon since
+      Sapphire Rapids), "torch" (float16 weights) on a CUDA GPU, "torch" on MPS.
+    * "torch": sentence-transformers on torch, exactly the model's fp32 (or ``precision``)
+      vectors.
+    * "onnx-int8": the model exported to ONNX once (cached under ``$TASB_CACHE_DIR`` or
+      ``~/.cache/langchain-tasb``), int8 weights, run by ONNX Runtime on CPU: several times
+      the documents per second of fp32 torch, with vectors close enough to fp32 to share a
+      collection with them (figures in ``benchmarks/RESULTS.md``).
+    * "onnx-int8+torch": queries and single texts on "onnx-int8", batches of documents on
+      torch in bfloat16 (or ``precision``), loaded on the first batch: on AMX tiles, faster
+      for documents than "onnx-int8" (:mod:`langchain_tasb.encoding.split_encoder`)."""
+    precision: Precision = "auto"
+    """Torch weights' precision: "auto" is float16 on CUDA, bfloat16 for the documents of
+    "onnx-int8+torch" and float32 elsewhere. An explicit "float16"/"bfloat16" on CPU selects
+    torch under backend "auto"."""
+    similarity_override: Literal["dot", "cosine"] | None = None
+    """Force how the model's vectors are scored. None reads it from the model (see
+    :attr:`similarity`); set it only for a model whose configuration says the wrong thing."""
+    query_max_tokens: int = Field(default=64, gt=2)
+    """Token limit for queries. TAS-B was trained on MS MARCO questions of about 10 tokens
+    (query length capped at 30); 64 keeps every natural question whole and bounds the cost
+    of a pasted paragraph."""
+    document_max_tokens: int = Field(default=256, gt=2)
+    """Token limit for documents. TAS-B was trained on MS MARCO passages (about 60 to 200
+    tokens); longer inputs cost quadratically and dilute the CLS vector, so chunk to this."""
+    query_batch_size: int = Field(default=64, gt=0)
+    """Batch size for queries: short texts, so a large batch costs little padding."""
+    document_batch_size: int = Field(default=32, gt=0)
+    """Batch size for documents: texts are sorted by length, and 32 keeps a 256-token batch
+    within a few hundred MB of activations on CPU."""
+    query_cache_size: int = Field(default=1024, ge=0)
+    """How many query vectors to keep (LRU); 0 disables the cache."""
+    trust_remote_code: bool = False
+    """Run code shipped with the model repository. Off unless you trust the repository."""
+    processes: int = Field(default=0, ge=0)
+    """Worker processes for ``embed_documents``: 0 encodes in this process; N starts a
+    persistent :class:`~langchain_tasb.encoding.pool.EncoderPool` of N workers on first use
+    (on CUDA one per GPU, in turn; on CPU the cores are split between them), reused by every
+    later call until :meth:`close`. Queries stay in this process, for latency."""
+
+    # Settings are checked when assigned too; changing one that shapes the vectors drops what
+    # was built from the old value (see ``__setattr__``).
+    _encoder: Encoder | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _cache: OrderedDict[str, list[float]] = PrivateAttr(default_factory=OrderedDict)
+    _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _truncated: int = PrivateAttr(default=0)
+    _pool: Any = PrivateAttr(default=None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Validate a new setting, then drop the encoder, workers or vectors it invalidates."""
+        if name not in type(self).model_fields:
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        if getattr(self, name) != old:
+            self._forget(name)
+
+    def _forget(self, changed: str) -> None:
+        """Drop what was built from the old value of setting ``changed``."""
+        pool = None
+        with self._lock:
+            if changed in _ENCODER_FIELDS:
+                self._encoder = None
+            if changed in _ENCODER_FIELDS or changed == "processes":
+                pool, self._pool = self._pool, None
+        with self._cache_lock:
+            if changed in _ENCODER_FIELDS or changed == "query_max_tokens":
+                self._cache.clear()
+            while len(self._cache) > self.query_cache_size:
+                self._cache.popitem(last=False)
+        if pool is not None:
+            logger.debug("%s changed: stopping the document workers", changed)
+            pool.close()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with its own query cache and locks; ``update`` is validated like assignment.
+
+        The copy shares the loaded encoder only when no setting that shapes it changes, and
+        never the document workers (each object closes its own). Every setting is a str,
+        number, bool or None, so ``deep`` changes nothing.
+        """
+        del deep
+        copy = super().model_copy()
+        copy._lock = threading.Lock()
+        copy._cache_lock = threading.Lock()
+        copy._cache = OrderedDict(self._cache)
+        copy._pool = None
+        for name, value in (update or {}).items():
+            setattr(copy, name, value)
+        return copy
+
+    @property
+    def encoder(self) -> Encoder:
+        """The loaded encoder (loads the model, or its cached ONNX export, on first use)."""
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = make_encoder(
+                        self.model_name,
+                        backend=self.backend,
+                        device=self.device,
+                        precision=self.precision,
+                        similarity=self.similarity_override,
+                        trust_remote_code=self.trust_remote_code,
+                    )
+        return self._encoder
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the model computes: dimension, pooling, normalisation, similarity."""
+        return self.encoder.info
+
+    @property
+    def similarity(self) -> Similarity:
+        """How this model's vectors are compared: "dot" or "cosine".
+
+        Read from the model: a Normalize module means "cosine"; otherwise a declared
+        ``similarity_fn_name`` wins; otherwise CLS pooling (TAS-B) means "dot". Cosine models
+        are returned L2-normalised, so that the dot product equals the cosine; dot models,
+        TAS-B among them, are never normalised.
+        """
+        return self.info.similarity
+
+    @property
+    def dimension(self) -> int:
+        """Length of each embedding."""
+        return self.info.dimension
+
+    @property
+    def truncated_count(self) -> int:
+        """How many texts have been cut to the token limit since this object was made."""
+        return self._truncated
+
+    def _document_pool(self) -> Any:
+        if self._pool is None:
+            from langchain_tasb.encoding.pool import EncoderPool
+
+            with self._lock:
+                if self._pool is None:
+                    self._pool = EncoderPool(
+                        self.model_name,
+                        backend=self.backend,
+                        workers=self.processes,
+                        devices=[self.device] if self.device else None,
+                        precision=self.precision,
+                        similarity=self.similarity_override,
+                        trust_remote_code=self.trust_remote_code,
+                    )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the document worker processes, if any were started (see ``processes``)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def _encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
+        if role == "query":
+            limit, batch = self.query_max_tokens, self.query_batch_size
+        else:
+            limit, batch = self.document_max_tokens, self.document_batch_size
+        encoder = self._document_pool() if role == "document" and self.processes else self.encoder
+        result = encoder.encode(texts, role=role, max_tokens=limit, batch_size=batch)
+        if result.truncated:
+            self._truncated += result.truncated
+            logger.warning(
+                "%d of %d %s texts exceed %d tokens and were truncated; chunk them to fit.",
+                result.truncated,
+                len(texts),
+                role,
+                min(limit, self.info.max_seq_length),
+            )
+        return result.vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents (passages) for storage."""
+        items = check_texts(texts)
+        if not items:
+            return []
+        vectors: list[list[float]] = self._encode(items, "document").tolist()
+        return vectors
+
+    def embed_fixed_document(self, text: str) -> list[float]:
+        """Embed a text that never changes, as ``embed_documents([text])[0]`` would.
+
+        For constant texts such as a collection's identity probe. With the ONNX backends the
+        vector is computed once and remembered beside the cached export, so a process that
+        only answers queries never loads the document graph to open a collection; with torch
+        it is computed on each call.
+        """
+        check_text(text, "document")
+        encode_fixed = getattr(self.encoder, "encode_fixed", None)
+        if encode_fixed is None:
+            return self.embed_documents([text])[0]
+        vector: list[float] = encode_fixed(
+            text, role="document", max_tokens=self.document_max_tokens
+        ).tolist()
+        return vector
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query, from the LRU cache when it was seen recently."""
+        check_text(text, "query")
+        if self.query_cache_size:
+            with self._cache_lock:
+                cached = self._cache.get(text)
+                if cached is not None:
+                    self._cache.move_to_end(text)
+                    return list(cached)
+        vector: list[float] = self._encode([text], "query")[0].tolist()
+        if self.query_cache_size:
+            with self._cache_lock:
+                self._cache[text] = vector
+                while len(self._cache) > self.query_cache_size:
+                    self._cache.popitem(last=False)
+        return list(vector)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents in a worker thread, leaving the event loop free."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Embed a query in a worker thread, leaving the event loop free."""
+        return await asyncio.to_thread(self.embed_query, text)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle settings only; the model and locks are rebuilt lazily after unpickling."""
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private.update(
+            _encoder=None,
+            _lock=None,
+            _cache=OrderedDict(),
+            _cache_lock=None,
+            _truncated=0,
+            _pool=None,
+        )
+        return {**state, "__pydantic_private__": private}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Restore settings and fresh locks."""
+        super().__setstate__(state)
+        self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class EmbeddingsEncoder:
+    """Any object with ``embed_documents`` and ``embed_query`` as a ``TextEncoder``.
+
+    A LangChain ``Embeddings``, for instance. Scored by its ``similarity`` when it says
+    "cosine", else by dot product; named by its ``model_name``, else its class.
+    ``embeddings`` is the wrapped object, whose other attributes read through.
+    """
+
+    embeddings: Any
+
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped object's other attributes (a tokenizer, limits, a fixed probe)."""
+        if name.startswith("__") or name == "embeddings":
+            raise AttributeError(name)
+        return getattr(self.embeddings, name)
+
+    @property
+    def model_name(self) -> str:
+        """The wrapped object's ``model_name``, else its class name."""
+        return str(getattr(self.embeddings, "model_name", type(self.embeddings).__name__))
+
+    @property
+    def similarity(self) -> Similarity:
+        """The wrapped object's ``similarity`` when "dot" or "cosine", else "dot"."""
+        similarity = getattr(self.embeddings, "similarity", None)
+        return "cosine" if similarity == "cosine" else "dot"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """The wrapped ``embed_documents``."""
+        vectors: list[list[float]] = self.embeddings.embed_documents(texts)
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """The wrapped ``embed_query``."""
+        vector: list[float] = self.embeddings.embed_query(text)
+        return vector
+
+
+def as_encoder(embeddings: Any) -> TextEncoder:
+    """``embeddings`` as the core's encoder: itself when it says its model and similarity."""
+    if isinstance(embeddings, TasbModel):
+        return embeddings
+    return EmbeddingsEncoder(embeddings)
