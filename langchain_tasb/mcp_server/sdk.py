@@ -14,6 +14,7 @@ against either version; the server is typed ``Any`` for that reason.
 from __future__ import annotations
 
 import importlib
+import re
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,15 @@ SDK_VERSION = version("mcp")
 """The installed MCP SDK's version."""
 SDK_MAJOR = int(SDK_VERSION.split(".")[0])
 """Its major version: 1 (``FastMCP``) or 2 (``MCPServer``)."""
+MIN_VERSION = (1, 21, 2)
+"""The first SDK whose tools may return ``Annotated[CallToolResult, OutputModel]``."""
+
+if tuple(int(n) for n in re.findall(r"\d+", SDK_VERSION)[:3]) < MIN_VERSION:
+    _msg = (
+        f"tasb mcp needs the MCP SDK {'.'.join(map(str, MIN_VERSION))} or later, found mcp "
+        f"{SDK_VERSION}: pip install 'langchain-tasb[mcp]'"
+    )
+    raise ImportError(_msg)
 
 _HIGH_LEVEL = "mcp.server.fastmcp" if SDK_MAJOR < 2 else "mcp.server.mcpserver"
 _Server: Any = getattr(
