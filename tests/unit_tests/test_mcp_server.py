@@ -305,6 +305,24 @@ def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
     )
 
 
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_tool_calls_run_in_a_worker_thread_unless_on_loop(
+    retriever: TasbRetriever, on_loop: bool
+) -> None:
+    """Off the loop by default on either SDK line (1.x would run a plain function on the loop)."""
+    import threading
+
+    threads: list[int] = []
+
+    def info() -> dict[str, Any]:
+        threads.append(threading.get_ident())
+        return _info(retriever)
+
+    server = build_server(retriever, info=info, on_loop=on_loop)
+    _call(server, "collection_info", {})
+    assert (threads[-1] == threading.get_ident()) is on_loop
+
+
 def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetriever) -> None:
     threaded = build_server(retriever, info=lambda: _info(retriever))
     on_loop = build_server(retriever, info=lambda: _info(retriever), on_loop=True)
