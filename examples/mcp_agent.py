@@ -7,10 +7,10 @@ LangChain's ``GenericFakeChatModel``, scripted to call ``search`` once and then 
 real chat model the loop is unchanged (``langchain.agents.create_agent(model, tools)`` runs it
 for you).
 
-This script needs only ``langchain-core`` and ``langchain-mcp-adapters``; the index and the
-server run through the ``tasb`` command, so they may live in another environment (the
-adapters still need ``mcp<2``, ``tasb mcp`` needs ``mcp>=2.3``). ``$TASB_COMMAND`` names that
-command (default ``tasb``); the embedding model is TAS-B, or the directory in ``$TASB_MODEL``.
+One environment holds it all: ``pip install 'langchain-tasb[mcp]' langchain-mcp-adapters``
+(``tasb mcp`` runs on the MCP SDK 1.x that the adapters need, or 2.x). The index and the server
+run through the ``tasb`` command, which ``$TASB_COMMAND`` names (default ``tasb``); the
+embedding model is TAS-B, or the directory in ``$TASB_MODEL``.
 """
 
 from __future__ import annotations

@@ -10,12 +10,8 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 # The CPU wheel first: a bare `torch` requirement would pull a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0
+# The test extra brings langchain-mcp-adapters too: tasb mcp and the agent share this venv.
 python -m pip install -q -e ".[dev]"
-# An agent's environment for the MCP tests: langchain-mcp-adapters (through 0.3.2) needs
-# mcp<2 and tasb mcp needs mcp>=2.3, so the adapters get a venv of their own.
-python -m venv .venv-agent
-.venv-agent/bin/python -m pip install -q "langchain-mcp-adapters>=0.3.2" "langchain-core>=1.0,<2"
-export TASB_MCP_AGENT_PYTHON="$PWD/.venv-agent/bin/python"
 ruff check langchain_tasb tests benchmarks examples
 ruff format --check langchain_tasb tests benchmarks examples
 mypy

@@ -14,7 +14,7 @@ from langchain_tasb.cli.info import describe, for_clients
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-INSTALL_HINT = "tasb mcp needs the MCP SDK: pip install 'langchain-tasb[mcp]'"
+INSTALL_HINT = "tasb mcp needs the MCP SDK (1.x or 2.x): pip install 'langchain-tasb[mcp]'"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
             serve_stdio,
         )
     except ImportError as exc:
-        raise ValueError(INSTALL_HINT) from exc
+        msg = f"{INSTALL_HINT} ({exc})"
+        raise ValueError(msg) from exc
     if args.token_env and not args.http:
         msg = "--token-env applies to --http only; stdio is reachable by its own parent process"
         raise ValueError(msg)

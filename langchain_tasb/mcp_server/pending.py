@@ -16,8 +16,14 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+
+from langchain_tasb.mcp_server.sdk import (
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    jsonrpc_message,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -88,12 +94,11 @@ class LedgerReadStream:
                 logger.debug("input ended; answering %d requests first", len(self._ledger))
             await self._ledger.all_answered()
             raise
-        if isinstance(item, SessionMessage):
-            message = item.message
-            if isinstance(message, JSONRPCRequest):
-                self._ledger.opened(message.id)
-            elif isinstance(message, JSONRPCNotification) and message.method == CANCELLED:
-                self._ledger.closed((message.params or {}).get("requestId"))
+        message = jsonrpc_message(item)
+        if isinstance(message, JSONRPCRequest):
+            self._ledger.opened(message.id)
+        elif isinstance(message, JSONRPCNotification) and message.method == CANCELLED:
+            self._ledger.closed((message.params or {}).get("requestId"))
         return item
 
     def __aiter__(self) -> LedgerReadStream:
@@ -131,7 +136,7 @@ class LedgerWriteStream:
     async def send(self, item: Any, /) -> None:
         """Send ``item``; an answer strikes its request off once handed to the writer."""
         await self._inner.send(item)
-        message = getattr(item, "message", None)
+        message = jsonrpc_message(item)
         if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
             self._ledger.closed(message.id)
 

@@ -9,14 +9,14 @@ token when one is set.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
+from langchain_tasb.mcp_server import sdk
 from langchain_tasb.mcp_server.guard import RequestGuard, is_loopback
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
     from starlette.types import ASGIApp
 
 logger = logging.getLogger(__name__)
@@ -63,14 +63,14 @@ def check_exposure(host: str, token: str | None) -> None:
     raise ValueError(msg)
 
 
-def serve_stdio(server: MCPServer[Any]) -> None:
+def serve_stdio(server: sdk.McpServer) -> None:
     """Serve over stdin/stdout until the client closes them (:mod:`.stdio`)."""
     from langchain_tasb.mcp_server.stdio import run_stdio
 
     anyio.run(run_stdio, server)
 
 
-def http_app(server: MCPServer[Any], host: str, *, token: str | None = None) -> ASGIApp:
+def http_app(server: sdk.McpServer, host: str, *, token: str | None = None) -> ASGIApp:
     """The Streamable HTTP app at :data:`MCP_PATH` behind a :class:`~.guard.RequestGuard`.
 
     The SDK's own Host/Origin check is turned off: it is on only for the exact host strings
@@ -78,17 +78,10 @@ def http_app(server: MCPServer[Any], host: str, *, token: str | None = None) -> 
     check ``Origin`` alone (a wildcard bind with a token); the guard does all of it, for
     every bound address.
     """
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    app = server.streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        host=host,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    return RequestGuard(app, host, token)
+    return RequestGuard(sdk.http_app(server, MCP_PATH, host), host, token)
 
 
-def serve_http(server: MCPServer[Any], host: str, port: int, *, token: str | None = None) -> None:
+def serve_http(server: sdk.McpServer, host: str, port: int, *, token: str | None = None) -> None:
     """Serve Streamable HTTP at ``http://HOST:PORT/mcp`` until interrupted.
 
     Args:

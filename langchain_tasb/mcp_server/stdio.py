@@ -11,8 +11,8 @@ As the SDK does, the protocol takes private duplicates of descriptors 0 and 1 an
 those at the null device and at stderr while serving, so that a stray ``print`` or a child
 process cannot corrupt the channel; both are restored on exit. Where this cannot apply (the
 streams are regular files, not pipes, sockets or terminals; another event loop than
-asyncio), the SDK's own threaded ``stdio_server`` reads and writes instead; with an SDK
-without the hooks used, its ``run_stdio_async`` serves.
+asyncio), the SDK's own threaded ``stdio_server`` reads and writes instead. Both MCP SDK lines
+(1.x and 2.x) serve this way, through :mod:`.sdk`.
 
 Either way every request read is answered before the server exits at the end of its input
 (:mod:`.pending`). A request line longer than :data:`LINE_LIMIT` bytes is skipped without
@@ -32,11 +32,10 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.mcp_server.pending import answering_all
+from langchain_tasb.mcp_server.sdk import McpServer, lowlevel_server, stdio_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-
-    from mcp.server.mcpserver import MCPServer
 
 logger = logging.getLogger(__name__)
 
@@ -199,28 +198,13 @@ async def _pipe_streams(
         write_transport.close()
 
 
-def _lowlevel(server: MCPServer[Any]) -> Any:
-    """The SDK's low-level server inside ``server``, or None if this SDK has none."""
-    lowlevel = getattr(server, "_lowlevel_server", None)
-    has_run = callable(getattr(lowlevel, "run", None))
-    if not has_run or not callable(getattr(lowlevel, "create_initialization_options", None)):
-        return None
-    return lowlevel
-
-
-async def run_stdio(server: MCPServer[Any]) -> None:
+async def run_stdio(server: McpServer) -> None:
     """Serve ``server`` over stdin/stdout until the client closes stdin.
 
     Uses the event-loop transport described in the module docstring where it applies, and
     the SDK's threaded one elsewhere.
     """
-    from mcp.server.stdio import stdio_server
-
-    lowlevel = _lowlevel(server)
-    if lowlevel is None:
-        logger.debug("serving stdio through the SDK's run_stdio_async")
-        await server.run_stdio_async()
-        return
+    lowlevel = lowlevel_server(server)
     applies = os.name == "posix" and _streamable(0) and _streamable(1)
     try:
         asyncio.get_running_loop()
@@ -236,22 +220,17 @@ async def run_stdio(server: MCPServer[Any]) -> None:
 
 
 async def serve_pipes(
-    server: MCPServer[Any], wire_in: int, wire_out: int, *, line_limit: int = LINE_LIMIT
+    server: McpServer, wire_in: int, wire_out: int, *, line_limit: int = LINE_LIMIT
 ) -> None:
     """Serve ``server`` over two pipe descriptors until ``wire_in`` ends.
 
     Args:
-        server: The MCP server, whose SDK has the low-level hooks (see :func:`run_stdio`).
+        server: The MCP server (:func:`~.tools.build_server`).
         wire_in: Descriptor the requests come from; owned (and closed) from here on.
         wire_out: Descriptor the answers go to; owned (and closed) from here on.
         line_limit: Longest request line read, in bytes; a longer one gets an error answer.
     """
-    from mcp.server.stdio import stdio_server
-
-    lowlevel = _lowlevel(server)
-    if lowlevel is None:  # pragma: no cover - run_stdio checks first
-        msg = "this MCP SDK has no low-level server to serve pipes with; use run_stdio"
-        raise RuntimeError(msg)
+    lowlevel = lowlevel_server(server)
     async with (
         _pipe_streams(wire_in, wire_out, line_limit) as (lines, out),
         stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream),  # type: ignore[arg-type]

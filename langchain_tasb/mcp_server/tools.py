@@ -1,11 +1,11 @@
 """The MCP tools over one collection: ``search``, ``fetch`` and ``collection_info``, read-only.
 
-:func:`build_server` serves a core :class:`~langchain_tasb.collection.TasbCollection` from an
-``MCPServer`` of the official MCP Python SDK. Each tool answers with structured content (the
-models below, which are also the tools' output schemas) and a numbered text rendering for models
-that read text only. Input the agent can fix (an empty query, ``k`` out of range, a malformed
-filter, an unknown id) comes back as a tool error that says what to change; the server keeps
-serving.
+:func:`build_server` serves a core :class:`~langchain_tasb.collection.TasbCollection` from a
+server of the official MCP Python SDK (1.x or 2.x, through :mod:`.sdk`). Each tool answers with
+structured content (the models below, which are also the tools' output schemas) and a numbered
+text rendering for models that read text only. Input the agent can fix (an empty query, ``k``
+out of range, a malformed filter, an unknown id) comes back as a tool error that says what to
+change; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -14,16 +14,22 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+import anyio.to_thread
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
+from langchain_tasb.mcp_server.sdk import (
+    CallToolResult,
+    McpServer,
+    ToolError,
+    new_server,
+    read_only,
+    tool_result,
+)
 from langchain_tasb.metadata import user_metadata
 from langchain_tasb.search import SearchSettings
 from langchain_tasb.validation import echo
@@ -38,7 +44,6 @@ MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
 _HYBRID_ONLY = {"fused_score", "bm25_score"}
-_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 # -- tool inputs --------------------------------------------------------------------------------
 
@@ -116,7 +121,7 @@ def build_server(
     info: Callable[[], Mapping[str, Any]],
     name: str = "tasb",
     on_loop: bool = False,
-) -> MCPServer[Any]:
+) -> McpServer:
     """An MCP server whose tools search, read and describe one collection.
 
     Args:
@@ -126,20 +131,19 @@ def build_server(
         name: The server name announced to clients.
         on_loop: Run each tool call on the event loop's own thread rather than handing it to
             a worker thread and back. That saves two thread switches per call, but a call
-            holds the loop while it runs: for stdio, which serves one client.
+            holds the loop while it runs: for stdio, which serves one client. Without it,
+            each call runs in a worker thread, whichever SDK version (1.x would run a plain
+            function on the loop).
 
     Returns:
         The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
     """
     summary = dict(info())
     holds = describe_contents(summary)
-    server: MCPServer[Any] = MCPServer(
-        name=name,
-        instructions=(
-            f"Read-only retrieval over {holds}. Use `search` to find passages, `fetch` to "
-            "reread one by id, `collection_info` to see what is indexed. Cite sources."
-        ),
-        log_level="WARNING",
+    server = new_server(
+        name,
+        f"Read-only retrieval over {holds}. Use `search` to find passages, `fetch` to "
+        "reread one by id, `collection_info` to see what is indexed. Cite sources.",
     )
 
     def search(
@@ -171,10 +175,7 @@ def build_server(
         )
         # Outside hybrid search the hybrid-only scores are left out rather than sent as null.
         unused = None if search_type == "hybrid" else {"results": {"__all__": _HYBRID_ONLY}}
-        return CallToolResult(
-            content=[TextContent(type="text", text=render_hits(hits, where))],
-            structured_content=result.model_dump(mode="json", exclude=unused),
-        )
+        return tool_result(render_hits(hits, where), result.model_dump(mode="json", exclude=unused))
 
     def fetch(id: ChunkId) -> FetchOutput:
         if not isinstance(id, str) or not id.strip():
@@ -203,10 +204,7 @@ def build_server(
         text = f"[{_label(chunk.source, chunk.chunk, chunk.id)}] id {chunk.id}\n{record.text}"
         if metadata:
             text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
-        return CallToolResult(
-            content=[TextContent(type="text", text=text)],
-            structured_content=chunk.model_dump(mode="json"),
-        )
+        return tool_result(text, chunk.model_dump(mode="json"))
 
     def collection_info() -> InfoOutput:
         try:
@@ -215,12 +213,11 @@ def build_server(
             msg = f"collection_info failed: {_capped(exc)}"
             raise ToolError(msg) from exc
         report = CollectionInfo.model_validate(details)
-        return CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(details, indent=2, default=str))],
-            structured_content=report.model_dump(mode="json"),
+        return tool_result(
+            json.dumps(details, indent=2, default=str), report.model_dump(mode="json")
         )
 
-    wrap = _on_event_loop if on_loop else _as_is
+    wrap = _on_event_loop if on_loop else _in_worker_thread
     server.add_tool(
         wrap(search),
         title="Search the collection",
@@ -233,7 +230,7 @@ def build_server(
             f'`filter`, e.g. {{"source": "guide.md"}}. Bad arguments return an error that says '
             "what to change."
         ),
-        annotations=_READ_ONLY,
+        annotations=read_only(),
     )
     server.add_tool(
         wrap(fetch),
@@ -243,7 +240,7 @@ def build_server(
             "`search` result gave. Use it to reread a passage or to see which metadata fields "
             "a filter can use."
         ),
-        annotations=_READ_ONLY,
+        annotations=read_only(),
     )
     server.add_tool(
         wrap(collection_info),
@@ -252,28 +249,35 @@ def build_server(
             "Describe the collection: the embedding model, its dimension and similarity, the "
             "distance space, how many chunks and sources it holds, and the largest sources."
         ),
-        annotations=_READ_ONLY,
+        annotations=read_only(),
     )
     return server
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _as_is(fn: _F) -> _F:
-    return fn
 
 
 def _on_event_loop(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as a coroutine function with its signature, which the SDK awaits on its loop.
 
-    The SDK runs a plain function in a worker thread and awaits a coroutine function in
-    place; the signature (``functools.wraps``) is what it reads the input schema from.
+    The SDK awaits a coroutine function in place; the signature (``functools.wraps``) is
+    what it reads the input schema from.
     """
 
     @functools.wraps(fn)
     async def call(*args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
+
+    return call
+
+
+def _in_worker_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a coroutine function that runs it in a worker thread, with its signature.
+
+    mcp 2.x runs a plain function in a worker thread itself, 1.x on the event loop; this
+    makes both hand it to a thread, so that one HTTP client's search does not hold another's.
+    """
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     return call
 

@@ -1,16 +1,15 @@
 """``tasb mcp`` as a real process, through real MCP clients (the SDK's, and LangChain's adapters).
 
 One stdio server serves the module's stdio tests; HTTP tests start their own on 127.0.0.1.
-The LangChain-adapter tests need a Python with ``langchain-mcp-adapters``, which (through
-0.3.2) requires ``mcp<2``: this one if it imports there, else ``$TASB_MCP_AGENT_PYTHON``
-(scripts/run-tests.sh makes one), else they skip and say so.
+Everything runs in this one environment, on the MCP SDK 1.x or 2.x; the LangChain-adapter
+tests need ``langchain-mcp-adapters`` (the test extra has it; through 0.3.2 it requires
+``mcp<2``, so beside mcp 2.x they skip and say so).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shlex
 import socket
@@ -25,17 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-pytest.importorskip("mcp.server.mcpserver", reason="needs the MCP SDK 2.x (langchain-tasb[mcp])")
+pytest.importorskip("mcp", reason="needs the MCP SDK (langchain-tasb[mcp])")
 
+import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.types import LATEST_PROTOCOL_VERSION
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
 from langchain_tasb.cli.info import describe, for_clients
 from langchain_tasb.mcp_server import MAX_K
+from langchain_tasb.mcp_server.sdk import SDK_VERSION
 from langchain_tasb.testing import tiny_vocabulary
 from tests.integration_tests.test_cli import tasb_command
 
@@ -80,18 +82,27 @@ def retriever(db: Path, tiny_model_path: Path) -> TasbRetriever:
     return TasbRetriever(vectorstore=store)
 
 
+def wire(model: Any) -> dict[str, Any]:
+    """An SDK model as sent (camelCase keys), whichever SDK version (1.x or 2.x) made it."""
+    dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return dumped
+
+
 class Client:
-    """A synchronous face on an MCP ``ClientSession`` running in a portal thread."""
+    """A synchronous face on an MCP ``ClientSession`` running in a portal thread.
+
+    Results and tools come back as they went over the wire (:func:`wire`).
+    """
 
     def __init__(self, portal: BlockingPortal, session: ClientSession) -> None:
         self.portal = portal
         self.session = session
 
-    def call(self, name: str, arguments: dict[str, Any] | None = None) -> Any:
-        return self.portal.call(self.session.call_tool, name, arguments or {})
+    def call(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        return wire(self.portal.call(self.session.call_tool, name, arguments or {}))
 
-    def tools(self) -> Any:
-        return self.portal.call(self.session.list_tools).tools
+    def tools(self) -> list[dict[str, Any]]:
+        return [wire(tool) for tool in self.portal.call(self.session.list_tools).tools]
 
 
 @asynccontextmanager
@@ -108,7 +119,7 @@ async def _stdio_session(params: StdioServerParameters, errlog: Any) -> AsyncIte
 async def _http_session(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
     async with (
         create_mcp_http_client(headers=headers) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
+        streamable_http_client(url, http_client=http) as (read, write, *_),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
@@ -185,12 +196,10 @@ def _http_search(url: str, headers: dict[str, str], query: str) -> Any:
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(_http_session(url, headers)) as session,
     ):
-        return portal.call(session.call_tool, "search", {"query": query, "k": 3})
+        return wire(portal.call(session.call_tool, "search", {"query": query, "k": 3}))
 
 
 def _post_status(url: str, headers: dict[str, str]) -> int:
-    from mcp_types import LATEST_PROTOCOL_VERSION
-
     params = {
         "protocolVersion": LATEST_PROTOCOL_VERSION,
         "capabilities": {},
@@ -222,22 +231,22 @@ def _expected(
     ]
 
 
-def _got(result: Any) -> list[tuple[str, float, float]]:
-    assert not result.is_error, result.content
-    return [(h["id"], h["score"], h["relevance"]) for h in result.structured_content["results"]]
+def _got(result: dict[str, Any]) -> list[tuple[str, float, float]]:
+    assert not result["isError"], result["content"]
+    return [(h["id"], h["score"], h["relevance"]) for h in result["structuredContent"]["results"]]
 
 
 # -- stdio --------------------------------------------------------------------------------------
 
 
 def test_stdio_lists_three_read_only_tools_with_schemas(stdio: Client) -> None:
-    tools = {tool.name: tool for tool in stdio.tools()}
+    tools = {tool["name"]: tool for tool in stdio.tools()}
     assert set(tools) == {"search", "fetch", "collection_info"}
-    assert all(tool.annotations.read_only_hint for tool in tools.values())
+    assert all(tool["annotations"]["readOnlyHint"] for tool in tools.values())
     search = tools["search"]
-    assert "24 text chunks" in search.description
-    assert search.input_schema["required"] == ["query"]
-    assert search.output_schema["properties"]["results"]["type"] == "array"
+    assert "24 text chunks" in search["description"]
+    assert search["inputSchema"]["required"] == ["query"]
+    assert search["outputSchema"]["properties"]["results"]["type"] == "array"
 
 
 @pytest.mark.parametrize(
@@ -257,13 +266,13 @@ def test_stdio_search_equals_the_retriever(
         result = stdio.call("search", {"query": query, **settings})
         kwargs = {**settings, "fetch_k": max(20, 4 * settings["k"])}
         assert _got(result) == _expected(retriever, query, **kwargs)
-        for hit in result.structured_content["results"]:
+        for hit in result["structuredContent"]["results"]:
             if settings.get("filter") == {"source": "doc1.md"}:
                 assert hit["source"] == "doc1.md"
             elif "filter" in settings:
                 assert hit["source"] == "doc2.md" or hit["chunk"] >= 20
-        first = result.structured_content["results"][0]
-        assert result.content[0].text.startswith(
+        first = result["structuredContent"]["results"][0]
+        assert result["content"][0]["text"].startswith(
             f"[1] {first['source']} #{first['chunk']} (score {first['score']:.1f}, relevance "
             f"{first['relevance']:.2f}) id {first['id']}\n{first['text']}"
         )
@@ -272,7 +281,7 @@ def test_stdio_search_equals_the_retriever(
 def test_stdio_hybrid_search_equals_the_retriever(stdio: Client, retriever: TasbRetriever) -> None:
     result = stdio.call("search", {"query": "disk usage report", "k": 3, "search_type": "hybrid"})
     expected = retriever.invoke("disk usage report", k=3, search_type="hybrid", fetch_k=20)
-    hits = result.structured_content["results"]
+    hits = result["structuredContent"]["results"]
     assert [h["id"] for h in hits] == [d.id for d in expected]
     assert [h["fused_score"] for h in hits] == [d.metadata["fused_score"] for d in expected]
 
@@ -282,16 +291,16 @@ def test_stdio_fetch_and_collection_info_agree_with_the_library(
 ) -> None:
     [doc] = retriever.invoke("train timetable", k=1)
     fetched = stdio.call("fetch", {"id": doc.id})
-    assert not fetched.is_error
+    assert not fetched["isError"]
     [stored] = retriever.store.get_by_ids([doc.id or ""])
-    assert fetched.structured_content == {
+    assert fetched["structuredContent"] == {
         "id": stored.id,
         "source": stored.metadata["source"],
         "chunk": stored.metadata["chunk"],
         "text": stored.page_content,
         "metadata": stored.metadata,
     }
-    info = stdio.call("collection_info").structured_content
+    info = stdio.call("collection_info")["structuredContent"]
     args = argparse.Namespace(db=str(db), chroma_url=None, header=[], collection="tasb", model=None)
     expected = for_clients(describe(args))
     for key in ("collection", "model", "dimension", "similarity", "space", "chunks", "sources"):
@@ -316,8 +325,8 @@ def test_stdio_bad_input_is_a_tool_error_and_the_next_call_succeeds(
     stdio: Client, retriever: TasbRetriever, name: str, arguments: dict[str, Any], message: str
 ) -> None:
     bad = stdio.call(name, arguments)
-    assert bad.is_error
-    assert message in bad.content[0].text
+    assert bad["isError"]
+    assert message in bad["content"][0]["text"]
     assert _got(stdio.call("search", {"query": "logs", "k": 2})) == _expected(
         retriever, "logs", k=2
     )
@@ -325,8 +334,6 @@ def test_stdio_bad_input_is_a_tool_error_and_the_next_call_succeeds(
 
 def _raw_session(calls: list[dict[str, Any]]) -> bytes:
     """JSON-RPC lines a client would send: initialize, initialized, then ``calls`` (ids 2..)."""
-    from mcp_types import LATEST_PROTOCOL_VERSION
-
     messages: list[dict[str, Any]] = [
         {
             "jsonrpc": "2.0",
@@ -515,43 +522,64 @@ def test_token_env_that_is_unset_is_named(db: Path, env: dict[str, str], tmp_pat
 # -- LangChain, through langchain-mcp-adapters --------------------------------------------------
 
 
-def _agent_python() -> str:
+def _adapters() -> None:
+    """Skip, saying why, where ``langchain-mcp-adapters`` cannot be installed beside this SDK."""
     try:
         import langchain_mcp_adapters.tools  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        return sys.executable
-    python = os.environ.get("TASB_MCP_AGENT_PYTHON")
-    if not python:
+    except ImportError as exc:
         pytest.skip(
-            "langchain-mcp-adapters does not import beside mcp 2.x (it needs mcp<2); set "
-            "TASB_MCP_AGENT_PYTHON to a Python that has it (scripts/run-tests.sh makes one)"
+            f"langchain-mcp-adapters does not import here ({exc}); through 0.3.2 it needs mcp<2 "
+            f"and this environment has mcp {SDK_VERSION}: pip install -e '.[test]' resolves both"
         )
-    return python
+
+
+def _tool_call(name: str, args: dict[str, Any], n: int) -> dict[str, Any]:
+    return {"type": "tool_call", "name": name, "args": args, "id": f"call_{n}"}
+
+
+async def _through_adapters(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """Load the server's tools as LangChain tools over stdio and call each as a model would."""
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+    from langchain_mcp_adapters.tools import load_mcp_tools
+
+    connection = {
+        "transport": "stdio",
+        "command": command[0],
+        "args": command[1:],
+        "env": env,
+        "cwd": str(cwd),
+    }
+    client = MultiServerMCPClient({"tasb": connection})
+    out: dict[str, Any] = {"searches": []}
+    async with client.session("tasb") as session:
+        tools = {tool.name: tool for tool in await load_mcp_tools(session)}
+        out["tools"] = sorted(tools)
+        for n, query in enumerate(QUERIES):
+            message = await tools["search"].ainvoke(
+                _tool_call("search", {"query": query, "k": 3}, n)
+            )
+            out["searches"].append(
+                {
+                    "text": message.content[0]["text"],
+                    "results": message.artifact["structured_content"]["results"],
+                }
+            )
+        first = out["searches"][0]["results"][0]["id"]
+        fetched = await tools["fetch"].ainvoke(_tool_call("fetch", {"id": first}, 90))
+        out["fetch"] = fetched.artifact["structured_content"]
+        info = await tools["collection_info"].ainvoke(_tool_call("collection_info", {}, 91))
+        out["info"] = info.artifact["structured_content"]
+        bad = await tools["search"].ainvoke(_tool_call("search", {"query": "x", "k": 0}, 92))
+        out["bad"] = {"status": bad.status, "text": str(bad.content)}
+    return out
 
 
 def test_langchain_mcp_adapters_tools_return_the_retrievers_results(
     db: Path, env: dict[str, str], tmp_path: Path, retriever: TasbRetriever
 ) -> None:
-    python = _agent_python()
+    _adapters()
     command = [*tasb_command(), "mcp", "--db", str(db)]
-    result = subprocess.run(
-        [
-            python,
-            str(Path(__file__).with_name("mcp_adapters_probe.py")),
-            json.dumps(command),
-            json.dumps(QUERIES),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = anyio.run(_through_adapters, command, env, tmp_path)
     assert out["tools"] == ["collection_info", "fetch", "search"]
     for query, search in zip(QUERIES, out["searches"], strict=True):
         got = [(h["id"], h["score"], h["relevance"]) for h in search["results"]]
@@ -564,9 +592,9 @@ def test_langchain_mcp_adapters_tools_return_the_retrievers_results(
 
 
 def test_example_mcp_agent_runs_against_the_tiny_model(env: dict[str, str], tmp_path: Path) -> None:
-    python = _agent_python()
+    _adapters()
     result = subprocess.run(
-        [python, str(ROOT / "examples" / "mcp_agent.py")],
+        [sys.executable, str(ROOT / "examples" / "mcp_agent.py")],
         cwd=tmp_path,
         env={**env, "TASB_COMMAND": shlex.join(tasb_command())},
         capture_output=True,

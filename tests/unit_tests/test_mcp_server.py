@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-pytest.importorskip("mcp.server.mcpserver", reason="needs the MCP SDK 2.x (langchain-tasb[mcp])")
+pytest.importorskip("mcp", reason="needs the MCP SDK (langchain-tasb[mcp])")
 
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import LATEST_PROTOCOL_VERSION
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever
 from langchain_tasb.mcp_server import (
@@ -23,6 +23,7 @@ from langchain_tasb.mcp_server import (
 )
 from langchain_tasb.mcp_server.filters import MAX_DEPTH, MAX_TERMS
 from langchain_tasb.mcp_server.run import is_loopback
+from langchain_tasb.mcp_server.sdk import ToolError
 
 TEXTS = [
     "Around 9 Million people live in London",
@@ -175,7 +176,6 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 def _http_status(app: Any, headers: dict[str, str]) -> int:
     """The status ``app`` answers an ``initialize`` POST to /mcp carrying ``headers``."""
-    from mcp_types import LATEST_PROTOCOL_VERSION
     from starlette.testclient import TestClient
 
     initialize = {
@@ -267,11 +267,21 @@ def _info(retriever: TasbRetriever) -> dict[str, Any]:
     }
 
 
-def _call(server: Any, name: str, arguments: dict[str, Any]) -> Any:
+def _wire(model: Any) -> dict[str, Any]:
+    """An SDK model as sent (camelCase keys), whichever SDK version (1.x or 2.x) made it."""
+    dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
+    return dumped
+
+
+def _call(server: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     async def call() -> Any:
         return await server.call_tool(name, arguments)
 
-    return anyio.run(call)
+    return _wire(anyio.run(call))
+
+
+def _tools(server: Any) -> dict[str, dict[str, Any]]:
+    return {tool.name: _wire(tool) for tool in anyio.run(server.list_tools)}
 
 
 def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
@@ -280,7 +290,7 @@ def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
     server = build_server(retriever.store.core, info=lambda: _info(retriever))
     result = _call(server, "search", {"query": "people in London", "k": 3})
     expected = retriever.invoke("people in London", k=3)
-    hits = result.structured_content["results"]
+    hits = result["structuredContent"]["results"]
     assert [h["id"] for h in hits] == [d.id for d in expected]
     assert [h["score"] for h in hits] == [d.metadata["score"] for d in expected]
     assert [h["relevance"] for h in hits] == [d.metadata["relevance"] for d in expected]
@@ -288,18 +298,36 @@ def test_search_tool_returns_the_retrievers_results_as_structure_and_text(
         (d.metadata["source"], d.metadata["chunk"], d.page_content) for d in expected
     ]
     first = expected[0]
-    assert result.content[0].text.startswith(
+    assert result["content"][0]["text"].startswith(
         f"[1] {first.metadata['source']} #{first.metadata['chunk']} (score "
         f"{first.metadata['score']:.1f}, relevance {first.metadata['relevance']:.2f}) id "
         f"{first.id}\n{first.page_content}\n\n[2] "
     )
 
 
+@pytest.mark.parametrize("on_loop", [False, True])
+def test_tool_calls_run_in_a_worker_thread_unless_on_loop(
+    retriever: TasbRetriever, on_loop: bool
+) -> None:
+    """Off the loop by default on either SDK line (1.x would run a plain function on the loop)."""
+    import threading
+
+    threads: list[int] = []
+
+    def info() -> dict[str, Any]:
+        threads.append(threading.get_ident())
+        return _info(retriever)
+
+    server = build_server(retriever.store.core, info=info, on_loop=on_loop)
+    _call(server, "collection_info", {})
+    assert (threads[-1] == threading.get_ident()) is on_loop
+
+
 def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetriever) -> None:
     threaded = build_server(retriever.store.core, info=lambda: _info(retriever))
     on_loop = build_server(retriever.store.core, info=lambda: _info(retriever), on_loop=True)
     schemas = [
-        {tool.name: (tool.input_schema, tool.output_schema) for tool in anyio.run(s.list_tools)}
+        {name: (tool["inputSchema"], tool["outputSchema"]) for name, tool in _tools(s).items()}
         for s in (threaded, on_loop)
     ]
     assert schemas[0] == schemas[1]
@@ -312,7 +340,7 @@ def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetr
         results = []
         for server in (threaded, on_loop):
             try:
-                results.append(_call(server, name, arguments).model_dump())
+                results.append(_call(server, name, arguments))
             except ToolError as exc:
                 results.append(str(exc))
         assert results[0] == results[1], name
@@ -320,29 +348,29 @@ def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetr
 
 def test_output_schemas_inline_with_nullable_fields_as_type_lists(retriever: TasbRetriever) -> None:
     server = build_server(retriever.store.core, info=lambda: _info(retriever))
-    tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
-    search = tools["search"].output_schema
+    tools = _tools(server)
+    search = tools["search"]["outputSchema"]
     assert "$defs" not in search
     hit = search["properties"]["results"]["items"]["properties"]
     assert hit["source"]["type"] == ["string", "null"]
     assert hit["chunk"]["type"] == ["integer", "string", "null"]
-    assert "anyOf" not in json.dumps(tools["fetch"].output_schema)
+    assert "anyOf" not in json.dumps(tools["fetch"]["outputSchema"])
     result = _call(server, "search", {"query": "people in London", "k": 2})
-    assert all("fused_score" not in h for h in result.structured_content["results"])
+    assert all("fused_score" not in h for h in result["structuredContent"]["results"])
 
 
 def test_tool_descriptions_say_what_the_collection_holds(retriever: TasbRetriever) -> None:
     server = build_server(retriever.store.core, info=lambda: _info(retriever))
-    tools = {tool.name: tool for tool in anyio.run(server.list_tools)}
+    tools = _tools(server)
     assert set(tools) == {"search", "fetch", "collection_info"}
-    description = tools["search"].description
+    description = tools["search"]["description"]
     assert f"{len(TEXTS)} text chunks from 2 sources such as doc0.md" in description
     assert "higher is better" in description
-    schema = tools["search"].input_schema["properties"]
+    schema = tools["search"]["inputSchema"]["properties"]
     assert schema["k"]["maximum"] == MAX_K
     assert schema["search_type"]["enum"] == ["similarity", "mmr", "hybrid"]
     assert '{"$and": [{"source": "guide.md"}' in schema["filter"]["description"]
-    assert all(tool.annotations.read_only_hint for tool in tools.values())
+    assert all(tool["annotations"]["readOnlyHint"] for tool in tools.values())
 
 
 @pytest.mark.parametrize(
@@ -363,7 +391,7 @@ def test_bad_search_input_is_a_tool_error(
     with pytest.raises(ToolError, match="Error executing tool search") as caught:
         _call(server, "search", arguments)
     assert message in str(caught.value)
-    assert _call(server, "search", {"query": "London"}).structured_content["results"]
+    assert _call(server, "search", {"query": "London"})["structuredContent"]["results"]
 
 
 @pytest.mark.parametrize("k", [True, False])
@@ -400,7 +428,7 @@ def test_tool_errors_repeat_little_of_a_huge_input(
 def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetriever) -> None:
     server = build_server(retriever.store.core, info=lambda: _info(retriever))
     [hit] = retriever.invoke("protein", k=1)
-    got = _call(server, "fetch", {"id": hit.id}).structured_content
+    got = _call(server, "fetch", {"id": hit.id})["structuredContent"]
     assert got["id"] == hit.id
     assert got["text"] == hit.page_content
     assert got["metadata"] == {"source": hit.metadata["source"], "chunk": hit.metadata["chunk"]}
@@ -410,7 +438,7 @@ def test_fetch_returns_one_chunk_and_names_an_unknown_id(retriever: TasbRetrieve
 
 def test_collection_info_reports_what_info_returns(retriever: TasbRetriever) -> None:
     server = build_server(retriever.store.core, info=lambda: _info(retriever))
-    got = _call(server, "collection_info", {}).structured_content
+    got = _call(server, "collection_info", {})["structuredContent"]
     assert got == _info(retriever)
 
 
@@ -449,8 +477,6 @@ def test_an_over_long_stdio_line_gets_an_error_and_serving_goes_on(
     """Real pipes, the real transport: a line over the limit is answered, not fatal."""
     import functools
     import threading
-
-    from mcp_types import LATEST_PROTOCOL_VERSION
 
     from langchain_tasb.mcp_server.stdio import serve_pipes
 

@@ -1,0 +1,141 @@
+"""The MCP Python SDK as ``tasb mcp`` uses it, 1.x or 2.x: every import that differs, here.
+
+``langchain-mcp-adapters`` needs ``mcp<2``, so an agent's environment may hold either major
+version. They differ where this package meets them: the high-level server is ``FastMCP``
+(``mcp.server.fastmcp``) in 1.x and ``MCPServer`` (``mcp.server.mcpserver``) in 2.x, each with
+its own ``ToolError``; the low-level server sits in ``_mcp_server`` or ``_lowlevel_server``;
+the HTTP app's path and transport security are server settings in 1.x and arguments in 2.x;
+wire models take camelCase field names in 1.x (2.x takes both); a session message wraps its
+JSON-RPC message in a root model in 1.x. The rest of :mod:`langchain_tasb.mcp_server` goes
+through the names below. The SDK is imported dynamically, so that one module type-checks
+against either version; the server is typed ``Any`` for that reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.message import SessionMessage
+from mcp.types import (
+    CallToolResult,
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    TextContent,
+    ToolAnnotations,
+)
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+SDK_VERSION = version("mcp")
+"""The installed MCP SDK's version."""
+SDK_MAJOR = int(SDK_VERSION.split(".")[0])
+"""Its major version: 1 (``FastMCP``) or 2 (``MCPServer``)."""
+MIN_VERSION = (1, 21, 2)
+"""The first SDK whose tools may return ``Annotated[CallToolResult, OutputModel]``."""
+
+if tuple(int(n) for n in re.findall(r"\d+", SDK_VERSION)[:3]) < MIN_VERSION:
+    _msg = (
+        f"tasb mcp needs the MCP SDK {'.'.join(map(str, MIN_VERSION))} or later, found mcp "
+        f"{SDK_VERSION}: pip install 'langchain-tasb[mcp]'"
+    )
+    raise ImportError(_msg)
+
+_HIGH_LEVEL = "mcp.server.fastmcp" if SDK_MAJOR < 2 else "mcp.server.mcpserver"
+_Server: Any = getattr(
+    importlib.import_module(_HIGH_LEVEL), "FastMCP" if SDK_MAJOR < 2 else "MCPServer"
+)
+ToolError: type[Exception] = importlib.import_module(f"{_HIGH_LEVEL}.exceptions").ToolError
+"""What a tool raises for an error the agent can fix: sent back as a tool result with isError."""
+
+McpServer = Any
+"""The SDK's high-level server (``FastMCP`` or ``MCPServer``)."""
+
+__all__ = [
+    "SDK_MAJOR",
+    "SDK_VERSION",
+    "CallToolResult",
+    "JSONRPCError",
+    "JSONRPCNotification",
+    "JSONRPCRequest",
+    "JSONRPCResponse",
+    "McpServer",
+    "SessionMessage",
+    "TextContent",
+    "ToolError",
+    "http_app",
+    "jsonrpc_message",
+    "lowlevel_server",
+    "new_server",
+    "read_only",
+    "stdio_server",
+    "tool_result",
+]
+
+
+def new_server(name: str, instructions: str) -> McpServer:
+    """A high-level server with no tools yet, logging warnings and errors only."""
+    return _Server(name=name, instructions=instructions, log_level="WARNING")
+
+
+def read_only() -> ToolAnnotations:
+    """Tool annotations: read-only, idempotent, closed world."""
+    return ToolAnnotations.model_validate(
+        {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": False}
+    )
+
+
+def tool_result(text: str, structured: dict[str, Any]) -> CallToolResult:
+    """A tool's answer: ``text`` for models that read text, ``structured`` for the schema."""
+    return CallToolResult.model_validate(
+        {"content": [{"type": "text", "text": text}], "structuredContent": structured}
+    )
+
+
+def lowlevel_server(server: McpServer) -> Any:
+    """The SDK's low-level server inside ``server`` (``run`` and initialization options)."""
+    lowlevel = getattr(server, "_lowlevel_server", None) or getattr(server, "_mcp_server", None)
+    if not callable(getattr(lowlevel, "run", None)) or not callable(
+        getattr(lowlevel, "create_initialization_options", None)
+    ):
+        msg = (
+            f"the MCP SDK {SDK_VERSION} has no low-level server where tasb mcp looks for it: "
+            "install a supported version, pip install 'langchain-tasb[mcp]'"
+        )
+        raise RuntimeError(msg)
+    return lowlevel
+
+
+def http_app(server: McpServer, path: str, host: str) -> ASGIApp:
+    """The SDK's Streamable HTTP app at ``path``, with its own Host/Origin check turned off.
+
+    The caller puts its own guard in front (:class:`~.guard.RequestGuard`).
+    """
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    if SDK_MAJOR < 2:
+        server.settings.streamable_http_path = path
+        server.settings.transport_security = security
+        app: ASGIApp = server.streamable_http_app()
+        return app
+    app = server.streamable_http_app(
+        streamable_http_path=path, host=host, transport_security=security
+    )
+    return app
+
+
+def jsonrpc_message(item: Any) -> Any:
+    """The JSON-RPC message a session item carries, or None if it carries none.
+
+    1.x wraps it in a ``JSONRPCMessage`` root model; 2.x hands the message itself.
+    """
+    if not isinstance(item, SessionMessage):
+        return None
+    message = item.message
+    return getattr(message, "root", message)
