@@ -30,7 +30,22 @@ def _bare_type(branch: dict[str, Any]) -> bool:
     )
 
 
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+
+def output_schema(schema: dict[str, Any]) -> None:
+    """A tool's output schema: compact nullables, and JSON Schema draft-07 declared.
+
+    Every keyword these schemas use means the same in draft-07 and 2020-12. An MCP 1.x client
+    (langchain-mcp-adapters' SDK line) checks the output schema against its metaschema on every
+    call; without ``$schema`` that is 2020-12's, whose check costs several times draft-07's.
+    """
+    compact_nullable(schema)
+    schema["$schema"] = DRAFT_07
+
+
 _COMPACT = ConfigDict(json_schema_extra=compact_nullable)
+_OUTPUT = ConfigDict(json_schema_extra=output_schema)
 
 
 class SearchHit(BaseModel):
@@ -62,7 +77,7 @@ class SearchHit(BaseModel):
 class SearchResults(BaseModel):
     """What ``search`` found, best first."""
 
-    model_config = _COMPACT
+    model_config = _OUTPUT
 
     query: str
     search_type: str
@@ -76,7 +91,7 @@ class SearchResults(BaseModel):
 class Chunk(BaseModel):
     """One stored chunk, as ``fetch`` returns it."""
 
-    model_config = _COMPACT
+    model_config = _OUTPUT
 
     id: str
     source: str | None
@@ -88,7 +103,7 @@ class Chunk(BaseModel):
 class CollectionInfo(BaseModel):
     """What ``tasb info --json`` reports about the collection."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=compact_nullable)
+    model_config = ConfigDict(extra="allow", json_schema_extra=output_schema)
 
     collection: str | None = None
     model: str | None = Field(default=None, description="The model that filled the collection.")
