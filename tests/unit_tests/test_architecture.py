@@ -212,3 +212,12 @@ def test_every_module_stays_small() -> None:
     assert oversized == {}, f"modules over {MAX_LINES} lines; split each by concept: " + ", ".join(
         f"{name} ({lines} lines)" for name, lines in sorted(oversized.items())
     )
+
+
+def test_unit_tests_mirror_the_package() -> None:
+    """Each folder of unit tests is named after the subpackage it tests."""
+    here = Path(__file__).parent
+    folders = {p.name for p in here.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    subpackages = {p.parent.name for p in PACKAGE_DIR.glob("*/__init__.py")}
+    assert folders <= subpackages, sorted(folders - subpackages)
+    assert {"chroma", "encoding", "ingest", "evaluation", "hybrid", "cli"} <= folders

@@ -20,9 +20,6 @@ from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key
 from langchain_tasb.encoding.onnx_export import OnnxSettings
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
 TEXTS = [
     PROBE_TEXT,
     "Around 9 Million people live in London",

@@ -43,7 +43,7 @@ from langchain_tasb.llama_index.filters import to_where
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "langchain_tasb.cli"]
 
 TEXTS = [

@@ -15,9 +15,6 @@ from langchain_tasb.encoding.onnx_export import OnnxSettings, export_onnx
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 from langchain_tasb.testing import build_tiny_model
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
 TEXTS = [
     "Around 9 Million people live in London",
     "London is known for its financial district",

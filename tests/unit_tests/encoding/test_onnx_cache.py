@@ -18,9 +18,6 @@ from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key, ensure_exported
 from langchain_tasb.encoding.onnx_export import OnnxSettings
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
 TEXTS = ["people live in london", "the protein binds the cell surface"]
 
 

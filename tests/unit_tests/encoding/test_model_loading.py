@@ -14,7 +14,7 @@ import pytest
 from langchain_tasb.encoding import loading
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 from langchain_tasb.testing import build_tiny_model
-from tests.unit_tests.test_onnx_backend import cosines
+from tests.unit_tests.encoding.test_onnx_backend import cosines
 
 TEXTS = ["Around 9 Million people live in London", "the protein binds the cell surface"]
 
@@ -56,8 +56,6 @@ def test_half_precision_copies_a_shared_float32_model_without_touching_it(tmp_pa
 
 
 def test_onnx_export_does_not_keep_the_torch_model(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
     from langchain_tasb.encoding.onnx_cache import ensure_exported
 
     path = build_tiny_model(tmp_path / "model")
@@ -69,8 +67,6 @@ def test_onnx_export_does_not_keep_the_torch_model(tmp_path: Path) -> None:
 def test_a_query_loads_only_the_query_graph(
     tiny_model_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
     from langchain_tasb.encoding import onnx_backend
 
     monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))

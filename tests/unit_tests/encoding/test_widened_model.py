@@ -16,7 +16,7 @@ from langchain_tasb.testing import tiny_vocabulary
 
 
 def _load_benchmark_models() -> object:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "models.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "models.py"
     spec = importlib.util.spec_from_file_location("benchmark_models", path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)

@@ -14,7 +14,7 @@ from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.ingest import index_paths
 from langchain_tasb.ingest import rows as rows_module
 from langchain_tasb.ingest.manifest import _checksum, manifest_directory
-from tests.unit_tests.test_ingest import RecordingEmbeddings, paragraph, stored
+from tests.unit_tests.ingest.test_ingest import RecordingEmbeddings, paragraph, stored
 
 HOUR_NS = 3600 * 10**9
 

@@ -21,9 +21,6 @@ from langchain_tasb.encoding.pool import EncoderPool
 from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")  # the torch.export-based ONNX exporter needs it
-
 TEXTS = [
     "Around 9 Million people live in London",
     "London is known for its financial district",

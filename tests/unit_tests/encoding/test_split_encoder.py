@@ -16,9 +16,6 @@ from langchain_tasb.encoding.selection import make_encoder, resolve_backend
 from langchain_tasb.encoding.split_encoder import TORCH_BATCH_SIZE, SplitEncoder
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
 DOCS = [
     "Around 9 Million people live in London",
     "London is known for its financial district",

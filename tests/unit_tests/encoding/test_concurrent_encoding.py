@@ -22,9 +22,6 @@ TEXTS = [
 def test_vectors_do_not_depend_on_other_threads(
     backend: str, tiny_model_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if backend == "onnx-int8":
-        pytest.importorskip("onnxruntime")
-        pytest.importorskip("onnxscript")
     monkeypatch.setenv("TASB_CACHE_DIR", str(onnx_cache))
     emb = TasbEmbeddings(
         model_name=str(tiny_model_path),
