@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.chroma.remote import ServerAddress
-from langchain_tasb.encoding.model import TasbModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from langchain_tasb.collection import TasbCollection
+    from langchain_tasb.encoding.model import TasbModel
     from langchain_tasb.ingest.rows import _Row
 
 __all__ = ["RayIndexing", "RayWriter", "ray_writer"]
@@ -211,7 +211,9 @@ def ray_writer(
     """
     server = ServerAddress.of(store.store.client)  # before starting anything
     model = store.encoder
-    if not isinstance(model, TasbModel):
+    # pydantic (TasbModel's base) loads with a run on Ray, not with every import of ingest.
+    tasb_model = importlib.import_module("langchain_tasb.encoding.model").TasbModel
+    if not isinstance(model, tasb_model):
         msg = (
             f"Ray workers rebuild the model from TasbModel settings, got "
             f"{type(model).__name__}: open the store with TasbEmbeddings or TasbModel"
