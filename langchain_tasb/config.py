@@ -1,24 +1,8 @@
 """Defaults and environment variables: the one place each of them is defined.
 
-Every module that needs a default model, the default collection name or a cache folder takes
-it from here, so the library, the ``tasb`` command and ``tasb eval`` cannot disagree. This
-module imports nothing beyond the standard library.
-
-Environment variables:
-
-* ``TASB_MODEL`` (:data:`MODEL_ENV_VAR`): the model to load when none is given.
-* ``TASB_BACKEND`` (:data:`BACKEND_ENV_VAR`): the inference backend when none is given.
-* ``TASB_CACHE_DIR`` (:data:`CACHE_ENV_VAR`): the cache root (see :func:`cache_root`).
-* ``TASB_DATA_DIR`` (:data:`DATA_DIR_ENV_VAR`): a folder of BEIR dataset folders.
-* ``TASB_CHROMA_HEADERS`` (:data:`HEADERS_ENV_VAR`): HTTP headers for a Chroma server.
-* ``TASB_MANIFEST_SAVE_SECONDS`` (:data:`MANIFEST_SAVE_ENV_VAR`): how often an indexing run
-  saves its manifests (see :func:`manifest_save_seconds`).
-
-Every cache lives in a subfolder of :func:`cache_root`: ``onnx/`` (ONNX exports of models),
-``embeddings/`` (``tasb eval``'s corpus vectors) and ``bm25/<server>/<collection>/`` (BM25
-indexes of collections on a Chroma server; an embedded collection keeps its BM25 index beside
-itself instead) and ``manifests/<server>/<collection>/`` (what ``tasb index`` may skip, for a
-server; beside an embedded database otherwise).
+Imports only the standard library. Every cache lives under :func:`cache_root`: ``onnx/``,
+``embeddings/``, ``bm25/<server>/<collection>/`` and ``manifests/<server>/<collection>/``
+(BM25 indexes and manifests of an embedded database sit beside it instead).
 """
 
 from __future__ import annotations
@@ -61,8 +45,7 @@ DATA_DIR_ENV_VAR = "TASB_DATA_DIR"
 """Environment variable naming a folder that holds BEIR dataset folders."""
 
 HEADERS_ENV_VAR = "TASB_CHROMA_HEADERS"
-"""HTTP headers for a Chroma server, one ``KEY=VALUE`` a line: a token kept here stays out of
-``ps`` and the shell history, unlike one given to ``--header``."""
+"""HTTP headers for a Chroma server, one ``KEY=VALUE`` a line (keeps tokens out of ``ps``)."""
 
 MANIFEST_SAVE_ENV_VAR = "TASB_MANIFEST_SAVE_SECONDS"
 """Environment variable: seconds between saves of the indexing manifests during a run."""
@@ -77,12 +60,8 @@ CACHE_DIR_NAME = "langchain-tasb"
 def cache_root() -> Path:
     """The folder every langchain-tasb cache lives under.
 
-    ``$TASB_CACHE_DIR`` when set (and not empty), else ``$XDG_CACHE_HOME/langchain-tasb``,
-    else ``~/.cache/langchain-tasb``. Read on every call, so a changed environment takes
-    effect at once. Nothing is created here; each cache creates its own subfolder.
-
-    Returns:
-        The cache root, with ``~`` expanded.
+    ``$TASB_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/langchain-tasb``, else
+    ``~/.cache/langchain-tasb`` (``~`` expanded); read on every call, and not created here.
     """
     configured = os.environ.get(CACHE_ENV_VAR)
     if configured:
@@ -95,9 +74,8 @@ def cache_root() -> Path:
 def manifest_save_seconds() -> float:
     """Seconds between saves of the indexing manifests during a run (and one at the end).
 
-    ``$TASB_MANIFEST_SAVE_SECONDS`` when set to a number >= 0 (0 saves after every file),
-    else :data:`DEFAULT_MANIFEST_SAVE_SECONDS`. A shorter interval loses less of a killed
-    run's progress and costs more writes.
+    ``$TASB_MANIFEST_SAVE_SECONDS`` when set (0 saves after every file), else
+    :data:`DEFAULT_MANIFEST_SAVE_SECONDS`.
 
     Raises:
         ValueError: If the variable is set to something other than a number >= 0.

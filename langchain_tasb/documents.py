@@ -1,10 +1,7 @@
 """The LangChain skin's base: a core collection written and read as LangChain ``Document`` s.
 
-:class:`DocumentCollection` opens a core :class:`~langchain_tasb.collection.TasbCollection`
-with a LangChain ``Embeddings`` (adapted by :func:`~langchain_tasb.encoding.model.as_encoder`);
-``TasbVectorStore`` adds LangChain's searches to it, and ``TasbRetriever`` built from
-connection fields opens one. :func:`to_document` and :func:`scored_document` are the one
-place a :class:`~langchain_tasb.search.ScoredHit` becomes a ``Document``.
+:func:`to_document` and :func:`scored_document` are the one place a
+:class:`~langchain_tasb.search.ScoredHit` becomes a ``Document``.
 """
 
 from __future__ import annotations
@@ -44,9 +41,8 @@ def to_document(hit: Hit | ScoredHit) -> Document:
 def scored_document(hit: ScoredHit) -> Document:
     """A hit as a Document whose metadata also holds the hit's scores.
 
-    ``score`` (dot product) and ``relevance``, and for hybrid search ``fused_score`` and
-    ``bm25_score``. Writes through this package refuse these keys in user metadata; a record
-    written around it that holds one is said at WARNING, and the score takes its place.
+    A record written around this package whose metadata holds a score key is logged at
+    WARNING, and the score takes its place.
     """
     scores = hit.scores()
     clash = sorted(set(hit.metadata) & set(scores))
@@ -66,15 +62,13 @@ class DocumentCollection:
     Args:
         embedding: any LangChain ``Embeddings``; defaults to ``$TASB_MODEL``, else the model
             recorded in an existing collection, else TAS-B.
-        collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
+        collection_name: the Chroma collection.
         hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
         collection_metadata: extra metadata for a new collection.
         create_collection_if_not_exists: when False, a missing collection raises
-            ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
-            being created.
-        **connection: where Chroma lives (:class:`~langchain_tasb.connection.Connection`:
-            ``persist_directory``, ``host``, ``port``, ``ssl``, ``headers``, ``url`` or
-            ``client``); in-memory when none is given.
+            ``CollectionNotFoundError`` instead of being created.
+        **connection: where Chroma lives (:class:`~langchain_tasb.connection.Connection`);
+            in-memory when none is given.
     """
 
     def __init__(
@@ -109,7 +103,7 @@ class DocumentCollection:
 
     @property
     def encoder(self) -> TextEncoder:
-        """The core's view of :attr:`embeddings` (so the core search takes this too)."""
+        """The core's view of :attr:`embeddings`."""
         return self.core.encoder
 
     @property
@@ -164,9 +158,8 @@ class DocumentCollection:
     ) -> _C:
         """A collection filled with ``texts``; ``kwargs`` are the other arguments to open it.
 
-        With no ``collection_name`` and no place (``persist_directory``, ``client``,
-        ``host``, ``url``), the collection gets a fresh unique name: in-memory Chroma clients
-        share one store per process, and two notebook cells must not write into each other's.
+        With no ``collection_name`` and no place, the collection gets a fresh unique name:
+        in-memory Chroma clients share one store per process.
         """
         fresh = fresh_collection_name(kwargs)
         if fresh is not None:

@@ -12,9 +12,8 @@ if TYPE_CHECKING:
 def content_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
     """An id derived from the text and, when present, ``metadata["source"]``.
 
-    Adding the same text from the same source twice yields the same id, so it is stored
-    once; the same text from two sources is stored twice. The id is 32 hex characters of a
-    SHA-256 digest (128 bits: collisions are not a practical concern).
+    The same text from the same source is stored once; from two sources, twice. 32 hex
+    characters of a SHA-256 digest.
     """
     source = "" if metadata is None else str(metadata.get("source", ""))
     digest = hashlib.sha256()

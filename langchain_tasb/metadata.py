@@ -1,15 +1,8 @@
 """Record metadata: the user's keys, and the reserved keys a framework keeps beside them.
 
-One collection serves LangChain and LlamaIndex. LlamaIndex needs more than text and metadata
-to rebuild a node (its relationships, its templates, the id of the document it came from);
-that is stored in keys starting with :data:`RESERVED_PREFIX`, which every read that hands
-metadata to a user strips with :func:`user_metadata`.
-
-A search result adds its scores to a record's metadata under :data:`RESULT_KEYS`. Neither
-kind of key may come from a user: a planted ``_tasb_`` key would change what LlamaIndex
-rebuilds (its text template, its source document), and a user's ``score`` would be replaced
-by ours in every result. :func:`check_user_metadata` refuses both on every library write;
-:func:`drop_refused_keys` drops them from files the indexer reads, which counts them.
+Neither reserved (``_tasb_``: what LlamaIndex rebuilds a node from) nor result keys may come
+from a user: a planted one would change a rebuilt node or be replaced by a score. Library writes
+refuse them (:func:`check_user_metadata`); the indexer drops them (:func:`drop_refused_keys`).
 """
 
 from __future__ import annotations

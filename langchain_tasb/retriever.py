@@ -23,8 +23,7 @@ if TYPE_CHECKING:
         CallbackManagerForRetrieverRun,
     )
 
-# Keyword arguments that ``invoke(query, **kwargs)`` may override for one call: the fields
-# of SearchSettings, which this retriever also has, but ``ids`` (a vector store's narrowing).
+# What ``invoke(query, **kwargs)`` may override: SearchSettings but ``ids`` (a store's narrowing).
 _PER_CALL = tuple(name for name in SETTING_NAMES if name != "ids")
 
 
@@ -32,45 +31,25 @@ class TasbRetriever(Connection, BaseRetriever):
     """Retrieve Documents by dot product from an inner-product Chroma collection.
 
     Each Document carries ``id``, ``metadata["score"]`` (the dot product, higher is better)
-    and ``metadata["relevance"]`` (calibrated, in [0, 1], monotonic in the score).
-
-    Build it from a :class:`~langchain_tasb.vectorstore.TasbVectorStore`
-    (``store.as_retriever()`` or ``TasbRetriever(vectorstore=store)``), or from connection
-    fields, which open an existing collection (never creating one) with no other code. Built
-    from fields (or by :meth:`from_texts`), ``vectorstore`` is the
-    :class:`~langchain_tasb.documents.DocumentCollection` it opened: it adds, deletes and
-    gets by id like a ``TasbVectorStore``, and is searched through this retriever.
-
-    Example:
-        .. code-block:: python
-
-            from langchain_tasb import TasbRetriever
-
-            retriever = TasbRetriever(collection_name="docs", persist_directory="./tasb_db", k=3)
-            docs = retriever.invoke("How many people live in London?")
-            docs = retriever.invoke("...", k=10, filter={"source": "guide.md"})
+    and ``metadata["relevance"]`` (calibrated, in [0, 1]). Build it from a ``TasbVectorStore``
+    or from connection fields, which open an existing collection (never creating one).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     vectorstore: DocumentCollection | None = None
-    """The collection to search (a ``TasbVectorStore`` is one); opened from the connection
-    fields (``persist_directory``, ``url``, ``host``, ``port``, ``ssl``, ``headers``,
-    ``client``: see :class:`~langchain_tasb.connection.Connection`) when None."""
+    """The collection to search; opened from the connection fields when None."""
     collection_name: str = DEFAULT_COLLECTION_NAME
     """Collection to open when no ``vectorstore`` is given."""
     embedding: Embeddings | None = None
-    """Embedding model when no ``vectorstore`` is given; defaults to ``$TASB_MODEL``, else the
-    model recorded in the collection, else TAS-B."""
+    """Embedding model when no ``vectorstore`` is given (default: as for the collection)."""
     hnsw: HnswSettings | None = None
     """HNSW settings for a new collection (``ef_search`` also applies to an existing one)."""
 
     k: int = Field(default=DEFAULT_K, gt=0)
     """How many Documents to return."""
     search_type: SearchType = "similarity"
-    """"similarity" (top-k by dot product), "mmr" (diverse), "similarity_score_threshold"
-    (top-k, keeping only those with relevance >= ``score_threshold``), or "hybrid" (dense and
-    BM25 candidates fused; needs ``pip install 'langchain-tasb[hybrid]'``)."""
+    """"similarity", "mmr", "similarity_score_threshold" or "hybrid" (needs ``[hybrid]``)."""
     score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     """Minimum relevance for "similarity_score_threshold" (and for the others when set)."""
     filter: dict[str, Any] | None = None
@@ -78,13 +57,11 @@ class TasbRetriever(Connection, BaseRetriever):
     where_document: dict[str, Any] | None = None
     """Chroma ``where_document`` filter on text, e.g. ``{"$contains": "London"}``."""
     fetch_k: int | None = Field(default=None, gt=0)
-    """Candidates fetched for MMR, and from each side for "hybrid" (None: the search
-    default, :func:`~langchain_tasb.config.default_fetch_k` of ``k``)."""
+    """Candidates for MMR and each side of "hybrid" (None: ``default_fetch_k(k)``)."""
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
     fusion: Literal["rrf", "weighted"] = DEFAULT_FUSION
-    """How "hybrid" fuses: reciprocal rank fusion, or min-max normalised scores weighted by
-    ``alpha``."""
+    """How "hybrid" fuses: reciprocal rank fusion, or scores weighted by ``alpha``."""
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
 
@@ -125,11 +102,9 @@ class TasbRetriever(Connection, BaseRetriever):
         k: int = DEFAULT_K,
         **kwargs: Any,
     ) -> TasbRetriever:
-        """Index ``texts`` (in memory unless told otherwise) and return a retriever over them.
+        """Index ``texts`` (in memory by default) and return a retriever over them.
 
-        Keyword arguments go to :class:`~langchain_tasb.documents.DocumentCollection`
-        (``collection_name``, ``persist_directory``, ``client``, ...) or to the retriever
-        (``search_type``, ...).
+        Keyword arguments go to ``DocumentCollection`` or to the retriever's search fields.
         """
         retriever_fields = {key: kwargs.pop(key) for key in _PER_CALL if key in kwargs}
         store = DocumentCollection.from_texts(

@@ -1,34 +1,8 @@
 """A tiny offline model for unit tests of your own RAG code: no download, no GPU, seconds.
 
-:func:`build_tiny_model` writes a real sentence-transformers model directory (a DistilBERT with
-CLS pooling and no Normalize, TAS-B's layout) with random weights and a small WordPiece
-vocabulary written from a word list. It loads and encodes through exactly the same code as the
-real ``msmarco-distilbert-base-tas-b``, so tests of code built on :class:`TasbEmbeddings`,
-:class:`TasbVectorStore` or :class:`TasbRetriever` run offline and fast. Its vectors carry no
-meaning: assert on what your code does (ids, counts, filters, errors), not on which passage a
-random model ranks first.
-
-Example, a pytest fixture::
-
-    import pytest
-    from langchain_tasb import TasbEmbeddings, TasbVectorStore
-    from langchain_tasb.testing import build_tiny_model
-
-
-    @pytest.fixture(scope="session")
-    def tiny_embeddings(tmp_path_factory):
-        path = build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
-        return TasbEmbeddings(model_name=str(path), backend="torch", device="cpu")
-
-
-    def test_my_pipeline(tiny_embeddings):
-        store = TasbVectorStore.from_texts(["rotate the logs daily"], tiny_embeddings)
-        assert store.similarity_search("logs", k=1)[0].page_content == "rotate the logs daily"
-
-Text made of :data:`TINY_MODEL_WORDS` tokenizes one token per word; any other word falls back
-to single-character pieces, so no input maps to ``[UNK]`` wholesale. Needs torch,
-transformers and sentence-transformers (installed with langchain-tasb); LangChain and Chroma
-are not imported.
+:func:`build_tiny_model` writes a random-weight DistilBERT with TAS-B's layout (CLS pooling, no
+Normalize) that loads through the same code as the real model. Its vectors carry no meaning:
+assert on ids, counts, filters and errors, not on rankings.
 """
 
 from __future__ import annotations
@@ -45,8 +19,7 @@ __all__ = ["TINY_MODEL_WORDS", "build_tiny_model", "tiny_vocabulary"]
 
 _SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
-# Common English words: enough for whole-word tokens on ordinary text; anything else falls
-# back to single-character WordPiece pieces, so no input ever maps to [UNK] wholesale.
+# Anything outside these words falls back to single characters, so no input maps to [UNK].
 TINY_MODEL_WORDS: tuple[str, ...] = tuple(
     """
 the of and to in is was for on that with as by at from it an be this are or which have has
@@ -65,11 +38,7 @@ using based
 
 
 def tiny_vocabulary() -> list[str]:
-    """The tokens of :func:`build_tiny_model`'s WordPiece vocabulary, in id order.
-
-    Special tokens, lower-case letters and digits, punctuation, ``##`` continuation pieces of
-    the letters and digits, then :data:`TINY_MODEL_WORDS`.
-    """
+    """The tokens of :func:`build_tiny_model`'s WordPiece vocabulary, in id order."""
     letters = string.ascii_lowercase + string.digits
     pieces = [f"##{c}" for c in letters]
     punctuation = list(string.punctuation)
@@ -98,10 +67,10 @@ def build_tiny_model(
         layers: Number of transformer layers (TAS-B: 6).
         heads: Attention heads; must divide ``dim`` (TAS-B: 12).
         max_positions: Longest input in tokens, also the model's ``max_seq_length``.
-        seed: Seed for the random weights, so two builds with one seed are the same model.
+        seed: Seed for the random weights.
         init_range: Standard deviation of the random weights.
-        vocabulary: WordPiece tokens in id order, which must include ``[PAD]``, ``[UNK]``,
-            ``[CLS]``, ``[SEP]`` and ``[MASK]`` (default: :func:`tiny_vocabulary`).
+        vocabulary: WordPiece tokens in id order, special tokens included (default:
+            :func:`tiny_vocabulary`).
 
     Returns:
         The model directory, loadable by ``SentenceTransformer(path)`` and ``TasbEmbeddings``.
@@ -134,8 +103,7 @@ def build_tiny_model(
     )
     bert = DistilBertModel(config)
     with torch.no_grad():
-        # Fresh LayerNorms (gain 1, bias 0) give every output vector the norm sqrt(dim);
-        # random ones make norms vary from text to text, as TAS-B's unnormalised vectors do.
+        # Random LayerNorms make norms vary from text to text, as TAS-B's do.
         for module in bert.modules():
             if isinstance(module, torch.nn.LayerNorm):
                 module.weight.uniform_(0.5, 1.5)

@@ -1,12 +1,4 @@
-"""Agent tools: a retriever as a LangChain tool whose answer cites its sources.
-
-The tool returns ``(content, artifact)``: ``content`` is what the model reads, one numbered
-block per Document with its source and scores, and ``artifact`` is the list of Documents
-for code that wants them (``ToolMessage.artifact``)::
-
-    [1] guide.md #3 (score 97.2, relevance 0.91)
-    Around 9 Million people live in London
-"""
+"""Agent tools: a retriever as a LangChain tool whose answer cites its sources."""
 
 from __future__ import annotations
 
@@ -58,40 +50,25 @@ def format_documents(documents: Sequence[Document]) -> str:
 
 
 def make_retriever_tool(
-    retriever: BaseRetriever,
-    name: str,
-    description: str,
-    *,
-    k: int | None = None,
+    retriever: BaseRetriever, name: str, description: str, *, k: int | None = None
 ) -> BaseTool:
     """A tool that runs ``retriever`` and answers with its Documents, numbered, with sources.
 
-    Built on ``StructuredTool`` like ``langchain_core.tools.create_retriever_tool``, with
-    ``response_format="content_and_artifact"``: invoked with a tool call it returns a
-    ``ToolMessage`` whose ``content`` is :func:`format_documents` and whose ``artifact`` is
-    the Documents. Sync and async both work.
+    Invoked with a tool call it returns a ``ToolMessage`` whose ``content`` is
+    :func:`format_documents` and whose ``artifact`` is the Documents.
 
     Args:
         retriever: Any LangChain retriever; a :class:`~langchain_tasb.TasbRetriever` adds
             scores and relevance to each block.
-        name: The tool name the model calls, e.g. ``"search_docs"`` (letters, digits, ``_``
-            and ``-``).
+        name: The tool name the model calls (letters, digits, ``_`` and ``-``).
         description: When the model should use the tool.
-        k: Documents per call, overriding the retriever's own ``k`` (passed as
-            ``invoke(query, k=k)``, so the retriever must accept it, as ``TasbRetriever``
-            does).
+        k: Documents per call, passed as ``invoke(query, k=k)``.
 
     Returns:
         The tool.
 
     Raises:
         ValueError: If ``name`` or ``description`` is empty, or ``k`` is not positive.
-
-    Example:
-        .. code-block:: python
-
-            tool = make_retriever_tool(retriever, "search_docs", "Search the product docs.")
-            model_with_tools = chat_model.bind_tools([tool])
     """
     if not name or not all(c.isalnum() or c in "_-" for c in name):
         msg = f"Tool name must be non-empty letters, digits, '_' or '-', got {name!r}"

@@ -42,9 +42,7 @@ ECHO_LIMIT = 200
 def echo(value: object, limit: int = ECHO_LIMIT) -> str:
     """``repr(value)`` for an error message, cut to about ``limit`` characters.
 
-    Safe on hostile input: a nested structure is shown a few levels deep, a long string or list
-    by its ends, and neither deep nesting nor a huge integer can make the repr itself fail or
-    grow with the input.
+    Safe on hostile input: neither deep nesting nor a huge integer can make it fail or grow.
     """
     shortener = reprlib.Repr()
     shortener.maxlevel = 3

@@ -27,42 +27,11 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     """A LangChain vector store on a Chroma collection created for inner-product search.
 
     Scores are dot products (higher is better); relevance is a calibrated logistic of the dot
-    product, in [0, 1] and monotonic. Opening a collection checks its distance space and that
-    it was filled by the same model (by what the model computes, not its name). Opening,
-    writing (``add_texts``, ``delete``), ``get_by_ids`` and ``from_texts`` are
-    :class:`~langchain_tasb.documents.DocumentCollection`'s; this class adds LangChain's
-    searches and :meth:`as_retriever`.
-
-    Setup:
-        ``pip install langchain-tasb``
-
-    Key init args:
-        embedding: any LangChain ``Embeddings``; defaults to ``$TASB_MODEL``, else the model
-            recorded in an existing collection, else TAS-B (see
-            :func:`~langchain_tasb.collection.default_encoder`).
-        collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
-        persist_directory / url / host, port, ssl, headers / client: where Chroma lives
-            (:class:`~langchain_tasb.connection.Connection`); in-memory when none is given.
-        hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
-        create_collection_if_not_exists: when False, a missing collection raises
-            ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
-            being created.
-
-    Example:
-        .. code-block:: python
-
-            from langchain_tasb import TasbEmbeddings, TasbVectorStore
-
-            store = TasbVectorStore(embedding=TasbEmbeddings(), persist_directory="./tasb_db")
-            store.add_texts(["Around 9 Million people live in London"])
-            store.similarity_search_with_score("How many people live in London?", k=1)
+    product, in [0, 1]. Opening checks the collection's distance space and model. Opening,
+    writing and ``from_texts`` are :class:`~langchain_tasb.documents.DocumentCollection`'s
+    (its init args); this class adds LangChain's searches and :meth:`as_retriever`.
+    Each async twin runs its sync twin in a worker thread.
     """
-
-    # ----------------------------------------------------------------------------- searching
-    #
-    # Every method below is one call of the core search; each async twin (here, or
-    # LangChain's default) runs its sync twin in a worker thread, so both return the same
-    # Documents and scores.
 
     def _search(
         self,
@@ -92,11 +61,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
         """Documents for ``query`` by ``search_type``.
 
-        ``search_type`` is "similarity", "mmr", "similarity_score_threshold" (needs
-        ``score_threshold``) or "hybrid"; ``kwargs`` are the other
-        :class:`~langchain_tasb.search.SearchSettings` fields (``k``, ``filter``,
-        ``where_document``, ``score_threshold``, ``fetch_k``, ``lambda_mult``, ``fusion``,
-        ``alpha``).
+        ``search_type`` is "similarity", "mmr", "similarity_score_threshold" or "hybrid";
+        ``kwargs`` are the other :class:`~langchain_tasb.search.SearchSettings` fields.
         """
         return [to_document(hit) for hit in self._search(search_type, kwargs, query=query)]
 
@@ -105,11 +71,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         return await asyncio.to_thread(self.search, query, search_type, **kwargs)
 
     def similarity_search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> list[Document]:
-        """The ``k`` documents with the largest dot product with the query, best first.
-
-        ``kwargs``: ``filter`` (Chroma ``where``), ``where_document``, ``score_threshold``
-        (minimum relevance).
-        """
+        """The ``k`` documents with the largest dot product with the query, best first."""
         hits = self._search("similarity", {"k": k, **kwargs}, query=query)
         return [to_document(hit) for hit in hits]
 
@@ -145,16 +107,9 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     def similarity_search_with_relevance_scores(
         self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """Documents with their calibrated relevance, best first.
-
-        Relevance is in [0, 1] and increases with the dot product; with ``score_threshold``
-        only documents at or above it are returned.
-        """
-        search_type = (
-            "similarity"
-            if kwargs.get("score_threshold") is None
-            else ("similarity_score_threshold")
-        )
+        """Documents with their calibrated relevance in [0, 1], best first."""
+        threshold = kwargs.get("score_threshold") is not None
+        search_type = "similarity_score_threshold" if threshold else "similarity"
         hits = self._search(search_type, {"k": k, **kwargs}, query=query)
         return [(to_document(hit), hit.relevance) for hit in hits]
 
@@ -177,10 +132,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         return await self.asimilarity_search_with_relevance_scores(query, k, **kwargs)
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """The collection's calibrated map from a dot product (this store's score) to relevance.
-
-        For LangChain code that applies it to what ``similarity_search_with_score`` returns.
-        """
+        """The collection's calibrated map from a dot product to relevance."""
         return self.relevance_scale.relevance
 
     def max_marginal_relevance_search(
@@ -238,15 +190,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
             **kwargs,
         )
 
-    # ----------------------------------------------------------------------------- building
-
     def as_retriever(self, **kwargs: Any) -> TasbRetriever:  # type: ignore[override]
-        """A :class:`TasbRetriever` over this store.
-
-        Accepts LangChain's ``search_type`` and ``search_kwargs`` (``k``, ``filter``,
-        ``where_document``, ``score_threshold``, ``fetch_k``, ``lambda_mult``) as well as
-        those fields directly.
-        """
+        """A :class:`TasbRetriever`; takes ``search_type`` and ``search_kwargs`` or the fields."""
         search_kwargs = dict(kwargs.pop("search_kwargs", None) or {})
         tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
         return TasbRetriever(vectorstore=self, tags=tags, **search_kwargs, **kwargs)

@@ -1,7 +1,6 @@
 """The ``tasb`` command: argument parsing and printing only; the work is library calls.
 
-Each subcommand lives in its own module with ``add_parser(subparsers)``, which registers the
-subcommand and sets ``func`` to a ``run(args) -> int`` handler.
+Each subcommand module has ``add_parser(subparsers)``, setting ``func`` to ``run(args) -> int``.
 """
 
 from __future__ import annotations

@@ -39,11 +39,7 @@ def add_model_option(parser: argparse.ArgumentParser, *, recorded: bool = False)
 
 
 def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool = False) -> None:
-    """``--db``, ``--chroma-url``, ``--header``, ``--timeout``, ``--collection``, ``--model``.
-
-    ``recorded_model``: for commands that read an existing collection, whose model defaults
-    to the one recorded in it (see :func:`open_existing_store`).
-    """
+    """``--db``, ``--chroma-url``, ``--header``, ``--timeout``, ``--collection``, ``--model``."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--db",
@@ -88,10 +84,7 @@ def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool =
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    """``["k=v", ...]`` to a dict; a pair without ``=`` is an error naming the option.
-
-    The error does not repeat the pair: it may hold a token.
-    """
+    """``["k=v", ...]`` to a dict; the error for a bad pair does not repeat it (a token)."""
     out: dict[str, str] = {}
     for number, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
@@ -117,8 +110,7 @@ def redact_url(url: str) -> str:
 def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str, str]]:
     """``(host, port, ssl, headers)`` for ``--chroma-url``, ``--header`` and the environment.
 
-    Headers come from ``$TASB_CHROMA_HEADERS`` (one ``KEY=VALUE`` a line), then ``--header``
-    (which wins for the same key). User info in the URL (``http://user:password@host``)
+    ``--header`` wins over ``$TASB_CHROMA_HEADERS`` for the same key; user info in the URL
     becomes an ``Authorization: Basic`` header.
 
     Raises:
@@ -129,9 +121,7 @@ def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str,
     lines = [line for line in os.environ.get(HEADERS_ENV_VAR, "").splitlines() if line.strip()]
     headers = parse_pairs(lines, f"${HEADERS_ENV_VAR}")
     for key, value in parse_pairs(args.header, "--header").items():
-        headers = {
-            k: v for k, v in headers.items() if k.lower() != key.lower()
-        }  # names ignore case
+        headers = {k: v for k, v in headers.items() if k.lower() != key.lower()}
         headers[key] = value
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if "@" in parts.netloc:
@@ -219,8 +209,7 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]
 
     Raises:
         FileNotFoundError: If the ``--db`` folder does not exist.
-        CollectionNotFoundError: If the collection does not exist (the message lists those
-            that do).
+        CollectionNotFoundError: If the collection does not exist.
         ChromaUnavailableError: If the ``--chroma-url`` server cannot be reached.
     """
     where = where_label(args)
@@ -237,10 +226,7 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]
 
 
 def open_existing_store(args: argparse.Namespace) -> TasbCollection:
-    """The core collection, existing, checked against the model.
-
-    The model is ``--model``, else ``$TASB_MODEL``, else the one recorded in the collection
-    (said at INFO, shown with ``-v``), else TAS-B.
+    """The existing core collection, checked against ``--model`` (else the recorded model).
 
     Raises:
         CollectionMismatchError: If the collection was made by another model or space.
@@ -249,7 +235,6 @@ def open_existing_store(args: argparse.Namespace) -> TasbCollection:
 
     client, collection = open_existing_collection(args)
     try:
-        # Without --model, TasbCollection takes $TASB_MODEL, else the recorded model.
         return TasbCollection(
             make_embeddings(args) if args.model else None,
             collection.name,

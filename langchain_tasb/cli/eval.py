@@ -184,16 +184,13 @@ def run(args: argparse.Namespace) -> int:
             return 2
     dataset = _load(args.data, args.split)
     embeddings = common.make_embeddings(args)
-    # Evaluation defaults to the model's exact fp32 vectors (the library's "auto" is int8 on
-    # CPU, which moves nDCG@10 a little, and float16 on CUDA); --backend or
-    # $TASB_BACKEND choose another.
+    # Exact fp32 vectors by default: the library's "auto" (int8 on CPU) moves nDCG@10.
     backend = args.backend or os.environ.get(BACKEND_ENV_VAR)
     settings: dict[str, Any] = (
         {"backend": backend} if backend else {"backend": "torch", "precision": "float32"}
     )
     if args.document_max_tokens is not None:
         settings["document_max_tokens"] = args.document_max_tokens
-    # Validated (the fields' own bounds apply); a loaded model is shared per process.
     embeddings = type(embeddings).model_validate({**embeddings.model_dump(), **settings})
     hybrid = None
     if args.hybrid:

@@ -284,9 +284,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-# -- progress ---------------------------------------------------------------------------------
-
-
 class _Reporter:
     """Turns :class:`IndexProgress` snapshots into a tqdm bar or periodic log lines."""
 
@@ -297,7 +294,7 @@ class _Reporter:
         self.printed = False
         self.bar: Any = None
         if bar:
-            # tqdm ships no type hints; it comes with transformers.
+            # tqdm ships no type hints.
             tqdm: Any = importlib.import_module("tqdm").tqdm
             self.bar = tqdm(
                 total=0,
@@ -369,13 +366,8 @@ def _reporter(*, quiet: bool, stream: TextIO) -> Iterator[_Reporter | None]:
     if quiet:
         yield None
         return
-    reporter = _Reporter(stream, bar=_is_terminal(stream))
+    reporter = _Reporter(stream, bar=bool(getattr(stream, "isatty", lambda: False)()))
     try:
         yield reporter
     finally:
         reporter.close()
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())

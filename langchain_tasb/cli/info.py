@@ -1,9 +1,4 @@
-"""``tasb info``: what a collection holds, read from Chroma without loading the model.
-
-By default it reads only what Chroma keeps at hand (count, metadata, configuration), so it
-answers at once at any size; ``--sources`` also reads every chunk's metadata to count and
-list the sources, with a progress bar on stderr.
-"""
+"""``tasb info``: what a collection holds, read from Chroma without loading the model."""
 
 from __future__ import annotations
 
@@ -56,9 +51,7 @@ def add_parser(subparsers: Any) -> None:
 def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, Any]:
     """Everything ``tasb info`` prints, as a JSON-ready dict.
 
-    Without ``sources`` nothing is scanned: ``sources``, ``roots`` and ``top_sources`` are
-    None. With it every chunk's metadata is read once, with a progress bar on stderr when
-    stderr is a terminal.
+    Without ``sources`` nothing is scanned and ``sources``, ``roots``, ``top_sources`` are None.
     """
     _, chroma = open_existing_collection(args)
     identity = ModelIdentity.from_metadata(chroma.metadata)
@@ -93,7 +86,7 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
 def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
     """``sources``, ``roots`` and ``top_sources``, from one linear scan of the metadata."""
     counts: Counter[tuple[str, str]] = Counter()
-    # tqdm ships no type hints; it comes with transformers.
+    # tqdm ships no type hints.
     tqdm: Any = importlib.import_module("tqdm").tqdm
     with tqdm(
         total=chunks,
@@ -119,12 +112,9 @@ def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
 
 
 def for_clients(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` without what an MCP client did not give: local paths, server, root paths.
+    """``info`` without what an MCP client did not give: local paths, server, roots.
 
-    The database folder and server address are dropped, a model given as a local folder
-    is named by its last path component, and roots (``host:path`` identities and paths)
-    are dropped; counts, the collection name and the source names relative to their root
-    stay.
+    A model given as a local folder is named by its last path component.
     """
     shown = {k: v for k, v in info.items() if k not in ("db", "server", "roots")}
     model = shown.get("model")

@@ -56,11 +56,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def collection_info(args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
-    """What the ``collection_info`` tool returns: ``tasb info --json`` without a scan.
-
-    Paths the client did not give (database folder, server, local model folder, roots) are
-    left out unless ``--show-paths``.
-    """
+    """What ``collection_info`` returns: ``tasb info --json``, paths only with ``--show-paths``."""
     if getattr(args, "show_paths", False):
         return lambda: describe(args)
     return lambda: for_clients(describe(args))

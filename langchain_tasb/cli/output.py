@@ -1,10 +1,7 @@
 """Printing text that came from indexed files without letting it drive the terminal.
 
-Stored text, file names, sources and ids come from files the user may not have written. A
-terminal reading them raw obeys any control sequence inside: ``ESC ] 0 ; ... BEL`` retitles
-the window, ``ESC [ 2 J`` clears the screen, others rewrite lines or what a later paste
-sends. Everything the CLI prints for people goes through :func:`safe_text`; JSON goes
-through :func:`dumps_json`.
+Indexed text may hold control sequences a terminal obeys; everything the CLI prints for people
+goes through :func:`safe_text`, JSON through :func:`dumps_json`.
 """
 
 from __future__ import annotations
@@ -35,17 +32,12 @@ def _escape(match: re.Match[str]) -> str:
 def safe_text(text: object, *, multiline: bool = True) -> str:
     r"""``str(text)`` with terminal control characters shown as escapes (``\x1b``, ``\u202e``).
 
-    Tab and newline are kept (newline only when ``multiline``); carriage return, escape, bell,
-    the other C0 and C1 controls, DEL and the bidi overrides are replaced by their Python
-    escape, so the text shows what is there and the terminal obeys none of it. Printable text
-    in any script is unchanged.
+    Tab and newline are kept (newline only when ``multiline``); other C0/C1 controls, DEL
+    and the bidi overrides are replaced by their Python escape.
 
     Args:
         text: What to print (anything; it is turned into a string).
         multiline: Keep newlines; False escapes them too, for one-line fields.
-
-    Returns:
-        The printable string.
     """
     pattern = _UNSAFE if multiline else _UNSAFE_ONE_LINE
     return pattern.sub(_escape, str(text))
@@ -58,8 +50,7 @@ def _json_escape(match: re.Match[str]) -> str:
 def dumps_json(value: Any) -> str:
     r"""``value`` as indented JSON, non-ASCII text readable, no control character raw.
 
-    ``json.dumps`` escapes U+0000 to U+001F itself; DEL, the C1 controls and the bidi
-    overrides, which it leaves raw with ``ensure_ascii=False``, are written as ``\uXXXX``
-    here. They can only occur inside strings, so the JSON means the same.
+    DEL, the C1 controls and the bidi overrides, which ``json.dumps`` leaves raw, are
+    written as ``\uXXXX`` (only inside strings, so the JSON means the same).
     """
     return _UNSAFE_IN_JSON.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=2))

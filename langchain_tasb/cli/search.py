@@ -1,8 +1,4 @@
-"""``tasb search QUERY``: the best chunks by dot product, as text or JSON.
-
-Each result carries ``score`` (the dot product) and ``relevance``, the names every other way
-into the package uses; the search itself is :func:`langchain_tasb.search.search`.
-"""
+"""``tasb search QUERY``: the best chunks by dot product, as text or JSON."""
 
 from __future__ import annotations
 
@@ -20,38 +16,8 @@ SNIPPET_CHARS = 240
 
 _WORD = re.compile(r"\w+")
 _STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "with",
-    ]
+    """a an and are as at be by do does for from how i in is it of on or the to was what when
+    where which who why with""".split()  # noqa: SIM905
 )
 
 
@@ -103,21 +69,12 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-# -- filters ----------------------------------------------------------------------------------
-
-
 def build_where(pairs: list[str]) -> dict[str, Any] | None:
     """``--filter`` pairs to a Chroma ``where``.
 
-    Different keys must all match (``$and``); a repeated key matches any of its values
-    (``$or``). A value that reads as a number or boolean also matches that typed value, so
-    ``chunk=0`` finds the integer 0 and ``source=2024`` still finds the string "2024".
-
-    Args:
-        pairs: ``KEY=VALUE`` strings.
-
-    Returns:
-        The filter, or None for no pairs.
+    Different keys must all match; a repeated key matches any of its values. A value that
+    reads as a number or boolean also matches that typed value (``chunk=0`` finds 0). None
+    for no pairs.
 
     Raises:
         ValueError: If a pair has no ``=`` or an empty key.
@@ -154,24 +111,11 @@ def _typed(value: str) -> list[str | int | float | bool]:
     return out
 
 
-# -- snippets ---------------------------------------------------------------------------------
-
-
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     """The part of ``text``, about ``width`` characters, that holds most of the query's words.
 
-    A window opening at each occurrence of a query word is scored by how many distinct query
-    words it holds, then by how many occurrences; the best one is shown from a little before
-    its first match. Without any query word in the text, the text's start is shown. Whitespace
-    is collapsed and an ellipsis marks text cut at either end.
-
-    Args:
-        text: A chunk's text.
-        query: The query.
-        width: Longest snippet, in characters (ellipses aside).
-
-    Returns:
-        The snippet.
+    Windows are ranked by distinct query words, then occurrences; without any, the text's
+    start is shown. An ellipsis marks text cut at either end.
     """
     if len(text) <= width:
         return " ".join(text.split())
@@ -204,9 +148,6 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     """The search the options ask for.
 
-    Candidates for ``--mmr`` and ``--hybrid`` are the search default
-    (:func:`~langchain_tasb.config.default_fetch_k`).
-
     Raises:
         ValueError: If ``--hybrid`` and ``--mmr`` are both given, or a ``--filter`` or
             ``--alpha`` is malformed.
@@ -222,9 +163,9 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
             fusion=args.fusion,
             alpha=args.alpha,
         )
-    if args.mmr:
-        return SearchSettings("mmr", k=args.k, filter=build_where(args.filter))
-    return SearchSettings("similarity", k=args.k, filter=build_where(args.filter))
+    return SearchSettings(
+        "mmr" if args.mmr else "similarity", k=args.k, filter=build_where(args.filter)
+    )
 
 
 def run(args: argparse.Namespace) -> int:

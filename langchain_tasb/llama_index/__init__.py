@@ -1,16 +1,7 @@
 """LlamaIndex adapters: an embedding, a vector store and a retriever over the same collection.
 
-One Chroma collection serves LangChain and LlamaIndex alike. :class:`TasbLlamaVectorStore`
-is a LlamaIndex vector store over it (``VectorStoreIndex.from_vector_store``,
-``IngestionPipeline(vector_store=...)``, ``as_query_engine()``), :class:`TasbLlamaRetriever`
-runs the same search as :class:`TasbRetriever` (dot-product scores, filters, MMR, hybrid)
-and hands back ``NodeWithScore`` objects, and :class:`TasbLlamaEmbedding` gives LlamaIndex
-components the model's own query and document encodings. Install with
-``pip install 'langchain-tasb[llama-index]'``.
-
-Use these rather than LlamaIndex's default in-memory store (it ranks by cosine similarity,
-which reorders results of unnormalised dot-product models such as TAS-B) or its
-``ChromaVectorStore`` (it turns dot products into ``exp(dot - 1)`` scores).
+LlamaIndex's own stores rank by cosine or rescore dot products, which reorders the results of
+unnormalised models such as TAS-B; these keep dot products. Needs ``[llama-index]``.
 """
 
 from __future__ import annotations
@@ -62,18 +53,8 @@ logger = logging.getLogger(__name__)
 class TasbLlamaEmbedding(BaseEmbedding):
     """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
 
-    Queries go through ``embed_query`` and texts through ``embed_documents``, each with the
-    model's own settings (token limits, batch size, query cache). Vectors are returned as the
-    model makes them: TAS-B's are not normalised, and must be compared by dot product.
-
-    Example:
-        .. code-block:: python
-
-            from langchain_tasb import TasbEmbeddings
-            from langchain_tasb.llama_index import TasbLlamaEmbedding
-
-            embed_model = TasbLlamaEmbedding(embeddings=TasbEmbeddings())
-            embed_model.get_query_embedding("How many people live in London?")
+    Vectors are returned as the model makes them: TAS-B's are not normalised, and must be
+    compared by dot product.
     """
 
     embed_batch_size: int = Field(default=256, gt=0, le=2048)
@@ -164,32 +145,19 @@ class CoreSearch:
 class TasbLlamaRetriever(BaseRetriever):
     """LlamaIndex retriever running the core search.
 
-    Node ids are the Chroma ids, ``score`` is the dot product with the query, and the
-    metadata holds the stored metadata plus ``score`` and ``relevance`` (and, for
-    ``search_type="hybrid"``, ``fused_score`` and ``bm25_score``; nodes then come in fused
-    order). The query is encoded from ``query_str`` by the collection's model; a
-    ``QueryBundle.embedding`` computed elsewhere is not used.
+    Node ids are the Chroma ids, ``score`` is the dot product, and the metadata adds the
+    hit's scores. The query is encoded from ``query_str`` by the collection's model; a
+    ``QueryBundle.embedding`` is not used.
 
     Args:
-        retriever: What to run: anything with ``hits(query)`` returning ``ScoredHit`` s (a
+        retriever: Anything with ``hits(query)`` returning ``ScoredHit`` s (a
             ``TasbRetriever``, a :class:`CoreSearch`); or give the fields instead.
         callback_manager: LlamaIndex callbacks.
         verbose: LlamaIndex's verbose flag.
-        **fields: the collection (``vectorstore``: a core collection or a store holding one,
-            or ``collection_name``, ``embedding``, ``hnsw`` and the connection fields) and
-            the search settings (``k``, ``search_type``, ``filter``, ...), with
-            LlamaIndex's names accepted too: ``similarity_top_k`` for ``k``, and ``filters``
-            (``MetadataFilters``) for ``filter`` (a Chroma ``where``).
-
-    Example:
-        .. code-block:: python
-
-            from langchain_tasb.llama_index import TasbLlamaRetriever
-
-            retriever = TasbLlamaRetriever(
-                collection_name="docs", persist_directory="./db", similarity_top_k=3
-            )
-            nodes = retriever.retrieve("How many people live in London?")
+        **fields: the collection (``vectorstore``, or ``collection_name``, ``embedding``,
+            ``hnsw`` and the connection fields) and the search settings, with
+            ``similarity_top_k`` for ``k`` and ``filters`` (``MetadataFilters``) for
+            ``filter``.
     """
 
     def __init__(

@@ -34,10 +34,7 @@ _SUPPORTED = [op.name for op in (*_OPERATORS, FilterOperator.ANY, FilterOperator
 def to_where(filters: MetadataFilters | None) -> Where | None:
     """The Chroma ``where`` equivalent to ``filters``; None when there is nothing to filter.
 
-    Operators EQ, NE, GT, GTE, LT, LTE, IN, NIN map to Chroma's ``$eq`` ... ``$nin``;
-    CONTAINS (a list value holds an item) to ``$contains``, ANY and ALL to an ``$or`` or
-    ``$and`` of those. Conditions AND and OR map to ``$and`` and ``$or``, nested filters
-    recursively.
+    ANY and ALL become an ``$or`` or ``$and`` of ``$contains``; nested filters recurse.
 
     Raises:
         ValueError: an operator or condition Chroma cannot express (NOT, TEXT_MATCH, ...),

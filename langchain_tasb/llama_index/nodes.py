@@ -1,13 +1,8 @@
 """LlamaIndex nodes to and from collection records (id, text, metadata).
 
-A record holds the node's text as the Chroma document and the node's own metadata as plain
-keys, exactly as LangChain writes them. What else LlamaIndex needs to rebuild the node (its
-class, relationships, templates, excluded keys, character offsets) goes, only when it differs
-from a plain ``TextNode``'s defaults, into one JSON string under :data:`NODE_KEY`; the id of
-the document the node came from goes under :data:`REF_DOC_ID_KEY`, a real metadata key that
-``delete(ref_doc_id)`` and ``doc_ids`` filter on. Both are reserved keys
-(:mod:`langchain_tasb.metadata`), so LangChain reads never show them, and a record written
-by LangChain or ``tasb index`` reads back as a ``TextNode`` with its metadata.
+Text and the node's metadata are stored as LangChain writes them; what else rebuilds the node
+goes into reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s defaults, and
+:data:`REF_DOC_ID_KEY`), which LangChain reads never show.
 """
 
 from __future__ import annotations
@@ -16,14 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.schema import (
-    BaseNode,
-    ImageNode,
-    IndexNode,
-    MetadataMode,
-    Node,
-    TextNode,
-)
+from llama_index.core.schema import BaseNode, ImageNode, IndexNode, MetadataMode, Node, TextNode
 
 from langchain_tasb.metadata import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
 
@@ -33,8 +21,7 @@ REF_DOC_ID_KEY = f"{RESERVED_PREFIX}ref_doc_id"
 """Record key holding the node's ``ref_doc_id`` (the id of its source document)."""
 
 SCORE_KEYS = list(RESULT_KEYS)
-"""Metadata keys a query result adds (the hit's scores), kept out of the text LlamaIndex shows
-an LLM or embeds; a node's own metadata may not hold them."""
+"""Metadata keys a query result adds (the hit's scores), hidden from the LLM and embedding."""
 
 # Fields stored elsewhere in the record (id, text, metadata) or never (the vector).
 _ELSEWHERE = {"id_", "embedding", "metadata", "text", "text_resource"}
@@ -83,11 +70,7 @@ def node_to_record(node: BaseNode, position: int = 0) -> Record:
 def record_to_node(
     id_: str, text: str, metadata: dict[str, Any] | None, scores: dict[str, float] | None = None
 ) -> BaseNode:
-    """Rebuild the node a record stores; ``scores`` are added to its metadata.
-
-    A record written by LangChain or ``tasb index`` becomes a ``TextNode`` with its id,
-    text and metadata. Score keys never reach the text shown to an LLM or embedded.
-    """
+    """Rebuild the node a record stores; ``scores`` are added to its metadata, hidden."""
     fields: dict[str, Any] = json.loads((metadata or {}).get(NODE_KEY) or "{}")
     cls = _CLASSES.get(str(fields.pop("class_name", "")), TextNode)
     fields["id_"] = id_

@@ -1,9 +1,4 @@
-"""How :class:`~langchain_tasb.llama_index.TasbLlamaVectorStore` answers a LlamaIndex query.
-
-A ``VectorStoreQuery`` and its keyword arguments become the one
-:func:`~langchain_tasb.search.search`: checked, narrowed by filters, ``doc_ids`` and
-``node_ids``, by dot product or MMR.
-"""
+"""How :class:`~langchain_tasb.llama_index.TasbLlamaVectorStore` answers a LlamaIndex query."""
 
 from __future__ import annotations
 
@@ -45,8 +40,7 @@ def query_hits(
         msg = f"similarity_top_k must be a positive integer, got {k!r}"
         raise ValueError(msg)
     vector = _query_vector(vectorstore, query)
-    # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[]
-    # to stores that keep their own text, as LlamaIndex's own stores read it.
+    # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
     doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
     where = combine([to_where(query.filters), doc_ids, options.get("where")])
     narrowing: dict[str, Any] = {
@@ -56,7 +50,6 @@ def query_hits(
         "ids": query.node_ids or None,
     }
     if query.mode == VectorStoreQueryMode.MMR:
-        # Unset, the candidates and the trade-off are the search's own defaults.
         threshold = options.get("mmr_threshold", query.mmr_threshold)
         factor = options.get("mmr_prefetch_factor")
         fetch_k = options.get("mmr_prefetch_k") or (

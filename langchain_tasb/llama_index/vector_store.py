@@ -1,10 +1,7 @@
-"""``TasbLlamaVectorStore``: a LlamaIndex vector store over the same inner-product collection.
+"""``TasbLlamaVectorStore``: a LlamaIndex vector store on the core collection.
 
-It runs on the core :class:`~langchain_tasb.collection.TasbCollection`, a peer of the
-LangChain skin: what :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as
-``TextNode`` objects, and what it writes LangChain reads as plain text and the user's
-metadata (see :mod:`langchain_tasb.llama_index.nodes`). Scores are dot products, as
-everywhere in the package.
+What :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as ``TextNode`` objects,
+and the other way round (see :mod:`langchain_tasb.llama_index.nodes`).
 """
 
 from __future__ import annotations
@@ -45,8 +42,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["TasbLlamaVectorStore"]
 
-# Embeddings a node brings must be the collection model's own: one of them is recomputed per
-# write and compared. One model's vectors agree far above this across its backends.
+# A node's own embedding must be the collection model's: one per write is recomputed and compared.
 _MIN_COSINE = 0.99
 _NORM_TOLERANCE = 0.05
 
@@ -54,43 +50,22 @@ _NORM_TOLERANCE = 0.05
 class TasbLlamaVectorStore(BasePydanticVectorStore):
     """LlamaIndex vector store on an inner-product Chroma collection, shared with LangChain.
 
-    Node ids are the Chroma ids and writes are upserts, so adding the same nodes twice stores
-    them once. The collection's distance space and model are checked on open, as for
-    :class:`~langchain_tasb.TasbVectorStore`, and an embedding a node brings is checked to
-    come from that model. Query similarities are dot products (higher is better), and each
-    returned node carries ``score`` (the dot product) and ``relevance`` (calibrated, in
-    [0, 1]) in its metadata, kept out of what an LLM is shown.
+    Node ids are the Chroma ids and writes are upserts. The space and model are checked on
+    open, and a node's own embedding is checked to come from that model. Similarities are dot
+    products; each node carries ``score`` and ``relevance`` in metadata hidden from the LLM.
 
     Args:
         vectorstore: A core :class:`~langchain_tasb.collection.TasbCollection` to share, or
             anything holding one as ``.core`` (a ``TasbVectorStore``); or give the
             connection fields instead.
         collection_name: The Chroma collection.
-        embedding: The collection's model: a ``TasbModel`` (``TasbEmbeddings`` is one), a
-            :class:`TasbLlamaEmbedding`, or anything with ``embed_documents`` and
-            ``embed_query``; when None, as for ``TasbCollection``.
+        embedding: The collection's model: a ``TasbModel``, a :class:`TasbLlamaEmbedding`, or
+            anything with ``embed_documents`` and ``embed_query``.
         hnsw: HNSW settings for a new collection.
         create_collection_if_not_exists: False opens an existing collection only, raising
             :class:`~langchain_tasb.CollectionNotFoundError` when it is missing.
-        **kwargs: The connection fields (:class:`~langchain_tasb.connection.Connection`:
-            ``persist_directory``, ``url``, ``host``, ``port``, ``ssl``, ``headers``,
-            ``client``) and LlamaIndex's own vector store fields.
-
-    Example:
-        .. code-block:: python
-
-            from llama_index.core import VectorStoreIndex
-            from langchain_tasb import TasbEmbeddings
-            from langchain_tasb.llama_index import TasbLlamaEmbedding, TasbLlamaVectorStore
-
-            emb = TasbEmbeddings()
-            store = TasbLlamaVectorStore(
-                collection_name="docs", persist_directory="./tasb_db", embedding=emb
-            )
-            index = VectorStoreIndex.from_vector_store(
-                store, embed_model=TasbLlamaEmbedding(embeddings=emb)
-            )
-            nodes = index.as_retriever(similarity_top_k=3).retrieve("Who lives in London?")
+        **kwargs: The connection fields (:class:`~langchain_tasb.connection.Connection`) and
+            LlamaIndex's own vector store fields.
     """
 
     stores_text: bool = True
@@ -149,21 +124,18 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
 
     @property
     def core(self) -> TasbCollection:
-        """The core collection this store runs on (the same one a LangChain skin can open)."""
+        """The core collection this store runs on."""
         return self._core
 
     @property
     def _gateway(self) -> ChromaStore:
         return self._core.store
 
-    # ----------------------------------------------------------------------------- writing
-
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Upsert ``nodes``; returns their ids, in input order.
 
-        A node's own ``embedding`` is stored (checked against the collection's model once per
-        write); a node without one is embedded here from its embed-mode content, as
-        LlamaIndex's embed model would. Repeated ids within one call: the last one wins.
+        A node without an ``embedding`` is embedded from its embed-mode content. Repeated ids
+        within one call: the last one wins.
         """
         records = [node_to_record(node, i) for i, node in enumerate(nodes)]
         last = {record.id: i for i, record in enumerate(records)}
@@ -229,8 +201,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             )
             raise ModelMismatchError(msg)
 
-    # ----------------------------------------------------------------------------- deleting
-
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node whose source document is ``ref_doc_id``."""
         self._gateway.delete(where={REF_DOC_ID_KEY: ref_doc_id})
@@ -272,8 +242,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Async :meth:`clear`."""
         await asyncio.to_thread(self.clear)
 
-    # ----------------------------------------------------------------------------- reading
-
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
@@ -302,12 +270,9 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes by dot product (mode DEFAULT) or MMR (mode MMR).
 
-        ``filters``, ``doc_ids`` and ``node_ids`` narrow the search (an empty list does not
-        narrow, as in LlamaIndex's own stores). Keyword arguments (from
-        ``as_retriever(vector_store_kwargs=...)``): ``where`` and ``where_document`` (Chroma
-        filters, combined with the rest by AND), ``mmr_threshold`` (MMR's trade-off, also
-        read from the query), ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (candidates MMR
-        picks from).
+        ``filters``, ``doc_ids`` and ``node_ids`` narrow the search (an empty list does not).
+        Keyword arguments: ``where`` and ``where_document`` (ANDed with the rest),
+        ``mmr_threshold``, ``mmr_prefetch_k`` or ``mmr_prefetch_factor``.
         """
         hits = query_hits(self._core, query, kwargs)
         nodes = [

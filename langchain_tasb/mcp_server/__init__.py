@@ -1,9 +1,4 @@
-"""``tasb mcp``: a Model Context Protocol server over one collection (``langchain-tasb[mcp]``).
-
-:func:`build_server` makes the tools (:mod:`.tools`; what they return: :mod:`.results`),
-:func:`serve_stdio` and :func:`serve_http` run them (:mod:`.run`, :mod:`.stdio`), and
-:func:`check_filter` (:mod:`.filters`) checks the Chroma ``where`` filters agents write.
-"""
+"""``tasb mcp``: a Model Context Protocol server over one collection (``langchain-tasb[mcp]``)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
 """Checking a Chroma ``where`` filter that an agent wrote, before it reaches the store.
 
-The agent gets a message that says which part of its filter is wrong and how to write it,
-instead of whatever the store would raise. Two conveniences are applied on the way: an object
-with several fields means all of them (``{"a": 1, "b": 2}`` becomes an ``$and``), and an
-``$and`` / ``$or`` of one condition is that condition.
-
-A filter is bounded (:data:`MAX_DEPTH` levels, :data:`MAX_TERMS` conditions and values) so
-that a hostile one costs little to refuse, and a message repeats at most a couple of hundred
-characters of what the agent sent.
+An object with several fields becomes an ``$and``, and an ``$and`` / ``$or`` of one condition
+is that condition. Bounds (:data:`MAX_DEPTH`, :data:`MAX_TERMS`) make a hostile filter cheap to
+refuse; messages repeat little of what the agent sent.
 """
 
 from __future__ import annotations
@@ -49,7 +44,7 @@ def check_filter(value: Any) -> dict[str, Any] | None:
 
     Raises:
         ValueError: If the filter is malformed, uses an unknown operator, or is over the
-            bounds; the message names the offending part and shows a valid filter.
+            bounds; the message names the offending part.
     """
     if value is None or value == {} or (isinstance(value, str) and not value.strip()):
         return None

@@ -1,18 +1,6 @@
 """Who may talk to ``tasb mcp --http``: the Host and Origin a request names, and its token.
 
-DNS rebinding: a web page on ``evil.example`` can make its name resolve to the loopback
-address, and the browser then sends that page's requests to a local server with
-``Host: evil.example`` and ``Origin: http://evil.example``. :class:`RequestGuard` answers
-
-* 421 to a ``Host`` that is neither the bound address nor a loopback name (``localhost``,
-  127.0.0.0/8, ``::1``), for any bound address except a wildcard one (``0.0.0.0``, ``::``),
-  whose clients may use any of the machine's names (a token is required there);
-* 403 to an ``Origin`` whose host is neither of those, whether or not a token is set (agents
-  send no ``Origin``; a browser always does on a cross-origin request);
-* 401 to a request without ``Authorization: Bearer <token>`` when a token is set (the scheme
-  is case-insensitive, RFC 9110; the token is compared in constant time and never echoed).
-
-Names compare case-insensitively and IP addresses by value (``[0:0:0:0:0:0:0:1]`` is ``::1``).
+Against DNS rebinding (a web page whose name resolves to loopback) and other hosts' callers.
 """
 
 from __future__ import annotations
@@ -70,7 +58,16 @@ def host_of(header: str) -> str:
 
 
 class RequestGuard:
-    """ASGI middleware: the Host, Origin and token rules of the module docstring."""
+    """ASGI middleware answering requests from elsewhere with an error.
+
+    * 421 to a ``Host`` neither the bound address nor loopback, unless bound to a wildcard
+      (``0.0.0.0``, ``::``; a token is required there);
+    * 403 to an ``Origin`` whose host is neither, token or not (agents send no ``Origin``);
+    * 401 without ``Authorization: Bearer <token>`` when a token is set (compared in
+      constant time, never echoed).
+
+    Names compare case-insensitively and IP addresses by value.
+    """
 
     def __init__(self, app: ASGIApp, host: str, token: str | None = None) -> None:
         self.app = app

@@ -1,12 +1,7 @@
 """Every request read is answered before the server stops, even when its input ends first.
 
-A client may send its requests and close stdin at once (``tasb mcp < requests.jsonl``, or a
-script that writes and closes). The SDK ends the session at the end of its input and cancels
-the requests still running, so the last ones were never answered. :func:`answering_all` wraps
-the session's two streams: the read side records each request's id, the write side strikes
-it off when its answer (result or error) is sent, and the end of the input is passed on only
-once none is left. A request the client cancels (``notifications/cancelled``) is struck off
-too, since the protocol forbids answering it.
+The SDK cancels running requests at the end of its input (``tasb mcp < requests.jsonl``), so
+the end is passed on only once every request read is answered or cancelled by the client.
 """
 
 from __future__ import annotations

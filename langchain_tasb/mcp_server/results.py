@@ -10,10 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 def compact_nullable(schema: dict[str, Any]) -> None:
     """Write each property's ``anyOf`` of bare types as one ``type`` list, in place.
 
-    Pydantic writes ``str | None`` as ``{"anyOf": [{"type": "string"}, {"type": "null"}]}``;
-    ``{"type": ["string", "null"]}`` means the same and a client's JSON Schema validator checks
-    it in one step instead of one subschema per branch. The MCP client revalidates every
-    ``search`` result against the output schema, so this is on each call's path.
+    ``{"type": ["string", "null"]}`` means the same and validates in one step; the MCP client
+    revalidates every result against the output schema.
     """
     for field in schema.get("properties", {}).values():
         branches = field.get("anyOf")
@@ -36,9 +34,8 @@ DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 def output_schema(schema: dict[str, Any]) -> None:
     """A tool's output schema: compact nullables, and JSON Schema draft-07 declared.
 
-    Every keyword these schemas use means the same in draft-07 and 2020-12. An MCP 1.x client
-    (langchain-mcp-adapters' SDK line) checks the output schema against its metaschema on every
-    call; without ``$schema`` that is 2020-12's, whose check costs several times draft-07's.
+    An MCP 1.x client checks the schema against its metaschema on every call; draft-07's is
+    cheaper than the default 2020-12, and every keyword here means the same in both.
     """
     compact_nullable(schema)
     schema["$schema"] = DRAFT_07
@@ -83,8 +80,7 @@ class SearchResults(BaseModel):
     search_type: str
     k: int
     filter: dict[str, Any] | None = Field(description="The filter applied, as normalised.")
-    # The hit's schema written in place, not as a "$ref" into "$defs": one lookup less per
-    # result each time a client validates a search against the output schema.
+    # Inlined rather than a "$ref": one lookup less per result when a client validates.
     results: list[Annotated[SearchHit, WithJsonSchema(SearchHit.model_json_schema())]]
 
 

@@ -1,9 +1,7 @@
 """Running an MCP server over stdio or Streamable HTTP, with a bearer token off loopback.
 
-HTTP binds 127.0.0.1 unless told otherwise. A non-loopback address is refused unless a bearer
-token is required. Every request passes :class:`~.guard.RequestGuard` first: its Host and
-Origin are checked against the bound address and the loopback names (DNS rebinding), and its
-token when one is set.
+A non-loopback address is refused without a token. Every HTTP request passes
+:class:`~.guard.RequestGuard` first (Host/Origin against DNS rebinding, and the token).
 """
 
 from __future__ import annotations
@@ -73,10 +71,8 @@ def serve_stdio(server: sdk.McpServer) -> None:
 def http_app(server: sdk.McpServer, host: str, *, token: str | None = None) -> ASGIApp:
     """The Streamable HTTP app at :data:`MCP_PATH` behind a :class:`~.guard.RequestGuard`.
 
-    The SDK's own Host/Origin check is turned off: it is on only for the exact host strings
-    ``127.0.0.1``, ``localhost`` and ``::1``, compares them case-sensitively, and cannot
-    check ``Origin`` alone (a wildcard bind with a token); the guard does all of it, for
-    every bound address.
+    The SDK's own Host/Origin check is off: it covers only three exact loopback strings,
+    case-sensitively; the guard checks every bound address.
     """
     return RequestGuard(sdk.http_app(server, MCP_PATH, host), host, token)
 

@@ -1,14 +1,7 @@
 """The MCP Python SDK as ``tasb mcp`` uses it, 1.x or 2.x: every import that differs, here.
 
-``langchain-mcp-adapters`` needs ``mcp<2``, so an agent's environment may hold either major
-version. They differ where this package meets them: the high-level server is ``FastMCP``
-(``mcp.server.fastmcp``) in 1.x and ``MCPServer`` (``mcp.server.mcpserver``) in 2.x, each with
-its own ``ToolError``; the low-level server sits in ``_mcp_server`` or ``_lowlevel_server``;
-the HTTP app's path and transport security are server settings in 1.x and arguments in 2.x;
-wire models take camelCase field names in 1.x (2.x takes both); a session message wraps its
-JSON-RPC message in a root model in 1.x. The rest of :mod:`langchain_tasb.mcp_server` goes
-through the names below. The SDK is imported dynamically, so that one module type-checks
-against either version; the server is typed ``Any`` for that reason.
+``langchain-mcp-adapters`` needs ``mcp<2``, so either major version may be installed. The SDK
+is imported dynamically so that one module type-checks against both; the server is ``Any``.
 """
 
 from __future__ import annotations
@@ -114,10 +107,7 @@ def lowlevel_server(server: McpServer) -> Any:
 
 
 def http_app(server: McpServer, path: str, host: str) -> ASGIApp:
-    """The SDK's Streamable HTTP app at ``path``, with its own Host/Origin check turned off.
-
-    The caller puts its own guard in front (:class:`~.guard.RequestGuard`).
-    """
+    """The SDK's Streamable HTTP app at ``path``, its Host/Origin check off (the caller guards)."""
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     if SDK_MAJOR < 2:
         server.settings.streamable_http_path = path
@@ -131,10 +121,7 @@ def http_app(server: McpServer, path: str, host: str) -> ASGIApp:
 
 
 def jsonrpc_message(item: Any) -> Any:
-    """The JSON-RPC message a session item carries, or None if it carries none.
-
-    1.x wraps it in a ``JSONRPCMessage`` root model; 2.x hands the message itself.
-    """
+    """The JSON-RPC message a session item carries (1.x wraps it in a root model), or None."""
     if not isinstance(item, SessionMessage):
         return None
     message = item.message

@@ -1,23 +1,8 @@
-"""MCP over stdin/stdout read and written by the event loop, with no thread hop per message.
+"""MCP over stdin/stdout read and written by the asyncio loop, with no thread hop per message.
 
-The SDK's ``stdio_server()`` wraps the standard streams with ``anyio.wrap_file``: every line
-read, every write and every flush goes to a worker thread and back, three thread handoffs per
-tool call on top of the one that runs the tool. Here the asyncio loop watches the pipes
-itself: a request wakes the loop directly, and an answer is written at once (whatever the
-pipe cannot take yet is sent as the client reads, with the SDK's flow control). JSON-RPC
-framing and parsing stay the SDK's: its ``stdio_server`` takes the two streams as arguments.
-
-As the SDK does, the protocol takes private duplicates of descriptors 0 and 1 and points
-those at the null device and at stderr while serving, so that a stray ``print`` or a child
-process cannot corrupt the channel; both are restored on exit. Where this cannot apply (the
-streams are regular files, not pipes, sockets or terminals; another event loop than
-asyncio), the SDK's own threaded ``stdio_server`` reads and writes instead. Both MCP SDK lines
-(1.x and 2.x) serve this way, through :mod:`.sdk`.
-
-Either way every request read is answered before the server exits at the end of its input
-(:mod:`.pending`). A request line longer than :data:`LINE_LIMIT` bytes is skipped without
-being held in memory, and answered with a JSON-RPC error (with the request's id when it
-leads the line, as clients write it); the server keeps serving.
+Fds 0 and 1 are privately duplicated and pointed at the null device and stderr while serving, so
+a stray ``print`` cannot corrupt the channel. Regular files and non-asyncio loops fall back to the
+SDK's threaded ``stdio_server``. Lines over :data:`LINE_LIMIT` get a JSON-RPC error, unread.
 """
 
 from __future__ import annotations
@@ -94,15 +79,10 @@ def line_too_long_error(head: bytes, limit: int) -> str:
 
 
 class PipeLines:
-    """Lines of a pipe, decoded as UTF-8: what the SDK's stdio transport iterates over.
-
-    A line over the reader's limit is skipped and handed to ``on_too_long`` (its first bytes).
-    """
+    """Lines of a pipe, decoded as UTF-8; one over the limit goes to ``on_too_long``."""
 
     def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        on_too_long: Callable[[bytes], Awaitable[None]],
+        self, reader: asyncio.StreamReader, on_too_long: Callable[[bytes], Awaitable[None]]
     ) -> None:
         self._reader = reader
         self._on_too_long = on_too_long
@@ -199,11 +179,7 @@ async def _pipe_streams(
 
 
 async def run_stdio(server: McpServer) -> None:
-    """Serve ``server`` over stdin/stdout until the client closes stdin.
-
-    Uses the event-loop transport described in the module docstring where it applies, and
-    the SDK's threaded one elsewhere.
-    """
+    """Serve ``server`` over stdin/stdout until the client closes stdin."""
     lowlevel = lowlevel_server(server)
     applies = os.name == "posix" and _streamable(0) and _streamable(1)
     try:

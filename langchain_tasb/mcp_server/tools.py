@@ -1,11 +1,7 @@
 """The MCP tools over one collection: ``search``, ``fetch`` and ``collection_info``, read-only.
 
-:func:`build_server` serves a core :class:`~langchain_tasb.collection.TasbCollection` from a
-server of the official MCP Python SDK (1.x or 2.x, through :mod:`.sdk`). Each tool answers with
-structured content (the models below, which are also the tools' output schemas) and a numbered
-text rendering for models that read text only. Input the agent can fix (an empty query, ``k``
-out of range, a malformed filter, an unknown id) comes back as a tool error that says what to
-change; the server keeps serving.
+Each tool answers with structured content and a numbered text rendering. Input the agent can
+fix comes back as a tool error that says what to change; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -44,8 +40,6 @@ MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
 _HYBRID_ONLY = {"fused_score", "bm25_score"}
-
-# -- tool inputs --------------------------------------------------------------------------------
 
 Query = Annotated[
     str,
@@ -112,9 +106,6 @@ FetchOutput = Annotated[CallToolResult, Chunk]
 InfoOutput = Annotated[CallToolResult, CollectionInfo]
 
 
-# -- the server ---------------------------------------------------------------------------------
-
-
 def build_server(
     core: TasbCollection,
     *,
@@ -129,11 +120,9 @@ def build_server(
         info: Returns what ``tasb info --json`` reports; called once now (for the tool
             descriptions) and on each ``collection_info`` call.
         name: The server name announced to clients.
-        on_loop: Run each tool call on the event loop's own thread rather than handing it to
-            a worker thread and back. That saves two thread switches per call, but a call
-            holds the loop while it runs: for stdio, which serves one client. Without it,
-            each call runs in a worker thread, whichever SDK version (1.x would run a plain
-            function on the loop).
+        on_loop: Run each tool call on the event loop's own thread (two thread switches
+            fewer, but a call holds the loop: for stdio, which serves one client); otherwise
+            in a worker thread, whichever SDK version.
 
     Returns:
         The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
@@ -255,11 +244,7 @@ def build_server(
 
 
 def _on_event_loop(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` as a coroutine function with its signature, which the SDK awaits on its loop.
-
-    The SDK awaits a coroutine function in place; the signature (``functools.wraps``) is
-    what it reads the input schema from.
-    """
+    """``fn`` as a coroutine function with its signature (the SDK's input schema)."""
 
     @functools.wraps(fn)
     async def call(*args: Any, **kwargs: Any) -> Any:
@@ -271,8 +256,7 @@ def _on_event_loop(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _in_worker_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as a coroutine function that runs it in a worker thread, with its signature.
 
-    mcp 2.x runs a plain function in a worker thread itself, 1.x on the event loop; this
-    makes both hand it to a thread, so that one HTTP client's search does not hold another's.
+    mcp 1.x would run a plain function on the loop, holding other HTTP clients' calls.
     """
 
     @functools.wraps(fn)
@@ -280,9 +264,6 @@ def _in_worker_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     return call
-
-
-# -- formatting ---------------------------------------------------------------------------------
 
 
 def describe_contents(summary: Mapping[str, Any]) -> str:
