@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from langchain_tasb import TasbEmbeddings, TasbVectorStore
-from langchain_tasb.chroma import parse_chroma_url
+from langchain_tasb.collection import TasbCollection
+from langchain_tasb.connection import Connection
+from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.ingest import RayIndexing, index_paths
 
 
@@ -30,10 +31,7 @@ def main() -> int:
     parser.add_argument("--gpus-per-worker", type=float, default=0.0)
     args = parser.parse_args()
 
-    host, port, ssl = parse_chroma_url(args.chroma_url)
-    store = TasbVectorStore(
-        embedding=TasbEmbeddings(), collection_name=args.collection, host=host, port=port, ssl=ssl
-    )
+    store = TasbCollection(TasbModel(), args.collection, connection=Connection(url=args.chroma_url))
     ray = RayIndexing(args.ray, workers=args.workers, gpus_per_worker=args.gpus_per_worker)
     report = index_paths(store, args.paths, ray=ray, prune=True)
     print(

@@ -1,17 +1,19 @@
 """Encode and write on Ray Data workers: the stage behind ``index_paths(..., ray=...)``.
 
 The indexer's driver lists, reads and chunks files exactly as without Ray (same ids,
-metadata, root ids, manifest and skips). Only encoding and writing move to Ray: the driver
-gathers a wave of new chunks, and a pool of Ray Data actors (``map_batches`` with an actor
-class) encodes and upserts them to the Chroma server, each actor with one copy of the model
-and one connection through the retrying gateway. The driver counts every batch the actors
-confirm; once the whole wave is confirmed it updates moved chunks, deletes stale ones, records
-the files in the manifest and, at the end, prunes. Ray Data restarts a worker that dies and
-retries its batches; upserts by content-derived id make a retried batch harmless.
+metadata, root ids, manifest and skips). Only encoding and writing move to Ray: on the first
+wave of new chunks the writer starts one Ray Data execution for the whole run
+(:class:`~langchain_tasb.ingest.ray_stream.RayStream`), a pool of actors (``map_batches`` with
+an actor class) that encodes and upserts batches to the Chroma server, each actor with one copy
+of the model and one connection through the retrying gateway, loaded once for the run. The
+driver feeds each wave's batches to that execution and counts every batch the actors confirm;
+once the whole wave is confirmed it updates moved chunks, deletes stale ones, records the files
+in the manifest and, at the end, prunes. Ray Data restarts a worker that dies (the restarted
+actor loads the model again) and retries its batches; upserts by content-derived id make a
+retried batch harmless.
 
 Limits: the actors write to a Chroma server (an embedded folder has one writer process); the
-model must load on every node (a hub name, or a path present on each); each wave starts a
-pool of actors, which load the model once for the wave (see :attr:`RayIndexing.wave_chunks`).
+model must load on every node (a hub name, or a path present on each).
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ if TYPE_CHECKING:
 
     from langchain_tasb.collection import TasbCollection
     from langchain_tasb.encoding.model import TasbModel
+    from langchain_tasb.ingest.ray_stream import RayStream
     from langchain_tasb.ingest.rows import _Row
 
 __all__ = ["RayIndexing", "RayWriter", "ray_writer"]
 
 logger = logging.getLogger(__name__)
 
+_STREAM = "langchain_tasb.ingest.ray_stream"  # imports Ray: imported on the first wave only
 _WAVE_BATCHES = 64  # batches per worker in one wave, unless RayIndexing.wave_chunks says
 
 
@@ -76,8 +80,10 @@ class RayIndexing:
     """CPUs each actor asks Ray for."""
 
     wave_chunks: int = 0
-    """New chunks gathered before the actors start on them; 0 for 64 batches per worker. A
-    larger wave loads the model less often and holds more chunk text on the driver."""
+    """New chunks gathered before they go to the actors; 0 for 64 batches per worker. The
+    files of a wave are recorded in the manifest once all of its chunks are confirmed: a larger
+    wave holds more chunk text on the driver, a smaller one waits for its last batch more often.
+    The actors and their model live for the whole run, whatever the wave."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -109,12 +115,20 @@ class _EncodeWrite:
         logger.debug("worker %s ready", self.label)
 
     def __call__(self, batch: dict[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        ids = [str(x) for x in batch["id"]]
-        texts = [str(x) for x in batch["text"]]
-        metadatas = [json.loads(str(x)) for x in batch["metadata"]]
-        vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        self.gateway.upsert(ids, texts, vectors, metadatas)
-        return {"worker": np.array([self.label]), "count": np.array([len(ids)])}
+        numbers, written = [], []
+        for number, payload in zip(batch["number"], batch["rows"], strict=True):
+            rows = json.loads(str(payload))
+            ids = [str(row["id"]) for row in rows]
+            texts = [str(row["text"]) for row in rows]
+            vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
+            self.gateway.upsert(ids, texts, vectors, [row["metadata"] for row in rows])
+            numbers.append(int(number))
+            written.append(len(ids))
+        return {
+            "number": np.array(numbers),
+            "worker": np.array([self.label] * len(numbers)),
+            "count": np.array(written),
+        }
 
 
 class RayWriter:
@@ -135,64 +149,67 @@ class RayWriter:
         self.batch_size = batch_size
         self.wave_chunks = settings.wave_chunks or batch_size * settings.workers * _WAVE_BATCHES
         self.started = False  # whether this writer started (or joined) Ray, and must leave it
+        self.stream: RayStream | None = None  # the run's one execution, from the first wave
 
-    def _start(self) -> None:
-        """Start or join Ray on the first wave: a run with nothing to write never does."""
+    def _start(self) -> RayStream:
+        """Start or join Ray and the run's one execution on the first wave.
+
+        A run with nothing to write never starts Ray.
+        """
+        if self.stream is not None:
+            return self.stream
         ray: Any = importlib.import_module("ray")
         context: Any = importlib.import_module("ray.data").DataContext.get_current()
         context.enable_progress_bars = False  # the driver shows its own progress
         if not logger.isEnabledFor(logging.DEBUG):
             logging.getLogger("ray.data").setLevel(logging.ERROR)
-        if ray.is_initialized():
-            return
-        address = None if self.settings.address == "local" else self.settings.address
-        logger.info("starting Ray (%s)", self.settings.address)
-        ray.init(
-            address=address,
-            include_dashboard=False if address is None else None,
-            logging_level=logging.WARNING,
-            log_to_driver=logger.isEnabledFor(logging.DEBUG),
+        if not ray.is_initialized():
+            address = None if self.settings.address == "local" else self.settings.address
+            logger.info("starting Ray (%s)", self.settings.address)
+            ray.init(
+                address=address,
+                include_dashboard=False if address is None else None,
+                logging_level=logging.WARNING,
+                log_to_driver=logger.isEnabledFor(logging.DEBUG),
+            )
+            self.started = True
+        stream: type[RayStream] = importlib.import_module(_STREAM).RayStream
+        self.stream = stream(
+            _EncodeWrite,
+            (self.embeddings, self.server, self.collection_name),
+            workers=self.settings.workers,
+            cpus=self.settings.cpus_per_worker,
+            gpus=self.settings.gpus_per_worker,
         )
-        self.started = True
+        return self.stream
 
     def close(self) -> None:
-        """Leave Ray if this writer started or joined it; a session it found is left alone."""
-        if self.started:
-            importlib.import_module("ray").shutdown()
-            self.started = False
+        """End the execution; leave Ray if this writer started or joined it.
+
+        A Ray session it found is left running.
+        """
+        try:
+            if self.stream is not None:
+                self.stream.close()
+                self.stream = None
+        finally:
+            if self.started:
+                importlib.import_module("ray").shutdown()
+                self.started = False
 
     def write(self, rows: list[_Row], confirmed: Callable[[int, str], None]) -> None:
         """Encode and write ``rows`` on the actors; return once every batch is confirmed.
 
         Raises:
-            RuntimeError: The actors confirmed fewer chunks than they were given.
+            RuntimeError: The Ray execution failed or ended before every batch was confirmed.
         """
-        self._start()
-        data: Any = importlib.import_module("ray.data")
-        items = [{"id": r.id, "text": r.text, "metadata": json.dumps(r.metadata)} for r in rows]
-        workers = self.settings.workers
-        batch = max(1, min(self.batch_size, -(-len(rows) // workers)))  # a small wave: all work
-        blocks = max(1, min(-(-len(rows) // batch), workers * 8))
-        dataset = data.from_items(items, override_num_blocks=blocks).map_batches(
-            _EncodeWrite,
-            fn_constructor_args=(self.embeddings, self.server, self.collection_name),
-            batch_size=batch,
-            batch_format="numpy",
-            concurrency=workers,
-            num_cpus=self.settings.cpus_per_worker,
-            num_gpus=self.settings.gpus_per_worker or None,
-        )
-        written = 0
-        for out in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            for worker, count in zip(out["worker"], out["count"], strict=True):
-                written += int(count)
-                confirmed(int(count), str(worker))
-        if written != len(rows):
-            msg = (
-                f"the Ray workers confirmed {written} of {len(rows)} chunks: run the same "
-                "command again to write the rest"
-            )
-            raise RuntimeError(msg)
+        stream = self._start()
+        items: list[dict[str, object]] = [
+            {"id": r.id, "text": r.text, "metadata": r.metadata} for r in rows
+        ]
+        size = max(1, min(self.batch_size, -(-len(rows) // self.settings.workers)))
+        batches = [items[i : i + size] for i in range(0, len(items), size)]  # a small wave: all
+        stream.write(batches, confirmed)
 
 
 @contextlib.contextmanager

@@ -136,6 +136,34 @@ def test_ray_index_equals_plain_index_and_never_duplicates_when_mixed(
     assert_same(contents(chroma_server, "viaray"), contents(chroma_server, "plain"))
 
 
+def test_a_run_of_many_waves_loads_the_model_once_per_worker(
+    tmp_path: Path, chroma_server: str, ray_address: str, tiny_model_path: Path
+) -> None:
+    del ray_address  # the module's session, used in-process
+    make_corpus(tmp_path / "corpus", random.Random(3))
+    clean = open_store(chroma_server, "waves-clean", tiny_model_path)
+    index_paths(clean, [tmp_path / "corpus"], batch_size=4, overlap_tokens=0)
+    total = len(contents(chroma_server, "waves-clean"))
+    assert total > 3 * 4  # more than three waves of 4 chunks
+
+    # A worker is a process (host:pid) that loaded the model in its constructor: a pool per
+    # wave would show new ones every wave.
+    workers: set[str] = set()
+    store = open_store(chroma_server, "waves", tiny_model_path)
+    report = index_paths(
+        store,
+        [tmp_path / "corpus"],
+        batch_size=4,
+        overlap_tokens=0,
+        progress=lambda progress: workers.update(progress.workers),
+        ray=RayIndexing("local", workers=2, wave_chunks=4),
+    )
+    assert len(workers) == 2, sorted(workers)
+    assert sorted(report.workers) == sorted(workers)
+    assert sum(report.workers.values()) == report.chunks_written == total
+    assert_same(contents(chroma_server, "waves"), contents(chroma_server, "waves-clean"))
+
+
 def test_ray_without_a_chroma_server_is_refused_before_anything_starts(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
