@@ -147,7 +147,13 @@ class TasbCollection:
             ValueError: a metadata key is reserved or set by search results; nothing written.
         """
         items = check_texts(texts)
-        metas = _check_lengths(items, metadatas, ids)
+        if metadatas is not None and len(metadatas) != len(items):
+            msg = f"Got {len(items)} texts but {len(metadatas)} metadatas; pass one per text"
+            raise ValueError(msg)
+        if ids is not None and len(ids) != len(items):
+            msg = f"Got {len(items)} texts but {len(ids)} ids; pass one per text (None to derive)"
+            raise ValueError(msg)
+        metas = list(metadatas) if metadatas is not None else [None] * len(items)
         check_user_metadata(metas)
         given_ids: Sequence[str | None] = ids or [None] * len(items)
         resolved = [
@@ -177,17 +183,3 @@ class TasbCollection:
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored records for ``ids`` (missing ids are skipped)."""
         return self.store.get(ids)
-
-
-def _check_lengths(
-    texts: list[str],
-    metadatas: Sequence[Mapping[str, Any] | None] | None,
-    ids: Sequence[str | None] | None,
-) -> list[Mapping[str, Any] | None]:
-    if metadatas is not None and len(metadatas) != len(texts):
-        msg = f"Got {len(texts)} texts but {len(metadatas)} metadatas; pass one per text"
-        raise ValueError(msg)
-    if ids is not None and len(ids) != len(texts):
-        msg = f"Got {len(texts)} texts but {len(ids)} ids; pass one per text (None to derive)"
-        raise ValueError(msg)
-    return list(metadatas) if metadatas is not None else [None] * len(texts)

@@ -76,11 +76,6 @@ class ChangeFeed:
             self._id = str(model.id)
             self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", self._id)
 
-    @property
-    def exact(self) -> bool:
-        """Whether changed ids are known (embedded Chroma with its write log)."""
-        return self._log_path is not None
-
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             if self._db is None:
@@ -120,13 +115,6 @@ class ChangeFeed:
         if not rows:
             return None  # the collection moved on but logged nothing we can find
         return {str(row[0]) for row in rows}
-
-    def close(self) -> None:
-        """Close the read-only connection (reopened on the next read)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 class WriteObserver(Protocol):

@@ -22,7 +22,7 @@ from langchain_tasb.chroma.catalog import (
     not_found,
 )
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
-from langchain_tasb.chroma.client import hold_writer_lock, location
+from langchain_tasb.chroma.client import location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.chroma.settings import (
@@ -142,11 +142,6 @@ class Collection:
     def max_batch_size(self) -> int:
         """The most records one write may carry (asked of the server once, then cached)."""
         return max(1, int(self._call(self.client.get_max_batch_size)))
-
-    def set_ef_search(self, ef_search: int) -> None:
-        """Change ``ef_search`` (takes effect when Chroma next loads the index)."""
-        hold_writer_lock(self.client)
-        self._call(self.collection.modify, configuration={"hnsw": {"ef_search": ef_search}})
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Hit]:
         """Stored records for ``ids``, in the order asked, skipping missing ones."""

@@ -123,7 +123,8 @@ def call_with_retry(
         )
         if not is_unreachable(exc):
             after = f" on each of {tries_text}" if tries > 1 else ""
-            msg = f"{_named(where)} answered with an error{after}: {one_line(exc)}"
+            subject = f"Chroma server at {where}" if "://" in where else where
+            msg = f"{subject} answered with an error{after}: {one_line(exc)}"
             raise ValueError(msg) from exc
         msg = (
             f"Chroma server at {where} still failing after {tries_text} ({one_line(exc)}); "
@@ -144,8 +145,3 @@ def call_with_retry(
 def _failure(state: tenacity.RetryCallState) -> BaseException:
     """What the last try raised: tenacity retries and gives up only on exceptions here."""
     return cast("BaseException", cast("Future[Any]", state.outcome).exception())
-
-
-def _named(where: str) -> str:
-    """``where`` as the subject of a sentence: a URL is a Chroma server's."""
-    return f"Chroma server at {where}" if "://" in where else where
