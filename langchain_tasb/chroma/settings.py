@@ -12,8 +12,8 @@ __all__ = [
     "HnswSettings",
 ]
 
-# Chosen to stay within noise of exact dot-product search, where Chroma's own defaults do not
-# (benchmarks/RESULTS.md, "Index quality").
+# Chosen so the index ranks as exact dot-product search does, where Chroma's own defaults fall
+# short (benchmarks/RESULTS.md, "Index quality").
 DEFAULT_EF_SEARCH = 128
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_MAX_NEIGHBORS = 32

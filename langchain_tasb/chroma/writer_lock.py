@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,11 +170,8 @@ def _read(fd: int) -> Holder | None:
 
 
 def _write(fd: int, who: Holder) -> None:
-    data = json.dumps(
-        {"pid": who.pid, "host": who.host, "command": who.command, "started": who.started}
-    ).encode()
     os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    os.pwrite(fd, json.dumps(asdict(who)).encode(), 0)
 
 
 def _release_all() -> None:
