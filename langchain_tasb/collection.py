@@ -1,10 +1,6 @@
 """``TasbCollection``: the core's collection, a Chroma collection opened with its model.
 
-Framework-free: it takes a :class:`~langchain_tasb.encoding.types.TextEncoder` (a
-:class:`~langchain_tasb.encoding.model.TasbModel`, or a skin's adapter), writes texts by id,
-reads records back as :class:`~langchain_tasb.chroma.records.Hit` s and searches into
-:class:`~langchain_tasb.search.ScoredHit` s. Every skin (LangChain, LlamaIndex, the CLI, MCP)
-and ingest and evaluation open one of these.
+Framework-free; every skin, ingest and evaluation open one of these.
 """
 
 from __future__ import annotations
@@ -49,12 +45,7 @@ WRITE_SLICE = 2048
 def default_encoder(
     client: Any, collection_name: str, factory: Callable[..., TextEncoder] = TasbModel
 ) -> TextEncoder:
-    """The model to open ``collection_name`` with when none is given.
-
-    ``$TASB_MODEL`` when set; else the model recorded in the collection, if it exists and
-    records one (said at INFO); else TAS-B. A model given explicitly always wins over all of
-    these, and opening still refuses a collection built by another model.
-    """
+    """``$TASB_MODEL`` when set, else the model recorded in the collection, else TAS-B."""
     if not os.environ.get(MODEL_ENV_VAR):
         recorded = recorded_model_name(client, collection_name)
         if recorded:
@@ -66,8 +57,7 @@ def default_encoder(
 def fresh_collection_name(options: Mapping[str, Any]) -> str | None:
     """A unique collection name when ``options`` name neither a collection nor a place.
 
-    In-memory Chroma clients share one store per process: two notebook cells building a
-    collection from texts must not write into each other's.
+    In-memory Chroma clients share one store per process, so two builds must not share one.
     """
     if "collection_name" in options or Connection.from_options(options).given():
         return None
@@ -77,20 +67,16 @@ def fresh_collection_name(options: Mapping[str, Any]) -> str | None:
 class TasbCollection:
     """A Chroma collection created for inner-product search, opened with its model.
 
-    Opening checks the collection's distance space and that it was filled by the same model
-    (by what the model computes, not its name). Texts are embedded and upserted in slices.
+    Opening checks the distance space and that the same model (by its output) filled it.
 
     Args:
-        encoder: the model; defaults to ``$TASB_MODEL``, else the model recorded in an
-            existing collection, else TAS-B (see :func:`default_encoder`).
-        collection_name: the Chroma collection (default ``"tasb"``, as for the ``tasb`` command).
-        connection: where Chroma lives (:class:`~langchain_tasb.connection.Connection`);
-            in-memory when empty.
+        encoder: the model; defaults as :func:`default_encoder` says.
+        collection_name: the Chroma collection.
+        connection: where Chroma lives; in-memory when empty.
         hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
         collection_metadata: extra metadata for a new collection.
         create_collection_if_not_exists: when False, a missing collection raises
-            ``CollectionNotFoundError`` (naming it, where, and those that exist) instead of
-            being created.
+            ``CollectionNotFoundError``.
         model_factory: what builds the default model (a skin passes its own model class).
     """
 
@@ -123,7 +109,6 @@ class TasbCollection:
             metadata=collection_metadata,
             create=create_collection_if_not_exists,
         )
-        # A BM25 index built by an earlier hybrid search is kept in step by this store's writes.
         attach_persisted(self)
 
     @property
@@ -155,17 +140,20 @@ class TasbCollection:
     ) -> list[str]:
         """Embed and upsert texts; returns their ids, in input order.
 
-        An id given in ``ids`` wins for its item; a missing one (``None``) is derived from the
-        text and ``metadata["source"]``, so adding the same text twice stores it once. Repeated
-        ids within one call are merged, the last occurrence winning.
+        A missing id is derived from the text and ``metadata["source"]``; repeated ids within
+        one call are merged, the last winning.
 
         Raises:
-            ValueError: a metadata key is reserved (starts with ``_tasb_``) or is one a
-                search result sets (``score``, ``relevance``, ``fused_score``,
-                ``bm25_score``); nothing was written.
+            ValueError: a metadata key is reserved or set by search results; nothing written.
         """
         items = check_texts(texts)
-        metas = _check_lengths(items, metadatas, ids)
+        if metadatas is not None and len(metadatas) != len(items):
+            msg = f"Got {len(items)} texts but {len(metadatas)} metadatas; pass one per text"
+            raise ValueError(msg)
+        if ids is not None and len(ids) != len(items):
+            msg = f"Got {len(items)} texts but {len(ids)} ids; pass one per text (None to derive)"
+            raise ValueError(msg)
+        metas = list(metadatas) if metadatas is not None else [None] * len(items)
         check_user_metadata(metas)
         given_ids: Sequence[str | None] = ids or [None] * len(items)
         resolved = [
@@ -179,7 +167,6 @@ class TasbCollection:
             slice_texts = [items[i] for i in picked]
             slice_metas = [metas[i] for i in picked]
             slice_ids = [resolved[i] for i in picked]
-            # Validate before spending time on encoding, and before anything is written.
             validate_records(slice_ids, slice_texts, slice_metas)
             vectors = self.encoder.embed_documents(slice_texts)
             self.store.upsert(slice_ids, slice_texts, vectors, slice_metas)
@@ -196,17 +183,3 @@ class TasbCollection:
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Stored records for ``ids`` (missing ids are skipped)."""
         return self.store.get(ids)
-
-
-def _check_lengths(
-    texts: list[str],
-    metadatas: Sequence[Mapping[str, Any] | None] | None,
-    ids: Sequence[str | None] | None,
-) -> list[Mapping[str, Any] | None]:
-    if metadatas is not None and len(metadatas) != len(texts):
-        msg = f"Got {len(texts)} texts but {len(metadatas)} metadatas; pass one per text"
-        raise ValueError(msg)
-    if ids is not None and len(ids) != len(texts):
-        msg = f"Got {len(texts)} texts but {len(ids)} ids; pass one per text (None to derive)"
-        raise ValueError(msg)
-    return list(metadatas) if metadatas is not None else [None] * len(texts)

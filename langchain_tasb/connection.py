@@ -1,10 +1,6 @@
 """Where Chroma lives: the connection fields every skin takes, declared once.
 
-The names are langchain-chroma's (``persist_directory``, ``host``, ``port``, ``ssl``,
-``headers``, ``client``) plus ``url``, what the ``tasb`` command takes as ``--chroma-url``.
-:class:`TasbRetriever <langchain_tasb.retriever.TasbRetriever>` has them as fields (it is a
-``Connection``); ``TasbVectorStore``, the LlamaIndex store and the core collection take them
-as keyword arguments and build one.
+The names are langchain-chroma's, plus ``url`` (the ``tasb`` command's ``--chroma-url``).
 """
 
 from __future__ import annotations
@@ -18,10 +14,9 @@ from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_
 
 
 class Connection(BaseModel):
-    """Where Chroma lives; in-memory (``EphemeralClient``) when nothing is given.
+    """Where Chroma lives: at most one of ``client``, ``persist_directory``, ``url``, ``host``.
 
-    Give at most one of ``client``, ``persist_directory``, ``url`` or ``host`` (with ``port``
-    and ``ssl``).
+    In-memory (``EphemeralClient``) when nothing is given.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
@@ -37,10 +32,8 @@ class Connection(BaseModel):
     url: str | None = None
     """Chroma server URL, ``http(s)://HOST[:PORT]`` (instead of ``host``/``port``/``ssl``)."""
     headers: dict[str, SecretStr | str] | None = None
-    """Extra HTTP headers for the Chroma server (for example an auth token). Every value is
-    kept as a ``SecretStr`` (plain strings are wrapped), so ``repr``, ``str``,
-    ``model_dump_json`` and LangChain's ``dumpd`` (and traces) show ``**********``; the
-    Chroma client gets the real values."""
+    """Extra HTTP headers for the Chroma server. Values are kept as ``SecretStr`` so that
+    ``repr``, dumps and traces show ``**********``; only the Chroma client gets them."""
     client: Any = None
     """A ready Chroma client."""
 

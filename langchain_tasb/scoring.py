@@ -1,12 +1,7 @@
 """Scores: Chroma ``ip`` distances to dot products, dot products to relevance, and MMR.
 
-Chroma's inner-product distance is ``1 - dot``. We turn it back into the dot product (higher
-is better) and map that to a relevance in [0, 1] with a logistic curve whose centre and scale
-are calibrated for the model (see :mod:`langchain_tasb.chroma.identity`). Unlike langchain-chroma's
-``1 - distance`` for ``ip`` collections, which is neither bounded nor monotonic for
-unnormalised vectors, this mapping is strictly increasing in the dot product, so ranking by
-relevance and ranking by score always agree, and a relevance threshold means the same thing
-for every query.
+Relevance is a calibrated logistic of the dot product, strictly increasing, so ranking by
+relevance and by score always agree and a threshold means the same for every query.
 """
 
 from __future__ import annotations
@@ -30,10 +25,8 @@ def dot_from_distance(distance: float) -> float:
 class RelevanceScale:
     """A logistic map from dot product to relevance: ``1 / (1 + exp(-(dot - center) / scale))``.
 
-    ``center`` is the dot product that scores 0.5; ``scale`` is how many dot-product units move
-    relevance from 0.5 to about 0.73. Both are calibrated per model, so 0.5 means "as likely
-    relevant as not" for TAS-B (whose dot products sit around 80 to 110) and for a cosine model
-    (whose scores sit in [-1, 1]) alike.
+    ``center`` is the dot product that scores 0.5; ``scale`` moves relevance from 0.5 to about
+    0.73. Both are calibrated per model.
     """
 
     center: float
@@ -72,10 +65,7 @@ def mmr_select(
 ) -> list[int]:
     """Maximal marginal relevance on dot products; returns candidate indices in pick order.
 
-    Each step picks the candidate maximising
-    ``lambda_mult * dot(query, d) - (1 - lambda_mult) * max(dot(d, s) for s picked)``.
-    Both terms are dot products of the same model, so they share one scale; no cosine is
-    computed, which would disagree with the index for unnormalised models such as TAS-B.
+    Both terms are dot products (no cosine), so they share the index's scale.
     """
     if not 0.0 <= lambda_mult <= 1.0:
         msg = f"lambda_mult must be in [0, 1], got {lambda_mult!r}"

@@ -1,11 +1,7 @@
 """The one search: a query (or its vector) and :class:`SearchSettings` to :class:`ScoredHit` s.
 
-Every way in (``TasbRetriever``, each ``TasbVectorStore`` search method, the ``tasb search``
-command, the LlamaIndex adapters, the agent tool) calls :func:`search`, so each of them gets
-the same dispatch (similarity, similarity with a relevance threshold, MMR, hybrid), the same
-checks of its settings and the same scores: the raw dot product as ``score`` and the
-collection's calibrated ``relevance``. This module knows no framework's types; the skins turn
-a :class:`ScoredHit` into their own Document or node.
+Every skin calls :func:`search`, so all get the same dispatch, checks and scores; this module
+knows no framework's types.
 """
 
 from __future__ import annotations
@@ -57,34 +53,27 @@ class SearchSettings:
     """How to search: checked once, here, whoever builds them.
 
     Raises:
-        ValueError: On an unknown ``search_type`` or ``fusion``, a ``k`` or ``fetch_k`` that
-            is not a positive integer, a ``score_threshold``, ``lambda_mult`` or ``alpha``
-            outside [0, 1], or "similarity_score_threshold" without a threshold.
+        ValueError: On an unknown ``search_type`` or ``fusion``, a bad ``k``/``fetch_k``, a
+            number outside [0, 1], or "similarity_score_threshold" without a threshold.
         TypeError: When ``filter`` or ``where_document`` is not a mapping.
     """
 
     search_type: SearchType = "similarity"
-    """"similarity" (top ``k`` by dot product), "similarity_score_threshold" (the same, then
-    only hits with relevance >= ``score_threshold``), "mmr" (diverse, over the ``fetch_k``
-    best) or "hybrid" (dense and BM25 candidates fused)."""
+    """"similarity", "similarity_score_threshold", "mmr" or "hybrid" (dense and BM25 fused)."""
     k: int = DEFAULT_K
     """How many hits at most (:data:`~langchain_tasb.config.DEFAULT_K`)."""
     score_threshold: float | None = None
-    """Minimum relevance, in [0, 1]; needed by "similarity_score_threshold", and applied to
-    every search type when set."""
+    """Minimum relevance in [0, 1]; applied to every search type when set."""
     filter: Mapping[str, Any] | None = None
     """Chroma ``where`` on metadata, e.g. ``{"source": "guide.md"}``."""
     where_document: Mapping[str, Any] | None = None
     """Chroma ``where_document`` on text, e.g. ``{"$contains": "London"}``."""
     fetch_k: int | None = None
-    """Candidates for MMR, and from each side for "hybrid" (at least ``k`` are taken); None
-    is :func:`~langchain_tasb.config.default_fetch_k` of ``k``, set when the settings are
-    made."""
+    """Candidates for MMR and for each side of "hybrid"; None is ``default_fetch_k(k)``."""
     lambda_mult: float = 0.5
     """MMR trade-off: 1 is pure relevance, 0 is pure diversity."""
     fusion: Fusion = DEFAULT_FUSION
-    """How "hybrid" fuses: "rrf" (reciprocal rank fusion) or "weighted" (min-max normalised
-    scores weighted by ``alpha``)."""
+    """How "hybrid" fuses: "rrf" or "weighted" (min-max normalised, weighted by ``alpha``)."""
     alpha: float = 0.5
     """Dense weight for ``fusion="weighted"``: 1 is dense only, 0 is BM25 only."""
     ids: Sequence[str] | None = None
@@ -131,12 +120,7 @@ class SearchSettings:
 
     @classmethod
     def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
-        """Settings from keyword options; an unknown option is a TypeError naming them all.
-
-        Args:
-            search_type: One of :data:`SEARCH_TYPES`.
-            **options: Any of the other fields (``k``, ``filter``, ``score_threshold``, ...).
-        """
+        """Settings from keyword options; an unknown option is a TypeError naming them all."""
         unknown = sorted(set(options) - set(SETTING_NAMES))
         if unknown or "search_type" in options:
             msg = (
@@ -168,8 +152,7 @@ class ScoredHit:
     bm25_score: float | None = None
     """Hybrid only: BM25 score for the query (0 when no query term occurs)."""
     reserved: dict[str, Any] = field(default_factory=dict, repr=False)
-    """langchain-tasb's own record keys (what a LlamaIndex node needs to be rebuilt), kept out
-    of ``metadata`` so that no skin hands them to a user."""
+    """langchain-tasb's own record keys, kept out of ``metadata`` so no skin shows them."""
 
     def scores(self) -> dict[str, float]:
         """``score`` and ``relevance``, plus ``fused_score`` and ``bm25_score`` when set."""
@@ -188,26 +171,20 @@ def search(
     query: str | None = None,
     vector: Sequence[float] | None = None,
 ) -> list[ScoredHit]:
-    """Search ``target`` as ``settings`` say; hits best first.
-
-    Similarity and threshold searches take the ``k`` best by dot product; MMR picks ``k``
-    of the ``fetch_k`` best; hybrid fuses dense and BM25 candidates (and orders by the fused
-    score). Every hit carries its dot product and relevance; with a ``score_threshold``,
-    hits below it are dropped, so fewer than ``k`` may come back.
+    """Search ``target`` as ``settings`` say (a ``score_threshold`` may leave fewer than ``k``).
 
     Args:
         target: The collection and its model.
         settings: What to search for and how.
-        query: The query text; embedded by ``target.encoder`` unless ``vector`` is
-            given. Hybrid search needs it for BM25.
+        query: The query text (embedded unless ``vector`` is given; hybrid needs it).
         vector: The query's embedding, when already computed.
 
     Returns:
         The hits, best first.
 
     Raises:
-        ValueError: With neither ``query`` nor ``vector``, or a hybrid search without
-            ``query``; when Chroma refuses a filter.
+        ValueError: With neither ``query`` nor ``vector``, a hybrid search without ``query``,
+            or a filter Chroma refuses.
     """
     if vector is None:
         if query is None:

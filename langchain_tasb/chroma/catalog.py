@@ -1,8 +1,4 @@
-"""The collections a client holds: checked names, listing, dropping, looking one up.
-
-Also what a missing collection raises (:func:`not_found`, naming the collections that are
-there) and the distance space an open collection was created with.
-"""
+"""The collections a client holds: checked names, listing, dropping, looking one up."""
 
 from __future__ import annotations
 
@@ -24,8 +20,7 @@ __all__ = [
 ]
 
 
-# Chroma's rule for collection names (chromadb 1.x): checked here so that a bad name fails
-# with this message before a model loads, not with Chroma's error halfway through opening.
+# Chroma's rule (chromadb 1.x), checked here so a bad name fails before a model loads.
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]")
 
 

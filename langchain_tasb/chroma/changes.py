@@ -1,19 +1,8 @@
 """How a collection changed since a point: the write log of embedded Chroma, or its count.
 
-A side index kept beside a collection (the BM25 index of hybrid search) must learn, before
-each search and in constant time, whether anyone wrote to the collection since it last
-caught up, and if so which records to look at again.
-
-- Embedded Chroma logs every written id (add, upsert, update, delete, one entry per id, in
-  one global sequence) in ``embeddings_queue`` of its ``chroma.sqlite3``, and keeps the last
-  sequence number applied to each collection's metadata segment in ``max_seq_id``. Reading
-  that number is one indexed row; the ids written after a given number are a range read of
-  the log's primary key. Both are read through a read-only SQLite connection. When the
-  log no longer reaches back that far (Chroma purged it), the change is unknown.
-- A Chroma server and in-memory Chroma expose no such log: the marker is the record count,
-  so an add or a delete is seen at once, and the changed ids are unknown (the caller
-  re-reads the collection). A text replaced under the same id, or as many records added as
-  deleted since the last check, is not seen there.
+Embedded Chroma's ``embeddings_queue`` (read-only SQLite) gives the ids written since a
+position; a server has no such log, so its marker is the record count and changed ids are
+unknown (a text replaced under the same id is not seen there).
 """
 
 from __future__ import annotations
@@ -87,11 +76,6 @@ class ChangeFeed:
             self._id = str(model.id)
             self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", self._id)
 
-    @property
-    def exact(self) -> bool:
-        """Whether changed ids are known (embedded Chroma with its write log)."""
-        return self._log_path is not None
-
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             if self._db is None:
@@ -132,20 +116,11 @@ class ChangeFeed:
             return None  # the collection moved on but logged nothing we can find
         return {str(row[0]) for row in rows}
 
-    def close(self) -> None:
-        """Close the read-only connection (reopened on the next read)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
 
 class WriteObserver(Protocol):
     """Told of every write through a :class:`~langchain_tasb.chroma.collection.Collection`.
 
-    ``before_write`` runs before Chroma is asked (a journal entry, say); ``after_write`` once
-    Chroma confirmed the write, with the texts of an upsert (None for a metadata update);
-    ``write_failed`` when Chroma raised, so that the observer can find out what was applied.
+    ``write_failed`` runs when Chroma raised, so the observer can find out what was applied.
     """
 
     def before_write(self, ids: Sequence[str]) -> None:

@@ -1,8 +1,4 @@
-"""Chroma clients: embedded, in-memory or a server, every request of a server client timed.
-
-This module and the rest of :mod:`langchain_tasb.chroma` are the only code that touches a
-chromadb client; everything else passes the client along as an opaque value.
-"""
+"""Chroma clients: embedded, in-memory or a server, every request of a server client timed."""
 
 from __future__ import annotations
 
@@ -42,11 +38,8 @@ def connect(
 ) -> Any:
     """A Chroma client: the given one, a server (host/port), a directory, or in-memory.
 
-    Every in-memory ``EphemeralClient`` in one process shares one store: isolate by
-    collection name, or use ``persist_directory``. A server client gets a per-request
-    ``timeout`` (seconds, from its first request on; None waits forever) and auth through
-    ``headers``, for example ``{"Authorization": "Bearer TOKEN"}`` or
-    ``{"X-Chroma-Token": "TOKEN"}``.
+    A server client gets a per-request ``timeout`` in seconds (None waits forever) and auth
+    through ``headers``, e.g. ``{"Authorization": "Bearer TOKEN"}``.
 
     Raises:
         ChromaUnavailableError: the server did not answer; the message names its URL.
@@ -104,11 +97,7 @@ def _http_client(
 
 
 def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
-    """An embedded Chroma client on folder ``path`` (created when missing).
-
-    ``telemetry=False`` turns Chroma's anonymous telemetry off for this client; None keeps
-    Chroma's default. Chroma refuses two clients of one folder with different settings.
-    """
+    """An embedded Chroma client on folder ``path``; ``telemetry=None`` keeps Chroma's default."""
     import chromadb
 
     if telemetry is None:
@@ -119,9 +108,7 @@ def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
 
 
 def close_client(client: Any) -> None:
-    """Release a client's resources, so that reopening the folder loads its index again.
-
-    For an embedded client, this process's writer lock on its folder is released too.
+    """Release a client's resources (and this process's writer lock on its folder).
 
     Raises:
         RuntimeError: this chromadb has no ``Client.close()``.
@@ -140,9 +127,7 @@ def close_client(client: Any) -> None:
 
 
 def hold_writer_lock(client: Any, *, wait: float = writer_lock.DEFAULT_WAIT) -> None:
-    """Take the writer lock of an embedded client's folder for this process, before a write.
-
-    A no-op for a server or in-memory client, and once the process holds the lock.
+    """Take the writer lock of an embedded client's folder for this process (else a no-op).
 
     Raises:
         StoreLockedError: another process held it for ``wait`` seconds; the message names it.
@@ -184,8 +169,7 @@ def location(client: Any) -> str:
 def side_folder(client: Any, kind: str, collection: str) -> Path | None:
     """Where a store kept beside ``collection`` (``kind``: "bm25", "manifests") lives.
 
-    Beside an embedded database (``<db>/<kind>/<collection>/``), else under the cache root
-    for a server (``<cache root>/<kind>/<server>/<collection>/``); None for in-memory Chroma.
+    Beside an embedded database, else under the cache root for a server; None in memory.
     """
     url = server_url(client)
     if url:

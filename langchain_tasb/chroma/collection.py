@@ -1,9 +1,6 @@
 """The gateway to one Chroma collection: every read and write, through the retry policy.
 
-Nothing outside :mod:`langchain_tasb.chroma` calls a chromadb collection: it calls a
-:class:`Collection` (or its model-bound subclass
-:class:`~langchain_tasb.chroma.store.ChromaStore`), whose methods each go through the one
-retry policy for a server, read in pages, and write in the client's batch size.
+Nothing outside :mod:`langchain_tasb.chroma` calls a chromadb collection directly.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from langchain_tasb.chroma.catalog import (
     not_found,
 )
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
-from langchain_tasb.chroma.client import hold_writer_lock, location
+from langchain_tasb.chroma.client import location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.chroma.settings import (
@@ -52,11 +49,8 @@ PAGE_SIZE = 1000
 """Records per page of :meth:`Collection.scan`."""
 
 ID_PAGE = 100_000
-"""Ids listed per call by :meth:`Collection.scan` before their fields are read by id: the
-skipped ids of a later call cost Chroma little (ids only), and memory holds one such page."""
+"""Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
 
-# HnswSettings and its defaults (settings.py) and the catalog functions (catalog.py) are
-# re-exported: callers import them from here and from chroma/store.py.
 __all__ = [
     "DEFAULT_EF_CONSTRUCTION",
     "DEFAULT_EF_SEARCH",
@@ -78,11 +72,8 @@ __all__ = [
 class Collection:
     """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
 
-    Calls to a Chroma server are retried with backoff on transient errors (connection
-    refused or reset, timeouts, 5xx, 429) within the policy's deadline, and never on client
-    errors; embedded stores are not retried. Writes are upserts, updates and deletes by id,
-    so a retried write is harmless. The first write to an embedded folder takes its writer
-    lock for this process (:mod:`~langchain_tasb.chroma.writer_lock`); reads never do.
+    Only transient server errors are retried; writes are by id, so a retry is harmless. The
+    first write to an embedded folder takes its writer lock for this process.
     """
 
     dimension: int | None = None
@@ -109,8 +100,7 @@ class Collection:
         """Open collection ``name`` as it is: never creates one, checks nothing about it.
 
         Raises:
-            CollectionNotFoundError: there is no such collection (the message lists those
-                that exist).
+            CollectionNotFoundError: there is no such collection.
             ChromaUnavailableError: the server did not answer.
         """
         check_collection_name(name)
@@ -119,8 +109,6 @@ class Collection:
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(self.retry, self.where, fn, *args, **kwargs)
-
-    # -- description -----------------------------------------------------------------------
 
     @property
     def name(self) -> str:
@@ -154,13 +142,6 @@ class Collection:
     def max_batch_size(self) -> int:
         """The most records one write may carry (asked of the server once, then cached)."""
         return max(1, int(self._call(self.client.get_max_batch_size)))
-
-    def set_ef_search(self, ef_search: int) -> None:
-        """Change ``ef_search`` (takes effect when Chroma next loads the index)."""
-        hold_writer_lock(self.client)
-        self._call(self.collection.modify, configuration={"hnsw": {"ef_search": ef_search}})
-
-    # -- reading ---------------------------------------------------------------------------
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Hit]:
         """Stored records for ``ids``, in the order asked, skipping missing ones."""
@@ -204,16 +185,9 @@ class Collection:
     ) -> Iterator[Records]:
         """Every record (matching ``where``), page by page; the one paged loop of the package.
 
-        Linear in the collection: the matching ids are listed first, ids only, in pages of
-        :data:`ID_PAGE`, and each page's fields are then read by id, ``page_size`` (at most
-        the client's batch size) at a time. Paging the fields themselves by offset made
-        Chroma re-read every skipped record for each page, so a full scan grew with the
-        square of the collection; skipping ids only is cheap, and a collection of up to
-        :data:`ID_PAGE` ids is listed in one call.
-
-        Records written during a scan may be missed, and records deleted during it are
-        skipped (or, past the first id page, may shift others out of it), so a caller that
-        deletes what it finds collects first and deletes after.
+        Ids are listed first (ids only, by offset) and fields read by id, since paging the
+        fields by offset re-reads every skipped record. A caller that deletes what it finds
+        collects first and deletes after: deletions during a scan may shift ids out of it.
         """
         if page_size < 1:
             msg = f"page_size must be at least 1, got {page_size}"
@@ -256,10 +230,7 @@ class Collection:
         with_vectors: bool = False,
         ids: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` records with the largest dot product with ``vector``, best first.
-
-        ``ids``, when given, restricts the search to those records.
-        """
+        """The ``k`` records with the largest dot product (among ``ids``, if given), best first."""
         if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             msg = f"k must be a positive integer, got {k!r}"
             raise ValueError(msg)
@@ -300,8 +271,6 @@ class Collection:
             for i, d, m, s, v in zip(ids, docs, metas, dists, vecs, strict=True)
         ]
 
-    # -- writing ---------------------------------------------------------------------------
-
     def upsert(
         self,
         ids: Sequence[str],
@@ -309,9 +278,7 @@ class Collection:
         vectors: NDArray[np.float32] | Sequence[Sequence[float]],
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> None:
-        """Insert or replace records, validated first, written in the client's batch size.
-
-        Metadata replaces, rather than merges into, what the ids already hold.
+        """Insert or replace records (metadata replaced, not merged), in the client's batch size.
 
         Raises:
             StoreLockedError: another process writes this embedded folder.

@@ -1,10 +1,7 @@
 """What a collection records about the model that filled it, and how that is checked.
 
-A model is identified by what it computes, not by its name: the embedding of a fixed probe
-sentence. A local copy of TAS-B, or an int8 ONNX export of it, produces (almost) the same probe
-vector as the hub model and may open its collections; a different model of the same dimension
-does not. The same record carries the calibrated relevance scale, so every process that opens
-the collection maps dot products to relevance identically.
+A model is identified by what it computes (its embedding of a fixed probe sentence), not by
+its name; the record also carries the calibrated relevance scale.
 """
 
 from __future__ import annotations
@@ -27,8 +24,7 @@ PROBE_TEXT = (
     "A fixed probe sentence: the quick brown fox jumps over the lazy dog near the river bank."
 )
 
-# Short question/passage pairs from unrelated domains. Each passage answers its own question
-# and none of the others, which gives one positive and many negatives per question.
+# Each passage answers its own question and none of the others: one positive, many negatives.
 CALIBRATION_PAIRS: tuple[tuple[str, str], ...] = (
     (
         "how many people live in london",
@@ -85,12 +81,9 @@ CALIBRATION_PAIRS: tuple[tuple[str, str], ...] = (
     ),
 )
 
-# Calibration targets: the mean positive pair scores this relevance, the mean negative
-# pair scores one minus it.
 _CALIBRATION_TARGET = 0.9
 
-# Probe vectors of one model agree closely across fp32/fp16/int8 backends (well above this
-# bound); unrelated models land far below it.
+# One model's probe vectors agree far above this across backends; unrelated models fall below.
 _PROBE_MIN_COSINE = 0.99
 _PROBE_NORM_TOLERANCE = 0.05
 
@@ -98,11 +91,7 @@ _PREFIX = "tasb:"
 
 
 def probe_vector(embedding: TextEncoder) -> list[float]:
-    """The model's document-side embedding of :data:`PROBE_TEXT`.
-
-    Through ``embed_fixed_document`` where the encoder has it (``TasbModel``
-    remembers the vector beside its ONNX export), else ``embed_documents``.
-    """
+    """The model's document-side embedding of :data:`PROBE_TEXT` (its fixed one, if any)."""
     fixed = getattr(embedding, "embed_fixed_document", None)
     vector = fixed(PROBE_TEXT) if callable(fixed) else embedding.embed_documents([PROBE_TEXT])[0]
     return [float(x) for x in vector]
@@ -111,10 +100,7 @@ def probe_vector(embedding: TextEncoder) -> list[float]:
 def calibrate(embedding: TextEncoder) -> RelevanceScale:
     """Fit the relevance logistic to the model's own scores on :data:`CALIBRATION_PAIRS`.
 
-    The centre is midway between the mean dot product of matching and non-matching pairs,
-    and the scale puts the matching mean at relevance 0.9 and the non-matching mean at 0.1.
-    A model that cannot tell them apart (random weights) gets the spread of its scores as
-    scale instead, which keeps relevance monotonic and unsaturated but means little.
+    The matching pairs' mean dot product maps to 0.9 and the non-matching mean to 0.1.
     """
     queries = [embedding.embed_query(q) for q, _ in CALIBRATION_PAIRS]
     passages = embedding.embed_documents([p for _, p in CALIBRATION_PAIRS])

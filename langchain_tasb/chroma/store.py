@@ -1,12 +1,6 @@
 """The model-bound store: an inner-product collection that only its own model may use.
 
-:class:`ChromaStore` opens (or creates) a collection with the ``ip`` space, records the
-identity of the model that fills it, and refuses a collection another model or space made.
 It never imports torch or a model: it receives the model's probe vector and identity.
-
-The names that moved to :mod:`~langchain_tasb.chroma.client`,
-:mod:`~langchain_tasb.chroma.collection` and :mod:`~langchain_tasb.chroma.records` are
-importable from here too.
 """
 
 from __future__ import annotations
@@ -67,11 +61,7 @@ logger = logging.getLogger(__name__)
 
 
 class ChromaStore(Collection):
-    """An inner-product Chroma collection bound to one model identity.
-
-    Everything :class:`~langchain_tasb.chroma.collection.Collection` does (retried reads,
-    paged scans, batched writes), with upserts checked against the model's dimension.
-    """
+    """An inner-product Chroma collection bound to one model identity (and its dimension)."""
 
     def __init__(
         self,
@@ -113,13 +103,10 @@ class ChromaStore(Collection):
             similarity: "dot" or "cosine".
             calibrate: Called only when a collection is created, to fit its relevance scale.
             model_name: Recorded for messages; never used to decide anything.
-            hnsw: Settings for a new collection; for an existing one, only ``ef_search``
-                is applied, and only when given.
-            metadata: Extra collection metadata for a new collection.
-            retry: Retry policy for a server; defaults to :class:`RetryPolicy()` for
-                server clients and no retries for embedded ones.
-            create: Create the collection when it does not exist; when False, a missing
-                collection raises :class:`~langchain_tasb.errors.CollectionNotFoundError`.
+            hnsw: Settings for a new collection; for an existing one, only ``ef_search``.
+            metadata: Extra metadata for a new collection.
+            retry: Retry policy; default retries for a server, none for embedded Chroma.
+            create: Create the collection when it does not exist.
 
         Raises:
             CollectionNotFoundError: ``create`` is False and there is no such collection.
@@ -250,15 +237,7 @@ class _Model:
 def recorded_model_name(
     client: Any, collection_name: str, *, retry: RetryPolicy | None = None
 ) -> str | None:
-    """The model name recorded in collection ``collection_name``, reading only.
-
-    Creates nothing. Calls to a Chroma server are retried like every gateway call
-    (``retry`` defaults to the policy for this kind of client).
-
-    Returns:
-        The recorded name; None when the collection does not exist, holds no
-        langchain-tasb record, or records no name.
-    """
+    """The model name recorded in collection ``collection_name`` (reads only), or None."""
     from chromadb.errors import NotFoundError
 
     url = server_url(client)

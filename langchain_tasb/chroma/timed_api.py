@@ -1,9 +1,7 @@
 """chromadb's server client with a timeout on every request, the first ones included.
 
-chromadb builds its ``httpx.Client`` with ``timeout=None`` and sends requests (the user
-identity, the tenant, the database) while a client is being built, so a timeout set on the
-finished client leaves those waiting forever on a server that accepts and never answers.
-:class:`TimedClient` sets the timeout just before the first of them.
+chromadb sends requests with ``timeout=None`` while a client is being built, so the timeout
+is set just before the first of them.
 """
 
 from __future__ import annotations
@@ -49,8 +47,7 @@ class TimedClient(Client):
 
 
 def _raise_retryable_status(response: httpx.Response) -> None:
-    # chromadb turns a status without a Chroma error body (from a proxy or load balancer in
-    # front of Chroma) into a plain Exception; raise an HTTPStatusError the retry policy
-    # knows instead. A 500 is left to chromadb, which maps Chroma's own errors.
+    # chromadb turns a proxy's status (no Chroma error body) into a plain Exception: raise one
+    # the retry policy knows. A 500 is left to chromadb, which maps Chroma's own errors.
     if response.status_code in RETRYABLE_STATUS and response.status_code != 500:
         response.raise_for_status()

@@ -1,17 +1,8 @@
 """One writer process per embedded Chroma folder, enforced by a lock file inside it.
 
-Embedded Chroma keeps each collection's vector index in the memory of the process that
-opened it: two processes writing one folder at once each save their own index over the
-other's, and the folder ends with fewer vectors than rows (reads then hang or fail). So every
-process that writes through :class:`~langchain_tasb.chroma.collection.Collection` to a
-folder first takes an exclusive ``flock`` on :data:`LOCK_FILE` there, and keeps it until the
-process exits or :func:`release` (called by ``close_client``). Readers never lock.
-
-The kernel releases a ``flock`` when its process dies, however it dies, so a lock left behind
-by a killed writer is simply taken over (said at WARNING, naming the dead writer). The file
-also records who holds it (pid, host, command, start time), for the message a second writer
-gets. A process may open several stores on one folder: the lock is taken once per process.
-Servers (``chroma run``) serialise writes themselves and take no lock.
+Two embedded writers each save their in-memory index over the other's, losing vectors, so a
+writer holds an exclusive ``flock`` until exit or :func:`release`; readers never lock. The kernel
+drops a dead writer's ``flock``, so its lock is taken over (said at WARNING).
 """
 
 from __future__ import annotations
@@ -26,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,8 +69,7 @@ def acquire(
         on_wait: Called once, with the holder, when the lock is busy and ``wait`` > 0.
 
     Raises:
-        StoreLockedError: another process still held it after ``wait`` seconds; the message
-            names the folder and the holder (pid, host, command, start time).
+        StoreLockedError: another process still held it after ``wait`` seconds.
     """
     path = Path(folder).expanduser().resolve()
     key = str(path)
@@ -180,16 +170,12 @@ def _read(fd: int) -> Holder | None:
 
 
 def _write(fd: int, who: Holder) -> None:
-    data = json.dumps(
-        {"pid": who.pid, "host": who.host, "command": who.command, "started": who.started}
-    ).encode()
     os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    os.pwrite(fd, json.dumps(asdict(who)).encode(), 0)
 
 
 def _release_all() -> None:
-    # At a normal exit the record is cleared, so that the next writer does not take this
-    # process for one that was killed.
+    # Cleared at a normal exit, so the next writer does not take this process for a killed one.
     for key in list(_held):
         release(key)
 

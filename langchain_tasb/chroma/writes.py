@@ -1,8 +1,4 @@
-"""Writes to one collection: validated, batched upserts, updates and deletes, observed.
-
-The bodies of :class:`~langchain_tasb.chroma.collection.Collection`'s write methods, which
-delegate here; see that class for the contract.
-"""
+"""Writes to one collection (the bodies of ``Collection``'s write methods): batched, observed."""
 
 from __future__ import annotations
 
@@ -34,8 +30,7 @@ def upsert(
     """Insert or replace records, validated first, written in the client's batch size.
 
     Raises:
-        StoreLockedError: another process writes this embedded folder (see
-            :mod:`~langchain_tasb.chroma.writer_lock`).
+        StoreLockedError: another process writes this embedded folder.
     """
     metas = validate_records(ids, texts, metadatas or [None] * len(ids))
     array = np.asarray(vectors, dtype=np.float32)
@@ -77,9 +72,7 @@ def replacing_metadata(
 ) -> list[dict[str, MetadataValue | None] | None]:
     """Metadata that replaces, rather than merges into, what ``ids`` already hold.
 
-    Chroma's upsert merges metadata keys into an existing record, and ``None`` metadata
-    leaves the old keys in place; a key set to ``None`` is deleted. So every old key
-    missing from the new metadata is sent as ``None``.
+    Chroma's upsert merges keys, so every old key missing from the new metadata is sent as None.
     """
     existing = collection.get_where(ids=ids, include=["metadatas"])
     old = dict(zip(existing.ids, existing.metadatas, strict=True))

@@ -1,13 +1,7 @@
 """Hybrid retrieval: dense (dot product) hits fused with BM25 hits from a :class:`LexicalIndex`.
 
-The BM25 side, and how its index is kept in step with the collection, lives in
-:mod:`langchain_tasb.hybrid.lexical`; the fusion functions in
-:mod:`langchain_tasb.hybrid.fusion`. This module glues them to a
-:class:`~langchain_tasb.collection.TasbCollection` (:func:`hybrid_search`); scoring fused runs on a
-BEIR dataset is :mod:`langchain_tasb.evaluation.hybrid`'s.
-The names of both modules stay importable from here.
-
-Fusion: reciprocal rank fusion (default) or a weighted sum of min-max normalised scores.
+The BM25 side is in :mod:`~langchain_tasb.hybrid.lexical`, fusion in
+:mod:`~langchain_tasb.hybrid.fusion`; their names are importable from here.
 """
 
 from __future__ import annotations
@@ -64,8 +58,6 @@ __all__ = [
     "weighted_fusion",
 ]
 
-"""Candidates taken from each side before fusing."""
-
 
 @dataclass(frozen=True)
 class HybridHit:
@@ -98,13 +90,11 @@ def hybrid_search(
 ) -> list[HybridHit]:
     """The ``k`` best records by fusing dense (dot product) and BM25 candidates.
 
-    Takes ``max(fetch_k, k)`` candidates from each side, both under the same Chroma
-    ``filter``/``where_document``, and fuses them (see :func:`reciprocal_rank_fusion` and
-    :func:`weighted_fusion`; ``alpha`` weighs the dense side). Every result carries its dot
-    product with the query, fetched from its stored vector when only BM25 found it.
+    Both sides take ``max(fetch_k, k)`` candidates under the same filters; every result
+    carries its dot product with the query, even when only BM25 found it.
 
     Args:
-        store: The vector store.
+        store: The collection.
         query: The query text.
         k: How many results.
         fetch_k: Candidates per side (default ``config.default_fetch_k(k)``).
@@ -116,12 +106,8 @@ def hybrid_search(
         query_vector: The query's embedding, when already computed.
         index: The lexical index; default the store's shared :func:`lexical_index`.
 
-    Returns:
-        Fused results, best first.
-
     Raises:
-        ValueError: On a non-positive ``k``/``fetch_k``, an unknown ``fusion`` or ``alpha``
-            outside [0, 1].
+        ValueError: On a bad ``k``/``fetch_k``, ``fusion`` or ``alpha``.
     """
     fetch = default_fetch_k(k) if fetch_k is None else fetch_k
     for name, value in (("k", k), ("fetch_k", fetch)):

@@ -1,19 +1,7 @@
 r"""BM25 over ids and texts on `tantivy <https://github.com/quickwit-oss/tantivy-py>`_.
 
-Tantivy is a Lucene-like engine in Rust: segments that take adds and deletes without a
-rebuild, and top-k by block-max WAND, which skips documents that cannot reach the top instead
-of scoring every one. ``pip install 'langchain-tasb[hybrid]'``.
-
-Scores are Lucene's BM25 with ``k1=1.5``, ``b=0.75`` (the saturation that ranks best on the
-shared test collections; see ``benchmarks/RESULTS.md``). Tantivy's own BM25 has
-``k1=1.2`` fixed, so it proposes the best :data:`RESCORE_DEPTH` candidates (or more, when more
-are asked for) and those are scored again with ``k1=1.5`` from their stored text, the
-collection's document frequencies and tantivy's average length.
-
-Documents and queries go through one analyzer: runs of two or more word characters (bm25s'
-``\w\w+``), tokens over 40 bytes dropped, lower-cased, English stopwords removed, Snowball
-English stemming. :mod:`langchain_tasb.hybrid.lexical` keeps such an index in step with a
-Chroma collection.
+Tantivy's BM25 has ``k1=1.2`` fixed, so its best :data:`RESCORE_DEPTH` candidates are scored
+again with ``k1=1.5``, ``b=0.75`` from their stored analyzed terms.
 """
 
 from __future__ import annotations
@@ -108,8 +96,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 class Bm25Index:
     """A BM25 index of ``(id, text)`` records, in a folder or in memory, updated in place.
 
-    One writer at a time per folder (tantivy locks it; a second writer gets ``ValueError``),
-    any number of readers, each seeing the last commit once it calls :meth:`reload`.
+    One writer at a time per folder; readers see the last commit after :meth:`reload`.
     """
 
     def __init__(self, directory: Path | None = None) -> None:
@@ -124,8 +111,6 @@ class Bm25Index:
 
     def __len__(self) -> int:
         return int(self._index.searcher().num_docs)
-
-    # -- writing ---------------------------------------------------------------------------
 
     def _writer(self) -> Any:
         return self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
@@ -176,8 +161,6 @@ class Bm25Index:
     def reload(self) -> None:
         """See the last commit, by this or another process."""
         self._index.reload()
-
-    # -- reading ---------------------------------------------------------------------------
 
     def _query(self, query: str) -> tuple[Any, Counter[str]]:
         t = _tantivy()

@@ -1,9 +1,4 @@
-"""Rank and score fusion: reciprocal rank fusion and weighted min-max fusion of ranked lists.
-
-Pure functions over ``(id, score)`` lists and over runs (query id -> doc id -> score); no
-index, no store. :func:`langchain_tasb.hybrid.hybrid_search` fuses dense and BM25 candidates
-with :func:`fuse`, and :func:`fuse_runs` does the same for whole evaluation runs.
-"""
+"""Rank and score fusion: pure functions over ``(id, score)`` lists and over whole runs."""
 
 from __future__ import annotations
 
@@ -26,13 +21,11 @@ def reciprocal_rank_fusion(
 ) -> list[tuple[str, float]]:
     """Fuse rankings by ``sum(1 / (k + rank))`` over the rankings an id appears in.
 
-    Ranks start at 1. Ties are broken by the best rank an id reached, then by which ranking
-    reached it first (earlier rankings win), so with ``[dense, lexical]`` a tie goes to dense.
+    Ties go to the best rank an id reached, then to the earlier ranking.
 
     Args:
-        rankings: Lists of ids, best first; an id repeated within one list counts once, at
-            its best rank.
-        k: The smoothing constant; larger values flatten the difference between ranks.
+        rankings: Lists of ids, best first; a repeated id counts once, at its best rank.
+        k: The smoothing constant.
 
     Returns:
         ``(id, fused score)`` pairs, best first.
@@ -73,10 +66,8 @@ def weighted_fusion(
 ) -> list[tuple[str, float]]:
     """Fuse by ``alpha * dense + (1 - alpha) * lexical`` on min-max normalised scores.
 
-    Each list is normalised on its own to [0, 1] (its best score maps to 1, its worst to 0;
-    a list whose scores are all equal maps to 1). An id missing from a list gets 0 from it,
-    the same as that list's worst entry. ``alpha=1`` is pure dense, ``alpha=0`` pure lexical
-    (Weaviate's convention). Ties keep dense order first, then lexical order.
+    A list of equal scores maps to 1; an id missing from a list gets 0 from it. Ties keep
+    dense order first, then lexical order.
 
     Args:
         dense_hits: ``(id, dot product)`` pairs.

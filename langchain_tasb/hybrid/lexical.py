@@ -1,27 +1,8 @@
 r"""The BM25 side of hybrid retrieval: a :class:`Bm25Index` kept in step with a collection.
 
-Kept in step by the writes: a :class:`LexicalIndex` watches its store's gateway
-(:class:`~langchain_tasb.chroma.collection.Collection` observers), so every write through
-this package (``add_texts``/``add_documents``, LlamaIndex ``add``, ``delete``, ``tasb index``
-with its moves and prunes) updates the BM25 index in the same step, at a cost proportional to
-the change. Opening a store whose collection has a persisted BM25 index attaches it.
-
-Writes by anyone else (another client, another program) are caught by the next search: the
-collection's change marker (:mod:`langchain_tasb.chroma.changes`: embedded Chroma's write-log
-position, one indexed SQLite row; a server's record count) is compared with the one the
-index recorded when it last caught up. When they differ, the ids written since are read
-back from Chroma and applied (embedded Chroma); when those ids cannot be known (a server, a
-purged log), the index is rebuilt in one linear pass over the collection.
-
-Crash safety: before a write reaches Chroma, its ids are journalled in ``state.json``
-beside the index (fsynced); once the BM25 side is committed, the journal entry goes. An index
-that opens with journalled ids re-reads exactly those ids from Chroma. One process writes
-a persisted index at a time (a lock file beside it); any number read it.
-
-Indexes persist under ``<persist_directory>/bm25/<collection>/`` for embedded Chroma, under
-``<cache root>/bm25/<server>/<collection>/`` for a Chroma server (the cache root is
-:func:`langchain_tasb.config.cache_root`: ``$TASB_CACHE_DIR``, else
-``$XDG_CACHE_HOME/langchain-tasb``), and stay in memory for an in-memory client.
+Writes through this package update it in the same step; others' writes are caught by the
+next search through the collection's change marker. Crash safety: a write's ids are journalled
+(fsynced) in ``state.json`` before it reaches Chroma, and re-read on open.
 """
 
 from __future__ import annotations
@@ -74,14 +55,7 @@ class LexicalIndex:
         directory: Where to persist; default :func:`default_directory`. ``False`` keeps the
             index in memory only.
         check_interval: Seconds between checks for writes made outside this package; 0 checks
-            before every search (one indexed SQLite read for embedded Chroma, a count for
-            a server).
-
-    Example:
-        .. code-block:: python
-
-            index = LexicalIndex(store)
-            index.search("aspirin dosage", k=5)  # [(id, bm25 score), ...]
+            before every search.
     """
 
     def __init__(
@@ -115,9 +89,8 @@ class LexicalIndex:
         """Bring the index in step with the collection.
 
         Returns:
-            "current" when nothing changed (or another process is writing it right now),
-            "updated" when changed records were re-read, "built" when the whole collection
-            was indexed afresh (``force``, a first build, or changes that cannot be listed).
+            "current" when nothing changed (or another process is writing it), "updated" when
+            changed records were re-read, "built" when the whole collection was indexed afresh.
         """
         core = self._core
         with core.lock:
@@ -157,11 +130,7 @@ class LexicalIndex:
         where: Mapping[str, Any] | None,
         where_document: Mapping[str, Any] | None,
     ) -> list[tuple[str, float]]:
-        """The ``k`` best BM25 hits whose records pass Chroma's ``where``/``where_document``.
-
-        Unfiltered, one top-``k`` search. Filtered, BM25 hits are taken in growing windows
-        and checked with Chroma until ``k`` pass or BM25 runs out.
-        """
+        """The ``k`` best BM25 hits whose records pass Chroma's ``where``/``where_document``."""
         bm25 = self._core.bm25
         if not where and not where_document:
             return bm25.top(query, k)
@@ -193,11 +162,7 @@ _INDEXES_LOCK = threading.Lock()
 
 
 def lexical_index(store: TasbCollection, *, check_interval: float | None = None) -> LexicalIndex:
-    """The shared :class:`LexicalIndex` of ``store``, which hybrid searches use by default.
-
-    Created with default settings on first use; ``check_interval`` (seconds), when given,
-    replaces the shared index's interval between checks.
-    """
+    """The shared :class:`LexicalIndex` of ``store``; ``check_interval`` replaces its interval."""
     with _INDEXES_LOCK:
         index = _INDEXES.get(store)
         if index is None:
@@ -209,11 +174,7 @@ def lexical_index(store: TasbCollection, *, check_interval: float | None = None)
 
 
 def attach_persisted(store: TasbCollection) -> None:
-    """Keep a persisted BM25 index of ``store``'s collection in step with its writes, if any.
-
-    Called when a store opens: a collection that was searched with ``search_type="hybrid"``
-    has an index on disk, and every write through this package then updates it.
-    """
+    """Keep a persisted BM25 index of ``store``'s collection in step with its writes, if any."""
     directory = default_directory(store)
     if directory is None or not (directory / STATE_FILE).is_file():
         return

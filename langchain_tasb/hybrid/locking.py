@@ -1,9 +1,4 @@
-"""An exclusive lock on a file, between processes (``flock``) and between threads.
-
-The kernel drops a ``flock`` when its process dies, so a lock left by a killed process is
-free again at once. Within a process the lock is re-entrant: taken again by the thread that
-holds it, it only counts.
-"""
+"""An exclusive, re-entrant lock on a file, between processes (``flock``) and between threads."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """Keeping a :class:`Bm25Index` in step with a gateway: state, journal, catch-up, observer.
 
-See :mod:`langchain_tasb.hybrid.lexical` for the contract; this module holds the machinery:
-``state.json`` (the marker caught up to and the journal of ids being written), the catch-up
-that re-reads changed ids or rebuilds, and the write observer the gateway calls.
+The contract is in :mod:`langchain_tasb.hybrid.lexical`.
 """
 
 from __future__ import annotations
@@ -77,10 +75,10 @@ class _State:
         return cls(collection_id, Marker.from_json(data.get("marker")), set(data["pending"]))
 
     def write(self, path: Path, *, durable: bool = True) -> None:
-        """Write atomically (a temporary file, then a rename), fsynced when ``durable``.
+        """Write atomically, fsynced when ``durable``.
 
-        A journal entry must be on disk before Chroma is written; a state that only clears
-        entries need not be: if it is lost, the entries are re-read, which is harmless.
+        A journal entry must be on disk before Chroma is written; one that only clears entries
+        need not be: if lost, the entries are re-read, which is harmless.
         """
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w", encoding="utf-8") as f:
@@ -124,8 +122,6 @@ class Core:
         self.state = state
         self._stamp = self._disk_stamp()
 
-    # -- the state on disk -----------------------------------------------------------------
-
     def _disk_stamp(self) -> tuple[int, int, int] | None:
         if self.directory is None:
             return None
@@ -165,8 +161,6 @@ class Core:
                 if got:
                     self.sync_from_disk()
                 yield got
-
-    # -- catching up -------------------------------------------------------------------------
 
     def catch_up(self, gateway: Collection, *, force: bool = False) -> Refresh:
         """Bring the index in step with ``gateway``'s collection (holding :meth:`exclusive`)."""
@@ -223,8 +217,6 @@ class Core:
             time.perf_counter() - start,
         )
 
-    # -- the write observer ------------------------------------------------------------------
-
     def before_write(self, gateway: Collection, ids: Sequence[str]) -> None:
         """Lock, note whether the index is in step, and journal ``ids``.
 
@@ -265,8 +257,7 @@ class Core:
     ) -> None:
         """Apply the confirmed write, move the marker if only this write moved it, unlock.
 
-        Chroma holds the write already: a BM25 side that fails is logged, and its ids stay
-        in the journal for the next search to re-read.
+        Chroma holds the write already: a failing BM25 side is logged and its ids stay journalled.
         """
         try:
             if deleted:
