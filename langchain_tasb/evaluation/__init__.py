@@ -1,19 +1,7 @@
 """BEIR-format loading, trec_eval-exact retrieval metrics and exact dot-product search.
 
-Pure library code: no model, no vector store. The pieces fit together as::
-
-    data = load_beir(find_data_dir("scifact"))
-    # ... encode data.doc_texts and data.queries.values() into numpy arrays ...
-    idx, scores = exact_top_k(query_vectors, doc_vectors, k=100)
-    run = run_from_top_k(list(data.queries), data.doc_ids, idx, scores)
-    evaluate(run, data.qrels)  # {"ndcg@10": ..., "recall@100": ..., ...}
-
-Modules: :mod:`langchain_tasb.ingest.beir` (the one BEIR reader, shared with ``tasb index``:
-the document text, loading, the corpus hash), :mod:`.metrics` (trec_eval definitions,
-documented there), :mod:`.exact` (exact search and recall against it), and ``tasb eval``'s
-engine: :mod:`.experiment` (exact search against the Chroma index), :mod:`.cache` (the corpus
-embedding cache) and :mod:`.report` (the report, its table and plot). Those last three import
-the vector store, so they are not imported here.
+Pure library code: no model, no vector store. ``tasb eval``'s engine (:mod:`.experiment`,
+:mod:`.cache`, :mod:`.report`) imports the vector store, so it is not imported here.
 """
 
 from __future__ import annotations

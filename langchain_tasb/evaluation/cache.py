@@ -1,10 +1,7 @@
 """The corpus embedding cache of ``tasb eval``: document vectors kept on disk between runs.
 
-Vectors live in ``embeddings/`` under :func:`langchain_tasb.config.cache_root`, one ``.npy``
-file per dataset and key. The key (:func:`embedding_cache_key`) covers the model's identity
-(its probe vector, name, document token limit, similarity, and the concrete backend and
-precision) and the corpus (:func:`~langchain_tasb.ingest.beir.corpus_hash`), so another
-model, setting or corpus misses the cache rather than reading wrong vectors.
+The key covers the model's identity and the corpus, so another model, setting or corpus misses
+the cache rather than reading wrong vectors.
 """
 
 from __future__ import annotations
@@ -40,29 +37,16 @@ _ENCODE_SLICE = 256
 
 
 def default_cache_dir() -> Path:
-    """``embeddings`` under :func:`langchain_tasb.config.cache_root`.
-
-    That is ``$TASB_CACHE_DIR/embeddings``, else ``$XDG_CACHE_HOME/langchain-tasb/embeddings``
-    (``~/.cache`` when ``$XDG_CACHE_HOME`` is unset): the root the ONNX exports use too.
-    """
+    """``embeddings`` under :func:`langchain_tasb.config.cache_root`."""
     return cache_root() / "embeddings"
 
 
 def embedding_cache_key(dataset: BeirDataset, embeddings: TasbModel) -> str:
     """The cache key of a corpus's document vectors under one model and its settings.
 
-    SHA-256 of the model's identity (its probe vector rounded to 4 decimals, its name, its
-    document token limit and similarity, and the concrete backend and precision that encode,
-    since int8 or half-precision vectors are not the fp32 ones) and of :func:`corpus_hash`.
-    The probe vector makes two different models at one path, or one model retrained, miss
-    the cache.
-
-    Args:
-        dataset: The loaded dataset.
-        embeddings: The embedding model (loaded if it was not yet).
-
-    Returns:
-        A 64-character lowercase hex string.
+    SHA-256 of the model's identity (probe vector, name, document token limit, similarity,
+    backend and precision) and of :func:`corpus_hash`. The probe vector makes two different
+    models at one path, or one model retrained, miss the cache (loading the model).
     """
     identity = {
         "format": _CACHE_FORMAT,
@@ -84,11 +68,6 @@ def backend_label(embeddings: TasbModel) -> str:
         embeddings.backend, embeddings.device, embeddings.precision
     )
     return "onnx-int8" if kind == "onnx-int8" else f"{kind}-{precision}"
-
-
-def _cache_file(cache_dir: Path, dataset: BeirDataset, key: str) -> Path:
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name) or "corpus"
-    return cache_dir / f"{name}-{key[:32]}.npy"
 
 
 def _load_cached(path: Path, shape: tuple[int, int]) -> NDArray[np.float32] | None:
@@ -127,23 +106,11 @@ def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
 
 
 def encode_corpus(
-    dataset: BeirDataset,
-    embeddings: TasbModel,
-    *,
-    progress: bool = False,
+    dataset: BeirDataset, embeddings: TasbModel, *, progress: bool = False
 ) -> NDArray[np.float32]:
-    """Encode ``dataset.doc_texts`` (title + " " + text) as documents, in corpus order.
+    """Encode ``dataset.doc_texts`` (longest first, to pad little) into ``(n_docs, dim)`` float32.
 
-    Texts are encoded longest first, a slice at a time, so that padding stays small and
-    progress can be shown; rows come back in corpus order.
-
-    Args:
-        dataset: The loaded dataset.
-        embeddings: The embedding model.
-        progress: Show a progress bar on stderr (tqdm).
-
-    Returns:
-        A ``(n_docs, dimension)`` float32 array.
+    Rows come back in corpus order; ``progress`` shows a tqdm bar on stderr.
     """
     texts = dataset.doc_texts
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
@@ -167,10 +134,9 @@ def cached_corpus_vectors(
     use_cache: bool = True,
     progress: bool = False,
 ) -> tuple[NDArray[np.float32], Path | None, bool]:
-    """Document vectors from the cache, or encoded (and then cached).
+    """Document vectors from the cache, or encoded and cached (written atomically).
 
-    A cache file that is unreadable or has the wrong shape is re-encoded and replaced, with a
-    warning. Files are written atomically, so an interrupted run leaves no partial file.
+    An unreadable or misshapen cache file is re-encoded and replaced, with a warning.
 
     Args:
         dataset: The loaded dataset.
@@ -185,7 +151,8 @@ def cached_corpus_vectors(
     if not use_cache:
         return encode_corpus(dataset, embeddings, progress=progress), None, False
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    path = _cache_file(folder, dataset, embedding_cache_key(dataset, embeddings))
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name) or "corpus"
+    path = folder / f"{name}-{embedding_cache_key(dataset, embeddings)[:32]}.npy"
     shape = (len(dataset.doc_ids), embeddings.dimension)
     if path.exists():
         cached = _load_cached(path, shape)

@@ -1,9 +1,4 @@
-"""Exact dot-product search: the top k of every query, as a run, and recall against it.
-
-:func:`exact_top_k` is the ground truth an approximate index (HNSW) is measured against;
-:func:`run_from_top_k` turns its output into a run for :func:`~.metrics.evaluate`, and
-:func:`recall_against_exact` says how much of the exact top k an approximate search found.
-"""
+"""Exact dot-product search: the top k of every query, as a run, and recall against it."""
 
 from __future__ import annotations
 
@@ -30,28 +25,21 @@ def _check_matrix(array: npt.ArrayLike, what: str) -> npt.NDArray[np.floating[An
 
 
 def exact_top_k(
-    query_vectors: npt.ArrayLike,
-    doc_vectors: npt.ArrayLike,
-    k: int,
-    batch: int = 256,
+    query_vectors: npt.ArrayLike, doc_vectors: npt.ArrayLike, k: int, batch: int = 256
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating[Any]]]:
     """Exact maximum-inner-product search: the top ``k`` dot products of each query.
 
-    Queries are scored ``batch`` at a time, so peak memory is ``batch x len(doc_vectors)``
-    scores; the top ``k`` of each row is selected with ``np.argpartition`` and only those are
-    sorted. Ties are broken by the lower document index (corpus order), deterministically, also
-    at the ``k``-th place.
+    Ties are broken by the lower document index (corpus order), also at the ``k``-th place.
 
     Args:
         query_vectors: ``(num_queries, dim)`` array.
         doc_vectors: ``(num_docs, dim)`` array.
         k: How many documents to return per query; a ``k`` above ``num_docs`` returns all.
-        batch: Queries scored per matrix product.
+        batch: Queries scored per matrix product (bounds memory).
 
     Returns:
-        ``(indices, scores)``, both ``(num_queries, min(k, num_docs))``, best first: row ``i``
-        holds document row indices into ``doc_vectors`` and their dot products with query
-        ``i`` (in the inputs' floating dtype).
+        ``(indices, scores)``, both ``(num_queries, min(k, num_docs))``, best first: row
+        indices into ``doc_vectors`` and their dot products with each query.
 
     Raises:
         ValueError: If an array is not 2-D, the dimensions differ, the corpus is empty, a value
@@ -102,10 +90,7 @@ def exact_top_k(
 
 
 def run_from_top_k(
-    query_ids: Sequence[str],
-    doc_ids: Sequence[str],
-    indices: npt.ArrayLike,
-    scores: npt.ArrayLike,
+    query_ids: Sequence[str], doc_ids: Sequence[str], indices: npt.ArrayLike, scores: npt.ArrayLike
 ) -> Run:
     """Turn :func:`exact_top_k` output into a run (query id -> document id -> score).
 
@@ -113,10 +98,7 @@ def run_from_top_k(
         query_ids: One id per row of ``indices``, in the order the queries were encoded.
         doc_ids: One id per document row that ``indices`` refers to.
         indices: ``(num_queries, k)`` document row indices.
-        scores: ``(num_queries, k)`` scores, same shape as ``indices``.
-
-    Returns:
-        The run, with scores as Python floats.
+        scores: ``(num_queries, k)`` scores.
 
     Raises:
         ValueError: If shapes disagree, a query id repeats or an index is out of range.
@@ -144,30 +126,23 @@ def run_from_top_k(
             "doc ids; pass the doc ids of the corpus that was searched."
         )
         raise ValueError(msg)
-    run: Run = {}
-    for query_id, row_idx, row_vals in zip(query_ids, idx.tolist(), vals.tolist(), strict=True):
-        run[query_id] = {doc_ids[i]: float(v) for i, v in zip(row_idx, row_vals, strict=True)}
-    return run
+    return {
+        query_id: {doc_ids[i]: float(v) for i, v in zip(row_idx, row_vals, strict=True)}
+        for query_id, row_idx, row_vals in zip(query_ids, idx.tolist(), vals.tolist(), strict=True)
+    }
 
 
 def recall_against_exact(
-    approx_ids: Sequence[Sequence[str]],
-    exact_ids: Sequence[Sequence[str]],
-    k: int = 10,
+    approx_ids: Sequence[Sequence[str]], exact_ids: Sequence[Sequence[str]], k: int = 10
 ) -> float:
     """Mean fraction of each query's exact top ``k`` that an approximate search also returned.
 
-    For each query, ``|set(approx[:k]) & set(exact[:k])| / len(exact[:k])``; the mean over
-    queries. Lists are best first; only ids are compared (score ties at the ``k``-th place can
-    therefore cost a little recall even when the scores agree).
+    Only ids are compared, so score ties at the ``k``-th place can cost a little recall.
 
     Args:
         approx_ids: Per query, the approximate (e.g. HNSW) result ids, best first.
         exact_ids: Per query, the exact result ids, best first (same query order).
         k: The cut-off.
-
-    Returns:
-        The mean overlap fraction in ``[0, 1]``.
 
     Raises:
         ValueError: If the lists have different lengths, are empty, ``k`` is not a positive

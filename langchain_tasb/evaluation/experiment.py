@@ -1,24 +1,8 @@
 """Retrieval experiments on BEIR-format data: exact search against the Chroma HNSW index.
 
-:func:`run_evaluation` encodes a corpus (cached on disk) and its queries with
-:class:`~langchain_tasb.encoding.model.TasbModel`, then scores two searches on the same vectors:
-
-* **exact**: every query against every document by dot product (:func:`exact_top_k`);
-* **index**: the same vectors upserted into an inner-product Chroma collection
-  (:class:`~langchain_tasb.collection.TasbCollection`) and searched through HNSW.
-
-Both report nDCG@10, Recall@100, MRR@10 and MAP@100 as trec_eval / pytrec_eval define them
-(graded gain, log2 discount, ideal ranking from the qrels; ties ranked by document id
-descending; averaged over every judged query; see :mod:`langchain_tasb.evaluation`). The index
-also reports recall@10 against exact search (the share of each query's exact top 10 it finds).
-Latencies are wall-clock milliseconds per query of the search alone: a numpy matrix-vector
-product plus top-k selection for exact search, one ``ChromaStore.query`` (what the vector
-store searches with, documents and metadata included) for the index.
-
-An optional sweep re-measures the index for several HNSW search breadths (``ef_search``) with
-``k = 10``. hnswlib explores ``max(ef_search, k)`` candidates, so a sweep at ``k = 100`` would
-make every ``ef_search`` below 100 look alike; the sweep therefore measures the top 10, which
-is what a retriever asks for.
+Both searches use the same vectors and report trec_eval metrics; the index also reports recall
+against exact search. A sweep over ``ef_search`` uses ``k = 10``: hnswlib explores
+``max(ef_search, k)`` candidates, so a larger ``k`` would hide small ``ef_search`` values.
 """
 
 from __future__ import annotations
@@ -42,13 +26,7 @@ from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
 from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
 from langchain_tasb.evaluation.metrics import Run, evaluate
 from langchain_tasb.evaluation.product import evaluate_product_hybrid
-from langchain_tasb.evaluation.report import (
-    SWEEP_K,
-    EvalReport,
-    Latency,
-    SearchResult,
-    SweepPoint,
-)
+from langchain_tasb.evaluation.report import SWEEP_K, EvalReport, Latency, SearchResult, SweepPoint
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
 from langchain_tasb.search import SearchSettings
 
@@ -66,13 +44,8 @@ SEARCH_K = 100
 """Documents retrieved per query for the metrics (Recall@100 and MAP@100 need 100)."""
 
 _VERSIONED_PACKAGES = (
-    "langchain-tasb",
-    "chromadb",
-    "numpy",
-    "torch",
-    "sentence-transformers",
-    "transformers",
-)
+    "langchain-tasb", "chromadb", "numpy", "torch", "sentence-transformers", "transformers"
+)  # fmt: skip
 
 
 def _exact_latencies(
@@ -91,10 +64,7 @@ def _exact_latencies(
 
 
 def _index_search(
-    collection: TasbCollection,
-    query_vectors: NDArray[np.float32],
-    query_ids: Sequence[str],
-    k: int,
+    collection: TasbCollection, query_vectors: NDArray[np.float32], query_ids: Sequence[str], k: int
 ) -> tuple[Run, list[list[str]], list[float]]:
     """Search once per query, as every skin does: the run, ranked ids and seconds per query."""
     settings = SearchSettings(k=k)
@@ -109,22 +79,6 @@ def _index_search(
         run[query_id] = {hit.id: hit.score for hit in hits}
         ranked.append([hit.id for hit in hits])
     return run, ranked, times
-
-
-def _temporary_client(path: str) -> Any:
-    return persistent_client(path, telemetry=False)
-
-
-def _close(client: Any) -> None:
-    close_client(client)  # raises RuntimeError when chromadb cannot close (no sweep then)
-
-
-def _drop_collection(client: Any, name: str) -> None:
-    """Delete the evaluation's collection from a caller's client; a failure is only logged."""
-    try:
-        drop_collection(client, name)
-    except Exception as exc:  # cleanup must not hide the error that got us here
-        logger.warning("Could not delete evaluation collection %r: %s", name, exc)
 
 
 def _versions() -> dict[str, str]:
@@ -160,11 +114,7 @@ def run_evaluation(
     progress: bool = False,
     hybrid: SearchSettings | None = None,
 ) -> EvalReport:
-    """Evaluate exact search and the Chroma HNSW index on a BEIR dataset.
-
-    Encodes the corpus (title + " " + text; from the embedding cache when possible) and the
-    queries, ranks the top 100 documents per query exactly and through an inner-product
-    Chroma collection built from the same vectors, and scores both against the qrels.
+    """Evaluate exact search and the Chroma HNSW index on a BEIR dataset, on the same vectors.
 
     Args:
         dataset: A dataset from :func:`~langchain_tasb.evaluation.load_beir`.
@@ -174,14 +124,10 @@ def run_evaluation(
         cache_dir: Embedding cache folder (default: ``cache.default_cache_dir()``).
         use_cache: False neither reads nor writes the embedding cache.
         client: A Chroma client to build the index in. Default: a ``PersistentClient`` in a
-            temporary folder, removed afterwards. Chroma applies ``ef_search`` only when it
-            loads an index, so a sweep reopens the index and needs the default client.
+            temporary folder. A sweep reopens the index, so it needs the default client.
         progress: Write progress lines to stderr.
-        hybrid: Also run every query through ``search(..., "hybrid")`` with these settings
-            on the index, and BM25 alone from its lexical index (``report.hybrid``).
-
-    Returns:
-        The report; its ``exact_run`` and ``index_run`` hold the rankings.
+        hybrid: Also score ``search(..., "hybrid")`` with these settings, and BM25 alone
+            (``report.hybrid``).
 
     Raises:
         ValueError: If a sweep value is not a positive integer, a sweep is asked for with a
@@ -226,7 +172,7 @@ def run_evaluation(
 
     name = f"tasb-eval-{uuid.uuid4().hex[:12]}"
     tmp = None if client is not None else tempfile.TemporaryDirectory(prefix="tasb-eval-")
-    active = client if tmp is None else _temporary_client(tmp.name)
+    active = client if tmp is None else persistent_client(tmp.name, telemetry=False)
     try:
         if progress:
             print(f"building the index ({len(dataset.doc_ids):,} docs)", file=sys.stderr)
@@ -259,8 +205,8 @@ def run_evaluation(
                 print(f"sweep: ef_search={ef_search}", file=sys.stderr)
             # The loaded index keeps the ef_search it was loaded with: close the client so
             # that reopening loads it again, and set ef_search before the first query.
-            _close(active)
-            active = _temporary_client(tmp.name)
+            close_client(active)  # raises RuntimeError when chromadb cannot close
+            active = persistent_client(tmp.name, telemetry=False)
             reopened = TasbCollection(
                 embeddings,
                 name,
@@ -280,9 +226,12 @@ def run_evaluation(
             )
     finally:
         if tmp is None:
-            _drop_collection(active, name)
+            try:
+                drop_collection(active, name)
+            except Exception as exc:  # cleanup must not hide the error that got us here
+                logger.warning("Could not delete evaluation collection %r: %s", name, exc)
         else:
-            _close(active)
+            close_client(active)
             tmp.cleanup()
 
     return EvalReport(

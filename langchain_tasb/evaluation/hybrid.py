@@ -47,9 +47,6 @@ def evaluate_hybrid(
         rrf_k: RRF constant.
         k: Depth of the BM25 run and of the fused run.
         lexical_run: A BM25 run computed before (saves re-indexing in a sweep).
-
-    Returns:
-        The metrics and runs.
     """
     lexical = lexical_run
     if lexical is None:

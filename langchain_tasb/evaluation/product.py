@@ -1,9 +1,6 @@
 """Hybrid search scored as users get it: each query through ``search(..., "hybrid")``.
 
-The corpus sits in the evaluation's collection; every query goes through
-:func:`langchain_tasb.search.search` with ``search_type="hybrid"``: the collection's own
-:class:`~langchain_tasb.hybrid.LexicalIndex`, the same fusion and the same candidate depth
-(``fetch_k``) a caller gets. BM25 alone is scored from that same lexical index.
+BM25 alone is scored from the same lexical index the collection's hybrid search uses.
 """
 
 from __future__ import annotations
@@ -73,9 +70,6 @@ def evaluate_product_hybrid(
         query_ids: The queries to run, in the order of ``query_vectors``.
         query_vectors: Each query's embedding (computed once for every search kind).
         settings: Hybrid search settings (``search_type`` must be "hybrid").
-
-    Returns:
-        The metrics and runs.
     """
     if settings.search_type != "hybrid":
         msg = f"settings.search_type must be 'hybrid', got {settings.search_type!r}"

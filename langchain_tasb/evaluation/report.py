@@ -1,11 +1,4 @@
-"""What ``tasb eval`` reports: per-search figures, the report, its markdown table and plot.
-
-An :class:`EvalReport` is what :func:`~langchain_tasb.evaluation.experiment.run_evaluation`
-returns: the metrics, recall against exact search and per-query latency of exact search and of
-the Chroma index, an optional ``ef_search`` sweep, the run's settings and package versions. It
-renders as JSON (:meth:`EvalReport.to_dict`), a markdown table (:meth:`EvalReport.to_markdown`)
-and a PNG of quality against latency (:meth:`EvalReport.plot`, needs matplotlib).
-"""
+"""What ``tasb eval`` reports: per-search figures, the report, its markdown table and plot."""
 
 from __future__ import annotations
 
@@ -24,8 +17,7 @@ if TYPE_CHECKING:
     from langchain_tasb.evaluation.product import HybridReport
 
 SWEEP_K = 10
-"""Documents retrieved per query in an ``ef_search`` sweep (hnswlib explores
-``max(ef_search, k)`` candidates, so a larger ``k`` would hide small ``ef_search`` values)."""
+"""Documents retrieved per query in an ``ef_search`` sweep (a larger ``k`` hides small ones)."""
 
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
     ("ndcg@10", "nDCG@10"),
@@ -62,10 +54,8 @@ class SearchResult:
     """How one search (exact or index) did on every judged query.
 
     Attributes:
-        metrics: :func:`~langchain_tasb.evaluation.evaluate` output: nDCG, Recall, MRR and MAP
-            at 10 and 100.
-        recall_at_10_vs_exact: Mean share of each query's exact top 10 this search returned
-            (1.0 for exact search itself).
+        metrics: :func:`~langchain_tasb.evaluation.evaluate` output.
+        recall_at_10_vs_exact: Mean share of each query's exact top 10 this search returned.
         latency: Per-query search time.
         k: Documents retrieved per query.
     """
@@ -110,8 +100,7 @@ class SweepPoint:
 class EvalReport:
     """Everything one :func:`run_evaluation` measured, and the settings it ran with.
 
-    ``exact_run`` and ``index_run`` hold the rankings the metrics were computed from (query id
-    -> document id -> dot product); they are not part of :meth:`to_dict`.
+    ``exact_run`` and ``index_run`` hold the rankings; they are not part of :meth:`to_dict`.
     """
 
     dataset: str
@@ -241,17 +230,7 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def plot(self, path: str | Path) -> Path:
-        """Write a PNG of quality against per-query latency.
-
-        Two panels, recall@10 against exact search and nDCG@10, each against mean
-        milliseconds per query: one point per ``ef_search`` of the sweep (the configured index
-        alone when there was no sweep), and exact search as a star.
-
-        Args:
-            path: Where to write the PNG.
-
-        Returns:
-            The path written.
+        """Write a PNG to ``path`` (returned): recall@10 against exact and nDCG@10, by latency.
 
         Raises:
             ImportError: If matplotlib is not installed.
@@ -304,19 +283,12 @@ class EvalReport:
             axes.set_ylabel(ylabel)
             axes.grid(visible=True, alpha=0.3)
             axes.legend(loc="best")
-        figure.suptitle(
-            f"{self.dataset} ({self.split}), {_short_model_name(self.model_name)}: "
-            "quality against latency"
-        )
+        parts = Path(self.model_name).parts  # the last two parts of a path, or the hub name
+        model = "/".join(parts[-2:]) if len(parts) > 2 else self.model_name
+        figure.suptitle(f"{self.dataset} ({self.split}), {model}: quality against latency")
         out = Path(path)
         figure.savefig(out, format="png", dpi=120)
         return out
-
-
-def _short_model_name(name: str) -> str:
-    """A model name fit for a title: the last two parts of a path, or the hub name."""
-    parts = Path(name).parts
-    return "/".join(parts[-2:]) if len(parts) > 2 else name
 
 
 def require_matplotlib() -> None:

@@ -1,10 +1,6 @@
 """Index folders into a vector store: incremental, resumable, pipelined, memory-bounded.
 
-:func:`index_paths` (:mod:`~langchain_tasb.ingest.indexer`, which states the contract) brings a
-store in line with the files under some roots; :mod:`~langchain_tasb.ingest.files` finds them,
-:mod:`~langchain_tasb.ingest.readers` reads them and :mod:`~langchain_tasb.ingest.chunking`
-cuts them into chunks; :mod:`~langchain_tasb.ingest.ray_writer` encodes and writes them on Ray
-workers instead (``ray=RayIndexing(...)``).
+:func:`index_paths` states the contract; ``ray=RayIndexing(...)`` encodes on Ray workers.
 """
 
 from langchain_tasb.ingest.indexer import (

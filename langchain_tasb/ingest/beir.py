@@ -1,9 +1,7 @@
 """The one BEIR reader: corpus lines, the document text, dataset loading, the corpus hash.
 
-``tasb index corpus.jsonl`` (:mod:`langchain_tasb.ingest.readers`) and ``tasb eval``
-(:func:`load_beir`) read corpus lines with :func:`corpus_doc` and embed
-:func:`beir_document_text`, so the same document is embedded from the same string by either.
-Loading follows BEIR's ``GenericDataLoader``.
+``tasb index corpus.jsonl`` and ``tasb eval`` both read corpus lines with :func:`corpus_doc` and
+embed :func:`beir_document_text`, so a document is embedded from the same string by either.
 """
 
 from __future__ import annotations
@@ -29,36 +27,13 @@ DATA_DIR_ENV = DATA_DIR_ENV_VAR
 
 
 def beir_document_text(title: str, text: str) -> str:
-    """The text embedded for a BEIR corpus record: ``(title + " " + text).strip()``.
-
-    This is how BEIR's dense retrieval models join a document's title and body, so a record
-    without a title is its stripped text. Both ``tasb index`` and ``tasb eval`` use it.
-
-    Args:
-        title: The record's ``title`` (``""`` when absent).
-        text: The record's ``text`` (``""`` when absent).
-
-    Returns:
-        The joined, stripped text; ``""`` when both are empty.
-
-    Example:
-        >>> beir_document_text("Aspirin", "reduces fever.")
-        'Aspirin reduces fever.'
-        >>> beir_document_text("", "No title.")
-        'No title.'
-    """
+    """The text embedded for a BEIR record, as BEIR joins it: ``(title + " " + text).strip()``."""
     return (title + " " + text).strip()
 
 
 @dataclass(frozen=True)
 class CorpusDoc:
-    """One corpus document as stored in ``corpus.jsonl``.
-
-    Attributes:
-        title: The document title (``""`` when absent).
-        text: The document body (``""`` when absent).
-        metadata: The free-form ``metadata`` object (``{}`` when absent).
-    """
+    """One corpus document as stored in ``corpus.jsonl`` (absent fields empty)."""
 
     title: str
     text: str
@@ -66,22 +41,15 @@ class CorpusDoc:
 
     @property
     def full_text(self) -> str:
-        """The text that is embedded for this document: :func:`beir_document_text`."""
+        """The text embedded for this document: :func:`beir_document_text`."""
         return beir_document_text(self.title, self.text)
 
 
 def corpus_doc(obj: Mapping[str, Any]) -> tuple[str, CorpusDoc]:
-    """One ``corpus.jsonl`` object, checked: ``tasb index`` and :func:`load_beir` both read it.
-
-    Args:
-        obj: The parsed line, ``{"_id", "title"?, "text", "metadata"?}``.
-
-    Returns:
-        The document id (an integer id as its decimal text) and the document.
+    """One ``corpus.jsonl`` object, checked: its id (an integer as decimal text) and document.
 
     Raises:
-        ValueError: If ``_id`` is not a string or an integer, ``title`` neither a string nor
-            null, ``text`` not a string or ``metadata`` neither an object nor null.
+        ValueError: If a field has the wrong JSON type (the message names it).
     """
     doc_id = record_id(obj.get("_id"), "_id")
     metadata = obj.get("metadata")
@@ -128,10 +96,8 @@ class BeirDataset:
         split: The qrels split that was loaded (e.g. ``"test"``).
         corpus: Document id -> document, in ``corpus.jsonl`` order.
         doc_ids: Document ids in ``corpus.jsonl`` order (parallel to ``doc_texts``).
-        doc_texts: :func:`beir_document_text` of each document, as BEIR encodes them. May be
-            ``""`` (Cranfield has two empty documents).
-        queries: Query id -> query text, restricted to the queries that appear in the qrels
-            (as BEIR's ``GenericDataLoader`` does), in qrels order.
+        doc_texts: :func:`beir_document_text` of each document (may be ``""``).
+        queries: Query id -> query text, only the queries in the qrels, in qrels order.
         qrels: Query id -> document id -> graded relevance, from ``qrels/<split>.tsv``.
     """
 
@@ -145,17 +111,13 @@ class BeirDataset:
 
 
 def find_data_dir(name: str) -> Path | None:
-    """Find a BEIR dataset folder by name without copying anything.
+    """Find a BEIR dataset folder by name.
 
-    Looks, in order, in ``$TASB_DATA_DIR/<name>`` (a folder of dataset folders), then
-    ``../shared/data/<name>`` from the current working directory, then from the folder that
-    holds the ``langchain_tasb`` package.
-
-    Args:
-        name: The dataset folder name, e.g. ``"scifact"``; a plain name, not a path.
+    Looks in ``$TASB_DATA_DIR/<name>``, then ``../shared/data/<name>`` from the working
+    directory, then from the folder that holds the ``langchain_tasb`` package.
 
     Returns:
-        The resolved dataset folder, or ``None`` when there is none (tests then skip).
+        The resolved dataset folder, or ``None`` when there is none.
 
     Raises:
         ValueError: If ``name`` is empty or contains a path separator or ``..``.
@@ -207,10 +169,6 @@ def _read_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             yield line_no, obj
 
 
-def _as_text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
 def _load_corpus(path: Path) -> dict[str, CorpusDoc]:
     corpus: dict[str, CorpusDoc] = {}
     for line_no, obj in _read_jsonl(path):
@@ -233,7 +191,8 @@ def _load_queries(path: Path) -> dict[str, str]:
         if query_id in queries:
             msg = f"{path}:{line_no} repeats query id {query_id!r}; query ids must be unique."
             raise ValueError(msg)
-        queries[query_id] = _as_text(obj.get("text"))
+        text = obj.get("text")
+        queries[query_id] = "" if text is None else str(text)
     return queries
 
 
@@ -268,16 +227,11 @@ def _load_qrels(path: Path) -> Qrels:
 
 
 def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
-    """Load a BEIR-format dataset folder.
+    """Load a BEIR-format dataset folder, as BEIR's ``GenericDataLoader`` does.
 
-    The folder holds ``corpus.jsonl`` (``{"_id", "title", "text", "metadata"}`` per line),
-    ``queries.jsonl`` (``{"_id", "text", "metadata"}``) and ``qrels/<split>.tsv`` (header
-    ``query-id<TAB>corpus-id<TAB>score``, integer grades). As in BEIR's ``GenericDataLoader``,
-    ids are strings, a document's text is :func:`beir_document_text` (``title + " " + text``,
-    stripped), and ``queries`` keeps only the queries that have qrels. Corpus lines are read by
-    :func:`corpus_doc`. Judged documents missing from the corpus and queries
-    without any relevant document are kept (the latter score 0 on every metric, as in
-    pytrec_eval) and logged as warnings.
+    The folder holds ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``. Judged
+    documents missing from the corpus and queries without a relevant document are kept, with
+    a warning (the latter score 0, as in pytrec_eval).
 
     Args:
         path: The dataset folder (see :func:`find_data_dir`).
@@ -365,30 +319,11 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
         len(queries),
         sum(len(r) for r in qrels.values()),
     )
-    return BeirDataset(
-        name=folder.name,
-        split=split,
-        corpus=corpus,
-        doc_ids=doc_ids,
-        doc_texts=doc_texts,
-        queries=queries,
-        qrels=qrels,
-    )
+    return BeirDataset(folder.name, split, corpus, doc_ids, doc_texts, queries, qrels)
 
 
 def corpus_hash(dataset: BeirDataset) -> str:
-    """Return a stable SHA-256 hex digest of the corpus ids and texts, to key an embedding cache.
-
-    The digest covers ``doc_ids`` and ``doc_texts`` in order (each length-prefixed, so no two
-    different corpora collide by concatenation). It does not depend on the queries, qrels,
-    split or folder location.
-
-    Args:
-        dataset: The loaded dataset.
-
-    Returns:
-        A 64-character lowercase hex string.
-    """
+    """A stable SHA-256 hex digest of the corpus ids and texts (length-prefixed), in order."""
     digest = hashlib.sha256()
     for doc_id, text in zip(dataset.doc_ids, dataset.doc_texts, strict=True):
         for part in (doc_id, text):

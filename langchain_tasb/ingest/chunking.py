@@ -1,15 +1,7 @@
 """Token-aware chunking with the embedding model's own fast tokenizer.
 
-A document longer than the model's input limit is cut into chunks whose tokenization fits the
-limit, so that nothing is silently truncated at encoding time. The text is tokenized once (in
-bounded windows for very long texts) with character offsets, and every cut is made on those
-offsets: never inside a word, preferably at a paragraph break, then at a sentence end, then at
-whitespace. Consecutive chunks share up to ``overlap_tokens`` tokens.
-
-Example:
-    >>> chunker = TokenChunker(model.tokenizer, max_tokens=model.max_seq_length - 2)
-    >>> for chunk in chunker.split(text):
-    ...     assert text[chunk.start : chunk.end] == chunk.text
+Chunks fit the model's input limit, so nothing is truncated at encoding time. Cuts fall on
+token offsets, never inside a word: at a paragraph break, else a sentence end, else whitespace.
 """
 
 from __future__ import annotations
@@ -42,10 +34,8 @@ _WINDOW_CUT_SEARCH = 10_000
 class TokenizerLike(Protocol):
     """What the chunker needs from a tokenizer: a Hugging Face fast tokenizer fits.
 
-    Called as ``tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)`` it
-    must return a mapping with ``"input_ids"`` and ``"offset_mapping"`` (character spans, one
-    per token). A ``word_ids()`` method on the result, as on ``BatchEncoding``, is used when
-    present to tell word continuations apart; otherwise adjacent alphanumerics count as one word.
+    The result must map ``"input_ids"`` and ``"offset_mapping"``; its ``word_ids()``, when
+    present, tells word continuations apart (else adjacent alphanumerics are one word).
     """
 
     def __call__(self, text: str, *, add_special_tokens: bool, return_offsets_mapping: bool) -> Any:
@@ -102,18 +92,15 @@ class TokenChunker:
     """Split texts into chunks that fit a token budget, cutting at natural boundaries.
 
     Args:
-        tokenizer: The model's fast tokenizer (``model.tokenizer`` of a sentence-transformers
-            model), or anything that satisfies :class:`TokenizerLike`.
-        max_tokens: Most content tokens per chunk, without special tokens: pass the model's
-            input limit minus 2 for ``[CLS]`` and ``[SEP]``.
-        overlap_tokens: Most tokens that consecutive chunks share; must be below
-            ``max_tokens``. The overlap starts on a word boundary, so it may be shorter, and
-            is empty when the word before the cut alone has more tokens than this.
+        tokenizer: The model's fast tokenizer, or anything that satisfies :class:`TokenizerLike`.
+        max_tokens: Most content tokens per chunk, without special tokens (the model's input
+            limit minus 2 for ``[CLS]`` and ``[SEP]``).
+        overlap_tokens: Most tokens consecutive chunks share (from a word boundary, so maybe
+            fewer); must be below ``max_tokens``.
         window_chars: Characters tokenized at a time; bounds memory on very long texts.
 
     Raises:
-        ValueError: If ``max_tokens`` is below 1, ``overlap_tokens`` is negative or not below
-            ``max_tokens``, or ``window_chars`` is below 1.
+        ValueError: If a setting is out of range (the message names it).
     """
 
     def __init__(
@@ -131,20 +118,12 @@ class TokenChunker:
         self.window_chars = window_chars
 
     def split(self, text: str) -> list[Chunk]:
-        """Split ``text`` into chunks.
-
-        Args:
-            text: The source text.
-
-        Returns:
-            The chunks in order; one chunk if the text fits, none if it is blank.
-        """
+        """The chunks of ``text`` in order: one if the text fits, none if it is blank."""
         return list(self.iter_chunks(text))
 
     def iter_chunks(self, text: str) -> Iterator[Chunk]:
         """Yield the chunks of ``text`` one by one, as :meth:`split` returns them."""
-        pos = 0
-        index = 0
+        pos = index = 0
         while True:
             window = self._window_at(text, pos)
             if not len(window):
@@ -161,8 +140,6 @@ class TokenChunker:
                 index += 1
                 start = self._next_start(window, start, end)
             pos = window.starts[start]
-
-    # -- tokenization -----------------------------------------------------------------------
 
     def _encode(self, text: str, *, offsets: bool) -> Any:
         quiet: dict[str, Any] = {"verbose": False}  # no "sequence too long" warning
@@ -199,8 +176,6 @@ class TokenChunker:
             # The last word may go on past ``stop``: only cut before it.
             limit = next((i for i in range(len(starts) - 1, -1, -1) if not continues[i]), 0)
         return _Window(text, starts, ends, continues, final, limit)
-
-    # -- cutting ----------------------------------------------------------------------------
 
     def _fitting_chunk(self, window: _Window, start: int, index: int) -> tuple[Chunk, int]:
         """The chunk from token ``start`` at the best cut, checked by re-tokenizing it."""

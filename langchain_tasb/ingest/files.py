@@ -1,10 +1,6 @@
 """Find the files to index under some folders: a sorted, filtered, loop-free walk.
 
-:func:`iter_files` walks folders in a fixed (sorted) order and leaves out hidden entries,
-unsupported or binary files, files outside ``include``/``exclude`` globs or ignored by a
-``.gitignore`` and symlinks that lead outside the folders, counting each in a
-:class:`ScanStats`. Patterns of both kinds are read by pathspec, with git's rules.
-:mod:`langchain_tasb.ingest.readers` turns the files found into records.
+Patterns (``include``/``exclude`` and ``.gitignore`` files) are read by pathspec, with git's rules.
 """
 
 from __future__ import annotations
@@ -36,9 +32,6 @@ SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | {".jsonl", ".pdf"}
 _SNIFF_BYTES = 8192  # a NUL byte in this many leading bytes marks a file as binary
 
 
-# -- data -------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class FileEntry:
     """A file found by :func:`iter_files`.
@@ -46,8 +39,7 @@ class FileEntry:
     Attributes:
         path: The file's resolved path.
         root: The resolved root (folder or file) it was found under.
-        relpath: Its POSIX path relative to ``root``, through any followed symlink; the file's
-            name if ``root`` is the file itself.
+        relpath: Its POSIX path relative to ``root`` (the file's name if ``root`` is the file).
     """
 
     path: Path
@@ -62,14 +54,7 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class UnlistedFolder:
-    """A folder :func:`iter_files` could not list.
-
-    Attributes:
-        path: The folder.
-        root: The resolved root it lies under.
-        relpath: Its POSIX path relative to ``root`` (``"."`` for the root itself).
-        reason: Why it could not be listed.
-    """
+    """A folder :func:`iter_files` could not list, under ``root``, and why (``reason``)."""
 
     path: Path
     root: Path
@@ -90,10 +75,8 @@ class ScanStats:
         excluded: Files and folders left out by ``include``/``exclude``.
         ignored: Files and folders left out by a ``.gitignore`` under a root.
         broken_symlinks: Symlinks to nothing, or to themselves.
-        duplicates: Files and folders reached a second time (through a symlink or two
-            overlapping roots); this is also how symlink loops end.
-        unlisted: Folders that could not be listed, with the reason: their files were not
-            seen, so nothing under their root may be taken for gone.
+        duplicates: Files and folders reached a second time (symlinks, overlapping roots).
+        unlisted: Folders that could not be listed: nothing under their root is taken for gone.
     """
 
     files: int = 0
@@ -108,9 +91,6 @@ class ScanStats:
     unlisted: list[UnlistedFolder] = field(default_factory=list)
 
 
-# -- finding files ----------------------------------------------------------------------------
-
-
 def iter_files(
     roots: Sequence[str | os.PathLike[str]],
     include: Sequence[str] = (),
@@ -122,24 +102,13 @@ def iter_files(
 ) -> Iterator[FileEntry]:
     """Yield the supported files under ``roots``, recursively, in sorted order.
 
-    Roots are walked in the order given, each depth-first with entries sorted by name. A
-    hidden root is still walked: hiding applies to what is found inside.
+    Patterns are ``.gitignore`` lines matched against ``relpath``; ``exclude`` wins over
+    ``include``, and with no ``include`` every file is included. With ``gitignore``, each
+    ``.gitignore`` under a root applies as git reads it (files above a root are not read).
 
-    Patterns are ``.gitignore`` lines matched against ``relpath``: without a ``/`` they match
-    a name at any depth (``*.md``, ``build``), with one they are anchored at the root
-    (``docs/*.md``); ``**/`` matches any folders, ``!`` re-includes, a trailing ``/`` matches
-    folders only, and a pattern that matches a folder matches everything in it. ``exclude``
-    wins over ``include``; with no ``include`` every file is included.
-
-    With ``gitignore``, a ``.gitignore`` file in a folder under a root applies to that folder
-    and below, relative to that folder, as git reads it: the deepest file with a matching
-    pattern decides, and nothing in an ignored folder is looked at. Files above a root, and
-    ``.git/info/exclude``, are not read. The ``.gitignore`` files themselves are hidden.
-
-    Symlinks are followed when they resolve inside one of the roots, or anywhere with
-    ``follow_symlinks``; a file or folder is never visited twice, so symlink loops end. The
-    hidden rule and ``exclude`` apply to a link's target as well as to the link: to the
-    target's path under its root, or to its absolute path when it lies outside every root.
+    Symlinks are followed when they resolve inside a root, or anywhere with
+    ``follow_symlinks``; nothing is visited twice, so loops end. The hidden rule and
+    ``exclude`` apply to a link's target as well as to the link.
 
     Args:
         roots: Folders (or single files) to scan.
@@ -182,7 +151,7 @@ def _spec(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
 
 
 def _matches(spec: pathspec.GitIgnoreSpec | None, relpath: str, *, folder: bool = False) -> bool:
-    """Whether ``spec`` matches ``relpath`` (a folder's path is matched with its ``/``)."""
+    """Whether ``spec`` matches ``relpath`` (a folder's with its ``/``)."""
     return spec is not None and spec.match_file(relpath + "/" if folder else relpath)
 
 

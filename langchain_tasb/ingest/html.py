@@ -1,14 +1,7 @@
 """The visible text of an HTML page, parsed by Lexbor (selectolax), an HTML5 parser in C.
 
-Lexbor follows the HTML5 parsing algorithm, so a page is read as a browser reads it (a
-construct cut off by the end of the file is dropped, a ``<`` that starts no tag is text,
-character references are resolved, ``<title>`` belongs to ``<head>``), in time linear in the
-page's length for unterminated constructs of every kind. As in every HTML5 parser, a block
-start tag (``<div>``, ``<ul>``...) looks down the stack of open elements, so block elements
-left open tens of thousands deep cost time that grows with the square of that depth: a page
-whose elements nest deeper than :data:`MAX_DEPTH` (no real page does) is read by a linear tag
-stripper instead. This module walks the parsed tree once, without recursion, turning blocks
-into line or paragraph breaks.
+Block elements left open very deep cost HTML5 parsers quadratic time, so a page nested deeper
+than :data:`MAX_DEPTH` is read by a linear tag stripper instead.
 """
 
 from __future__ import annotations
@@ -28,31 +21,13 @@ MAX_DEPTH = 512
 """Pages whose tags nest deeper than this are stripped of tags instead of parsed."""
 
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
+# Void tags, or closed by their next sibling: no depth of their own.
 _VOID_TAGS = frozenset(
     {
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "source",
-        "track",
-        "wbr",
-        "p",
-        "li",
-        "dd",
-        "dt",
-        "option",
-        "tr",
-        "td",
-        "th",
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dd", "dt", "option", "tr", "td", "th",
     }
-)  # fmt: skip  (void, or closed by their next sibling: no depth of their own)
+)  # fmt: skip
 
 _SKIPPED_TAGS = frozenset({"script", "style", "head", "noscript", "template"})
 _PARAGRAPH_TAGS = frozenset(
@@ -79,7 +54,7 @@ def extract_text(page: str) -> tuple[str, str]:
     Returns:
         ``(text, title)``: blocks separated by blank lines, list items and ``<br>`` by line
         breaks, whitespace collapsed outside ``<pre>``, ``<head>``, scripts and styles left
-        out; the title with its whitespace collapsed ("" if none).
+        out; the title ("" if none).
     """
     page = page.replace("\x00", "")
     if _nesting_depth(page) > MAX_DEPTH:

@@ -1,22 +1,8 @@
 """The manifest of one root: which files' chunks are all in the collection, by stat and hash.
 
-A rerun of :func:`~langchain_tasb.ingest.indexer.index_paths` skips a file whose size and
-``mtime_ns`` match its manifest entry, without reading it or asking Chroma about it. The
-rules that keep that safe:
-
-* An entry is recorded only once the file's chunks, moves and stale deletes are written (or
-  the file was found unchanged in the collection); a file that fails loses its entry. The
-  file is saved atomically (temporary file, fsync, rename), so a killed run leaves the last
-  saved manifest, which claims only files whose chunks were all written.
-* A file whose ``mtime`` lies within :data:`UNSURE_SECONDS` of the moment its entry was taken
-  could have changed again within the same clock tick: its content hash decides. A file with
-  the same size but another ``mtime`` is hashed too, and skipped when the hash matches.
-* The manifest is keyed by the collection, the root's id and path, the model, the chunker
-  settings, the per-file limits and the package version: when any of them changes, every
-  file is read again. A manifest whose checksum or key does not match (corrupt, foreign)
-  is ignored with a warning, and every file is read again.
-
-Where it lives: :func:`manifest_directory`.
+A rerun skips a file whose size and ``mtime_ns`` match its entry. Entries are recorded only
+once a file's chunks are all written, and saved atomically; an ``mtime`` within
+:data:`UNSURE_SECONDS` of the entry, or another key (model, chunker, version...), means re-read.
 """
 
 from __future__ import annotations
@@ -71,12 +57,7 @@ class Fingerprint:
 
 
 def manifest_directory(client: Any, collection: str) -> Path | None:
-    """Where the manifests of ``collection`` live; None for an in-memory Chroma.
-
-    Beside an embedded database (``<db>/manifests/<collection>/``), else under the cache
-    root for a server (``<cache root>/manifests/<server>/<collection>/``), like the BM25
-    index of :mod:`langchain_tasb.hybrid.lexical`.
-    """
+    """The folder of ``collection``'s manifests; None for an in-memory Chroma."""
     return side_folder(client, "manifests", collection)
 
 
@@ -144,9 +125,7 @@ def open_manifests(
 ) -> dict[str, Manifest]:
     """The manifest of each root (path -> root id) indexed into ``store``'s collection.
 
-    When the collection holds fewer chunks than these manifests record together, chunks
-    were deleted behind their back: every entry is dropped, with a warning, and every file
-    is read again.
+    If the collection holds fewer chunks than the manifests record, every entry is dropped.
     """
     manifests = {
         root: open_manifest(
@@ -178,25 +157,20 @@ def fingerprint(path: Path) -> Fingerprint | None:
     taken_ns = time.time_ns()
     try:
         stat = path.stat()
-        digest = _file_hash(path)
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(_HASH_CHUNK):
+                digest.update(block)
     except OSError:
         return None
-    return Fingerprint(stat.st_size, stat.st_mtime_ns, digest, taken_ns)
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+    return Fingerprint(stat.st_size, stat.st_mtime_ns, digest.hexdigest(), taken_ns)
 
 
 def _well_formed(files: Any) -> bool:
     """Whether ``files`` maps relpaths to ``[size, mtime_ns, sha256, chunks, taken_ns]``."""
     return isinstance(files, dict) and all(
         isinstance(entry, list)
-        and len(entry) == 5  # size, mtime_ns, sha256, chunks, taken_ns
+        and len(entry) == 5
         and all(type(entry[i]) is int for i in (0, 1, 3, 4))
         and isinstance(entry[2], str)
         for entry in files.values()
@@ -213,8 +187,7 @@ class Manifest:
 
     Args:
         path: The manifest file; None keeps it in memory only (nothing is skipped or saved).
-        key: What the entries are valid for (collection, root id and path, model, chunker
-            settings, limits, package version).
+        key: What the entries are valid for (collection, root, model, chunker, version...).
         trust: False ignores what the file holds (``full`` runs); it is still rewritten.
     """
 

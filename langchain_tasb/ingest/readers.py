@@ -1,20 +1,8 @@
 """Read the files :func:`~langchain_tasb.ingest.files.iter_files` finds into text records.
 
-:func:`read_records` turns one file into :class:`Record` objects: one per file for text,
-Markdown, reStructuredText, HTML and PDF, one per line for JSON Lines. Finding the files
-(:func:`iter_files`, :class:`FileEntry`, :class:`ScanStats`) lives in
-:mod:`langchain_tasb.ingest.files` and is re-exported here.
-
-Decoding: text is decoded as strict UTF-8 (a byte-order mark is dropped); a file that is not
-valid UTF-8 is decoded as charset-normalizer guesses (Windows-1252 where code pages tie), with
-a logged WARNING naming the encoding. HTML first tries a ``charset`` its ``<meta>`` declares.
-
-Metadata: values must be scalars (``str``, ``int``, ``float``, ``bool``), as Chroma requires.
-A list or dict value in a JSON Lines record is stored as its JSON text
-(``json.dumps(value, sort_keys=True, ensure_ascii=False)``); a ``null`` value is dropped. Every
-record also gets ``source``: the file's resolved path; JSON Lines records also get ``line`` and
-``doc_id`` (and ``title`` for BEIR lines). These keys win over a record's own metadata keys of
-the same name.
+Text is strict UTF-8, else charset-normalizer's guess (logged). Metadata values are scalars, as
+Chroma requires: JSON Lines lists and objects are stored as JSON text, nulls dropped; ``source``,
+``line``, ``doc_id`` (and BEIR ``title``) win over a record's own keys.
 """
 
 from __future__ import annotations
@@ -63,9 +51,6 @@ MetadataValue = str | int | float | bool
 _PDF_HINT = "reading PDF files needs pypdf: pip install langchain-tasb[pdf]"
 
 
-# -- data -------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Record:
     """One text to index, with its metadata.
@@ -83,12 +68,7 @@ class Record:
 
 
 class UnreadableFileError(ValueError):
-    """A file could not be read; the caller can report it and go on with the others.
-
-    Attributes:
-        path: The file.
-        reason: What went wrong.
-    """
+    """A file (``path``) could not be read (``reason``); the caller can go on with the others."""
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"cannot read {path}: {reason}")
@@ -97,27 +77,15 @@ class UnreadableFileError(ValueError):
 
 
 class MalformedRecordError(UnreadableFileError):
-    """A line of a JSON Lines file is not a record this package understands.
-
-    Attributes:
-        line: The 1-based line number.
-    """
+    """A JSON Lines line (``line``, 1-based) is not a record this package understands."""
 
     def __init__(self, path: Path, line: int, reason: str) -> None:
         super().__init__(path, f"line {line}: {reason}")
         self.line = line
 
 
-# -- reading files ----------------------------------------------------------------------------
-
-
 def read_records(entry: FileEntry) -> list[Record]:
-    """Read a file found by :func:`iter_files` into records.
-
-    Blank texts give no record: an empty file gives ``[]``.
-
-    Args:
-        entry: The file.
+    """Read a file found by :func:`iter_files` into records (blank texts give none).
 
     Returns:
         One record for a text, Markdown, reStructuredText, HTML or PDF file; one per non-blank
@@ -167,17 +135,11 @@ def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
     return str(guess)
 
 
-def _source(path: Path) -> dict[str, MetadataValue]:
-    return {"source": str(path)}
-
-
 def _read_text(path: Path) -> list[Record]:
     # Not stripped: chunk offsets must point into the file's own text.
     text = _decode(_read_bytes(path), path)
-    return [Record(text=text, metadata=_source(path))]
+    return [Record(text=text, metadata={"source": str(path)})]
 
-
-# HTML ----------------------------------------------------------------------------------------
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 
@@ -192,13 +154,10 @@ def _read_html(path: Path) -> list[Record]:
         except LookupError:
             charset = None
     text, title = extract_text(_decode(data, path, charset))
-    metadata = _source(path)
+    metadata: dict[str, MetadataValue] = {"source": str(path)}
     if title:
         metadata["title"] = title
     return [Record(text=text, metadata=metadata)]
-
-
-# JSON Lines ----------------------------------------------------------------------------------
 
 
 def _read_jsonl(path: Path) -> list[Record]:
@@ -210,19 +169,15 @@ def _read_jsonl(path: Path) -> list[Record]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        record = _jsonl_record(path, number, line)
+        try:
+            record = _parse_line(line, number, str(path))
+        except ValueError as exc:  # what is wrong with the line: a MalformedRecordError
+            raise MalformedRecordError(path, number, str(exc)) from None
         if record.key in keys:
             logger.warning("%s, line %d: the id %r is used twice", path, number, record.key)
         keys.add(record.key)
         records.append(record)
     return records
-
-
-def _jsonl_record(path: Path, number: int, line: str) -> Record:
-    try:
-        return _parse_line(line, number, str(path))
-    except ValueError as exc:  # what is wrong with the line: a MalformedRecordError
-        raise MalformedRecordError(path, number, str(exc)) from None
 
 
 def _parse_line(line: str, number: int, source: str) -> Record:
@@ -300,18 +255,11 @@ def _flat_metadata(value: object) -> dict[str, MetadataValue]:
     return flat
 
 
-# PDF -----------------------------------------------------------------------------------------
-
-
-def _import_pypdf() -> Any:
+def _read_pdf(path: Path) -> list[Record]:
     try:
-        return importlib.import_module("pypdf")
+        pypdf = importlib.import_module("pypdf")
     except ImportError as exc:
         raise ImportError(_PDF_HINT) from exc
-
-
-def _read_pdf(path: Path) -> list[Record]:
-    pypdf = _import_pypdf()
     try:
         reader = pypdf.PdfReader(str(path))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
@@ -319,8 +267,7 @@ def _read_pdf(path: Path) -> list[Record]:
         raise UnreadableFileError(path, exc.strerror or str(exc)) from exc
     except Exception as exc:  # pypdf raises many kinds of errors on damaged files
         raise UnreadableFileError(path, f"not a readable PDF ({exc})") from exc
-    metadata = _source(path)
-    metadata["pages"] = len(pages)
+    metadata: dict[str, MetadataValue] = {"source": str(path), "pages": len(pages)}
     return [Record(text="\n\n".join(page for page in pages if page), metadata=metadata)]
 
 

@@ -34,25 +34,20 @@ class IndexReport:
         files_seen: Files found under the roots (after include/exclude and skips).
         files_indexed: Files whose chunks were written, updated or deleted.
         files_unchanged: Files whose chunks were all stored already: nothing was written.
-        files_not_read: Of those, files the manifest vouched for (same size and mtime, or
-            same content hash, as when their chunks were last written): not read at all.
-        failures: Files that could not be read (and folders that could not be listed), with
-            the reason.
+        files_not_read: Of those, files the manifest vouched for: not read at all.
+        failures: Files that could not be read (and folders not listed), with the reason.
         chunks_written: Chunks embedded and written (new or changed text).
         chunks_unchanged: Chunks already stored with the same metadata.
-        chunks_moved: Chunks already stored whose position changed: metadata updated only,
-            their vectors kept.
+        chunks_moved: Chunks already stored whose position changed: metadata updated only.
         chunks_deleted: Stale chunks of files that changed.
         chunks_pruned: Chunks of files no longer under the roots (``prune`` only).
         files_pruned: Files those pruned chunks belonged to.
         skipped: What the scan left out (hidden, binary, unsupported, excluded...).
         seconds: Wall-clock time of the run.
-        root_ids: The identity of each root, in the order of ``roots``: what its chunks carry
-            as ``root_id`` and what their ids and ``prune`` are keyed on.
+        root_ids: The identity of each root, in the order of ``roots`` (chunks' ``root_id``).
         prune_skipped: Roots not pruned because a folder under them could not be listed.
-        metadata_keys_dropped: Metadata keys dropped from records read (a ``.jsonl``
-            line's ``metadata``): reserved ``_tasb_`` keys and the keys search results set
-            (``score``, ``relevance``, ``fused_score``, ``bm25_score``).
+        metadata_keys_dropped: Metadata keys dropped from ``.jsonl`` records: reserved
+            ``_tasb_`` keys and those search results set (``score``, ``relevance``...).
         workers: Chunks written by each Ray worker (``"host:pid"``), with ``ray`` only.
     """
 
@@ -100,8 +95,7 @@ class IndexProgress:
         current: ``source`` of the file last finished ("" before the first).
         finished: True on the last call, once everything is written (and pruned).
         files_read: Files read and chunked so far (with Ray workers, ahead of files done).
-        workers: Chunks written by each Ray worker so far, by worker label; empty when the
-            chunks are encoded in this process.
+        workers: Chunks written by each Ray worker so far; empty without Ray.
     """
 
     files_total: int

@@ -25,9 +25,7 @@ _PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for 
 def default_root_id(root: str | os.PathLike[str]) -> str:
     """The identity a root gets unless one is given: ``"<hostname>:<resolved path>"``.
 
-    The host is part of it so that two machines indexing the same path into one server
-    collection keep apart; give the same ``root_id`` on purpose for one folder reached from
-    several machines or paths.
+    The host keeps two machines indexing the same path into one server collection apart.
     """
     return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
 
@@ -35,15 +33,11 @@ def default_root_id(root: str | os.PathLike[str]) -> str:
 def _of_root(
     root_id: str, root: str, ids: list[str], metadatas: list[Any]
 ) -> dict[str, dict[str, Any]]:
-    """The records (id -> metadata) among ``ids`` that were indexed under this root.
+    """The records (id -> metadata) among ``ids`` indexed under this root.
 
-    That is those carrying its ``root_id``, and those written before roots had ids (no
-    ``root_id``) under the same ``root`` path: their ids are keyed on the bare path, so they
-    come out stale and are replaced, once, by chunks with the root's id.
-
-    Callers look records up by ``path`` alone and keep the root here: Chroma answers a
-    ``{"$and": [{"root": ...}, {"path": ...}]}`` filter by collecting every record of the root
-    first, so asking that for each file would make indexing quadratic in the collection.
+    Records without ``root_id`` (older ones) count when their ``root`` path matches. The root
+    is filtered here, not in Chroma: an ``$and`` of root and path collects the whole root per
+    file, which makes indexing quadratic.
     """
     return {
         id_: dict(meta or {})
@@ -60,11 +54,7 @@ def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
 
 
 def _gone(root: str, source: str) -> bool:
-    """Whether ``source`` is verifiably no longer under ``root`` on this machine.
-
-    Only "no such file" counts: a path that exists (filtered out, skipped, unreadable) or that
-    cannot be checked (permissions) is kept.
-    """
+    """Whether ``source`` is verifiably gone from ``root``: only "no such file" counts."""
     folder = Path(root)
     location = folder / source if folder.is_dir() else folder
     try:
@@ -79,10 +69,9 @@ def _gone(root: str, source: str) -> bool:
 def gone_chunks(
     chroma: Collection, root: str, root_id: str, seen: set[str]
 ) -> dict[str, list[str]]:
-    """The ids of this root's chunks whose file is verifiably gone (see :func:`_gone`), by source.
+    """The ids of this root's chunks whose file is verifiably gone, by source.
 
-    ``seen`` holds the root-relative ``source`` of every file found in this run; one linear
-    scan of the root's chunks finds the rest, and each unseen source is checked on disk once.
+    ``seen`` holds the ``source`` of every file found in this run; unseen ones are checked once.
     """
     gone: dict[str, list[str]] = {}
     verdicts: dict[str, bool] = {}
@@ -103,11 +92,10 @@ def gone_chunks(
 def stored_records(
     chroma: Collection, entries: Sequence[FileEntry], limit: int
 ) -> dict[str, tuple[list[str], list[Any]]]:
-    """What the collection holds for each of these files' paths (ids, metadatas).
+    """What the collection holds for each of these files' paths (ids, metadatas), in one query.
 
-    One query for the group, rather than one per file. A group holding ``limit`` records or
-    more comes back empty, and the caller then looks each file up alone, so that memory holds
-    one file's records however large the files.
+    A group holding ``limit`` records or more comes back empty: the caller then looks each
+    file up alone, so memory stays bounded.
     """
     paths = list(dict.fromkeys(str(e.path) for e in entries))
     result = chroma.get_where({"path": {"$in": paths}}, include=["metadatas"], limit=limit)
@@ -124,10 +112,7 @@ def stored_records(
 def prune_root(
     chroma: Collection, root: str, root_id: str, seen: set[str], manifest: Manifest
 ) -> tuple[int, int]:
-    """Delete chunks of this root whose file is verifiably gone (see :func:`_gone`).
-
-    ``seen`` holds the root-relative ``source`` of every file found in this run; gone files
-    are also forgotten by the root's manifest.
+    """Delete chunks of this root whose file is verifiably gone, and forget it in ``manifest``.
 
     Returns:
         How many chunks were deleted, and of how many files.
