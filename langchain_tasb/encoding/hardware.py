@@ -1,7 +1,6 @@
 """What this machine offers the encoders: a GPU, AMX tiles, exact int8 kernels, physical cores.
 
-Each answer is read without importing torch when it can be: a process that only answers
-queries through ONNX Runtime never needs it.
+Read without importing torch when possible: a query-only ONNX process never needs it.
 """
 
 from __future__ import annotations
@@ -18,22 +17,14 @@ _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
 
 
 def gpu_possible() -> bool:
-    """Whether torch could find a GPU here, decided without importing torch when it can be.
-
-    On Linux a GPU needs one of :data:`_GPU_DEVICE_FILES`; elsewhere (macOS has MPS) only
-    torch can tell. Importing torch costs time and memory that a process that only answers
-    queries through ONNX Runtime never needs.
-    """
+    """Whether torch could find a GPU here (on Linux only with one of the device files)."""
     if "torch" in sys.modules or not sys.platform.startswith("linux"):
         return True
     return any(os.path.exists(path) for path in _GPU_DEVICE_FILES)
 
 
 def default_device() -> str:
-    """The best available torch device: ``cuda``, then ``mps``, then ``cpu``.
-
-    Torch is imported only when :func:`gpu_possible` says a GPU could be there.
-    """
+    """The best available torch device: ``cuda``, then ``mps``, then ``cpu``."""
     if not gpu_possible():
         return "cpu"
     import torch
@@ -47,15 +38,9 @@ def default_device() -> str:
 
 
 def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles for bfloat16 (Intel Xeon since Sapphire Rapids).
+    """Whether this CPU has AMX tiles for bfloat16 (from ``/proc/cpuinfo``; False elsewhere).
 
-    Read from ``/proc/cpuinfo`` (Linux); False elsewhere. On such a CPU torch's bfloat16
-    matrix products outrun ONNX Runtime's int8 ones for batches of documents, whose
-    GELU-fed matrices stay in fp32 (see :mod:`langchain_tasb.encoding.split_encoder`).
-    AVX512_BF16 alone (AMD Zen 4, Intel Cooper Lake) is not enough: there bfloat16 torch
-    encodes documents slower than the int8 graph (measured on Zen 4 with
-    ``benchmarks/encode.py``, rows ``torch-bf16`` and ``onnx-int8``; see
-    ``benchmarks/RESULTS.md``).
+    AVX512_BF16 alone is not enough: there bfloat16 torch is slower than the int8 graph.
     """
     return cpu_flags() >= {"amx_tile", "amx_bf16"}
 
@@ -82,15 +67,9 @@ _X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i486", "i586", "i686", "x
 def int8_matmul_saturates(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:
     """Whether ONNX Runtime's uint8 x int8 MatMul can saturate on this CPU.
 
-    Without VNNI or AMX (AVX2, or AVX-512 without VNNI: for example AMD before Zen 4, Intel
-    Skylake), ONNX Runtime's kernels (MLAS) multiply with ``vpmaddubsw``, which adds each pair
-    of adjacent products in 16 bits with saturation: two large activations (up to 255) times
-    two large weights of one sign (up to 127) exceed 32,767 and are clipped, an error that
-    exact int8 arithmetic does not make. Weights limited to 7 bits (``reduce_range``, as ONNX
-    Runtime's quantisation guide advises for these CPUs) keep every pair sum in range.
-    ``vpmaddubsw`` is an x86 instruction: other architectures keep 8 bits. An x86 CPU whose
-    flags cannot be read (``/proc/cpuinfo`` is Linux only) counts as saturating: 7-bit
-    weights are safe on every CPU, full int8 is exact only on some.
+    On x86 without VNNI or AMX, MLAS uses ``vpmaddubsw``, which adds pairs of products in 16
+    bits with saturation; 7-bit weights keep every sum in range. An x86 CPU whose flags cannot
+    be read counts as saturating (7 bits are safe everywhere).
 
     Args:
         flags: CPU flags as :func:`cpu_flags` reads them (default: this CPU's).

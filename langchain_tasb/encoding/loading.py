@@ -1,10 +1,4 @@
-"""Loading a sentence-transformers model once per process, and reading what it computes.
-
-This module knows nothing about Chroma or LangChain. It resolves where the model comes from
-(argument, ``TASB_MODEL``, or the TAS-B hub name), decides whether the model's vectors are
-scored by dot product or cosine, and keeps one loaded model (and one half-precision copy) per
-process.
-"""
+"""Loading a sentence-transformers model once per process, and reading what it computes."""
 
 from __future__ import annotations
 
@@ -22,9 +16,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-
-# Models known to be trained for unnormalised dot-product scoring whose configuration predates
-# sentence-transformers' ``similarity_fn_name`` (which then reads as "cosine" by default).
+# Dot-product models whose configuration predates sentence-transformers' similarity_fn_name.
 _DOT_MODEL_MARKERS = ("tas-b", "-dot-", "dot-v")
 
 
@@ -36,13 +28,8 @@ def default_model_name() -> str:
 def describe_model(model: Any, name: str) -> ModelInfo:
     """Read pooling, normalisation and similarity from a loaded SentenceTransformer.
 
-    The decision for similarity:
-
-    1. A ``Normalize`` module means unit vectors: cosine, and dot equals cosine.
-    2. Otherwise an explicitly configured ``similarity_fn_name`` ("dot" or "cosine") wins.
-    3. Otherwise CLS pooling or a known dot-product model name (TAS-B's configuration predates
-       ``similarity_fn_name``) means dot; anything else follows sentence-transformers' own
-       default, cosine.
+    Similarity: a ``Normalize`` module means cosine; else a configured ``similarity_fn_name``
+    wins; else CLS pooling or a known dot-product model name means dot; else cosine.
     """
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
@@ -104,10 +91,7 @@ def load_sentence_transformer(
     """Load a SentenceTransformer once per process and return the shared instance.
 
     With ``share=False`` a model nobody has shared yet is loaded for the caller alone and not
-    kept (the ONNX export and a half-precision copy use it once); a shared one is returned
-    either way. Safetensors weights are preferred by transformers whenever the model ships
-    them; code from the model repository runs only when ``trust_remote_code`` is asked for
-    explicitly.
+    kept. Code from the model repository runs only with ``trust_remote_code``.
     """
     key = (name, device, trust_remote_code)
     with _MODELS_LOCK:
@@ -140,9 +124,8 @@ _CAST_MODELS_LOCK = threading.Lock()  # held while loading: not _MODELS_LOCK, wh
 def cast_model(key: tuple[str, str, bool, str]) -> Any:
     """A half-precision model, made once per process and precision.
 
-    It is a copy of the float32 model when that one is shared already (a torch float32
-    encoder of the same model is in use); otherwise the float32 weights are loaded, cast in
-    place and not kept, so the process holds only the half-precision weights.
+    A copy of the shared float32 model when one is in use; otherwise the float32 weights are
+    cast in place, so the process holds only the half-precision weights.
     """
     name, device, trust_remote_code, precision = key
     with _CAST_MODELS_LOCK:
@@ -164,8 +147,7 @@ def cast_model(key: tuple[str, str, bool, str]) -> Any:
 def count_truncated(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> int:
     """How many texts have more than ``max_tokens`` tokens, special tokens included.
 
-    A WordPiece token covers at least one character, so texts shorter than the limit in
-    characters are skipped without tokenising.
+    A token covers at least one character, so shorter texts are not tokenised.
     """
     long_texts = [t for t in texts if len(t) > max_tokens - 2]
     if not long_texts:

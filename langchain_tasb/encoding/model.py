@@ -1,8 +1,6 @@
 """``TasbModel``: a TAS-B-style text encoder with per-role settings, framework-free.
 
-The LangChain skin (:class:`~langchain_tasb.embeddings.TasbEmbeddings`) and the LlamaIndex
-skin wrap it; the core (collections, search, ingest, evaluation) takes it, or anything with
-the same :class:`~langchain_tasb.encoding.types.TextEncoder` methods, directly.
+The skins wrap it; the core takes it, or any :class:`~langchain_tasb.encoding.types.TextEncoder`.
 """
 
 from __future__ import annotations
@@ -46,24 +44,9 @@ _ENCODER_FIELDS = frozenset(
 class TasbModel(BaseModel):
     """TAS-B embeddings: CLS pooling, unnormalised vectors, scored by dot product.
 
-    Queries and documents have separate settings (token limits and batch sizes) and go
-    through one encode path (sentence-transformers' ``encode_query`` / ``encode_document``).
-    The model is loaded lazily, once per process, and shared by every instance with the same
-    model, device and backend. On CPU the default backend runs an int8 ONNX export of the
-    model (made once, then cached on disk), and on a CPU with AMX encodes batches of
-    documents in bfloat16 torch; ``backend="torch"`` gives the exact fp32 vectors.
-
-    Setup:
-        ``pip install langchain-tasb``. Without access to the Hugging Face hub, set
-        ``TASB_MODEL`` (or ``model_name``) to a local sentence-transformers directory.
-
-    Key init args:
-        model_name: hub name or local directory (default: ``$TASB_MODEL`` or TAS-B).
-        device: "cpu", "cuda", "mps"; chosen automatically when None.
-        backend: "auto" (int8 ONNX Runtime on CPU, half-precision torch on GPU), "torch",
-            "onnx-int8" or "onnx-int8+torch" (default: ``$TASB_BACKEND`` or "auto").
-        query_max_tokens / document_max_tokens: token limits per role.
-        query_batch_size / document_batch_size: encode batch sizes per role.
+    Queries and documents have separate token limits and batch sizes. The model is loaded
+    lazily, once per process, and shared by every instance with the same model, device and
+    backend; ``backend="torch"`` gives the exact fp32 vectors.
 
     Example:
         .. code-block:: python
@@ -79,55 +62,42 @@ class TasbModel(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     model_name: str = Field(default_factory=default_model_name)
-    """Hub name or local directory of a sentence-transformers model. Defaults to
-    ``$TASB_MODEL`` when set, else ``sentence-transformers/msmarco-distilbert-base-tas-b``."""
+    """Hub name or local directory of a sentence-transformers model (default: ``$TASB_MODEL``,
+    else TAS-B)."""
     device: str | None = None
     """Torch device; None picks cuda, then mps, then cpu."""
     backend: Backend = Field(default_factory=default_backend)
     """Inference backend; defaults to ``$TASB_BACKEND`` when set, else "auto".
 
-    * "auto": "onnx-int8" on CPU, "onnx-int8+torch" on a CPU with AMX (Intel Xeon since
-      Sapphire Rapids), "torch" (float16 weights) on a CUDA GPU, "torch" on MPS.
-    * "torch": sentence-transformers on torch, exactly the model's fp32 (or ``precision``)
-      vectors.
-    * "onnx-int8": the model exported to ONNX once (cached under ``$TASB_CACHE_DIR`` or
-      ``~/.cache/langchain-tasb``), int8 weights, run by ONNX Runtime on CPU: several times
-      the documents per second of fp32 torch, with vectors close enough to fp32 to share a
-      collection with them (figures in ``benchmarks/RESULTS.md``).
-    * "onnx-int8+torch": queries and single texts on "onnx-int8", batches of documents on
-      torch in bfloat16 (or ``precision``), loaded on the first batch: on AMX tiles, faster
-      for documents than "onnx-int8" (:mod:`langchain_tasb.encoding.split_encoder`)."""
+    * "auto": "onnx-int8" on CPU, "onnx-int8+torch" on a CPU with AMX, "torch" (float16 on
+      CUDA) on a GPU.
+    * "torch": sentence-transformers, the model's fp32 (or ``precision``) vectors.
+    * "onnx-int8": an int8 ONNX export (cached under ``$TASB_CACHE_DIR`` or
+      ``~/.cache/langchain-tasb``) run by ONNX Runtime on CPU.
+    * "onnx-int8+torch": single texts on "onnx-int8", batches of documents on torch in
+      bfloat16 (or ``precision``)."""
     precision: Precision = "auto"
-    """Torch weights' precision: "auto" is float16 on CUDA, bfloat16 for the documents of
-    "onnx-int8+torch" and float32 elsewhere. An explicit "float16"/"bfloat16" on CPU selects
-    torch under backend "auto"."""
+    """Torch weights' precision ("auto": float16 on CUDA, bfloat16 for "onnx-int8+torch"'s
+    documents, else float32); an explicit one selects torch under backend "auto"."""
     similarity_override: Literal["dot", "cosine"] | None = None
-    """Force how the model's vectors are scored. None reads it from the model (see
-    :attr:`similarity`); set it only for a model whose configuration says the wrong thing."""
+    """Force how the model's vectors are scored; None reads it from the model."""
     query_max_tokens: int = Field(default=64, gt=2)
-    """Token limit for queries. TAS-B was trained on MS MARCO questions of about 10 tokens
-    (query length capped at 30); 64 keeps every natural question whole and bounds the cost
-    of a pasted paragraph."""
+    """Token limit for queries."""
     document_max_tokens: int = Field(default=256, gt=2)
-    """Token limit for documents. TAS-B was trained on MS MARCO passages (about 60 to 200
-    tokens); longer inputs cost quadratically and dilute the CLS vector, so chunk to this."""
+    """Token limit for documents (TAS-B was trained on passages of up to about 200 tokens)."""
     query_batch_size: int = Field(default=64, gt=0)
-    """Batch size for queries: short texts, so a large batch costs little padding."""
+    """Batch size for queries."""
     document_batch_size: int = Field(default=32, gt=0)
-    """Batch size for documents: texts are sorted by length, and 32 keeps a 256-token batch
-    within a few hundred MB of activations on CPU."""
+    """Batch size for documents."""
     query_cache_size: int = Field(default=1024, ge=0)
     """How many query vectors to keep (LRU); 0 disables the cache."""
     trust_remote_code: bool = False
     """Run code shipped with the model repository. Off unless you trust the repository."""
     processes: int = Field(default=0, ge=0)
     """Worker processes for ``embed_documents``: 0 encodes in this process; N starts a
-    persistent :class:`~langchain_tasb.encoding.pool.EncoderPool` of N workers on first use
-    (on CUDA one per GPU, in turn; on CPU the cores are split between them), reused by every
-    later call until :meth:`close`. Queries stay in this process, for latency."""
+    persistent :class:`~langchain_tasb.encoding.pool.EncoderPool` on first use, kept until
+    :meth:`close`. Queries stay in this process."""
 
-    # Settings are checked when assigned too; changing one that shapes the vectors drops what
-    # was built from the old value (see ``__setattr__``).
     _encoder: Encoder | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _cache: OrderedDict[str, list[float]] = PrivateAttr(default_factory=OrderedDict)
@@ -163,11 +133,9 @@ class TasbModel(BaseModel):
             pool.close()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy with its own query cache and locks; ``update`` is validated like assignment.
+        """A copy with its own query cache, locks and workers; ``update`` is validated.
 
-        The copy shares the loaded encoder only when no setting that shapes it changes, and
-        never the document workers (each object closes its own). Every setting is a str,
-        number, bool or None, so ``deep`` changes nothing.
+        Every setting is a str, number, bool or None, so ``deep`` changes nothing.
         """
         del deep
         copy = super().model_copy()
@@ -202,13 +170,7 @@ class TasbModel(BaseModel):
 
     @property
     def similarity(self) -> Similarity:
-        """How this model's vectors are compared: "dot" or "cosine".
-
-        Read from the model: a Normalize module means "cosine"; otherwise a declared
-        ``similarity_fn_name`` wins; otherwise CLS pooling (TAS-B) means "dot". Cosine models
-        are returned L2-normalised, so that the dot product equals the cosine; dot models,
-        TAS-B among them, are never normalised.
-        """
+        """How this model's vectors are compared: "dot" or "cosine" (returned L2-normalised)."""
         return self.info.similarity
 
     @property
@@ -273,10 +235,8 @@ class TasbModel(BaseModel):
     def embed_fixed_document(self, text: str) -> list[float]:
         """Embed a text that never changes, as ``embed_documents([text])[0]`` would.
 
-        For constant texts such as a collection's identity probe. With the ONNX backends the
-        vector is computed once and remembered beside the cached export, so a process that
-        only answers queries never loads the document graph to open a collection; with torch
-        it is computed on each call.
+        With the ONNX backends the vector is remembered beside the cached export, so a
+        query-only process never loads the document graph to open a collection.
         """
         check_text(text, "document")
         encode_fixed = getattr(self.encoder, "encode_fixed", None)
@@ -316,14 +276,8 @@ class TasbModel(BaseModel):
         """Pickle settings only; the model and locks are rebuilt lazily after unpickling."""
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
-        private.update(
-            _encoder=None,
-            _lock=None,
-            _cache=OrderedDict(),
-            _cache_lock=None,
-            _truncated=0,
-            _pool=None,
-        )
+        private.update(_encoder=None, _lock=None, _cache=OrderedDict(), _cache_lock=None)
+        private.update(_truncated=0, _pool=None)
         return {**state, "__pydantic_private__": private}
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
@@ -335,12 +289,7 @@ class TasbModel(BaseModel):
 
 @dataclass(frozen=True)
 class EmbeddingsEncoder:
-    """Any object with ``embed_documents`` and ``embed_query`` as a ``TextEncoder``.
-
-    A LangChain ``Embeddings``, for instance. Scored by its ``similarity`` when it says
-    "cosine", else by dot product; named by its ``model_name``, else its class.
-    ``embeddings`` is the wrapped object, whose other attributes read through.
-    """
+    """Any object with ``embed_documents`` and ``embed_query`` as a ``TextEncoder``."""
 
     embeddings: Any
 

@@ -1,12 +1,7 @@
 """A fast CPU backend: a cached ONNX export of the model, run by ONNX Runtime.
 
-The export is :mod:`langchain_tasb.encoding.onnx_export` and its cache
-:mod:`langchain_tasb.encoding.onnx_cache`. Encoding tokenises each
-call once with the model's fast (Rust) tokenizer: that one pass gives the ids, the truncation count
-and the lengths that texts are sorted by. A single text (a query) runs on every core, through
-the all-int8 query graph when the export has one; many texts run one by one in parallel, one
-core each, with no thread barrier after every op. The persistent multi-process pool is
-:mod:`langchain_tasb.encoding.pool`.
+A single text (a query) runs on every core; many texts run one by one in parallel, one core
+each, with no thread barrier after every op.
 """
 
 from __future__ import annotations
@@ -34,15 +29,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-
 _SESSIONS: dict[tuple[str, int], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-# Graph rewrites that make the CPU slower. ONNX Runtime fuses each residual add and LayerNorm
-# into a SkipLayerNormalization whose CPU kernel is several times slower than the Add +
-# LayerNormalization it replaces. Without the fusion the vectors are the same (to rounding)
-# and queries and documents encode faster (benchmarks/RESULTS.md).
+# Graph rewrites that make the CPU slower: SkipLayerNormalization's CPU kernel is slower than
+# the Add + LayerNormalization it replaces, and the vectors are the same without it.
 DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
@@ -59,18 +51,11 @@ def load_session(model_file: Path, threads: int) -> Any:
 
 
 def session_options(threads: int) -> Any:
-    """Options tuned for CPU inference.
+    """Options tuned for CPU inference: ``threads`` intra-op threads, sequential execution.
 
-    ``threads`` intra-op threads (physical cores by default), one inter-op thread with
-    sequential execution (a transformer is a chain of ops) and all graph optimisations
-    (:func:`new_session` leaves out :data:`DISABLED_OPTIMIZERS`). Denormals are not flushed
-    to zero: one-thread sessions run on the caller's thread, and that setting would change
-    its floating-point state for good.
-
-    The intra-op threads keep ONNX Runtime's default spinning: after a run they poll for
-    a short while before sleeping. ``session.force_spinning_stop`` would free that core at
-    once, but it makes the Chroma search that follows a query slower, presumably because a
-    busy core wakes Chroma's worker threads faster than an idle one.
+    Denormals are not flushed to zero: one-thread sessions run on the caller's thread, and
+    that setting would change its floating-point state for good. The default spinning is
+    kept: stopping it makes the Chroma search that follows a query slower.
     """
     ort = import_onnxruntime()
     options = ort.SessionOptions()
@@ -98,11 +83,7 @@ _REMEMBERED_LIMIT = 64
 
 
 def _read_remembered(path: Path) -> dict[str, list[float]]:
-    """The remembered vectors in ``path``; an absent, unreadable or malformed file is empty.
-
-    So is one whose entries do not match the SHA-256 written with them (edited since, or
-    from an older version): its vectors are computed again from the graph.
-    """
+    """The remembered vectors in ``path``; empty when unreadable or not matching its SHA-256."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -154,9 +135,8 @@ def _thread_pool(threads: int) -> Any:
 class OnnxEncoder:
     """Encodes with an int8 (or fp32) ONNX export of a sentence-transformers model on CPU.
 
-    Same interface as :class:`~langchain_tasb.encoding.torch_backend.TorchEncoder`: ``info``,
-    ``tokenizer`` and ``encode(texts, role=..., max_tokens=..., batch_size=...)``. Once the export
-    is cached, constructing one loads neither torch nor the torch model.
+    Same interface as :class:`~langchain_tasb.encoding.torch_backend.TorchEncoder`. Once the
+    export is cached, constructing one loads neither torch nor the torch model.
 
     Args:
         name: Hub name or local directory of a sentence-transformers model.
@@ -193,8 +173,7 @@ class OnnxEncoder:
         self.info = info
         self.exported = exported
         self.threads = threads or physical_cores()
-        # Sessions load on first use: a process that only answers queries never loads the
-        # one-thread document session (its load time and its own copy of the weights).
+        # Sessions load on first use: a query-only process never loads the document session.
         self._sessions: dict[tuple[Role, bool], Any] = {}
         self._normalize = info.normalized or info.similarity == "cosine"
         self._prompts = exported.prompts
@@ -256,18 +235,14 @@ class OnnxEncoder:
     def encode_fixed(self, text: str, *, role: Role, max_tokens: int) -> NDArray[np.float32]:
         """``encode([text], ...)``'s vector, computed once and remembered beside the export.
 
-        For texts that never change, such as a collection's identity probe. An export's
-        folder never changes either (it is keyed by the model's files and the settings), so a
-        remembered vector stays right, and a process that only answers queries need not load
-        the document graph to check a collection's identity (a second graph's load time and
-        memory). The key also holds the role, the token limit, the
-        normalisation and ONNX Runtime's version. If the file cannot be written (a read-only
-        cache), the vector is computed on every call instead.
+        The export's folder never changes (it is keyed by the model and settings), so the
+        vector stays right; its key also holds the role, limit, normalisation, ONNX Runtime's
+        version and the graph's digest. A read-only cache computes it on every call.
         """
         max_tokens = min(max_tokens, self.info.max_seq_length)
         graph = self.exported.digests.get(self.exported.graph_for(role).name, "")
         fields = [role, max_tokens, self._normalize, import_onnxruntime().__version__, text]
-        fields.append(graph)  # the vector belongs to this very graph (verified on load)
+        fields.append(graph)
         key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()
         path = self.exported.directory / REMEMBERED_FILE
         stored = _read_remembered(path).get(key)
@@ -288,12 +263,7 @@ class OnnxEncoder:
     def encode(
         self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
     ) -> EncodeResult:
-        """Encode texts for one role; cosine models come back L2-normalised.
-
-        Texts are tokenised once (that pass also counts truncation) and each runs alone,
-        so that its vector never depends on the other texts of the call. Queries run through
-        the query graph when the export has one (:attr:`OnnxSettings.int8_queries`).
-        """
+        """Encode texts for one role; cosine models come back L2-normalised."""
         max_tokens = min(max_tokens, self.info.max_seq_length)
         prompt = self._prompts.get(role, "")
         inputs = [prompt + t for t in texts] if prompt else list(texts)
@@ -312,11 +282,8 @@ class OnnxEncoder:
             lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
             order = np.argsort(-lengths, kind="stable")
             vectors = np.empty((len(inputs), self.info.dimension), dtype=np.float32)
-            # Every text runs alone. Dynamic int8 quantisation scales activations per call, so
-            # a text batched with others would get a vector that depends on its neighbours;
-            # alone, it is the same vector every time. Without padding this is also faster
-            # on CPU.
-            # ``batch_size`` is therefore not used here.
+            # Every text runs alone (``batch_size`` is unused): dynamic int8 scales activations
+            # per call, so a batched text's vector would depend on its neighbours.
             del batch_size
             batches = [order[i : i + 1] for i in range(len(order))]
             session = self._session(role, wide=False)

@@ -1,19 +1,9 @@
 """The on-disk cache of ONNX exports: where it is, how an export is keyed, how one appears.
 
-An export is keyed by the content of the model's files (SHA-256) and every setting and library
-version that shapes the graph, so it runs once per model and machine. A file is hashed once
-and its digest remembered beside the exports (``hashes.json``) against its size, mtime, inode
-and ctime; a file changed in any way changes its ctime, which nobody can set back.
-
-An export is written into a temporary folder, flushed to disk (every file and folder) and
-moved into place with one atomic rename: a crash, a power cut or a concurrent export never
-leaves a half-written model where another process would load it. A cached export is checked
-before it is trusted (every file the size it was written with), and one that is damaged or
-whose graph does not load is exported again, with a warning. Every file's SHA-256 is recorded
-when it is written and checked when the export is first used in a process, so a file
-replaced by another of the same size (another model's graph) is caught and exported again;
-a cache folder other users can write is refused. Writing an export is
-:mod:`langchain_tasb.encoding.onnx_export`.
+Keyed by the SHA-256 of the model's files and every setting and version that shapes the graph.
+An export is written to a temporary folder, fsynced and published by one atomic rename; a
+damaged one (sizes, then SHA-256 once per process) is exported again, with a warning; a cache
+folder other users can write is refused.
 """
 
 from __future__ import annotations
@@ -32,7 +22,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# ONNX exports go in ``cache_root() / "onnx"``; both names stay importable from here.
 from langchain_tasb.config import CACHE_ENV_VAR as CACHE_ENV_VAR
 from langchain_tasb.config import cache_root as cache_root
 from langchain_tasb.encoding.loading import load_sentence_transformer
@@ -50,9 +39,8 @@ logger = logging.getLogger(__name__)
 
 _STALE_TMP_SECONDS = 6 * 3600
 _HASHES_FILE = "hashes.json"
-# A digest is remembered only for a file unchanged for this long before it was hashed:
-# a change within the timestamps' resolution of the hashing could otherwise keep every
-# stat field (file systems store times to between 1 ns and 2 s).
+# A digest is remembered only for a file unchanged this long before it was hashed: a change
+# within the timestamps' resolution (up to 2 s) could otherwise keep every stat field.
 _SETTLED_SECONDS = 2.0
 
 
@@ -122,10 +110,9 @@ def _write_hashes(path: Path, entries: dict[str, Any]) -> None:
 
 
 def _fingerprint_files(directory: Path, memo: Path | None = None) -> list[tuple[str, str]]:
-    """(relative path, SHA-256) of every model file: changed weights change the key.
+    """(relative path, SHA-256) of every model file, from ``memo`` when its stat is unchanged.
 
-    Digests come from ``memo`` when a file's size, mtime, inode and ctime are as they were
-    when it was hashed.
+    Any change to a file changes its ctime, which nobody can set back.
     """
     remembered = _read_hashes(memo)
     changed = False
@@ -158,33 +145,17 @@ def cache_key(
 
     ``memo`` is the file that remembers the model files' digests (none: hash every time).
     """
+    packages = ("torch", "onnxruntime", "onnx", "onnxscript", "transformers")
     material = {
         "format": EXPORT_FORMAT,
         "name": name,
         "directory": str(model_dir),
         "files": _fingerprint_files(model_dir, memo),
         "settings": asdict(settings),
-        "versions": {
-            package: _version(package)
-            for package in (
-                "torch",
-                "onnxruntime",
-                "onnx",
-                "onnxscript",
-                "transformers",
-                "sentence-transformers",
-            )
-        },
+        "versions": {p: _version(p) for p in (*packages, "sentence-transformers")},
     }
     encoded = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
-
-
-def _sync_tree(directory: Path) -> None:
-    """Flush every file and folder under ``directory`` (itself included) to disk."""
-    for path in sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        _sync(path)
-    _sync(directory)
 
 
 def _sync(path: Path) -> None:
@@ -207,14 +178,6 @@ def _set_aside(final: Path, reason: str) -> None:
         shutil.rmtree(final.rename(aside))
 
 
-def _remove_stale_temporaries(root: Path) -> None:
-    now = time.time()
-    for leftover in root.glob(".tmp-*"):
-        with contextlib.suppress(OSError):
-            if now - leftover.stat().st_mtime > _STALE_TMP_SECONDS:
-                shutil.rmtree(leftover, ignore_errors=True)
-
-
 def ensure_exported(
     name: str,
     *,
@@ -225,10 +188,9 @@ def ensure_exported(
 ) -> ExportedModel:
     """The cached export of model ``name``, exporting it first if there is none.
 
-    A finished export is a folder ``<cache>/onnx/<key>`` holding ``meta.json``; it appears in
-    one ``os.replace``. A broken folder (a file short, empty or deleted) is set aside and
-    exported anew, and so is a complete one when ``rebuild`` is asked for (its graph did
-    not load).
+    A finished export is a folder ``<cache>/onnx/<key>`` holding ``meta.json``, published by
+    one ``os.replace``. A broken one, or any with ``rebuild`` (its graph did not load), is set
+    aside and exported anew.
     """
     settings = settings or OnnxSettings()
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "onnx"
@@ -263,7 +225,11 @@ def ensure_exported(
         )
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     _check_private(root)
-    _remove_stale_temporaries(root)
+    now = time.time()
+    for leftover in root.glob(".tmp-*"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > _STALE_TMP_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
     logger.info(
         "exporting %s to ONNX (%s) in %s (once; later loads reuse it)",
         name,
@@ -274,7 +240,10 @@ def ensure_exported(
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
         write_export(model, name, temporary, settings)
-        _sync_tree(temporary)  # on disk before the rename publishes it
+        # Every file and folder on disk before the rename publishes it.
+        for path in sorted(temporary.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            _sync(path)
+        _sync(temporary)
         if final.exists() and read_export(final) is None:  # broken since: set it aside
             _set_aside(final, "is incomplete or damaged")
         try:

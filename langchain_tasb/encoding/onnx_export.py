@@ -1,16 +1,8 @@
 """Exporting a sentence-transformers model to ONNX, quantised to int8, and the export's files.
 
-The export path keeps every dependency current: ``torch.onnx.export`` (the torch.export-based
-exporter, which needs ``onnxscript``) writes the transformer and the model's own pooling modules
-as one graph (:mod:`langchain_tasb.encoding.onnx_graph`),
-``onnxruntime.quantization.quantize_dynamic`` turns its weight matrices into int8 (per output
-channel; 7-bit on CPUs without VNNI or AMX, see :attr:`OnnxSettings.reduce_range`), and ONNX
-Runtime runs it with VNNI/AMX int8 kernels. No ``optimum``: its releases pin older
-transformers and sentence-transformers.
-
-This module writes and reads one export's folder; where exports are kept, how they are keyed
-and how a finished one appears atomically is :mod:`langchain_tasb.encoding.onnx_cache`, and
-running one is :mod:`langchain_tasb.encoding.onnx_backend`.
+``torch.onnx.export`` (dynamo, needs ``onnxscript``) writes one graph, and
+``onnxruntime.quantization.quantize_dynamic`` makes its matrices int8. No ``optimum``: its
+releases pin older transformers and sentence-transformers.
 """
 
 from __future__ import annotations
@@ -43,8 +35,7 @@ _MODEL_FILE = "model.onnx"
 _QUERY_MODEL_FILE = "model.query.onnx"
 _META_FILE = "meta.json"
 _TOKENIZER_DIR = "tokenizer"
-# Modules after the transformer that the exported graph can hold; anything else (routers,
-# custom modules) stays on the torch backend.
+# Modules after the transformer that the exported graph can hold.
 _GRAPH_MODULES = ("Pooling", "Normalize", "Dense")
 _INSTALL_HINT = "pip install 'onnx>=1.17' 'onnxscript>=0.5' 'onnxruntime>=1.20'"
 
@@ -56,28 +47,19 @@ class OnnxSettings:
     quantization: Quantization = "int8"
     """"int8": dynamic int8 quantisation of the weight matrices; "none": plain fp32 ONNX."""
     per_channel: bool = True
-    """One int8 scale per output channel instead of one per matrix: vectors much closer to
-    fp32 at the same speed."""
+    """One int8 scale per output channel instead of one per matrix."""
     outliers_fp32: bool = True
-    """Quantise the feed-forward output projections (the matrices fed by GELU) to int8 too,
-    but keep their few outlier input channels in fp32 (:mod:`.onnx_outliers`): a handful of
-    GELU channels carry activations many times larger than the rest, and one dynamic int8
-    scale per tensor would spend its range on them. The channels are found once at export
-    time, on the fp32 graph and a fixed calibration sample shipped with the package. False:
-    plain dynamic int8 of every matrix."""
+    """Keep the few outlier input channels of the GELU-fed matrices in fp32
+    (:mod:`.onnx_outliers`), found once at export time. False: plain int8 of every matrix."""
     fp32_after_gelu: bool = False
-    """Keep the feed-forward output projections wholly in fp32 instead (the recipe of export
-    format 4; it takes precedence over ``outliers_fp32``): slower, as those matrices hold a
-    third of the multiply-adds."""
+    """Keep the GELU-fed matrices wholly in fp32 instead (takes precedence over
+    ``outliers_fp32``); slower."""
     int8_queries: bool = True
     """Give queries a second graph with every matrix in plain int8; used only when
     ``fp32_after_gelu`` keeps some matrices in fp32."""
     reduce_range: bool = field(default_factory=int8_matmul_saturates)
-    """Quantise weights to 7 bits instead of 8. Default: True on CPUs where ONNX Runtime's
-    int8 MatMul adds pairs of products in 16 bits and clips large sums
-    (:func:`~langchain_tasb.encoding.hardware.int8_matmul_saturates`: x86 without VNNI or
-    AMX), where 7-bit weights keep every sum exact; False elsewhere, where 8 bits are exact
-    and finer. Part of the cache key, so each kind of CPU gets its own export."""
+    """Quantise weights to 7 bits instead of 8; default: True where ONNX Runtime's int8
+    MatMul can saturate (:func:`~langchain_tasb.encoding.hardware.int8_matmul_saturates`)."""
 
     @property
     def query_graph(self) -> bool:
@@ -92,12 +74,12 @@ class ExportedModel:
     directory: Path
     info: ModelInfo
     prompts: dict[str, str]
-    """Prompt prepended per role ("query", "document"); empty when the model has none."""
+    """Prompt prepended per role ("query", "document")."""
     pad_token_id: int
     query_graph: bool = False
-    """Whether queries have their own graph (see :attr:`OnnxSettings.int8_queries`)."""
+    """Whether queries have their own graph."""
     digests: dict[str, str] = field(default_factory=dict)
-    """SHA-256 of each file, recorded when the export was written (see :func:`verify_export`)."""
+    """SHA-256 of each file, recorded when the export was written."""
 
     @property
     def model_file(self) -> Path:
@@ -205,10 +187,7 @@ def _matmuls_after_gelu(path: Path) -> list[str]:
 
 
 def _split_outliers(model: Any, fp32_path: Path, external: bool) -> tuple[Path, list[str]]:
-    """The fp32 graph with its GELU outlier channels split off, and its fp32 MatMuls.
-
-    Quantisation leaves those MatMuls (a few weight rows each) out.
-    """
+    """The fp32 graph with its GELU outlier channels split off, and its fp32 MatMuls."""
     import onnx
 
     from langchain_tasb.encoding import onnx_outliers
@@ -231,9 +210,8 @@ def _split_outliers(model: Any, fp32_path: Path, external: bool) -> tuple[Path, 
 def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
     """Write ``model`` (a loaded SentenceTransformer) as one ONNX graph into ``destination``.
 
-    The graph maps ``input_ids`` and ``attention_mask`` (int64, dynamic batch and sequence
-    axes) to the pooled ``sentence_embedding``; int8 quantisation follows when asked for,
-    by default with the GELU outlier channels split off first (:attr:`OnnxSettings.outliers_fp32`).
+    The graph maps ``input_ids`` and ``attention_mask`` (int64, dynamic axes) to the pooled
+    ``sentence_embedding``, then is quantised as ``settings`` say.
 
     Raises:
         ImportError: If onnx, onnxscript or onnxruntime is missing (the message says what to
@@ -304,6 +282,7 @@ def write_export(model: Any, name: str, destination: Path, settings: OnnxSetting
     export_onnx(model, destination, settings)
     model.tokenizer.save_pretrained(str(destination / _TOKENIZER_DIR))
     (destination / "tokenizer.json").write_text(model.tokenizer.backend_tokenizer.to_str())
+    files = [file for file in sorted(destination.rglob("*")) if file.is_file()]
     meta = {
         "info": asdict(info),
         "prompts": role_prompts(model),
@@ -311,29 +290,17 @@ def write_export(model: Any, name: str, destination: Path, settings: OnnxSetting
         "settings": asdict(settings),
         "query_graph": settings.query_graph,
         # Every file's size, checked on each read: a crash can leave a file short or empty.
-        "files": {
-            file.relative_to(destination).as_posix(): file.stat().st_size
-            for file in sorted(destination.rglob("*"))
-            if file.is_file()
-        },
+        "files": {f.relative_to(destination).as_posix(): f.stat().st_size for f in files},
         # And its SHA-256, checked once per load: a file replaced by another of the same
         # size (another model's graph of the same shape) keeps every size.
-        "sha256": {
-            file.relative_to(destination).as_posix(): file_digest(file)
-            for file in sorted(destination.rglob("*"))
-            if file.is_file()
-        },
+        "sha256": {f.relative_to(destination).as_posix(): file_digest(f) for f in files},
     }
     # Written last: a folder with meta.json is a finished export.
     (destination / _META_FILE).write_text(json.dumps(meta, indent=2))
 
 
 def read_export(directory: Path) -> ExportedModel | None:
-    """The finished export in ``directory``, or None when it is absent or incomplete.
-
-    Complete means meta.json is readable and every file it lists has the size it had when
-    written (files added later, such as remembered vectors, are not its concern).
-    """
+    """The finished export in ``directory``, or None when absent or a file's size changed."""
     try:
         meta = json.loads((directory / _META_FILE).read_text())
         query_graph = bool(meta.get("query_graph", False))
@@ -367,11 +334,7 @@ def file_digest(path: Path) -> str:
 
 
 def verify_export(exported: ExportedModel) -> str | None:
-    """Why the export's files are not the ones written (None when every digest matches).
-
-    Hashing reads every file once (the graphs dominate): a cost paid once per load in a
-    process, small beside loading the graph into ONNX Runtime.
-    """
+    """Why the export's files are not the ones written (None when every digest matches)."""
     if not exported.digests:
         return "records no file digests (written by an older version)"
     for name, recorded in sorted(exported.digests.items()):

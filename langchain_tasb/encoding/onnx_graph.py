@@ -1,9 +1,7 @@
 """The torch module that the ONNX export traces: the transformer and the model's own heads.
 
-Two changes to the graph make it cheaper without changing what it computes (checked here
-against the full model): attention is exported in its eager form (an additive mask, not
-SDPA's masked select over every score), and for DistilBERT with CLS pooling (TAS-B) the last
-layer computes the CLS position only, since nothing reads the others.
+Eager attention, and for DistilBERT with CLS pooling (TAS-B) a last layer that computes the
+CLS position only (checked against the full model).
 """
 
 from __future__ import annotations
@@ -17,11 +15,7 @@ def module_kind(module: Any) -> str:
 
 
 def _cls_only_last_layer(transformer: Any, heads: list[Any]) -> bool:
-    """Whether the last layer may compute the CLS position alone (DistilBERT, CLS pooling).
-
-    With CLS pooling nothing reads the other positions of the last layer, so their
-    attention, feed-forward and layer norms (a sixth of TAS-B's work) can be skipped.
-    """
+    """Whether the last layer may compute the CLS position alone (DistilBERT, CLS pooling)."""
     poolings = [h for h in heads if module_kind(h) == "Pooling"]
     return (
         getattr(transformer.config, "model_type", None) == "distilbert"
@@ -42,8 +36,7 @@ def graph_module(model: Any) -> Any:
     import torch
 
     # A private copy with eager attention: its additive mask exports as one Add, where
-    # the SDPA path exports as Where/IsNaN/Where over every (batch, head, query, key)
-    # score, a third of the int8 model's time on 256-token passages.
+    # SDPA exports as Where/IsNaN/Where over every score.
     transformer = copy.deepcopy(model[0].auto_model)
     transformer.set_attn_implementation("eager")
     heads = list(model)[1:]

@@ -1,23 +1,8 @@
 """Keeping the outlier channels of the feed-forward output projections in fp32.
 
-The matrices fed by GELU (the feed-forward output projections) see long-tailed activations:
-in trained transformers a few input channels carry values many times larger than all the
-others (at some tokens), and the matching weight rows are large too. Dynamic int8 has one
-activation scale per tensor and one weight scale per output column, so those few channels
-set both ranges and everything else is rounded coarsely.
-
-Following LLM.int8() (Dettmers et al., 2022), with the channels found once at export time
-instead of per call, each such product ``x @ W`` becomes ``(x * m) @ W' + x[..., O] @ W[O]``:
-``O`` are the outlier channels, ``m`` is a constant 0/1 mask that removes them from the
-int8 MatMul's input, ``W'`` is ``W`` with their rows zeroed (so neither int8 range sees
-them), and the small product over ``O`` (a few rows) stays fp32. The extra ops are an
-elementwise ``Mul``, a ``Gather`` and a ``MatMul`` of a few columns, and one ``Add``.
-
-The outlier channels are calibrated on the fp32 graph the export is made from, by running
-:data:`CALIBRATION_TEXTS` (fixed English sentences shipped here; nothing is downloaded) one
-at a time, as the backend runs documents: deterministic for a given model and onnxruntime
-version, both part of the export's cache key. ``benchmarks/int8_routes.py`` compares this
-recipe with the others tried (SmoothQuant-style smoothing, plain int8).
+A few GELU output channels carry values many times larger than the rest and would set the
+int8 ranges. As in LLM.int8() (Dettmers et al., 2022), but with the channels calibrated once
+at export time on :data:`CALIBRATION_TEXTS`, they are split off into a small fp32 MatMul.
 """
 
 from __future__ import annotations
@@ -86,8 +71,7 @@ CALIBRATION_TEXTS: tuple[str, ...] = (
     "the supplement reported fewer colds (relative risk 0.78, 95% confidence interval "
     "0.64 to 0.95), although the effect disappeared at the six-month follow-up.",
 )
-"""Fixed calibration sample: short questions, sentences and two longer passages, written
-for this package in plain English across science, medicine, engineering and daily life."""
+"""Fixed calibration sample shipped with the package (nothing is downloaded)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +103,7 @@ def gelu_matmuls(model: Any) -> list[GeluMatMul]:
 def calibrate(
     model_file: Path, activations: Sequence[str], samples: Iterable[list[int]]
 ) -> dict[str, NDArray[np.float32]]:
-    """Per-channel ``max|x|`` of each named activation over ``samples`` (token ids, one each).
-
-    Runs the fp32 graph in ``model_file`` with ONNX Runtime, one text at a time, with the
-    activations added as graph outputs (in a copy held in memory).
-    """
+    """Per-channel ``max|x|`` of each activation, running ``model_file`` on each sample alone."""
     import onnx
     import onnxruntime as ort
 
@@ -172,12 +152,9 @@ def split_outliers(
 ) -> list[str]:
     """Rewrite ``model`` (in place) so the outlier channels of each GELU MatMul stay fp32.
 
-    For a target ``y = x @ W`` with outlier channels ``O`` (LLM.int8()'s decomposition, with
-    the channels found once at calibration instead of per call), the graph computes
-    ``(x * m) @ W' + x[..., O] @ W[O]``: ``m`` is 0 on ``O`` and 1 elsewhere, ``W'`` is ``W``
-    with the rows ``O`` zeroed, and the small product over ``O`` is a separate fp32 MatMul.
-    The int8 MatMul then sees neither the outlier activations nor their (large) weight rows.
-    Returns the names of the fp32 MatMuls added, which quantisation must leave out.
+    ``y = x @ W`` with outlier channels ``O`` becomes ``(x * m) @ W' + x[..., O] @ W[O]``:
+    ``m`` is 0 on ``O``, ``W'`` is ``W`` with rows ``O`` zeroed, and the product over ``O`` is
+    a separate fp32 MatMul. Returns the names of those MatMuls, for quantisation to leave out.
     """
     from onnx import helper, numpy_helper
 
@@ -214,12 +191,13 @@ def split_outliers(
         # ONNX Runtime can still fuse the int8 MatMul with its bias.
         result = matmul.output[0]
         consumers = readers.get(result, [])
-        if len(consumers) == 1 and consumers[0].op_type == "Add":
+        after = matmul
+        if (
+            len(consumers) == 1
+            and consumers[0].op_type == "Add"
+            and any(name in initializers for name in consumers[0].input)
+        ):
             after = consumers[0]
-            if not any(name in initializers for name in after.input):
-                after = matmul
-        else:
-            after = matmul
         output = after.output[0]
         after.output[0] = f"{prefix}_partial"
         matmul.input[0] = f"{prefix}_masked"

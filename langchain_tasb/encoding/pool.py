@@ -1,12 +1,8 @@
 """A persistent pool of encoder processes, for machines with several GPUs or many cores.
 
-``TasbEmbeddings(processes=N)`` starts one on first use and reuses it for every later call
-until ``close()``: each worker process loads the model once (torch or onnx-int8), and each
-call spreads chunks of similar-length texts over the workers.
-
-Workers exit when their parent process dies, however it dies (a watchdog thread in each
-polls the parent's pid). A worker that cannot load the model reports why to the call that
-needed it, and the next call starts fresh workers.
+Workers exit when their parent process dies, however it dies (a watchdog polls its pid). A
+worker that cannot load the model reports why to the call that needed it, and the next call
+starts fresh workers.
 """
 
 from __future__ import annotations
@@ -42,9 +38,7 @@ class WorkerStartError(RuntimeError):
 def _exit_with_parent(parent_pid: int) -> None:
     """Start a daemon thread that ends this process once ``parent_pid`` is no longer its parent.
 
-    A killed parent (``kill -9``, the OOM killer) runs no clean-up, and the workers wait on a
-    queue that they themselves keep open; orphaned, they are adopted by another process and
-    their parent pid changes.
+    A killed parent runs no clean-up, and the workers wait on a queue they keep open.
     """
 
     def watch() -> None:
@@ -67,8 +61,7 @@ def _start_worker(
 ) -> None:
     """Pool initializer: take a device from the shared queue and load the encoder once.
 
-    An error is kept and raised by every call to this worker (an initializer that raises
-    would only log it in the worker and leave the parent a "terminated abruptly" pool).
+    An error is kept and raised by every call (a raising initializer only breaks the pool).
     """
     global _WORKER_ENCODER, _WORKER_START_ERROR  # one encoder per worker process, by design
     if parent_pid is not None:
@@ -105,11 +98,8 @@ def _worker_encode(
 class EncoderPool:
     """Encoder processes started once and reused for every call, until :meth:`close`.
 
-    For machines with several GPUs (one torch worker per GPU) or many cores (onnx-int8 or
-    torch workers splitting the cores). Each call sorts the texts by length, cuts them into
-    chunks of similar length and spreads the chunks over the workers; the model is loaded
-    once per worker, never per call. It has the encoder interface (``info``, ``encode``), so
-    it can stand in for one.
+    Each call spreads chunks of similar-length texts over the workers. It has the encoder
+    interface (``info``, ``encode``), so it can stand in for one.
 
     Args:
         name: Hub name or local directory of a sentence-transformers model.

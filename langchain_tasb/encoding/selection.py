@@ -1,7 +1,4 @@
-"""Choosing a backend: the user's choice, the environment and the hardware, to one encoder.
-
-This is the one module that imports the backends; none of them imports it.
-"""
+"""Choosing a backend: the user's choice, the environment and the hardware, to one encoder."""
 
 from __future__ import annotations
 
@@ -40,12 +37,9 @@ def resolve_backend(
 ) -> tuple[ResolvedBackend, str, TorchPrecision]:
     """Turn the user's choice into (concrete backend, device, torch precision).
 
-    "auto" means torch on a GPU, where precision "auto" means float16, and on CPU: onnx-int8,
-    or on a CPU with AMX (:func:`cpu_has_amx`) onnx-int8+torch with bfloat16 documents. The
-    rule is a function of the CPU flags, chosen by measurement (``benchmarks/encode.py``,
-    bfloat16 torch against the int8 graph on one machine; ``benchmarks/RESULTS.md``):
-    with AMX tiles bfloat16 documents outrun int8 ones, with AVX512_BF16 alone they do not.
-    An explicit precision selects torch.
+    "auto" means torch on a GPU (float16 on CUDA), and on CPU onnx-int8, or onnx-int8+torch
+    with bfloat16 documents on a CPU with AMX (:func:`cpu_has_amx`). An explicit precision
+    selects torch.
 
     Raises:
         ValueError: For an unknown backend, a backend with ONNX Runtime on a GPU device, or
@@ -94,8 +88,7 @@ def make_encoder(
 ) -> Encoder:
     """Build the encoder a backend choice stands for (see :func:`resolve_backend`).
 
-    ``threads`` sets ONNX Runtime's intra-op threads (default: physical cores); torch keeps
-    its own setting.
+    ``threads`` sets ONNX Runtime's intra-op threads (default: physical cores).
     """
     kind, resolved_device, resolved_precision = resolve_backend(backend, device, precision)
     logger.debug("encoder for %s: %s on %s (%s)", name, kind, resolved_device, resolved_precision)
@@ -105,7 +98,6 @@ def make_encoder(
         )
         if kind == "onnx-int8":
             return onnx
-
         return SplitEncoder(
             onnx,
             lambda: TorchEncoder(

@@ -1,14 +1,8 @@
 """One encoder over two backends: single texts on ONNX Runtime, document batches on torch.
 
-On a CPU with AMX (Intel Xeon since Sapphire Rapids), torch's bfloat16 matrix products run
-on the AMX tiles, and a batch of documents encodes faster than through the int8 ONNX
-export (``benchmarks/RESULTS.md``, "Intel Xeon with AMX"). A single text is another
-matter: a question is faster through the int8 graph than in torch, and loading torch takes
-seconds. So the backend "onnx-int8+torch" (what "auto" picks on
-such a CPU) sends queries and single documents (the collection's identity probe, one added
-text) to :class:`~langchain_tasb.encoding.onnx_backend.OnnxEncoder`, and loads torch only when a
-batch of documents arrives. Together they stay within the quality budget of the fp32 model
-(nDCG@10 within 0.005, measured by ``benchmarks/backend_quality.py``).
+On AMX tiles bfloat16 torch encodes batches of documents faster than the int8 graph, but a
+single text is faster through the graph and loading torch takes seconds, so torch is loaded
+only when a batch of documents arrives.
 """
 
 from __future__ import annotations
@@ -30,9 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TORCH_BATCH_SIZE = 16
-"""Largest torch batch of documents on CPU. Smaller batches keep a batch's activations in
-cache: on AMX cores, 8 to 16 were the fastest batch sizes measured for TAS-B's shape in
-bfloat16 (``benchmarks/RESULTS.md``)."""
+"""Largest torch batch of documents on CPU: smaller batches keep activations in cache."""
 
 
 class SplitEncoder:
@@ -84,11 +76,7 @@ class SplitEncoder:
     def encode(
         self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
     ) -> EncodeResult:
-        """Encode texts for one role: torch for two or more documents, ONNX otherwise.
-
-        ``batch_size`` is capped at :data:`TORCH_BATCH_SIZE` for torch; ONNX Runtime runs
-        each text alone.
-        """
+        """Encode texts for one role: torch for two or more documents, ONNX otherwise."""
         if role == "query" or len(texts) < 2:
             return self.onnx.encode(texts, role=role, max_tokens=max_tokens, batch_size=batch_size)
         return self._torch_encoder().encode(

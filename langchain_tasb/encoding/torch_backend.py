@@ -21,29 +21,17 @@ from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similar
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# One lock per loaded model, shared by every encoder of it. A Hugging Face fast tokenizer
-# keeps its truncation length in its Rust half between calls and sets it on each call (to the
-# role's limit when encoding, to none when counting truncation), so two threads using one
-# model at once would encode with each other's limit.
+# One lock per loaded model: a fast tokenizer keeps its truncation length between calls, so
+# two threads using one model at once would encode with each other's limit.
 _MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _MODEL_LOCKS_LOCK = threading.Lock()
-
-
-def _model_lock(model: Any) -> threading.Lock:
-    with _MODEL_LOCKS_LOCK:
-        lock = _MODEL_LOCKS.get(model)
-        if lock is None:
-            lock = _MODEL_LOCKS[model] = threading.Lock()
-        return lock
 
 
 class TorchEncoder:
     """Encodes with sentence-transformers on torch (CPU, CUDA or MPS).
 
-    Queries go through ``encode_query`` and documents through ``encode_document``, so models
-    with role prompts or routers get the right one; everything else is one code path. Calls
-    on one loaded model run one at a time (the threads of a process share it, and its
-    tokenizer's truncation length is set per call); torch parallelises each call itself.
+    Queries go through ``encode_query`` and documents through ``encode_document``; calls on
+    one loaded model run one at a time (torch parallelises each call itself).
     """
 
     def __init__(
@@ -65,16 +53,13 @@ class TorchEncoder:
         if similarity is not None and similarity != info.similarity:
             info = ModelInfo(**{**info.__dict__, "similarity": similarity})
         self.info = info
-        self._lock = _model_lock(base)
+        with _MODEL_LOCKS_LOCK:
+            self._lock = _MODEL_LOCKS.setdefault(base, threading.Lock())
         self._tokenizer: Any = None
 
     @property
     def tokenizer(self) -> Any:
-        """A copy of the model's Hugging Face tokenizer (for chunking), made on first use.
-
-        A copy, so that whatever a caller's tokenising sets (truncation, padding) never
-        reaches the tokenizer that encoding uses.
-        """
+        """A private copy of the model's Hugging Face tokenizer (for chunking)."""
         if self._tokenizer is None:
             with self._lock:
                 if self._tokenizer is None:

@@ -1,8 +1,6 @@
 """The model side's vocabulary: roles, similarities, backend names, model facts, results.
 
-Every other module of :mod:`langchain_tasb.encoding` imports this one and nothing here imports
-them: the backends and the selection between them share these types without importing each
-other.
+It imports no other module of :mod:`langchain_tasb.encoding`, so the backends share it.
 """
 
 from __future__ import annotations
@@ -19,15 +17,11 @@ if TYPE_CHECKING:
 Role = Literal["query", "document"]
 Similarity = Literal["dot", "cosine"]
 Backend = Literal["auto", "torch", "onnx-int8", "onnx-int8+torch"]
-"""Inference backends: "torch" (sentence-transformers), "onnx-int8" (ONNX Runtime, int8
-weights, CPU), "onnx-int8+torch" (single texts on onnx-int8, batches of documents on torch in
-bfloat16, CPU; see :mod:`langchain_tasb.encoding.split_encoder`) and "auto" (onnx-int8+torch on
-a CPU with AMX, onnx-int8 on other CPUs, torch in half precision on a GPU)."""
+"""Inference backends (see :attr:`~langchain_tasb.encoding.model.TasbModel.backend`)."""
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx-int8", "onnx-int8+torch")
 """Every value of :data:`Backend`, in the order error messages list them."""
 Precision = Literal["auto", "float32", "float16", "bfloat16"]
-"""Torch weights' precision; "auto" is float16 on CUDA, bfloat16 for the documents of
-"onnx-int8+torch" and float32 elsewhere."""
+"""Torch weights' precision (see :attr:`~langchain_tasb.encoding.model.TasbModel.precision`)."""
 ResolvedBackend = Literal["torch", "onnx-int8", "onnx-int8+torch"]
 TorchPrecision = Literal["float32", "float16", "bfloat16"]
 
@@ -74,10 +68,7 @@ class Encoder(Protocol):
 
 
 class TextEncoder(Protocol):
-    """What the core encodes with: a ``TasbModel``, or anything with these members.
-
-    The skins adapt a framework's embeddings to it (``encoding.model.as_encoder``).
-    """
+    """What the core encodes with: a ``TasbModel``, or anything with these members."""
 
     @property
     def model_name(self) -> str:
