@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from langchain_tasb.chroma.store import HnswSettings
+    from langchain_tasb.chroma.settings import HnswSettings
     from langchain_tasb.config import DEFAULT_MODEL_NAME
     from langchain_tasb.embeddings import TasbEmbeddings
     from langchain_tasb.encoding.types import ModelInfo
@@ -39,7 +39,7 @@ _MODULE_OF = {
     "ChromaUnavailableError": "errors",
     "CollectionMismatchError": "errors",
     "CollectionNotFoundError": "errors",
-    "HnswSettings": "chroma.store",
+    "HnswSettings": "chroma.settings",
     "ModelInfo": "encoding.types",
     "ModelMismatchError": "errors",
     "RelevanceScale": "scoring",

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
     from langchain_core.embeddings import Embeddings
 
-    from langchain_tasb.chroma.store import ChromaStore, Hit, HnswSettings
+    from langchain_tasb.chroma.records import Hit
+    from langchain_tasb.chroma.settings import HnswSettings
+    from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.encoding.types import TextEncoder
     from langchain_tasb.scoring import RelevanceScale
     from langchain_tasb.search import ScoredHit

@@ -22,7 +22,7 @@ from langchain_tasb.scoring import mmr_select
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from langchain_tasb.chroma.store import Hit
+    from langchain_tasb.chroma.records import Hit
     from langchain_tasb.collection import TasbCollection
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from langchain_core.documents import Document
 
-    from langchain_tasb.chroma.store import Hit
+    from langchain_tasb.chroma.records import Hit
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ Importing this package does not import chromadb; its modules do so when first ca
 
 from __future__ import annotations
 
+from langchain_tasb.chroma.catalog import check_collection_name, collection_names, drop_collection
 from langchain_tasb.chroma.client import (
     DEFAULT_TIMEOUT,
     close_client,
@@ -15,15 +16,10 @@ from langchain_tasb.chroma.client import (
     persistent_client,
     server_url,
 )
-from langchain_tasb.chroma.collection import (
-    Collection,
-    HnswSettings,
-    check_collection_name,
-    collection_names,
-    drop_collection,
-)
+from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.records import Hit, Records, validate_records
 from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy
+from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.chroma.store import ChromaStore
 
 __all__ = [

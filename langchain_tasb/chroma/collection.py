@@ -15,22 +15,12 @@ from langchain_tasb.chroma.catalog import (
     _get,
     _policy,
     check_collection_name,
-    collection_names,
     collection_space,
-    drop_collection,
-    is_not_found,
-    not_found,
 )
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
 from langchain_tasb.chroma.client import location
 from langchain_tasb.chroma.records import Hit, Records, unique_ids
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
-from langchain_tasb.chroma.settings import (
-    DEFAULT_EF_CONSTRUCTION,
-    DEFAULT_EF_SEARCH,
-    DEFAULT_MAX_NEIGHBORS,
-    HnswSettings,
-)
 from langchain_tasb.scoring import dot_from_distance
 from langchain_tasb.validation import echo
 
@@ -52,20 +42,10 @@ ID_PAGE = 100_000
 """Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
 
 __all__ = [
-    "DEFAULT_EF_CONSTRUCTION",
-    "DEFAULT_EF_SEARCH",
-    "DEFAULT_MAX_NEIGHBORS",
     "ID_PAGE",
     "PAGE_SIZE",
     "Collection",
     "Field",
-    "HnswSettings",
-    "check_collection_name",
-    "collection_names",
-    "collection_space",
-    "drop_collection",
-    "is_not_found",
-    "not_found",
 ]
 
 

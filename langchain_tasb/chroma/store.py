@@ -9,28 +9,23 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.chroma.client import (
-    DEFAULT_TIMEOUT,
-    connect,
-    hold_writer_lock,
-    location,
-    parse_chroma_url,
-    server_url,
-)
-from langchain_tasb.chroma.collection import (
-    DEFAULT_EF_CONSTRUCTION,
-    DEFAULT_EF_SEARCH,
-    DEFAULT_MAX_NEIGHBORS,
-    Collection,
-    HnswSettings,
+from langchain_tasb.chroma.catalog import (
     check_collection_name,
     collection_space,
     is_not_found,
     not_found,
 )
+from langchain_tasb.chroma.client import (
+    hold_writer_lock,
+    location,
+    server_url,
+)
+from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.identity import ModelIdentity, identity_keys
-from langchain_tasb.chroma.records import Hit, Metadata, MetadataValue, validate_records
 from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
+from langchain_tasb.chroma.settings import (
+    HnswSettings,
+)
 from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
 
 if TYPE_CHECKING:
@@ -39,22 +34,8 @@ if TYPE_CHECKING:
     from langchain_tasb.scoring import RelevanceScale
 
 __all__ = [
-    "DEFAULT_EF_CONSTRUCTION",
-    "DEFAULT_EF_SEARCH",
-    "DEFAULT_MAX_NEIGHBORS",
-    "DEFAULT_TIMEOUT",
     "ChromaStore",
-    "Hit",
-    "HnswSettings",
-    "Metadata",
-    "MetadataValue",
-    "check_collection_name",
-    "collection_space",
-    "connect",
-    "parse_chroma_url",
     "recorded_model_name",
-    "server_url",
-    "validate_records",
 ]
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chroma.store import Hit
+from langchain_tasb.chroma.records import Hit
 from langchain_tasb.config import DEFAULT_FUSION, default_fetch_k
 from langchain_tasb.hybrid.bm25 import Bm25Index, bm25_run, tokenize, tokenizer_settings
 from langchain_tasb.hybrid.fusion import (

@@ -21,7 +21,7 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import PrivateAttr
 
-from langchain_tasb.chroma.store import validate_records
+from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.collection import WRITE_SLICE, TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.connection import CONNECTION_FIELDS, Connection
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from langchain_tasb.chroma.collection import Field
-    from langchain_tasb.chroma.store import ChromaStore, HnswSettings
+    from langchain_tasb.chroma.settings import HnswSettings
+    from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.encoding.types import TextEncoder
 
 logger = logging.getLogger(__name__)

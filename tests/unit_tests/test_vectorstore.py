@@ -18,7 +18,8 @@ from langchain_tasb import (
     TasbRetriever,
     TasbVectorStore,
 )
-from langchain_tasb.chroma.store import HnswSettings, check_collection_name
+from langchain_tasb.chroma.catalog import check_collection_name
+from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.ids import content_id
 
 TEXTS = [
