@@ -7,7 +7,6 @@ unnormalised models such as TAS-B; these keep dot products. Needs ``[llama-index
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,18 +23,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(msg) from exc
 from pydantic import Field, PrivateAttr
 
-from langchain_tasb.collection import TasbCollection
-from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel
-from langchain_tasb.llama_index.filters import to_where
-from langchain_tasb.llama_index.nodes import SCORE_KEYS, record_to_node
-from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore, encoder_of
+from langchain_tasb.llama_index.nodes import SCORE_KEYS, to_node, to_where
+from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore, open_core
 from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
     from llama_index.core.callbacks import CallbackManager
 
+    from langchain_tasb.collection import TasbCollection
     from langchain_tasb.search import ScoredHit
 
 __all__ = [
@@ -46,8 +43,6 @@ __all__ = [
     "TasbLlamaVectorStore",
     "to_node",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 class TasbLlamaEmbedding(BaseEmbedding):
@@ -97,12 +92,6 @@ class TasbLlamaEmbedding(BaseEmbedding):
         return await self._embeddings.aembed_documents(texts)
 
 
-def to_node(hit: ScoredHit) -> NodeWithScore:
-    """A search hit as a LlamaIndex node scored by its dot product, its scores in metadata."""
-    node = record_to_node(hit.id, hit.text, {**hit.metadata, **hit.reserved}, hit.scores())
-    return NodeWithScore(node=node, score=hit.score)
-
-
 @dataclass(frozen=True)
 class CoreSearch:
     """A core collection and search settings: what :class:`TasbLlamaRetriever` runs."""
@@ -118,24 +107,11 @@ class CoreSearch:
             TypeError: On a field that is neither a collection field nor a search setting.
         """
         options = dict(fields)
-        vectorstore = options.pop("vectorstore", None)
-        embedding = options.pop("embedding", None)
-        name = options.pop("collection_name", DEFAULT_COLLECTION_NAME)
-        hnsw = options.pop("hnsw", None)
+        vectorstore, embedding = options.pop("vectorstore", None), options.pop("embedding", None)
+        name, hnsw = options.pop("collection_name", None), options.pop("hnsw", None)
         connection = Connection.pop_from(options)
         settings = SearchSettings.from_options(options.pop("search_type", "similarity"), **options)
-        core = (
-            getattr(vectorstore, "core", vectorstore)
-            if vectorstore is not None
-            else TasbCollection(
-                encoder_of(embedding),
-                name,
-                connection=connection,
-                hnsw=hnsw,
-                create_collection_if_not_exists=False,
-            )
-        )
-        return cls(core, settings)
+        return cls(open_core(vectorstore, embedding, name, hnsw, connection, False), settings)
 
     def hits(self, query: str) -> list[ScoredHit]:
         """The hits for ``query``."""
@@ -193,15 +169,14 @@ def _llama_names(fields: dict[str, Any]) -> dict[str, Any]:
         if llama in out and ours in out:
             msg = f"Pass {llama}= or {ours}=, not both (they are the same setting)"
             raise TypeError(msg)
-    if "similarity_top_k" in out:
-        out["k"] = out.pop("similarity_top_k")
-    if "filters" in out:
-        filters = out.pop("filters")
-        if filters is not None and not isinstance(filters, MetadataFilters):
+        if llama in out:
+            out[ours] = out.pop(llama)
+    if "filters" in fields:
+        if fields["filters"] is not None and not isinstance(fields["filters"], MetadataFilters):
             msg = (
-                f"filters must be LlamaIndex MetadataFilters, got {type(filters).__name__}; "
-                "pass a Chroma where dict as filter= instead"
+                f"filters must be LlamaIndex MetadataFilters, got "
+                f"{type(fields['filters']).__name__}; pass a Chroma where dict as filter= instead"
             )
             raise TypeError(msg)
-        out["filter"] = to_where(filters)
+        out["filter"] = to_where(fields["filters"])
     return out

@@ -1,4 +1,4 @@
-"""LlamaIndex nodes to and from collection records (id, text, metadata).
+"""LlamaIndex nodes and ``MetadataFilters`` in Chroma's terms: records and ``where`` filters.
 
 Text and the node's metadata are stored as LangChain writes them; what else rebuilds the node
 goes into reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s defaults, and
@@ -8,12 +8,30 @@ goes into reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from llama_index.core.schema import BaseNode, ImageNode, IndexNode, MetadataMode, Node, TextNode
+from llama_index.core.schema import (
+    BaseNode,
+    ImageNode,
+    IndexNode,
+    MetadataMode,
+    Node,
+    NodeWithScore,
+    TextNode,
+)
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
 
 from langchain_tasb.metadata import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from langchain_tasb.search import ScoredHit
 
 NODE_KEY = f"{RESERVED_PREFIX}llama_node"
 """Record key holding the JSON LlamaIndex needs to rebuild a node beyond text and metadata."""
@@ -30,9 +48,24 @@ _CLASSES: dict[str, type[BaseNode]] = {
     cls.class_name(): cls for cls in (TextNode, Node, IndexNode, ImageNode)
 }
 
+Where = dict[str, Any]
 
-@dataclass(frozen=True)
-class Record:
+_OPERATORS = {
+    FilterOperator.EQ: "$eq",
+    FilterOperator.NE: "$ne",
+    FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte",
+    FilterOperator.LT: "$lt",
+    FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in",
+    FilterOperator.NIN: "$nin",
+    FilterOperator.CONTAINS: "$contains",
+}
+_CONDITIONS = {FilterCondition.AND: "$and", FilterCondition.OR: "$or"}
+_SUPPORTED = [op.name for op in (*_OPERATORS, FilterOperator.ANY, FilterOperator.ALL)]
+
+
+class Record(NamedTuple):
     """One node as the collection stores it."""
 
     id: str
@@ -83,3 +116,66 @@ def record_to_node(
         hidden = [key for key in scores if key not in node.excluded_embed_metadata_keys]
         node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *hidden]
     return node
+
+
+def to_node(hit: ScoredHit) -> NodeWithScore:
+    """A search hit as a LlamaIndex node scored by its dot product, its scores in metadata."""
+    node = record_to_node(hit.id, hit.text, {**hit.metadata, **hit.reserved}, hit.scores())
+    return NodeWithScore(node=node, score=hit.score)
+
+
+def to_where(filters: MetadataFilters | None) -> Where | None:
+    """The Chroma ``where`` equivalent to ``filters``; None when there is nothing to filter.
+
+    ANY and ALL become an ``$or`` or ``$and`` of ``$contains``; nested filters recurse.
+
+    Raises:
+        ValueError: an operator or condition Chroma cannot express (NOT, TEXT_MATCH, ...),
+            or a None value.
+    """
+    if filters is None:
+        return None
+    condition = filters.condition or FilterCondition.AND
+    if condition not in _CONDITIONS:
+        msg = (
+            f"MetadataFilters condition {condition.value!r} has no Chroma equivalent; use "
+            "'and' or 'or' (negate each filter instead: EQ -> NE, IN -> NIN)"
+        )
+        raise ValueError(msg)
+    clauses = [
+        to_where(item) if isinstance(item, MetadataFilters) else _clause(item)
+        for item in filters.filters
+    ]
+    return combine(clauses, _CONDITIONS[condition])
+
+
+def combine(clauses: Sequence[Where | None], operator: str = "$and") -> Where | None:
+    """Clauses joined by ``operator``; Chroma wants two or more, so one stands alone."""
+    kept = [clause for clause in clauses if clause]
+    if not kept:
+        return None
+    return kept[0] if len(kept) == 1 else {operator: kept}
+
+
+def _clause(item: MetadataFilter) -> Where:
+    if item.value is None:
+        msg = f"Filter on {item.key!r} has value None; Chroma stores no nulls, so nothing matches"
+        raise ValueError(msg)
+    if item.operator in (FilterOperator.ANY, FilterOperator.ALL):
+        values = item.value if isinstance(item.value, list) else [item.value]
+        joined = combine(
+            [{item.key: {"$contains": value}} for value in values],
+            "$or" if item.operator == FilterOperator.ANY else "$and",
+        )
+        if joined is None:
+            msg = f"Filter {item.operator.name} on {item.key!r} needs at least one value"
+            raise ValueError(msg)
+        return joined
+    operator = _OPERATORS.get(item.operator)
+    if operator is None:
+        msg = (
+            f"Filter operator {item.operator.name} on {item.key!r} has no Chroma equivalent; "
+            f"use one of {_SUPPORTED}"
+        )
+        raise ValueError(msg)
+    return {item.key: {operator: item.value}}

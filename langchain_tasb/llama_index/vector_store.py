@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -17,6 +17,7 @@ from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
     VectorStoreQuery,
+    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from pydantic import PrivateAttr
@@ -24,28 +25,48 @@ from pydantic import PrivateAttr
 from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.collection import WRITE_SLICE, TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
-from langchain_tasb.connection import CONNECTION_FIELDS, Connection
+from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import as_encoder
 from langchain_tasb.errors import ModelMismatchError
-from langchain_tasb.llama_index.filters import to_where
-from langchain_tasb.llama_index.nodes import REF_DOC_ID_KEY, node_to_record, record_to_node
-from langchain_tasb.llama_index.query import query_hits
+from langchain_tasb.llama_index.nodes import (
+    REF_DOC_ID_KEY,
+    combine,
+    node_to_record,
+    record_to_node,
+    to_node,
+    to_where,
+)
+from langchain_tasb.search import SearchSettings, search
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
     from langchain_tasb.chroma.collection import Field
     from langchain_tasb.chroma.settings import HnswSettings
-    from langchain_tasb.chroma.store import ChromaStore
     from langchain_tasb.encoding.types import TextEncoder
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TasbLlamaVectorStore"]
 
+_T = TypeVar("_T")
+
 # A node's own embedding must be the collection model's: one per write is recomputed and compared.
 _MIN_COSINE = 0.99
 _NORM_TOLERANCE = 0.05
+_QUERY_KWARGS = frozenset(
+    {"where", "where_document", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor"}
+)
+
+
+def _in_thread(method: Callable[..., _T]) -> Callable[..., Coroutine[Any, Any, _T]]:
+    """The async twin of ``method``: the same call, in a worker thread."""
+
+    async def twin(self: Any, *args: Any, **kwargs: Any) -> _T:
+        return await asyncio.to_thread(method, self, *args, **kwargs)
+
+    twin.__doc__ = f"Async :meth:`{method.__name__}`."
+    return twin
 
 
 class TasbLlamaVectorStore(BasePydanticVectorStore):
@@ -85,33 +106,25 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         **kwargs: Any,
     ) -> None:
         connection = Connection.pop_from(kwargs)
+        create = create_collection_if_not_exists
         fields = {
-            **{key: getattr(connection, key) for key in CONNECTION_FIELDS},
-            "ssl": connection.ssl or None,
             "collection_name": collection_name,
             "embedding": embedding,
             "hnsw": hnsw,
-            "create_collection_if_not_exists": None if create_collection_if_not_exists else False,
+            "create_collection_if_not_exists": None if create else False,
         }
-        given = sorted(key for key, value in fields.items() if value is not None)
+        given = sorted(
+            [*connection.model_dump(exclude_defaults=True)]
+            + [key for key, value in fields.items() if value is not None]
+        )
         if vectorstore is not None and given:
             msg = (
                 f"Pass either vectorstore= or connection fields, not both (got vectorstore and "
                 f"{given}); it already holds its collection and model."
             )
             raise TypeError(msg)
-        if vectorstore is None:
-            collection = TasbCollection(
-                encoder_of(embedding),
-                collection_name or DEFAULT_COLLECTION_NAME,
-                connection=connection,
-                hnsw=hnsw,
-                create_collection_if_not_exists=create_collection_if_not_exists,
-            )
-        else:
-            collection = getattr(vectorstore, "core", vectorstore)
         super().__init__(**kwargs)
-        self._core = collection
+        self._core = open_core(vectorstore, embedding, collection_name, hnsw, connection, create)
 
     @classmethod
     def class_name(cls) -> str:
@@ -128,10 +141,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """The core collection this store runs on."""
         return self._core
 
-    @property
-    def _gateway(self) -> ChromaStore:
-        return self._core.store
-
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Upsert ``nodes``; returns their ids, in input order.
 
@@ -139,28 +148,23 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         within one call: the last one wins.
         """
         records = [node_to_record(node, i) for i, node in enumerate(nodes)]
-        last = {record.id: i for i, record in enumerate(records)}
-        order = sorted(last.values())
+        order = sorted({record.id: i for i, record in enumerate(records)}.values())
         for start in range(0, len(order), WRITE_SLICE):
             picked = order[start : start + WRITE_SLICE]
-            batch = [records[i] for i in picked]
-            ids = [record.id for record in batch]
-            texts = [record.text for record in batch]
-            metadatas = [record.metadata for record in batch]
+            ids = [records[i].id for i in picked]
+            texts = [records[i].text for i in picked]
+            metadatas = [records[i].metadata for i in picked]
             validate_records(ids, texts, metadatas)  # before spending time on encoding
             vectors = self._vectors([nodes[i] for i in picked], picked)
-            self._gateway.upsert(ids, texts, vectors, metadatas)
+            self._core.store.upsert(ids, texts, vectors, metadatas)
         logger.debug("upserted %d nodes into %s", len(order), self._core.collection_name)
         return [record.id for record in records]
 
-    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        """Async :meth:`add`."""
-        return await asyncio.to_thread(self.add, nodes, **kwargs)
+    async_add = _in_thread(add)
 
     def _vectors(self, nodes: list[BaseNode], positions: list[int]) -> list[list[float]]:
-        encoder = self._core.encoder
         missing = [i for i, node in enumerate(nodes) if node.embedding is None]
-        made = encoder.embed_documents(
+        made = self._core.encoder.embed_documents(
             [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in missing]
         )
         vectors: list[list[float]] = [node.embedding or [] for node in nodes]
@@ -174,12 +178,9 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     def _check_model(self, node: BaseNode, position: int) -> None:
         """Refuse a node embedding that the collection's model does not produce."""
         given = np.asarray(node.embedding, dtype=np.float64)
-        ours = np.asarray(
-            self._core.encoder.embed_documents(
-                [node.get_content(metadata_mode=MetadataMode.EMBED)]
-            )[0],
-            dtype=np.float64,
-        )
+        text = node.get_content(metadata_mode=MetadataMode.EMBED)
+        ours = np.asarray(self._core.encoder.embed_documents([text])[0], dtype=np.float64)
+        name = self._core.collection_name
         fix = (
             "Embed with the collection's model (embed_model=TasbLlamaEmbedding(embeddings="
             "store.core.encoder)), or write into a collection of the other model."
@@ -187,8 +188,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         if given.shape != ours.shape:
             msg = (
                 f"nodes[{position}] (id {node.node_id!r}) carries a {given.size}-dimensional "
-                f"embedding; collection {self._core.collection_name!r} holds "
-                f"{ours.size}-dimensional vectors. {fix}"
+                f"embedding; collection {name!r} holds {ours.size}-dimensional vectors. {fix}"
             )
             raise ModelMismatchError(msg)
         norms = float(np.linalg.norm(given)) * float(np.linalg.norm(ours))
@@ -197,18 +197,16 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         if cosine < _MIN_COSINE or abs(ratio - 1.0) > _NORM_TOLERANCE:
             msg = (
                 f"nodes[{position}] (id {node.node_id!r}) carries an embedding the model of "
-                f"collection {self._core.collection_name!r} does not produce for its "
-                f"text (cosine {cosine:.4f}, norm ratio {ratio:.3f}). {fix}"
+                f"collection {name!r} does not produce for its text (cosine {cosine:.4f}, "
+                f"norm ratio {ratio:.3f}). {fix}"
             )
             raise ModelMismatchError(msg)
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node whose source document is ``ref_doc_id``."""
-        self._gateway.delete(where={REF_DOC_ID_KEY: ref_doc_id})
+        self._core.store.delete(where={REF_DOC_ID_KEY: ref_doc_id})
 
-    async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        """Async :meth:`delete`."""
-        await asyncio.to_thread(self.delete, ref_doc_id)
+    adelete = _in_thread(delete)
 
     def delete_nodes(
         self,
@@ -223,25 +221,16 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             raise ValueError(msg)
         if node_ids is not None and not node_ids:
             return
-        self._gateway.delete(ids=node_ids, where=where)
+        self._core.store.delete(ids=node_ids, where=where)
 
-    async def adelete_nodes(
-        self,
-        node_ids: list[str] | None = None,
-        filters: MetadataFilters | None = None,
-        **delete_kwargs: Any,
-    ) -> None:
-        """Async :meth:`delete_nodes`."""
-        await asyncio.to_thread(self.delete_nodes, node_ids, filters)
+    adelete_nodes = _in_thread(delete_nodes)
 
     def clear(self) -> None:
         """Delete every node; the collection and its model record stay."""
-        removed = self._gateway.clear()
+        removed = self._core.store.clear()
         logger.debug("cleared %d nodes from %s", removed, self._core.collection_name)
 
-    async def aclear(self) -> None:
-        """Async :meth:`clear`."""
-        await asyncio.to_thread(self.clear)
+    aclear = _in_thread(clear)
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -252,21 +241,16 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         where = to_where(filters)
         include: list[Field] = ["documents", "metadatas"]
         if node_ids is None:
-            hits = [
-                hit for page in self._gateway.scan(where, include=include) for hit in page.hits()
-            ]
+            pages = self._core.store.scan(where, include=include)
+            hits = [hit for page in pages for hit in page.hits()]
         else:
             unique = list(dict.fromkeys(node_ids))
-            got = self._gateway.get_where(where, ids=unique, include=include)
+            got = self._core.store.get_where(where, ids=unique, include=include)
             found = {hit.id: hit for hit in got.hits()}
             hits = [found[i] for i in unique if i in found]
         return [record_to_node(hit.id, hit.text, hit.metadata) for hit in hits]
 
-    async def aget_nodes(
-        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
-    ) -> list[BaseNode]:
-        """Async :meth:`get_nodes`."""
-        return await asyncio.to_thread(self.get_nodes, node_ids, filters)
+    aget_nodes = _in_thread(get_nodes)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes by dot product (mode DEFAULT) or MMR (mode MMR).
@@ -275,23 +259,85 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         Keyword arguments: ``where`` and ``where_document`` (ANDed with the rest),
         ``mmr_threshold``, ``mmr_prefetch_k`` or ``mmr_prefetch_factor``.
         """
-        hits = query_hits(self._core, query, kwargs)
-        nodes = [
-            record_to_node(
-                hit.id,
-                hit.text,
-                {**hit.metadata, **hit.reserved},
-                {"score": hit.score, "relevance": hit.relevance},
+        unknown = sorted(set(kwargs) - _QUERY_KWARGS)
+        if unknown:
+            msg = f"Unknown query arguments {unknown}; expected some of {sorted(_QUERY_KWARGS)}"
+            raise TypeError(msg)
+        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+            msg = (
+                f"Query mode {query.mode.value!r} is not supported; use 'default' or 'mmr' "
+                "(for dense + BM25, TasbLlamaRetriever(search_type='hybrid'))"
             )
-            for hit in hits
-        ]
+            raise ValueError(msg)
+        k = query.similarity_top_k
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            msg = f"similarity_top_k must be a positive integer, got {k!r}"
+            raise ValueError(msg)
+        vector = self._query_vector(query)
+        # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
+        doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
+        narrowing: dict[str, Any] = {
+            "k": k,
+            "filter": combine([to_where(query.filters), doc_ids, kwargs.get("where")]),
+            "where_document": kwargs.get("where_document"),
+            "ids": query.node_ids or None,
+        }
+        if query.mode == VectorStoreQueryMode.MMR:
+            threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
+            factor = kwargs.get("mmr_prefetch_factor")
+            fetch_k = kwargs.get("mmr_prefetch_k") or (
+                None if factor is None else max(k, int(k * factor))
+            )
+            if threshold is not None:
+                narrowing["lambda_mult"] = float(threshold)
+            settings = SearchSettings("mmr", fetch_k=fetch_k, **narrowing)
+        else:
+            settings = SearchSettings("similarity", **narrowing)
+        hits = search(self._core, settings, vector=vector)
         return VectorStoreQueryResult(
-            nodes=nodes, similarities=[hit.score for hit in hits], ids=[hit.id for hit in hits]
+            nodes=[to_node(hit).node for hit in hits],
+            similarities=[hit.score for hit in hits],
+            ids=[hit.id for hit in hits],
         )
 
-    async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Async :meth:`query`."""
-        return await asyncio.to_thread(self.query, query, **kwargs)
+    aquery = _in_thread(query)
+
+    def _query_vector(self, query: VectorStoreQuery) -> list[float]:
+        if query.query_embedding is None:
+            if not query.query_str:
+                msg = "VectorStoreQuery needs query_embedding or query_str; it has neither"
+                raise ValueError(msg)
+            return self._core.encoder.embed_query(query.query_str)
+        dimension = self._core.store.identity.dimension
+        if len(query.query_embedding) != dimension:
+            msg = (
+                f"The query embedding has {len(query.query_embedding)} dimensions; collection "
+                f"{self._core.collection_name!r} holds {dimension}-dimensional vectors. "
+                "Query with the collection's model: VectorStoreIndex.from_vector_store(store, "
+                "embed_model=TasbLlamaEmbedding(embeddings=store.core.encoder))."
+            )
+            raise ValueError(msg)
+        return list(query.query_embedding)
+
+
+def open_core(
+    vectorstore: Any,
+    embedding: Any,
+    collection_name: str | None,
+    hnsw: HnswSettings | None,
+    connection: Connection,
+    create: bool,
+) -> TasbCollection:
+    """The core collection of ``vectorstore`` (or its ``.core``), else the one these name."""
+    if vectorstore is not None:
+        return getattr(vectorstore, "core", vectorstore)  # type: ignore[no-any-return]
+    return TasbCollection(
+        encoder_of(embedding),
+        collection_name or DEFAULT_COLLECTION_NAME,
+        connection=connection,
+        hnsw=hnsw,
+        create_collection_if_not_exists=create,
+    )
 
 
 def encoder_of(embedding: Any) -> TextEncoder | None:

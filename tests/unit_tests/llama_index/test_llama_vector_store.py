@@ -38,7 +38,7 @@ from langchain_tasb.llama_index import (
     TasbLlamaRetriever,
     TasbLlamaVectorStore,
 )
-from langchain_tasb.llama_index.filters import to_where
+from langchain_tasb.llama_index.nodes import to_where
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
