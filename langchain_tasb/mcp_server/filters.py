@@ -99,7 +99,7 @@ class _Walk:
             )
             raise ValueError(msg)
         self.count()
-        return {key: self.operand(item, _path(where, key))}
+        return {key: self.operand(item, f"{where}.{key if len(key) <= 60 else echo(key, 60)}")}
 
     def logical(self, operator: str, items: Any, where: str, depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
@@ -149,11 +149,6 @@ class _Walk:
             msg = f"{where}: {operator} takes a string, number or boolean, got {echo(operand)}"
             raise ValueError(msg)
         return {operator: operand}
-
-
-def _path(where: str, key: str) -> str:
-    """``where.key``, the key cut short when long (a path is repeated in messages)."""
-    return f"{where}.{key if len(key) <= 60 else echo(key, 60)}"
 
 
 def _is_scalar(value: Any) -> bool:

@@ -11,18 +11,9 @@ import re
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.message import SessionMessage
-from mcp.types import (
-    CallToolResult,
-    JSONRPCError,
-    JSONRPCNotification,
-    JSONRPCRequest,
-    JSONRPCResponse,
-    TextContent,
-    ToolAnnotations,
-)
+from mcp.types import CallToolResult, ToolAnnotations
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -50,27 +41,6 @@ ToolError: type[Exception] = importlib.import_module(f"{_HIGH_LEVEL}.exceptions"
 
 McpServer = Any
 """The SDK's high-level server (``FastMCP`` or ``MCPServer``)."""
-
-__all__ = [
-    "SDK_MAJOR",
-    "SDK_VERSION",
-    "CallToolResult",
-    "JSONRPCError",
-    "JSONRPCNotification",
-    "JSONRPCRequest",
-    "JSONRPCResponse",
-    "McpServer",
-    "SessionMessage",
-    "TextContent",
-    "ToolError",
-    "http_app",
-    "jsonrpc_message",
-    "lowlevel_server",
-    "new_server",
-    "read_only",
-    "stdio_server",
-    "tool_result",
-]
 
 
 def new_server(name: str, instructions: str) -> McpServer:

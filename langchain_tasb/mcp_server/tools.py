@@ -13,19 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
+from mcp.types import CallToolResult
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
-from langchain_tasb.mcp_server.sdk import (
-    CallToolResult,
-    McpServer,
-    ToolError,
-    new_server,
-    read_only,
-    tool_result,
-)
+from langchain_tasb.mcp_server.sdk import McpServer, ToolError, new_server, read_only, tool_result
 from langchain_tasb.metadata import user_metadata
 from langchain_tasb.search import SearchSettings
 from langchain_tasb.validation import echo
@@ -101,9 +95,6 @@ SearchType = Annotated[
     ),
 ]
 ChunkId = Annotated[str, Field(description="A chunk id from a `search` result.")]
-SearchOutput = Annotated[CallToolResult, SearchResults]
-FetchOutput = Annotated[CallToolResult, Chunk]
-InfoOutput = Annotated[CallToolResult, CollectionInfo]
 
 
 def build_server(
@@ -127,8 +118,7 @@ def build_server(
     Returns:
         The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
     """
-    summary = dict(info())
-    holds = describe_contents(summary)
+    holds = describe_contents(info())
     server = new_server(
         name,
         f"Read-only retrieval over {holds}. Use `search` to find passages, `fetch` to "
@@ -140,7 +130,7 @@ def build_server(
         k: K = DEFAULT_K,
         filter: Filter = None,
         search_type: SearchType = "similarity",
-    ) -> SearchOutput:
+    ) -> Annotated[CallToolResult, SearchResults]:
         if not isinstance(query, str) or not query.strip():
             msg = "query is empty: pass the question or words to search for"
             raise ToolError(msg)
@@ -166,7 +156,7 @@ def build_server(
         unused = None if search_type == "hybrid" else {"results": {"__all__": _HYBRID_ONLY}}
         return tool_result(render_hits(hits, where), result.model_dump(mode="json", exclude=unused))
 
-    def fetch(id: ChunkId) -> FetchOutput:
+    def fetch(id: ChunkId) -> Annotated[CallToolResult, Chunk]:
         if not isinstance(id, str) or not id.strip():
             msg = "id is empty: pass the id of a search result"
             raise ToolError(msg)
@@ -183,19 +173,13 @@ def build_server(
             raise ToolError(msg)
         record = found[0]
         metadata = user_metadata(record.metadata)
-        chunk = Chunk(
-            id=record.id or id,
-            source=_str_or_none(metadata.get("source")),
-            chunk=_chunk_or_none(metadata.get("chunk")),
-            text=record.text,
-            metadata=metadata,
-        )
+        chunk = Chunk(id=record.id or id, text=record.text, metadata=metadata, **_place(metadata))
         text = f"[{_label(chunk.source, chunk.chunk, chunk.id)}] id {chunk.id}\n{record.text}"
         if metadata:
             text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
         return tool_result(text, chunk.model_dump(mode="json"))
 
-    def collection_info() -> InfoOutput:
+    def collection_info() -> Annotated[CallToolResult, CollectionInfo]:
         try:
             details = dict(info())
         except (ValueError, OSError) as exc:
@@ -206,62 +190,51 @@ def build_server(
             json.dumps(details, indent=2, default=str), report.model_dump(mode="json")
         )
 
-    wrap = _on_event_loop if on_loop else _in_worker_thread
-    server.add_tool(
-        wrap(search),
-        title="Search the collection",
-        description=(
+    tools: dict[str, tuple[Callable[..., Any], str]] = {
+        "Search the collection": (
+            search,
             f"Search {holds} by meaning with a dense retriever. Returns the k best chunks, best "
             "first, each numbered with its source, chunk number, id, `score` (the dot product "
             "of query and chunk embeddings; higher is better, and only comparable within this "
             "collection) and `relevance` (the score mapped to 0..1, calibrated for the model: "
             "0.5 is as likely relevant as not; above 0.5 is probably on topic). Narrow with "
             f'`filter`, e.g. {{"source": "guide.md"}}. Bad arguments return an error that says '
-            "what to change."
+            "what to change.",
         ),
-        annotations=read_only(),
-    )
-    server.add_tool(
-        wrap(fetch),
-        title="Read one chunk",
-        description=(
+        "Read one chunk": (
+            fetch,
             "Read one chunk of the collection in full, with all its metadata, by the id a "
             "`search` result gave. Use it to reread a passage or to see which metadata fields "
-            "a filter can use."
+            "a filter can use.",
         ),
-        annotations=read_only(),
-    )
-    server.add_tool(
-        wrap(collection_info),
-        title="Describe the collection",
-        description=(
+        "Describe the collection": (
+            collection_info,
             "Describe the collection: the embedding model, its dimension and similarity, the "
-            "distance space, how many chunks and sources it holds, and the largest sources."
+            "distance space, how many chunks and sources it holds, and the largest sources.",
         ),
-        annotations=read_only(),
-    )
+    }
+    for title, (fn, description) in tools.items():
+        server.add_tool(
+            _as_coroutine(fn, in_thread=not on_loop),
+            title=title,
+            description=description,
+            annotations=read_only(),
+        )
     return server
 
 
-def _on_event_loop(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` as a coroutine function with its signature (the SDK's input schema)."""
+def _as_coroutine(fn: Callable[..., Any], in_thread: bool) -> Callable[..., Any]:
+    """``fn`` as a coroutine function with its signature (the SDK's input schema).
 
-    @functools.wraps(fn)
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
-
-    return call
-
-
-def _in_worker_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` as a coroutine function that runs it in a worker thread, with its signature.
-
-    mcp 1.x would run a plain function on the loop, holding other HTTP clients' calls.
+    In a worker thread unless told otherwise: mcp 1.x would run a plain function on the loop,
+    holding other HTTP clients' calls.
     """
 
     @functools.wraps(fn)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        if in_thread:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        return fn(*args, **kwargs)
 
     return call
 
@@ -286,8 +259,7 @@ def to_hit(hit: ScoredHit) -> SearchHit:
     """A core search hit as a :class:`SearchHit` (the user's metadata stays as it is)."""
     return SearchHit(
         id=hit.id,
-        source=_str_or_none(hit.metadata.get("source")),
-        chunk=_chunk_or_none(hit.metadata.get("chunk")),
+        **_place(hit.metadata),
         score=hit.score,
         relevance=hit.relevance,
         text=hit.text,
@@ -320,11 +292,10 @@ def _capped(exc: BaseException, limit: int = 1_000) -> str:
     return text if len(text) <= limit else f"{text[: limit - 4]} ..."
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _chunk_or_none(value: Any) -> int | str | None:
-    if value is None or isinstance(value, int | str):
-        return value
-    return str(value)
+def _place(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A chunk's ``source`` (a string) and ``chunk`` number (a string unless an int)."""
+    source, chunk = metadata.get("source"), metadata.get("chunk")
+    return {
+        "source": None if source is None else str(source),
+        "chunk": chunk if chunk is None or isinstance(chunk, int | str) else str(chunk),
+    }
