@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
     from langchain_tasb.chroma.collection import Field
     from langchain_tasb.chroma.settings import HnswSettings
-    from langchain_tasb.encoding.types import TextEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -163,17 +162,14 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
     async_add = _in_thread(add)
 
     def _vectors(self, nodes: list[BaseNode], positions: list[int]) -> list[list[float]]:
-        missing = [i for i, node in enumerate(nodes) if node.embedding is None]
-        made = self._core.encoder.embed_documents(
-            [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in missing]
-        )
-        vectors: list[list[float]] = [node.embedding or [] for node in nodes]
-        for i, vector in zip(missing, made, strict=True):
-            vectors[i] = vector
-        brought = next((i for i, node in enumerate(nodes) if node.embedding is not None), None)
-        if brought is not None:
-            self._check_model(nodes[brought], positions[brought])
-        return vectors
+        brought = [i for i, node in enumerate(nodes) if node.embedding is not None]
+        if brought:
+            self._check_model(nodes[brought[0]], positions[brought[0]])
+        texts = [
+            n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes if n.embedding is None
+        ]
+        made = iter(self._core.encoder.embed_documents(texts))
+        return [node.embedding if node.embedding is not None else next(made) for node in nodes]
 
     def _check_model(self, node: BaseNode, position: int) -> None:
         """Refuse a node embedding that the collection's model does not produce."""
@@ -328,29 +324,28 @@ def open_core(
     connection: Connection,
     create: bool,
 ) -> TasbCollection:
-    """The core collection of ``vectorstore`` (or its ``.core``), else the one these name."""
+    """The core collection of ``vectorstore`` (or its ``.core``), else the one these name.
+
+    ``embedding`` is a model, a ``TasbLlamaEmbedding`` or a LangChain embeddings.
+
+    Raises:
+        TypeError: If ``embedding`` is another LlamaIndex embed model.
+    """
     if vectorstore is not None:
         return getattr(vectorstore, "core", vectorstore)  # type: ignore[no-any-return]
+    if isinstance(embedding, BaseEmbedding):
+        if getattr(embedding, "embeddings", None) is None:
+            msg = (
+                f"embedding={type(embedding).__name__}(...) is a LlamaIndex embed model this "
+                "store cannot run itself; pass a TasbModel (or TasbEmbeddings()) or a "
+                "TasbLlamaEmbedding"
+            )
+            raise TypeError(msg)
+        embedding = embedding.embeddings  # type: ignore[attr-defined]
     return TasbCollection(
-        encoder_of(embedding),
+        None if embedding is None else as_encoder(embedding),
         collection_name or DEFAULT_COLLECTION_NAME,
         connection=connection,
         hnsw=hnsw,
         create_collection_if_not_exists=create,
     )
-
-
-def encoder_of(embedding: Any) -> TextEncoder | None:
-    """The core encoder behind a model, a ``TasbLlamaEmbedding`` or a LangChain embeddings."""
-    if embedding is None:
-        return None
-    if not isinstance(embedding, BaseEmbedding):
-        return as_encoder(embedding)
-    inner = getattr(embedding, "embeddings", None)
-    if inner is None:
-        msg = (
-            f"embedding={type(embedding).__name__}(...) is a LlamaIndex embed model this store "
-            "cannot run itself; pass a TasbModel (or TasbEmbeddings()) or a TasbLlamaEmbedding"
-        )
-        raise TypeError(msg)
-    return as_encoder(inner)

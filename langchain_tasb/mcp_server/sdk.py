@@ -92,7 +92,5 @@ def http_app(server: McpServer, path: str, host: str) -> ASGIApp:
 
 def jsonrpc_message(item: Any) -> Any:
     """The JSON-RPC message a session item carries (1.x wraps it in a root model), or None."""
-    if not isinstance(item, SessionMessage):
-        return None
-    message = item.message
+    message = item.message if isinstance(item, SessionMessage) else None
     return getattr(message, "root", message)

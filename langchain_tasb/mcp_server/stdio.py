@@ -184,12 +184,10 @@ def _claimed_std_streams() -> Iterator[tuple[int, int]]:
 
 def _key(request_id: Any) -> Any:
     """A request id as the SDK correlates it: ``"7"`` and ``7`` are one id."""
-    if isinstance(request_id, str):
-        try:
-            return int(request_id)
-        except ValueError:
-            return request_id
-    return request_id
+    try:
+        return int(request_id) if isinstance(request_id, str) else request_id
+    except ValueError:
+        return request_id
 
 
 class _Reading(ObjectReceiveStream[Any]):

@@ -259,13 +259,13 @@ def to_hit(hit: ScoredHit) -> SearchHit:
     """A core search hit as a :class:`SearchHit` (the user's metadata stays as it is)."""
     return SearchHit(
         id=hit.id,
-        **_place(hit.metadata),
-        score=hit.score,
-        relevance=hit.relevance,
         text=hit.text,
         metadata=dict(hit.metadata),
+        score=hit.score,
+        relevance=hit.relevance,
         fused_score=hit.fused_score,
         bm25_score=hit.bm25_score,
+        **_place(hit.metadata),
     )
 
 
