@@ -346,17 +346,28 @@ def test_tools_on_the_event_loop_answer_as_in_worker_threads(retriever: TasbRetr
         assert results[0] == results[1], name
 
 
-def test_output_schemas_inline_with_nullable_fields_as_type_lists(retriever: TasbRetriever) -> None:
+def test_output_schemas_are_cheap_to_check_and_name_every_field(retriever: TasbRetriever) -> None:
     server = build_server(retriever.store.core, info=lambda: _info(retriever))
     tools = _tools(server)
     search = tools["search"]["outputSchema"]
+    assert search["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert "$defs" not in search
-    hit = search["properties"]["results"]["items"]["properties"]
-    assert hit["source"]["type"] == ["string", "null"]
-    assert hit["chunk"]["type"] == ["integer", "string", "null"]
-    assert "anyOf" not in json.dumps(tools["fetch"]["outputSchema"])
+    assert "title" not in search
+    assert "title" not in json.dumps(search["properties"])
+    hit = search["properties"]["results"]["items"]
+    assert hit["type"] == "object"
+    assert "properties" not in hit
+    assert hit["required"] == ["id", "source", "chunk", "score", "relevance", "text", "metadata"]
+    for name in ("`id`", "`score`: Dot product", "`relevance`", "`fused_score`", "`bm25_score`"):
+        assert name in hit["description"]
+    fetch = tools["fetch"]["outputSchema"]
+    assert fetch["properties"]["source"]["type"] == ["string", "null"]
+    assert fetch["properties"]["chunk"]["type"] == ["integer", "string", "null"]
+    assert "anyOf" not in json.dumps(fetch)
     result = _call(server, "search", {"query": "people in London", "k": 2})
     assert all("fused_score" not in h for h in result["structuredContent"]["results"])
+    hits = result["structuredContent"]["results"]
+    assert [set(h) for h in hits] == [set(hit["required"])] * 2
 
 
 def test_tool_descriptions_say_what_the_collection_holds(retriever: TasbRetriever) -> None:
