@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from langchain_tasb.cli.output import safe_text
+from langchain_tasb.cli.common import safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import re
 from typing import Any
 
-from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
-from langchain_tasb.cli.output import dumps_json, safe_text
+from langchain_tasb.cli.common import (
+    add_store_options,
+    dumps_json,
+    open_store,
+    positive_int,
+    safe_text,
+)
 from langchain_tasb.config import DEFAULT_K
-from langchain_tasb.search import SearchSettings, search
+from langchain_tasb.search import SearchSettings, SearchType, search
 
 SNIPPET_CHARS = 240
 
@@ -38,32 +44,13 @@ def add_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help=(
-            "only chunks whose metadata KEY equals VALUE, e.g. source=guide.md (repeatable: "
-            "different keys must all match, a repeated key matches any of its values)"
-        ),
+        help="only chunks whose metadata KEY is VALUE (repeatable: keys AND, values OR)",
     )
+    parser.add_argument("--mmr", action="store_true", help="diversify by marginal relevance")
+    parser.add_argument("--hybrid", action="store_true", help="fuse BM25 and dense results")
+    parser.add_argument("--fusion", choices=("rrf", "weighted"), default="rrf", help="for --hybrid")
     parser.add_argument(
-        "--mmr",
-        action="store_true",
-        help="diversify results with maximal marginal relevance (over the 4*k best)",
-    )
-    parser.add_argument(
-        "--hybrid",
-        action="store_true",
-        help="fuse BM25 and dense results (needs pip install 'langchain-tasb[hybrid]')",
-    )
-    parser.add_argument(
-        "--fusion",
-        choices=("rrf", "weighted"),
-        default="rrf",
-        help="how --hybrid fuses: reciprocal rank fusion (default) or weighted scores",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        default=0.5,
-        help="dense weight for --fusion weighted, from 0 (BM25 only) to 1 (dense only)",
+        "--alpha", type=float, default=0.5, help="dense weight for --fusion weighted (0 to 1)"
     )
     add_store_options(parser, recorded_model=True)
     parser.set_defaults(func=run)
@@ -97,18 +84,13 @@ def build_where(pairs: list[str]) -> dict[str, Any] | None:
 
 
 def _typed(value: str) -> list[str | int | float | bool]:
-    out: list[str | int | float | bool] = [value]
     lowered = value.strip().lower()
     if lowered in ("true", "false"):
-        out.append(lowered == "true")
-        return out
+        return [value, lowered == "true"]
     for kind in (int, float):
-        try:
-            out.append(kind(value))
-        except ValueError:
-            continue
-        return out
-    return out
+        with contextlib.suppress(ValueError):
+            return [value, kind(value)]
+    return [value]
 
 
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
@@ -142,9 +124,6 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     return f"{'…' if start > 0 else ''}{body}{'…' if end < len(text) else ''}"
 
 
-# -- the command ------------------------------------------------------------------------------
-
-
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     """The search the options ask for.
 
@@ -155,23 +134,15 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     if args.hybrid and args.mmr:
         msg = "--hybrid and --mmr cannot be combined; pick one"
         raise ValueError(msg)
-    if args.hybrid:
-        return SearchSettings(
-            "hybrid",
-            k=args.k,
-            filter=build_where(args.filter),
-            fusion=args.fusion,
-            alpha=args.alpha,
-        )
-    return SearchSettings(
-        "mmr" if args.mmr else "similarity", k=args.k, filter=build_where(args.filter)
-    )
+    search_type: SearchType = "hybrid" if args.hybrid else "mmr" if args.mmr else "similarity"
+    fusion = {"fusion": args.fusion, "alpha": args.alpha} if args.hybrid else {}
+    return SearchSettings(search_type, k=args.k, filter=build_where(args.filter), **fusion)
 
 
 def run(args: argparse.Namespace) -> int:
     """Search and print results."""
     settings = settings_from_args(args)
-    store = open_existing_store(args)
+    store = open_store(args)
     hits = search(store, settings, query=args.query)
     results = [
         {
