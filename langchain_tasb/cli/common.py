@@ -13,7 +13,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from langchain_tasb.chroma.catalog import check_collection_name
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from langchain_tasb.collection import TasbCollection
+
+N = TypeVar("N", int, float)
 
 DEFAULT_DB = "./.tasb"
 DEFAULT_COLLECTION = DEFAULT_COLLECTION_NAME
@@ -256,33 +258,24 @@ def collection_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _number(text: str, kind: Callable[[str], float], *, positive: bool) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 if positive else value >= 0) or value == math.inf:
-        what = "a whole number" if kind is int else "a finite number"
-        msg = f"must be {what} {'> 0' if positive else '>= 0'}, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+def _number(kind: Callable[[str], N], *, positive: bool) -> Callable[[str], N]:
+    """An argparse type: a finite ``kind`` > 0 (``positive``) or >= 0."""
+    what = "a whole number" if kind is int else "a finite number"
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (value > 0 if positive else value >= 0) or value == math.inf:
+            msg = f"must be {what} {'> 0' if positive else '>= 0'}, got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    return int(_number(text, int, positive=False))
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    return int(_number(text, int, positive=True))
-
-
-def non_negative_float(text: str) -> float:
-    """An argparse type: a finite number >= 0."""
-    return float(_number(text, float, positive=False))
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
-    return float(_number(text, float, positive=True))
+positive_int = _number(int, positive=True)
+non_negative_int = _number(int, positive=False)
+positive_float = _number(float, positive=True)
+non_negative_float = _number(float, positive=False)

@@ -24,12 +24,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SWEEP = "16,32,64,128,256"
 
-METRICS_HELP = """\
-metrics: trec_eval definitions as BEIR reports them (see docs/evaluation.md), means over every
-judged query; "recall@10 vs exact" is the share of exact search's top 10 the index returns.
-Latency is per query, search only. The sweep queries k=10.
-"""
-
 _METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100")
 _AT_10 = ("ndcg@10", "mrr@10")  # hybrid search returns k=10: deeper cut-offs do not apply
 
@@ -47,14 +41,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="evaluate exact search and the Chroma index on a BEIR-format dataset",
-        description=(
-            "Encode a BEIR-format dataset (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) and "
-            "report nDCG@10, Recall@100, MRR@10 and MAP@100 for exact dot-product search and "
-            "for the Chroma HNSW index, with the index's recall@10 against exact search and "
-            "per-query latency. Prints a markdown table."
-        ),
-        epilog=METRICS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print nDCG@10, Recall@100, MRR@10 and MAP@100 (trec_eval definitions, see "
+        "docs/evaluation.md) of exact search and the HNSW index, and the index's recall@10.",
     )
     parser.add_argument("data", metavar="DATA", help="dataset folder, or a name in the data dir")
     parser.add_argument("--split", default="test", help="qrels split to load (default test)")

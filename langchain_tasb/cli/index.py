@@ -44,11 +44,8 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "index",
         help="index files and folders (incremental and resumable)",
-        description=(
-            "Read .txt, .md, .rst, .html, .jsonl (and .pdf with langchain-tasb[pdf]) files "
-            "under PATHS, cut them into chunks that fit the model, embed them and write them "
-            "to Chroma. Re-running writes only what changed; an interrupted run resumes."
-        ),
+        description="Chunk, embed and write .txt .md .rst .html .jsonl .pdf files; reruns "
+        "write only what changed, an interrupted run resumes.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATHS", help="files and folders to index")
     parser.add_argument(

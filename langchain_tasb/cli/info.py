@@ -31,12 +31,7 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "info",
         help="describe an index",
-        description=(
-            "Print the model, dimension, similarity, distance space, HNSW settings, chunk "
-            "count and size on disk of a collection at once; --sources also reads every "
-            "chunk to count and list the sources. The model is not loaded (--model is "
-            "ignored)."
-        ),
+        description="Describe a collection without loading the model (--model is ignored).",
     )
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     parser.add_argument(

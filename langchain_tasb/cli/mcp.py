@@ -22,11 +22,7 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "mcp",
         help="serve an index to agents over MCP",
-        description=(
-            "Serve the collection read-only to MCP clients (agent hosts, IDEs, LangGraph) with "
-            "the tools search, fetch and collection_info. Speaks stdio unless --http is given. "
-            "The model is loaded once, at start."
-        ),
+        description="Serve the collection read-only (tools search, fetch, collection_info).",
     )
     parser.add_argument(
         "--http",
@@ -53,13 +49,7 @@ def collection_info(args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     """Check the transport options, open the collection, warm the model, serve."""
     try:
-        from langchain_tasb.mcp_server import (
-            build_server,
-            check_exposure,
-            parse_address,
-            serve_http,
-            serve_stdio,
-        )
+        from langchain_tasb import mcp_server
     except ImportError as exc:
         msg = f"{INSTALL_HINT} ({exc})"
         raise ValueError(msg) from exc
@@ -73,18 +63,18 @@ def run(args: argparse.Namespace) -> int:
             name = args.token_env
             msg = f"--token-env {name}: the environment variable {name} is not set or is empty"
             raise ValueError(msg)
-    address = parse_address(args.http) if args.http else None
+    address = mcp_server.parse_address(args.http) if args.http else None
     if address:
-        check_exposure(address[0], token)
+        mcp_server.check_exposure(address[0], token)
     # stdout is the protocol channel on stdio: nothing else may print there.
     with contextlib.redirect_stdout(sys.stderr):
         store = open_store(args)
         store.encoder.embed_query("warm up")  # load the model now, not on the first call
         # stdio serves one client: its tool calls may run on the event loop itself.
-        server = build_server(store, info=collection_info(args), on_loop=address is None)
+        server = mcp_server.build_server(store, info=collection_info(args), on_loop=address is None)
     where = "stdio"
     if address:
-        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]  # IPv6 in brackets
         where = f"http://{host}:{address[1]}/mcp"
     print(
         f"tasb mcp: serving collection {store.collection_name!r} on {where}"
@@ -93,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if address:
-        serve_http(server, *address, token=token)
+        mcp_server.serve_http(server, *address, token=token)
     else:
-        serve_stdio(server)
+        mcp_server.serve_stdio(server)
     return 0

@@ -66,18 +66,14 @@ def build_where(pairs: list[str]) -> dict[str, Any] | None:
     Raises:
         ValueError: If a pair has no ``=`` or an empty key.
     """
-    by_key: dict[str, list[str]] = {}
+    by_key: dict[str, list[dict[str, Any]]] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
+        if not sep or not key.strip():
             msg = f"--filter expects KEY=VALUE, e.g. source=guide.md; got {pair!r}"
             raise ValueError(msg)
-        by_key.setdefault(key, []).append(value)
-    conditions: list[dict[str, Any]] = []
-    for key, values in by_key.items():
-        options = [{key: typed} for value in values for typed in _typed(value)]
-        conditions.append(options[0] if len(options) == 1 else {"$or": options})
+        by_key.setdefault(key.strip(), []).extend({key.strip(): v} for v in _typed(value))
+    conditions = [ors[0] if len(ors) == 1 else {"$or": ors} for ors in by_key.values()]
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
@@ -124,24 +120,14 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     return f"{'…' if start > 0 else ''}{body}{'…' if end < len(text) else ''}"
 
 
-def settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    """The search the options ask for.
-
-    Raises:
-        ValueError: If ``--hybrid`` and ``--mmr`` are both given, or a ``--filter`` or
-            ``--alpha`` is malformed.
-    """
+def run(args: argparse.Namespace) -> int:
+    """Search and print results."""
     if args.hybrid and args.mmr:
         msg = "--hybrid and --mmr cannot be combined; pick one"
         raise ValueError(msg)
     search_type: SearchType = "hybrid" if args.hybrid else "mmr" if args.mmr else "similarity"
     fusion = {"fusion": args.fusion, "alpha": args.alpha} if args.hybrid else {}
-    return SearchSettings(search_type, k=args.k, filter=build_where(args.filter), **fusion)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Search and print results."""
-    settings = settings_from_args(args)
+    settings = SearchSettings(search_type, k=args.k, filter=build_where(args.filter), **fusion)
     store = open_store(args)
     hits = search(store, settings, query=args.query)
     results = [
