@@ -42,11 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, ConnectionError) as exc:
+    except (
+        ValueError,
+        OSError,
+        ConnectionError,
+        ImportError,
+    ) as exc:  # ImportError names the extra
         print(f"error: {safe_text(exc)}", file=sys.stderr)
         return 2
     return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

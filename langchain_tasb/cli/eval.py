@@ -15,7 +15,7 @@ from langchain_tasb.chroma.settings import (
     DEFAULT_MAX_NEIGHBORS,
     HnswSettings,
 )
-from langchain_tasb.cli import common
+from langchain_tasb.cli.common import add_model_option, make_embeddings, positive_int
 from langchain_tasb.config import BACKEND_ENV_VAR
 from langchain_tasb.encoding.types import Backend
 
@@ -29,7 +29,7 @@ _AT_10 = ("ndcg@10", "mrr@10")  # hybrid search returns k=10: deeper cut-offs do
 
 
 def _int_list(text: str) -> list[int]:
-    values = [common.positive_int(part.strip()) for part in text.split(",") if part.strip()]
+    values = [positive_int(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
         msg = f"expected comma-separated positive integers such as {DEFAULT_SWEEP}, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
@@ -46,10 +46,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("data", metavar="DATA", help="dataset folder, or a name in the data dir")
     parser.add_argument("--split", default="test", help="qrels split to load (default test)")
-    common.add_model_option(parser)
+    add_model_option(parser)
     parser.add_argument(
         "--document-max-tokens",
-        type=common.positive_int,
+        type=positive_int,
         metavar="N",
         help="token limit for documents (default: the model's)",
     )
@@ -61,27 +61,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write JSON here")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG (matplotlib)")
     hnsw = parser.add_argument_group("HNSW index")
-    hnsw.add_argument(
-        "--ef-search",
-        type=common.positive_int,
-        default=DEFAULT_EF_SEARCH,
-        metavar="N",
-        help=f"candidates explored per query (default {DEFAULT_EF_SEARCH})",
-    )
-    hnsw.add_argument(
-        "--ef-construction",
-        type=common.positive_int,
-        default=DEFAULT_EF_CONSTRUCTION,
-        metavar="N",
-        help=f"candidates explored per insert (default {DEFAULT_EF_CONSTRUCTION})",
-    )
-    hnsw.add_argument(
-        "--max-neighbors",
-        type=common.positive_int,
-        default=DEFAULT_MAX_NEIGHBORS,
-        metavar="N",
-        help=f"graph degree, HNSW's M (default {DEFAULT_MAX_NEIGHBORS})",
-    )
+    for option, default, what in (
+        ("--ef-search", DEFAULT_EF_SEARCH, "candidates explored per query"),
+        ("--ef-construction", DEFAULT_EF_CONSTRUCTION, "candidates explored per insert"),
+        ("--max-neighbors", DEFAULT_MAX_NEIGHBORS, "graph degree, HNSW's M"),
+    ):
+        hnsw.add_argument(
+            option,
+            type=positive_int,
+            default=default,
+            metavar="N",
+            help=f"{what} (default {default})",
+        )
     hnsw.add_argument(
         "--sweep",
         type=_int_list,
@@ -120,11 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from langchain_tasb.search import SearchSettings
 
     if args.plot is not None:
-        try:
-            require_matplotlib()  # before minutes of encoding, not after
-        except ImportError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        require_matplotlib()  # before minutes of encoding, not after
     dataset = _load(args.data, args.split)
     # Exact fp32 vectors by default: the library's "auto" (int8 on CPU) moves nDCG@10.
     backend = args.backend or os.environ.get(BACKEND_ENV_VAR)
@@ -138,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         hybrid = SearchSettings("hybrid", k=HYBRID_K, fusion=args.fusion, alpha=args.alpha)
     report = run_evaluation(
         dataset,
-        common.make_embeddings(args, **settings),
+        make_embeddings(args, **settings),
         hnsw=HnswSettings(args.ef_search, args.ef_construction, args.max_neighbors),
         ef_search_sweep=args.sweep,
         cache_dir=args.cache_dir,

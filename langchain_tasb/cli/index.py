@@ -45,7 +45,7 @@ def add_parser(subparsers: Any) -> None:
         "index",
         help="index files and folders (incremental and resumable)",
         description="Chunk, embed and write .txt .md .rst .html .jsonl .pdf files; reruns "
-        "write only what changed, an interrupted run resumes.",
+        "write only what changed. A file over a --max-* limit fails (0: no limit).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATHS", help="files and folders to index")
     parser.add_argument(
@@ -57,37 +57,16 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-gitignore", dest="gitignore", action="store_false", help="ignore .gitignore files"
     )
-    parser.add_argument(
-        "--follow-symlinks", action="store_true", help="follow symlinks out of PATHS"
-    )
-    parser.add_argument(
-        "--overlap",
-        type=non_negative_int,
-        default=DEFAULT_OVERLAP_TOKENS,
-        metavar="N",
-        help=f"tokens shared by consecutive chunks (default {DEFAULT_OVERLAP_TOKENS})",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=DEFAULT_BATCH_SIZE,
-        metavar="N",
-        help=f"chunks encoded and written together (default {DEFAULT_BATCH_SIZE})",
-    )
-    parser.add_argument(
-        "--max-file-bytes",
-        type=non_negative_int,
-        default=DEFAULT_MAX_FILE_BYTES,
-        metavar="N",
-        help="larger files fail; 0 for no limit (default 256 MiB)",
-    )
-    parser.add_argument(
-        "--max-chunks-per-file",
-        type=non_negative_int,
-        default=DEFAULT_MAX_CHUNKS_PER_FILE,
-        metavar="N",
-        help=f"a file with more chunks fails; 0: no limit (default {DEFAULT_MAX_CHUNKS_PER_FILE})",
-    )
+    parser.add_argument("--follow-symlinks", action="store_true", help="follow links out of PATHS")
+    for option, kind, default, what in (
+        ("--overlap", non_negative_int, DEFAULT_OVERLAP_TOKENS, "tokens consecutive chunks share"),
+        ("--batch-size", positive_int, DEFAULT_BATCH_SIZE, "chunks encoded and written together"),
+        ("--max-file-bytes", non_negative_int, DEFAULT_MAX_FILE_BYTES, "largest file"),
+        ("--max-chunks-per-file", non_negative_int, DEFAULT_MAX_CHUNKS_PER_FILE, "most chunks"),
+    ):
+        parser.add_argument(
+            option, type=kind, default=default, metavar="N", help=f"{what} (default {default})"
+        )
     parser.add_argument(
         "--root-id", metavar="ID", help="the one PATH's id (default HOSTNAME:RESOLVED_PATH)"
     )
@@ -296,8 +275,6 @@ class _Reporter:
                 desc="indexing",
                 file=stream,
                 dynamic_ncols=True,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} files "
-                "[{elapsed}<{remaining}{postfix}]",
             )
 
     def __call__(self, progress: IndexProgress) -> None:

@@ -159,12 +159,11 @@ def run(args: argparse.Namespace) -> int:
             + (" for this filter" if settings.filter else "")
         )
         return 0
-    for result in results:
-        chunk = "" if result["chunk"] is None else f" #{result['chunk']}"
+    for r in results:
+        name = str(r["source"] or r["id"]) + ("" if r["chunk"] is None else f" #{r['chunk']}")
         print(
-            f"{result['rank']:>2}. {safe_text(result['source'] or result['id'], multiline=False)}"
-            f"{safe_text(chunk, multiline=False)}  "
-            f"score {result['score']:.3f}  relevance {result['relevance']:.3f}"
+            f"{r['rank']:>2}. {safe_text(name, multiline=False)}  "
+            f"score {r['score']:.3f}  relevance {r['relevance']:.3f}"
         )
-        print(f"    {safe_text(result['snippet'], multiline=False)}")
+        print(f"    {safe_text(r['snippet'], multiline=False)}")
     return 0
