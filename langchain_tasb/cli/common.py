@@ -197,10 +197,7 @@ def where_label(args: argparse.Namespace) -> str:
 
 
 def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]:
-    """The client and the collection named by the store options, without creating either.
-
-    Returns:
-        ``(client, collection)``: the collection is the gateway to it, checked for nothing.
+    """``(client, collection)`` named by the store options: neither created, nor checked.
 
     Raises:
         FileNotFoundError: If the ``--db`` folder does not exist.

@@ -138,14 +138,11 @@ def run(args: argparse.Namespace) -> int:
         s = report.hybrid.settings
         label = "RRF" if s.fusion == "rrf" else f"weighted, alpha {s.alpha}"
         print(f"\n| retrieval | {' | '.join(_METRICS)} |\n" + "|---" * (len(_METRICS) + 1) + "|")
+        hybrid_name = f"hybrid search ({label}, k={s.k}, fetch_k={s.fetch_k})"
         for name, metrics, shown in (
             ("BM25 (the collection's lexical index)", report.hybrid.bm25, _METRICS),
             ("dense, exact", report.exact.metrics, _METRICS),
-            (
-                f"hybrid search ({label}, k={s.k}, fetch_k={s.fetch_k})",
-                report.hybrid.hybrid,
-                _AT_10,
-            ),
+            (hybrid_name, report.hybrid.hybrid, _AT_10),
         ):
             cells = (f"{metrics[m]:.4f}" if m in shown else "-" for m in _METRICS)
             print(f"| {name} | {' | '.join(cells)} |")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -267,15 +266,11 @@ class _Reporter:
         self.stream = stream
         self.began = self.last_line = time.monotonic()  # the first line comes after a while
         self.printed = False
-        self.bar: Any = None  # tqdm ships no type hints
+        self.bar: Any = None
         if stream.isatty():
-            self.bar = importlib.import_module("tqdm").tqdm(
-                total=0,
-                unit="file",
-                desc="indexing",
-                file=stream,
-                dynamic_ncols=True,
-            )
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=0, unit="file", desc="indexing", file=stream, dynamic_ncols=True)
 
     def __call__(self, progress: IndexProgress) -> None:
         elapsed = max(time.monotonic() - self.began, 1e-9)

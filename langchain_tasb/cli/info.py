@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import sys
 from collections import Counter
@@ -79,13 +78,15 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
 def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
     """``sources``, ``roots`` and ``top_sources``, from one linear scan of the metadata."""
     counts: Counter[tuple[str, str]] = Counter()
-    tqdm: Any = importlib.import_module("tqdm").tqdm  # tqdm ships no type hints
+    from tqdm import tqdm
+
     with tqdm(
         total=chunks, unit="chunk", desc="reading sources", disable=not sys.stderr.isatty()
     ) as bar:
         for page in chroma.scan(include=["metadatas"]):
-            for meta in page.metadatas:
-                counts[str((meta or {}).get("root", "")), str((meta or {}).get("source", ""))] += 1
+            for metadata in page.metadatas:
+                metadata = metadata or {}
+                counts[str(metadata.get("root", "")), str(metadata.get("source", ""))] += 1
             bar.update(len(page))
     return {
         "sources": len(counts),
