@@ -42,12 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (
-        ValueError,
-        OSError,
-        ConnectionError,
-        ImportError,
-    ) as exc:  # ImportError names the extra
+    except (ValueError, OSError, ImportError) as exc:  # ImportError: a missing extra
         print(f"error: {safe_text(exc)}", file=sys.stderr)
         return 2
     return code

@@ -99,17 +99,10 @@ def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool =
         help=f"HTTP header for the server (repeatable; or KEY=VALUE lines in ${HEADERS_ENV_VAR})",
     )
     parser.add_argument(
-        "--timeout",
-        default=DEFAULT_TIMEOUT,
-        type=positive_float,
-        metavar="SECONDS",
-        help=f"longest wait for one server request (default {DEFAULT_TIMEOUT:g})",
+        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="request limit %(default)gs"
     )
     parser.add_argument(
-        "--collection",
-        default=DEFAULT_COLLECTION,
-        type=collection_name,
-        help=f"collection name (default {DEFAULT_COLLECTION})",
+        "--collection", default=DEFAULT_COLLECTION, type=collection_name, help="default %(default)s"
     )
     add_model_option(parser, recorded=recorded_model)
 

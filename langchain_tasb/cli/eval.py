@@ -48,10 +48,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--split", default="test", help="qrels split to load (default test)")
     add_model_option(parser)
     parser.add_argument(
-        "--document-max-tokens",
-        type=positive_int,
-        metavar="N",
-        help="token limit for documents (default: the model's)",
+        "--document-max-tokens", type=positive_int, metavar="N", help="default: the model's"
     )
     parser.add_argument(
         "--backend",

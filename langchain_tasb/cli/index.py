@@ -163,29 +163,24 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         msg = f"--overlap {args.overlap} does not fit the model's chunk size: {exc}"
         raise ValueError(msg) from exc
-    progress = None if args.quiet else _Reporter(sys.stderr)
-    try:
-        report = index_paths(
-            store,
-            args.paths,
-            include=args.include,
-            exclude=args.exclude,
-            follow_symlinks=args.follow_symlinks,
-            gitignore=args.gitignore,
-            overlap_tokens=args.overlap,
-            batch_size=args.batch_size,
-            prune=args.prune,
-            progress=progress,
-            chunker=chunker,
-            root_id=args.root_id,
-            max_file_bytes=args.max_file_bytes or None,
-            max_chunks_per_file=args.max_chunks_per_file or None,
-            full=args.full,
-            ray=ray,
-        )
-    finally:
-        if progress is not None:
-            progress.close()
+    report = index_paths(
+        store,
+        args.paths,
+        include=args.include,
+        exclude=args.exclude,
+        follow_symlinks=args.follow_symlinks,
+        gitignore=args.gitignore,
+        overlap_tokens=args.overlap,
+        batch_size=args.batch_size,
+        prune=args.prune,
+        progress=None if args.quiet else _Reporter(sys.stderr),
+        chunker=chunker,
+        root_id=args.root_id,
+        max_file_bytes=args.max_file_bytes or None,
+        max_chunks_per_file=args.max_chunks_per_file or None,
+        full=args.full,
+        ray=ray,
+    )
     if not args.quiet:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
         for line in summary_lines(report, where):
@@ -282,6 +277,8 @@ class _Reporter:
             self.bar.total = progress.files_total
             self.bar.update(progress.files_done - self.bar.n)
             self.bar.set_postfix_str(f"{progress.chunks_done} chunks, {line}")
+            if progress.finished:
+                self.bar.close()
             return
         now = time.monotonic()
         if progress.finished and not self.printed:
@@ -298,7 +295,3 @@ class _Reporter:
             file=self.stream,
             flush=True,
         )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

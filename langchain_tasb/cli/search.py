@@ -32,7 +32,8 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "search",
         help="search an index",
-        description="Print the chunks with the largest dot product with QUERY, best first.",
+        description="Print the chunks with the largest dot product with QUERY, best first. "
+        "Repeated --filter: different keys must all match, a repeated key any of its values.",
     )
     parser.add_argument("query", metavar="QUERY", help="what to look for")
     parser.add_argument(
@@ -40,11 +41,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="only chunks whose metadata KEY is VALUE (repeatable: keys AND, values OR)",
+        "--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata must match"
     )
     parser.add_argument("--mmr", action="store_true", help="diversify by marginal relevance")
     parser.add_argument("--hybrid", action="store_true", help="fuse BM25 and dense results")
