@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from langchain_tasb.cli.output import safe_text
+from langchain_tasb.cli.common import safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,11 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, ConnectionError) as exc:
+    except (ValueError, OSError, ImportError) as exc:  # ImportError: a missing extra
         print(f"error: {safe_text(exc)}", file=sys.stderr)
         return 2
     return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,31 +1,77 @@
-"""Options shared by subcommands: where Chroma is, which collection, which model."""
+"""What the subcommands share: the store options, argparse types, and printing safely.
+
+Indexed text may hold control sequences a terminal obeys; everything the CLI prints for people
+goes through :func:`safe_text`, JSON through :func:`dumps_json`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
+import math
 import os
-import sys
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from langchain_tasb.chroma import writer_lock
 from langchain_tasb.chroma.catalog import check_collection_name
 from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection
-from langchain_tasb.cli.output import safe_text
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR, MODEL_ENV_VAR
 from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.loading import default_model_name
 from langchain_tasb.encoding.model import TasbModel
-from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError, StoreLockedError
+from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from langchain_tasb.collection import TasbCollection
+
+N = TypeVar("N", int, float)
 
 DEFAULT_DB = "./.tasb"
 DEFAULT_COLLECTION = DEFAULT_COLLECTION_NAME
+
+# DEL, the C1 controls (some terminals read U+009B as CSI) and the bidi embeddings/overrides/
+# isolates that reorder what is shown: json.dumps leaves these raw (it escapes U+0000-U+001F).
+_RAW = "\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_RAW_IN_JSON = re.compile(f"[{_RAW}]")
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f{_RAW}]")  # and C0 but tab and newline
+_UNSAFE_ONE_LINE = re.compile(f"[\x00-\x08\x0a-\x1f{_RAW}]")
+_NAMED = {"\r": "\\r", "\n": "\\n"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return _NAMED.get(match.group()) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def safe_text(text: object, *, multiline: bool = True) -> str:
+    r"""``str(text)`` with terminal control characters shown as escapes (``\x1b``, ``\u202e``).
+
+    Args:
+        text: What to print (anything; it is turned into a string).
+        multiline: Keep newlines; False escapes them too, for one-line fields.
+    """
+    return (_UNSAFE if multiline else _UNSAFE_ONE_LINE).sub(_escape, str(text))
+
+
+def dumps_json(value: Any) -> str:
+    r"""``value`` as indented JSON, non-ASCII text readable, no control character raw.
+
+    DEL, the C1 controls and the bidi overrides, which ``json.dumps`` leaves raw, are
+    written as ``\uXXXX`` (only inside strings, so the JSON means the same).
+    """
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 file"``, ``"2 files"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def add_model_option(parser: argparse.ArgumentParser, *, recorded: bool = False) -> None:
@@ -33,7 +79,6 @@ def add_model_option(parser: argparse.ArgumentParser, *, recorded: bool = False)
     fallback = "the model recorded in the collection, else TAS-B" if recorded else "TAS-B"
     parser.add_argument(
         "--model",
-        default=None,
         metavar="NAME_OR_PATH",
         help=f"sentence-transformers model (default: ${MODEL_ENV_VAR}, else {fallback})",
     )
@@ -42,44 +87,22 @@ def add_model_option(parser: argparse.ArgumentParser, *, recorded: bool = False)
 def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool = False) -> None:
     """``--db``, ``--chroma-url``, ``--header``, ``--timeout``, ``--collection``, ``--model``."""
     where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", metavar="DIR", help=f"embedded Chroma folder (default {DEFAULT_DB})")
     where.add_argument(
-        "--db",
-        default=None,
-        metavar="DIR",
-        help=f"embedded Chroma directory (default {DEFAULT_DB})",
-    )
-    where.add_argument(
-        "--chroma-url",
-        default=None,
-        metavar="URL",
-        help=(
-            "a Chroma server, e.g. http://127.0.0.1:8000 (user:password@ in the URL is sent "
-            "as HTTP Basic auth)"
-        ),
+        "--chroma-url", metavar="URL", help="a Chroma server (user:password@ is HTTP Basic auth)"
     )
     parser.add_argument(
         "--header",
         action="append",
         default=[],
         metavar="K=V",
-        help=(
-            "HTTP header for the Chroma server (repeatable), e.g. 'Authorization=Bearer TOKEN'; "
-            f"to keep a token out of `ps`, put KEY=VALUE lines in ${HEADERS_ENV_VAR} instead "
-            "(--header wins for the same KEY)"
-        ),
+        help=f"HTTP header for the server (repeatable; or KEY=VALUE lines in ${HEADERS_ENV_VAR})",
     )
     parser.add_argument(
-        "--timeout",
-        default=DEFAULT_TIMEOUT,
-        type=positive_float,
-        metavar="SECONDS",
-        help=f"longest wait for one request to the Chroma server (default {DEFAULT_TIMEOUT:g})",
+        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="request limit %(default)gs"
     )
     parser.add_argument(
-        "--collection",
-        default=DEFAULT_COLLECTION,
-        type=collection_name,
-        help=f"collection name (default {DEFAULT_COLLECTION})",
+        "--collection", default=DEFAULT_COLLECTION, type=collection_name, help="default %(default)s"
     )
     add_model_option(parser, recorded=recorded_model)
 
@@ -104,8 +127,7 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if "@" not in parts.netloc:
         return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    return urlunsplit(parts._replace(netloc=f"***@{parts.netloc.rpartition('@')[2]}"))
 
 
 def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str, str]]:
@@ -124,89 +146,51 @@ def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str,
     for key, value in parse_pairs(args.header, "--header").items():
         headers = {k: v for k, v in headers.items() if k.lower() != key.lower()}
         headers[key] = value
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rpartition("@")[0]
+    netloc = urlsplit(url if "://" in url else f"http://{url}").netloc
+    if "@" in netloc:
         if any(key.lower() == "authorization" for key in headers):
             msg = (
                 f"--chroma-url {redact_url(url)} has user info and an Authorization header is "
                 f"also given (--header or ${HEADERS_ENV_VAR}); keep only one of them"
             )
             raise ValueError(msg)
-        user, _, password = userinfo.partition(":")
+        user, _, password = netloc.rpartition("@")[0].partition(":")
         basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
         headers["Authorization"] = f"Basic {basic}"
     host, port, ssl = parse_chroma_url(redact_url(url))  # the same host and port, no secret
     return host, port, ssl, headers
 
 
-def make_embeddings(args: argparse.Namespace) -> TasbModel:
-    """The embedding model named by ``--model`` (else ``$TASB_MODEL``, else TAS-B)."""
-    return TasbModel(model_name=args.model or default_model_name())
+def make_embeddings(args: argparse.Namespace, **settings: Any) -> TasbModel:
+    """The model named by ``--model`` (else ``$TASB_MODEL``, else TAS-B), with ``settings``."""
+    return TasbModel(model_name=args.model or default_model_name(), **settings)
 
 
 def make_client(args: argparse.Namespace) -> Any:
     """The Chroma client named by ``--chroma-url`` (with ``--header``) or ``--db``."""
-    if args.chroma_url:
-        host, port, ssl, headers = server_settings(args)
-        try:
-            return Connection(host=host, port=port, ssl=ssl, headers=dict(headers)).connect(
-                timeout=getattr(args, "timeout", DEFAULT_TIMEOUT)
-            )
-        except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
-            reason = str(exc).strip() or "no reason given"
-            msg = (
-                f"the Chroma server at {where_label(args)} refused the client ({reason}); if it "
-                f"needs auth, check --header, ${HEADERS_ENV_VAR} or the user info in the URL"
-            )
-            raise ValueError(msg) from exc
-    return Connection(persist_directory=str(args.db or DEFAULT_DB)).connect()
+    if not args.chroma_url:
+        return Connection(persist_directory=str(args.db or DEFAULT_DB)).connect()
+    host, port, ssl, headers = server_settings(args)
+    try:
+        return Connection(host=host, port=port, ssl=ssl, headers=dict(headers)).connect(
+            timeout=getattr(args, "timeout", DEFAULT_TIMEOUT)
+        )
+    except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
+        msg = (
+            f"the Chroma server at {where_label(args)} refused the client "
+            f"({str(exc).strip() or 'no reason given'}); if it needs auth, check --header, "
+            f"${HEADERS_ENV_VAR} or the user info in the URL"
+        )
+        raise ValueError(msg) from exc
 
 
 def where_label(args: argparse.Namespace) -> str:
     """Where the store options point, for messages: the URL (no password) or the ``--db``."""
-    if args.chroma_url:
-        return redact_url(args.chroma_url)
-    return str(args.db or DEFAULT_DB)
-
-
-def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) -> TasbCollection:
-    """Open (or create) the collection named by the store options."""
-    from langchain_tasb.collection import TasbCollection
-
-    return TasbCollection(
-        embeddings or make_embeddings(args),
-        args.collection,
-        connection=Connection(client=make_client(args)),
-    )
-
-
-def lock_db(args: argparse.Namespace, *, wait: float) -> None:
-    """Take the ``--db`` folder's writer lock, waiting up to ``wait`` seconds (said on stderr).
-
-    Raises:
-        StoreLockedError: another process holds it; the message names it and ``--wait``.
-    """
-    folder = str(args.db or DEFAULT_DB)
-
-    def waiting(holder: writer_lock.Holder | None) -> None:
-        who = holder.describe() if holder else "another process"
-        line = f"waiting up to {wait:g}s for {who} to finish writing {folder}"
-        print(safe_text(line, multiline=False), file=sys.stderr, flush=True)
-
-    try:
-        writer_lock.acquire(folder, wait=wait, on_wait=waiting)
-    except StoreLockedError as exc:
-        hint = "or pass --wait SECONDS" if wait <= 0 else "or pass a longer --wait"
-        msg = f"{exc}; {hint}"
-        raise StoreLockedError(msg) from exc
+    return redact_url(args.chroma_url) if args.chroma_url else str(args.db or DEFAULT_DB)
 
 
 def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]:
-    """The client and the collection named by the store options, without creating either.
-
-    Returns:
-        ``(client, collection)``: the collection is the gateway to it, checked for nothing.
+    """``(client, collection)`` named by the store options: neither created, nor checked.
 
     Raises:
         FileNotFoundError: If the ``--db`` folder does not exist.
@@ -219,33 +203,39 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]
         raise FileNotFoundError(msg)
     client = make_client(args)
     try:
-        collection = Collection.open_existing(client, args.collection)
+        return client, Collection.open_existing(client, args.collection)
     except CollectionNotFoundError as exc:
         msg = f"{exc}: run `tasb index PATHS --collection {args.collection}` first"
         raise CollectionNotFoundError(msg) from exc
-    return client, collection
 
 
-def open_existing_store(args: argparse.Namespace) -> TasbCollection:
-    """The existing core collection, checked against ``--model`` (else the recorded model).
+def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) -> TasbCollection:
+    """The collection named by the store options, checked against the model.
+
+    Without ``embeddings`` the collection must exist, and the model is ``--model``, else the
+    one recorded in it; with them it is created if missing.
 
     Raises:
         CollectionMismatchError: If the collection was made by another model or space.
     """
     from langchain_tasb.collection import TasbCollection
 
-    client, collection = open_existing_collection(args)
+    if embeddings is None:
+        client, collection = open_existing_collection(args)
+        name, model = collection.name, make_embeddings(args) if args.model else None
+    else:
+        client, name, model = make_client(args), args.collection, embeddings
     try:
         return TasbCollection(
-            make_embeddings(args) if args.model else None,
-            collection.name,
+            model,
+            name,
             connection=Connection(client=client),
-            create_collection_if_not_exists=False,
+            create_collection_if_not_exists=embeddings is not None,
         )
     except CollectionMismatchError as exc:
         msg = (
-            f"{exc} With the CLI: pass the model that built it with --model, or search "
-            "another --collection."
+            f"{exc} With the CLI: pass the model that built it with --model, or "
+            f"{'search' if embeddings is None else 'choose'} another --collection."
         )
         raise CollectionMismatchError(msg) from exc
 
@@ -258,49 +248,24 @@ def collection_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"must be a whole number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 0:
-        msg = f"must not be negative, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+def _number(kind: Callable[[str], N], *, positive: bool) -> Callable[[str], N]:
+    """An argparse type: a finite ``kind`` > 0 (``positive``) or >= 0."""
+    what = "a whole number" if kind is int else "a finite number"
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (value > 0 if positive else value >= 0) or value == math.inf:
+            msg = f"must be {what} {'> 0' if positive else '>= 0'}, got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    """An argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        msg = f"must be a number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if not value >= 0 or value == float("inf"):
-        msg = f"must be a finite number of seconds >= 0, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        msg = f"must be a number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if not value > 0 or value == float("inf"):
-        msg = f"must be a positive number of seconds, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    value = non_negative_int(text)
-    if value < 1:
-        msg = f"must be at least 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+positive_int = _number(int, positive=True)
+non_negative_int = _number(int, positive=False)
+positive_float = _number(float, positive=True)
+non_negative_float = _number(float, positive=False)

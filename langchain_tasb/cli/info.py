@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+import contextlib
 import os
 import sys
 from collections import Counter
@@ -15,10 +15,12 @@ from langchain_tasb.chroma.identity import ModelIdentity
 from langchain_tasb.cli.common import (
     DEFAULT_DB,
     add_store_options,
+    dumps_json,
     open_existing_collection,
+    plural,
     redact_url,
+    safe_text,
 )
-from langchain_tasb.cli.output import dumps_json, safe_text
 
 TOP_SOURCES = 5
 
@@ -28,21 +30,11 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "info",
         help="describe an index",
-        description=(
-            "Print the model, dimension, similarity, distance space, HNSW settings, chunk "
-            "count and size on disk of a collection at once; --sources also reads every "
-            "chunk to count and list the sources. The model is not loaded (--model is "
-            "ignored)."
-        ),
+        description="Describe a collection without loading the model (--model is ignored).",
     )
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     parser.add_argument(
-        "--sources",
-        action="store_true",
-        help=(
-            "also count the sources and roots and list the largest sources: reads every "
-            "chunk's metadata (a progress bar on stderr), so it takes time on a large index"
-        ),
+        "--sources", action="store_true", help="also count and list sources (reads every chunk)"
     )
     add_store_options(parser)
     parser.set_defaults(func=run)
@@ -66,9 +58,9 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
     info: dict[str, Any] = {
         "collection": chroma.name,
         **location,
-        "model": identity.model_name if identity else None,
-        "dimension": identity.dimension if identity else None,
-        "similarity": identity.similarity if identity else None,
+        "model": identity and identity.model_name,
+        "dimension": identity and identity.dimension,
+        "similarity": identity and identity.similarity,
         "space": chroma.space,
         "hnsw": {
             k: hnsw[k] for k in ("ef_search", "ef_construction", "max_neighbors") if k in hnsw
@@ -86,15 +78,10 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
 def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
     """``sources``, ``roots`` and ``top_sources``, from one linear scan of the metadata."""
     counts: Counter[tuple[str, str]] = Counter()
-    # tqdm ships no type hints.
-    tqdm: Any = importlib.import_module("tqdm").tqdm
+    from tqdm import tqdm
+
     with tqdm(
-        total=chunks,
-        unit="chunk",
-        desc="reading sources",
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-        dynamic_ncols=True,
+        total=chunks, unit="chunk", desc="reading sources", disable=not sys.stderr.isatty()
     ) as bar:
         for page in chroma.scan(include=["metadatas"]):
             for metadata in page.metadatas:
@@ -133,24 +120,14 @@ def _disk_size(folder: Path) -> int:
     total = 0
     for dirpath, _, filenames in os.walk(folder):
         for name in filenames:
-            try:
+            with contextlib.suppress(OSError):  # a file removed during the walk
                 total += (Path(dirpath) / name).stat().st_size
-            except OSError:
-                continue
     return total
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
+    power = max(0, min((size.bit_length() - 1) // 10, 3))  # 1024**power <= size, up to GiB
+    return f"{size} B" if power == 0 else f"{size / 1024**power:.1f} {'BKMG'[power]}iB"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
     if info["sources"] is None:
         rows.append(("sources", "not counted: tasb info --sources reads every chunk to list them"))
     else:
-        rows.append(("sources", f"{info['sources']} under {_plural(len(info['roots']), 'root')}"))
+        rows.append(("sources", f"{info['sources']} under {plural(len(info['roots']), 'root')}"))
         rows += [("root", root) for root in info["roots"]]
         rows += [
-            ("largest" if i == 0 else "", f"{top['source']} ({_plural(top['chunks'], 'chunk')})")
+            ("largest" if i == 0 else "", f"{top['source']} ({plural(top['chunks'], 'chunk')})")
             for i, top in enumerate(info["top_sources"])
         ]
     if info["size_bytes"] is not None:

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.cli.common import add_store_options, open_existing_store
+from langchain_tasb.cli.common import add_store_options, open_store
 from langchain_tasb.cli.info import describe, for_clients
 
 if TYPE_CHECKING:
@@ -22,34 +22,18 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "mcp",
         help="serve an index to agents over MCP",
-        description=(
-            "Serve the collection read-only to MCP clients (agent hosts, IDEs, LangGraph) with "
-            "the tools search, fetch and collection_info. Speaks stdio unless --http is given. "
-            "The model is loaded once, at start."
-        ),
+        description="Serve the collection read-only (tools search, fetch, collection_info).",
     )
     parser.add_argument(
         "--http",
-        default=None,
         metavar="[HOST:]PORT",
-        help=(
-            "serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio (HOST defaults to "
-            "127.0.0.1; any other address needs --token-env)"
-        ),
+        help="serve HTTP at http://HOST:PORT/mcp (HOST 127.0.0.1; others need --token-env)",
     )
     parser.add_argument(
-        "--token-env",
-        default=None,
-        metavar="NAME",
-        help="with --http: require 'Authorization: Bearer TOKEN', TOKEN read from $NAME",
+        "--token-env", metavar="NAME", help="require 'Authorization: Bearer $NAME' (with --http)"
     )
     parser.add_argument(
-        "--show-paths",
-        action="store_true",
-        help=(
-            "let collection_info show the database folder, server address, model path and "
-            "roots; without it clients see the collection, the model's name and counts only"
-        ),
+        "--show-paths", action="store_true", help="let collection_info show paths and roots"
     )
     add_store_options(parser)
     parser.set_defaults(func=run)
@@ -62,48 +46,36 @@ def collection_info(args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
     return lambda: for_clients(describe(args))
 
 
-def read_token(name: str | None) -> str | None:
-    """The bearer token from the environment variable ``name`` (never printed).
-
-    Raises:
-        ValueError: If the variable is unset or empty.
-    """
-    if name is None:
-        return None
-    token = os.environ.get(name, "").strip()
-    if not token:
-        msg = f"--token-env {name}: the environment variable {name} is not set or is empty"
-        raise ValueError(msg)
-    return token
-
-
 def run(args: argparse.Namespace) -> int:
     """Check the transport options, open the collection, warm the model, serve."""
     try:
-        from langchain_tasb.mcp_server import (
-            build_server,
-            check_exposure,
-            parse_address,
-            serve_http,
-            serve_stdio,
-        )
+        from langchain_tasb import mcp_server
     except ImportError as exc:
         msg = f"{INSTALL_HINT} ({exc})"
         raise ValueError(msg) from exc
-    if args.token_env and not args.http:
-        msg = "--token-env applies to --http only; stdio is reachable by its own parent process"
-        raise ValueError(msg)
-    token = read_token(args.token_env)
-    address = parse_address(args.http) if args.http else None
+    token = None
+    if args.token_env:
+        if not args.http:
+            msg = "--token-env applies to --http only; stdio is reachable by its own parent process"
+            raise ValueError(msg)
+        token = os.environ.get(args.token_env, "").strip()
+        if not token:
+            name = args.token_env
+            msg = f"--token-env {name}: the environment variable {name} is not set or is empty"
+            raise ValueError(msg)
+    address = mcp_server.parse_address(args.http) if args.http else None
     if address:
-        check_exposure(address[0], token)
+        mcp_server.check_exposure(address[0], token)
     # stdout is the protocol channel on stdio: nothing else may print there.
     with contextlib.redirect_stdout(sys.stderr):
-        store = open_existing_store(args)
+        store = open_store(args)
         store.encoder.embed_query("warm up")  # load the model now, not on the first call
         # stdio serves one client: its tool calls may run on the event loop itself.
-        server = build_server(store, info=collection_info(args), on_loop=address is None)
-    where = f"http://{_url_host(address[0])}:{address[1]}/mcp" if address else "stdio"
+        server = mcp_server.build_server(store, info=collection_info(args), on_loop=address is None)
+    where = "stdio"
+    if address:
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]  # IPv6 in brackets
+        where = f"http://{host}:{address[1]}/mcp"
     print(
         f"tasb mcp: serving collection {store.collection_name!r} on {where}"
         + (" (bearer token required)" if token else ""),
@@ -111,11 +83,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if address:
-        serve_http(server, *address, token=token)
+        mcp_server.serve_http(server, *address, token=token)
     else:
-        serve_stdio(server)
+        mcp_server.serve_stdio(server)
     return 0
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import re
 from typing import Any
 
-from langchain_tasb.cli.common import add_store_options, open_existing_store, positive_int
-from langchain_tasb.cli.output import dumps_json, safe_text
+from langchain_tasb.cli.common import (
+    add_store_options,
+    dumps_json,
+    open_store,
+    positive_int,
+    safe_text,
+)
 from langchain_tasb.config import DEFAULT_K
-from langchain_tasb.search import SearchSettings, search
+from langchain_tasb.search import SearchSettings, SearchType, search
 
 SNIPPET_CHARS = 240
 
@@ -26,7 +32,8 @@ def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "search",
         help="search an index",
-        description="Print the chunks with the largest dot product with QUERY, best first.",
+        description="Print the chunks with the largest dot product with QUERY, best first. "
+        "Repeated --filter: different keys must all match, a repeated key any of its values.",
     )
     parser.add_argument("query", metavar="QUERY", help="what to look for")
     parser.add_argument(
@@ -34,36 +41,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=(
-            "only chunks whose metadata KEY equals VALUE, e.g. source=guide.md (repeatable: "
-            "different keys must all match, a repeated key matches any of its values)"
-        ),
+        "--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata must match"
     )
+    parser.add_argument("--mmr", action="store_true", help="diversify by marginal relevance")
+    parser.add_argument("--hybrid", action="store_true", help="fuse BM25 and dense results")
+    parser.add_argument("--fusion", choices=("rrf", "weighted"), default="rrf", help="for --hybrid")
     parser.add_argument(
-        "--mmr",
-        action="store_true",
-        help="diversify results with maximal marginal relevance (over the 4*k best)",
-    )
-    parser.add_argument(
-        "--hybrid",
-        action="store_true",
-        help="fuse BM25 and dense results (needs pip install 'langchain-tasb[hybrid]')",
-    )
-    parser.add_argument(
-        "--fusion",
-        choices=("rrf", "weighted"),
-        default="rrf",
-        help="how --hybrid fuses: reciprocal rank fusion (default) or weighted scores",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        default=0.5,
-        help="dense weight for --fusion weighted, from 0 (BM25 only) to 1 (dense only)",
+        "--alpha", type=float, default=0.5, help="dense weight for --fusion weighted (0 to 1)"
     )
     add_store_options(parser, recorded_model=True)
     parser.set_defaults(func=run)
@@ -79,36 +63,27 @@ def build_where(pairs: list[str]) -> dict[str, Any] | None:
     Raises:
         ValueError: If a pair has no ``=`` or an empty key.
     """
-    by_key: dict[str, list[str]] = {}
+    by_key: dict[str, list[dict[str, Any]]] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
+        if not sep or not key.strip():
             msg = f"--filter expects KEY=VALUE, e.g. source=guide.md; got {pair!r}"
             raise ValueError(msg)
-        by_key.setdefault(key, []).append(value)
-    conditions: list[dict[str, Any]] = []
-    for key, values in by_key.items():
-        options = [{key: typed} for value in values for typed in _typed(value)]
-        conditions.append(options[0] if len(options) == 1 else {"$or": options})
+        by_key.setdefault(key.strip(), []).extend({key.strip(): v} for v in _typed(value))
+    conditions = [ors[0] if len(ors) == 1 else {"$or": ors} for ors in by_key.values()]
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def _typed(value: str) -> list[str | int | float | bool]:
-    out: list[str | int | float | bool] = [value]
     lowered = value.strip().lower()
     if lowered in ("true", "false"):
-        out.append(lowered == "true")
-        return out
+        return [value, lowered == "true"]
     for kind in (int, float):
-        try:
-            out.append(kind(value))
-        except ValueError:
-            continue
-        return out
-    return out
+        with contextlib.suppress(ValueError):
+            return [value, kind(value)]
+    return [value]
 
 
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
@@ -142,36 +117,15 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     return f"{'…' if start > 0 else ''}{body}{'…' if end < len(text) else ''}"
 
 
-# -- the command ------------------------------------------------------------------------------
-
-
-def settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    """The search the options ask for.
-
-    Raises:
-        ValueError: If ``--hybrid`` and ``--mmr`` are both given, or a ``--filter`` or
-            ``--alpha`` is malformed.
-    """
+def run(args: argparse.Namespace) -> int:
+    """Search and print results."""
     if args.hybrid and args.mmr:
         msg = "--hybrid and --mmr cannot be combined; pick one"
         raise ValueError(msg)
-    if args.hybrid:
-        return SearchSettings(
-            "hybrid",
-            k=args.k,
-            filter=build_where(args.filter),
-            fusion=args.fusion,
-            alpha=args.alpha,
-        )
-    return SearchSettings(
-        "mmr" if args.mmr else "similarity", k=args.k, filter=build_where(args.filter)
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Search and print results."""
-    settings = settings_from_args(args)
-    store = open_existing_store(args)
+    search_type: SearchType = "hybrid" if args.hybrid else "mmr" if args.mmr else "similarity"
+    fusion = {"fusion": args.fusion, "alpha": args.alpha} if args.hybrid else {}
+    settings = SearchSettings(search_type, k=args.k, filter=build_where(args.filter), **fusion)
+    store = open_store(args)
     hits = search(store, settings, query=args.query)
     results = [
         {
@@ -202,12 +156,11 @@ def run(args: argparse.Namespace) -> int:
             + (" for this filter" if settings.filter else "")
         )
         return 0
-    for result in results:
-        chunk = "" if result["chunk"] is None else f" #{result['chunk']}"
+    for r in results:
+        name = str(r["source"] or r["id"]) + ("" if r["chunk"] is None else f" #{r['chunk']}")
         print(
-            f"{result['rank']:>2}. {safe_text(result['source'] or result['id'], multiline=False)}"
-            f"{safe_text(chunk, multiline=False)}  "
-            f"score {result['score']:.3f}  relevance {result['relevance']:.3f}"
+            f"{r['rank']:>2}. {safe_text(name, multiline=False)}  "
+            f"score {r['score']:.3f}  relevance {r['relevance']:.3f}"
         )
-        print(f"    {safe_text(result['snippet'], multiline=False)}")
+        print(f"    {safe_text(r['snippet'], multiline=False)}")
     return 0

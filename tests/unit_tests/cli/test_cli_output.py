@@ -10,7 +10,7 @@ import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.cli import main
-from langchain_tasb.cli.output import dumps_json, safe_text
+from langchain_tasb.cli.common import dumps_json, safe_text
 
 if TYPE_CHECKING:
     from pathlib import Path

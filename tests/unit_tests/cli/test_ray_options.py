@@ -9,7 +9,7 @@ import chromadb
 import pytest
 
 from langchain_tasb.chroma.remote import ServerAddress
-from langchain_tasb.cli.ray_options import ray_settings
+from langchain_tasb.cli.index import ray_settings
 from langchain_tasb.ingest import RayIndexing
 
 
