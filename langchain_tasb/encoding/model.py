@@ -102,12 +102,10 @@ class TasbModel(BaseModel):
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Validate a new setting, then drop the encoder, workers or vectors it invalidates.
-        if name not in type(self).model_fields:
-            super().__setattr__(name, value)
-            return
-        old = getattr(self, name)
+        setting = name in type(self).model_fields
+        old = getattr(self, name) if setting else None
         super().__setattr__(name, value)
-        if getattr(self, name) != old:
+        if setting and getattr(self, name) != old:
             self._forget(name)
 
     def _forget(self, changed: str) -> None:

@@ -47,13 +47,9 @@ class WorkerStartError(RuntimeError):
 
 def _exit_with_parent(parent_pid: int) -> None:
     # A killed parent runs no clean-up, and the workers wait on a queue they keep open.
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(_PARENT_POLL_SECONDS)
-        os._exit(1)  # nobody is left to read a result
-
-    threading.Thread(target=watch, name="tasb-parent-watch", daemon=True).start()
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)  # nobody is left to read a result
 
 
 def _start_worker(
@@ -70,7 +66,9 @@ def _start_worker(
     # by every call: a raising initializer only breaks the pool.
     global _WORKER_ENCODER, _WORKER_START_ERROR  # one encoder per worker process, by design
     if parent_pid is not None:
-        _exit_with_parent(parent_pid)
+        watch = threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True)
+        watch.name = "tasb-parent-watch"
+        watch.start()
     device = devices.get()
     try:
         if backend in ("torch", "onnx-int8+torch") and device == "cpu":
