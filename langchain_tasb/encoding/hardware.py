@@ -14,6 +14,10 @@ from pathlib import Path
 # Device files without which no torch GPU backend can run on Linux: NVIDIA's driver (bare
 # metal and containers), ROCm's kernel driver (torch.cuda on AMD) and WSL2's GPU bridge.
 _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+# CPU flags under which ONNX Runtime's x86 int8 MatMul (MLAS) multiplies uint8 activations by
+# int8 weights with exact 32-bit sums: AVX-512 VNNI, AVX-VNNI (vpdpbusd) and AMX (tdpbusd).
+_EXACT_U8S8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+_X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"})
 
 
 def gpu_possible() -> bool:
@@ -32,16 +36,11 @@ def default_device() -> str:
     if torch.cuda.is_available():
         return "cuda"
     mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
 def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles for bfloat16 (from ``/proc/cpuinfo``; False elsewhere).
-
-    AVX512_BF16 alone is not enough: there bfloat16 torch is slower than the int8 graph.
-    """
+    """Whether this CPU has AMX tiles for bfloat16 (AVX512_BF16 alone is slower than int8)."""
     return cpu_flags() >= {"amx_tile", "amx_bf16"}
 
 
@@ -58,12 +57,6 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset()
 
 
-# CPU flags under which ONNX Runtime's x86 int8 MatMul (MLAS) multiplies uint8 activations by
-# int8 weights with exact 32-bit sums: AVX-512 VNNI, AVX-VNNI (vpdpbusd) and AMX (tdpbusd).
-_EXACT_U8S8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
-_X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"})
-
-
 def int8_matmul_saturates(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:
     """Whether ONNX Runtime's uint8 x int8 MatMul can saturate on this CPU.
 
@@ -76,9 +69,8 @@ def int8_matmul_saturates(flags: frozenset[str] | None = None, machine: str | No
         machine: ``platform.machine()`` (default: this machine's).
     """
     machine = (machine if machine is not None else platform.machine()).lower()
-    if machine not in _X86_MACHINES:
-        return False
-    return not (cpu_flags() if flags is None else flags) & _EXACT_U8S8_FLAGS
+    exact = (cpu_flags() if flags is None else flags) & _EXACT_U8S8_FLAGS
+    return machine in _X86_MACHINES and not exact
 
 
 def physical_cores() -> int:
@@ -92,9 +84,7 @@ def physical_cores() -> int:
         topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
         try:
             package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
+            cores.add(f"{package}:{(topology / 'core_id').read_text().strip()}")
         except OSError:
             cores.add(str(cpu))
-        else:
-            cores.add(f"{package}:{core}")
     return max(1, len(cores))

@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.config import DEFAULT_MODEL_NAME, MODEL_ENV_VAR
-from langchain_tasb.encoding.types import ModelInfo, Similarity
+from langchain_tasb.encoding.types import ModelInfo
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -37,22 +37,18 @@ def describe_model(model: Any, name: str) -> ModelInfo:
     normalized = any(isinstance(m, Normalize) for m in modules)
     poolings = [m for m in modules if isinstance(m, Pooling)]
     pooling = str(poolings[0].pooling_mode) if poolings else "unknown"
-    declared = getattr(model, "_similarity_fn_name", None)
-    similarity: Similarity
+    similarity: Any = getattr(model, "_similarity_fn_name", None)
     if normalized:
         similarity = "cosine"
-    elif declared in ("dot", "cosine"):
-        similarity = declared
-    elif declared is not None:
+    elif similarity is None:
+        dot = pooling == "cls" or any(marker in name.lower() for marker in _DOT_MODEL_MARKERS)
+        similarity = "dot" if dot else "cosine"
+    elif similarity not in ("dot", "cosine"):
         msg = (
-            f"Model {name!r} declares similarity {declared!r}; only 'dot' and 'cosine' "
+            f"Model {name!r} declares similarity {similarity!r}; only 'dot' and 'cosine' "
             "can be served by an inner-product index. Pass similarity='dot' or 'cosine'."
         )
         raise ValueError(msg)
-    elif pooling == "cls" or any(marker in name.lower() for marker in _DOT_MODEL_MARKERS):
-        similarity = "dot"
-    else:
-        similarity = "cosine"
     dimension = model.get_embedding_dimension()
     if not dimension:
         msg = f"Model {name!r} does not report an embedding dimension; is it a text encoder?"
@@ -72,8 +68,7 @@ _MODELS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _no_progress_bars() -> Iterator[None]:
-    """Silence transformers' "Loading weights" bars: a library should not draw on stderr."""
+def _no_progress_bars() -> Iterator[None]:  # a library should not draw on stderr
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
@@ -88,11 +83,7 @@ def _no_progress_bars() -> Iterator[None]:
 def load_sentence_transformer(
     name: str, device: str, *, trust_remote_code: bool = False, share: bool = True
 ) -> Any:
-    """Load a SentenceTransformer once per process and return the shared instance.
-
-    With ``share=False`` a model nobody has shared yet is loaded for the caller alone and not
-    kept. Code from the model repository runs only with ``trust_remote_code``.
-    """
+    """Load a SentenceTransformer once per process (not kept with ``share=False``)."""
     key = (name, device, trust_remote_code)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
@@ -122,11 +113,7 @@ _CAST_MODELS_LOCK = threading.Lock()  # held while loading: not _MODELS_LOCK, wh
 
 
 def cast_model(key: tuple[str, str, bool, str]) -> Any:
-    """A half-precision model, made once per process and precision.
-
-    A copy of the shared float32 model when one is in use; otherwise the float32 weights are
-    cast in place, so the process holds only the half-precision weights.
-    """
+    """A half-precision model, made once per process (a copy if float32 is in use)."""
     name, device, trust_remote_code, precision = key
     with _CAST_MODELS_LOCK:
         model = _CAST_MODELS.get(key)
@@ -145,11 +132,8 @@ def cast_model(key: tuple[str, str, bool, str]) -> Any:
 
 
 def count_truncated(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> int:
-    """How many texts have more than ``max_tokens`` tokens, special tokens included.
-
-    A token covers at least one character, so shorter texts are not tokenised.
-    """
-    long_texts = [t for t in texts if len(t) > max_tokens - 2]
+    """How many texts have more than ``max_tokens`` tokens, special tokens included."""
+    long_texts = [t for t in texts if len(t) > max_tokens - 2]  # a token is 1+ characters
     if not long_texts:
         return 0
     encoded = tokenizer(long_texts, add_special_tokens=True, truncation=False, verbose=False)[

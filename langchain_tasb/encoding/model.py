@@ -67,15 +67,10 @@ class TasbModel(BaseModel):
     device: str | None = None
     """Torch device; None picks cuda, then mps, then cpu."""
     backend: Backend = Field(default_factory=default_backend)
-    """Inference backend; defaults to ``$TASB_BACKEND`` when set, else "auto".
-
-    * "auto": "onnx-int8" on CPU, "onnx-int8+torch" on a CPU with AMX, "torch" (float16 on
-      CUDA) on a GPU.
-    * "torch": sentence-transformers, the model's fp32 (or ``precision``) vectors.
-    * "onnx-int8": an int8 ONNX export (cached under ``$TASB_CACHE_DIR`` or
-      ``~/.cache/langchain-tasb``) run by ONNX Runtime on CPU.
-    * "onnx-int8+torch": single texts on "onnx-int8", batches of documents on torch in
-      bfloat16 (or ``precision``)."""
+    """Inference backend (default ``$TASB_BACKEND``, else "auto"): "torch" (sentence-transformers),
+    "onnx-int8" (a cached int8 ONNX export on CPU), "onnx-int8+torch" (single texts on
+    "onnx-int8", document batches on torch in bfloat16), or "auto": "onnx-int8" on CPU,
+    "onnx-int8+torch" on a CPU with AMX, "torch" (float16 on CUDA) on a GPU."""
     precision: Precision = "auto"
     """Torch weights' precision ("auto": float16 on CUDA, bfloat16 for "onnx-int8+torch"'s
     documents, else float32); an explicit one selects torch under backend "auto"."""
@@ -106,17 +101,14 @@ class TasbModel(BaseModel):
     _pool: Any = PrivateAttr(default=None)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Validate a new setting, then drop the encoder, workers or vectors it invalidates."""
-        if name not in type(self).model_fields:
-            super().__setattr__(name, value)
-            return
-        old = getattr(self, name)
+        # Validate a new setting, then drop the encoder, workers or vectors it invalidates.
+        setting = name in type(self).model_fields
+        old = getattr(self, name) if setting else None
         super().__setattr__(name, value)
-        if getattr(self, name) != old:
+        if setting and getattr(self, name) != old:
             self._forget(name)
 
     def _forget(self, changed: str) -> None:
-        """Drop what was built from the old value of setting ``changed``."""
         pool = None
         with self._lock:
             if changed in _ENCODER_FIELDS:
@@ -126,18 +118,14 @@ class TasbModel(BaseModel):
         with self._cache_lock:
             if changed in _ENCODER_FIELDS or changed == "query_max_tokens":
                 self._cache.clear()
-            while len(self._cache) > self.query_cache_size:
-                self._cache.popitem(last=False)
+            self._trim_cache()
         if pool is not None:
             logger.debug("%s changed: stopping the document workers", changed)
             pool.close()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy with its own query cache, locks and workers; ``update`` is validated.
-
-        Every setting is a str, number, bool or None, so ``deep`` changes nothing.
-        """
-        del deep
+        """A copy with its own query cache, locks and workers; ``update`` is validated."""
+        del deep  # every setting is a str, number, bool or None
         copy = super().model_copy()
         copy._lock = threading.Lock()
         copy._cache_lock = threading.Lock()
@@ -184,21 +172,20 @@ class TasbModel(BaseModel):
         return self._truncated
 
     def _document_pool(self) -> Any:
-        if self._pool is None:
-            from langchain_tasb.encoding.pool import EncoderPool
+        from langchain_tasb.encoding.pool import EncoderPool
 
-            with self._lock:
-                if self._pool is None:
-                    self._pool = EncoderPool(
-                        self.model_name,
-                        backend=self.backend,
-                        workers=self.processes,
-                        devices=[self.device] if self.device else None,
-                        precision=self.precision,
-                        similarity=self.similarity_override,
-                        trust_remote_code=self.trust_remote_code,
-                    )
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = EncoderPool(
+                    self.model_name,
+                    backend=self.backend,
+                    workers=self.processes,
+                    devices=[self.device] if self.device else None,
+                    precision=self.precision,
+                    similarity=self.similarity_override,
+                    trust_remote_code=self.trust_remote_code,
+                )
+            return self._pool
 
     def close(self) -> None:
         """Stop the document worker processes, if any were started (see ``processes``)."""
@@ -227,16 +214,14 @@ class TasbModel(BaseModel):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents (passages) for storage."""
         items = check_texts(texts)
-        if not items:
-            return []
-        vectors: list[list[float]] = self._encode(items, "document").tolist()
+        vectors: list[list[float]] = self._encode(items, "document").tolist() if items else []
         return vectors
 
     def embed_fixed_document(self, text: str) -> list[float]:
-        """Embed a text that never changes, as ``embed_documents([text])[0]`` would.
+        """``embed_documents([text])[0]`` for a text that never changes.
 
-        With the ONNX backends the vector is remembered beside the cached export, so a
-        query-only process never loads the document graph to open a collection.
+        The ONNX backends remember it on disk: a query-only process never loads the document
+        graph to open a collection.
         """
         check_text(text, "document")
         encode_fixed = getattr(self.encoder, "encode_fixed", None)
@@ -260,9 +245,12 @@ class TasbModel(BaseModel):
         if self.query_cache_size:
             with self._cache_lock:
                 self._cache[text] = vector
-                while len(self._cache) > self.query_cache_size:
-                    self._cache.popitem(last=False)
+                self._trim_cache()
         return list(vector)
+
+    def _trim_cache(self) -> None:  # with _cache_lock held
+        while len(self._cache) > self.query_cache_size:
+            self._cache.popitem(last=False)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents in a worker thread, leaving the event loop free."""
@@ -272,8 +260,7 @@ class TasbModel(BaseModel):
         """Embed a query in a worker thread, leaving the event loop free."""
         return await asyncio.to_thread(self.embed_query, text)
 
-    def __getstate__(self) -> dict[Any, Any]:
-        """Pickle settings only; the model and locks are rebuilt lazily after unpickling."""
+    def __getstate__(self) -> dict[Any, Any]:  # settings only: the rest is rebuilt lazily
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
         private.update(_encoder=None, _lock=None, _cache=OrderedDict(), _cache_lock=None)
@@ -281,7 +268,6 @@ class TasbModel(BaseModel):
         return {**state, "__pydantic_private__": private}
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        """Restore settings and fresh locks."""
         super().__setstate__(state)
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -293,8 +279,7 @@ class EmbeddingsEncoder:
 
     embeddings: Any
 
-    def __getattr__(self, name: str) -> Any:
-        """The wrapped object's other attributes (a tokenizer, limits, a fixed probe)."""
+    def __getattr__(self, name: str) -> Any:  # a tokenizer, limits, a fixed probe
         if name.startswith("__") or name == "embeddings":
             raise AttributeError(name)
         return getattr(self.embeddings, name)

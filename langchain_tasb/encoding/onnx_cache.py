@@ -9,21 +9,20 @@ folder other users can write is refused.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from langchain_tasb.config import CACHE_ENV_VAR as CACHE_ENV_VAR
-from langchain_tasb.config import cache_root as cache_root
+from langchain_tasb.config import CACHE_ENV_VAR, cache_root
 from langchain_tasb.encoding.loading import load_sentence_transformer
 from langchain_tasb.encoding.onnx_export import (
     EXPORT_FORMAT,
@@ -33,6 +32,7 @@ from langchain_tasb.encoding.onnx_export import (
     read_export,
     verify_export,
     write_export,
+    write_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,6 @@ def _version(package: str) -> str:
 
 
 def _local_model_dir(name: str) -> Path | None:
-    """The folder holding the model's files: the path itself, or its Hugging Face cache copy."""
     path = Path(name).expanduser()
     if path.is_dir():
         return path.resolve()
@@ -65,11 +64,7 @@ def _local_model_dir(name: str) -> Path | None:
 
 
 def _check_private(folder: Path) -> None:
-    """Refuse a cache folder another user can write: a graph planted there would be run.
-
-    Raises:
-        PermissionError: naming the folder, its owner and mode, and the fix.
-    """
+    # Refuse a cache folder another user can write: a graph planted there would be run.
     stat = folder.stat()
     if stat.st_uid == os.getuid() and not stat.st_mode & 0o022:
         return
@@ -86,35 +81,13 @@ def _stamp(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
 
 
-def _read_hashes(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return entries if isinstance(entries, dict) else {}
-
-
-def _write_hashes(path: Path, entries: dict[str, Any]) -> None:
-    """Replace ``path`` whole; a cache that cannot be written only costs hashing again."""
-    live = {k: v for k, v in entries.items() if Path(k).exists()}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(live), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        logger.debug("cannot remember file digests in %s: %s", path, exc)
-        temporary.unlink(missing_ok=True)
-
-
 def _fingerprint_files(directory: Path, memo: Path | None = None) -> list[tuple[str, str]]:
-    """(relative path, SHA-256) of every model file, from ``memo`` when its stat is unchanged.
-
-    Any change to a file changes its ctime, which nobody can set back.
-    """
-    remembered = _read_hashes(memo)
+    # (relative path, SHA-256) of every model file, from ``memo`` when its stat is unchanged:
+    # any change to a file changes its ctime, which nobody can set back.
+    remembered: Any = {}
+    if memo is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            remembered = dict(json.loads(memo.read_text(encoding="utf-8")))
     changed = False
     files = []
     for file in sorted(directory.rglob("*")):
@@ -133,8 +106,8 @@ def _fingerprint_files(directory: Path, memo: Path | None = None) -> list[tuple[
                 remembered[resolved] = {"stat": before, "sha256": digest}
                 changed = True
         files.append((relative.as_posix(), digest))
-    if changed and memo is not None:
-        _write_hashes(memo, remembered)
+    if changed and memo is not None:  # a memo that cannot be written only costs hashing again
+        write_json(memo, {k: v for k, v in remembered.items() if Path(k).exists()})
     return files
 
 
@@ -154,12 +127,10 @@ def cache_key(
         "settings": asdict(settings),
         "versions": {p: _version(p) for p in (*packages, "sentence-transformers")},
     }
-    encoded = json.dumps(material, sort_keys=True).encode()
-    return hashlib.sha256(encoded).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _sync(path: Path) -> None:
-    """Flush one file, or one folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -171,7 +142,6 @@ def _sync(path: Path) -> None:
 
 
 def _set_aside(final: Path, reason: str) -> None:
-    """Move a damaged export out of the way (then delete it), with a warning."""
     logger.warning("The ONNX export in %s %s; exporting it again.", final, reason)
     aside = final.parent / f".tmp-broken-{final.name}-{os.getpid()}-{time.monotonic_ns()}"
     with contextlib.suppress(FileNotFoundError):  # another process set it aside first
@@ -194,12 +164,14 @@ def ensure_exported(
     """
     settings = settings or OnnxSettings()
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "onnx"
+    # Loaded for the export only: not kept in the process afterwards.
+    load = functools.partial(
+        load_sentence_transformer, name, "cpu", trust_remote_code=trust_remote_code, share=False
+    )
     model_dir = _local_model_dir(name)
     model = None
     if model_dir is None:  # a hub model not downloaded yet: loading it downloads it
-        model = load_sentence_transformer(
-            name, "cpu", trust_remote_code=trust_remote_code, share=False
-        )
+        model = load()
         model_dir = _local_model_dir(name)
         if model_dir is None:
             msg = f"Model {name!r} loaded, but its files cannot be found to key the ONNX cache."
@@ -219,22 +191,17 @@ def ensure_exported(
     elif final.exists():
         _set_aside(final, "is incomplete or damaged")
 
-    if model is None:  # used for the export only: not kept in the process afterwards
-        model = load_sentence_transformer(
-            name, "cpu", trust_remote_code=trust_remote_code, share=False
-        )
+    if model is None:
+        model = load()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     _check_private(root)
-    now = time.time()
     for leftover in root.glob(".tmp-*"):
         with contextlib.suppress(OSError):
-            if now - leftover.stat().st_mtime > _STALE_TMP_SECONDS:
+            if time.time() - leftover.stat().st_mtime > _STALE_TMP_SECONDS:
                 shutil.rmtree(leftover, ignore_errors=True)
+    quantization = settings.quantization
     logger.info(
-        "exporting %s to ONNX (%s) in %s (once; later loads reuse it)",
-        name,
-        settings.quantization,
-        final,
+        "exporting %s to ONNX (%s) in %s (once; later loads reuse it)", name, quantization, final
     )
     started = time.perf_counter()
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))

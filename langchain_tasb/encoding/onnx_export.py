@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +21,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_tasb.encoding.hardware import int8_matmul_saturates
 from langchain_tasb.encoding.loading import describe_model
 from langchain_tasb.encoding.onnx_graph import graph_module, module_kind
+from langchain_tasb.encoding.onnx_outliers import (
+    CALIBRATION_TEXTS,
+    calibrate,
+    gelu_matmuls,
+    split_outliers,
+)
 from langchain_tasb.encoding.types import ModelInfo, Role
 
 if TYPE_CHECKING:
@@ -34,7 +42,6 @@ Quantization = Literal["int8", "none"]
 _MODEL_FILE = "model.onnx"
 _QUERY_MODEL_FILE = "model.query.onnx"
 _META_FILE = "meta.json"
-_TOKENIZER_DIR = "tokenizer"
 # Modules after the transformer that the exported graph can hold.
 _GRAPH_MODULES = ("Pooling", "Normalize", "Dense")
 _INSTALL_HINT = "pip install 'onnx>=1.17' 'onnxscript>=0.5' 'onnxruntime>=1.20'"
@@ -89,7 +96,7 @@ class ExportedModel:
     @property
     def tokenizer_dir(self) -> Path:
         """The model's Hugging Face tokenizer files, saved with the export."""
-        return self.directory / _TOKENIZER_DIR
+        return self.directory / "tokenizer"
 
     def graph_for(self, role: Role) -> Path:
         """The ONNX graph that encodes texts of ``role``."""
@@ -110,16 +117,14 @@ def import_onnxruntime() -> Any:
 
 def check_exportable(model: Any, name: str) -> None:
     """Refuse models the ONNX graph cannot reproduce, naming the module and the fix."""
-    modules = list(model)
-    if not modules or module_kind(modules[0]) != "Transformer":
-        kinds = [module_kind(m) for m in modules]
+    kinds = [module_kind(m) for m in model]
+    if not kinds or kinds[0] != "Transformer":
         msg = (
             f"Model {name!r} has modules {kinds}; the ONNX backend exports a Transformer "
             "followed by Pooling/Normalize/Dense. Use backend='torch' for this model."
         )
         raise ValueError(msg)
-    for module in modules[1:]:
-        kind = module_kind(module)
+    for kind, module in zip(kinds[1:], list(model)[1:], strict=True):
         if kind not in _GRAPH_MODULES:
             msg = (
                 f"Model {name!r} has a {kind} module, which the ONNX backend does not export "
@@ -140,28 +145,33 @@ def role_prompts(model: Any) -> dict[str, str]:
     prompts: dict[str, str] = dict(getattr(model, "prompts", None) or {})
     default_name = getattr(model, "default_prompt_name", None)
     default = prompts.get(default_name, "") if default_name else ""
-    query = prompts.get("query", default)
-    document = next(
-        (prompts[key] for key in ("document", "passage", "corpus") if key in prompts), default
-    )
-    return {"query": query, "document": document}
+    document = [prompts[key] for key in ("document", "passage", "corpus") if key in prompts]
+    return {"query": prompts.get("query", default), "document": (document or [default])[0]}
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` whole with ``data`` as JSON; a cache that cannot be written only logs."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        logger.debug("cannot write %s: %s", path, exc)
+        temporary.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """Silence the exporters' chatter (deprecation notes, per-pass INFO lines) for one export."""
-
-    class _DropPreprocessHint(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            # quantize_dynamic logs progress and an unconditional "pre-processing" hint
-            # straight to the root logger; only its errors are worth passing on.
-            return record.levelno >= logging.ERROR
-
     noisy = [logging.getLogger(n) for n in ("onnx_ir", "onnxscript", "torch.onnx")]
     levels = [log.level for log in noisy]
-    hint_filter = _DropPreprocessHint()
-    root = logging.getLogger()
-    root.addFilter(hint_filter)
+
+    # quantize_dynamic logs progress and an unconditional "pre-processing" hint straight to
+    # the root logger; only its errors are worth passing on.
+    def errors_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    logging.getLogger().addFilter(errors_only)
     try:
         for log in noisy:
             log.setLevel(logging.ERROR)
@@ -169,7 +179,7 @@ def _quiet_exporter() -> Iterator[None]:
             warnings.simplefilter("ignore")
             yield
     finally:
-        root.removeFilter(hint_filter)
+        logging.getLogger().removeFilter(errors_only)
         for log, level in zip(noisy, levels, strict=True):
             log.setLevel(level)
 
@@ -177,30 +187,23 @@ def _quiet_exporter() -> Iterator[None]:
 def _matmuls_after_gelu(path: Path) -> list[str]:
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    producers = {output: node.op_type for node in graph.node for output in node.output}
-    return [
-        node.name
-        for node in graph.node
-        if node.op_type == "MatMul" and producers.get(node.input[0]) == "Gelu"
-    ]
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    producers = {output: node.op_type for node in nodes for output in node.output}
+    return [n.name for n in nodes if n.op_type == "MatMul" and producers.get(n.input[0]) == "Gelu"]
 
 
 def _split_outliers(model: Any, fp32_path: Path, external: bool) -> tuple[Path, list[str]]:
     """The fp32 graph with its GELU outlier channels split off, and its fp32 MatMuls."""
     import onnx
 
-    from langchain_tasb.encoding import onnx_outliers
-
     proto = onnx.load(str(fp32_path))
-    targets = onnx_outliers.gelu_matmuls(proto)
     limit = int(model.max_seq_length or 512)
     samples = [
         model.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
-        for text in onnx_outliers.CALIBRATION_TEXTS
+        for text in CALIBRATION_TEXTS
     ]
-    maxima = onnx_outliers.calibrate(fp32_path, [t.activation for t in targets], samples)
-    fp32_nodes = onnx_outliers.split_outliers(proto, maxima)
+    maxima = calibrate(fp32_path, [t.activation for t in gelu_matmuls(proto)], samples)
+    fp32_nodes = split_outliers(proto, maxima)
     logger.debug("%d GELU MatMuls keep outlier channels in fp32", len(fp32_nodes))
     split_path = fp32_path.with_name("model.fp32.split.onnx")
     onnx.save(proto, str(split_path), save_as_external_data=external)
@@ -231,8 +234,10 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
     # Two distinct tensors: one tensor passed twice would be traced as one aliased input.
     sample_ids = torch.full((2, 8), int(model.tokenizer.cls_token_id or 1), dtype=torch.int64)
     sample_mask = torch.ones((2, 8), dtype=torch.int64)
-    batch = torch.export.Dim("batch")
-    sequence = torch.export.Dim("sequence", max=int(model.max_seq_length or 512))
+    axes = {
+        0: torch.export.Dim("batch"),
+        1: torch.export.Dim("sequence", max=int(model.max_seq_length or 512)),
+    }
     fp32_path = destination / "model.fp32.onnx"
     size = sum(p.numel() * p.element_size() for p in graph.parameters())
     external = size > 1_800_000_000  # protobuf's 2 GB limit
@@ -244,35 +249,32 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
             dynamo=True,
             input_names=["input_ids", "attention_mask"],
             output_names=["sentence_embedding"],
-            dynamic_shapes={
-                "input_ids": {0: batch, 1: sequence},
-                "attention_mask": {0: batch, 1: sequence},
-            },
+            dynamic_shapes={"input_ids": axes, "attention_mask": axes},
             external_data=external,
             verbose=False,
         )
-        if settings.quantization == "int8":
-            excluded = _matmuls_after_gelu(fp32_path) if settings.fp32_after_gelu else []
-            graphs = {_MODEL_FILE: (fp32_path, excluded)}
-            if settings.query_graph:
-                graphs[_QUERY_MODEL_FILE] = (fp32_path, [])
-            elif settings.outliers_fp32:
-                graphs[_MODEL_FILE] = _split_outliers(model, fp32_path, external)
-            for file_name, (source, fp32_nodes) in graphs.items():
-                quantization.quantize_dynamic(
-                    str(source),
-                    str(destination / file_name),
-                    weight_type=quantization.QuantType.QInt8,
-                    per_channel=settings.per_channel,
-                    reduce_range=settings.reduce_range,
-                    op_types_to_quantize=["MatMul"],
-                    nodes_to_exclude=fp32_nodes,
-                    use_external_data_format=external,
-                )
-            for file in destination.glob("model.fp32*"):
-                file.unlink()
-        else:
+        if settings.quantization != "int8":
             fp32_path.rename(destination / _MODEL_FILE)
+            return
+        excluded = _matmuls_after_gelu(fp32_path) if settings.fp32_after_gelu else []
+        graphs = {_MODEL_FILE: (fp32_path, excluded)}
+        if settings.query_graph:
+            graphs[_QUERY_MODEL_FILE] = (fp32_path, [])
+        elif settings.outliers_fp32:
+            graphs[_MODEL_FILE] = _split_outliers(model, fp32_path, external)
+        for file_name, (source, fp32_nodes) in graphs.items():
+            quantization.quantize_dynamic(
+                str(source),
+                str(destination / file_name),
+                weight_type=quantization.QuantType.QInt8,
+                per_channel=settings.per_channel,
+                reduce_range=settings.reduce_range,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=fp32_nodes,
+                use_external_data_format=external,
+            )
+        for file in destination.glob("model.fp32*"):
+            file.unlink()
 
 
 def write_export(model: Any, name: str, destination: Path, settings: OnnxSettings) -> None:
@@ -280,9 +282,10 @@ def write_export(model: Any, name: str, destination: Path, settings: OnnxSetting
     check_exportable(model, name)
     info = describe_model(model, name)
     export_onnx(model, destination, settings)
-    model.tokenizer.save_pretrained(str(destination / _TOKENIZER_DIR))
+    model.tokenizer.save_pretrained(str(destination / "tokenizer"))
     (destination / "tokenizer.json").write_text(model.tokenizer.backend_tokenizer.to_str())
-    files = [file for file in sorted(destination.rglob("*")) if file.is_file()]
+    files = {f.relative_to(destination).as_posix(): f for f in sorted(destination.rglob("*"))}
+    files = {name: f for name, f in files.items() if f.is_file()}
     meta = {
         "info": asdict(info),
         "prompts": role_prompts(model),
@@ -290,10 +293,10 @@ def write_export(model: Any, name: str, destination: Path, settings: OnnxSetting
         "settings": asdict(settings),
         "query_graph": settings.query_graph,
         # Every file's size, checked on each read: a crash can leave a file short or empty.
-        "files": {f.relative_to(destination).as_posix(): f.stat().st_size for f in files},
+        "files": {name: f.stat().st_size for name, f in files.items()},
         # And its SHA-256, checked once per load: a file replaced by another of the same
         # size (another model's graph of the same shape) keeps every size.
-        "sha256": {f.relative_to(destination).as_posix(): file_digest(f) for f in files},
+        "sha256": {name: file_digest(f) for name, f in files.items()},
     }
     # Written last: a folder with meta.json is a finished export.
     (destination / _META_FILE).write_text(json.dumps(meta, indent=2))

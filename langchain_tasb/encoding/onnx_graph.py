@@ -14,17 +14,6 @@ def module_kind(module: Any) -> str:
     return type(module).__name__
 
 
-def _cls_only_last_layer(transformer: Any, heads: list[Any]) -> bool:
-    """Whether the last layer may compute the CLS position alone (DistilBERT, CLS pooling)."""
-    poolings = [h for h in heads if module_kind(h) == "Pooling"]
-    return (
-        getattr(transformer.config, "model_type", None) == "distilbert"
-        and len(poolings) == 1
-        and poolings[0].pooling_mode == "cls"
-        and module_kind(heads[0]) == "Pooling"
-    )
-
-
 def graph_module(model: Any) -> Any:
     """The module to export for ``model`` (a loaded SentenceTransformer); imports torch.
 
@@ -40,7 +29,14 @@ def graph_module(model: Any) -> Any:
     transformer = copy.deepcopy(model[0].auto_model)
     transformer.set_attn_implementation("eager")
     heads = list(model)[1:]
-    cls_only = _cls_only_last_layer(transformer, heads)
+    poolings = [h for h in heads if module_kind(h) == "Pooling"]
+    # DistilBERT with CLS pooling first: the last layer may compute the CLS position alone.
+    cls_only = (
+        getattr(transformer.config, "model_type", None) == "distilbert"
+        and len(poolings) == 1
+        and poolings[0].pooling_mode == "cls"
+        and module_kind(heads[0]) == "Pooling"
+    )
 
     class ClsOnlyBlock(torch.nn.Module):
         """A DistilBERT TransformerBlock evaluated for the first (CLS) position only."""

@@ -8,8 +8,7 @@ at export time on :data:`CALIBRATION_TEXTS`, they are split off into a small fp3
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -74,26 +73,22 @@ CALIBRATION_TEXTS: tuple[str, ...] = (
 """Fixed calibration sample shipped with the package (nothing is downloaded)."""
 
 
-@dataclass(frozen=True)
-class GeluMatMul:
-    """One MatMul fed by GELU whose weight is an initializer: what the split rewrites."""
+class GeluMatMul(NamedTuple):
+    """A GELU-fed MatMul: its name, the GELU output it reads, its weight initializer."""
 
     matmul: str
-    """The MatMul node's name."""
     activation: str
-    """The GELU output the MatMul reads."""
     weight: str
-    """The MatMul's weight initializer, ``[in, out]``."""
 
 
 def gelu_matmuls(model: Any) -> list[GeluMatMul]:
     """The MatMuls of ``model`` (an onnx ModelProto) fed by a Gelu, with weight initializers."""
-    graph = model.graph
-    producers = {output: node.op_type for node in graph.node for output in node.output}
-    weights = {init.name for init in graph.initializer}
+    nodes = model.graph.node
+    producers = {output: node.op_type for node in nodes for output in node.output}
+    weights = {init.name for init in model.graph.initializer}
     return [
         GeluMatMul(node.name, node.input[0], node.input[1])
-        for node in graph.node
+        for node in nodes
         if node.op_type == "MatMul"
         and producers.get(node.input[0]) == "Gelu"
         and node.input[1] in weights
@@ -178,13 +173,8 @@ def split_outliers(
         mask = np.ones(weight.shape[0], dtype=np.float32)
         mask[outliers] = 0.0
         prefix = f"{target.matmul}_outliers"
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(mask, f"{prefix}_mask"),
-                numpy_helper.from_array(outliers, f"{prefix}_index"),
-                numpy_helper.from_array(weight[outliers], f"{prefix}_weight"),
-            ]
-        )
+        for suffix, array in (("mask", mask), ("index", outliers), ("weight", weight[outliers])):
+            graph.initializer.append(numpy_helper.from_array(array, f"{prefix}_{suffix}"))
         position = next(i for i, n in enumerate(graph.node) if n.name == target.matmul)
         matmul = graph.node[position]
         # The correction is added after the MatMul's bias Add when there is one, so that
@@ -201,35 +191,16 @@ def split_outliers(
         output = after.output[0]
         after.output[0] = f"{prefix}_partial"
         matmul.input[0] = f"{prefix}_masked"
+        x, p = target.activation, prefix
         new_nodes = [
-            helper.make_node(
-                "Mul",
-                [target.activation, f"{prefix}_mask"],
-                [f"{prefix}_masked"],
-                name=f"{prefix}_mask",
-            ),
-            helper.make_node(
-                "Gather",
-                [target.activation, f"{prefix}_index"],
-                [f"{prefix}_x"],
-                name=f"{prefix}_gather",
-                axis=-1,
-            ),
-            helper.make_node(
-                "MatMul",
-                [f"{prefix}_x", f"{prefix}_weight"],
-                [f"{prefix}_y"],
-                name=f"{prefix}_matmul",
-            ),
+            helper.make_node("Mul", [x, f"{p}_mask"], [f"{p}_masked"], name=f"{p}_mask"),
+            helper.make_node("Gather", [x, f"{p}_index"], [f"{p}_x"], name=f"{p}_gather", axis=-1),
+            helper.make_node("MatMul", [f"{p}_x", f"{p}_weight"], [f"{p}_y"], name=f"{p}_matmul"),
         ]
         for offset, node in enumerate(new_nodes):
             graph.node.insert(position + offset, node)
         end = next(i for i, n in enumerate(graph.node) if n is after or n.name == after.name)
-        graph.node.insert(
-            end + 1,
-            helper.make_node(
-                "Add", [f"{prefix}_partial", f"{prefix}_y"], [output], name=f"{prefix}_add"
-            ),
-        )
+        add = helper.make_node("Add", [f"{p}_partial", f"{p}_y"], [output], name=f"{p}_add")
+        graph.node.insert(end + 1, add)
         added.append(f"{prefix}_matmul")
     return added

@@ -8,21 +8,31 @@ starts fresh workers.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
+import weakref
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langchain_tasb.encoding.hardware import physical_cores
 from langchain_tasb.encoding.selection import make_encoder, resolve_backend
-from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similarity
+from langchain_tasb.encoding.types import (
+    Backend,
+    EncodeResult,
+    ModelInfo,
+    Precision,
+    Role,
+    Similarity,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -36,36 +46,29 @@ class WorkerStartError(RuntimeError):
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Start a daemon thread that ends this process once ``parent_pid`` is no longer its parent.
-
-    A killed parent runs no clean-up, and the workers wait on a queue they keep open.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(_PARENT_POLL_SECONDS)
-        os._exit(1)  # nobody is left to read a result
-
-    threading.Thread(target=watch, name="tasb-parent-watch", daemon=True).start()
+    # A killed parent runs no clean-up, and the workers wait on a queue they keep open.
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)  # nobody is left to read a result
 
 
 def _start_worker(
     name: str,
-    backend: str,
-    precision: str,
+    backend: Backend,
+    precision: Precision,
     similarity: Similarity | None,
     trust_remote_code: bool,
     devices: Any,
     threads: int,
     parent_pid: int | None = None,
 ) -> None:
-    """Pool initializer: take a device from the shared queue and load the encoder once.
-
-    An error is kept and raised by every call (a raising initializer only breaks the pool).
-    """
+    # Takes a device from the queue and loads the encoder once. An error is kept and raised
+    # by every call: a raising initializer only breaks the pool.
     global _WORKER_ENCODER, _WORKER_START_ERROR  # one encoder per worker process, by design
     if parent_pid is not None:
-        _exit_with_parent(parent_pid)
+        watch = threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True)
+        watch.name = "tasb-parent-watch"
+        watch.start()
     device = devices.get()
     try:
         if backend in ("torch", "onnx-int8+torch") and device == "cpu":
@@ -74,9 +77,9 @@ def _start_worker(
             torch.set_num_threads(threads)
         _WORKER_ENCODER = make_encoder(
             name,
-            backend=backend,  # type: ignore[arg-type]
+            backend=backend,
             device=device,
-            precision=precision,  # type: ignore[arg-type]
+            precision=precision,
             similarity=similarity,
             trust_remote_code=trust_remote_code,
             threads=threads,
@@ -117,47 +120,36 @@ class EncoderPool:
         self,
         name: str,
         *,
-        backend: str = "auto",
+        backend: Backend = "auto",
         workers: int | None = None,
         devices: Sequence[str] | None = None,
-        precision: str = "auto",
+        precision: Precision = "auto",
         similarity: Similarity | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        import weakref
-
         if workers is not None and workers < 1:
             msg = f"workers must be at least 1, got {workers!r}"
             raise ValueError(msg)
-        kind, device, _ = resolve_backend(
-            backend,  # type: ignore[arg-type]
-            devices[0] if devices else None,
-            precision,  # type: ignore[arg-type]
-        )
-        if devices is None:
-            if device.startswith("cuda"):
-                import torch
+        kind, device, _ = resolve_backend(backend, devices[0] if devices else None, precision)
+        if devices is None and device.startswith("cuda"):
+            import torch
 
-                devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-            else:
-                devices = [device]
-        count = workers or (len(devices) if devices[0] != "cpu" else physical_cores())
-        self.workers = count
-        self._devices = list(devices)
-        threads = max(1, physical_cores() // count)
+            devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        self._devices = list(devices or [device])
+        self.workers = workers or (
+            len(self._devices) if self._devices[0] != "cpu" else physical_cores()
+        )
+        threads = max(1, physical_cores() // self.workers)
         self._settings = (name, kind, precision, similarity, trust_remote_code, threads)
         # One slot, so that the finalizer shuts down whichever executor is current.
         self._executors: list[Any] = [self._new_executor()]
         self._finalizer = weakref.finalize(self, _shut_down, self._executors)
         self.worker_pids: set[int] = set()
         self._info: ModelInfo | None = None
-        logger.debug("started %d %s encoder workers on %s", count, kind, list(devices))
+        logger.debug("started %d %s encoder workers on %s", self.workers, kind, self._devices)
 
     def _new_executor(self) -> Any:
-        """Processes started on the first call, each taking the next device."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
+        # Processes start on the first call, each taking the next device.
         name, kind, precision, similarity, trust_remote_code, threads = self._settings
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
@@ -174,32 +166,24 @@ class EncoderPool:
         )
 
     def _restart(self, error: BaseException) -> RuntimeError:
-        """Replace broken workers with unstarted ones; the error to raise, with its cause."""
-        from concurrent.futures.process import BrokenProcessPool
-
+        # Replace broken workers with unstarted ones; return the error to raise.
         _shut_down(self._executors)
         self._executors[0] = self._new_executor()
         if isinstance(error, BrokenProcessPool):
-            msg = (
+            why = (
                 f"An encoder pool worker of {self._settings[0]!r} died ({error}); was it "
-                "killed, or out of memory? The next call starts fresh workers."
+                "killed, or out of memory?"
             )
         else:
-            msg = (
-                f"The encoder pool's workers could not start: {error}. The next call starts "
-                "fresh workers."
-            )
-        return RuntimeError(msg)
+            why = f"The encoder pool's workers could not start: {error}."
+        return RuntimeError(f"{why} The next call starts fresh workers.")
 
     @property
     def info(self) -> ModelInfo:
         """What the model computes (asked of a worker on first use)."""
         if self._info is None:
             self.encode(["info"], role="query", max_tokens=8, batch_size=1)
-        if self._info is None:  # pragma: no cover - encode always sets it
-            msg = "EncoderPool workers did not report the model's description"
-            raise RuntimeError(msg)
-        return self._info
+        return self._info  # type: ignore[return-value]  # set by every encode
 
     @property
     def tokenizer(self) -> Any:
@@ -218,8 +202,6 @@ class EncoderPool:
         # Chunks of similar length, several per worker so that a slow one is not waited on.
         per_chunk = max(batch_size, -(-len(texts) // (self.workers * 4)))
         chunks = [order[i : i + per_chunk] for i in range(0, len(order), per_chunk)]
-        from concurrent.futures.process import BrokenProcessPool
-
         executor = self._executors[0]
         try:
             futures = [
@@ -231,18 +213,15 @@ class EncoderPool:
             results = [future.result() for future in futures]
         except (WorkerStartError, BrokenProcessPool) as exc:
             raise self._restart(exc) from exc
-        vectors: NDArray[np.float32] | None = None
-        truncated = 0
-        for chunk, (result, pid, info) in zip(chunks, results, strict=True):
-            self.worker_pids.add(pid)
-            self._info = info
-            if vectors is None:
-                vectors = np.empty((len(texts), result.vectors.shape[1]), dtype=np.float32)
-            vectors[chunk] = result.vectors
-            truncated += result.truncated
-        if vectors is None:
-            vectors = np.empty((0, self._info.dimension if self._info else 0), np.float32)
-        return EncodeResult(vectors, truncated)
+        self.worker_pids.update(pid for _, pid, _ in results)
+        if not results:
+            empty = np.empty((0, self._info.dimension if self._info else 0), np.float32)
+            return EncodeResult(empty, 0)
+        self._info = results[-1][2]
+        stacked = np.concatenate([result.vectors for result, _, _ in results])
+        vectors = np.empty_like(stacked)
+        vectors[[i for chunk in chunks for i in chunk]] = stacked  # back to input order
+        return EncodeResult(vectors, sum(result.truncated for result, _, _ in results))
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
@@ -258,5 +237,4 @@ class EncoderPool:
 
 
 def _shut_down(executors: list[Any]) -> None:
-    """Stop the current executor's workers without waiting for them."""
     executors[0].shutdown(wait=False, cancel_futures=True)

@@ -1,14 +1,21 @@
-"""Choosing a backend: the user's choice, the environment and the hardware, to one encoder."""
+"""Choosing a backend: the user's choice, the environment and the hardware, to one encoder.
+
+On AMX tiles bfloat16 torch encodes batches of documents faster than the int8 graph, but a
+single text is faster through the graph and loading torch takes seconds: the
+:class:`SplitEncoder` loads torch only when a batch of documents arrives.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.config import BACKEND_ENV_VAR
 from langchain_tasb.encoding.hardware import cpu_has_amx, default_device
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
-from langchain_tasb.encoding.split_encoder import SplitEncoder
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 from langchain_tasb.encoding.types import (
     BACKENDS,
@@ -20,7 +27,18 @@ from langchain_tasb.encoding.types import (
     TorchPrecision,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from langchain_tasb.encoding.types import EncodeResult, Role
+
 logger = logging.getLogger(__name__)
+
+TORCH_BATCH_SIZE = 16
+"""Largest torch batch of documents on CPU: smaller batches keep activations in cache."""
 
 
 def default_backend() -> Backend:
@@ -65,15 +83,13 @@ def resolve_backend(
             raise ValueError(msg)
         return "onnx-int8", "cpu", "float32"
     resolved_device = device or default_device()
-    if precision == "auto":
-        half = resolved_device.startswith("cuda")
-        if backend == "auto" and resolved_device == "cpu":
-            if cpu_has_amx():
-                return "onnx-int8+torch", "cpu", "bfloat16"
-            return "onnx-int8", "cpu", "float32"
-        return "torch", resolved_device, "float16" if half else "float32"
-    # An explicit precision is a torch setting: "auto" honours it with torch.
-    return "torch", resolved_device, precision
+    if precision != "auto":  # an explicit precision is a torch setting
+        return "torch", resolved_device, precision
+    if backend == "auto" and resolved_device == "cpu":
+        if cpu_has_amx():
+            return "onnx-int8+torch", "cpu", "bfloat16"
+        return "onnx-int8", "cpu", "float32"
+    return "torch", resolved_device, "float16" if resolved_device.startswith("cuda") else "float32"
 
 
 def make_encoder(
@@ -92,26 +108,73 @@ def make_encoder(
     """
     kind, resolved_device, resolved_precision = resolve_backend(backend, device, precision)
     logger.debug("encoder for %s: %s on %s (%s)", name, kind, resolved_device, resolved_precision)
-    if kind != "torch":
-        onnx = OnnxEncoder(
-            name, similarity=similarity, trust_remote_code=trust_remote_code, threads=threads
-        )
-        if kind == "onnx-int8":
-            return onnx
-        return SplitEncoder(
-            onnx,
-            lambda: TorchEncoder(
-                name,
-                device="cpu",
-                similarity=similarity,
-                trust_remote_code=trust_remote_code,
-                precision=resolved_precision,
-            ),
-        )
-    return TorchEncoder(
+    load_torch = partial(
+        TorchEncoder,
         name,
         device=resolved_device,
         similarity=similarity,
         trust_remote_code=trust_remote_code,
         precision=resolved_precision,
     )
+    if kind == "torch":
+        return load_torch()
+    onnx = OnnxEncoder(
+        name, similarity=similarity, trust_remote_code=trust_remote_code, threads=threads
+    )
+    return onnx if kind == "onnx-int8" else SplitEncoder(onnx, load_torch)
+
+
+class SplitEncoder:
+    """Queries and single texts on ONNX Runtime; batches of documents on torch (lazily).
+
+    Args:
+        onnx: The int8 ONNX encoder (its ``info`` and tokenizer serve both halves).
+        load_torch: Builds the torch encoder of the same model on first use.
+    """
+
+    def __init__(self, onnx: OnnxEncoder, load_torch: Callable[[], TorchEncoder]) -> None:
+        self.onnx = onnx
+        self.info = onnx.info
+        self._load_torch = load_torch
+        self._torch: TorchEncoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's Hugging Face fast tokenizer (for chunking)."""
+        return self.onnx.tokenizer
+
+    @property
+    def torch_loaded(self) -> bool:
+        """Whether a batch of documents has loaded the torch half yet."""
+        return self._torch is not None
+
+    def _torch_encoder(self) -> TorchEncoder:
+        with self._lock:
+            if self._torch is None:
+                logger.info("loading %s in torch for batches of documents", self.info.name)
+                encoder = self._load_torch()
+                theirs, ours = encoder.info, self.info
+                if (theirs.dimension, theirs.similarity) != (ours.dimension, ours.similarity):
+                    msg = (
+                        f"torch reads {ours.name!r} as {theirs.dimension} dims, "
+                        f"{theirs.similarity}; its ONNX export says {ours.dimension} dims, "
+                        f"{ours.similarity}. Delete the export cache or use one backend."
+                    )
+                    raise ValueError(msg)
+                self._torch = encoder
+            return self._torch
+
+    def encode_fixed(self, text: str, *, role: Role, max_tokens: int) -> NDArray[np.float32]:
+        """A fixed text's vector from the ONNX half, which encodes single texts (remembered)."""
+        return self.onnx.encode_fixed(text, role=role, max_tokens=max_tokens)
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
+    ) -> EncodeResult:
+        """Encode texts for one role: torch for two or more documents, ONNX otherwise."""
+        if role == "query" or len(texts) < 2:
+            return self.onnx.encode(texts, role=role, max_tokens=max_tokens, batch_size=batch_size)
+        return self._torch_encoder().encode(
+            texts, role=role, max_tokens=max_tokens, batch_size=min(batch_size, TORCH_BATCH_SIZE)
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from langchain_tasb.encoding.loading import (
     describe_model,
     load_sentence_transformer,
 )
-from langchain_tasb.encoding.types import EncodeResult, ModelInfo, Role, Similarity, TorchPrecision
+from langchain_tasb.encoding.types import EncodeResult, Role, Similarity, TorchPrecision
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,25 +46,23 @@ class TorchEncoder:
     ) -> None:
         self.device = device or default_device()
         if precision == "float32":
-            base = load_sentence_transformer(name, self.device, trust_remote_code=trust_remote_code)
+            self.model = load_sentence_transformer(
+                name, self.device, trust_remote_code=trust_remote_code
+            )
         else:
-            base = cast_model((name, self.device, trust_remote_code, precision))
-        self.model = base
-        info = describe_model(base, name)
-        if similarity is not None and similarity != info.similarity:
-            info = ModelInfo(**{**info.__dict__, "similarity": similarity})
-        self.info = info
+            self.model = cast_model((name, self.device, trust_remote_code, precision))
+        info = describe_model(self.model, name)
+        self.info = replace(info, similarity=similarity or info.similarity)
         with _MODEL_LOCKS_LOCK:
-            self._lock = _MODEL_LOCKS.setdefault(base, threading.Lock())
+            self._lock = _MODEL_LOCKS.setdefault(self.model, threading.Lock())
         self._tokenizer: Any = None
 
     @property
     def tokenizer(self) -> Any:
         """A private copy of the model's Hugging Face tokenizer (for chunking)."""
-        if self._tokenizer is None:
+        if self._tokenizer is None:  # the lock is held while encoding: take it only once
             with self._lock:
-                if self._tokenizer is None:
-                    self._tokenizer = copy.deepcopy(self.model.tokenizer)
+                self._tokenizer = self._tokenizer or copy.deepcopy(self.model.tokenizer)
         return self._tokenizer
 
     def encode(

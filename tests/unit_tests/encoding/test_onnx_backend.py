@@ -462,7 +462,7 @@ def test_remembered_vectors_are_keyed_by_role_and_survive_a_bad_or_read_only_fil
         msg = "read-only cache"
         raise PermissionError(msg)
 
-    monkeypatch.setattr(onnx_backend.os, "replace", refuse)
+    monkeypatch.setattr(onnx_export.os, "replace", refuse)  # write_json
     other = "another fixed sentence"
     expected = tiny_onnx.encode([other], role="document", max_tokens=64, batch_size=1).vectors[0]
     for _ in range(2):  # computed each time, since it cannot be written down

@@ -12,8 +12,12 @@ from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vect
 from langchain_tasb.encoding import hardware, pool
 from langchain_tasb.encoding.hardware import cpu_flags, cpu_has_amx
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
-from langchain_tasb.encoding.selection import make_encoder, resolve_backend
-from langchain_tasb.encoding.split_encoder import TORCH_BATCH_SIZE, SplitEncoder
+from langchain_tasb.encoding.selection import (
+    TORCH_BATCH_SIZE,
+    SplitEncoder,
+    make_encoder,
+    resolve_backend,
+)
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 
 DOCS = [
