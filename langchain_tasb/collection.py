@@ -1,7 +1,4 @@
-"""``TasbCollection``: the core's collection, a Chroma collection opened with its model.
-
-Framework-free; every skin, ingest and evaluation open one of these.
-"""
+"""``TasbCollection``: the framework-free collection every skin, ingest and evaluation open."""
 
 from __future__ import annotations
 
@@ -38,10 +35,7 @@ WRITE_SLICE = 2048
 
 
 def content_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
-    """An id from the text and ``metadata["source"]``: 32 hex characters of a SHA-256 digest.
-
-    The same text from the same source is stored once; from two sources, twice.
-    """
+    """32 hex characters of a SHA-256 of ``metadata["source"]`` and the text (one per source)."""
     source = "" if metadata is None else str(metadata.get("source", ""))
     data = f"{source}\x00{text}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()[:32]
@@ -136,16 +130,13 @@ class TasbCollection:
             given if given is not None else content_id(text, meta)
             for text, meta, given in zip(items, metas, given_ids, strict=True)
         ]
-        last = {id_: i for i, id_ in enumerate(resolved)}
-        order = sorted(last.values())
-        for start in range(0, len(order), WRITE_SLICE):
-            picked = order[start : start + WRITE_SLICE]
-            slice_texts = [items[i] for i in picked]
-            slice_metas = [metas[i] for i in picked]
-            slice_ids = [resolved[i] for i in picked]
-            validate_records(slice_ids, slice_texts, slice_metas)
-            vectors = self.encoder.embed_documents(slice_texts)
-            self.store.upsert(slice_ids, slice_texts, vectors, slice_metas)
+        picks = sorted({id_: i for i, id_ in enumerate(resolved)}.values())  # the last id wins
+        for start in range(0, len(picks), WRITE_SLICE):
+            rows = picks[start : start + WRITE_SLICE]
+            batch = [items[i] for i in rows]
+            batch_ids, batch_metas = [resolved[i] for i in rows], [metas[i] for i in rows]
+            validate_records(batch_ids, batch, batch_metas)
+            self.store.upsert(batch_ids, batch, self.encoder.embed_documents(batch), batch_metas)
         return resolved
 
     def delete(

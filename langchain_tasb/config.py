@@ -51,11 +51,7 @@ def default_fetch_k(k: int) -> int:
 
 
 def cache_root() -> Path:
-    """The folder every cache lives under (read on every call, not created here).
-
-    ``$TASB_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/langchain-tasb``, else
-    ``~/.cache/langchain-tasb``.
-    """
+    """``$TASB_CACHE_DIR``, else ``$XDG_CACHE_HOME/langchain-tasb``, else ``~/.cache/...``."""
     configured = os.environ.get(CACHE_ENV_VAR)
     if configured:
         return Path(configured).expanduser()
@@ -64,9 +60,7 @@ def cache_root() -> Path:
 
 
 def manifest_save_seconds() -> float:
-    """Seconds between manifest saves in an index run: ``$TASB_MANIFEST_SAVE_SECONDS`` or 30.
-
-    0 saves after every file.
+    """Seconds between manifest saves: ``$TASB_MANIFEST_SAVE_SECONDS`` (0: every file), or 30.
 
     Raises:
         ValueError: If the variable is set to something other than a number >= 0.

@@ -1,11 +1,7 @@
-"""Where Chroma lives: the connection fields every skin takes, declared once.
-
-The names are langchain-chroma's, plus ``url`` (the ``tasb`` command's ``--chroma-url``).
-"""
+"""Where Chroma lives: the connection fields every skin takes (langchain-chroma's, and ``url``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -17,10 +13,7 @@ _Secret = Annotated[SecretStr | str, Field(union_mode="left_to_right")]
 
 
 class Connection(BaseModel):
-    """Where Chroma lives: at most one of ``client``, ``persist_directory``, ``url``, ``host``.
-
-    In-memory (``EphemeralClient``) when nothing is given.
-    """
+    """One of ``client``, ``persist_directory``, ``url`` or ``host``; in memory when none."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
@@ -41,13 +34,8 @@ class Connection(BaseModel):
     """A ready Chroma client."""
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Connection:
-        """The connection fields found in ``options`` (other keys are ignored)."""
-        return cls(**{key: options[key] for key in CONNECTION_FIELDS if key in options})
-
-    @classmethod
     def pop_from(cls, options: dict[str, Any]) -> Connection:
-        """Like :meth:`from_options`, removing the fields from ``options``."""
+        """The connection fields found in ``options``, removed from it (other keys stay)."""
         return cls(**{key: options.pop(key) for key in CONNECTION_FIELDS if key in options})
 
     def given(self) -> bool:

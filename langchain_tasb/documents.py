@@ -132,10 +132,9 @@ class DocumentCollection:
     ) -> Self:
         """A collection filled with ``texts``; ``kwargs`` are the other arguments to open it.
 
-        With no ``collection_name`` and no place, the collection gets a fresh unique name:
-        in-memory Chroma clients share one store per process.
+        Without a ``collection_name`` or a place it gets a fresh name (in-memory stores are shared).
         """
-        if "collection_name" not in kwargs and not Connection.from_options(kwargs).given():
+        if "collection_name" not in kwargs and not Connection.pop_from(dict(kwargs)).given():
             kwargs["collection_name"] = f"tasb-{uuid.uuid4().hex[:12]}"
         opened = cls(embedding=embedding, **kwargs)
         opened.add_texts(texts, metadatas, ids=ids)

@@ -102,20 +102,12 @@ class SearchSettings:
                 )
                 raise TypeError(msg)
 
-    @property
-    def candidates(self) -> int:
-        """``fetch_k`` as resolved when the settings were made."""
-        return self.fetch_k or default_fetch_k(self.k)
-
     @classmethod
     def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
         """Settings from keyword options; an unknown option is a TypeError naming them all."""
-        unknown = sorted(set(options) - set(SETTING_NAMES))
-        if unknown or "search_type" in options:
-            msg = (
-                f"Unknown search arguments {unknown or ['search_type']}; expected some of "
-                f"{SETTING_NAMES[1:]}"
-            )
+        unknown = sorted(set(options) - set(SETTING_NAMES[1:]))
+        if unknown:
+            msg = f"Unknown search arguments {unknown}; expected some of {SETTING_NAMES[1:]}"
             raise TypeError(msg)
         return cls(search_type, **options)  # type: ignore[arg-type]
 
@@ -157,20 +149,13 @@ def search(
     query: str | None = None,
     vector: Sequence[float] | None = None,
 ) -> list[ScoredHit]:
-    """Search ``target`` as ``settings`` say (a ``score_threshold`` may leave fewer than ``k``).
+    """Search ``target`` as ``settings`` say, best first (a threshold may leave fewer than k).
 
-    Args:
-        target: The collection and its model.
-        settings: What to search for and how.
-        query: The query text (embedded unless ``vector`` is given; hybrid needs it).
-        vector: The query's embedding, when already computed.
-
-    Returns:
-        The hits, best first.
+    ``query`` is embedded unless its ``vector`` is given; a hybrid search needs ``query``.
 
     Raises:
-        ValueError: With neither ``query`` nor ``vector``, a hybrid search without ``query``,
-            or a filter Chroma refuses.
+        ValueError: Neither ``query`` nor ``vector``, hybrid without ``query``, or a filter
+            Chroma refuses.
     """
     if vector is None:
         if query is None:
@@ -178,6 +163,7 @@ def search(
             raise ValueError(msg)
         vector = target.encoder.embed_query(query)
     chroma, threshold = target.store, settings.score_threshold
+    fetch_k = settings.fetch_k or default_fetch_k(settings.k)  # resolved in __post_init__
     extras: dict[str, tuple[float, float]] = {}
     if settings.search_type == "hybrid":
         if query is None:
@@ -189,7 +175,7 @@ def search(
             target,
             query,
             settings.k,
-            fetch_k=settings.candidates,
+            fetch_k=fetch_k,
             fusion=settings.fusion,
             alpha=settings.alpha,
             filter=settings.filter,
@@ -202,7 +188,7 @@ def search(
         mmr = settings.search_type == "mmr"
         hits = chroma.query(
             vector,
-            max(settings.candidates, settings.k) if mmr else settings.k,
+            max(fetch_k, settings.k) if mmr else settings.k,
             where=settings.filter,
             where_document=settings.where_document,
             with_vectors=mmr,

@@ -35,10 +35,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     """A LangChain vector store on a Chroma collection created for inner-product search.
 
     Scores are dot products (higher is better); relevance is a calibrated logistic of the dot
-    product, in [0, 1]. Opening checks the collection's distance space and model. Opening,
-    writing and ``from_texts`` are :class:`~langchain_tasb.documents.DocumentCollection`'s
-    (its init args); this class adds LangChain's searches and :meth:`as_retriever`.
-    Each async twin runs its sync twin in a worker thread.
+    product, in [0, 1]. Opening (the init args), writing and ``from_texts`` are
+    :class:`~langchain_tasb.documents.DocumentCollection`'s. Async twins run in a thread.
     """
 
     def _search(
@@ -64,9 +62,8 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         )
 
     def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
-        """Documents for ``query`` by ``search_type``.
+        """Documents for ``query`` by ``search_type`` (any of SearchSettings, "hybrid" too).
 
-        ``search_type`` is "similarity", "mmr", "similarity_score_threshold" or "hybrid";
         ``kwargs`` are the other :class:`~langchain_tasb.search.SearchSettings` fields.
         """
         return [to_document(hit) for hit in self._search(search_type, query, **kwargs)]
