@@ -41,12 +41,8 @@ def scored_document(hit: ScoredHit) -> Document:
     scores = hit.scores()
     clash = sorted(set(hit.metadata) & set(scores))
     if clash:
-        logger.warning(
-            "record %s holds metadata keys %s, which a search result sets to its scores: "
-            "the scores replace them (re-write the record with other key names)",
-            hit.id,
-            clash,
-        )
+        msg = "record %s has metadata keys %s, which a result sets to its scores: rename them"
+        logger.warning(msg, hit.id, clash)
     return Document(page_content=hit.text, metadata={**hit.metadata, **scores}, id=hit.id)
 
 

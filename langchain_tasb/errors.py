@@ -1,7 +1,5 @@
 """Exceptions a caller can catch and act on."""
 
-from __future__ import annotations
-
 
 class CollectionMismatchError(ValueError):
     """An existing collection would misrank: its space is not ``ip``, or another model filled it."""

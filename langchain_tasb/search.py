@@ -96,10 +96,7 @@ class SearchSettings:
         for name in ("filter", "where_document"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Mapping):
-                msg = (
-                    f"{name} must be a dict (a Chroma filter) or None, got "
-                    f"{type(value).__name__}: {value!r}"
-                )
+                msg = f"{name} must be a dict (a Chroma filter) or None, got {value!r}"
                 raise TypeError(msg)
 
     @classmethod
