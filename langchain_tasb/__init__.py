@@ -1,9 +1,7 @@
 """TAS-B dense retrieval for LangChain on an inner-product Chroma collection.
 
-The public names below load their modules on first use (PEP 562), so that importing a module
-of this package that needs neither LangChain nor Chroma (``langchain_tasb.encoding.model``,
-``langchain_tasb.testing``, ``langchain_tasb.evaluation``) does not import them either: the
-GPU benchmark runs where only torch and sentence-transformers are installed.
+The heavier public names load their modules on first use (PEP 562), so that a module needing
+neither LangChain nor Chroma (``encoding.model``, ``testing``, ``evaluation``) imports neither.
 """
 
 from __future__ import annotations
@@ -12,19 +10,20 @@ import importlib
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from langchain_tasb.config import DEFAULT_MODEL_NAME
+from langchain_tasb.errors import (
+    ChromaUnavailableError,
+    CollectionMismatchError,
+    CollectionNotFoundError,
+    ModelMismatchError,
+    SpaceMismatchError,
+    StoreLockedError,
+)
+
 if TYPE_CHECKING:
     from langchain_tasb.chroma.settings import HnswSettings
-    from langchain_tasb.config import DEFAULT_MODEL_NAME
     from langchain_tasb.embeddings import TasbEmbeddings
     from langchain_tasb.encoding.types import ModelInfo
-    from langchain_tasb.errors import (
-        ChromaUnavailableError,
-        CollectionMismatchError,
-        CollectionNotFoundError,
-        ModelMismatchError,
-        SpaceMismatchError,
-        StoreLockedError,
-    )
     from langchain_tasb.retriever import TasbRetriever
     from langchain_tasb.scoring import RelevanceScale
     from langchain_tasb.vectorstore import TasbVectorStore
@@ -35,16 +34,9 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
     __version__ = "0.0.0"
 
 _MODULE_OF = {
-    "DEFAULT_MODEL_NAME": "config",
-    "ChromaUnavailableError": "errors",
-    "CollectionMismatchError": "errors",
-    "CollectionNotFoundError": "errors",
     "HnswSettings": "chroma.settings",
     "ModelInfo": "encoding.types",
-    "ModelMismatchError": "errors",
     "RelevanceScale": "scoring",
-    "SpaceMismatchError": "errors",
-    "StoreLockedError": "errors",
     "TasbEmbeddings": "embeddings",
     "TasbRetriever": "retriever",
     "TasbVectorStore": "vectorstore",

@@ -1,13 +1,10 @@
-"""``TasbCollection``: the core's collection, a Chroma collection opened with its model.
-
-Framework-free; every skin, ingest and evaluation open one of these.
-"""
+"""``TasbCollection``: the framework-free collection every skin, ingest and evaluation open."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.catalog import check_collection_name
@@ -19,7 +16,6 @@ from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
 from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.hybrid.lexical import attach_persisted
-from langchain_tasb.ids import content_id
 from langchain_tasb.metadata import check_user_metadata
 from langchain_tasb.search import search
 from langchain_tasb.validation import check_texts
@@ -38,26 +34,11 @@ logger = logging.getLogger(__name__)
 WRITE_SLICE = 2048
 
 
-def default_encoder(
-    client: Any, collection_name: str, factory: Callable[..., TextEncoder] = TasbModel
-) -> TextEncoder:
-    """``$TASB_MODEL`` when set, else the model recorded in the collection, else TAS-B."""
-    if not os.environ.get(MODEL_ENV_VAR):
-        recorded = recorded_model_name(client, collection_name)
-        if recorded:
-            logger.info("using model %s recorded in collection %s", recorded, collection_name)
-            return factory(model_name=recorded)
-    return factory()
-
-
-def fresh_collection_name(options: Mapping[str, Any]) -> str | None:
-    """A unique collection name when ``options`` name neither a collection nor a place.
-
-    In-memory Chroma clients share one store per process, so two builds must not share one.
-    """
-    if "collection_name" in options or Connection.from_options(options).given():
-        return None
-    return f"tasb-{uuid.uuid4().hex[:12]}"
+def content_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
+    """32 hex characters of a SHA-256 of ``metadata["source"]`` and the text (one per source)."""
+    source = "" if metadata is None else str(metadata.get("source", ""))
+    data = f"{source}\x00{text}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 class TasbCollection:
@@ -66,7 +47,8 @@ class TasbCollection:
     Opening checks the distance space and that the same model (by its output) filled it.
 
     Args:
-        encoder: the model; defaults as :func:`default_encoder` says.
+        encoder: the model; default ``$TASB_MODEL`` when set, else the model recorded in the
+            collection, else TAS-B.
         collection_name: the Chroma collection.
         connection: where Chroma lives; in-memory when empty.
         hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
@@ -89,11 +71,13 @@ class TasbCollection:
     ) -> None:
         check_collection_name(collection_name)  # before connecting or loading a model
         self.client = (connection or Connection()).connect()
-        self.encoder: TextEncoder = (
-            encoder
-            if encoder is not None
-            else default_encoder(self.client, collection_name, model_factory)
-        )
+        recorded = None
+        if encoder is None and not os.environ.get(MODEL_ENV_VAR):
+            recorded = recorded_model_name(self.client, collection_name)
+        if recorded:
+            logger.info("using model %s recorded in collection %s", recorded, collection_name)
+            encoder = model_factory(model_name=recorded)
+        self.encoder: TextEncoder = encoder if encoder is not None else model_factory()
         self.store = ChromaStore.open(
             self.client,
             collection_name,
@@ -105,17 +89,9 @@ class TasbCollection:
             metadata=collection_metadata,
             create=create_collection_if_not_exists,
         )
+        self.collection_name: str = self.store.name
+        self.relevance_scale: RelevanceScale = self.store.relevance
         attach_persisted(self)
-
-    @property
-    def collection_name(self) -> str:
-        """The Chroma collection's name."""
-        return self.store.name
-
-    @property
-    def relevance_scale(self) -> RelevanceScale:
-        """The calibrated map from dot product to relevance recorded in the collection."""
-        return self.store.relevance
 
     def search(
         self,
@@ -143,12 +119,10 @@ class TasbCollection:
             ValueError: a metadata key is reserved or set by search results; nothing written.
         """
         items = check_texts(texts)
-        if metadatas is not None and len(metadatas) != len(items):
-            msg = f"Got {len(items)} texts but {len(metadatas)} metadatas; pass one per text"
-            raise ValueError(msg)
-        if ids is not None and len(ids) != len(items):
-            msg = f"Got {len(items)} texts but {len(ids)} ids; pass one per text (None to derive)"
-            raise ValueError(msg)
+        for name, given in (("metadatas", metadatas), ("ids", ids)):
+            if given is not None and len(given) != len(items):
+                msg = f"Got {len(items)} texts but {len(given)} {name}; pass one per text"
+                raise ValueError(msg)
         metas = list(metadatas) if metadatas is not None else [None] * len(items)
         check_user_metadata(metas)
         given_ids: Sequence[str | None] = ids or [None] * len(items)
@@ -156,16 +130,13 @@ class TasbCollection:
             given if given is not None else content_id(text, meta)
             for text, meta, given in zip(items, metas, given_ids, strict=True)
         ]
-        last = {id_: i for i, id_ in enumerate(resolved)}
-        order = sorted(last.values())
-        for start in range(0, len(order), WRITE_SLICE):
-            picked = order[start : start + WRITE_SLICE]
-            slice_texts = [items[i] for i in picked]
-            slice_metas = [metas[i] for i in picked]
-            slice_ids = [resolved[i] for i in picked]
-            validate_records(slice_ids, slice_texts, slice_metas)
-            vectors = self.encoder.embed_documents(slice_texts)
-            self.store.upsert(slice_ids, slice_texts, vectors, slice_metas)
+        picks = sorted({id_: i for i, id_ in enumerate(resolved)}.values())  # the last id wins
+        for start in range(0, len(picks), WRITE_SLICE):
+            rows = picks[start : start + WRITE_SLICE]
+            batch = [items[i] for i in rows]
+            batch_ids, batch_metas = [resolved[i] for i in rows], [metas[i] for i in rows]
+            validate_records(batch_ids, batch, batch_metas)
+            self.store.upsert(batch_ids, batch, self.encoder.embed_documents(batch), batch_metas)
         return resolved
 
     def delete(

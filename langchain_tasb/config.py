@@ -20,17 +20,8 @@ DEFAULT_COLLECTION_NAME = "tasb"
 DEFAULT_K = 4
 """Hits per search when none is asked for: by every skin (LangChain's own default)."""
 
-MIN_FETCH_K = 20
-"""Fewest candidates MMR picks from, and hybrid search takes from each side."""
-
 DEFAULT_FUSION: Literal["rrf"] = "rrf"
 """How hybrid search fuses when not told: reciprocal rank fusion."""
-
-
-def default_fetch_k(k: int) -> int:
-    """Candidates for MMR and for each side of hybrid search when none are asked for."""
-    return max(MIN_FETCH_K, 4 * k)
-
 
 MODEL_ENV_VAR = "TASB_MODEL"
 """Environment variable naming the model to load when none is given."""
@@ -53,29 +44,23 @@ MANIFEST_SAVE_ENV_VAR = "TASB_MANIFEST_SAVE_SECONDS"
 DEFAULT_MANIFEST_SAVE_SECONDS = 30.0
 """How often a running index saves its manifests unless ``$TASB_MANIFEST_SAVE_SECONDS`` says."""
 
-CACHE_DIR_NAME = "langchain-tasb"
-"""The cache root's folder name under ``$XDG_CACHE_HOME`` (or ``~/.cache``)."""
+
+def default_fetch_k(k: int) -> int:
+    """Candidates for MMR and for each side of hybrid search when none are asked for."""
+    return max(20, 4 * k)
 
 
 def cache_root() -> Path:
-    """The folder every langchain-tasb cache lives under.
-
-    ``$TASB_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/langchain-tasb``, else
-    ``~/.cache/langchain-tasb`` (``~`` expanded); read on every call, and not created here.
-    """
+    """``$TASB_CACHE_DIR``, else ``$XDG_CACHE_HOME/langchain-tasb``, else ``~/.cache/...``."""
     configured = os.environ.get(CACHE_ENV_VAR)
     if configured:
         return Path(configured).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / CACHE_DIR_NAME
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "langchain-tasb"
 
 
 def manifest_save_seconds() -> float:
-    """Seconds between saves of the indexing manifests during a run (and one at the end).
-
-    ``$TASB_MANIFEST_SAVE_SECONDS`` when set (0 saves after every file), else
-    :data:`DEFAULT_MANIFEST_SAVE_SECONDS`.
+    """Seconds between manifest saves: ``$TASB_MANIFEST_SAVE_SECONDS`` (0: every file), or 30.
 
     Raises:
         ValueError: If the variable is set to something other than a number >= 0.

@@ -1,23 +1,19 @@
-"""Where Chroma lives: the connection fields every skin takes, declared once.
-
-The names are langchain-chroma's, plus ``url`` (the ``tasb`` command's ``--chroma-url``).
-"""
+"""Where Chroma lives: the connection fields every skin takes (langchain-chroma's, and ``url``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
 
+# A str is tried as a SecretStr first, so every header value is hidden from repr and dumps.
+_Secret = Annotated[SecretStr | str, Field(union_mode="left_to_right")]
+
 
 class Connection(BaseModel):
-    """Where Chroma lives: at most one of ``client``, ``persist_directory``, ``url``, ``host``.
-
-    In-memory (``EphemeralClient``) when nothing is given.
-    """
+    """One of ``client``, ``persist_directory``, ``url`` or ``host``; in memory when none."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
@@ -31,52 +27,21 @@ class Connection(BaseModel):
     """Use https for the Chroma server."""
     url: str | None = None
     """Chroma server URL, ``http(s)://HOST[:PORT]`` (instead of ``host``/``port``/``ssl``)."""
-    headers: dict[str, SecretStr | str] | None = None
+    headers: dict[str, _Secret] | None = None
     """Extra HTTP headers for the Chroma server. Values are kept as ``SecretStr`` so that
     ``repr``, dumps and traces show ``**********``; only the Chroma client gets them."""
     client: Any = None
     """A ready Chroma client."""
 
-    @field_validator("headers", mode="after")
-    @classmethod
-    def _hide_header_values(
-        cls, headers: dict[str, SecretStr | str] | None
-    ) -> dict[str, SecretStr | str] | None:
-        if headers is None:
-            return None
-        return {
-            key: SecretStr(value) if isinstance(value, str) else value
-            for key, value in headers.items()
-        }
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> Connection:
-        """The connection fields found in ``options`` (other keys are ignored)."""
-        return cls(**{key: options[key] for key in CONNECTION_FIELDS if key in options})
-
     @classmethod
     def pop_from(cls, options: dict[str, Any]) -> Connection:
-        """Like :meth:`from_options`, removing the fields from ``options``."""
+        """The connection fields found in ``options``, removed from it (other keys stay)."""
         return cls(**{key: options.pop(key) for key in CONNECTION_FIELDS if key in options})
-
-    def connection(self) -> Connection:
-        """These fields alone (for a class that has them among others)."""
-        return Connection(**{key: getattr(self, key) for key in CONNECTION_FIELDS})
 
     def given(self) -> bool:
         """Whether a place is named (a client, a directory or a server)."""
-        return any(
-            getattr(self, key) is not None for key in ("persist_directory", "host", "url", "client")
-        )
-
-    def revealed_headers(self) -> dict[str, str] | None:
-        """The header values themselves, for the Chroma client only."""
-        if self.headers is None:
-            return None
-        return {
-            key: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for key, value in self.headers.items()
-        }
+        places = (self.persist_directory, self.host, self.url, self.client)
+        return any(place is not None for place in places)
 
     def connect(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
         """The Chroma client these fields name (``timeout``: seconds per server request).
@@ -91,13 +56,17 @@ class Connection(BaseModel):
                 msg = f"Pass url= or host=/port=, not both (got url={self.url!r}, host={host!r})"
                 raise ValueError(msg)
             host, port, ssl = parse_chroma_url(self.url)
+        headers = {
+            key: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for key, value in (self.headers or {}).items()
+        }
         return connect(
             client=self.client,
             persist_directory=self.persist_directory,
             host=host,
             port=port,
             ssl=ssl,
-            headers=self.revealed_headers(),
+            headers=headers,
             timeout=timeout,
         )
 

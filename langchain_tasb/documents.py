@@ -1,17 +1,14 @@
-"""The LangChain skin's base: a core collection written and read as LangChain ``Document`` s.
-
-:func:`to_document` and :func:`scored_document` are the one place a
-:class:`~langchain_tasb.search.ScoredHit` becomes a ``Document``.
-"""
+"""The LangChain skin's base: a core collection written and read as LangChain ``Document`` s."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
-from langchain_tasb.collection import TasbCollection, fresh_collection_name
+from langchain_tasb.collection import TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.connection import CONNECTION_FIELDS, Connection
 from langchain_tasb.embeddings import TasbEmbeddings, as_embeddings
@@ -22,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from langchain_core.embeddings import Embeddings
+    from typing_extensions import Self
 
     from langchain_tasb.chroma.records import Hit
     from langchain_tasb.chroma.settings import HnswSettings
@@ -32,8 +30,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_C = TypeVar("_C", bound="DocumentCollection")
-
 
 def to_document(hit: Hit | ScoredHit) -> Document:
     """A hit as a Document: its text, id and user metadata (no reserved ``_tasb_`` keys)."""
@@ -41,20 +37,12 @@ def to_document(hit: Hit | ScoredHit) -> Document:
 
 
 def scored_document(hit: ScoredHit) -> Document:
-    """A hit as a Document whose metadata also holds the hit's scores.
-
-    A record written around this package whose metadata holds a score key is logged at
-    WARNING, and the score takes its place.
-    """
+    """A hit as a Document whose metadata also holds its scores (replacing clashing keys)."""
     scores = hit.scores()
     clash = sorted(set(hit.metadata) & set(scores))
     if clash:
-        logger.warning(
-            "record %s holds metadata keys %s, which a search result sets to its scores: "
-            "the scores replace them (re-write the record with other key names)",
-            hit.id,
-            clash,
-        )
+        msg = "record %s has metadata keys %s, which a result sets to its scores: rename them"
+        logger.warning(msg, hit.id, clash)
     return Document(page_content=hit.text, metadata={**hit.metadata, **scores}, id=hit.id)
 
 
@@ -97,36 +85,16 @@ class DocumentCollection:
             model_factory=TasbEmbeddings,
         )
         self._embedding = as_embeddings(self.core.encoder)
+        self.encoder: TextEncoder = self.core.encoder
+        self.store: ChromaStore = self.core.store
+        self.client: Any = self.core.client
+        self.collection_name: str = self.core.collection_name
+        self.relevance_scale: RelevanceScale = self.core.relevance_scale
 
     @property
     def embeddings(self) -> Embeddings:
         """The embedding model this store encodes with."""
         return self._embedding
-
-    @property
-    def encoder(self) -> TextEncoder:
-        """The core's view of :attr:`embeddings`."""
-        return self.core.encoder
-
-    @property
-    def store(self) -> ChromaStore:
-        """The collection gateway."""
-        return self.core.store
-
-    @property
-    def client(self) -> Any:
-        """The Chroma client."""
-        return self.core.client
-
-    @property
-    def collection_name(self) -> str:
-        """The Chroma collection's name."""
-        return self.core.collection_name
-
-    @property
-    def relevance_scale(self) -> RelevanceScale:
-        """The calibrated map from dot product to relevance recorded in the collection."""
-        return self.core.relevance_scale
 
     def add_texts(
         self,
@@ -150,22 +118,20 @@ class DocumentCollection:
 
     @classmethod
     def from_texts(
-        cls: type[_C],
+        cls,
         texts: list[str],
         embedding: Embeddings,
         metadatas: list[dict[str, Any]] | None = None,
         *,
         ids: list[str] | None = None,
         **kwargs: Any,
-    ) -> _C:
+    ) -> Self:
         """A collection filled with ``texts``; ``kwargs`` are the other arguments to open it.
 
-        With no ``collection_name`` and no place, the collection gets a fresh unique name:
-        in-memory Chroma clients share one store per process.
+        Without a ``collection_name`` or a place it gets a fresh name (in-memory stores are shared).
         """
-        fresh = fresh_collection_name(kwargs)
-        if fresh is not None:
-            kwargs["collection_name"] = fresh
+        if "collection_name" not in kwargs and not Connection.pop_from(dict(kwargs)).given():
+            kwargs["collection_name"] = f"tasb-{uuid.uuid4().hex[:12]}"
         opened = cls(embedding=embedding, **kwargs)
         opened.add_texts(texts, metadatas, ids=ids)
         return opened

@@ -1,13 +1,8 @@
 """Exceptions a caller can catch and act on."""
 
-from __future__ import annotations
-
 
 class CollectionMismatchError(ValueError):
-    """An existing Chroma collection cannot serve this model without misranking.
-
-    Its distance space is not ``ip``, or another model (or dimension) filled it.
-    """
+    """An existing collection would misrank: its space is not ``ip``, or another model filled it."""
 
 
 class SpaceMismatchError(CollectionMismatchError):

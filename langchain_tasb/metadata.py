@@ -15,34 +15,26 @@ if TYPE_CHECKING:
 RESERVED_PREFIX = "_tasb_"
 """Metadata keys starting with this belong to langchain-tasb, not to the user."""
 
-
 RESULT_KEYS = ("score", "relevance", "fused_score", "bm25_score")
 """Metadata keys a search result sets to its scores; a user's record may not hold them."""
 
 
-def is_reserved(key: str) -> bool:
-    """Whether ``key`` is one of langchain-tasb's own record keys."""
-    return key.startswith(RESERVED_PREFIX)
-
-
 def user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """``metadata`` without langchain-tasb's reserved keys (a new dict; ``{}`` for None)."""
-    return {key: value for key, value in (metadata or {}).items() if not is_reserved(key)}
+    return {k: v for k, v in (metadata or {}).items() if not k.startswith(RESERVED_PREFIX)}
 
 
 def reserved_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """Only langchain-tasb's reserved keys of ``metadata`` (what :func:`user_metadata` drops)."""
-    return {key: value for key, value in (metadata or {}).items() if is_reserved(key)}
+    return {k: v for k, v in (metadata or {}).items() if k.startswith(RESERVED_PREFIX)}
 
 
 def is_refused(key: object) -> bool:
     """Whether a user's metadata may not hold ``key``: a reserved or a result key."""
-    return isinstance(key, str) and (is_reserved(key) or key in RESULT_KEYS)
+    return isinstance(key, str) and (key.startswith(RESERVED_PREFIX) or key in RESULT_KEYS)
 
 
-def check_user_metadata(
-    metadatas: Sequence[Mapping[str, Any] | None], argument: str = "metadatas"
-) -> None:
+def check_user_metadata(metadatas: Sequence[Mapping[str, Any] | None]) -> None:
     """Refuse user metadata holding a reserved (``_tasb_``) or result key.
 
     Raises:
@@ -52,7 +44,7 @@ def check_user_metadata(
         refused = sorted(key for key in metadata or {} if is_refused(key))
         if refused:
             msg = (
-                f"{argument}[{i}] has metadata keys {refused}: keys starting with "
+                f"metadatas[{i}] has metadata keys {refused}: keys starting with "
                 f"{RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
                 f"{list(RESULT_KEYS)} are set on search results to the hit's scores; "
                 "rename them"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -86,10 +86,7 @@ class TasbRetriever(Connection, BaseRetriever):
     @property
     def store(self) -> DocumentCollection:
         """The collection searched (always set after construction)."""
-        if self.vectorstore is None:  # pragma: no cover - the validator sets it
-            msg = "TasbRetriever has no vectorstore"
-            raise RuntimeError(msg)
-        return self.vectorstore
+        return cast("DocumentCollection", self.vectorstore)
 
     @classmethod
     def from_texts(

@@ -43,11 +43,8 @@ class RelevanceScale:
     def relevance(self, dot: float) -> float:
         """Relevance in [0, 1], strictly increasing in ``dot`` (saturating far from center)."""
         z = (dot - self.center) / self.scale
-        # Two branches keep exp() from overflowing for very large |z|.
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
+        e = math.exp(-abs(z))  # never overflows, however far from the center
+        return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
 
     def dot_for(self, relevance: float) -> float:
         """The dot product at which relevance equals ``relevance`` (the inverse map)."""

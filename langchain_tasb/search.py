@@ -1,8 +1,4 @@
-"""The one search: a query (or its vector) and :class:`SearchSettings` to :class:`ScoredHit` s.
-
-Every skin calls :func:`search`, so all get the same dispatch, checks and scores; this module
-knows no framework's types.
-"""
+"""The one search every skin calls: a query (or its vector) and settings to scored hits."""
 
 from __future__ import annotations
 
@@ -22,7 +18,6 @@ from langchain_tasb.scoring import mmr_select
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from langchain_tasb.chroma.records import Hit
     from langchain_tasb.collection import TasbCollection
 
 logger = logging.getLogger(__name__)
@@ -38,12 +33,7 @@ def _check_positive_int(name: str, value: object) -> None:
 
 
 def _check_unit(name: str, value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0.0 <= value <= 1.0
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         msg = f"{name} must be a number from 0 to 1, got {value!r}"
         raise ValueError(msg)
 
@@ -87,12 +77,11 @@ class SearchSettings:
         if self.fetch_k is None:
             object.__setattr__(self, "fetch_k", default_fetch_k(self.k))
         _check_positive_int("fetch_k", self.fetch_k)
-        if self.score_threshold is None:
-            if self.search_type == "similarity_score_threshold":
-                msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
-                raise ValueError(msg)
-        else:
+        if self.score_threshold is not None:
             _check_unit("score_threshold", self.score_threshold)
+        elif self.search_type == "similarity_score_threshold":
+            msg = "search_type='similarity_score_threshold' needs score_threshold (0 to 1)"
+            raise ValueError(msg)
         _check_unit("lambda_mult", self.lambda_mult)
         _check_unit("alpha", self.alpha)
         if self.ids is not None and (isinstance(self.ids, str) or not self.ids):
@@ -107,26 +96,15 @@ class SearchSettings:
         for name in ("filter", "where_document"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Mapping):
-                msg = (
-                    f"{name} must be a dict (a Chroma filter) or None, got "
-                    f"{type(value).__name__}: {value!r}"
-                )
+                msg = f"{name} must be a dict (a Chroma filter) or None, got {value!r}"
                 raise TypeError(msg)
-
-    @property
-    def candidates(self) -> int:
-        """``fetch_k`` as resolved when the settings were made."""
-        return self.fetch_k or default_fetch_k(self.k)
 
     @classmethod
     def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
         """Settings from keyword options; an unknown option is a TypeError naming them all."""
-        unknown = sorted(set(options) - set(SETTING_NAMES))
-        if unknown or "search_type" in options:
-            msg = (
-                f"Unknown search arguments {unknown or ['search_type']}; expected some of "
-                f"{SETTING_NAMES[1:]}"
-            )
+        unknown = sorted(set(options) - set(SETTING_NAMES[1:]))
+        if unknown:
+            msg = f"Unknown search arguments {unknown}; expected some of {SETTING_NAMES[1:]}"
             raise TypeError(msg)
         return cls(search_type, **options)  # type: ignore[arg-type]
 
@@ -156,12 +134,9 @@ class ScoredHit:
 
     def scores(self) -> dict[str, float]:
         """``score`` and ``relevance``, plus ``fused_score`` and ``bm25_score`` when set."""
-        out = {"score": self.score, "relevance": self.relevance}
-        if self.fused_score is not None:
-            out["fused_score"] = self.fused_score
-        if self.bm25_score is not None:
-            out["bm25_score"] = self.bm25_score
-        return out
+        scores: dict[str, float | None] = {"score": self.score, "relevance": self.relevance}
+        scores |= {"fused_score": self.fused_score, "bm25_score": self.bm25_score}
+        return {key: value for key, value in scores.items() if value is not None}
 
 
 def search(
@@ -171,30 +146,22 @@ def search(
     query: str | None = None,
     vector: Sequence[float] | None = None,
 ) -> list[ScoredHit]:
-    """Search ``target`` as ``settings`` say (a ``score_threshold`` may leave fewer than ``k``).
+    """Search ``target`` as ``settings`` say, best first (a threshold may leave fewer than k).
 
-    Args:
-        target: The collection and its model.
-        settings: What to search for and how.
-        query: The query text (embedded unless ``vector`` is given; hybrid needs it).
-        vector: The query's embedding, when already computed.
-
-    Returns:
-        The hits, best first.
+    ``query`` is embedded unless its ``vector`` is given; a hybrid search needs ``query``.
 
     Raises:
-        ValueError: With neither ``query`` nor ``vector``, a hybrid search without ``query``,
-            or a filter Chroma refuses.
+        ValueError: Neither ``query`` nor ``vector``, hybrid without ``query``, or a filter
+            Chroma refuses.
     """
     if vector is None:
         if query is None:
             msg = "search needs a query or a vector; got neither"
             raise ValueError(msg)
         vector = target.encoder.embed_query(query)
-    where, where_document = settings.filter, settings.where_document
-    chroma = target.store
+    chroma, threshold = target.store, settings.score_threshold
+    fetch_k = settings.fetch_k or default_fetch_k(settings.k)  # resolved in __post_init__
     extras: dict[str, tuple[float, float]] = {}
-    hits: list[Hit]
     if settings.search_type == "hybrid":
         if query is None:
             msg = "search_type='hybrid' needs the query text (for BM25), not only a vector"
@@ -205,7 +172,7 @@ def search(
             target,
             query,
             settings.k,
-            fetch_k=settings.candidates,
+            fetch_k=fetch_k,
             fusion=settings.fusion,
             alpha=settings.alpha,
             filter=settings.filter,
@@ -214,47 +181,39 @@ def search(
         )
         hits = [item.hit for item in fused]
         extras = {item.hit.id: (item.fused_score, item.bm25_score) for item in fused}
-    elif settings.search_type == "mmr":
-        candidates = chroma.query(
+    else:
+        mmr = settings.search_type == "mmr"
+        hits = chroma.query(
             vector,
-            max(settings.candidates, settings.k),
-            where=where,
-            where_document=where_document,
-            with_vectors=True,
+            max(fetch_k, settings.k) if mmr else settings.k,
+            where=settings.filter,
+            where_document=settings.where_document,
+            with_vectors=mmr,
             ids=settings.ids,
         )
-        hits = []
-        if candidates:
-            matrix = np.stack([hit.vector for hit in candidates if hit.vector is not None])
-            picked = mmr_select(
-                np.asarray(vector, dtype=np.float32), matrix, settings.k, settings.lambda_mult
-            )
-            hits = [candidates[i] for i in picked]
-    else:
-        hits = chroma.query(
-            vector, settings.k, where=where, where_document=where_document, ids=settings.ids
-        )
-    scale = chroma.relevance
+        if mmr and hits:
+            matrix = np.stack([hit.vector for hit in hits if hit.vector is not None])
+            query_vector = np.asarray(vector, dtype=np.float32)
+            hits = [
+                hits[i] for i in mmr_select(query_vector, matrix, settings.k, settings.lambda_mult)
+            ]
     out = []
     for hit in hits:
-        relevance = scale.relevance(hit.dot)
-        if settings.score_threshold is not None and relevance < settings.score_threshold:
-            continue
-        fused_score, bm25_score = extras.get(hit.id, (None, None))
-        out.append(
-            ScoredHit(
-                id=hit.id,
-                text=hit.text,
-                metadata=user_metadata(hit.metadata),
-                reserved=reserved_metadata(hit.metadata),
-                score=hit.dot,
-                relevance=relevance,
-                fused_score=fused_score,
-                bm25_score=bm25_score,
+        relevance = chroma.relevance.relevance(hit.dot)
+        if threshold is None or relevance >= threshold:
+            fused_score, bm25_score = extras.get(hit.id, (None, None))
+            out.append(
+                ScoredHit(
+                    id=hit.id,
+                    text=hit.text,
+                    metadata=user_metadata(hit.metadata),
+                    reserved=reserved_metadata(hit.metadata),
+                    score=hit.dot,
+                    relevance=relevance,
+                    fused_score=fused_score,
+                    bm25_score=bm25_score,
+                )
             )
-        )
-    if settings.score_threshold is not None and hits and not out:
-        logger.info(
-            "no hit reached relevance %s in collection %s", settings.score_threshold, chroma.name
-        )
+    if threshold is not None and hits and not out:
+        logger.info("no hit reached relevance %s in collection %s", threshold, chroma.name)
     return out

@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TINY_MODEL_WORDS", "build_tiny_model", "tiny_vocabulary"]
 
-_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
 # Anything outside these words falls back to single characters, so no input maps to [UNK].
 TINY_MODEL_WORDS: tuple[str, ...] = tuple(
     """
@@ -40,12 +38,8 @@ using based
 def tiny_vocabulary() -> list[str]:
     """The tokens of :func:`build_tiny_model`'s WordPiece vocabulary, in id order."""
     letters = string.ascii_lowercase + string.digits
-    pieces = [f"##{c}" for c in letters]
-    punctuation = list(string.punctuation)
-    seen: dict[str, None] = dict.fromkeys(
-        _SPECIAL_TOKENS + list(letters) + punctuation + pieces + list(TINY_MODEL_WORDS)
-    )
-    return list(seen)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *string.punctuation]
+    return list(dict.fromkeys([*tokens, *(f"##{c}" for c in letters), *TINY_MODEL_WORDS]))
 
 
 def build_tiny_model(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.tools import StructuredTool
@@ -15,8 +14,6 @@ if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.tools import BaseTool
 
-logger = logging.getLogger(__name__)
-
 
 class RetrieverToolInput(BaseModel):
     """What the model passes to the tool."""
@@ -24,28 +21,27 @@ class RetrieverToolInput(BaseModel):
     query: str = Field(description="What to search for, in natural language or keywords.")
 
 
-def source_label(document: Document) -> str:
-    """Where a Document came from: ``metadata["source"]`` (with ``#chunk``), else its id."""
-    metadata = document.metadata
-    label = str(metadata.get("source") or document.id or "unknown source")
-    if metadata.get("chunk") is not None:
-        label += f" #{metadata['chunk']}"
-    return label
-
-
 def format_documents(documents: Sequence[Document]) -> str:
-    """Numbered blocks ``[n] source (score S, relevance R)`` then the text, blank-line apart."""
+    """Numbered blocks ``[n] source (score S, relevance R)`` then the text, blank-line apart.
+
+    The source is ``metadata["source"]`` (with ``#chunk``), else the Document's id.
+    """
     if not documents:
         return "No matching documents."
     blocks = []
     for n, doc in enumerate(documents, start=1):
+        meta = doc.metadata
+        label = str(meta.get("source") or doc.id or "unknown source")
+        if meta.get("chunk") is not None:
+            label += f" #{meta['chunk']}"
         scores = [
-            f"{name} {doc.metadata[key]:.{digits}f}"
-            for key, name, digits in (("score", "score", 1), ("relevance", "relevance", 2))
-            if isinstance(doc.metadata.get(key), int | float)
+            f"{key} {meta[key]:.{digits}f}"
+            for key, digits in (("score", 1), ("relevance", 2))
+            if isinstance(meta.get(key), int | float)
         ]
-        suffix = f" ({', '.join(scores)})" if scores else ""
-        blocks.append(f"[{n}] {source_label(doc)}{suffix}\n{doc.page_content}")
+        if scores:
+            label += f" ({', '.join(scores)})"
+        blocks.append(f"[{n}] {label}\n{doc.page_content}")
     return "\n\n".join(blocks)
 
 
@@ -63,9 +59,6 @@ def make_retriever_tool(
         name: The tool name the model calls (letters, digits, ``_`` and ``-``).
         description: When the model should use the tool.
         k: Documents per call, passed as ``invoke(query, k=k)``.
-
-    Returns:
-        The tool.
 
     Raises:
         ValueError: If ``name`` or ``description`` is empty, or ``k`` is not positive.

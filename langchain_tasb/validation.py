@@ -35,11 +35,7 @@ def check_text(text: object, where: str) -> None:
         raise ValueError(msg) from exc
 
 
-ECHO_LIMIT = 200
-"""Most characters of a caller's value that an error message repeats back."""
-
-
-def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+def echo(value: object, limit: int = 200) -> str:
     """``repr(value)`` for an error message, cut to about ``limit`` characters.
 
     Safe on hostile input: neither deep nesting nor a huge integer can make it fail or grow.
@@ -53,7 +49,7 @@ def echo(value: object, limit: int = ECHO_LIMIT) -> str:
             text = f"<an integer of {value.bit_length()} bits>"
         else:
             text = shortener.repr(value)
-    except (ValueError, RecursionError):  # pragma: no cover - reprlib bounds both
+    except (ValueError, RecursionError):  # e.g. a huge int inside a list
         text = f"<{type(value).__name__}>"
     if len(text) <= limit:
         return text

@@ -3,46 +3,49 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.vectorstores import VectorStore
 
 from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.documents import DocumentCollection, to_document
 from langchain_tasb.retriever import TasbRetriever
-from langchain_tasb.search import ScoredHit, SearchSettings
+from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
 
     from langchain_core.documents import Document
 
     from langchain_tasb.chroma.records import Hit
+    from langchain_tasb.search import ScoredHit
 
-logger = logging.getLogger(__name__)
+_R = TypeVar("_R")
+
+
+def _in_thread(method: Callable[..., _R]) -> Callable[..., Coroutine[Any, Any, _R]]:
+    async def twin(*args: Any, **kwargs: Any) -> _R:
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    twin.__doc__ = f":meth:`{method.__name__}` in a worker thread."
+    return twin
 
 
 class TasbVectorStore(DocumentCollection, VectorStore):
     """A LangChain vector store on a Chroma collection created for inner-product search.
 
     Scores are dot products (higher is better); relevance is a calibrated logistic of the dot
-    product, in [0, 1]. Opening checks the collection's distance space and model. Opening,
-    writing and ``from_texts`` are :class:`~langchain_tasb.documents.DocumentCollection`'s
-    (its init args); this class adds LangChain's searches and :meth:`as_retriever`.
-    Each async twin runs its sync twin in a worker thread.
+    product, in [0, 1]. Opening (the init args), writing and ``from_texts`` are
+    :class:`~langchain_tasb.documents.DocumentCollection`'s. Async twins run in a thread.
     """
 
     def _search(
-        self,
-        search_type: str,
-        options: dict[str, Any],
-        *,
-        query: str | None = None,
-        vector: Sequence[float] | None = None,
+        self, search_type: str, target: str | Sequence[float], /, **options: Any
     ) -> list[ScoredHit]:
         settings = SearchSettings.from_options(search_type, **options)
-        return self.core.search(settings, query=query, vector=vector)
+        if isinstance(target, str):
+            return self.core.search(settings, query=target)
+        return self.core.search(settings, vector=target)
 
     def search_hits(
         self,
@@ -59,80 +62,44 @@ class TasbVectorStore(DocumentCollection, VectorStore):
         )
 
     def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
-        """Documents for ``query`` by ``search_type``.
+        """Documents for ``query`` by ``search_type`` (any of SearchSettings, "hybrid" too).
 
-        ``search_type`` is "similarity", "mmr", "similarity_score_threshold" or "hybrid";
         ``kwargs`` are the other :class:`~langchain_tasb.search.SearchSettings` fields.
         """
-        return [to_document(hit) for hit in self._search(search_type, kwargs, query=query)]
-
-    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
-        """:meth:`search` in a worker thread."""
-        return await asyncio.to_thread(self.search, query, search_type, **kwargs)
+        return [to_document(hit) for hit in self._search(search_type, query, **kwargs)]
 
     def similarity_search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> list[Document]:
         """The ``k`` documents with the largest dot product with the query, best first."""
-        hits = self._search("similarity", {"k": k, **kwargs}, query=query)
-        return [to_document(hit) for hit in hits]
+        return [to_document(hit) for hit in self._search("similarity", query, k=k, **kwargs)]
 
     def similarity_search_with_score(
         self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with the query (higher is better), best first."""
-        hits = self._search("similarity", {"k": k, **kwargs}, query=query)
+        hits = self._search("similarity", query, k=k, **kwargs)
         return [(to_document(hit), hit.score) for hit in hits]
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[Document]:
         """The ``k`` documents with the largest dot product with ``embedding``."""
-        hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
-        return [to_document(hit) for hit in hits]
+        return [to_document(hit) for hit in self._search("similarity", embedding, k=k, **kwargs)]
 
     def similarity_search_by_vector_with_score(
         self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with ``embedding``, best first."""
-        hits = self._search("similarity", {"k": k, **kwargs}, vector=embedding)
+        hits = self._search("similarity", embedding, k=k, **kwargs)
         return [(to_document(hit), hit.score) for hit in hits]
-
-    async def asimilarity_search_by_vector_with_score(
-        self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """:meth:`similarity_search_by_vector_with_score` in a worker thread."""
-        return await asyncio.to_thread(
-            self.similarity_search_by_vector_with_score, embedding, k, **kwargs
-        )
 
     def similarity_search_with_relevance_scores(
         self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their calibrated relevance in [0, 1], best first."""
-        threshold = kwargs.get("score_threshold") is not None
-        search_type = "similarity_score_threshold" if threshold else "similarity"
-        hits = self._search(search_type, {"k": k, **kwargs}, query=query)
+        hits = self._search("similarity", query, k=k, **kwargs)
         return [(to_document(hit), hit.relevance) for hit in hits]
 
-    async def asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """:meth:`similarity_search_with_relevance_scores` in a worker thread."""
-        return await asyncio.to_thread(
-            self.similarity_search_with_relevance_scores, query, k, **kwargs
-        )
-
-    def _similarity_search_with_relevance_scores(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        return self.similarity_search_with_relevance_scores(query, k, **kwargs)
-
-    async def _asimilarity_search_with_relevance_scores(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        return await self.asimilarity_search_with_relevance_scores(query, k, **kwargs)
-
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        """The collection's calibrated map from a dot product to relevance."""
         return self.relevance_scale.relevance
 
     def max_marginal_relevance_search(
@@ -145,20 +112,7 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     ) -> list[Document]:
         """Diverse results: MMR over the ``fetch_k`` best, computed on dot products."""
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
-        return [to_document(hit) for hit in self._search("mmr", options, query=query)]
-
-    async def amax_marginal_relevance_search(
-        self,
-        query: str,
-        k: int = DEFAULT_K,
-        fetch_k: int | None = None,
-        lambda_mult: float = 0.5,
-        **kwargs: Any,
-    ) -> list[Document]:
-        """:meth:`max_marginal_relevance_search` in a worker thread."""
-        return await asyncio.to_thread(
-            self.max_marginal_relevance_search, query, k, fetch_k, lambda_mult, **kwargs
-        )
+        return [to_document(hit) for hit in self._search("mmr", query, **options)]
 
     def max_marginal_relevance_search_by_vector(
         self,
@@ -170,25 +124,13 @@ class TasbVectorStore(DocumentCollection, VectorStore):
     ) -> list[Document]:
         """MMR over the ``fetch_k`` best by dot product with ``embedding``."""
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
-        return [to_document(hit) for hit in self._search("mmr", options, vector=embedding)]
+        return [to_document(hit) for hit in self._search("mmr", embedding, **options)]
 
-    async def amax_marginal_relevance_search_by_vector(
-        self,
-        embedding: list[float],
-        k: int = DEFAULT_K,
-        fetch_k: int | None = None,
-        lambda_mult: float = 0.5,
-        **kwargs: Any,
-    ) -> list[Document]:
-        """:meth:`max_marginal_relevance_search_by_vector` in a worker thread."""
-        return await asyncio.to_thread(
-            self.max_marginal_relevance_search_by_vector,
-            embedding,
-            k,
-            fetch_k,
-            lambda_mult,
-            **kwargs,
-        )
+    asearch = _in_thread(search)
+    asimilarity_search_by_vector_with_score = _in_thread(similarity_search_by_vector_with_score)
+    asimilarity_search_with_relevance_scores = _in_thread(similarity_search_with_relevance_scores)
+    amax_marginal_relevance_search = _in_thread(max_marginal_relevance_search)
+    amax_marginal_relevance_search_by_vector = _in_thread(max_marginal_relevance_search_by_vector)
 
     def as_retriever(self, **kwargs: Any) -> TasbRetriever:  # type: ignore[override]
         """A :class:`TasbRetriever`; takes ``search_type`` and ``search_kwargs`` or the fields."""

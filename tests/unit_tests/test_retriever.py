@@ -11,7 +11,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from langchain_tasb import CollectionNotFoundError, TasbEmbeddings, TasbRetriever, TasbVectorStore
 from langchain_tasb.chroma import collection_names, connect
-from langchain_tasb.ids import content_id
+from langchain_tasb.collection import content_id
 
 TEXTS = [
     "Around 9 Million people live in London",

@@ -20,7 +20,7 @@ from langchain_tasb import (
 )
 from langchain_tasb.chroma.catalog import check_collection_name
 from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.ids import content_id
+from langchain_tasb.collection import content_id
 
 TEXTS = [
     "Around 9 Million people live in London",
