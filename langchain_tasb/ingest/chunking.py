@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Chunk", "TokenChunker", "TokenizerLike"]
 
 # Kinds of boundary between two consecutive tokens, from "never cut here" to "best place".
 _INSIDE_WORD = 0  # between a token and its continuation piece (``##ing``)

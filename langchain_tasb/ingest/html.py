@@ -15,7 +15,6 @@ from selectolax.lexbor import LexborHTMLParser
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode
 
-__all__ = ["MAX_DEPTH", "extract_text"]
 
 MAX_DEPTH = 512
 """Pages whose tags nest deeper than this are stripped of tags instead of parsed."""
