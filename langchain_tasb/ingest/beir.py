@@ -128,20 +128,16 @@ def find_data_dir(name: str) -> Path | None:
             "pass a path directly to load_beir() instead."
         )
         raise ValueError(msg)
-    candidates: list[Path] = []
-    env_dir = os.environ.get(DATA_DIR_ENV)
-    if env_dir:
-        env_path = Path(env_dir).expanduser()
-        if not env_path.is_dir():
+    homes = [Path.cwd().parent, Path(__file__).resolve().parents[3]]  # the latter: repo's parent
+    candidates = [home / "shared" / "data" / name for home in homes]
+    if env_dir := os.environ.get(DATA_DIR_ENV):
+        if not Path(env_dir).expanduser().is_dir():
             logger.warning(
                 "%s=%r is not a folder; ignoring it. Point it at a folder of dataset folders.",
                 DATA_DIR_ENV,
                 env_dir,
             )
-        candidates.append(env_path / name)
-    candidates.append(Path.cwd().parent / "shared" / "data" / name)
-    repo_root = Path(__file__).resolve().parents[2]
-    candidates.append(repo_root.parent / "shared" / "data" / name)
+        candidates.insert(0, Path(env_dir).expanduser() / name)
     for candidate in candidates:
         if candidate.is_dir():
             logger.debug("Found dataset %r at %s", name, candidate)

@@ -15,7 +15,6 @@ import pathspec
 
 logger = logging.getLogger(__name__)
 
-
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".rst"})
 HTML_EXTENSIONS = frozenset({".html", ".htm"})
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | {".jsonl", ".pdf"}
@@ -130,7 +129,6 @@ def iter_files(
 
 
 def _matches(spec: pathspec.GitIgnoreSpec | None, relpath: str, *, folder: bool = False) -> bool:
-    """Whether ``spec`` matches ``relpath`` (a folder's with its ``/``)."""
     return spec is not None and spec.match_file(relpath + "/" if folder else relpath)
 
 
@@ -211,7 +209,6 @@ class _Scan:
         return (*ignores, (relfolder, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def _unlisted(self, path: Path, root: Path, relpath: str, exc: OSError) -> None:
-        """Count a folder (or entry) that could not be looked into; the run goes on."""
         logger.warning("cannot list %s: %s", path, exc)
         self.stats.unlisted.append(UnlistedFolder(path, root, relpath, exc.strerror or str(exc)))
 

@@ -8,6 +8,7 @@ chunks to encode and write instead, and finishes their files once it confirms th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -104,7 +105,6 @@ class _IndexRun:
     files_total: int = 0
     files_done: int = 0
     files_read: int = 0
-    chunks_done: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     batches: queue.Queue[object] = field(
         default_factory=lambda: queue.Queue(maxsize=_QUEUE_BATCHES)
@@ -169,7 +169,8 @@ class _IndexRun:
         except BaseException:
             self.abort.set()
             thread.join()
-            self._save_manifests()  # it holds only files whose chunks were all written
+            for kept in self.manifests.values():  # each holds only files fully written
+                kept.save()
             raise
         unlisted = self.report.skipped.unlisted
         for folder in unlisted:
@@ -184,7 +185,8 @@ class _IndexRun:
             chunks, files_pruned = prune_root(self.chroma, root, root_id, seen[root], kept)
             self.report.chunks_pruned += chunks
             self.report.files_pruned += files_pruned
-        self._save_manifests()
+        for kept in self.manifests.values():
+            kept.save()
         self.report.files_seen = self.report.skipped.files
         self.report.seconds = time.monotonic() - began
         self._notify("", finished=True)
@@ -200,13 +202,8 @@ class _IndexRun:
             self.report.files_not_read += 1
             self.report.chunks_unchanged += chunks
             self.files_done += 1
-            self.chunks_done += chunks
         self._notify(entry.relpath)
         return True
-
-    def _save_manifests(self) -> None:
-        for manifest in self.manifests.values():
-            manifest.save()
 
     def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
         manifest = self.manifests[str(entry.root)]
@@ -247,7 +244,6 @@ class _IndexRun:
             self.files_read += 1
             self.report.metadata_keys_dropped += dropped
             self.report.chunks_unchanged += unchanged
-            self.chunks_done += unchanged
         if new:
             for row in new:
                 self.pending.append(row)
@@ -282,11 +278,9 @@ class _IndexRun:
         """Queue an item for the writer, waiting while the queue is full."""
         while True:
             self._raise_writer_error()
-            try:
+            with contextlib.suppress(queue.Full):
                 self.batches.put(item, timeout=_POLL_SECONDS)
-            except queue.Full:
-                continue
-            return
+                return
 
     def _raise_writer_error(self) -> None:
         if self.writer_error is not None:
@@ -332,7 +326,6 @@ class _IndexRun:
             raise InterruptedError(msg)
         with self.lock:
             self.report.chunks_written += count
-            self.chunks_done += count
             if worker:
                 self.report.workers[worker] = self.report.workers.get(worker, 0) + count
             total = self.report.chunks_written
@@ -360,7 +353,6 @@ class _IndexRun:
             self.report.files_indexed += 1
             self.report.chunks_moved += len(item.moved_ids)
             self.report.chunks_deleted += len(item.stale_ids)
-            self.chunks_done += len(item.moved_ids)
             self.files_done += 1
         self._notify(item.source)
 
@@ -368,15 +360,18 @@ class _IndexRun:
         if self.progress is None:
             return
         with self.lock:
+            report = self.report
             self.progress(
                 IndexProgress(
                     files_total=self.files_total,
                     files_done=self.files_done,
-                    chunks_done=self.chunks_done,
-                    chunks_written=self.report.chunks_written,
+                    chunks_done=report.chunks_written
+                    + report.chunks_unchanged
+                    + report.chunks_moved,
+                    chunks_written=report.chunks_written,
                     current=current,
                     files_read=self.files_read,
-                    workers=dict(self.report.workers),
+                    workers=dict(report.workers),
                     finished=finished,
                 )
             )

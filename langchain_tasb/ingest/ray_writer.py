@@ -97,13 +97,8 @@ class RayWriter:
     settings: RayIndexing
     stream_args: tuple[TasbModel, ServerAddress, str]  # the model, server and collection
     batch_size: int
+    wave_chunks: int  # new chunks gathered before one call of write()
     stream: RayStream | None = None
-
-    @property
-    def wave_chunks(self) -> int:
-        """New chunks gathered before one call of :meth:`write`."""
-        workers = self.settings.workers
-        return self.settings.wave_chunks or self.batch_size * workers * _WAVE_BATCHES
 
     def write(self, rows: list[_Row], confirmed: Callable[[int, str], None]) -> None:
         """Encode and write ``rows`` on the actors; return once every batch is confirmed.
@@ -145,7 +140,8 @@ def ray_writer(
     if importlib.util.find_spec("ray") is None:  # Ray itself is imported on the first wave
         msg = "indexing on Ray needs Ray Data: pip install 'langchain-tasb[ray]'"
         raise ImportError(msg)
-    writer = RayWriter(settings, (embeddings, server, store.collection_name), batch_size)
+    wave = settings.wave_chunks or batch_size * settings.workers * _WAVE_BATCHES
+    writer = RayWriter(settings, (embeddings, server, store.collection_name), batch_size, wave)
     try:
         yield writer
     finally:

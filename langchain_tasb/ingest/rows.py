@@ -39,8 +39,6 @@ DEFAULT_OVERLAP_TOKENS = 32
 
 @dataclass(frozen=True)
 class _Row:
-    """One chunk ready to embed and write."""
-
     id: str
     text: str
     metadata: dict[str, Any]
