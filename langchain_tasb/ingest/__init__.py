@@ -11,8 +11,12 @@ from langchain_tasb.ingest.indexer import (
 )
 from langchain_tasb.ingest.ray_writer import RayIndexing
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport, ProgressCallback
-from langchain_tasb.ingest.roots import default_root_id
-from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, chunk_id, make_chunker
+from langchain_tasb.ingest.rows import (
+    DEFAULT_OVERLAP_TOKENS,
+    chunk_id,
+    default_root_id,
+    make_chunker,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

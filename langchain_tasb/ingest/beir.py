@@ -128,20 +128,16 @@ def find_data_dir(name: str) -> Path | None:
             "pass a path directly to load_beir() instead."
         )
         raise ValueError(msg)
-    candidates: list[Path] = []
-    env_dir = os.environ.get(DATA_DIR_ENV)
-    if env_dir:
-        env_path = Path(env_dir).expanduser()
-        if not env_path.is_dir():
+    homes = [Path.cwd().parent, Path(__file__).resolve().parents[3]]  # the latter: repo's parent
+    candidates = [home / "shared" / "data" / name for home in homes]
+    if env_dir := os.environ.get(DATA_DIR_ENV):
+        if not Path(env_dir).expanduser().is_dir():
             logger.warning(
                 "%s=%r is not a folder; ignoring it. Point it at a folder of dataset folders.",
                 DATA_DIR_ENV,
                 env_dir,
             )
-        candidates.append(env_path / name)
-    candidates.append(Path.cwd().parent / "shared" / "data" / name)
-    repo_root = Path(__file__).resolve().parents[2]
-    candidates.append(repo_root.parent / "shared" / "data" / name)
+        candidates.insert(0, Path(env_dir).expanduser() / name)
     for candidate in candidates:
         if candidate.is_dir():
             logger.debug("Found dataset %r at %s", name, candidate)
@@ -253,50 +249,44 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
             f"(which honours ${DATA_DIR_ENV})."
         )
         raise FileNotFoundError(msg)
-    corpus_path = folder / "corpus.jsonl"
-    queries_path = folder / "queries.jsonl"
+    corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
     for required in (corpus_path, queries_path):
         if not required.is_file():
             msg = f"{str(required)!r} is missing; a BEIR dataset folder needs {required.name}."
             raise FileNotFoundError(msg)
     qrels_path = folder / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
-        qrels_dir = folder / "qrels"
-        available = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
+        available = sorted(p.stem for p in qrels_path.parent.glob("*.tsv"))
         msg = (
             f"No qrels for split {split!r}: {str(qrels_path)!r} does not exist. "
-            f"Available splits in {str(qrels_dir)!r}: {available or 'none'}; "
+            f"Available splits in {str(qrels_path.parent)!r}: {available or 'none'}; "
             "pass one of them as split=."
         )
         raise FileNotFoundError(msg)
-
     corpus = _load_corpus(corpus_path)
     all_queries = _load_queries(queries_path)
     qrels = _load_qrels(qrels_path)
     if not qrels:
         msg = f"{str(qrels_path)!r} holds no judgments; a split needs at least one qrels row."
         raise ValueError(msg)
-
-    unknown_queries = [q for q in qrels if q not in all_queries]
-    if unknown_queries:
+    unknown = [q for q in qrels if q not in all_queries]
+    if unknown:
         msg = (
-            f"{len(unknown_queries)} query id(s) in {str(qrels_path)!r} are not in "
-            f"{str(queries_path)!r} (first: {unknown_queries[:5]}); the qrels and queries "
+            f"{len(unknown)} query id(s) in {str(qrels_path)!r} are not in "
+            f"{str(queries_path)!r} (first: {unknown[:5]}); the qrels and queries "
             "files must come from the same dataset."
         )
         raise ValueError(msg)
-    queries = {q: all_queries[q] for q in qrels}
-
-    missing_docs = sorted({d for rels in qrels.values() for d in rels if d not in corpus})
-    if missing_docs:
+    missing = sorted({d for rels in qrels.values() for d in rels if d not in corpus})
+    no_relevant = [q for q, rels in qrels.items() if not any(g > 0 for g in rels.values())]
+    if missing:
         logger.warning(
             "%d judged document id(s) in %s are not in the corpus (first: %s); they count as "
             "relevant but can never be retrieved.",
-            len(missing_docs),
+            len(missing),
             qrels_path,
-            missing_docs[:5],
+            missing[:5],
         )
-    no_relevant = [q for q, rels in qrels.items() if not any(g > 0 for g in rels.values())]
     if no_relevant:
         logger.warning(
             "%d query id(s) in %s have no relevant document (first: %s); they score 0 on every "
@@ -305,20 +295,20 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
             qrels_path,
             no_relevant[:5],
         )
-
     doc_ids = list(corpus)
     doc_texts = [corpus[d].full_text for d in doc_ids]
-    empty = sum(1 for t in doc_texts if not t)
-    if empty:
+    if empty := sum(1 for t in doc_texts if not t):
         logger.info("%d document(s) in %s have empty title and text.", empty, corpus_path)
+    judgments = sum(len(r) for r in qrels.values())
     logger.info(
         "Loaded %s/%s: %d docs, %d queries, %d judgments",
         folder.name,
         split,
         len(doc_ids),
-        len(queries),
-        sum(len(r) for r in qrels.values()),
+        len(qrels),
+        judgments,
     )
+    queries = {q: all_queries[q] for q in qrels}
     return BeirDataset(folder.name, split, corpus, doc_ids, doc_texts, queries, qrels)
 
 

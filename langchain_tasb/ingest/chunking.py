@@ -14,8 +14,6 @@ from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Chunk", "TokenChunker", "TokenizerLike"]
-
 # Kinds of boundary between two consecutive tokens, from "never cut here" to "best place".
 _INSIDE_WORD = 0  # between a token and its continuation piece (``##ing``)
 _TOKEN = 1  # between two words with nothing in between ("end" | ".")
@@ -111,7 +109,21 @@ class TokenChunker:
         *,
         window_chars: int = _DEFAULT_WINDOW_CHARS,
     ) -> None:
-        _check_settings(max_tokens, overlap_tokens, window_chars)
+        if max_tokens < 1:
+            msg = f"max_tokens must be at least 1, got {max_tokens}"
+            raise ValueError(msg)
+        if overlap_tokens < 0:
+            msg = f"overlap_tokens must not be negative, got {overlap_tokens}"
+            raise ValueError(msg)
+        if overlap_tokens >= max_tokens:
+            msg = (
+                f"overlap_tokens ({overlap_tokens}) must be smaller than max_tokens ({max_tokens}),"
+                " or chunking could not move forward"
+            )
+            raise ValueError(msg)
+        if window_chars < 1:
+            msg = f"window_chars must be at least 1, got {window_chars}"
+            raise ValueError(msg)
         self._tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
@@ -233,24 +245,6 @@ class TokenChunker:
         return Chunk(text=stripped, start=first, end=first + len(stripped), index=index)
 
 
-def _check_settings(max_tokens: int, overlap_tokens: int, window_chars: int) -> None:
-    if max_tokens < 1:
-        msg = f"max_tokens must be at least 1, got {max_tokens}"
-        raise ValueError(msg)
-    if overlap_tokens < 0:
-        msg = f"overlap_tokens must not be negative, got {overlap_tokens}"
-        raise ValueError(msg)
-    if overlap_tokens >= max_tokens:
-        msg = (
-            f"overlap_tokens ({overlap_tokens}) must be smaller than max_tokens ({max_tokens}),"
-            " or chunking could not move forward"
-        )
-        raise ValueError(msg)
-    if window_chars < 1:
-        msg = f"window_chars must be at least 1, got {window_chars}"
-        raise ValueError(msg)
-
-
 def _window_cut(text: str, pos: int, stop: int) -> int:
     """Move a window end back to just before whitespace, so no word is cut, if it can."""
     for i in range(stop - 1, max(pos, stop - _WINDOW_CUT_SEARCH), -1):
@@ -261,8 +255,11 @@ def _window_cut(text: str, pos: int, stop: int) -> int:
 
 def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int]) -> list[bool]:
     """For each token, whether it continues the word of the token before it."""
-    word_ids = _word_ids(encoding, len(starts))
-    if word_ids is not None:
+    try:  # a slow tokenizer's encoding has no word ids
+        word_ids: list[int | None] | None = list(encoding.word_ids())
+    except (AttributeError, ValueError, TypeError):
+        word_ids = None
+    if word_ids is not None and len(word_ids) == len(starts):
         return [False] + [
             word_ids[i] is not None and word_ids[i] == word_ids[i - 1]
             for i in range(1, len(word_ids))
@@ -275,17 +272,6 @@ def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int])
         and text[starts[i]].isalnum()
         for i in range(1, len(starts))
     ]
-
-
-def _word_ids(encoding: Any, count: int) -> list[int | None] | None:
-    method = getattr(encoding, "word_ids", None)
-    if method is None:
-        return None
-    try:
-        word_ids: list[int | None] = list(method())
-    except (ValueError, TypeError):  # a slow tokenizer's encoding has no word ids
-        return None
-    return word_ids if len(word_ids) == count else None
 
 
 def _previous_cut(window: _Window, start: int, end: int) -> int:

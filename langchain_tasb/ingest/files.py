@@ -15,16 +15,6 @@ import pathspec
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "HTML_EXTENSIONS",
-    "SUPPORTED_EXTENSIONS",
-    "TEXT_EXTENSIONS",
-    "FileEntry",
-    "ScanStats",
-    "UnlistedFolder",
-    "iter_files",
-]
-
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".rst"})
 HTML_EXTENSIONS = frozenset({".html", ".htm"})
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | {".jsonl", ".pdf"}
@@ -103,12 +93,10 @@ def iter_files(
     """Yield the supported files under ``roots``, recursively, in sorted order.
 
     Patterns are ``.gitignore`` lines matched against ``relpath``; ``exclude`` wins over
-    ``include``, and with no ``include`` every file is included. With ``gitignore``, each
-    ``.gitignore`` under a root applies as git reads it (files above a root are not read).
-
-    Symlinks are followed when they resolve inside a root, or anywhere with
-    ``follow_symlinks``; nothing is visited twice, so loops end. The hidden rule and
-    ``exclude`` apply to a link's target as well as to the link.
+    ``include``. Each ``.gitignore`` under a root applies as git reads it (files above a root
+    are not read). Symlinks are followed when they resolve inside a root (anywhere with
+    ``follow_symlinks``), the hidden rule and ``exclude`` applying to their target too;
+    nothing is visited twice, so loops end.
 
     Args:
         roots: Folders (or single files) to scan.
@@ -126,32 +114,21 @@ def iter_files(
     """
     if isinstance(roots, str | os.PathLike):  # one root given bare
         roots = [roots]
-    resolved = [_resolve_root(root) for root in roots]
-    scan = _Scan(
-        roots=resolved,
-        include=_spec(include),
-        exclude=_spec(exclude),
-        follow_symlinks=follow_symlinks,
-        gitignore=gitignore,
-        stats=stats if stats is not None else ScanStats(),
+    resolved = []
+    for root in roots:
+        path = Path(root).expanduser()
+        if not path.exists():
+            msg = f"no such file or folder: {path}"
+            raise FileNotFoundError(msg)
+        resolved.append(path.resolve())
+    include_spec, exclude_spec = (
+        pathspec.GitIgnoreSpec.from_lines(p) if p else None for p in (include, exclude)
     )
-    return scan.run()
-
-
-def _resolve_root(root: str | os.PathLike[str]) -> Path:
-    path = Path(root).expanduser()
-    if not path.exists():
-        msg = f"no such file or folder: {path}"
-        raise FileNotFoundError(msg)
-    return path.resolve()
-
-
-def _spec(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec | None:
-    return pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
+    stats = stats if stats is not None else ScanStats()
+    return _Scan(resolved, include_spec, exclude_spec, follow_symlinks, gitignore, stats).run()
 
 
 def _matches(spec: pathspec.GitIgnoreSpec | None, relpath: str, *, folder: bool = False) -> bool:
-    """Whether ``spec`` matches ``relpath`` (a folder's with its ``/``)."""
     return spec is not None and spec.match_file(relpath + "/" if folder else relpath)
 
 
@@ -232,7 +209,6 @@ class _Scan:
         return (*ignores, (relfolder, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def _unlisted(self, path: Path, root: Path, relpath: str, exc: OSError) -> None:
-        """Count a folder (or entry) that could not be looked into; the run goes on."""
         logger.warning("cannot list %s: %s", path, exc)
         self.stats.unlisted.append(UnlistedFolder(path, root, relpath, exc.strerror or str(exc)))
 

@@ -15,8 +15,6 @@ from selectolax.lexbor import LexborHTMLParser
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode
 
-__all__ = ["MAX_DEPTH", "extract_text"]
-
 MAX_DEPTH = 512
 """Pages whose tags nest deeper than this are stripped of tags instead of parsed."""
 
@@ -64,7 +62,7 @@ def extract_text(page: str) -> tuple[str, str]:
     parts: list[str] = []
     if tree.root is not None:
         _collect(tree.root, parts)
-    joined = _BREAKS.sub(_merge_breaks, "".join(parts))
+    joined = _BREAKS.sub(lambda m: "\n\n" if _PARAGRAPH_BREAK in m[0] else "\n", "".join(parts))
     text = re.sub(r"\n{3,}", "\n\n", joined).strip()
     return text, " ".join(title.text().split()) if title is not None else ""
 
@@ -101,10 +99,6 @@ def _break(tag: str | None) -> str:
 
 def _leave(tag: str | None) -> str:
     return (" " if tag in _CELL_TAGS else "") + _break(tag)
-
-
-def _merge_breaks(match: re.Match[str]) -> str:
-    return "\n\n" if _PARAGRAPH_BREAK in match.group(0) else "\n"
 
 
 def _nesting_depth(page: str) -> int:

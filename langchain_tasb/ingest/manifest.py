@@ -28,15 +28,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "MANIFEST_FORMAT",
-    "UNSURE_SECONDS",
-    "Fingerprint",
-    "Manifest",
-    "manifest_directory",
-    "open_manifest",
-]
-
 MANIFEST_FORMAT = 1
 """Version of the manifest file layout; another version is read as no manifest."""
 
@@ -61,48 +52,17 @@ def manifest_directory(client: Any, collection: str) -> Path | None:
     return side_folder(client, "manifests", collection)
 
 
-def package_version() -> str:
-    """The installed langchain-tasb version: readers and chunking may change with it."""
-    try:
-        return metadata.version("langchain-tasb")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
-def open_manifest(
-    client: Any,
-    collection: str,
-    root_id: str,
-    settings: dict[str, Any],
-    *,
-    enabled: bool = True,
-    full: bool = False,
-) -> Manifest:
-    """The manifest of root ``root_id`` in ``collection``, read and verified.
-
-    Args:
-        client: The chromadb client (for :func:`manifest_directory`).
-        collection: The collection's name.
-        root_id: The root's identity.
-        settings: What else the entries depend on (root path, model, chunker, limits).
-        enabled: False keeps the manifest in memory only: nothing is skipped or saved.
-        full: Ignore what the manifest holds (every file is read) but save it again.
-    """
-    directory = manifest_directory(client, collection) if enabled else None
-    name = hashlib.sha256(root_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    path = directory / f"{name}.json" if directory is not None else None
-    key = {"collection": collection, "root_id": root_id, **settings}
-    return Manifest(path, key, trust=not full)
-
-
 def manifest_settings(
     store: Any, chunker: Any, limits: tuple[int | None, int | None]
 ) -> dict[str, Any]:
     """What a root's entries depend on besides the file: model, chunker, limits, version."""
-    encoder = store.encoder
     tokenizer = getattr(chunker, "_tokenizer", None)
+    try:  # readers and chunking may change with the package version
+        version = metadata.version("langchain-tasb")
+    except metadata.PackageNotFoundError:
+        version = "0.0.0"
     return {
-        "model": str(encoder.model_name),
+        "model": str(store.encoder.model_name),
         "chunker": [
             type(chunker).__name__,
             str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)),
@@ -111,7 +71,7 @@ def manifest_settings(
             getattr(chunker, "window_chars", None),
         ],
         "limits": list(limits),
-        "version": package_version(),
+        "version": version,
     }
 
 
@@ -126,18 +86,22 @@ def open_manifests(
     """The manifest of each root (path -> root id) indexed into ``store``'s collection.
 
     If the collection holds fewer chunks than the manifests record, every entry is dropped.
+
+    Args:
+        store: The :class:`~langchain_tasb.collection.TasbCollection`.
+        root_ids: Each root's path and identity.
+        settings: What else the entries depend on (model, chunker, limits).
+        enabled: False keeps the manifests in memory only: nothing is skipped or saved.
+        full: Ignore what the manifests hold (every file is read) but save them again.
     """
-    manifests = {
-        root: open_manifest(
-            store.client,
-            store.collection_name,
-            root_id,
-            {"root": root, **settings},
-            enabled=enabled,
-            full=full,
-        )
-        for root, root_id in root_ids.items()
-    }
+    collection = store.collection_name
+    directory = manifest_directory(store.client, collection) if enabled else None
+    manifests = {}
+    for root, root_id in root_ids.items():
+        name = hashlib.sha256(root_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        path = directory / f"{name}.json" if directory is not None else None
+        key = {"collection": collection, "root_id": root_id, "root": root, **settings}
+        manifests[root] = Manifest(path, key, trust=not full)
     expected = sum(manifest.expected_chunks() for manifest in manifests.values())
     stored = store.store.count() if expected else 0
     if stored < expected:
@@ -217,31 +181,28 @@ class Manifest:
             valid = data.get("sha256") == _checksum(body) and _well_formed(body["files"])
         except (ValueError, AttributeError, KeyError, TypeError):
             valid = False
+        owner = (body.get("collection"), body.get("root_id")) if valid else None
         if not valid:
             logger.warning("the manifest %s is damaged (checksum): reading every file", path)
-            return {}
-        if body.get("format") != MANIFEST_FORMAT:
+        elif body.get("format") != MANIFEST_FORMAT:
             logger.warning(
                 "the manifest %s has format %r, not %d: reading every file",
                 path,
                 body.get("format"),
                 MANIFEST_FORMAT,
             )
-            return {}
-        if any(body.get(name) != self.key.get(name) for name in ("collection", "root_id")):
+        elif owner != (self.key.get("collection"), self.key.get("root_id")):
             logger.warning(
-                "the manifest %s belongs to another collection or root (%r, %r): reading "
-                "every file",
+                "the manifest %s belongs to another collection or root %r: reading every file",
                 path,
-                body.get("collection"),
-                body.get("root_id"),
+                owner,
             )
-            return {}
-        if body.get("key") != self.key:
+        elif body.get("key") != self.key:
             logger.info("settings changed since %s was written: reading every file", path)
-            return {}
-        files: dict[str, list[Any]] = body["files"]
-        return files
+        else:
+            files: dict[str, list[Any]] = body["files"]
+            return files
+        return {}
 
     def expected_chunks(self) -> int:
         """How many chunks the recorded files hold, by the manifest."""
@@ -303,26 +264,25 @@ class Manifest:
         if self.path is None:
             return
         with self.save_lock:
-            self._save(self.path)
-
-    def _save(self, path: Path) -> None:
-        with self.lock:
-            if not self.dirty:
-                return
-            body = {
-                "format": MANIFEST_FORMAT,
-                "collection": self.key.get("collection"),
-                "root_id": self.key.get("root_id"),
-                "key": self.key,
-                "files": dict(self.files),
-            }
-            self.dirty = False
-            self.saved_at = time.monotonic()
-        body["sha256"] = _checksum(body)
-        try:
-            _write_atomically(path, json.dumps(body, ensure_ascii=True))
-        except OSError as exc:
-            logger.warning("cannot save the manifest %s (%s): the next run reads more", path, exc)
+            with self.lock:
+                if not self.dirty:
+                    return
+                body = {
+                    "format": MANIFEST_FORMAT,
+                    "collection": self.key.get("collection"),
+                    "root_id": self.key.get("root_id"),
+                    "key": self.key,
+                    "files": dict(self.files),
+                }
+                self.dirty = False
+                self.saved_at = time.monotonic()
+            body["sha256"] = _checksum(body)
+            try:
+                _write_atomically(self.path, json.dumps(body, ensure_ascii=True))
+            except OSError as exc:
+                logger.warning(
+                    "cannot save the manifest %s (%s): the next run reads more", self.path, exc
+                )
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -2,44 +2,52 @@
 
 The reading (calling) thread reads, chunks and encodes files in batches; a writer thread writes
 batch N while batch N + 1 is being encoded, through a bounded queue. With a
-:class:`~langchain_tasb.ingest.rows.BatchWriter` (Ray workers), the writer thread hands it
-waves of chunks to encode and write instead, and finishes their files once it confirms them.
-See :mod:`langchain_tasb.ingest.indexer` for the contract.
+:class:`~langchain_tasb.ingest.ray_writer.RayWriter`, the writer thread hands it waves of
+chunks to encode and write instead, and finishes their files once it confirms them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langchain_tasb.ingest.files import iter_files
-from langchain_tasb.ingest.manifest import Manifest, fingerprint, manifest_settings, open_manifests
+from langchain_tasb.ingest.manifest import (
+    Fingerprint,
+    Manifest,
+    fingerprint,
+    manifest_settings,
+    open_manifests,
+)
+from langchain_tasb.ingest.readers import UnreadableFileError
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
-from langchain_tasb.ingest.roots import _of_root, default_root_id, prune_root, stored_records
 from langchain_tasb.ingest.rows import (
-    _DONE,
-    BatchWriter,
-    _Finish,
-    _reason,
-    _Row,
-    _Write,
+    default_root_id,
+    of_root,
+    prune_root,
     read_rows,
+    stored_records,
 )
 
 if TYPE_CHECKING:
     import os
 
+    from langchain_tasb.chroma.collection import Collection
     from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.chunking import TokenChunker
     from langchain_tasb.ingest.files import FileEntry
+    from langchain_tasb.ingest.ray_writer import RayWriter
+    from langchain_tasb.ingest.report import ProgressCallback
+    from langchain_tasb.ingest.rows import _Row
 
 logger = logging.getLogger(__name__)
 
@@ -47,75 +55,104 @@ _QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
 _POLL_SECONDS = 0.2  # how often blocked threads look for an error or an abort
 _LOOKUP_FILES = 64  # files whose stored records are fetched with one Chroma query
 _LOOKUP_RECORDS = 20_000  # beyond this many records, a group's files are looked up one by one
+_DONE = object()  # the last item the writer thread takes
 
 
+@dataclass
+class _Write:
+    """A batch of chunks to write: embedded already, or (no vectors) by a Ray writer."""
+
+    rows: list[_Row]
+    vectors: np.ndarray[Any, np.dtype[np.float32]] | None
+
+
+@dataclass
+class _Finish:
+    """What is left to do for a file once its new chunks are written."""
+
+    source: str
+    manifest: Manifest
+    mark: Fingerprint | None  # recorded in the manifest once the file is written
+    chunks: int
+    moved_ids: list[str] = field(default_factory=list)
+    moved_metadatas: list[dict[str, Any]] = field(default_factory=list)
+    stale_ids: list[str] = field(default_factory=list)
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file failed, for the report: the reader's own reason, else the error itself."""
+    if isinstance(exc, UnreadableFileError):
+        return exc.reason
+    return str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
 class _IndexRun:
     """One call of :func:`index_paths`: the reading thread's state and the writer thread."""
 
-    def __init__(
-        self,
-        *,
-        store: TasbCollection,
-        roots: list[str | os.PathLike[str]],
-        scan: dict[str, Any],
-        batch_size: int,
-        chunker: TokenChunker,
-        progress: Callable[[IndexProgress], None] | None,
-        root_id: str | None,
-        limits: tuple[int | None, int | None] = (None, None),
-        manifest: tuple[bool, bool] = (True, False),
-        writer: BatchWriter | None = None,
-    ) -> None:
-        self.store = store
-        self.chroma = store.store  # the gateway: every Chroma call goes through it
-        self.roots = roots
-        self.scan = scan  # iter_files' filters: include, exclude, follow_symlinks, gitignore
-        self.batch_size = batch_size
-        self.chunker = chunker
-        self.progress = progress
-        self.given_root_id = root_id
-        self.max_file_bytes, self.max_chunks = limits
-        self.use_manifest, self.full = manifest
-        self.manifests: dict[str, Manifest] = {}
-        self.root_ids: dict[str, str] = {}
-        self.report = IndexReport()
-        self.files_total = 0
-        self.files_done = 0
-        self.chunks_done = 0
-        self.lock = threading.Lock()
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_BATCHES)
-        self.abort = threading.Event()
-        self.writer_error: BaseException | None = None
-        self.pending: list[_Row] = []
-        self.pending_finishes: list[_Finish] = []
-        self.writer = writer  # None: encode here, write from the writer thread
-        self.wave: list[object] = []  # items held for the batch writer's next call
-        self.wave_rows = 0
-        self.files_read = 0
+    store: TasbCollection
+    roots: list[str | os.PathLike[str]]
+    scan: dict[str, Any]  # iter_files' filters: include, exclude, follow_symlinks, gitignore
+    batch_size: int
+    chunker: TokenChunker
+    progress: ProgressCallback | None
+    root_id: str | None
+    limits: tuple[int | None, int | None]  # max_file_bytes, max_chunks_per_file
+    writer: RayWriter | None = None  # None: encode here, write from the writer thread
+    report: IndexReport = field(default_factory=IndexReport)
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    root_ids: dict[str, str] = field(default_factory=dict)
+    files_total: int = 0
+    files_done: int = 0
+    files_read: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    batches: queue.Queue[object] = field(
+        default_factory=lambda: queue.Queue(maxsize=_QUEUE_BATCHES)
+    )
+    abort: threading.Event = field(default_factory=threading.Event)
+    writer_error: BaseException | None = None
+    pending: list[_Row] = field(default_factory=list)
+    pending_finishes: list[_Finish] = field(default_factory=list)
+    wave: list[object] = field(default_factory=list)  # held for the Ray writer's next call
+    wave_rows: int = 0
+
+    @property
+    def chroma(self) -> Collection:
+        """The gateway: every Chroma call goes through it."""
+        return self.store.store
 
     # -- reading side -------------------------------------------------------------------------
 
-    def run(self, *, prune: bool) -> IndexReport:
+    def run(
+        self, *, prune: bool, manifest: bool, full: bool, writer: RayWriter | None
+    ) -> IndexReport:
         began = time.monotonic()
+        self.writer = writer
         resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
-        if self.given_root_id is not None and len(resolved) > 1:
+        if self.root_id is not None and len(resolved) > 1:
             msg = (
                 f"root_id names one root, got {len(resolved)} roots ({', '.join(resolved)}): "
                 "index them one at a time, each with its own root id"
             )
             raise ValueError(msg)
-        self.root_ids = {root: self.given_root_id or default_root_id(root) for root in resolved}
+        self.root_ids = {root: self.root_id or default_root_id(root) for root in resolved}
         self.report.roots = resolved
-        self.report.root_ids = [self.root_ids[root] for root in resolved]
+        self.report.root_ids = list(self.root_ids.values())
         # Raises FileNotFoundError for a missing root now, before any write.
         files = iter_files(self.roots, **self.scan, stats=self.report.skipped)
-        self._open_manifests(resolved)
+        self.manifests = open_manifests(
+            self.store,
+            self.root_ids,
+            manifest_settings(self.store, self.chunker, self.limits),
+            enabled=manifest,
+            full=full,
+        )
         if self.progress is not None:
             self.files_total = sum(1 for _ in iter_files(self.roots, **self.scan))
             self._notify("")
         seen: dict[str, set[str]] = {root: set() for root in resolved}
-        writer = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
-        writer.start()
+        thread = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
+        thread.start()
         try:
             while group := list(itertools.islice(files, _LOOKUP_FILES)):
                 for entry in group:
@@ -126,42 +163,34 @@ class _IndexRun:
                     self._index_file(entry, stored)
             self._flush()
             self._put(_DONE)
-            while writer.is_alive():
-                writer.join(_POLL_SECONDS)
+            while thread.is_alive():
+                thread.join(_POLL_SECONDS)
             self._raise_writer_error()
         except BaseException:
             self.abort.set()
-            writer.join()
-            self._save_manifests()  # it holds only files whose chunks were all written
+            thread.join()
+            for kept in self.manifests.values():  # each holds only files fully written
+                kept.save()
             raise
         unlisted = self.report.skipped.unlisted
         for folder in unlisted:
             reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
             self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
-        if prune:
-            for root in resolved:
-                if any(str(folder.root) == root for folder in unlisted):
-                    logger.warning("not pruning %s: a folder under it could not be listed", root)
-                    self.report.prune_skipped.append(root)
-                    continue
-                self._prune(root, seen.get(root, set()))
-        self._save_manifests()
+        for root in resolved if prune else []:
+            if any(str(folder.root) == root for folder in unlisted):
+                logger.warning("not pruning %s: a folder under it could not be listed", root)
+                self.report.prune_skipped.append(root)
+                continue
+            root_id, kept = self.root_ids[root], self.manifests[root]
+            chunks, files_pruned = prune_root(self.chroma, root, root_id, seen[root], kept)
+            self.report.chunks_pruned += chunks
+            self.report.files_pruned += files_pruned
+        for kept in self.manifests.values():
+            kept.save()
         self.report.files_seen = self.report.skipped.files
         self.report.seconds = time.monotonic() - began
         self._notify("", finished=True)
         return self.report
-
-    # -- the manifest (see langchain_tasb.ingest.manifest) -----------------------------------
-
-    def _open_manifests(self, roots: list[str]) -> None:
-        limits = (self.max_file_bytes, self.max_chunks)
-        self.manifests = open_manifests(
-            self.store,
-            {root: self.root_ids[root] for root in roots},
-            manifest_settings(self.store, self.chunker, limits),
-            enabled=self.use_manifest,
-            full=self.full,
-        )
 
     def _skip_unchanged(self, entry: FileEntry) -> bool:
         """Whether the manifest vouches for ``entry``: then it is counted and not read."""
@@ -173,54 +202,57 @@ class _IndexRun:
             self.report.files_not_read += 1
             self.report.chunks_unchanged += chunks
             self.files_done += 1
-            self.chunks_done += chunks
         self._notify(entry.relpath)
         return True
 
-    def _save_manifests(self) -> None:
-        for manifest in self.manifests.values():
-            manifest.save()
-
     def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
         manifest = self.manifests[str(entry.root)]
+        root_id = self.root_ids[str(entry.root)]
         mark = fingerprint(entry.path) if manifest.path is not None else None  # before reading
         try:
-            rows, cleaned = self._read_file(entry)
-            self.files_read += 1
+            rows, cleaned, dropped = read_rows(entry, self.chunker, root_id, self.limits)
         except Exception as exc:  # any error in one file is that file's failure
             manifest.forget(entry.relpath)
-            self._fail(entry, _reason(exc))
+            reason = _reason(exc)
+            logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
             logger.debug("%s failed", entry.path, exc_info=True)
+            with self.lock:
+                self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
+                self.files_done += 1
+            self._notify(entry.relpath)
             return
         if str(entry.path) in stored:
             ids, metadatas = stored[str(entry.path)]
         else:  # the group held too many records to fetch at once
             alone = self.chroma.get_where({"path": str(entry.path)}, include=["metadatas"])
             ids, metadatas = alone.ids, list(alone.metadatas)
-        existing = _of_root(self.root_ids[str(entry.root)], str(entry.root), ids, metadatas)
+        existing = of_root(root_id, str(entry.root), ids, metadatas)
+        finish = _Finish(entry.relpath, manifest, mark, len(rows))
         new: list[_Row] = []
-        finish = _Finish(entry.relpath, [], [], [], manifest, mark, len(rows))
         unchanged = 0
         for row, clean in zip(rows, cleaned, strict=True):
             old = existing.pop(row.id, None)
             if old is None:
                 new.append(row)
-                continue
-            metadata = clean or {}
-            if old == metadata:
+            elif old == (clean or {}):
                 unchanged += 1
-                continue
-            # Chroma merges metadata on update: keys the chunk no longer has are set to None,
-            # which deletes them.
-            finish.moved_ids.append(row.id)
-            finish.moved_metadatas.append(
-                {**dict.fromkeys(old), **metadata},
-            )
+            else:  # Chroma merges metadata on update: a key set to None is deleted
+                finish.moved_ids.append(row.id)
+                finish.moved_metadatas.append({**dict.fromkeys(old), **(clean or {})})
         finish.stale_ids = list(existing)
         with self.lock:
+            self.files_read += 1
+            self.report.metadata_keys_dropped += dropped
             self.report.chunks_unchanged += unchanged
-            self.chunks_done += unchanged
-        if not new and not finish.moved_ids and not finish.stale_ids:
+        if new:
+            for row in new:
+                self.pending.append(row)
+                if len(self.pending) >= self.batch_size:
+                    self._flush()
+            self.pending_finishes.append(finish)
+        elif finish.moved_ids or finish.stale_ids:
+            self._put(finish)
+        else:
             if mark is not None:
                 manifest.record(entry.relpath, mark, len(rows))
                 manifest.save_if_due()
@@ -228,39 +260,12 @@ class _IndexRun:
                 self.report.files_unchanged += 1
                 self.files_done += 1
             self._notify(entry.relpath)
-            return
-        if not new:
-            self._put(finish)
-            return
-        for row in new:
-            self.pending.append(row)
-            if len(self.pending) >= self.batch_size:
-                self._flush()
-        self.pending_finishes.append(finish)
-
-    def _read_file(self, entry: FileEntry) -> tuple[list[_Row], list[Any]]:
-        """Read, chunk and check one file: its rows and their metadata as Chroma stores it."""
-        root_id = self.root_ids[str(entry.root)]
-        limits = (self.max_file_bytes, self.max_chunks)
-        rows, cleaned, dropped = read_rows(entry, self.chunker, root_id, limits)
-        if dropped:
-            with self.lock:
-                self.report.metadata_keys_dropped += dropped
-        return rows, cleaned
-
-    def _fail(self, entry: FileEntry, reason: str) -> None:
-        """Record a file that could not be indexed; its stored chunks stay as they were."""
-        logger.info("skipping %s: %s", entry.path, reason)  # the report carries it
-        with self.lock:
-            self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
-            self.files_done += 1
-        self._notify(entry.relpath)
 
     def _flush(self) -> None:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
-            rows, self.pending = self.pending, []  # checked file by file in _read_file
-            vectors = None  # a batch writer encodes where it writes
+            rows, self.pending = self.pending, []
+            vectors = None  # a Ray writer encodes where it writes
             if self.writer is None:
                 embedded = self.store.encoder.embed_documents([r.text for r in rows])
                 vectors = np.asarray(embedded, dtype=np.float32)
@@ -273,11 +278,9 @@ class _IndexRun:
         """Queue an item for the writer, waiting while the queue is full."""
         while True:
             self._raise_writer_error()
-            try:
-                self.queue.put(item, timeout=_POLL_SECONDS)
-            except queue.Full:
-                continue
-            return
+            with contextlib.suppress(queue.Full):
+                self.batches.put(item, timeout=_POLL_SECONDS)
+                return
 
     def _raise_writer_error(self) -> None:
         if self.writer_error is not None:
@@ -288,15 +291,18 @@ class _IndexRun:
     def _write_loop(self) -> None:
         while not self.abort.is_set():
             try:
-                item = self.queue.get(timeout=_POLL_SECONDS)
+                item = self.batches.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 continue
             try:
                 if item is _DONE:
                     self._run_wave()
                     return
-                if self.writer is not None:
-                    self._gather(item)
+                if self.writer is not None:  # held for the Ray writer's next wave
+                    self.wave.append(item)
+                    self.wave_rows += len(item.rows) if isinstance(item, _Write) else 0
+                    if self.wave_rows >= self.writer.wave_chunks:
+                        self._run_wave()
                 elif isinstance(item, _Write):
                     self._write(item)
                 elif isinstance(item, _Finish):
@@ -307,36 +313,27 @@ class _IndexRun:
 
     def _write(self, item: _Write) -> None:
         rows = item.rows
-        assert item.vectors is not None  # noqa: S101  (encoded by _flush when no batch writer)
+        assert item.vectors is not None  # noqa: S101  (encoded by _flush when no Ray writer)
         self.chroma.upsert(
             [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
         )
         self._confirmed(len(rows), "", rows[-1].metadata["source"])
 
     def _confirmed(self, count: int, worker: str, current: str = "") -> None:
-        """Count ``count`` chunks as written (by ``worker``, for a batch writer)."""
+        """Count ``count`` chunks as written (by ``worker``, for a Ray writer)."""
         if self.abort.is_set():
             msg = "indexing was interrupted: the chunks written so far are kept"
             raise InterruptedError(msg)
         with self.lock:
             self.report.chunks_written += count
-            self.chunks_done += count
             if worker:
                 self.report.workers[worker] = self.report.workers.get(worker, 0) + count
             total = self.report.chunks_written
         logger.debug("wrote %d chunks (%d in this run) %s", count, total, worker)
         self._notify(current)
 
-    def _gather(self, item: object) -> None:
-        """Hold an item for the batch writer's next wave; run the wave once it is full."""
-        self.wave.append(item)
-        if isinstance(item, _Write):
-            self.wave_rows += len(item.rows)
-        if self.writer is not None and self.wave_rows >= self.writer.wave_chunks:
-            self._run_wave()
-
     def _run_wave(self) -> None:
-        """Have the batch writer write the held chunks; then, in order, finish their files."""
+        """Have the Ray writer write the held chunks; then, in order, finish their files."""
         wave, self.wave, self.wave_rows = self.wave, [], 0
         rows = [row for item in wave if isinstance(item, _Write) for row in item.rows]
         if rows and self.writer is not None:
@@ -349,39 +346,32 @@ class _IndexRun:
         self.chroma.update(item.moved_ids, item.moved_metadatas)
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
-        if item.manifest is not None and item.mark is not None:  # all of the file is written
+        if item.mark is not None:  # all of the file is written
             item.manifest.record(item.source, item.mark, item.chunks)
             item.manifest.save_if_due()
         with self.lock:
             self.report.files_indexed += 1
             self.report.chunks_moved += len(item.moved_ids)
             self.report.chunks_deleted += len(item.stale_ids)
-            self.chunks_done += len(item.moved_ids)
             self.files_done += 1
         self._notify(item.source)
-
-    # -- pruning and progress -----------------------------------------------------------------
-
-    def _prune(self, root: str, seen: set[str]) -> None:
-        """Delete chunks of this root whose file is verifiably gone (see :func:`prune_root`)."""
-        root_id, manifest = self.root_ids[root], self.manifests[root]
-        chunks, files = prune_root(self.chroma, root, root_id, seen, manifest)
-        self.report.chunks_pruned += chunks
-        self.report.files_pruned += files
 
     def _notify(self, current: str, *, finished: bool = False) -> None:
         if self.progress is None:
             return
         with self.lock:
+            report = self.report
             self.progress(
                 IndexProgress(
                     files_total=self.files_total,
                     files_done=self.files_done,
-                    chunks_done=self.chunks_done,
-                    chunks_written=self.report.chunks_written,
+                    chunks_done=report.chunks_written
+                    + report.chunks_unchanged
+                    + report.chunks_moved,
+                    chunks_written=report.chunks_written,
                     current=current,
                     files_read=self.files_read,
-                    workers=dict(self.report.workers),
+                    workers=dict(report.workers),
                     finished=finished,
                 )
             )

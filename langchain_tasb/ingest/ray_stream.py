@@ -2,10 +2,10 @@
 
 The driver puts batches of rows on a :class:`ray.util.queue.Queue` (an actor); the read
 tasks of a :class:`~ray.data.Datasource` pull them and yield each batch as one block of one
-row, and ``map_batches`` hands every such block to one pool of actors that lives as long as
-the run: each actor loads the model once. A thread on the driver iterates the results and
-routes each confirmation (the batch's number, its worker and its count) to the wave waiting in
-:meth:`RayStream.write`.
+row, and ``map_batches`` hands every such block to one pool of :class:`_EncodeWrite` actors
+that lives as long as the run: each actor loads the model once. A thread on the driver
+iterates the results and routes each confirmation (the batch's number, its worker and its
+count) to the wave waiting in :meth:`RayStream.write`.
 
 Imported only once there is something to write: importing it imports Ray.
 """
@@ -15,10 +15,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import ray
 import ray.data
 from ray.data import Datasource, ReadTask
 from ray.data.block import Block, BlockAccessor, BlockMetadata
@@ -27,11 +30,44 @@ from ray.util.queue import Queue
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["RayStream"]
+    from langchain_tasb.chroma.remote import ServerAddress
+    from langchain_tasb.encoding.model import TasbModel
+    from langchain_tasb.ingest.ray_writer import RayIndexing
+    from langchain_tasb.ingest.rows import _Row
 
 logger = logging.getLogger(__name__)
 
 _JOIN_SECONDS = 60.0  # how long close() waits for the execution to drain
+
+
+class _EncodeWrite:
+    """A Ray Data actor: loads the model and opens the collection once.
+
+    Each call encodes and writes one batch, and says how many chunks it wrote and who it is.
+    """
+
+    def __init__(self, embeddings: TasbModel, server: ServerAddress, collection: str) -> None:
+        self.embeddings = embeddings
+        _ = embeddings.encoder  # load the model now, not inside the first batch
+        self.gateway = server.open_collection(collection)
+        self.label = f"{socket.gethostname()}:{os.getpid()}"
+        logger.debug("worker %s ready", self.label)
+
+    def __call__(self, batch: dict[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+        numbers, written = [], []
+        for number, payload in zip(batch["number"], batch["rows"], strict=True):
+            rows = json.loads(str(payload))
+            ids = [str(row["id"]) for row in rows]
+            texts = [str(row["text"]) for row in rows]
+            vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
+            self.gateway.upsert(ids, texts, vectors, [row["metadata"] for row in rows])
+            numbers.append(int(number))
+            written.append(len(ids))
+        return {
+            "number": np.array(numbers),
+            "worker": np.array([self.label] * len(numbers)),
+            "count": np.array(written),
+        }
 
 
 class _QueueSource(Datasource):
@@ -62,47 +98,59 @@ class _QueueSource(Datasource):
 
 
 class RayStream:
-    """A pool of ``actor`` instances fed batches for the whole run.
+    """Ray (started or joined) and a pool of :class:`_EncodeWrite` actors for the whole run.
 
     Args:
-        actor: The ``map_batches`` actor class: called with a batch of one row (``number``,
-            ``rows``: the batch as JSON), it returns ``number``, ``worker`` and ``count``.
-        constructor_args: What each actor is built with.
-        workers: Actors in the pool.
-        cpus: CPUs each actor asks Ray for.
-        gpus: GPUs each actor asks Ray for.
+        settings: Where Ray is, and the actors' number and resources.
+        embeddings: The model each actor loads.
+        server: The Chroma server the actors write to.
+        collection: The collection's name.
     """
 
     def __init__(
-        self,
-        actor: type,
-        constructor_args: tuple[object, ...],
-        workers: int,
-        cpus: float,
-        gpus: float,
+        self, settings: RayIndexing, embeddings: TasbModel, server: ServerAddress, collection: str
     ) -> None:
-        self.workers = workers
-        self.queue = Queue()
+        self.workers = settings.workers
         self.numbers = itertools.count()
         self.done: list[tuple[int, str, int]] = []  # confirmations not yet handed to a wave
         self.error: BaseException | None = None
         self.finished = False
         self.condition = threading.Condition()
         context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False  # the driver shows its own progress
+        if not logger.isEnabledFor(logging.DEBUG):
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
+        self.started = (
+            not ray.is_initialized()
+        )  # then this run starts (or joins) Ray, and leaves it
+        if self.started:
+            address = None if settings.address == "local" else settings.address
+            logger.info("starting Ray (%s)", settings.address)
+            ray.init(
+                address=address,
+                include_dashboard=False if address is None else None,
+                logging_level=logging.WARNING,
+                log_to_driver=logger.isEnabledFor(logging.DEBUG),
+            )
         block_size = context.target_max_block_size
         context.target_max_block_size = 1  # a read task yields each batch now, not at its end
         try:
+            self.queue = Queue()
             dataset = ray.data.read_datasource(
-                _QueueSource(self.queue, workers), num_cpus=0, override_num_blocks=workers
+                _QueueSource(self.queue, self.workers), num_cpus=0, override_num_blocks=self.workers
             ).map_batches(
-                actor,
-                fn_constructor_args=constructor_args,
+                _EncodeWrite,
+                fn_constructor_args=(embeddings, server, collection),
                 batch_size=1,
                 batch_format="numpy",
-                concurrency=workers,
-                num_cpus=cpus,
-                num_gpus=gpus or None,
+                concurrency=self.workers,
+                num_cpus=settings.cpus_per_worker,
+                num_gpus=settings.gpus_per_worker or None,
             )
+        except BaseException:
+            if self.started:
+                ray.shutdown()
+            raise
         finally:
             context.target_max_block_size = block_size
         self.thread = threading.Thread(
@@ -131,20 +179,22 @@ class RayStream:
                 self.condition.notify_all()
 
     def write(
-        self, batches: list[list[dict[str, object]]], confirmed: Callable[[int, str], None]
+        self, rows: list[_Row], batch_size: int, confirmed: Callable[[int, str], None]
     ) -> None:
-        """Put ``batches`` on the queue and return once every one is confirmed.
+        """Put ``rows`` on the queue in batches; return once every batch is confirmed.
 
         A batch confirmed twice (a retried task) counts once.
 
         Raises:
             RuntimeError: The execution failed or ended first; chained to its cause.
         """
+        items = [{"id": r.id, "text": r.text, "metadata": r.metadata} for r in rows]
+        size = max(1, min(batch_size, -(-len(items) // self.workers)))  # a small wave: all
         pending: dict[int, int] = {}
-        for batch in batches:
+        for i in range(0, len(items), size):
             number = next(self.numbers)
-            pending[number] = len(batch)
-            self.queue.put((number, json.dumps(batch)))
+            pending[number] = len(items[i : i + size])
+            self.queue.put((number, json.dumps(items[i : i + size])))
         while pending:
             with self.condition:
                 while not self.done and not self.finished:
@@ -164,11 +214,15 @@ class RayStream:
                 raise RuntimeError(msg) from error
 
     def close(self) -> None:
-        """End the execution: an end mark per reader, wait for it, then drop the queue."""
-        if not self.finished:
-            for _ in range(self.workers):
-                self.queue.put(None)
-            self.thread.join(_JOIN_SECONDS)
-            if self.thread.is_alive():
-                logger.warning("the Ray execution did not end within %.0f s", _JOIN_SECONDS)
-        self.queue.shutdown()
+        """End the execution (an end mark per reader) and leave Ray if this run started it."""
+        try:
+            if not self.finished:
+                for _ in range(self.workers):
+                    self.queue.put(None)
+                self.thread.join(_JOIN_SECONDS)
+                if self.thread.is_alive():
+                    logger.warning("the Ray execution did not end within %.0f s", _JOIN_SECONDS)
+            self.queue.shutdown()
+        finally:
+            if self.started:
+                ray.shutdown()

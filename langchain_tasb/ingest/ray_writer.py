@@ -1,16 +1,12 @@
 """Encode and write on Ray Data workers: the stage behind ``index_paths(..., ray=...)``.
 
-The indexer's driver lists, reads and chunks files exactly as without Ray (same ids,
-metadata, root ids, manifest and skips). Only encoding and writing move to Ray: on the first
-wave of new chunks the writer starts one Ray Data execution for the whole run
-(:class:`~langchain_tasb.ingest.ray_stream.RayStream`), a pool of actors (``map_batches`` with
-an actor class) that encodes and upserts batches to the Chroma server, each actor with one copy
-of the model and one connection through the retrying gateway, loaded once for the run. The
-driver feeds each wave's batches to that execution and counts every batch the actors confirm;
-once the whole wave is confirmed it updates moved chunks, deletes stale ones, records the files
-in the manifest and, at the end, prunes. Ray Data restarts a worker that dies (the restarted
-actor loads the model again) and retries its batches; upserts by content-derived id make a
-retried batch harmless.
+The driver lists, reads and chunks files exactly as without Ray (same ids, metadata, root ids,
+manifest and skips). Only encoding and writing move: on the first wave of new chunks the
+writer starts one :class:`~langchain_tasb.ingest.ray_stream.RayStream` for the whole run, a pool
+of actors that encode and upsert batches to the Chroma server, each loading the model once.
+Once a wave is confirmed, the driver updates moved chunks, deletes stale ones and records the
+files in the manifest. Ray Data restarts a worker that dies and retries its batches; upserts
+by content-derived id make a retried batch harmless.
 
 Limits: the actors write to a Chroma server (an embedded folder has one writer process); the
 model must load on every node (a hub name, or a path present on each).
@@ -21,14 +17,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import json
-import logging
-import os
-import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from langchain_tasb.chroma.remote import ServerAddress
 
@@ -39,10 +29,6 @@ if TYPE_CHECKING:
     from langchain_tasb.encoding.model import TasbModel
     from langchain_tasb.ingest.ray_stream import RayStream
     from langchain_tasb.ingest.rows import _Row
-
-__all__ = ["RayIndexing", "RayWriter", "ray_writer"]
-
-logger = logging.getLogger(__name__)
 
 _STREAM = "langchain_tasb.ingest.ray_stream"  # imports Ray: imported on the first wave only
 _WAVE_BATCHES = 64  # batches per worker in one wave, unless RayIndexing.wave_chunks says
@@ -101,101 +87,18 @@ class RayIndexing:
             raise ValueError("; ".join(problems))
 
 
-class _EncodeWrite:
-    """A Ray Data actor: loads the model and opens the collection once.
+@dataclass
+class RayWriter:
+    """Hands waves of rows to a :class:`~langchain_tasb.ingest.ray_stream.RayStream`.
 
-    Each call encodes and writes one batch, and says how many chunks it wrote and who it is.
+    The stream (and Ray) starts on the first wave: a run with nothing to write never starts Ray.
     """
 
-    def __init__(self, embeddings: TasbModel, server: ServerAddress, collection: str) -> None:
-        self.embeddings = embeddings
-        _ = embeddings.encoder  # load the model now, not inside the first batch
-        self.gateway = server.open_collection(collection)
-        self.label = f"{socket.gethostname()}:{os.getpid()}"
-        logger.debug("worker %s ready", self.label)
-
-    def __call__(self, batch: dict[str, np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        numbers, written = [], []
-        for number, payload in zip(batch["number"], batch["rows"], strict=True):
-            rows = json.loads(str(payload))
-            ids = [str(row["id"]) for row in rows]
-            texts = [str(row["text"]) for row in rows]
-            vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-            self.gateway.upsert(ids, texts, vectors, [row["metadata"] for row in rows])
-            numbers.append(int(number))
-            written.append(len(ids))
-        return {
-            "number": np.array(numbers),
-            "worker": np.array([self.label] * len(numbers)),
-            "count": np.array(written),
-        }
-
-
-class RayWriter:
-    """The :class:`~langchain_tasb.ingest.rows.BatchWriter` that runs on Ray Data actors."""
-
-    def __init__(
-        self,
-        settings: RayIndexing,
-        embeddings: TasbModel,
-        server: ServerAddress,
-        collection: str,
-        batch_size: int,
-    ) -> None:
-        self.settings = settings
-        self.embeddings = embeddings
-        self.server = server
-        self.collection_name = collection
-        self.batch_size = batch_size
-        self.wave_chunks = settings.wave_chunks or batch_size * settings.workers * _WAVE_BATCHES
-        self.started = False  # whether this writer started (or joined) Ray, and must leave it
-        self.stream: RayStream | None = None  # the run's one execution, from the first wave
-
-    def _start(self) -> RayStream:
-        """Start or join Ray and the run's one execution on the first wave.
-
-        A run with nothing to write never starts Ray.
-        """
-        if self.stream is not None:
-            return self.stream
-        ray: Any = importlib.import_module("ray")
-        context: Any = importlib.import_module("ray.data").DataContext.get_current()
-        context.enable_progress_bars = False  # the driver shows its own progress
-        if not logger.isEnabledFor(logging.DEBUG):
-            logging.getLogger("ray.data").setLevel(logging.ERROR)
-        if not ray.is_initialized():
-            address = None if self.settings.address == "local" else self.settings.address
-            logger.info("starting Ray (%s)", self.settings.address)
-            ray.init(
-                address=address,
-                include_dashboard=False if address is None else None,
-                logging_level=logging.WARNING,
-                log_to_driver=logger.isEnabledFor(logging.DEBUG),
-            )
-            self.started = True
-        stream: type[RayStream] = importlib.import_module(_STREAM).RayStream
-        self.stream = stream(
-            _EncodeWrite,
-            (self.embeddings, self.server, self.collection_name),
-            workers=self.settings.workers,
-            cpus=self.settings.cpus_per_worker,
-            gpus=self.settings.gpus_per_worker,
-        )
-        return self.stream
-
-    def close(self) -> None:
-        """End the execution; leave Ray if this writer started or joined it.
-
-        A Ray session it found is left running.
-        """
-        try:
-            if self.stream is not None:
-                self.stream.close()
-                self.stream = None
-        finally:
-            if self.started:
-                importlib.import_module("ray").shutdown()
-                self.started = False
+    settings: RayIndexing
+    stream_args: tuple[TasbModel, ServerAddress, str]  # the model, server and collection
+    batch_size: int
+    wave_chunks: int  # new chunks gathered before one call of write()
+    stream: RayStream | None = None
 
     def write(self, rows: list[_Row], confirmed: Callable[[int, str], None]) -> None:
         """Encode and write ``rows`` on the actors; return once every batch is confirmed.
@@ -203,13 +106,10 @@ class RayWriter:
         Raises:
             RuntimeError: The Ray execution failed or ended before every batch was confirmed.
         """
-        stream = self._start()
-        items: list[dict[str, object]] = [
-            {"id": r.id, "text": r.text, "metadata": r.metadata} for r in rows
-        ]
-        size = max(1, min(self.batch_size, -(-len(rows) // self.settings.workers)))
-        batches = [items[i : i + size] for i in range(0, len(items), size)]  # a small wave: all
-        stream.write(batches, confirmed)
+        if self.stream is None:
+            ray_stream = importlib.import_module(_STREAM)
+            self.stream = ray_stream.RayStream(self.settings, *self.stream_args)
+        self.stream.write(rows, self.batch_size, confirmed)
 
 
 @contextlib.contextmanager
@@ -240,8 +140,10 @@ def ray_writer(
     if importlib.util.find_spec("ray") is None:  # Ray itself is imported on the first wave
         msg = "indexing on Ray needs Ray Data: pip install 'langchain-tasb[ray]'"
         raise ImportError(msg)
-    writer = RayWriter(settings, embeddings, server, store.collection_name, batch_size)
+    wave = settings.wave_chunks or batch_size * settings.workers * _WAVE_BATCHES
+    writer = RayWriter(settings, (embeddings, server, store.collection_name), batch_size, wave)
     try:
         yield writer
     finally:
-        writer.close()
+        if writer.stream is not None:
+            writer.stream.close()

@@ -7,7 +7,6 @@ Chroma requires: JSON Lines lists and objects are stored as JSON text, nulls dro
 
 from __future__ import annotations
 
-import codecs
 import importlib
 import json
 import logging
@@ -47,8 +46,6 @@ __all__ = [
 ]
 
 MetadataValue = str | int | float | bool
-
-_PDF_HINT = "reading PDF files needs pypdf: pip install langchain-tasb[pdf]"
 
 
 @dataclass(frozen=True)
@@ -148,11 +145,6 @@ def _read_html(path: Path) -> list[Record]:
     data = _read_bytes(path)
     declared = _META_CHARSET.search(data[:4096])
     charset = declared.group(1).decode("ascii", "replace") if declared else None
-    if charset is not None:
-        try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = None
     text, title = extract_text(_decode(data, path, charset))
     metadata: dict[str, MetadataValue] = {"source": str(path)}
     if title:
@@ -259,7 +251,8 @@ def _read_pdf(path: Path) -> list[Record]:
     try:
         pypdf = importlib.import_module("pypdf")
     except ImportError as exc:
-        raise ImportError(_PDF_HINT) from exc
+        msg = "reading PDF files needs pypdf: pip install langchain-tasb[pdf]"
+        raise ImportError(msg) from exc
     try:
         reader = pypdf.PdfReader(str(path))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]

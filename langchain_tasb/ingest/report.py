@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 
 from langchain_tasb.ingest.files import ScanStats
 
-__all__ = ["FileFailure", "IndexProgress", "IndexReport", "ProgressCallback"]
-
 
 @dataclass(frozen=True)
 class FileFailure:

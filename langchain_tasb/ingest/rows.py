@@ -1,16 +1,19 @@
-"""The chunks of one file, ready to embed and write: their content-derived ids and metadata.
+"""The chunks of one file with their content-derived ids and metadata, and those stored.
 
-See :mod:`langchain_tasb.ingest.indexer` for how ids are derived and which metadata a chunk
-carries.
+See :func:`~langchain_tasb.ingest.indexer.index_paths` for how ids are derived and which
+metadata a chunk carries. Roots are told apart by ``root_id``; stored chunks without one
+(older ones) count by their ``root`` path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.chunking import TokenChunker
@@ -18,18 +21,17 @@ from langchain_tasb.ingest.readers import UnreadableFileError, read_records
 from langchain_tasb.metadata import drop_refused_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    import os
+    from collections.abc import Sequence
 
-    import numpy as np
-
+    from langchain_tasb.chroma.collection import Collection
     from langchain_tasb.encoding.types import TextEncoder
     from langchain_tasb.ingest.files import FileEntry
-    from langchain_tasb.ingest.manifest import Fingerprint, Manifest
-    from langchain_tasb.ingest.readers import Record
-
-__all__ = ["DEFAULT_OVERLAP_TOKENS", "BatchWriter", "chunk_id", "make_chunker", "read_rows"]
+    from langchain_tasb.ingest.manifest import Manifest
 
 logger = logging.getLogger(__name__)
+
+_PAGE_SIZE = 1000  # records per page when scanning a collection's metadata for prune
 
 DEFAULT_OVERLAP_TOKENS = 32
 """Tokens shared by consecutive chunks of one text."""
@@ -37,63 +39,9 @@ DEFAULT_OVERLAP_TOKENS = 32
 
 @dataclass(frozen=True)
 class _Row:
-    """One chunk ready to embed and write."""
-
     id: str
     text: str
     metadata: dict[str, Any]
-
-
-@dataclass
-class _Finish:
-    """What is left to do for a file once its new chunks are written."""
-
-    source: str
-    moved_ids: list[str]
-    moved_metadatas: list[dict[str, Any]]
-    stale_ids: list[str]
-    manifest: Manifest | None = None
-    mark: Fingerprint | None = None  # recorded in the manifest once the file is written
-    chunks: int = 0
-
-
-@dataclass
-class _Write:
-    """A batch of chunks to write: embedded already, or (no vectors) by a :class:`BatchWriter`."""
-
-    rows: list[_Row]
-    vectors: np.ndarray[Any, np.dtype[np.float32]] | None
-
-
-class BatchWriter(Protocol):
-    """The encode-and-write stage run elsewhere (Ray workers) instead of in this process.
-
-    The indexer gathers up to :attr:`wave_chunks` new chunks, hands them to :meth:`write`,
-    and only once it returns updates moved chunks, deletes stale ones and records the files
-    in the manifest: every chunk of a file is confirmed written before the file counts as done.
-    """
-
-    wave_chunks: int
-    """New chunks gathered before one call of :meth:`write`."""
-
-    def write(self, rows: list[_Row], confirmed: Callable[[int, str], None]) -> None:
-        """Encode and write every row; return only once all are written.
-
-        ``confirmed(count, worker)`` is called as each batch is confirmed written, with a
-        label of the worker that wrote it. Raise if any row could not be written.
-        """
-
-
-_DONE = object()
-
-
-def _reason(exc: Exception) -> str:
-    """Why a file failed, for the report: the reader's own reason, else the error itself."""
-    if isinstance(exc, UnreadableFileError):
-        return exc.reason
-    if isinstance(exc, ImportError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> str:
@@ -153,52 +101,6 @@ def make_chunker(
     return TokenChunker(tokenizer, max_tokens=limit - 2, overlap_tokens=overlap_tokens)
 
 
-def _rows(
-    entry: FileEntry,
-    records: Sequence[Record],
-    chunker: TokenChunker,
-    root_id: str,
-    max_chunks: int | None = None,
-) -> Iterator[_Row]:
-    """The chunks of one file with their ids and metadata.
-
-    Raises:
-        UnreadableFileError: Once the file gives more than ``max_chunks`` chunks.
-    """
-    root = str(entry.root)
-    path = str(entry.path)
-    seen: Counter[tuple[str, str]] = Counter()
-    count = 0
-    for record in records:
-        for chunk in chunker.iter_chunks(record.text):
-            count += 1
-            if max_chunks is not None and count > max_chunks:
-                reason = (
-                    f"more than {max_chunks} chunks, over the limit per file: split the file, "
-                    "or raise the limit (--max-chunks-per-file, max_chunks_per_file)"
-                )
-                raise UnreadableFileError(entry.path, reason)
-            occurrence = seen[record.key, chunk.text]
-            seen[record.key, chunk.text] += 1
-            metadata: dict[str, Any] = {
-                **record.metadata,
-                "source": entry.relpath,
-                "root": root,
-                "root_id": root_id,
-                "path": path,
-                "chunk": chunk.index,
-                "start": chunk.start,
-                "end": chunk.end,
-            }
-            if record.key:
-                metadata["record"] = record.key
-            yield _Row(
-                id=chunk_id(root_id, entry.relpath, record.key, chunk.text, occurrence),
-                text=chunk.text,
-                metadata=metadata,
-            )
-
-
 def read_rows(
     entry: FileEntry,
     chunker: TokenChunker,
@@ -236,8 +138,123 @@ def read_rows(
     dropped = [key for record in records for key in drop_refused_keys(record.metadata)]
     if dropped:
         logger.info("%s: dropped reserved metadata keys %s", entry.path, sorted(set(dropped)))
-    rows = list(_rows(entry, records, chunker, root_id, max_chunks))
+    rows: list[_Row] = []
+    seen: Counter[tuple[str, str]] = Counter()  # identical chunks of a record get distinct ids
+    for record in records:
+        for chunk in chunker.iter_chunks(record.text):
+            if max_chunks is not None and len(rows) >= max_chunks:
+                reason = (
+                    f"more than {max_chunks} chunks, over the limit per file: split the file, "
+                    "or raise the limit (--max-chunks-per-file, max_chunks_per_file)"
+                )
+                raise UnreadableFileError(entry.path, reason)
+            occurrence = seen[record.key, chunk.text]
+            seen[record.key, chunk.text] += 1
+            metadata: dict[str, Any] = {
+                **record.metadata,
+                "source": entry.relpath,
+                "root": str(entry.root),
+                "root_id": root_id,
+                "path": str(entry.path),
+                "chunk": chunk.index,
+                "start": chunk.start,
+                "end": chunk.end,
+            }
+            if record.key:
+                metadata["record"] = record.key
+            chunk_key = chunk_id(root_id, entry.relpath, record.key, chunk.text, occurrence)
+            rows.append(_Row(chunk_key, chunk.text, metadata))
     cleaned = validate_records(
         [r.id for r in rows], [r.text for r in rows], [r.metadata for r in rows]
     )
     return rows, cleaned, len(dropped)
+
+
+def default_root_id(root: str | os.PathLike[str]) -> str:
+    """The identity a root gets unless one is given: ``"<hostname>:<resolved path>"``.
+
+    The host keeps two machines indexing the same path into one server collection apart.
+    """
+    return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
+
+
+def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
+    stored_id = metadata.get("root_id")
+    return bool(metadata.get("root") == root if stored_id is None else stored_id == root_id)
+
+
+def of_root(root_id: str, root: str, ids: list[str], metadatas: list[Any]) -> dict[str, Any]:
+    """The records (id -> metadata) among ``ids`` indexed under this root.
+
+    The root is filtered here, not in Chroma: an ``$and`` of root and path collects the whole
+    root per file, which makes indexing quadratic.
+    """
+    return {
+        id_: dict(meta or {})
+        for id_, meta in zip(ids, metadatas, strict=True)
+        if _is_of_root(meta or {}, root_id, root)
+    }
+
+
+def stored_records(
+    chroma: Collection, entries: Sequence[FileEntry], limit: int
+) -> dict[str, tuple[list[str], list[Any]]]:
+    """What the collection holds for each of these files' paths (ids, metadatas), in one query.
+
+    A group holding ``limit`` records or more comes back empty: the caller then looks each
+    file up alone, so memory stays bounded.
+    """
+    paths = list(dict.fromkeys(str(e.path) for e in entries))
+    result = chroma.get_where({"path": {"$in": paths}}, include=["metadatas"], limit=limit)
+    if len(result.ids) >= limit:
+        return {}
+    found: dict[str, tuple[list[str], list[Any]]] = {path: ([], []) for path in paths}
+    for id_, metadata in zip(result.ids, result.metadatas, strict=True):
+        ids, metadatas = found[str((metadata or {}).get("path"))]
+        ids.append(id_)
+        metadatas.append(metadata)
+    return found
+
+
+def _gone(root: str, source: str) -> bool:
+    """Whether ``source`` is verifiably gone from ``root``: only "no such file" counts."""
+    folder = Path(root)
+    try:
+        (folder / source if folder.is_dir() else folder).lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def prune_root(
+    chroma: Collection, root: str, root_id: str, seen: set[str], manifest: Manifest
+) -> tuple[int, int]:
+    """Delete chunks of this root whose file is verifiably gone, and forget it in ``manifest``.
+
+    ``seen`` holds the ``source`` of every file found in this run; unseen ones are checked once.
+
+    Returns:
+        How many chunks were deleted, and of how many files.
+    """
+    gone: dict[str, list[str]] = {}
+    verdicts: dict[str, bool] = {}
+    where = {"$or": [{"root_id": root_id}, {"root": root}]}
+    for page in chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
+        for id_, metadata in zip(page.ids, page.metadatas, strict=True):
+            source = str((metadata or {}).get("source", ""))
+            if source in seen or not _is_of_root(metadata or {}, root_id, root):
+                continue
+            if source not in verdicts:
+                verdicts[source] = _gone(root, source)
+            if verdicts[source]:
+                gone.setdefault(source, []).append(id_)
+    for source, ids in gone.items():
+        logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
+        chroma.delete(ids=ids)
+        manifest.forget(source)
+    for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
+        if _gone(root, source):
+            manifest.forget(source)
+    return sum(len(ids) for ids in gone.values()), len(gone)
