@@ -13,11 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeAlias
 
 import numpy as np
+from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
 Run: TypeAlias = dict[str, dict[str, float]]
 """Query id -> document id -> score (higher is better)."""
+RunLike: TypeAlias = Mapping[str, Mapping[str, float]]
+QrelsLike: TypeAlias = Mapping[str, Mapping[str, int]]
+"""Query id -> document id -> graded relevance."""
 
 STANDARD_KS: tuple[int, ...] = (10, 100)
 """Cut-offs always reported by :func:`evaluate` (nDCG@10, Recall@100, MRR@10, MAP@100, ...)."""
@@ -70,11 +74,8 @@ def _query_metrics(
     return out
 
 
-def _mean_metrics(
-    run: Mapping[str, Mapping[str, float]],
-    qrels: Mapping[str, Mapping[str, int]],
-    ks: Sequence[int],
-) -> list[tuple[float, float, float, float]]:
+def _mean_metrics(run: RunLike, qrels: QrelsLike, ks: Sequence[int]) -> NDArray[np.float64]:
+    """(nDCG, Recall, MRR, MAP) means, one row per cut-off in ``ks``."""
     if not qrels:
         msg = "qrels is empty; metrics are averaged over the judged queries, so give at least one."
         raise ValueError(msg)
@@ -86,67 +87,34 @@ def _mean_metrics(
         if doc_scores is None:
             missing += 1
             continue
-        per_k = _query_metrics(_rank(doc_scores, depth), rels, ks)
-        sums += np.asarray(per_k, dtype=np.float64)
+        sums += np.asarray(_query_metrics(_rank(doc_scores, depth), rels, ks))
     if missing:
-        logger.warning(
-            "%d of %d judged queries are missing from the run; they count as 0.",
-            missing,
-            len(qrels),
-        )
-    means = sums / len(qrels)
-    return [(float(row[0]), float(row[1]), float(row[2]), float(row[3])) for row in means.tolist()]
+        msg = "%d of %d judged queries are missing from the run; they count as 0."
+        logger.warning(msg, missing, len(qrels))
+    return sums / len(qrels)
 
 
-def ndcg_at_k(
-    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]], k: int
-) -> float:
-    """Mean nDCG@k, as trec_eval's ``ndcg_cut.k`` (gain ``grade / log2(rank + 1)``).
-
-    Raises:
-        ValueError: If ``k`` is not a positive integer, ``qrels`` is empty or a score is NaN.
-    """
-    return _mean_metrics(run, qrels, [check_k(k)])[0][0]
+def ndcg_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
+    """Mean nDCG@k, as trec_eval's ``ndcg_cut.k``; raises as :func:`evaluate` does."""
+    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 0])
 
 
-def recall_at_k(
-    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]], k: int
-) -> float:
-    """Mean Recall@k, as trec_eval's ``recall.k``: over all relevant, not ``min(k, relevant)``.
-
-    Raises:
-        ValueError: If ``k`` is not a positive integer, ``qrels`` is empty or a score is NaN.
-    """
-    return _mean_metrics(run, qrels, [check_k(k)])[0][1]
+def recall_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
+    """Mean Recall@k, as trec_eval's ``recall.k`` (of all relevant); raises as :func:`evaluate`."""
+    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 1])
 
 
-def mrr_at_k(
-    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]], k: int
-) -> float:
-    """Mean reciprocal rank at k, as trec_eval's ``recip_rank`` cut at ``k``.
-
-    Raises:
-        ValueError: If ``k`` is not a positive integer, ``qrels`` is empty or a score is NaN.
-    """
-    return _mean_metrics(run, qrels, [check_k(k)])[0][2]
+def mrr_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
+    """Mean reciprocal rank, trec_eval's ``recip_rank`` cut at ``k``; raises as :func:`evaluate`."""
+    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 2])
 
 
-def map_at_k(
-    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]], k: int
-) -> float:
-    """Mean average precision at k, as trec_eval's ``map_cut.k`` (divided by all relevant).
-
-    Raises:
-        ValueError: If ``k`` is not a positive integer, ``qrels`` is empty or a score is NaN.
-    """
-    return _mean_metrics(run, qrels, [check_k(k)])[0][3]
+def map_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
+    """Mean average precision, as trec_eval's ``map_cut.k``; raises as :func:`evaluate` does."""
+    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 3])
 
 
-def evaluate(
-    run: Mapping[str, Mapping[str, float]],
-    qrels: Mapping[str, Mapping[str, int]],
-    ks: Iterable[int] = STANDARD_KS,
-) -> dict[str, float]:
+def evaluate(run: RunLike, qrels: QrelsLike, ks: Iterable[int] = STANDARD_KS) -> dict[str, float]:
     """Compute nDCG, Recall, MRR and MAP at ``ks`` and :data:`STANDARD_KS`, unrounded.
 
     Args:
@@ -164,7 +132,7 @@ def evaluate(
     all_ks = sorted({check_k(k, "each of ks") for k in ks} | set(STANDARD_KS))
     means = _mean_metrics(run, qrels, all_ks)
     return {
-        f"{name}@{k}": means[i][m]
+        f"{name}@{k}": float(means[i, m])
         for m, name in enumerate(_METRIC_NAMES)
         for i, k in enumerate(all_ks)
     }
