@@ -24,8 +24,13 @@ from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.collection import TasbCollection
 from langchain_tasb.connection import Connection
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
-from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
-from langchain_tasb.evaluation.metrics import Run, evaluate
+from langchain_tasb.evaluation.metrics import (
+    Run,
+    evaluate,
+    exact_top_k,
+    recall_against_exact,
+    run_from_top_k,
+)
 from langchain_tasb.evaluation.product import evaluate_product_hybrid
 from langchain_tasb.evaluation.report import SWEEP_K, EvalReport, Latency, SearchResult, SweepPoint
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
