@@ -143,12 +143,7 @@ class EvalReport:
                 "document_max_tokens": self.document_max_tokens,
                 "query_max_tokens": self.query_max_tokens,
             },
-            "hnsw": {
-                "space": "ip",
-                "ef_search": self.hnsw.ef_search,
-                "ef_construction": self.hnsw.ef_construction,
-                "max_neighbors": self.hnsw.max_neighbors,
-            },
+            "hnsw": self.hnsw.configuration()["hnsw"],
             "exact": _to_dict(self.exact),
             "index": _to_dict(self.index),
             "ndcg@10_loss": self.ndcg_at_10_loss,

@@ -145,7 +145,6 @@ class Core:
         self.lock = threading.RLock()
         self.files: DirectoryLock | None = None
         self._stamp: tuple[int, int, int] | None = None
-        self._write_depth = 0
         self._before: Marker | None = None
         self._in_step = False
         if directory is None:
@@ -271,20 +270,15 @@ class Core:
             TimeoutError: another process kept the index's lock for two minutes.
         """
         self.lock.acquire()
-        try:
-            if self._write_depth == 0 and self.files is not None:
-                if not self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT):
-                    msg = (
-                        f"Another process has held the BM25 index lock {self.files.path} for "
-                        f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
-                    )
-                    raise TimeoutError(msg)
-                self.sync_from_disk()
-            self._write_depth += 1
-        except BaseException:
+        if self.files is not None and not self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT):
             self.lock.release()
-            raise
-        try:
+            msg = (
+                f"Another process has held the BM25 index lock {self.files.path} for "
+                f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
+            )
+            raise TimeoutError(msg)
+        try:  # both locks are re-entrant: a nested write holds them once more
+            self.sync_from_disk()
             marker = gateway.changes.marker()
             self._before = marker
             self._in_step = self.state.marker == marker and not self.state.pending
@@ -348,11 +342,8 @@ class Core:
             self._release()
 
     def _release(self) -> None:
-        self._write_depth -= 1
-        if self._write_depth <= 0:
-            self._write_depth = 0
-            if self.files is not None:
-                self.files.release()
+        if self.files is not None:
+            self.files.release()
         self.lock.release()
 
 
