@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -206,12 +207,9 @@ def run_evaluation(
             # that reopening loads it again, and set ef_search before the first query.
             close_client(active)  # raises RuntimeError when chromadb cannot close
             active = persistent_client(tmp.name, telemetry=False)
-            reopened = TasbCollection(
-                embeddings,
-                name,
-                connection=Connection(client=active),
-                hnsw=HnswSettings(ef_search, settings.ef_construction, settings.max_neighbors),
-            )
+            hnsw_at = replace(settings, ef_search=ef_search)
+            connection = Connection(client=active)
+            reopened = TasbCollection(embeddings, name, connection=connection, hnsw=hnsw_at)
             kk = min(SWEEP_K, k)
             _, result = _index_search(reopened, query_vectors, query_ids, kk, dataset, exact_ids)
             points.append(result.at(ef_search))
