@@ -6,15 +6,17 @@ Pure library code: no model, no vector store. ``tasb eval``'s engine (:mod:`.exp
 
 from __future__ import annotations
 
-from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
 from langchain_tasb.evaluation.metrics import (
     STANDARD_KS,
     Run,
     evaluate,
+    exact_top_k,
     map_at_k,
     mrr_at_k,
     ndcg_at_k,
+    recall_against_exact,
     recall_at_k,
+    run_from_top_k,
 )
 from langchain_tasb.ingest.beir import (
     DATA_DIR_ENV,

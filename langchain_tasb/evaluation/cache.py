@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CACHE_DIR_ENV = CACHE_ENV_VAR
-"""Environment variable naming langchain-tasb's cache root (embeddings go in ``embeddings/``)."""
-
 _CACHE_FORMAT = 1
 _ENCODE_SLICE = 256
 
@@ -71,27 +68,19 @@ def backend_label(embeddings: TasbModel) -> str:
 
 
 def _load_cached(path: Path, shape: tuple[int, int]) -> NDArray[np.float32] | None:
-    """The cached vectors, or None (with a warning) when the file is unusable."""
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         logger.warning("Embedding cache %s is unreadable (%s); re-encoding.", path, exc)
         return None
     if array.shape != shape or array.dtype != np.float32 or not np.isfinite(array).all():
-        logger.warning(
-            "Embedding cache %s holds a %s %s array, expected finite float32 of shape %s; "
-            "re-encoding.",
-            path,
-            array.dtype,
-            array.shape,
-            shape,
-        )
+        msg = "Embedding cache %s holds a %s %s array, expected finite float32 of shape %s; "
+        logger.warning(msg + "re-encoding.", path, array.dtype, array.shape, shape)
         return None
     return np.asarray(array, dtype=np.float32)
 
 
 def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
-    """Write ``array`` to ``path`` via a temporary file and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -163,13 +152,8 @@ def cached_corpus_vectors(
     try:
         _save_atomic(path, vectors)
     except OSError as exc:
-        logger.warning(
-            "Could not write the embedding cache %s (%s); the next run will encode again. "
-            "Pass another cache_dir (or set $%s).",
-            path,
-            exc,
-            CACHE_DIR_ENV,
-        )
+        msg = "Could not write the embedding cache %s (%s); the next run will encode again. "
+        logger.warning(msg + "Pass another cache_dir (or set $%s).", path, exc, CACHE_ENV_VAR)
         return vectors, None, False
     logger.info("Embedding cache written: %s", path)
     return vectors, path, False

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +25,13 @@ from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.collection import TasbCollection
 from langchain_tasb.connection import Connection
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
-from langchain_tasb.evaluation.exact import exact_top_k, recall_against_exact, run_from_top_k
-from langchain_tasb.evaluation.metrics import Run, evaluate
+from langchain_tasb.evaluation.metrics import (
+    Run,
+    evaluate,
+    exact_top_k,
+    recall_against_exact,
+    run_from_top_k,
+)
 from langchain_tasb.evaluation.product import evaluate_product_hybrid
 from langchain_tasb.evaluation.report import SWEEP_K, EvalReport, Latency, SearchResult, SweepPoint
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
@@ -65,9 +71,14 @@ def _exact_latencies(
 
 
 def _index_search(
-    collection: TasbCollection, query_vectors: NDArray[np.float32], query_ids: Sequence[str], k: int
-) -> tuple[Run, list[list[str]], list[float]]:
-    """Search once per query, as every skin does: the run, ranked ids and seconds per query."""
+    collection: TasbCollection,
+    query_vectors: NDArray[np.float32],
+    query_ids: Sequence[str],
+    k: int,
+    dataset: BeirDataset,
+    exact_ids: list[list[str]],
+) -> tuple[Run, SearchResult]:
+    """Search once per query, as every skin does, timing each; the run and how it scored."""
     settings = SearchSettings(k=k)
     collection.search(settings, vector=query_vectors[0].tolist())  # warm-up, not timed
     run: Run = {}
@@ -79,7 +90,8 @@ def _index_search(
         times.append(time.perf_counter() - start)
         run[query_id] = {hit.id: hit.score for hit in hits}
         ranked.append([hit.id for hit in hits])
-    return run, ranked, times
+    recall = recall_against_exact(ranked, exact_ids, k=SWEEP_K)
+    return run, SearchResult(evaluate(run, dataset.qrels), recall, Latency.from_seconds(times), k)
 
 
 def _versions() -> dict[str, str]:
@@ -93,14 +105,11 @@ def _versions() -> dict[str, str]:
 
 
 def _check_sweep(values: Sequence[int]) -> tuple[int, ...]:
-    sweep: list[int] = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             msg = f"ef_search_sweep values must be positive integers such as 64, got {value!r}."
             raise ValueError(msg)
-        if value not in sweep:
-            sweep.append(value)
-    return tuple(sweep)
+    return tuple(dict.fromkeys(values))
 
 
 def run_evaluation(
@@ -163,12 +172,8 @@ def run_evaluation(
     indices, scores = exact_top_k(query_vectors, doc_vectors, k)
     exact_run = run_from_top_k(query_ids, dataset.doc_ids, indices, scores)
     exact_ids = [[dataset.doc_ids[i] for i in row] for row in indices.tolist()]
-    exact = SearchResult(
-        metrics=evaluate(exact_run, dataset.qrels),
-        recall_at_10_vs_exact=1.0,
-        latency=Latency.from_seconds(_exact_latencies(query_vectors, doc_vectors, k)),
-        k=k,
-    )
+    exact_latency = Latency.from_seconds(_exact_latencies(query_vectors, doc_vectors, k))
+    exact = SearchResult(evaluate(exact_run, dataset.qrels), 1.0, exact_latency, k)
     logger.info("exact search: nDCG@10 %.4f", exact.metrics["ndcg@10"])
 
     name = f"tasb-eval-{uuid.uuid4().hex[:12]}"
@@ -183,13 +188,7 @@ def run_evaluation(
         start = time.perf_counter()
         store.store.upsert(dataset.doc_ids, dataset.doc_texts, doc_vectors)
         index_build_s = time.perf_counter() - start
-        index_run, index_ids, index_times = _index_search(store, query_vectors, query_ids, k)
-        index = SearchResult(
-            metrics=evaluate(index_run, dataset.qrels),
-            recall_at_10_vs_exact=recall_against_exact(index_ids, exact_ids, k=SWEEP_K),
-            latency=Latency.from_seconds(index_times),
-            k=k,
-        )
+        index_run, index = _index_search(store, query_vectors, query_ids, k, dataset, exact_ids)
         logger.info("index search: nDCG@10 %.4f", index.metrics["ndcg@10"])
         hybrid_report = None
         if hybrid is not None:
@@ -208,23 +207,12 @@ def run_evaluation(
             # that reopening loads it again, and set ef_search before the first query.
             close_client(active)  # raises RuntimeError when chromadb cannot close
             active = persistent_client(tmp.name, telemetry=False)
-            reopened = TasbCollection(
-                embeddings,
-                name,
-                connection=Connection(client=active),
-                hnsw=HnswSettings(ef_search, settings.ef_construction, settings.max_neighbors),
-            )
+            hnsw_at = replace(settings, ef_search=ef_search)
+            connection = Connection(client=active)
+            reopened = TasbCollection(embeddings, name, connection=connection, hnsw=hnsw_at)
             kk = min(SWEEP_K, k)
-            run, ids, times = _index_search(reopened, query_vectors, query_ids, kk)
-            points.append(
-                SweepPoint(
-                    ef_search=ef_search,
-                    recall_at_10_vs_exact=recall_against_exact(ids, exact_ids, k=SWEEP_K),
-                    ndcg_at_10=evaluate(run, dataset.qrels)["ndcg@10"],
-                    latency=Latency.from_seconds(times),
-                    k=kk,
-                )
-            )
+            _, result = _index_search(reopened, query_vectors, query_ids, kk, dataset, exact_ids)
+            points.append(result.at(ef_search))
     finally:
         if tmp is None:
             try:

@@ -1,6 +1,6 @@
-"""Hybrid search scored as users get it: each query through ``search(..., "hybrid")``.
+"""Hybrid search scored on a BEIR dataset, through ``search(..., "hybrid")`` or on whole runs.
 
-BM25 alone is scored from the same lexical index the collection's hybrid search uses.
+BM25 alone is scored beside it, from the same lexical index or from an in-memory one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.evaluation.metrics import evaluate
+from langchain_tasb.hybrid.bm25 import bm25_run
+from langchain_tasb.hybrid.fusion import DEFAULT_RRF_K, fuse_runs
 from langchain_tasb.hybrid.lexical import lexical_index
 from langchain_tasb.search import SearchSettings, search
 
@@ -84,10 +86,51 @@ def evaluate_product_hybrid(
         # Fused scores can tie; ranks decide, so scores fall with the rank.
         hybrid_run[qid] = {hit.id: float(len(hits) - rank) for rank, hit in enumerate(hits)}
         bm25_run[qid] = dict(index.search(text, k=BM25_K))
+    qrels = dataset.qrels
     return HybridReport(
-        settings=settings,
-        bm25=evaluate(bm25_run, dataset.qrels),
-        hybrid=evaluate(hybrid_run, dataset.qrels),
-        bm25_run=bm25_run,
-        hybrid_run=hybrid_run,
+        settings, evaluate(bm25_run, qrels), evaluate(hybrid_run, qrels), bm25_run, hybrid_run
+    )
+
+
+@dataclass(frozen=True)
+class HybridEvaluation:
+    """BM25 alone and BM25 fused with a dense run, scored on one dataset's qrels."""
+
+    fusion: str
+    alpha: float
+    bm25: dict[str, float]
+    """Metrics of BM25 alone (``evaluate``'s keys: ``ndcg@10``, ``recall@100``, ...)."""
+    hybrid: dict[str, float]
+    """Metrics of the fused run."""
+    bm25_run: Run
+    hybrid_run: Run
+
+
+def evaluate_hybrid(
+    dataset: BeirDataset,
+    dense_run: Run,
+    *,
+    fusion: str = "rrf",
+    alpha: float = 0.5,
+    rrf_k: int = DEFAULT_RRF_K,
+    k: int = 100,
+    lexical_run: Run | None = None,
+) -> HybridEvaluation:
+    """Score BM25 and BM25 fused with ``dense_run`` (e.g. ``EvalReport.exact_run``).
+
+    Args:
+        dataset: The BEIR dataset the dense run was computed on.
+        dense_run: Dense top-``k`` per query.
+        fusion: "rrf" or "weighted".
+        alpha: Dense weight for "weighted".
+        rrf_k: RRF constant.
+        k: Depth of the BM25 run and of the fused run.
+        lexical_run: A BM25 run computed before (saves re-indexing in a sweep).
+    """
+    if lexical_run is None:
+        lexical_run = bm25_run(dataset.doc_ids, dataset.doc_texts, dataset.queries, k)
+    fused = fuse_runs(dense_run, lexical_run, fusion=fusion, alpha=alpha, rrf_k=rrf_k, k=k)
+    qrels = dataset.qrels
+    return HybridEvaluation(
+        fusion, alpha, evaluate(lexical_run, qrels), evaluate(fused, qrels), lexical_run, fused
     )

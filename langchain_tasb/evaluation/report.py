@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,13 @@ HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
 """The metrics of the report's table, as (key in ``metrics``, column title)."""
 
 
+_JSON_KEYS = {"recall_at_10_vs_exact": "recall@10_vs_exact", "ndcg_at_10": "ndcg@10"}
+
+
+def _to_dict(figures: SearchResult | SweepPoint) -> dict[str, Any]:
+    return {_JSON_KEYS.get(key, key): value for key, value in asdict(figures).items()}
+
+
 @dataclass(frozen=True)
 class Latency:
     """Per-query wall-clock time of a search, in milliseconds."""
@@ -43,10 +50,6 @@ class Latency:
         if ms.size == 0:
             return cls(0.0, 0.0, 0.0)
         return cls(float(ms.mean()), float(np.percentile(ms, 50)), float(np.percentile(ms, 95)))
-
-    def to_dict(self) -> dict[str, float]:
-        """JSON-ready figures."""
-        return {"mean_ms": self.mean_ms, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms}
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,10 @@ class SearchResult:
     latency: Latency
     k: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready figures."""
-        return {
-            "metrics": dict(self.metrics),
-            "recall@10_vs_exact": self.recall_at_10_vs_exact,
-            "latency": self.latency.to_dict(),
-            "k": self.k,
-        }
+    def at(self, ef_search: int) -> SweepPoint:
+        """These figures as a sweep point at ``ef_search``."""
+        ndcg = self.metrics["ndcg@10"]
+        return SweepPoint(ef_search, self.recall_at_10_vs_exact, ndcg, self.latency, self.k)
 
 
 @dataclass(frozen=True)
@@ -84,16 +83,6 @@ class SweepPoint:
     ndcg_at_10: float
     latency: Latency
     k: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready figures."""
-        return {
-            "ef_search": self.ef_search,
-            "recall@10_vs_exact": self.recall_at_10_vs_exact,
-            "ndcg@10": self.ndcg_at_10,
-            "latency": self.latency.to_dict(),
-            "k": self.k,
-        }
 
 
 @dataclass(frozen=True)
@@ -154,16 +143,11 @@ class EvalReport:
                 "document_max_tokens": self.document_max_tokens,
                 "query_max_tokens": self.query_max_tokens,
             },
-            "hnsw": {
-                "space": "ip",
-                "ef_search": self.hnsw.ef_search,
-                "ef_construction": self.hnsw.ef_construction,
-                "max_neighbors": self.hnsw.max_neighbors,
-            },
-            "exact": self.exact.to_dict(),
-            "index": self.index.to_dict(),
+            "hnsw": self.hnsw.configuration()["hnsw"],
+            "exact": _to_dict(self.exact),
+            "index": _to_dict(self.index),
             "ndcg@10_loss": self.ndcg_at_10_loss,
-            "sweep": [point.to_dict() for point in self.sweep],
+            "sweep": [_to_dict(point) for point in self.sweep],
             "encoding": {
                 "cache_path": self.cache_path,
                 "cache_hit": self.cache_hit,
@@ -242,38 +226,26 @@ class EvalReport:
         )
         from matplotlib.figure import Figure  # type: ignore[import-not-found,unused-ignore]
 
-        if self.sweep:
-            points = [
-                (p.ef_search, p.latency.mean_ms, p.recall_at_10_vs_exact, p.ndcg_at_10)
-                for p in self.sweep
-            ]
-            label = f"HNSW index, k={self.sweep[0].k}"
-        else:
-            points = [
-                (
-                    self.hnsw.ef_search,
-                    self.index.latency.mean_ms,
-                    self.index.recall_at_10_vs_exact,
-                    self.index.metrics["ndcg@10"],
-                )
-            ]
-            label = f"HNSW index, k={self.index.k}"
+        points = self.sweep or (self.index.at(self.hnsw.ef_search),)
+        exact = self.exact.at(0)
         figure = Figure(figsize=(10, 4.2), layout="constrained")
         FigureCanvasAgg(figure)
         panels = (
-            (2, "recall@10 against exact search", self.exact.recall_at_10_vs_exact),
-            (3, "nDCG@10", self.exact.metrics["ndcg@10"]),
+            ("recall_at_10_vs_exact", "recall@10 against exact search"),
+            ("ndcg_at_10", "nDCG@10"),
         )
-        for position, (column, ylabel, exact_value) in enumerate(panels, start=1):
+        for position, (column, ylabel) in enumerate(panels, start=1):
             axes = figure.add_subplot(1, 2, position)
-            xs = [p[1] for p in points]
-            ys = [p[column] for p in points]
-            axes.plot(xs, ys, marker="o", label=label)
-            for ef, x, y in zip((p[0] for p in points), xs, ys, strict=True):
-                axes.annotate(f"ef={ef}", (x, y), textcoords="offset points", xytext=(4, 4))
+            xs = [p.latency.mean_ms for p in points]
+            ys = [getattr(p, column) for p in points]
+            axes.plot(xs, ys, marker="o", label=f"HNSW index, k={points[0].k}")
+            for p, x, y in zip(points, xs, ys, strict=True):
+                axes.annotate(
+                    f"ef={p.ef_search}", (x, y), textcoords="offset points", xytext=(4, 4)
+                )
             axes.plot(
-                [self.exact.latency.mean_ms],
-                [exact_value],
+                [exact.latency.mean_ms],
+                [getattr(exact, column)],
                 marker="*",
                 markersize=12,
                 linestyle="none",

@@ -33,8 +33,6 @@ from langchain_tasb.hybrid.lexical import (
 )
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
     from langchain_tasb.collection import TasbCollection
 
 __all__ = [
@@ -114,55 +112,41 @@ def hybrid_search(
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             msg = f"{name} must be a positive integer, got {value!r}"
             raise ValueError(msg)
-    if fusion not in FUSIONS:
-        msg = f"fusion must be one of {FUSIONS}, got {fusion!r}"
-        raise ValueError(msg)
     fetch = max(fetch, k)
     vector = np.asarray(
         store.encoder.embed_query(query) if query_vector is None else query_vector,
         dtype=np.float32,
     )
     dense = store.store.query(vector, fetch, where=filter, where_document=where_document)
-    lexical_index_ = index or lexical_index(store)
-    lexical_index_.refresh()
-    lexical = lexical_index_.filtered(query, fetch, filter, where_document)
+    index = index or lexical_index(store)
+    index.refresh()
+    lexical = index.filtered(query, fetch, filter, where_document)
     fused = fuse([(h.id, h.dot) for h in dense], lexical, fusion, alpha=alpha, rrf_k=rrf_k)
     dense_by_id = {h.id: h for h in dense}
     dense_rank = {h.id: r for r, h in enumerate(dense, start=1)}
     lexical_rank = {i: r for r, (i, _) in enumerate(lexical, start=1)}
     bm25_scores = dict(lexical)
     # Only the results shown need a BM25 score that BM25's top list did not give.
-    top_ids = [i for i, _ in fused[: 2 * k]]
-    unscored = [i for i in top_ids if i not in bm25_scores]
-    bm25_scores.update(lexical_index_.bm25.scores_of(query, unscored))
+    unscored = [i for i, _ in fused[: 2 * k] if i not in bm25_scores]
+    bm25_scores.update(index.bm25.scores_of(query, unscored))
     out: list[HybridHit] = []
     start = 0
     while len(out) < k and start < len(fused):
         window = fused[start : start + k - len(out)]
         start += len(window)
-        records = _records(lexical_index_, [i for i, _ in window if i not in dense_by_id], vector)
+        # Records only BM25 found: read with their vectors, for their dot product with the query.
+        missing = [i for i, _ in window if i not in dense_by_id]
+        stored = index.gateway.get(missing, with_vectors=True) if missing else []
+        records = {
+            h.id: Hit(h.id, h.text, h.metadata, dot=float(h.vector @ vector))
+            for h in stored
+            if h.vector is not None
+        }
         for id_, fused_score in window:
             hit = dense_by_id.get(id_) or records.get(id_)
-            if hit is None:  # deleted since the BM25 index was checked
-                continue
-            out.append(
-                HybridHit(
-                    hit=hit,
-                    fused_score=fused_score,
-                    bm25_score=bm25_scores.get(id_, 0.0),
-                    dense_rank=dense_rank.get(id_),
-                    lexical_rank=lexical_rank.get(id_),
+            if hit is not None:  # None: deleted since the BM25 index was checked
+                bm25 = bm25_scores.get(id_, 0.0)
+                out.append(
+                    HybridHit(hit, fused_score, bm25, dense_rank.get(id_), lexical_rank.get(id_))
                 )
-            )
     return out
-
-
-def _records(index: LexicalIndex, ids: list[str], vector: NDArray[np.float32]) -> dict[str, Hit]:
-    """Stored records for ``ids`` with their dot product with ``vector``."""
-    if not ids:
-        return {}
-    return {
-        hit.id: Hit(hit.id, hit.text, hit.metadata, dot=float(hit.vector @ vector))
-        for hit in index.gateway.get(ids, with_vectors=True)
-        if hit.vector is not None
-    }

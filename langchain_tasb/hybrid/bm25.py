@@ -6,19 +6,17 @@ again with ``k1=1.5``, ``b=0.75`` from their stored analyzed terms.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_tasb.evaluation import Run
-
-logger = logging.getLogger(__name__)
 
 _FORMAT = 4
 K1 = 1.5
@@ -27,7 +25,6 @@ RESCORE_DEPTH = 100
 """Candidates tantivy proposes for each search, scored again with :data:`K1`."""
 _ANALYZER = "tasb_en"
 _WRITER_HEAP = 50_000_000  # bytes of indexing buffer: tantivy's floor is 15 MB a thread
-_BUILD_BATCH = 10_000
 
 
 def _tantivy() -> Any:
@@ -112,28 +109,28 @@ class Bm25Index:
     def __len__(self) -> int:
         return int(self._index.searcher().num_docs)
 
-    def _writer(self) -> Any:
-        return self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
-
-    def _commit(self, writer: Any) -> None:
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A writer committed (and seen by this index) at the end, rolled back on an error."""
+        writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+        try:
+            yield writer
+        except BaseException:
+            writer.rollback()
+            writer.wait_merging_threads()  # releases the folder's writer lock
+            raise
         writer.commit()
-        writer.wait_merging_threads()  # releases the folder's writer lock
+        writer.wait_merging_threads()
         self._index.reload()
 
     def apply(self, upserts: Iterable[tuple[str, str]] = (), deletes: Iterable[str] = ()) -> None:
         """Replace or add each ``(id, text)`` of ``upserts``, remove ``deletes``; one commit."""
-        writer = self._writer()
-        try:
+        with self._writing() as writer:
             for id_ in deletes:
                 writer.delete_documents_by_term("id", id_)
             for id_, text in upserts:
                 writer.delete_documents_by_term("id", id_)
                 writer.add_document(_document(id_, text))
-        except BaseException:
-            writer.rollback()
-            writer.wait_merging_threads()
-            raise
-        self._commit(writer)
 
     def replace_all(self, pages: Iterable[tuple[Sequence[str], Sequence[str]]]) -> int:
         """Drop every record and index ``(ids, texts)`` pages instead; one commit at the end.
@@ -141,9 +138,8 @@ class Bm25Index:
         Returns:
             How many records were indexed (a repeated id counts once, its last text kept).
         """
-        writer = self._writer()
         seen: set[str] = set()
-        try:
+        with self._writing() as writer:
             writer.delete_all_documents()
             for ids, texts in pages:
                 for id_, text in zip(ids, texts, strict=True):
@@ -151,11 +147,6 @@ class Bm25Index:
                         writer.delete_documents_by_term("id", id_)
                     seen.add(id_)
                     writer.add_document(_document(id_, text or ""))
-        except BaseException:
-            writer.rollback()
-            writer.wait_merging_threads()
-            raise
-        self._commit(writer)
         return len(seen)
 
     def reload(self) -> None:
@@ -256,9 +247,5 @@ def bm25_run(
     doc_ids: Sequence[str], doc_texts: Sequence[str], queries: Mapping[str, str], k: int = 100
 ) -> Run:
     """BM25 top ``k`` for every query, from an in-memory index: query id -> doc id -> score."""
-    index = Bm25Index()
-    index.replace_all(
-        (doc_ids[i : i + _BUILD_BATCH], doc_texts[i : i + _BUILD_BATCH])
-        for i in range(0, len(doc_ids), _BUILD_BATCH)
-    )
+    index = Bm25Index.from_texts(doc_ids, doc_texts)
     return {qid: dict(index.top(text, k)) for qid, text in queries.items()}

@@ -115,8 +115,7 @@ def fuse(
     raise ValueError(msg)
 
 
-def _best_first(scores: Mapping[str, float]) -> list[tuple[str, float]]:
-    """trec_eval order: score descending, then id descending."""
+def _best_first(scores: Mapping[str, float]) -> list[tuple[str, float]]:  # trec_eval's order
     return sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_tasb.chroma.client import side_folder
-from langchain_tasb.hybrid.sync import PAGE_SIZE, STATE_FILE, Core, Observer, Refresh, core_for
+from langchain_tasb.hybrid.sync import PAGE_SIZE, STATE_FILE, Refresh, attach, core_for
 
 if TYPE_CHECKING:
     from langchain_tasb.collection import TasbCollection
@@ -38,13 +38,6 @@ __all__ = [
 def default_directory(store: TasbCollection) -> Path | None:
     """Where the BM25 index of ``store`` persists by default; None for in-memory Chroma."""
     return side_folder(store.client, "bm25", store.collection_name)
-
-
-def attach(store: TasbCollection, core: Core) -> None:
-    """Make ``store``'s writes update ``core`` (once per gateway)."""
-    gateway = store.store
-    if not any(isinstance(o, Observer) and o.core is core for o in gateway.observers):
-        gateway.observers.append(Observer(core, gateway))
 
 
 class LexicalIndex:

@@ -1,4 +1,4 @@
-"""Keeping a :class:`Bm25Index` in step with a gateway: state, journal, catch-up, observer.
+"""Keeping a :class:`Bm25Index` in step with a gateway: state, lock, journal, catch-up, observer.
 
 The contract is in :mod:`langchain_tasb.hybrid.lexical`.
 """
@@ -6,6 +6,7 @@ The contract is in :mod:`langchain_tasb.hybrid.lexical`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -15,15 +16,16 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from langchain_tasb.chroma.changes import Marker
 from langchain_tasb.hybrid.bm25 import Bm25Index, tokenizer_settings
-from langchain_tasb.hybrid.locking import DirectoryLock
 
 if TYPE_CHECKING:
     from langchain_tasb.chroma.collection import Collection
+    from langchain_tasb.collection import TasbCollection
 
 logger = logging.getLogger(__name__)
 
@@ -34,30 +36,22 @@ STATE_FILE = "state.json"
 _INDEX_DIR = "tantivy"
 _LOCK_FILE = ".lock"
 _OLD_LAYOUT = re.compile(r"^([0-9a-f]{16}|\.building-.*)$")
+_POLL_S = 0.05
 _WRITE_LOCK_TIMEOUT = 120.0  # seconds a write waits for another process's BM25 update
 
 Refresh = Literal["current", "updated", "built"]
 
 
+@dataclass
 class _State:
     """What ``state.json`` records: the gateway, the marker caught up to, the journal."""
 
-    def __init__(self, collection_id: str, marker: Marker | None, pending: set[str]) -> None:
-        self.collection_id = collection_id
-        self.marker = marker
-        self.pending = pending
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "settings": tokenizer_settings(),
-            "collection": self.collection_id,
-            "marker": None if self.marker is None else self.marker.to_json(),
-            "pending": sorted(self.pending),
-        }
+    collection_id: str
+    marker: Marker | None = None
+    pending: set[str] = field(default_factory=set)
 
     @classmethod
     def read(cls, path: Path, collection_id: str) -> _State | None:
-        """The state at ``path`` if it describes this collection and settings, else None."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -71,22 +65,75 @@ class _State:
             or data.get("collection") != collection_id
             or not isinstance(data.get("pending"), list)
         ):
-            return None
+            return None  # another collection or other settings: rebuild
         return cls(collection_id, Marker.from_json(data.get("marker")), set(data["pending"]))
 
     def write(self, path: Path, *, durable: bool = True) -> None:
-        """Write atomically, fsynced when ``durable``.
-
-        A journal entry must be on disk before Chroma is written; one that only clears entries
-        need not be: if lost, the entries are re-read, which is harmless.
-        """
+        # A journal entry must be on disk before Chroma is written; one that only clears
+        # entries need not be: if lost, the entries are re-read, which is harmless.
+        marker = None if self.marker is None else self.marker.to_json()
+        data = {"settings": tokenizer_settings(), "collection": self.collection_id}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f)
+            json.dump(data | {"marker": marker, "pending": sorted(self.pending)}, f)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         tmp.replace(path)
+
+
+class DirectoryLock:
+    """An exclusive, re-entrant lock held through ``path`` (created when missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._fd: int | None = None
+        self._depth = 0
+
+    def acquire(self, *, timeout: float) -> bool:
+        """Take the lock, waiting up to ``timeout`` seconds; False when it stayed busy."""
+        deadline = time.monotonic() + timeout
+        if not self._thread_lock.acquire(
+            blocking=timeout != 0, timeout=timeout if timeout > 0 else -1
+        ):
+            return False
+        if self._depth:
+            self._depth += 1
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    self._thread_lock.release()
+                    return False
+                time.sleep(_POLL_S)
+                continue
+            break
+        self._fd, self._depth = fd, 1
+        return True
+
+    def release(self) -> None:
+        """Give one hold back; the last one frees the file."""
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        self._thread_lock.release()
+
+    @contextlib.contextmanager
+    def hold(self, *, timeout: float) -> Iterator[bool]:
+        """:meth:`acquire` for a ``with`` block; yields whether the lock was taken."""
+        got = self.acquire(timeout=timeout)
+        try:
+            yield got
+        finally:
+            if got:
+                self.release()
 
 
 class Core:
@@ -98,12 +145,11 @@ class Core:
         self.lock = threading.RLock()
         self.files: DirectoryLock | None = None
         self._stamp: tuple[int, int, int] | None = None
-        self._write_depth = 0
         self._before: Marker | None = None
         self._in_step = False
         if directory is None:
             self.bm25 = Bm25Index()
-            self.state = _State(collection_id, None, set())
+            self.state = _State(collection_id)
             return
         directory.mkdir(parents=True, exist_ok=True)
         self.files = DirectoryLock(directory / _LOCK_FILE)
@@ -116,7 +162,7 @@ class Core:
                     for old in directory.iterdir():  # bm25s-format index files
                         if _OLD_LAYOUT.match(old.name) and old.is_dir():
                             shutil.rmtree(old, ignore_errors=True)
-                    state = _State(collection_id, None, set())
+                    state = _State(collection_id)
                     state.write(directory / STATE_FILE)
         self.bm25 = Bm25Index(directory / _INDEX_DIR)
         self.state = state
@@ -224,20 +270,15 @@ class Core:
             TimeoutError: another process kept the index's lock for two minutes.
         """
         self.lock.acquire()
-        try:
-            if self._write_depth == 0 and self.files is not None:
-                if not self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT):
-                    msg = (
-                        f"Another process has held the BM25 index lock {self.files.path} for "
-                        f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
-                    )
-                    raise TimeoutError(msg)
-                self.sync_from_disk()
-            self._write_depth += 1
-        except BaseException:
+        if self.files is not None and not self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT):
             self.lock.release()
-            raise
-        try:
+            msg = (
+                f"Another process has held the BM25 index lock {self.files.path} for "
+                f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
+            )
+            raise TimeoutError(msg)
+        try:  # both locks are re-entrant: a nested write holds them once more
+            self.sync_from_disk()
             marker = gateway.changes.marker()
             self._before = marker
             self._in_step = self.state.marker == marker and not self.state.pending
@@ -301,15 +342,12 @@ class Core:
             self._release()
 
     def _release(self) -> None:
-        self._write_depth -= 1
-        if self._write_depth <= 0:
-            self._write_depth = 0
-            if self.files is not None:
-                self.files.release()
+        if self.files is not None:
+            self.files.release()
         self.lock.release()
 
 
-class Observer:
+class _Observer:
     """A :class:`~langchain_tasb.chroma.changes.WriteObserver` feeding one core from one gateway."""
 
     def __init__(self, core: Core, gateway: Collection) -> None:
@@ -317,18 +355,22 @@ class Observer:
         self.gateway = weakref.proxy(gateway)
 
     def before_write(self, ids: Sequence[str]) -> None:
-        """See :meth:`Core.before_write`."""
         self.core.before_write(self.gateway, ids)
 
     def after_write(
         self, ids: Sequence[str], texts: Sequence[str] | None, *, deleted: bool
     ) -> None:
-        """See :meth:`Core.after_write`."""
         self.core.after_write(self.gateway, ids, texts, deleted=deleted)
 
     def write_failed(self, ids: Sequence[str]) -> None:
-        """See :meth:`Core.write_failed`."""
         self.core.write_failed(self.gateway, ids)
+
+
+def attach(store: TasbCollection, core: Core) -> None:
+    """Make ``store``'s writes update ``core`` (once per gateway)."""
+    gateway = store.store
+    if not any(isinstance(o, _Observer) and o.core is core for o in gateway.observers):
+        gateway.observers.append(_Observer(core, gateway))
 
 
 _CORES: weakref.WeakValueDictionary[Path, Core] = weakref.WeakValueDictionary()
