@@ -70,12 +70,10 @@ def connect(
 def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
     """An embedded Chroma client on folder ``path``; ``telemetry=None`` keeps Chroma's default."""
     import chromadb
-
-    if telemetry is None:
-        return chromadb.PersistentClient(path=path)
     from chromadb.config import Settings
 
-    return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=telemetry))
+    settings = Settings() if telemetry is None else Settings(anonymized_telemetry=telemetry)
+    return chromadb.PersistentClient(path=path, settings=settings)
 
 
 def close_client(client: Any) -> None:

@@ -160,8 +160,9 @@ class Collection:
         while True:
             listed = self.get_where(where, include=(), limit=ID_PAGE, offset=offset).ids
             for start in range(0, len(listed), step):
-                ids = listed[start : start + step]
-                page = self.get_where(ids=ids, include=fields) if fields else Records.ids_only(ids)
+                page = Records.from_chroma({"ids": listed[start : start + step]})
+                if fields:
+                    page = self.get_where(ids=page.ids, include=fields)
                 if page.ids:
                     yield page
             if len(listed) < ID_PAGE:

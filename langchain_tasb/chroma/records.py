@@ -55,11 +55,6 @@ class Records:
         ]
 
     @classmethod
-    def ids_only(cls, ids: Sequence[str]) -> Records:
-        """A page that carries ``ids`` and no fields."""
-        return cls(ids=list(ids), texts=[""] * len(ids), metadatas=[None] * len(ids))
-
-    @classmethod
     def from_chroma(cls, result: Mapping[str, Any]) -> Records:
         """From the dict a chromadb ``collection.get`` returns."""
         ids = [str(i) for i in result["ids"]]
