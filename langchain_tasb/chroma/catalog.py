@@ -10,16 +10,6 @@ from langchain_tasb.chroma.client import location, server_url
 from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
 from langchain_tasb.errors import CollectionNotFoundError
 
-__all__ = [
-    "check_collection_name",
-    "collection_names",
-    "collection_space",
-    "drop_collection",
-    "is_not_found",
-    "not_found",
-]
-
-
 # Chroma's rule (chromadb 1.x), checked here so a bad name fails before a model loads.
 _COLLECTION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]")
 
@@ -41,21 +31,18 @@ def check_collection_name(name: object) -> str:
 
 def _is_ip_address(text: str) -> bool:
     try:
-        ipaddress.ip_address(text)
+        return bool(ipaddress.ip_address(text))
     except ValueError:
         return False
-    return True
 
 
 def collection_space(collection: Any) -> str:
     """The distance space of an open chromadb collection ("ip", "l2" or "cosine")."""
     configuration = getattr(collection, "configuration", None) or {}
     for index in ("hnsw", "spann"):
-        settings = configuration.get(index) or {}
-        if settings.get("space"):
-            return str(settings["space"])
-    legacy = (collection.metadata or {}).get("hnsw:space")
-    return str(legacy or "l2")
+        if space := (configuration.get(index) or {}).get("space"):
+            return str(space)
+    return str((collection.metadata or {}).get("hnsw:space") or "l2")
 
 
 def collection_names(client: Any, retry: RetryPolicy | None = None) -> list[str]:

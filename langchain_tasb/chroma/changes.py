@@ -7,18 +7,19 @@ unknown (a text replaced under the same id is not seen there).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from langchain_tasb.chroma.client import persist_directory
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from langchain_tasb.chroma.collection import Collection
 
@@ -50,14 +51,9 @@ class Marker:
     @classmethod
     def from_json(cls, data: Any) -> Marker | None:
         """The marker :meth:`to_json` wrote; None for anything else."""
-        if (
-            isinstance(data, list)
-            and len(data) == 2
-            and data[0] in ("seq", "count")
-            and isinstance(data[1], int)
-            and not isinstance(data[1], bool)
-        ):
-            return cls(data[0], data[1])
+        match data:
+            case ["seq" | "count" as kind, int(value)] if not isinstance(value, bool):
+                return cls(kind, value)
         return None
 
 
@@ -66,30 +62,25 @@ class ChangeFeed:
 
     def __init__(self, collection: Collection) -> None:
         self._collection = collection
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # threads share one read-only connection
         self._db: sqlite3.Connection | None = None
-        self._log_path: Path | None = None
         folder = persist_directory(collection.client)
-        model = collection.collection
-        if folder is not None and (Path(folder) / _DB_FILE).is_file():
-            self._log_path = (Path(folder) / _DB_FILE).absolute()  # a file URI must be absolute
-            self._id = str(model.id)
+        if folder is not None and (path := Path(folder) / _DB_FILE).is_file():
+            self._id = collection.id
             self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", self._id)
+            uri = f"{path.absolute().as_uri()}?mode=ro"  # a file URI must be absolute
+            with contextlib.suppress(sqlite3.Error):  # then the record count stands in
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
 
-    def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:
-            if self._db is None:
-                assert self._log_path is not None  # noqa: S101  (only called when exact)
-                self._db = sqlite3.connect(
-                    f"{self._log_path.as_uri()}?mode=ro", uri=True, check_same_thread=False
-                )
-            return self._db.execute(sql, args).fetchall()
+            return cast("sqlite3.Connection", self._db).execute(sql, args).fetchall()
 
     def marker(self) -> Marker:
         """Where the collection is now: its last logged write, else its record count."""
-        if self._log_path is not None:
+        if self._db is not None:
             try:
-                rows = self._read(_SEGMENT_SEQ, (self._id,))
+                rows = self._read(_SEGMENT_SEQ, self._id)
             except sqlite3.Error as exc:
                 logger.debug("cannot read Chroma's write log (%s); counting records", exc)
             else:
@@ -100,15 +91,15 @@ class ChangeFeed:
         """Ids written after ``since`` up to ``now``; None when that cannot be known."""
         if since == now:
             return set()
-        if self._log_path is None or since.kind != "seq" or now.kind != "seq":
+        if self._db is None or since.kind != "seq" or now.kind != "seq":
             return None
         if now.value < since.value:
             return None  # the database was replaced
         try:
-            oldest = self._read(_OLDEST_LOGGED, ())
+            oldest = self._read(_OLDEST_LOGGED)
             if not oldest or oldest[0][0] is None or int(oldest[0][0]) > since.value + 1:
                 return None  # purged past the point we need
-            rows = self._read(_LOGGED_SINCE, (since.value, now.value, self._topic))
+            rows = self._read(_LOGGED_SINCE, since.value, now.value, self._topic)
         except sqlite3.Error as exc:
             logger.debug("cannot read Chroma's write log (%s)", exc)
             return None
@@ -118,10 +109,7 @@ class ChangeFeed:
 
 
 class WriteObserver(Protocol):
-    """Told of every write through a :class:`~langchain_tasb.chroma.collection.Collection`.
-
-    ``write_failed`` runs when Chroma raised, so the observer can find out what was applied.
-    """
+    """Told of every write through a :class:`~langchain_tasb.chroma.collection.Collection`."""
 
     def before_write(self, ids: Sequence[str]) -> None:
         """``ids`` are about to be written."""
@@ -132,27 +120,4 @@ class WriteObserver(Protocol):
         """``ids`` were upserted with ``texts``, updated (``texts`` None) or deleted."""
 
     def write_failed(self, ids: Sequence[str]) -> None:
-        """The write of ``ids`` raised: some, all or none of it may have been applied."""
-
-
-def observed_write(
-    observers: Sequence[WriteObserver],
-    ids: Sequence[str],
-    write: Callable[[], object],
-    *,
-    texts: Sequence[str] | None = None,
-    deleted: bool = False,
-) -> None:
-    """Run ``write`` (one Chroma call for ``ids``) with ``observers`` told before and after."""
-    told: list[WriteObserver] = []
-    try:
-        for observer in observers:
-            observer.before_write(ids)
-            told.append(observer)
-        write()
-    except BaseException:
-        for observer in told:
-            observer.write_failed(ids)
-        raise
-    for observer in told:
-        observer.after_write(ids, texts, deleted=deleted)
+        """The write of ``ids`` raised: some, all or none of it may have been applied (find out)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +14,6 @@ from langchain_tasb.errors import ChromaUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-logger = logging.getLogger(__name__)
 
 # Connecting rides out a few seconds of a restarting server, but a wrong URL (or a server
 # that accepts and never answers) fails in seconds, not minutes.
@@ -44,30 +41,23 @@ def connect(
     Raises:
         ChromaUnavailableError: the server did not answer; the message names its URL.
     """
-    given = [x is not None for x in (client, persist_directory, host)]
-    if sum(given) > 1:
+    if sum(x is not None for x in (client, persist_directory, host)) > 1:
         msg = "Pass only one of client=, persist_directory= or host=/port=, not several."
         raise ValueError(msg)
     if client is not None:
         return client
     if host is not None:
-        url = f"{'https' if ssl else 'http'}://{host}:{port or 8000}"
+        from langchain_tasb.chroma.timed_api import TimedClient
+
+        port = port or 8000
+        url = f"{'https' if ssl else 'http'}://{host}:{port}"
+        args = (host, port, ssl, dict(headers or {}), timeout)
         try:
-            return call_with_retry(
-                CONNECT_RETRY,
-                url,
-                _http_client,
-                host,
-                port or 8000,
-                ssl,
-                dict(headers or {}),
-                timeout,
-            )
+            return call_with_retry(CONNECT_RETRY, url, TimedClient, *args)
         except ChromaUnavailableError as exc:
-            cause = exc.__cause__ or exc
             msg = (
-                f"Could not reach a Chroma server at {url} ({one_line(cause)}): is `chroma "
-                "run` up there, and reachable from here?"
+                f"Could not reach a Chroma server at {url} ({one_line(exc.__cause__ or exc)}): "
+                "is `chroma run` up there, and reachable from here?"
             )
             raise ChromaUnavailableError(msg) from exc
     if persist_directory is not None:
@@ -77,34 +67,13 @@ def connect(
     return chromadb.EphemeralClient()
 
 
-def _http_client(
-    host: str, port: int, ssl: bool, headers: dict[str, str], timeout: float | None
-) -> Any:
-    import httpx
-
-    from langchain_tasb.chroma.timed_api import TimedClient
-
-    try:
-        return TimedClient(host, port, ssl=ssl, headers=headers, timeout=timeout)
-    except ValueError as exc:
-        # chromadb turns a refused connection or a timeout of its first request into a
-        # ValueError: raise the transport error, which the retry policy knows.
-        if isinstance(exc.__context__, httpx.TransportError):
-            raise exc.__context__ from None
-        if "Could not connect" in str(exc):
-            raise httpx.ConnectError(str(exc)) from exc
-        raise
-
-
 def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
     """An embedded Chroma client on folder ``path``; ``telemetry=None`` keeps Chroma's default."""
     import chromadb
-
-    if telemetry is None:
-        return chromadb.PersistentClient(path=path)
     from chromadb.config import Settings
 
-    return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=telemetry))
+    settings = Settings() if telemetry is None else Settings(anonymized_telemetry=telemetry)
+    return chromadb.PersistentClient(path=path, settings=settings)
 
 
 def close_client(client: Any) -> None:

@@ -5,21 +5,16 @@ Nothing outside :mod:`langchain_tasb.chroma` calls a chromadb collection directl
 
 from __future__ import annotations
 
-import logging
+from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.chroma import writes
-from langchain_tasb.chroma.catalog import (
-    _get,
-    _policy,
-    check_collection_name,
-    collection_space,
-)
+from langchain_tasb.chroma.catalog import _get, _policy, check_collection_name, collection_space
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
-from langchain_tasb.chroma.client import location
-from langchain_tasb.chroma.records import Hit, Records, unique_ids
+from langchain_tasb.chroma.client import hold_writer_lock, location
+from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.scoring import dot_from_distance
 from langchain_tasb.validation import echo
@@ -29,8 +24,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-
-logger = logging.getLogger(__name__)
+    from langchain_tasb.chroma.records import Metadata, MetadataValue
 
 Field = Literal["documents", "metadatas", "embeddings"]
 """What a read may include besides the ids."""
@@ -40,13 +34,6 @@ PAGE_SIZE = 1000
 
 ID_PAGE = 100_000
 """Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
-
-__all__ = [
-    "ID_PAGE",
-    "PAGE_SIZE",
-    "Collection",
-    "Field",
-]
 
 
 class Collection:
@@ -66,14 +53,11 @@ class Collection:
         self.retry = _policy(client, retry)
         self.observers: list[WriteObserver] = []
         """Told of every upsert, update and delete (a side index kept in step, say)."""
-        self._changes: ChangeFeed | None = None
 
-    @property
+    @cached_property
     def changes(self) -> ChangeFeed:
         """The collection's change marker and the ids written since one."""
-        if self._changes is None:
-            self._changes = ChangeFeed(self)
-        return self._changes
+        return ChangeFeed(self)
 
     @classmethod
     def open_existing(cls, client: Any, name: str, retry: RetryPolicy | None = None) -> Collection:
@@ -125,13 +109,11 @@ class Collection:
 
     def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Hit]:
         """Stored records for ``ids``, in the order asked, skipping missing ones."""
-        unique = unique_ids(ids)
-        if not unique:
+        if not (unique := unique_ids(ids)):
             return []
-        include: list[Field] = ["documents", "metadatas"]
-        if with_vectors:
-            include.append("embeddings")
-        found = {hit.id: hit for hit in self.get_where(ids=unique, include=include).hits()}
+        include: list[Field] = ["documents", "metadatas", "embeddings"]
+        got = self.get_where(ids=unique, include=include if with_vectors else include[:2])
+        found = {hit.id: hit for hit in got.hits()}
         return [found[i] for i in unique if i in found]
 
     def get_where(
@@ -178,8 +160,9 @@ class Collection:
         while True:
             listed = self.get_where(where, include=(), limit=ID_PAGE, offset=offset).ids
             for start in range(0, len(listed), step):
-                ids = listed[start : start + step]
-                page = self.get_where(ids=ids, include=fields) if fields else Records.ids_only(ids)
+                page = Records.from_chroma({"ids": listed[start : start + step]})
+                if fields:
+                    page = self.get_where(ids=page.ids, include=fields)
                 if page.ids:
                     yield page
             if len(listed) < ID_PAGE:
@@ -194,11 +177,9 @@ class Collection:
         where_document: Mapping[str, Any] | None = None,
     ) -> set[str]:
         """Which of ``ids`` are stored (and pass the filters, when given)."""
-        unique = unique_ids(ids)
-        if not unique:
+        if not (unique := unique_ids(ids)):
             return set()
-        got = self.get_where(where, ids=unique, where_document=where_document, include=())
-        return set(got.ids)
+        return set(self.get_where(where, ids=unique, where_document=where_document, include=()).ids)
 
     def query(
         self,
@@ -216,9 +197,7 @@ class Collection:
             raise ValueError(msg)
         from chromadb.errors import InvalidArgumentError
 
-        include = ["documents", "metadatas", "distances"]
-        if with_vectors:
-            include.append("embeddings")
+        include = ["documents", "metadatas", "distances", "embeddings"]
         try:
             result = self._call(
                 self.collection.query,
@@ -226,7 +205,7 @@ class Collection:
                 n_results=k,
                 where=dict(where) if where else None,
                 where_document=dict(where_document) if where_document else None,
-                include=include,
+                include=include if with_vectors else include[:3],
                 ids=None if ids is None else unique_ids(ids),
             )
         except InvalidArgumentError as exc:
@@ -235,21 +214,9 @@ class Collection:
                 f"{echo(where_document)}): {one_line(exc)}. See Chroma's metadata filtering syntax."
             )
             raise ValueError(msg) from exc
-        ids = result["ids"][0]
-        docs = result["documents"][0]
-        metas = result["metadatas"][0]
-        dists = result["distances"][0]
-        vecs = result["embeddings"][0] if with_vectors else [None] * len(ids)
-        return [
-            Hit(
-                id=i,
-                text=d or "",
-                metadata=m,
-                dot=dot_from_distance(s),
-                vector=None if v is None else np.asarray(v, dtype=np.float32),
-            )
-            for i, d, m, s, v in zip(ids, docs, metas, dists, vecs, strict=True)
-        ]
+        first = {k: v[0] for k in (*include, "ids") if (v := result.get(k)) is not None}
+        hits, distances = Records.from_chroma(first).hits(), first["distances"]
+        return [replace(h, dot=dot_from_distance(d)) for h, d in zip(hits, distances, strict=True)]
 
     def upsert(
         self,
@@ -263,18 +230,96 @@ class Collection:
         Raises:
             StoreLockedError: another process writes this embedded folder.
         """
-        writes.upsert(self, ids, texts, vectors, metadatas)
+        metas = validate_records(ids, texts, metadatas or [None] * len(ids))
+        array = np.asarray(vectors, dtype=np.float32)
+        width = self.dimension if self.dimension is not None else array.shape[-1]
+        if len(ids) and (array.ndim != 2 or array.shape != (len(ids), width)):
+            msg = f"Expected {len(ids)} vectors of dimension {width}, got shape {array.shape}"
+            raise ValueError(msg)
+        if not np.isfinite(array).all():
+            msg = "Some vectors contain NaN or infinity; nothing was written"
+            raise ValueError(msg)
+        if len(set(ids)) != len(ids):
+            msg = "ids contain duplicates within one write; merge them first"
+            raise ValueError(msg)
+        for batch, part in self._batches(ids):
+            self._write(
+                self.collection.upsert,
+                batch,
+                embeddings=array[part],
+                documents=list(texts[part]),
+                metadatas=self._replacing(batch, metas[part]),
+            )
+
+    def _replacing(
+        self, ids: list[str], metadatas: list[Metadata | None]
+    ) -> list[dict[str, MetadataValue | None] | None]:
+        # Chroma's upsert merges keys: each old key missing from the new metadata is sent as None.
+        existing = self.get_where(ids=ids, include=["metadatas"])
+        old = dict(zip(existing.ids, existing.metadatas, strict=True))
+        out: list[dict[str, MetadataValue | None] | None] = []
+        for id_, new in zip(ids, metadatas, strict=True):
+            stale = set(old.get(id_) or {}) - set(new or {})
+            out.append({**(new or {}), **dict.fromkeys(stale)} or None)
+        return out
 
     def update(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None]) -> None:
         """Merge ``metadatas`` into stored records (a key set to None is removed), batched."""
-        writes.update(self, ids, metadatas)
+        if len(ids) != len(metadatas):
+            msg = f"update got {len(ids)} ids but {len(metadatas)} metadatas; pass one per id"
+            raise ValueError(msg)
+        for batch, part in self._batches(ids):
+            metas = [dict(m) if m is not None else None for m in metadatas[part]]
+            self._write(self.collection.update, batch, metadatas=metas)
 
     def clear(self) -> int:
         """Delete every record, keeping the collection and its metadata; returns how many."""
-        return writes.clear(self)
+        hold_writer_lock(self.client)
+        step = self.max_batch_size()
+        removed = 0
+        while ids := self.get_where(include=(), limit=step).ids:
+            self.delete(ids)
+            removed += len(ids)
+        return removed
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
     ) -> None:
         """Delete by ids and/or a metadata filter, in the client's batch size."""
-        writes.delete(self, ids, where)
+        if ids is None and where is None:
+            msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
+            raise ValueError(msg)
+        if ids is None and not self.observers:
+            hold_writer_lock(self.client)
+            self._call(self.collection.delete, where=dict(where or {}))
+            return
+        if ids is None:  # observers are told ids: find them first
+            ids = self.get_where(where, include=()).ids
+        filters = dict(where) if where else None
+        for batch, _ in self._batches(unique_ids(ids)):
+            self._write(self.collection.delete, batch, deleted=True, where=filters)
+
+    def _batches(self, ids: Sequence[str]) -> Iterator[tuple[list[str], slice]]:
+        """``ids`` in slices of the client's batch size, this process's writer lock held."""
+        if len(ids):
+            hold_writer_lock(self.client)
+            step = self.max_batch_size()
+            for start in range(0, len(ids), step):
+                yield list(ids[start : start + step]), slice(start, start + step)
+
+    def _write(
+        self, write: Callable[..., Any], ids: list[str], *, deleted: bool = False, **columns: Any
+    ) -> None:
+        """One Chroma write of ``ids``, the observers told before and after (or of a failure)."""
+        told: list[WriteObserver] = []
+        try:
+            for observer in self.observers:
+                observer.before_write(ids)
+                told.append(observer)
+            self._call(write, ids=ids, **columns)
+        except BaseException:
+            for observer in told:
+                observer.write_failed(ids)
+            raise
+        for observer in told:
+            observer.after_write(ids, columns.get("documents"), deleted=deleted)

@@ -142,16 +142,14 @@ class ModelIdentity:
         """Read an identity back from collection metadata; None if it holds none."""
         if not metadata or f"{_PREFIX}probe" not in metadata:
             return None
+        record = {k[len(_PREFIX) :]: v for k, v in metadata.items() if k.startswith(_PREFIX)}
         try:
             return cls(
-                dimension=int(metadata[f"{_PREFIX}dimension"]),
-                similarity=str(metadata[f"{_PREFIX}similarity"]),
-                probe=tuple(float(x) for x in json.loads(metadata[f"{_PREFIX}probe"])),
-                relevance=RelevanceScale(
-                    float(metadata[f"{_PREFIX}relevance_center"]),
-                    float(metadata[f"{_PREFIX}relevance_scale"]),
-                ),
-                model_name=str(metadata.get(f"{_PREFIX}model", "")),
+                int(record["dimension"]),
+                str(record["similarity"]),
+                tuple(float(x) for x in json.loads(record["probe"])),
+                RelevanceScale(float(record["relevance_center"]), float(record["relevance_scale"])),
+                str(record.get("model", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"Collection metadata has a damaged langchain-tasb record: {exc}"
@@ -163,11 +161,10 @@ class ModelIdentity:
             return f"dimension {self.dimension} (model {self.model_name!r}), not {dimension}"
         if similarity != self.similarity:
             return f"{self.similarity} similarity (model {self.model_name!r}), not {similarity}"
-        stored = np.asarray(self.probe, dtype=np.float64)
-        current = np.asarray(probe, dtype=np.float64)
-        norms = float(np.linalg.norm(stored)) * float(np.linalg.norm(current))
-        cosine = float(stored @ current) / norms if norms > 0 else 0.0
-        ratio = float(np.linalg.norm(current)) / max(float(np.linalg.norm(stored)), 1e-12)
+        stored, current = np.asarray(self.probe, np.float64), np.asarray(probe, np.float64)
+        old_norm, new_norm = float(np.linalg.norm(stored)), float(np.linalg.norm(current))
+        cosine = float(stored @ current) / (old_norm * new_norm) if old_norm * new_norm > 0 else 0.0
+        ratio = new_norm / max(old_norm, 1e-12)
         if cosine < _PROBE_MIN_COSINE or abs(ratio - 1.0) > _PROBE_NORM_TOLERANCE:
             return (
                 f"vectors of model {self.model_name!r} (the probe sentence's embedding differs: "

@@ -55,25 +55,15 @@ class Records:
         ]
 
     @classmethod
-    def ids_only(cls, ids: Sequence[str]) -> Records:
-        """A page that carries ``ids`` and no fields."""
-        return cls(ids=list(ids), texts=[""] * len(ids), metadatas=[None] * len(ids))
-
-    @classmethod
     def from_chroma(cls, result: Mapping[str, Any]) -> Records:
         """From the dict a chromadb ``collection.get`` returns."""
         ids = [str(i) for i in result["ids"]]
-        docs = result.get("documents")
-        metas = result.get("metadatas")
-        embeddings = result.get("embeddings")
-        return cls(
-            ids=ids,
-            texts=[d or "" for d in docs] if docs is not None else [""] * len(ids),
-            metadatas=list(metas) if metas is not None else [None] * len(ids),
-            vectors=None
-            if embeddings is None
-            else [np.asarray(v, dtype=np.float32) for v in embeddings],
-        )
+        docs = result.get("documents") or [""] * len(ids)
+        metas = result.get("metadatas") or [None] * len(ids)
+        vectors = result.get("embeddings")
+        if vectors is not None:
+            vectors = [np.asarray(v, dtype=np.float32) for v in vectors]
+        return cls(ids, [d or "" for d in docs], list(metas), vectors)
 
 
 def validate_records(
@@ -91,14 +81,10 @@ def validate_records(
             f"ids, texts and metadatas differ in length: {len(ids)}, {len(texts)}, {len(metadatas)}"
         )
         raise ValueError(msg)
-    cleaned: list[Metadata | None] = []
-    for i, (id_, text, metadata) in enumerate(zip(ids, texts, metadatas, strict=True)):
-        if not isinstance(id_, str) or not id_:
-            msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
-            raise ValueError(msg)
+    _check_ids(ids)
+    for i, text in enumerate(texts):
         check_text(text, f"texts[{i}]")
-        cleaned.append(_clean_metadata(metadata, i))
-    return cleaned
+    return [_clean_metadata(metadata, i) for i, metadata in enumerate(metadatas)]
 
 
 # Metadata keys Chroma reserves ("#document" in its Rust schema, "chroma:document" in Python).
@@ -162,8 +148,12 @@ def unique_ids(ids: Sequence[str]) -> list[str]:
     if isinstance(ids, str):
         msg = f"ids must be a list of strings, got the single string {ids!r}; wrap it: [id]"
         raise TypeError(msg)
+    _check_ids(ids)
+    return list(dict.fromkeys(ids))
+
+
+def _check_ids(ids: Sequence[str]) -> None:
     for i, id_ in enumerate(ids):
         if not isinstance(id_, str) or not id_:
             msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
             raise ValueError(msg)
-    return list(dict.fromkeys(ids))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, location, server_url
 from langchain_tasb.chroma.collection import Collection
-
-__all__ = ["ServerAddress"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +51,6 @@ class ServerAddress:
             ChromaUnavailableError: the server did not answer.
             CollectionNotFoundError: there is no such collection.
         """
-        client = connect(
-            host=self.host,
-            port=self.port,
-            ssl=self.ssl,
-            headers=self.headers,
-            timeout=self.timeout,
-        )
+        client = connect(**asdict(self))
         logger.debug("opened %s on %s", name, location(client))
         return Collection.open_existing(client, name)

@@ -50,48 +50,27 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(attempts=1, deadline=None)
 
 
-def status_of(exc: BaseException) -> int | None:
-    """The HTTP status an exception stands for, when it stands for one."""
-    import httpx
-
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code
-    from chromadb.errors import ChromaError
-
-    if isinstance(exc, ChromaError):
-        return int(exc.code())
-    return None
-
-
 def is_transient(exc: BaseException) -> bool:
     """Connection refused or reset, a timeout, a 5xx or a 429 answer: worth another try.
 
     Client errors and a collection-creation race ("already exists") are never retried.
     """
     import httpx
+    from chromadb.errors import ChromaError
 
-    if isinstance(exc, httpx.TransportError):
-        return True
-    status = status_of(exc)
-    if status is None or status not in RETRYABLE_STATUS:
-        return False
-    return "already exists" not in str(exc)
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+    elif isinstance(exc, ChromaError):
+        status = int(exc.code())
+    else:
+        return isinstance(exc, httpx.TransportError)
+    return status in RETRYABLE_STATUS and "already exists" not in str(exc)
 
 
 def one_line(exc: BaseException) -> str:
     """``Type: message`` of an exception on one line, at most 300 characters."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def is_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the server was not reached or did not answer as Chroma.
-
-    A transport error, or an HTTP status without a Chroma error body (a proxy answering).
-    """
-    import httpx
-
-    return isinstance(exc, httpx.TransportError | httpx.HTTPStatusError)
 
 
 def call_with_retry(
@@ -103,34 +82,35 @@ def call_with_retry(
         ChromaUnavailableError: the server was not reached by the last try or the deadline.
         ValueError: Chroma itself kept answering with a retryable error.
     """
+    import httpx
+
     delays = policy.delays()
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
     if policy.deadline is not None:
         stop |= tenacity.stop_before_delay(policy.deadline)
 
+    def failure(state: tenacity.RetryCallState) -> BaseException:
+        # tenacity retries and gives up only on exceptions here
+        return cast("BaseException", cast("Future[Any]", state.outcome).exception())
+
     def log_retry(state: tenacity.RetryCallState) -> None:
-        logger.warning(
-            "Chroma server at %s: %s; retrying in %.1fs",
-            where,
-            one_line(_failure(state)),
-            state.upcoming_sleep,
-        )
+        why, sleep = one_line(failure(state)), state.upcoming_sleep
+        logger.warning("Chroma server at %s: %s; retrying in %.1fs", where, why, sleep)
 
     def give_up(state: tenacity.RetryCallState) -> T:
-        exc, tries = _failure(state), state.attempt_number
-        tries_text = (
-            f"{tries} tr{'y' if tries == 1 else 'ies'} over {state.seconds_since_start:.0f}s"
-        )
-        if not is_unreachable(exc):
-            after = f" on each of {tries_text}" if tries > 1 else ""
-            subject = f"Chroma server at {where}" if "://" in where else where
-            msg = f"{subject} answered with an error{after}: {one_line(exc)}"
-            raise ValueError(msg) from exc
-        msg = (
-            f"Chroma server at {where} still failing after {tries_text} ({one_line(exc)}); "
-            "is it running and reachable?"
-        )
-        raise ChromaUnavailableError(msg) from exc
+        exc, tries = failure(state), state.attempt_number
+        tried = f"{tries} tr{'y' if tries == 1 else 'ies'} over {state.seconds_since_start:.0f}s"
+        # Not reached, or an HTTP status without a Chroma error body (a proxy answering).
+        if isinstance(exc, httpx.TransportError | httpx.HTTPStatusError):
+            msg = (
+                f"Chroma server at {where} still failing after {tried} ({one_line(exc)}); "
+                "is it running and reachable?"
+            )
+            raise ChromaUnavailableError(msg) from exc
+        after = f" on each of {tried}" if tries > 1 else ""
+        subject = f"Chroma server at {where}" if "://" in where else where
+        msg = f"{subject} answered with an error{after}: {one_line(exc)}"
+        raise ValueError(msg) from exc
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
@@ -140,8 +120,3 @@ def call_with_retry(
         retry_error_callback=give_up,
     )
     return retrying(fn, *args, **kwargs)
-
-
-def _failure(state: tenacity.RetryCallState) -> BaseException:
-    """What the last try raised: tenacity retries and gives up only on exceptions here."""
-    return cast("BaseException", cast("Future[Any]", state.outcome).exception())

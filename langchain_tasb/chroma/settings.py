@@ -5,13 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "DEFAULT_EF_CONSTRUCTION",
-    "DEFAULT_EF_SEARCH",
-    "DEFAULT_MAX_NEIGHBORS",
-    "HnswSettings",
-]
-
 # Chosen so the index ranks as exact dot-product search does, where Chroma's own defaults fall
 # short (benchmarks/RESULTS.md, "Index quality").
 DEFAULT_EF_SEARCH = 128

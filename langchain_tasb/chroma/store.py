@@ -10,33 +10,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.catalog import (
+    _get,
+    _policy,
     check_collection_name,
     collection_space,
     is_not_found,
     not_found,
 )
-from langchain_tasb.chroma.client import (
-    hold_writer_lock,
-    location,
-    server_url,
-)
+from langchain_tasb.chroma.client import hold_writer_lock, location
 from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.identity import ModelIdentity, identity_keys
-from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry
-from langchain_tasb.chroma.settings import (
-    HnswSettings,
-)
-from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
+from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
+from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.errors import CollectionNotFoundError, ModelMismatchError, SpaceMismatchError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from langchain_tasb.scoring import RelevanceScale
-
-__all__ = [
-    "ChromaStore",
-    "recorded_model_name",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -96,113 +87,16 @@ class ChromaStore(Collection):
             ModelMismatchError: it was filled by another model or dimension.
         """
         check_collection_name(name)
-        policy = retry or (RetryPolicy() if server_url(client) else NO_RETRY)
+        policy = _policy(client, retry)
         model = _Model(probe, similarity, calibrate, model_name)
         collection, identity = call_with_retry(
-            policy, location(client), cls._open, client, name, model, hnsw, metadata, create
+            policy, location(client), _open, client, name, model, hnsw, metadata, create
         )
         return cls(client, collection, identity, policy)
-
-    @classmethod
-    def _open(
-        cls,
-        client: Any,
-        name: str,
-        model: _Model,
-        hnsw: HnswSettings | None,
-        metadata: Mapping[str, Any] | None,
-        create: bool,
-    ) -> tuple[Any, ModelIdentity]:
-        try:
-            collection = client.get_collection(name, embedding_function=None)
-        except Exception as exc:
-            if not is_not_found(exc):
-                raise
-            if not create:
-                raise not_found(client, name) from exc
-            collection = cls._create(client, name, model, hnsw, metadata)
-            if collection is not None:
-                logger.debug("created collection %s (ip, dim %d)", name, len(model.probe))
-                identity = ModelIdentity.from_metadata(collection.metadata)
-                assert identity is not None  # noqa: S101  (we just wrote it)
-                return collection, identity
-            collection = client.get_collection(name, embedding_function=None)
-        identity = cls._verify(collection, model)
-        if hnsw is not None:
-            current = (collection.configuration or {}).get("hnsw") or {}
-            if current.get("ef_search") != hnsw.ef_search:
-                collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
-        logger.debug("opened collection %s", name)
-        return collection, identity
-
-    @staticmethod
-    def _create(
-        client: Any,
-        name: str,
-        model: _Model,
-        hnsw: HnswSettings | None,
-        metadata: Mapping[str, Any] | None,
-    ) -> Any:
-        """Create the collection; None if another process created it first."""
-        from chromadb.errors import ChromaError
-
-        hold_writer_lock(client)
-        identity = model.new_identity()
-        try:
-            return client.create_collection(
-                name,
-                configuration=(hnsw or HnswSettings()).configuration(),
-                metadata={**identity_keys(metadata), **identity.to_metadata()},
-                embedding_function=None,
-            )
-        except ChromaError as exc:
-            # Embedded Chroma raises InternalError, a server a plain ChromaError.
-            if "already exists" not in str(exc):
-                raise
-            return None
-
-    @staticmethod
-    def _verify(collection: Any, model: _Model) -> ModelIdentity:
-        name = collection.name
-        space = collection_space(collection)
-        if space != "ip":
-            msg = (
-                f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
-                "need 'ip' (inner product), or rankings are silently wrong. A collection's "
-                "space cannot change: index into a new collection name, or delete this one "
-                f"with client.delete_collection({name!r}) and re-index."
-            )
-            raise SpaceMismatchError(msg)
-        identity = ModelIdentity.from_metadata(collection.metadata)
-        if identity is None:
-            count = collection.count()
-            if count:
-                msg = (
-                    f"Collection {name!r} holds {count} vectors but no langchain-tasb record "
-                    "of the model that made them, so they cannot be trusted to match this "
-                    "model. Re-index into a new collection name."
-                )
-                raise ModelMismatchError(msg)
-            identity = model.new_identity()
-            # modify() replaces metadata rather than merging: merge ourselves.
-            collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
-            return identity
-        found = identity.mismatch(len(model.probe), model.similarity, model.probe)
-        if found is not None:
-            msg = (
-                f"Collection {name!r} was filled with {found}; this store's model "
-                f"{model.name!r} gives {len(model.probe)}-dimensional {model.similarity} "
-                "vectors. Open it with the model that built it, or index into a new "
-                "collection name."
-            )
-            raise ModelMismatchError(msg)
-        return identity
 
 
 @dataclass(frozen=True)
 class _Model:
-    """The model a collection must match: its probe vector, similarity and name."""
-
     probe: list[float]
     similarity: str
     calibrate: Callable[[], RelevanceScale]
@@ -215,25 +109,96 @@ class _Model:
         )
 
 
+def _open(
+    client: Any,
+    name: str,
+    model: _Model,
+    hnsw: HnswSettings | None,
+    metadata: Mapping[str, Any] | None,
+    create: bool,
+) -> tuple[Any, ModelIdentity]:
+    from chromadb.errors import ChromaError
+
+    try:
+        collection = client.get_collection(name, embedding_function=None)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        if not create:
+            raise not_found(client, name) from exc
+        collection = None
+    if collection is None:
+        hold_writer_lock(client)
+        try:
+            collection = client.create_collection(
+                name,
+                configuration=(hnsw or HnswSettings()).configuration(),
+                metadata={**identity_keys(metadata), **model.new_identity().to_metadata()},
+                embedding_function=None,
+            )
+        except ChromaError as exc:  # embedded Chroma raises InternalError, a server ChromaError
+            if "already exists" not in str(exc):
+                raise
+            collection = client.get_collection(name, embedding_function=None)  # a race, lost
+        else:
+            logger.debug("created collection %s (ip, dim %d)", name, len(model.probe))
+            identity = ModelIdentity.from_metadata(collection.metadata)
+            assert identity is not None  # noqa: S101  (we just wrote it)
+            return collection, identity
+    identity = _verify(collection, model)
+    current = (collection.configuration or {}).get("hnsw") or {}
+    if hnsw is not None and current.get("ef_search") != hnsw.ef_search:
+        collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
+    logger.debug("opened collection %s", name)
+    return collection, identity
+
+
+def _verify(collection: Any, model: _Model) -> ModelIdentity:
+    name = collection.name
+    space = collection_space(collection)
+    if space != "ip":
+        msg = (
+            f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
+            "need 'ip' (inner product), or rankings are silently wrong. A collection's "
+            "space cannot change: index into a new collection name, or delete this one "
+            f"with client.delete_collection({name!r}) and re-index."
+        )
+        raise SpaceMismatchError(msg)
+    identity = ModelIdentity.from_metadata(collection.metadata)
+    if identity is None:
+        count = collection.count()
+        if count:
+            msg = (
+                f"Collection {name!r} holds {count} vectors but no langchain-tasb record "
+                "of the model that made them, so they cannot be trusted to match this "
+                "model. Re-index into a new collection name."
+            )
+            raise ModelMismatchError(msg)
+        identity = model.new_identity()
+        # modify() replaces metadata rather than merging: merge ourselves.
+        collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
+        return identity
+    found = identity.mismatch(len(model.probe), model.similarity, model.probe)
+    if found is not None:
+        msg = (
+            f"Collection {name!r} was filled with {found}; this store's model "
+            f"{model.name!r} gives {len(model.probe)}-dimensional {model.similarity} "
+            "vectors. Open it with the model that built it, or index into a new "
+            "collection name."
+        )
+        raise ModelMismatchError(msg)
+    return identity
+
+
 def recorded_model_name(
     client: Any, collection_name: str, *, retry: RetryPolicy | None = None
 ) -> str | None:
     """The model name recorded in collection ``collection_name`` (reads only), or None."""
-    from chromadb.errors import NotFoundError
-
-    url = server_url(client)
-    policy = retry or (RetryPolicy() if url else NO_RETRY)
     try:
         collection = call_with_retry(
-            policy,
-            url or "embedded Chroma",
-            client.get_collection,
-            collection_name,
-            embedding_function=None,
+            _policy(client, retry), location(client), _get, client, collection_name
         )
-    except NotFoundError:
+    except CollectionNotFoundError:
         return None
     identity = ModelIdentity.from_metadata(collection.metadata)
-    if identity is None or not identity.model_name:
-        return None
-    return identity.model_name
+    return (identity.model_name or None) if identity else None

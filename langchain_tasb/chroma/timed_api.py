@@ -19,13 +19,7 @@ class TimedClient(Client):
     """A chromadb server client whose every request times out after ``timeout`` seconds."""
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        ssl: bool,
-        headers: dict[str, str],
-        timeout: float | None,
+        self, host: str, port: int, ssl: bool, headers: dict[str, str], timeout: float | None
     ) -> None:
         self._tasb_timeout = timeout
         settings = Settings(
@@ -35,7 +29,16 @@ class TimedClient(Client):
             chroma_server_ssl_enabled=ssl,
             chroma_server_headers=headers or None,
         )
-        super().__init__(settings=settings)
+        try:
+            super().__init__(settings=settings)
+        except ValueError as exc:
+            # chromadb turns a refused connection or a timeout of its first request into a
+            # ValueError: raise the transport error, which the retry policy knows.
+            if isinstance(exc.__context__, httpx.TransportError):
+                raise exc.__context__ from None
+            if "Could not connect" in str(exc):
+                raise httpx.ConnectError(str(exc)) from exc
+            raise
 
     def get_user_identity(self) -> Any:
         """The first request chromadb sends: the session gets its timeout and hook first."""

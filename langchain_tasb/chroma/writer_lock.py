@@ -83,7 +83,7 @@ def acquire(
         except BaseException:
             os.close(fd)
             raise
-        previous = _read(fd)
+        previous = _parse(os.pread(fd, 4096, 0))
         if previous is not None and previous.pid != os.getpid():
             logger.warning(
                 "taking over the writer lock of %s from %s: that process ended without "
@@ -91,34 +91,33 @@ def acquire(
                 key,
                 previous.describe(),
             )
-        _write(fd, _me())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(asdict(_me())).encode(), 0)
         _held[key] = fd
         logger.debug("writer lock taken on %s", key)
 
 
 def _lock(fd: int, key: str, wait: float, on_wait: Callable[[Holder | None], None] | None) -> None:
     deadline = time.monotonic() + max(wait, 0.0)
-    told = False
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read(fd)
-            if time.monotonic() >= deadline:
-                who = holder.describe() if holder else "another process (not yet recorded)"
-                waited = f" after waiting {wait:g}s" if wait > 0 else ""
-                msg = (
-                    f"embedded Chroma at {key} is being written by {who}{waited}; one process "
-                    "at a time may write it: wait for that one to finish (or stop it), or "
-                    "write through a Chroma server (`chroma run`) instead"
-                )
-                raise StoreLockedError(msg) from None
-            if not told and on_wait is not None:
-                on_wait(holder)
-                told = True
-            time.sleep(_POLL_SECONDS)
-        else:
             return
+        except BlockingIOError:
+            holder = _parse(os.pread(fd, 4096, 0))
+        if time.monotonic() >= deadline:
+            who = holder.describe() if holder else "another process (not yet recorded)"
+            waited = f" after waiting {wait:g}s" if wait > 0 else ""
+            msg = (
+                f"embedded Chroma at {key} is being written by {who}{waited}; one process "
+                "at a time may write it: wait for that one to finish (or stop it), or "
+                "write through a Chroma server (`chroma run`) instead"
+            )
+            raise StoreLockedError(msg)
+        if on_wait is not None:
+            on_wait(holder)
+            on_wait = None  # told once
+        time.sleep(_POLL_SECONDS)
 
 
 def release(folder: str | os.PathLike[str]) -> None:
@@ -140,14 +139,8 @@ def holds(folder: str | os.PathLike[str]) -> bool:
 
 def holder(folder: str | os.PathLike[str]) -> Holder | None:
     """Who the lock file of ``folder`` names (the holder, or the last one); None if nobody."""
-    try:
-        fd = os.open(Path(folder).expanduser() / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    try:
-        return _read(fd)
-    finally:
-        os.close(fd)
+    path = Path(folder).expanduser() / LOCK_FILE
+    return _parse(path.read_bytes()) if path.exists() else None
 
 
 def _me() -> Holder:
@@ -158,20 +151,11 @@ def _me() -> Holder:
     return Holder(os.getpid(), socket.gethostname(), " ".join(words), started)
 
 
-def _read(fd: int) -> Holder | None:
+def _parse(data: bytes) -> Holder | None:
     try:
-        data = os.pread(fd, 4096, 0)
-        fields = json.loads(data.decode("utf-8"))
-        return Holder(
-            int(fields["pid"]), str(fields["host"]), str(fields["command"]), str(fields["started"])
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        return Holder(**json.loads(data))
+    except (ValueError, TypeError):
         return None  # empty, or being written this very moment
-
-
-def _write(fd: int, who: Holder) -> None:
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(asdict(who)).encode(), 0)
 
 
 def _release_all() -> None:
