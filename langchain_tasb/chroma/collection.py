@@ -107,12 +107,18 @@ class Collection:
         """The most records one write may carry (asked of the server once, then cached)."""
         return max(1, int(self._call(self.client.get_max_batch_size)))
 
-    def get(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[Hit]:
-        """Stored records for ``ids``, in the order asked, skipping missing ones."""
+    def get(
+        self,
+        ids: Sequence[str],
+        *,
+        where: Mapping[str, Any] | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """Stored records for ``ids`` that match ``where``, in the order asked, skipping missing."""
         if not (unique := unique_ids(ids)):
             return []
         include: list[Field] = ["documents", "metadatas", "embeddings"]
-        got = self.get_where(ids=unique, include=include if with_vectors else include[:2])
+        got = self.get_where(where, ids=unique, include=include if with_vectors else include[:2])
         found = {hit.id: hit for hit in got.hits()}
         return [found[i] for i in unique if i in found]
 

@@ -41,7 +41,6 @@ from langchain_tasb.search import SearchSettings, search
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
 
-    from langchain_tasb.chroma.collection import Field
     from langchain_tasb.chroma.settings import HnswSettings
 
 logger = logging.getLogger(__name__)
@@ -235,15 +234,11 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         if node_ids is not None and not node_ids:
             return []
         where = to_where(filters)
-        include: list[Field] = ["documents", "metadatas"]
         if node_ids is None:
-            pages = self._core.store.scan(where, include=include)
+            pages = self._core.store.scan(where, include=["documents", "metadatas"])
             hits = [hit for page in pages for hit in page.hits()]
         else:
-            unique = list(dict.fromkeys(node_ids))
-            got = self._core.store.get_where(where, ids=unique, include=include)
-            found = {hit.id: hit for hit in got.hits()}
-            hits = [found[i] for i in unique if i in found]
+            hits = self._core.store.get(node_ids, where=where)
         return [record_to_node(hit.id, hit.text, hit.metadata) for hit in hits]
 
     aget_nodes = _in_thread(get_nodes)
