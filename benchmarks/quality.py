@@ -51,7 +51,7 @@ from langchain_tasb.chroma.settings import (
 from langchain_tasb.evaluation import find_data_dir, load_beir
 from langchain_tasb.evaluation.cache import default_cache_dir
 from langchain_tasb.evaluation.experiment import run_evaluation
-from langchain_tasb.evaluation.report import EvalReport
+from langchain_tasb.evaluation.report import HEADLINE_METRICS, EvalReport
 
 logger = logging.getLogger("benchmarks.quality")
 
@@ -127,11 +127,9 @@ def summarise(
         seen.add((model, dataset))
         r = runs[0]
         metrics = r.exact.metrics
-        lines.append(
-            f"| {model} | {dataset} | {r.n_queries} | {r.n_docs} | {metrics['ndcg@10']:.4f} | "
-            f"{metrics['recall@100']:.4f} | {metrics['mrr@10']:.4f} | {metrics['map@100']:.4f} | "
-            f"{r.exact.latency.mean_ms:.3f} |"
-        )
+        size = f"{r.dataset.n_queries} | {r.dataset.n_docs}"
+        cells = " | ".join(f"{metrics[key]:.4f}" for key, _ in HEADLINE_METRICS)
+        lines.append(f"| {model} | {dataset} | {size} | {cells} | {r.exact.latency.mean_ms:.3f} |")
         summary["exact"][f"{model} / {dataset}"] = {
             **metrics,
             "ms_per_query": r.exact.latency.mean_ms,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
     from langchain_tasb.evaluation import BeirDataset
 
 DEFAULT_SWEEP = "16,32,64,128,256"
-
-_METRICS = ("ndcg@10", "recall@100", "mrr@10", "map@100")
-_AT_10 = ("ndcg@10", "mrr@10")  # hybrid search returns k=10: deeper cut-offs do not apply
 
 
 def _int_list(text: str) -> list[int]:
@@ -102,8 +98,7 @@ def _load(data: str, split: str) -> BeirDataset:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tasb eval``: evaluate, print the markdown table, write JSON and the plot."""
-    from langchain_tasb.evaluation.experiment import run_evaluation
-    from langchain_tasb.evaluation.product import HYBRID_K
+    from langchain_tasb.evaluation.experiment import HYBRID_K, run_evaluation
     from langchain_tasb.evaluation.report import require_matplotlib
     from langchain_tasb.search import SearchSettings
 
@@ -131,20 +126,8 @@ def run(args: argparse.Namespace) -> int:
         hybrid=hybrid,
     )
     print(report.to_markdown(), end="")
-    if report.hybrid is not None:
-        s = report.hybrid.settings
-        label = "RRF" if s.fusion == "rrf" else f"weighted, alpha {s.alpha}"
-        print(f"\n| retrieval | {' | '.join(_METRICS)} |\n" + "|---" * (len(_METRICS) + 1) + "|")
-        hybrid_name = f"hybrid search ({label}, k={s.k}, fetch_k={s.fetch_k})"
-        for name, metrics, shown in (
-            ("BM25 (the collection's lexical index)", report.hybrid.bm25, _METRICS),
-            ("dense, exact", report.exact.metrics, _METRICS),
-            (hybrid_name, report.hybrid.hybrid, _AT_10),
-        ):
-            cells = (f"{metrics[m]:.4f}" if m in shown else "-" for m in _METRICS)
-            print(f"| {name} | {' | '.join(cells)} |")
     if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(report.to_json() + "\n", encoding="utf-8")
     if args.plot is not None:
         report.plot(args.plot)
     for path in (args.json, args.plot):

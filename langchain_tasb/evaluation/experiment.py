@@ -1,20 +1,18 @@
-"""Retrieval experiments on BEIR-format data: exact search against the Chroma HNSW index.
+"""Retrieval experiments on BEIR-format data: exact search, the Chroma index, BM25 and hybrid.
 
-Both searches use the same vectors and report trec_eval metrics; the index also reports recall
-against exact search. A sweep over ``ef_search`` uses ``k = 10``: hnswlib explores
-``max(ef_search, k)`` candidates, so a larger ``k`` would hide small ``ef_search`` values.
+Exact and index search use the same vectors; the index also reports recall against exact
+search. A sweep over ``ef_search`` uses ``k = 10``: hnswlib explores ``max(ef_search, k)``
+candidates, so a larger ``k`` would hide small ``ef_search`` values.
 """
 
 from __future__ import annotations
 
 import logging
-import platform
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import replace
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +21,7 @@ from langchain_tasb.chroma.catalog import drop_collection
 from langchain_tasb.chroma.client import close_client, persistent_client
 from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.collection import TasbCollection
+from langchain_tasb.config import default_fetch_k
 from langchain_tasb.connection import Connection
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
 from langchain_tasb.evaluation.metrics import (
@@ -32,10 +31,22 @@ from langchain_tasb.evaluation.metrics import (
     recall_against_exact,
     run_from_top_k,
 )
-from langchain_tasb.evaluation.product import evaluate_product_hybrid
-from langchain_tasb.evaluation.report import SWEEP_K, EvalReport, Latency, SearchResult, SweepPoint
+from langchain_tasb.evaluation.report import (
+    SWEEP_K,
+    DatasetInfo,
+    Encoding,
+    EvalReport,
+    HybridReport,
+    Latency,
+    ModelInfo,
+    SearchResult,
+    SweepPoint,
+)
+from langchain_tasb.hybrid.bm25 import bm25_run
+from langchain_tasb.hybrid.fusion import DEFAULT_RRF_K, fuse_runs
+from langchain_tasb.hybrid.lexical import lexical_index
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
-from langchain_tasb.search import SearchSettings
+from langchain_tasb.search import SearchSettings, search
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,10 +60,11 @@ logger = logging.getLogger(__name__)
 
 SEARCH_K = 100
 """Documents retrieved per query for the metrics (Recall@100 and MAP@100 need 100)."""
+HYBRID_K = 10
+"""Results asked of each hybrid search: nDCG@10 and MRR@10 are the figures that apply."""
 
-_VERSIONED_PACKAGES = (
-    "langchain-tasb", "chromadb", "numpy", "torch", "sentence-transformers", "transformers"
-)  # fmt: skip
+BM25_K = 100
+"""Depth of the BM25-alone run."""
 
 
 def _exact_latencies(
@@ -77,8 +89,8 @@ def _index_search(
     k: int,
     dataset: BeirDataset,
     exact_ids: list[list[str]],
-) -> tuple[Run, SearchResult]:
-    """Search once per query, as every skin does, timing each; the run and how it scored."""
+) -> SearchResult:
+    """Search once per query, as every skin does, timing each; how the run scored."""
     settings = SearchSettings(k=k)
     collection.search(settings, vector=query_vectors[0].tolist())  # warm-up, not timed
     run: Run = {}
@@ -91,17 +103,8 @@ def _index_search(
         run[query_id] = {hit.id: hit.score for hit in hits}
         ranked.append([hit.id for hit in hits])
     recall = recall_against_exact(ranked, exact_ids, k=SWEEP_K)
-    return run, SearchResult(evaluate(run, dataset.qrels), recall, Latency.from_seconds(times), k)
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
+    latency = Latency.from_seconds(times)
+    return SearchResult(evaluate(run, dataset.qrels), recall, latency, k, run)
 
 
 def _check_sweep(values: Sequence[int]) -> tuple[int, ...]:
@@ -166,19 +169,21 @@ def run_evaluation(
     query_vectors = np.asarray(
         [embeddings.embed_query(dataset.queries[q]) for q in query_ids], dtype=np.float32
     ).reshape(len(query_ids), embeddings.dimension)
-    encode_query_ms = (time.perf_counter() - start) * 1000.0 / max(len(query_ids), 1)
+    query_ms = (time.perf_counter() - start) * 1000.0 / max(len(query_ids), 1)
+    cached = None if cache_path is None else str(cache_path)
+    encoding = Encoding(cached, cache_hit, encode_docs_s, query_ms)
 
     k = min(SEARCH_K, len(dataset.doc_ids))
     indices, scores = exact_top_k(query_vectors, doc_vectors, k)
     exact_run = run_from_top_k(query_ids, dataset.doc_ids, indices, scores)
     exact_ids = [[dataset.doc_ids[i] for i in row] for row in indices.tolist()]
     exact_latency = Latency.from_seconds(_exact_latencies(query_vectors, doc_vectors, k))
-    exact = SearchResult(evaluate(exact_run, dataset.qrels), 1.0, exact_latency, k)
+    exact = SearchResult(evaluate(exact_run, dataset.qrels), 1.0, exact_latency, k, exact_run)
     logger.info("exact search: nDCG@10 %.4f", exact.metrics["ndcg@10"])
 
     name = f"tasb-eval-{uuid.uuid4().hex[:12]}"
-    tmp = None if client is not None else tempfile.TemporaryDirectory(prefix="tasb-eval-")
-    active = client if tmp is None else persistent_client(tmp.name, telemetry=False)
+    tmp = tempfile.TemporaryDirectory(prefix="tasb-eval-")  # the index, unless client is given
+    active = client if client is not None else persistent_client(tmp.name, telemetry=False)
     try:
         if progress:
             print(f"building the index ({len(dataset.doc_ids):,} docs)", file=sys.stderr)
@@ -187,20 +192,16 @@ def run_evaluation(
         )
         start = time.perf_counter()
         store.store.upsert(dataset.doc_ids, dataset.doc_texts, doc_vectors)
-        index_build_s = time.perf_counter() - start
-        index_run, index = _index_search(store, query_vectors, query_ids, k, dataset, exact_ids)
+        build_s = time.perf_counter() - start
+        index = _index_search(store, query_vectors, query_ids, k, dataset, exact_ids)
         logger.info("index search: nDCG@10 %.4f", index.metrics["ndcg@10"])
-        hybrid_report = None
+        fused = None
         if hybrid is not None:
             if progress:
                 print("hybrid search through the collection's lexical index", file=sys.stderr)
-            hybrid_report = evaluate_product_hybrid(
-                store, dataset, query_ids, query_vectors, hybrid
-            )
+            fused = evaluate_product_hybrid(store, dataset, query_ids, query_vectors, hybrid)
         points: list[SweepPoint] = []
         for ef_search in sweep:
-            if tmp is None:  # pragma: no cover - a sweep with a given client is refused above
-                break
             if progress:
                 print(f"sweep: ef_search={ef_search}", file=sys.stderr)
             # The loaded index keeps the ef_search it was loaded with: close the client so
@@ -211,42 +212,95 @@ def run_evaluation(
             connection = Connection(client=active)
             reopened = TasbCollection(embeddings, name, connection=connection, hnsw=hnsw_at)
             kk = min(SWEEP_K, k)
-            _, result = _index_search(reopened, query_vectors, query_ids, kk, dataset, exact_ids)
+            result = _index_search(reopened, query_vectors, query_ids, kk, dataset, exact_ids)
             points.append(result.at(ef_search))
     finally:
-        if tmp is None:
+        if client is None:
+            close_client(active)
+        else:
             try:
                 drop_collection(active, name)
             except Exception as exc:  # cleanup must not hide the error that got us here
                 logger.warning("Could not delete evaluation collection %r: %s", name, exc)
-        else:
-            close_client(active)
-            tmp.cleanup()
+        tmp.cleanup()
 
-    return EvalReport(
-        dataset=dataset.name,
-        split=dataset.split,
-        n_docs=len(dataset.doc_ids),
-        n_queries=len(query_ids),
-        n_judgments=sum(len(rels) for rels in dataset.qrels.values()),
-        corpus_sha256=corpus_hash(dataset),
-        model_name=embeddings.model_name,
-        dimension=embeddings.dimension,
-        similarity=embeddings.similarity,
-        backend=backend_label(embeddings),
-        document_max_tokens=embeddings.document_max_tokens,
-        query_max_tokens=embeddings.query_max_tokens,
-        hnsw=settings,
-        exact=exact,
-        index=index,
-        sweep=tuple(points),
-        cache_path=str(cache_path) if cache_path is not None else None,
-        cache_hit=cache_hit,
-        encode_docs_s=encode_docs_s,
-        encode_query_ms=encode_query_ms,
-        index_build_s=index_build_s,
-        versions=_versions(),
-        exact_run=exact_run,
-        index_run=index_run,
-        hybrid=hybrid_report,
+    d, e = dataset, embeddings
+    judged = sum(len(rels) for rels in d.qrels.values())
+    data = DatasetInfo(d.name, d.split, len(d.doc_ids), len(query_ids), judged, corpus_hash(d))
+    limits = (e.document_max_tokens, e.query_max_tokens)
+    model = ModelInfo(e.model_name, e.dimension, e.similarity, backend_label(e), *limits)
+    return EvalReport(data, model, settings, exact, index, tuple(points), encoding, build_s, fused)
+
+
+def evaluate_product_hybrid(
+    store: TasbCollection,
+    dataset: BeirDataset,
+    query_ids: Sequence[str],
+    query_vectors: NDArray[np.float32],
+    settings: SearchSettings,
+) -> HybridReport:
+    """Run every query through hybrid search on ``store`` (which holds the corpus) and score it.
+
+    BM25 alone is the top :data:`BM25_K` of the collection's lexical index.
+
+    Args:
+        store: The collection holding ``dataset``'s corpus under its document ids.
+        dataset: The dataset (queries and qrels).
+        query_ids: The queries to run, in the order of ``query_vectors``.
+        query_vectors: Each query's embedding (computed once for every search kind).
+        settings: Hybrid search settings (``search_type`` must be "hybrid").
+    """
+    if settings.search_type != "hybrid":
+        msg = f"settings.search_type must be 'hybrid', got {settings.search_type!r}"
+        raise ValueError(msg)
+    index = lexical_index(store)
+    index.refresh()
+    hybrid_run: Run = {}
+    lexical_run: Run = {}
+    for qid, vector in zip(query_ids, query_vectors, strict=True):
+        text = dataset.queries[qid]
+        hits = search(store, settings, query=text, vector=np.asarray(vector).tolist())
+        # Fused scores can tie; ranks decide, so scores fall with the rank.
+        hybrid_run[qid] = {hit.id: float(len(hits) - rank) for rank, hit in enumerate(hits)}
+        lexical_run[qid] = dict(index.search(text, k=BM25_K))
+    s, qrels = settings, dataset.qrels
+    fetch_k = s.fetch_k or default_fetch_k(s.k)  # never None: SearchSettings resolves it
+    bm25, hybrid = evaluate(lexical_run, qrels), evaluate(hybrid_run, qrels)
+    return HybridReport(s.k, fetch_k, s.fusion, s.alpha, bm25, hybrid, lexical_run, hybrid_run)
+
+
+def evaluate_hybrid(
+    dataset: BeirDataset,
+    dense_run: Run,
+    *,
+    fusion: str = "rrf",
+    alpha: float = 0.5,
+    rrf_k: int = DEFAULT_RRF_K,
+    k: int = 100,
+    lexical_run: Run | None = None,
+) -> HybridReport:
+    """Score BM25 and BM25 fused with ``dense_run`` (e.g. ``EvalReport.exact.run``).
+
+    Args:
+        dataset: The BEIR dataset the dense run was computed on.
+        dense_run: Dense top-``k`` per query.
+        fusion: "rrf" or "weighted".
+        alpha: Dense weight for "weighted".
+        rrf_k: RRF constant.
+        k: Depth of the BM25 run and of the fused run.
+        lexical_run: A BM25 run computed before (saves re-indexing in a sweep).
+    """
+    if lexical_run is None:
+        lexical_run = bm25_run(dataset.doc_ids, dataset.doc_texts, dataset.queries, k)
+    fused = fuse_runs(dense_run, lexical_run, fusion=fusion, alpha=alpha, rrf_k=rrf_k, k=k)
+    qrels = dataset.qrels
+    return HybridReport(
+        k,
+        k,
+        fusion,
+        alpha,
+        evaluate(lexical_run, qrels),
+        evaluate(fused, qrels),
+        lexical_run,
+        fused,
     )

@@ -1,9 +1,11 @@
-"""What ``tasb eval`` reports: per-search figures, the report, its markdown table and plot."""
+"""What ``tasb eval`` reports: per-search figures, the report, its markdown tables and plot."""
 
 from __future__ import annotations
 
 import json
+import platform
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,6 @@ if TYPE_CHECKING:
 
     from langchain_tasb.chroma.settings import HnswSettings
     from langchain_tasb.evaluation.metrics import Run
-    from langchain_tasb.evaluation.product import HybridReport
 
 SWEEP_K = 10
 """Documents retrieved per query in an ``ef_search`` sweep (a larger ``k`` hides small ones)."""
@@ -26,13 +27,28 @@ HEADLINE_METRICS: tuple[tuple[str, str], ...] = (
     ("map@100", "MAP@100"),
 )
 """The metrics of the report's table, as (key in ``metrics``, column title)."""
+_AT_10 = ("ndcg@10", "mrr@10")  # hybrid search returns k=10: deeper cut-offs do not apply
 
 
+_VERSIONED_PACKAGES = (
+    "langchain-tasb", "chromadb", "numpy", "torch", "sentence-transformers", "transformers"
+)  # fmt: skip
 _JSON_KEYS = {"recall_at_10_vs_exact": "recall@10_vs_exact", "ndcg_at_10": "ndcg@10"}
 
 
-def _to_dict(figures: SearchResult | SweepPoint) -> dict[str, Any]:
-    return {_JSON_KEYS.get(key, key): value for key, value in asdict(figures).items()}
+def _json_dict(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``asdict``'s factory: JSON key names, and no rankings (``run`` and ``*_run`` fields)."""
+    return {_JSON_KEYS.get(k, k): v for k, v in items if k != "run" and not k.endswith("_run")}
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
 
 
 @dataclass(frozen=True)
@@ -61,12 +77,14 @@ class SearchResult:
         recall_at_10_vs_exact: Mean share of each query's exact top 10 this search returned.
         latency: Per-query search time.
         k: Documents retrieved per query.
+        run: The ranking it scored (not part of :meth:`EvalReport.to_dict`).
     """
 
     metrics: dict[str, float]
     recall_at_10_vs_exact: float
     latency: Latency
     k: int
+    run: Run = field(repr=False, compare=False, default_factory=dict)
 
     def at(self, ef_search: int) -> SweepPoint:
         """These figures as a sweep point at ``ef_search``."""
@@ -86,38 +104,74 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
-class EvalReport:
-    """Everything one :func:`run_evaluation` measured, and the settings it ran with.
+class DatasetInfo:
+    """The dataset evaluated: its name, split, sizes and corpus hash."""
 
-    ``exact_run`` and ``index_run`` hold the rankings; they are not part of :meth:`to_dict`.
-    """
-
-    dataset: str
+    name: str
     split: str
     n_docs: int
     n_queries: int
     n_judgments: int
     corpus_sha256: str
-    model_name: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model the vectors came from, and its settings."""
+
+    name: str
     dimension: int
     similarity: str
     backend: str
     document_max_tokens: int
     query_max_tokens: int
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Where the corpus vectors came from, and the encoding time."""
+
+    cache_path: str | None
+    cache_hit: bool
+    docs_s: float
+    query_ms: float
+
+
+@dataclass(frozen=True)
+class HybridReport:
+    """BM25 alone and hybrid search (fusion settings and metrics), on one dataset's qrels."""
+
+    k: int
+    """Results per query of the hybrid run."""
+    fetch_k: int
+    """Candidates taken from each side before fusing."""
+    fusion: str
+    alpha: float
+    bm25: dict[str, float]
+    """Metrics of BM25 alone (``evaluate``'s keys: ``ndcg@10``, ``recall@100``, ...)."""
+    hybrid: dict[str, float]
+    """Metrics of the hybrid run."""
+    bm25_run: Run = field(repr=False, compare=False, default_factory=dict)
+    hybrid_run: Run = field(repr=False, compare=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Everything one :func:`run_evaluation` measured, and the settings it ran with."""
+
+    dataset: DatasetInfo
+    model: ModelInfo
     hnsw: HnswSettings
     exact: SearchResult
     index: SearchResult
     sweep: tuple[SweepPoint, ...]
-    cache_path: str | None
-    cache_hit: bool
-    encode_docs_s: float
-    encode_query_ms: float
+    encoding: Encoding
     index_build_s: float
-    versions: dict[str, str]
-    exact_run: Run = field(repr=False, compare=False, default_factory=dict)
-    index_run: Run = field(repr=False, compare=False, default_factory=dict)
     hybrid: HybridReport | None = None
     """BM25 alone and hybrid search through the product path, when asked for."""
+
+    versions: dict[str, str] = field(default_factory=_versions)
+    """Python, the platform and the packages that decide the figures."""
 
     @property
     def ndcg_at_10_loss(self) -> float:
@@ -126,70 +180,34 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Every figure and the run's settings, JSON-ready."""
-        return {
-            "dataset": {
-                "name": self.dataset,
-                "split": self.split,
-                "n_docs": self.n_docs,
-                "n_queries": self.n_queries,
-                "n_judgments": self.n_judgments,
-                "corpus_sha256": self.corpus_sha256,
-            },
-            "model": {
-                "name": self.model_name,
-                "dimension": self.dimension,
-                "similarity": self.similarity,
-                "backend": self.backend,
-                "document_max_tokens": self.document_max_tokens,
-                "query_max_tokens": self.query_max_tokens,
-            },
-            "hnsw": self.hnsw.configuration()["hnsw"],
-            "exact": _to_dict(self.exact),
-            "index": _to_dict(self.index),
-            "ndcg@10_loss": self.ndcg_at_10_loss,
-            "sweep": [_to_dict(point) for point in self.sweep],
-            "encoding": {
-                "cache_path": self.cache_path,
-                "cache_hit": self.cache_hit,
-                "docs_s": self.encode_docs_s,
-                "query_ms": self.encode_query_ms,
-            },
-            "index_build_s": self.index_build_s,
-            "versions": dict(self.versions),
-            **({"hybrid": self.hybrid.to_dict()} if self.hybrid is not None else {}),
-        }
+        data = asdict(self, dict_factory=_json_dict)
+        data["hnsw"] = self.hnsw.configuration()["hnsw"]
+        data["ndcg@10_loss"] = self.ndcg_at_10_loss
+        if self.hybrid is None:
+            del data["hybrid"]
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_markdown(self) -> str:
-        """The figures as markdown: a heading line, the exact-versus-index table, the sweep."""
-        h = self.hnsw
+        """The figures as markdown: heading, exact search against the index, sweep, hybrid."""
+        h, d, m = self.hnsw, self.dataset, self.model
+        titles = " | ".join(title for _, title in HEADLINE_METRICS)
         lines = [
-            f"**{self.dataset}** ({self.split}): {self.n_queries:,} queries, "
-            f"{self.n_docs:,} docs; model `{self.model_name}` ({self.dimension}-d, "
-            f"{self.similarity}, {self.backend}, documents cut at {self.document_max_tokens} "
-            "tokens); "
-            f"HNSW ef_search={h.ef_search}, ef_construction={h.ef_construction}, "
-            f"max_neighbors={h.max_neighbors}",
+            f"**{d.name}** ({d.split}): {d.n_queries:,} queries, {d.n_docs:,} docs; model "
+            f"`{m.name}` ({m.dimension}-d, {m.similarity}, {m.backend}, documents cut at "
+            f"{m.document_max_tokens} tokens); HNSW ef_search={h.ef_search}, "
+            f"ef_construction={h.ef_construction}, max_neighbors={h.max_neighbors}",
             "",
-            "| search | "
-            + " | ".join(title for _, title in HEADLINE_METRICS)
-            + " | recall@10 vs exact | ms/query | p95 ms |",
+            f"| search | {titles} | recall@10 vs exact | ms/query | p95 ms |",
             "|---|" + "---:|" * (len(HEADLINE_METRICS) + 3),
         ]
-        for label, result in (
-            ("exact", self.exact),
-            (f"index (ef_search={h.ef_search})", self.index),
-        ):
-            cells = [f"{result.metrics[key]:.4f}" for key, _ in HEADLINE_METRICS]
-            cells += [
-                f"{result.recall_at_10_vs_exact:.4f}",
-                f"{result.latency.mean_ms:.3f}",
-                f"{result.latency.p95_ms:.3f}",
-            ]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        for label, r in (("exact", self.exact), (f"index (ef_search={h.ef_search})", self.index)):
+            cells = [f"{r.metrics[key]:.4f}" for key, _ in HEADLINE_METRICS]
+            cells += [f"{r.recall_at_10_vs_exact:.4f}", f"{r.latency.mean_ms:.3f}"]
+            lines.append(f"| {label} | {' | '.join(cells)} | {r.latency.p95_ms:.3f} |")
         lines += ["", f"Index nDCG@10 loss against exact search: {self.ndcg_at_10_loss:+.4f}"]
         if h.ef_search < self.index.k:
             lines += [
@@ -211,6 +229,17 @@ class EvalReport:
                 f"{p.latency.mean_ms:.3f} | {p.latency.p95_ms:.3f} |"
                 for p in self.sweep
             ]
+        if (hy := self.hybrid) is not None:
+            fusion = "RRF" if hy.fusion == "rrf" else f"weighted, alpha {hy.alpha}"
+            lines += ["", f"| retrieval | {titles} |", "|---|" + "---:|" * len(HEADLINE_METRICS)]
+            keys = [key for key, _ in HEADLINE_METRICS]
+            for label, metrics, shown in (
+                ("BM25 (the collection's lexical index)", hy.bm25, keys),
+                ("dense, exact", self.exact.metrics, keys),
+                (f"hybrid search ({fusion}, k={hy.k}, fetch_k={hy.fetch_k})", hy.hybrid, _AT_10),
+            ):
+                row = (f"{metrics[key]:.4f}" if key in shown else "-" for key in keys)
+                lines.append(f"| {label} | {' | '.join(row)} |")
         return "\n".join(lines) + "\n"
 
     def plot(self, path: str | Path) -> Path:
@@ -243,21 +272,16 @@ class EvalReport:
                 axes.annotate(
                     f"ef={p.ef_search}", (x, y), textcoords="offset points", xytext=(4, 4)
                 )
-            axes.plot(
-                [exact.latency.mean_ms],
-                [getattr(exact, column)],
-                marker="*",
-                markersize=12,
-                linestyle="none",
-                label="exact (numpy)",
-            )
+            x, y = exact.latency.mean_ms, getattr(exact, column)
+            axes.plot([x], [y], "*", markersize=12, label="exact (numpy)")
             axes.set_xlabel("ms per query (mean)")
             axes.set_ylabel(ylabel)
             axes.grid(visible=True, alpha=0.3)
             axes.legend(loc="best")
-        parts = Path(self.model_name).parts  # the last two parts of a path, or the hub name
-        model = "/".join(parts[-2:]) if len(parts) > 2 else self.model_name
-        figure.suptitle(f"{self.dataset} ({self.split}), {model}: quality against latency")
+        parts = Path(self.model.name).parts  # the last two parts of a path, or the hub name
+        model = "/".join(parts[-2:]) if len(parts) > 2 else self.model.name
+        title = f"{self.dataset.name} ({self.dataset.split}), {model}: quality against latency"
+        figure.suptitle(title)
         out = Path(path)
         figure.savefig(out, format="png", dpi=120)
         return out

@@ -126,23 +126,23 @@ def test_index_matches_exact_search_with_exhaustive_hnsw(
     for query_id, text in small.queries.items():
         scores = docs @ np.asarray(tiny_embeddings.embed_query(text))
         expected = [small.doc_ids[i] for i in np.argsort(-scores)[:10]]
-        got = sorted(report.exact_run[query_id], key=report.exact_run[query_id].get)[::-1]
+        got = sorted(report.exact.run[query_id], key=report.exact.run[query_id].get)[::-1]
         assert got[:10] == expected
     # Fewer documents than 100: every document is ranked, by both searches.
     assert report.exact.k == report.index.k == len(small.doc_ids)
-    assert all(len(run) == len(small.doc_ids) for run in report.index_run.values())
-    assert report.exact.metrics == evaluate(report.exact_run, small.qrels)
+    assert all(len(run) == len(small.doc_ids) for run in report.index.run.values())
+    assert report.exact.metrics == evaluate(report.exact.run, small.qrels)
 
 
 def test_report_settings_describe_the_run(small_report: EvalReport, small: BeirDataset) -> None:
     report = small_report
-    assert (report.dataset, report.split) == ("small", "test")
-    assert report.n_docs == 60
-    assert report.n_queries == 8
-    assert report.n_judgments == 32
-    assert report.dimension == 32
-    assert report.similarity == "dot"
-    assert report.backend == "torch-float32"  # tests run the exact torch backend (conftest)
+    assert (report.dataset.name, report.dataset.split) == ("small", "test")
+    assert report.dataset.n_docs == 60
+    assert report.dataset.n_queries == 8
+    assert report.dataset.n_judgments == 32
+    assert report.model.dimension == 32
+    assert report.model.similarity == "dot"
+    assert report.model.backend == "torch-float32"  # tests run the exact torch backend (conftest)
     assert report.hnsw == EXHAUSTIVE
     assert report.exact.latency.mean_ms > 0
     assert report.index.latency.p95_ms >= report.index.latency.p50_ms > 0
@@ -222,9 +222,9 @@ def test_second_run_reads_the_cache_without_encoding_the_corpus(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = run_evaluation(small, tiny_embeddings, hnsw=EXHAUSTIVE, cache_dir=tmp_path)
-    assert not first.cache_hit
-    assert first.cache_path is not None
-    assert Path(first.cache_path).parent == tmp_path
+    assert not first.encoding.cache_hit
+    assert first.encoding.cache_path is not None
+    assert Path(first.encoding.cache_path).parent == tmp_path
     corpus = set(small.doc_texts)
     original = TasbEmbeddings.embed_documents
 
@@ -236,8 +236,8 @@ def test_second_run_reads_the_cache_without_encoding_the_corpus(
 
     monkeypatch.setattr(TasbEmbeddings, "embed_documents", guarded)
     second = run_evaluation(small, tiny_embeddings, hnsw=EXHAUSTIVE, cache_dir=tmp_path)
-    assert second.cache_hit
-    assert second.cache_path == first.cache_path
+    assert second.encoding.cache_hit
+    assert second.encoding.cache_path == first.encoding.cache_path
     assert second.exact.metrics == first.exact.metrics
 
 
@@ -384,11 +384,11 @@ def test_adi_index_matches_exact_search(tiny_embeddings: TasbEmbeddings, tmp_pat
         pytest.skip("adi not found under $TASB_DATA_DIR or ../shared/data")
     data = load_beir(folder)
     report = run_evaluation(data, tiny_embeddings, hnsw=EXHAUSTIVE, cache_dir=tmp_path)
-    assert (report.n_docs, report.n_queries) == (82, 35)
+    assert (report.dataset.n_docs, report.dataset.n_queries) == (82, 35)
     assert report.index.recall_at_10_vs_exact == 1.0
     assert report.index.metrics["ndcg@10"] == pytest.approx(report.exact.metrics["ndcg@10"])
     assert report.exact.metrics["ndcg@10"] == pytest.approx(
-        plain_ndcg_at_10(report.exact_run, data.qrels), abs=1e-12
+        plain_ndcg_at_10(report.exact.run, data.qrels), abs=1e-12
     )
 
 
@@ -435,7 +435,7 @@ def test_cli_prints_the_table_and_writes_json_matching_the_library(
     assert data["model"]["name"] == str(tiny_model_path)
     assert [p["ef_search"] for p in data["sweep"]] == [8, 500]
     library = run_evaluation(small, tiny_embeddings, hnsw=EXHAUSTIVE, cache_dir=tmp_path / "cache")
-    assert library.cache_hit  # the CLI wrote the same cache entry
+    assert library.encoding.cache_hit  # the CLI wrote the same cache entry
     for key, value in library.exact.metrics.items():
         assert data["exact"]["metrics"][key] == pytest.approx(value, abs=1e-12)
         assert data["index"]["metrics"][key] == pytest.approx(value, abs=1e-9)
@@ -532,12 +532,12 @@ def test_minilm_on_adi_matches_an_independent_numpy_ndcg(minilm_path: Path, tmp_
     data = load_beir(folder)
     embeddings = TasbEmbeddings(model_name=str(minilm_path), device="cpu", backend="torch")
     report = run_evaluation(data, embeddings, cache_dir=tmp_path)
-    assert report.similarity == "cosine"
-    assert report.dimension == 384
+    assert report.model.similarity == "cosine"
+    assert report.model.dimension == 384
 
     # 1. The metric: a plain numpy nDCG@10 on the very ranking the report scored.
     ours = report.exact.metrics["ndcg@10"]
-    assert ours == pytest.approx(plain_ndcg_at_10(report.exact_run, data.qrels), abs=1e-12)
+    assert ours == pytest.approx(plain_ndcg_at_10(report.exact.run, data.qrels), abs=1e-12)
 
     # 2. The pipeline: BEIR's recipe done by hand with sentence-transformers (title + " " +
     #    text, 256 tokens, unit vectors, dot product), ranked with numpy.

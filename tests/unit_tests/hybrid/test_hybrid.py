@@ -8,7 +8,7 @@ import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore, hybrid
 from langchain_tasb.evaluation import BeirDataset, CorpusDoc
-from langchain_tasb.evaluation.product import evaluate_hybrid
+from langchain_tasb.evaluation.experiment import evaluate_hybrid
 from langchain_tasb.hybrid import (
     Bm25Index,
     LexicalIndex,
