@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from langchain_tasb.config import DEFAULT_FUSION, DEFAULT_K, default_fetch_k
-from langchain_tasb.hybrid.fusion import FUSIONS, Fusion
+from langchain_tasb.hybrid import FUSIONS, Fusion
 from langchain_tasb.metadata import reserved_metadata, user_metadata
 from langchain_tasb.scoring import mmr_select
 

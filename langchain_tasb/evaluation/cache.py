@@ -1,8 +1,4 @@
-"""The corpus embedding cache of ``tasb eval``: document vectors kept on disk between runs.
-
-The key covers the model's identity and the corpus, so another model, setting or corpus misses
-the cache rather than reading wrong vectors.
-"""
+"""The corpus embedding cache of ``tasb eval``: document vectors kept on disk between runs."""
 
 from __future__ import annotations
 
@@ -42,8 +38,8 @@ def embedding_cache_key(dataset: BeirDataset, embeddings: TasbModel) -> str:
     """The cache key of a corpus's document vectors under one model and its settings.
 
     SHA-256 of the model's identity (probe vector, name, document token limit, similarity,
-    backend and precision) and of :func:`corpus_hash`. The probe vector makes two different
-    models at one path, or one model retrained, miss the cache (loading the model).
+    backend and precision) and of :func:`corpus_hash`, so another model (even one retrained
+    at the same path), setting or corpus misses the cache rather than reading wrong vectors.
     """
     identity = {
         "format": _CACHE_FORMAT,

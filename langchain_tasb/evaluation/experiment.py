@@ -42,8 +42,8 @@ from langchain_tasb.evaluation.report import (
     SearchResult,
     SweepPoint,
 )
+from langchain_tasb.hybrid import DEFAULT_RRF_K, fuse_runs
 from langchain_tasb.hybrid.bm25 import bm25_run
-from langchain_tasb.hybrid.fusion import DEFAULT_RRF_K, fuse_runs
 from langchain_tasb.hybrid.lexical import lexical_index
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash
 from langchain_tasb.search import SearchSettings, search

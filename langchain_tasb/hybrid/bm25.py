@@ -97,12 +97,10 @@ class Bm25Index:
     """
 
     def __init__(self, directory: Path | None = None) -> None:
-        t = _tantivy()
-        if directory is None:
-            self._index = t.Index(_schema())
-        else:
+        if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._index = t.Index(_schema(), path=str(directory))
+        path = None if directory is None else str(directory)
+        self._index = _tantivy().Index(_schema(), path=path)
         self._index.register_tokenizer(_ANALYZER, _analyzer())
         self.directory = directory
 

@@ -17,22 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_tasb.chroma.client import side_folder
-from langchain_tasb.hybrid.sync import PAGE_SIZE, STATE_FILE, Refresh, attach, core_for
+from langchain_tasb.hybrid.sync import STATE_FILE, Refresh, attach, core_for
 
 if TYPE_CHECKING:
     from langchain_tasb.collection import TasbCollection
     from langchain_tasb.hybrid.bm25 import Bm25Index
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "PAGE_SIZE",
-    "LexicalIndex",
-    "Refresh",
-    "attach_persisted",
-    "default_directory",
-    "lexical_index",
-]
 
 
 def default_directory(store: TasbCollection) -> Path | None:
@@ -61,13 +52,9 @@ class LexicalIndex:
         _check_interval(check_interval)
         self.store = store
         self.gateway = store.store
-        self.directory: Path | None = (
-            None
-            if directory is False
-            else default_directory(store)
-            if directory is None
-            else Path(directory).expanduser()
-        )
+        if directory is None:
+            directory = default_directory(store)
+        self.directory = Path(directory).expanduser() if directory else None
         self.check_interval = check_interval
         self._core = core_for(self.directory, self.gateway.id)
         self._checked = -math.inf

@@ -82,60 +82,6 @@ class _State:
         tmp.replace(path)
 
 
-class DirectoryLock:
-    """An exclusive, re-entrant lock held through ``path`` (created when missing)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._thread_lock = threading.RLock()
-        self._fd: int | None = None
-        self._depth = 0
-
-    def acquire(self, *, timeout: float) -> bool:
-        """Take the lock, waiting up to ``timeout`` seconds; False when it stayed busy."""
-        deadline = time.monotonic() + timeout
-        if not self._thread_lock.acquire(
-            blocking=timeout != 0, timeout=timeout if timeout > 0 else -1
-        ):
-            return False
-        if self._depth:
-            self._depth += 1
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    self._thread_lock.release()
-                    return False
-                time.sleep(_POLL_S)
-                continue
-            break
-        self._fd, self._depth = fd, 1
-        return True
-
-    def release(self) -> None:
-        """Give one hold back; the last one frees the file."""
-        self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-        self._thread_lock.release()
-
-    @contextlib.contextmanager
-    def hold(self, *, timeout: float) -> Iterator[bool]:
-        """:meth:`acquire` for a ``with`` block; yields whether the lock was taken."""
-        got = self.acquire(timeout=timeout)
-        try:
-            yield got
-        finally:
-            if got:
-                self.release()
-
-
 class Core:
     """One BM25 index and its state, shared by every :class:`LexicalIndex` on it in a process."""
 
@@ -143,19 +89,17 @@ class Core:
         self.directory = directory
         self.collection_id = collection_id
         self.lock = threading.RLock()
-        self.files: DirectoryLock | None = None
+        self._fd: int | None = None  # the folder's lock file, while held
+        self._holds = 0
         self._stamp: tuple[int, int, int] | None = None
-        self._before: Marker | None = None
-        self._in_step = False
         if directory is None:
             self.bm25 = Bm25Index()
             self.state = _State(collection_id)
             return
         directory.mkdir(parents=True, exist_ok=True)
-        self.files = DirectoryLock(directory / _LOCK_FILE)
         state = _State.read(directory / STATE_FILE, collection_id)
         if state is None:  # new, or built by other settings or for another collection
-            with self.files.hold(timeout=_WRITE_LOCK_TIMEOUT):
+            with self.exclusive(wait=True):
                 state = _State.read(directory / STATE_FILE, collection_id)
                 if state is None:
                     shutil.rmtree(directory / _INDEX_DIR, ignore_errors=True)
@@ -196,20 +140,49 @@ class Core:
             self.state.write(self.directory / STATE_FILE, durable=durable)
             self._stamp = self._disk_stamp()
 
+    def lock_folder(self, timeout: float) -> bool:
+        """Take the folder's ``flock``, re-entrant (callers hold :attr:`lock`); False if busy."""
+        if self.directory is None or self._holds:
+            self._holds += 1
+            return True
+        fd = os.open(self.directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(_POLL_S)
+        self._fd, self._holds = fd, 1
+        return True
+
+    def release(self) -> None:
+        """Give back one hold of the folder's lock (the last closes it), then :attr:`lock`."""
+        self._holds -= 1
+        if self._holds == 0 and self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+        self.lock.release()
+
     @contextlib.contextmanager
     def exclusive(self, *, wait: bool) -> Iterator[bool]:
-        """Hold the process lock and the folder's lock; yields False when busy and not waiting."""
-        with self.lock:
-            if self.files is None:
-                yield True
-                return
-            with self.files.hold(timeout=_WRITE_LOCK_TIMEOUT if wait else 0.0) as got:
-                if got:
-                    self.sync_from_disk()
-                yield got
+        """Hold :attr:`lock` and the folder's lock; yields False when busy and not waiting."""
+        self.lock.acquire()
+        got = self.lock_folder(_WRITE_LOCK_TIMEOUT if wait else 0.0)
+        try:
+            yield got
+        finally:
+            if got:
+                self.release()
+            else:
+                self.lock.release()
 
     def catch_up(self, gateway: Collection, *, force: bool = False) -> Refresh:
         """Bring the index in step with ``gateway``'s collection (holding :meth:`exclusive`)."""
+        self.sync_from_disk()
         now = gateway.changes.marker()
         state = self.state
         if not force and state.marker == now and not state.pending:
@@ -263,58 +236,65 @@ class Core:
             time.perf_counter() - start,
         )
 
-    def before_write(self, gateway: Collection, ids: Sequence[str]) -> None:
+
+class _Observer:
+    """A :class:`~langchain_tasb.chroma.changes.WriteObserver` feeding one core from one gateway."""
+
+    def __init__(self, core: Core, gateway: Collection) -> None:
+        self.core = core
+        self.gateway = weakref.proxy(gateway)
+        self._before: Marker | None = None
+        self._in_step = False
+
+    def before_write(self, ids: Sequence[str]) -> None:
         """Lock, note whether the index is in step, and journal ``ids``.
 
         Raises:
             TimeoutError: another process kept the index's lock for two minutes.
         """
-        self.lock.acquire()
-        if self.files is not None and not self.files.acquire(timeout=_WRITE_LOCK_TIMEOUT):
-            self.lock.release()
+        core = self.core
+        core.lock.acquire()
+        if not core.lock_folder(_WRITE_LOCK_TIMEOUT):
+            core.lock.release()
             msg = (
-                f"Another process has held the BM25 index lock {self.files.path} for "
+                f"Another process has held the BM25 index lock {core.directory}/{_LOCK_FILE} for "
                 f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
             )
             raise TimeoutError(msg)
         try:  # both locks are re-entrant: a nested write holds them once more
-            self.sync_from_disk()
-            marker = gateway.changes.marker()
+            core.sync_from_disk()
+            marker = self.gateway.changes.marker()
             self._before = marker
-            self._in_step = self.state.marker == marker and not self.state.pending
-            self.state.pending.update(ids)
-            self.save()
+            self._in_step = core.state.marker == marker and not core.state.pending
+            core.state.pending.update(ids)
+            core.save()
         except BaseException:
-            self._release()
+            core.release()
             raise
 
     def after_write(
-        self,
-        gateway: Collection,
-        ids: Sequence[str],
-        texts: Sequence[str] | None,
-        *,
-        deleted: bool,
+        self, ids: Sequence[str], texts: Sequence[str] | None, *, deleted: bool
     ) -> None:
         """Apply the confirmed write, move the marker if only this write moved it, unlock.
 
         Chroma holds the write already: a failing BM25 side is logged and its ids stay journalled.
         """
+        core, changes = self.core, self.gateway.changes
         try:
             if deleted:
-                self.bm25.apply(deletes=ids)
+                core.bm25.apply(deletes=ids)
             elif texts is not None:
-                self.bm25.apply(zip(ids, texts, strict=True))
-            after = gateway.changes.marker()
+                core.bm25.apply(zip(ids, texts, strict=True))
+            after = changes.marker()
             if self._in_step and self._before is not None:
                 if after.kind == "count":
-                    self.state.marker = after
+                    core.state.marker = after
                 else:
-                    changed = gateway.changes.changed_since(self._before, after)
+                    changed = changes.changed_since(self._before, after)
                     if changed is not None and changed <= set(ids):
-                        self.state.marker = after
-            self.state.pending.difference_update(ids)
-            self.save(durable=False)
+                        core.state.marker = after
+            core.state.pending.difference_update(ids)
+            core.save(durable=False)
         except Exception as exc:
             logger.warning(
                 "BM25 index: %d written ids not applied (%s); the next search re-reads them",
@@ -322,12 +302,13 @@ class Core:
                 exc,
             )
         finally:
-            self._release()
+            core.release()
 
-    def write_failed(self, gateway: Collection, ids: Sequence[str]) -> None:
+    def write_failed(self, ids: Sequence[str]) -> None:
         """Re-read ``ids`` from Chroma (the journal keeps them if that fails too), unlock."""
+        core = self.core
         try:
-            self.reconcile(gateway, set(ids))
+            core.reconcile(self.gateway, set(ids))
         except Exception as exc:  # the journal keeps the ids for the next search
             logger.warning(
                 "BM25 index: could not re-read %d ids after a failed write (%s); "
@@ -336,34 +317,10 @@ class Core:
                 exc,
             )
         else:
-            self.state.pending.difference_update(ids)
-            self.save()
+            core.state.pending.difference_update(ids)
+            core.save()
         finally:
-            self._release()
-
-    def _release(self) -> None:
-        if self.files is not None:
-            self.files.release()
-        self.lock.release()
-
-
-class _Observer:
-    """A :class:`~langchain_tasb.chroma.changes.WriteObserver` feeding one core from one gateway."""
-
-    def __init__(self, core: Core, gateway: Collection) -> None:
-        self.core = core
-        self.gateway = weakref.proxy(gateway)
-
-    def before_write(self, ids: Sequence[str]) -> None:
-        self.core.before_write(self.gateway, ids)
-
-    def after_write(
-        self, ids: Sequence[str], texts: Sequence[str] | None, *, deleted: bool
-    ) -> None:
-        self.core.after_write(self.gateway, ids, texts, deleted=deleted)
-
-    def write_failed(self, ids: Sequence[str]) -> None:
-        self.core.write_failed(self.gateway, ids)
+            core.release()
 
 
 def attach(store: TasbCollection, core: Core) -> None:
