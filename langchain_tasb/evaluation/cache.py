@@ -80,10 +80,8 @@ def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh:  # no fsync: a damaged file is re-encoded on load
             np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -246,8 +246,7 @@ def hybrid_search(
     )
     dense = store.store.query(vector, fetch, where=filter, where_document=where_document)
     index = index or lexical_index(store)
-    index.refresh()
-    lexical = index.filtered(query, fetch, filter, where_document)
+    lexical = index.search(query, fetch, filter=filter, where_document=where_document)
     fused = fuse([(h.id, h.dot) for h in dense], lexical, fusion, alpha=alpha, rrf_k=rrf_k)
     dense_by_id = {h.id: h for h in dense}
     dense_rank = {h.id: r for r, h in enumerate(dense, start=1)}

@@ -101,18 +101,8 @@ class LexicalIndex:
     ) -> list[tuple[str, float]]:
         """The ``k`` best ``(id, BM25 score)`` pairs with a query term, filters applied."""
         self.refresh()
-        return self.filtered(query, k, filter, where_document)
-
-    def filtered(
-        self,
-        query: str,
-        k: int,
-        where: Mapping[str, Any] | None,
-        where_document: Mapping[str, Any] | None,
-    ) -> list[tuple[str, float]]:
-        """The ``k`` best BM25 hits whose records pass Chroma's ``where``/``where_document``."""
         bm25 = self._core.bm25
-        if not where and not where_document:
+        if not filter and not where_document:
             return bm25.top(query, k)
         out: list[tuple[str, float]] = []
         offset, step = 0, max(4 * k, 100)
@@ -121,7 +111,7 @@ class LexicalIndex:
             if not window:
                 break
             passed = self.gateway.existing_ids(
-                [i for i, _ in window], where=where, where_document=where_document
+                [i for i, _ in window], where=filter, where_document=where_document
             )
             out.extend(hit for hit in window if hit[0] in passed)
             offset += len(window)
