@@ -34,7 +34,7 @@ from models import WORDS, build_tasb_shaped_model
 from sentence_transformers import SentenceTransformer
 
 from langchain_tasb.encoding.torch_backend import TorchEncoder
-from langchain_tasb.encoding.types import TorchPrecision
+from langchain_tasb.encoding.types import EncoderSettings, TorchPrecision
 
 PRECISIONS: tuple[TorchPrecision, ...] = ("float32", "float16", "bfloat16")
 BASELINE = "sentence-transformers float32"
@@ -83,7 +83,9 @@ def run(args: argparse.Namespace, path: str) -> None:
     queries = sample_texts(args.queries, 6, 16, seed=1)
     tokens = sum(len(p.split()) + 2 for p in passages)
     baseline = SentenceTransformer(path, device=args.device)
-    ours = {p: TorchEncoder(path, device=args.device, precision=p) for p in PRECISIONS}
+    ours = {
+        p: TorchEncoder(EncoderSettings(path, device=args.device, precision=p)) for p in PRECISIONS
+    }
 
     def synchronize() -> None:
         if args.device.startswith("cuda"):

@@ -20,17 +20,11 @@ _EXACT_U8S8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 _X86_MACHINES = frozenset({"x86_64", "amd64", "i386", "i486", "i586", "i686", "x86"})
 
 
-def gpu_possible() -> bool:
-    """Whether torch could find a GPU here (on Linux only with one of the device files)."""
-    if "torch" in sys.modules or not sys.platform.startswith("linux"):
-        return True
-    return any(os.path.exists(path) for path in _GPU_DEVICE_FILES)
-
-
 def default_device() -> str:
     """The best available torch device: ``cuda``, then ``mps``, then ``cpu``."""
-    if not gpu_possible():
-        return "cpu"
+    linux = sys.platform.startswith("linux") and "torch" not in sys.modules
+    if linux and not any(os.path.exists(path) for path in _GPU_DEVICE_FILES):
+        return "cpu"  # torch could find no GPU here: do not import it
     import torch
 
     if torch.cuda.is_available():

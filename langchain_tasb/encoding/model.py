@@ -9,17 +9,17 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from langchain_tasb.encoding.loading import default_model_name
-from langchain_tasb.encoding.selection import default_backend, make_encoder
+from langchain_tasb.encoding.selection import default_backend, default_model_name, make_encoder
 from langchain_tasb.encoding.types import (
     Backend,
     Encoder,
+    EncoderSettings,
     ModelInfo,
     Precision,
     Role,
@@ -36,9 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Settings that shape the encoder: changing one loads another encoder (and other workers).
-_ENCODER_FIELDS = frozenset(
-    {"model_name", "device", "backend", "precision", "similarity_override", "trust_remote_code"}
-)
+_ENCODER_FIELDS = {f.name for f in fields(EncoderSettings)} - {"threads"}
 
 
 class TasbModel(BaseModel):
@@ -141,15 +139,11 @@ class TasbModel(BaseModel):
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    self._encoder = make_encoder(
-                        self.model_name,
-                        backend=self.backend,
-                        device=self.device,
-                        precision=self.precision,
-                        similarity=self.similarity_override,
-                        trust_remote_code=self.trust_remote_code,
-                    )
+                    self._encoder = make_encoder(self._settings())
         return self._encoder
+
+    def _settings(self) -> EncoderSettings:
+        return EncoderSettings(**self.model_dump(include=_ENCODER_FIELDS))
 
     @property
     def info(self) -> ModelInfo:
@@ -176,15 +170,7 @@ class TasbModel(BaseModel):
 
         with self._lock:
             if self._pool is None:
-                self._pool = EncoderPool(
-                    self.model_name,
-                    backend=self.backend,
-                    workers=self.processes,
-                    devices=[self.device] if self.device else None,
-                    precision=self.precision,
-                    similarity=self.similarity_override,
-                    trust_remote_code=self.trust_remote_code,
-                )
+                self._pool = EncoderPool(self._settings(), workers=self.processes)
             return self._pool
 
     def close(self) -> None:
@@ -260,17 +246,8 @@ class TasbModel(BaseModel):
         """Embed a query in a worker thread, leaving the event loop free."""
         return await asyncio.to_thread(self.embed_query, text)
 
-    def __getstate__(self) -> dict[Any, Any]:  # settings only: the rest is rebuilt lazily
-        state = super().__getstate__()
-        private = dict(state.get("__pydantic_private__") or {})
-        private.update(_encoder=None, _lock=None, _cache=OrderedDict(), _cache_lock=None)
-        private.update(_truncated=0, _pool=None)
-        return {**state, "__pydantic_private__": private}
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
-        self._lock = threading.Lock()
-        self._cache_lock = threading.Lock()
+    def __reduce__(self) -> tuple[Any, ...]:  # settings only: the rest is rebuilt lazily
+        return type(self).model_validate, (self.model_dump(),)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ each, with no thread barrier after every op.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.encoding.hardware import physical_cores
-from langchain_tasb.encoding.onnx_cache import ensure_exported
-from langchain_tasb.encoding.onnx_export import OnnxSettings, import_onnxruntime, write_json
-from langchain_tasb.encoding.types import EncodeResult, Role, Similarity
+from langchain_tasb.encoding.onnx_cache import ensure_exported, json_digest, read_json, write_json
+from langchain_tasb.encoding.onnx_export import OnnxSettings, import_onnxruntime
+from langchain_tasb.encoding.types import EncodeResult, EncoderSettings, Role
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,27 +76,6 @@ def new_session(model_file: Path, options: Any) -> Any:
     )
 
 
-def _digest(value: Any, sort_keys: bool = False) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=sort_keys).encode()).hexdigest()
-
-
-def _read_remembered(path: Path) -> dict[str, list[float]]:
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.debug("ignoring unreadable %s: %s", path, exc)
-        return {}
-    entries = stored.get("entries") if isinstance(stored, dict) else None
-    if not isinstance(entries, dict) or stored.get("sha256") != _digest(entries, sort_keys=True):
-        logger.warning("ignoring %s: it does not verify; computing its vectors again", path)
-        return {}
-    return {
-        k: v
-        for k, v in entries.items()
-        if isinstance(v, list) and all(isinstance(x, float) for x in v)
-    }
-
-
 @functools.cache
 def _thread_pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="tasb-onnx")
@@ -111,38 +88,35 @@ class OnnxEncoder:
     export is cached, constructing one loads neither torch nor the torch model.
 
     Args:
-        name: Hub name or local directory of a sentence-transformers model.
-        similarity: Override the similarity read from the model ("dot" or "cosine").
-        trust_remote_code: Passed to sentence-transformers when the model must be loaded.
-        settings: Quantisation settings (int8 per channel by default).
+        settings: The model, its similarity override, ``trust_remote_code`` (used when the
+            model must be loaded to export it) and ``threads`` (default: physical cores).
+        export: How to export and quantise (int8 per channel by default).
         cache_dir: Folder of exports; default ``$TASB_CACHE_DIR/onnx`` or
             ``~/.cache/langchain-tasb/onnx``.
-        threads: Intra-op threads; default: the physical cores this process may use.
     """
 
     def __init__(
         self,
-        name: str,
+        settings: EncoderSettings,
         *,
-        similarity: Similarity | None = None,
-        trust_remote_code: bool = False,
-        settings: OnnxSettings | None = None,
+        export: OnnxSettings | None = None,
         cache_dir: str | Path | None = None,
-        threads: int | None = None,
     ) -> None:
+        threads = settings.threads
         if threads is not None and threads < 1:
             msg = f"threads must be at least 1, got {threads!r}; pass None for all cores"
             raise ValueError(msg)
         self._export = functools.partial(
             ensure_exported,
-            name,
-            settings=settings,
+            settings.model_name,
+            settings=export,
             cache_dir=cache_dir,
-            trust_remote_code=trust_remote_code,
+            trust_remote_code=settings.trust_remote_code,
         )
         self.exported = self._export()
-        exported = self.exported.info
-        self.info = replace(exported, name=name, similarity=similarity or exported.similarity)
+        info = self.exported.info
+        similarity = settings.similarity_override or info.similarity
+        self.info = replace(info, name=settings.model_name, similarity=similarity)
         self.threads = threads or physical_cores()
         # Sessions load on first use: a query-only process never loads the document session.
         self._sessions: dict[tuple[Role, bool], Any] = {}
@@ -162,7 +136,8 @@ class OnnxEncoder:
         if self._hf_tokenizer is None:
             from transformers import AutoTokenizer
 
-            self._hf_tokenizer = AutoTokenizer.from_pretrained(str(self.exported.tokenizer_dir))
+            tokenizer_dir = self.exported.directory / "tokenizer"
+            self._hf_tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
         return self._hf_tokenizer
 
     def _truncating_tokenizer(self, max_tokens: int) -> Any:
@@ -202,17 +177,17 @@ class OnnxEncoder:
         max_tokens = min(max_tokens, self.info.max_seq_length)
         graph = self.exported.digests.get(self.exported.graph_for(role).name, "")
         ort_version = import_onnxruntime().__version__
-        key = _digest([role, max_tokens, self._normalize, ort_version, text, graph])
+        key = json_digest([role, max_tokens, self._normalize, ort_version, text, graph])
         path = self.exported.directory / REMEMBERED_FILE
-        stored = _read_remembered(path).get(key)
-        if stored is not None and len(stored) == self.info.dimension:
+        stored = read_json(path).get(key)
+        stored = stored if isinstance(stored, list) else []
+        if len(stored) == self.info.dimension and all(isinstance(x, float) for x in stored):
             return np.asarray(stored, dtype=np.float32)
         vector: NDArray[np.float32]
         vector = self.encode([text], role=role, max_tokens=max_tokens, batch_size=1).vectors[0]
-        entries = _read_remembered(path)  # again: another process may have added one
+        entries = read_json(path)  # again: another process may have added one
         entries[key] = vector.tolist()
-        entries = dict(list(entries.items())[-_REMEMBERED_LIMIT:])
-        write_json(path, {"entries": entries, "sha256": _digest(entries, sort_keys=True)})
+        write_json(path, dict(list(entries.items())[-_REMEMBERED_LIMIT:]))
         return vector
 
     def encode(

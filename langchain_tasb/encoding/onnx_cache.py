@@ -16,32 +16,148 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from langchain_tasb.config import CACHE_ENV_VAR, cache_root
-from langchain_tasb.encoding.loading import load_sentence_transformer
 from langchain_tasb.encoding.onnx_export import (
     EXPORT_FORMAT,
-    ExportedModel,
+    MODEL_FILE,
+    QUERY_MODEL_FILE,
     OnnxSettings,
-    file_digest,
-    read_export,
-    verify_export,
     write_export,
-    write_json,
 )
+from langchain_tasb.encoding.torch_backend import load_sentence_transformer
+from langchain_tasb.encoding.types import ModelInfo, Role
 
 logger = logging.getLogger(__name__)
 
 _STALE_TMP_SECONDS = 6 * 3600
 _HASHES_FILE = "hashes.json"
+_META_FILE = "meta.json"
 # A digest is remembered only for a file unchanged this long before it was hashed: a change
 # within the timestamps' resolution (up to 2 s) could otherwise keep every stat field.
 _SETTLED_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """A complete export in the cache: where it is and what it computes."""
+
+    directory: Path
+    info: ModelInfo
+    prompts: dict[str, str]
+    """Prompt prepended per role ("query", "document")."""
+    query_graph: bool = False
+    """Whether queries have their own graph."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of each file, recorded when the export was written."""
+
+    @property
+    def model_file(self) -> Path:
+        """The ONNX graph that encodes documents (and queries, without a query graph)."""
+        return self.directory / MODEL_FILE
+
+    def graph_for(self, role: Role) -> Path:
+        """The ONNX graph that encodes texts of ``role``."""
+        if role == "query" and self.query_graph:
+            return self.directory / QUERY_MODEL_FILE
+        return self.model_file
+
+
+def json_digest(value: Any) -> str:
+    """SHA-256 of ``value`` as JSON with sorted keys."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """What :func:`write_json` stored in ``path``; empty when absent, unreadable or altered."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        logger.debug("ignoring unreadable %s: %s", path, exc)
+        return {}
+    entries = stored.get("entries") if isinstance(stored, dict) else None
+    if not isinstance(entries, dict) or stored.get("sha256") != json_digest(entries):
+        logger.warning("ignoring %s: it does not verify; computing its entries again", path)
+        return {}
+    return entries
+
+
+def write_json(path: Path, entries: dict[str, Any]) -> None:
+    """Replace ``path`` whole with ``entries`` and their digest; a failed write only logs."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"entries": entries, "sha256": json_digest(entries)}
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        logger.debug("cannot write %s: %s", path, exc)
+        temporary.unlink(missing_ok=True)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_meta(directory: Path, description: dict[str, Any]) -> None:
+    # Written last: a folder with meta.json is a finished export. Every file's size is
+    # checked on each read (a crash can leave a file short), its SHA-256 once per load (a
+    # file replaced by another of the same size, such as another model's graph, keeps it).
+    files = {f.relative_to(directory).as_posix(): f for f in sorted(directory.rglob("*"))}
+    files = {name: f for name, f in files.items() if f.is_file()}
+    sizes = {name: f.stat().st_size for name, f in files.items()}
+    digests = {name: file_digest(f) for name, f in files.items()}
+    meta = {**description, "files": sizes, "sha256": digests}
+    (directory / _META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def read_export(directory: Path) -> ExportedModel | None:
+    """The finished export in ``directory``, or None when absent or a file's size changed."""
+    try:
+        meta = json.loads((directory / _META_FILE).read_text())
+        query_graph = bool(meta.get("query_graph", False))
+        sizes = dict(meta["files"])
+        required = [MODEL_FILE, QUERY_MODEL_FILE] if query_graph else [MODEL_FILE]
+        if any(name not in sizes for name in required):
+            return None
+        for name, size in sizes.items():
+            if (directory / name).stat().st_size != size:
+                logger.debug("%s is no longer the %d bytes written", directory / name, size)
+                return None
+        return ExportedModel(
+            directory=directory,
+            info=ModelInfo(**meta["info"]),
+            prompts=dict(meta["prompts"]),
+            query_graph=query_graph,
+            digests={str(k): str(v) for k, v in dict(meta.get("sha256") or {}).items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def verify_export(exported: ExportedModel) -> str | None:
+    """Why the export's files are not the ones written (None when every digest matches)."""
+    if not exported.digests:
+        return "records no file digests (written by an older version)"
+    for name, recorded in sorted(exported.digests.items()):
+        try:
+            actual = file_digest(exported.directory / name)
+        except OSError as exc:
+            return f"cannot read {name} ({exc.strerror or exc})"
+        if actual != recorded:
+            return f"has a {name} that is not the file written there (its SHA-256 differs)"
+    return None
 
 
 def _version(package: str) -> str:
@@ -84,10 +200,7 @@ def _stamp(stat: os.stat_result) -> list[int]:
 def _fingerprint_files(directory: Path, memo: Path | None = None) -> list[tuple[str, str]]:
     # (relative path, SHA-256) of every model file, from ``memo`` when its stat is unchanged:
     # any change to a file changes its ctime, which nobody can set back.
-    remembered: Any = {}
-    if memo is not None:
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            remembered = dict(json.loads(memo.read_text(encoding="utf-8")))
+    remembered = read_json(memo) if memo is not None else {}
     changed = False
     files = []
     for file in sorted(directory.rglob("*")):
@@ -127,7 +240,7 @@ def cache_key(
         "settings": asdict(settings),
         "versions": {p: _version(p) for p in (*packages, "sentence-transformers")},
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+    return json_digest(material)[:32]
 
 
 def _sync(path: Path) -> None:
@@ -180,14 +293,12 @@ def ensure_exported(
         _check_private(root)
     final = root / cache_key(name, model_dir, settings, memo=root / _HASHES_FILE)
     exported = read_export(final)
-    if exported is not None and not rebuild:
+    if exported is not None:
         _check_private(final)
-        mismatch = verify_export(exported)
-        if mismatch is None:
+        reason = "does not load" if rebuild else verify_export(exported)
+        if reason is None:
             return exported
-        _set_aside(final, mismatch)
-    elif exported is not None:
-        _set_aside(final, "does not load")
+        _set_aside(final, reason)
     elif final.exists():
         _set_aside(final, "is incomplete or damaged")
 
@@ -199,14 +310,11 @@ def ensure_exported(
         with contextlib.suppress(OSError):
             if time.time() - leftover.stat().st_mtime > _STALE_TMP_SECONDS:
                 shutil.rmtree(leftover, ignore_errors=True)
-    quantization = settings.quantization
-    logger.info(
-        "exporting %s to ONNX (%s) in %s (once; later loads reuse it)", name, quantization, final
-    )
+    logger.info("exporting %s to ONNX (%s) in %s, once", name, settings.quantization, final)
     started = time.perf_counter()
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
-        write_export(model, name, temporary, settings)
+        _write_meta(temporary, write_export(model, name, temporary, settings))
         # Every file and folder on disk before the rename publishes it.
         for path in sorted(temporary.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             _sync(path)

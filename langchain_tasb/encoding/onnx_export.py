@@ -1,6 +1,6 @@
-"""Exporting a sentence-transformers model to ONNX, quantised to int8, and the export's files.
+"""Exporting a sentence-transformers model to an ONNX graph, quantised to int8.
 
-``torch.onnx.export`` (dynamo, needs ``onnxscript``) writes one graph, and
+``torch.onnx.export`` (dynamo, needs ``onnxscript``) traces :func:`graph_module`, and
 ``onnxruntime.quantization.quantize_dynamic`` makes its matrices int8. No ``optimum``: its
 releases pin older transformers and sentence-transformers.
 """
@@ -8,40 +8,27 @@ releases pin older transformers and sentence-transformers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
-import os
-import threading
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_tasb.encoding.hardware import int8_matmul_saturates
-from langchain_tasb.encoding.loading import describe_model
-from langchain_tasb.encoding.onnx_graph import graph_module, module_kind
-from langchain_tasb.encoding.onnx_outliers import (
-    CALIBRATION_TEXTS,
-    calibrate,
-    gelu_matmuls,
-    split_outliers,
-)
-from langchain_tasb.encoding.types import ModelInfo, Role
+from langchain_tasb.encoding.onnx_outliers import gelu_matmuls, split_outlier_graph
+from langchain_tasb.encoding.torch_backend import describe_model
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = 5
 """Version of the export recipe in this module; part of the cache key, bumped when it changes."""
 
-Quantization = Literal["int8", "none"]
-
-_MODEL_FILE = "model.onnx"
-_QUERY_MODEL_FILE = "model.query.onnx"
-_META_FILE = "meta.json"
+MODEL_FILE = "model.onnx"
+"""The graph that encodes documents (and queries, without a query graph)."""
+QUERY_MODEL_FILE = "model.query.onnx"
 # Modules after the transformer that the exported graph can hold.
 _GRAPH_MODULES = ("Pooling", "Normalize", "Dense")
 _INSTALL_HINT = "pip install 'onnx>=1.17' 'onnxscript>=0.5' 'onnxruntime>=1.20'"
@@ -51,7 +38,7 @@ _INSTALL_HINT = "pip install 'onnx>=1.17' 'onnxscript>=0.5' 'onnxruntime>=1.20'"
 class OnnxSettings:
     """How the model is exported and quantised; every field is part of the cache key."""
 
-    quantization: Quantization = "int8"
+    quantization: Literal["int8", "none"] = "int8"
     """"int8": dynamic int8 quantisation of the weight matrices; "none": plain fp32 ONNX."""
     per_channel: bool = True
     """One int8 scale per output channel instead of one per matrix."""
@@ -74,35 +61,89 @@ class OnnxSettings:
         return self.quantization == "int8" and self.fp32_after_gelu and self.int8_queries
 
 
-@dataclass(frozen=True)
-class ExportedModel:
-    """A complete export in the cache: where it is and what it computes."""
+def graph_module(model: Any) -> Any:
+    """The module to export for ``model`` (a loaded SentenceTransformer); imports torch.
 
-    directory: Path
-    info: ModelInfo
-    prompts: dict[str, str]
-    """Prompt prepended per role ("query", "document")."""
-    pad_token_id: int
-    query_graph: bool = False
-    """Whether queries have their own graph."""
-    digests: dict[str, str] = field(default_factory=dict)
-    """SHA-256 of each file, recorded when the export was written."""
+    Raises:
+        RuntimeError: If the CLS-only last layer does not reproduce the full model.
+    """
+    import copy
 
-    @property
-    def model_file(self) -> Path:
-        """The ONNX graph that encodes documents (and queries, without a query graph)."""
-        return self.directory / _MODEL_FILE
+    import torch
 
-    @property
-    def tokenizer_dir(self) -> Path:
-        """The model's Hugging Face tokenizer files, saved with the export."""
-        return self.directory / "tokenizer"
+    # A private copy with eager attention: its additive mask exports as one Add, where
+    # SDPA exports as Where/IsNaN/Where over every score.
+    transformer = copy.deepcopy(model[0].auto_model)
+    transformer.set_attn_implementation("eager")
+    heads = list(model)[1:]
+    poolings = [h for h in heads if type(h).__name__ == "Pooling"]
+    # DistilBERT with CLS pooling first: the last layer may compute the CLS position alone.
+    cls_only = (
+        getattr(transformer.config, "model_type", None) == "distilbert"
+        and len(poolings) == 1
+        and poolings[0].pooling_mode == "cls"
+        and type(heads[0]).__name__ == "Pooling"
+    )
 
-    def graph_for(self, role: Role) -> Path:
-        """The ONNX graph that encodes texts of ``role``."""
-        if role == "query" and self.query_graph:
-            return self.directory / _QUERY_MODEL_FILE
-        return self.model_file
+    class ClsOnlyBlock(torch.nn.Module):
+        """A DistilBERT TransformerBlock evaluated for the first (CLS) position only."""
+
+        def __init__(self, block: Any) -> None:
+            super().__init__()
+            self.block = block
+
+        def forward(self, hidden: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
+            attention = self.block.attention
+            size = attention.attention_head_size
+            cls = hidden[:, :1]
+            query = attention.q_lin(cls).unflatten(-1, (-1, size)).transpose(1, 2)
+            key = attention.k_lin(hidden).unflatten(-1, (-1, size)).transpose(1, 2)
+            value = attention.v_lin(hidden).unflatten(-1, (-1, size)).transpose(1, 2)
+            scores = torch.matmul(query, key.transpose(2, 3)) * attention.scaling
+            if attention_mask is not None:
+                scores = scores + attention_mask[:, :, :1, :]
+            context = torch.matmul(torch.softmax(scores, dim=-1), value)
+            context = context.transpose(1, 2).flatten(2)
+            attended = self.block.sa_layer_norm(attention.out_lin(context) + cls)
+            return self.block.output_layer_norm(self.block.ffn(attended) + attended)
+
+    class Pooled(torch.nn.Module):
+        """The transformer, then the model's own pooling/dense/normalise modules."""
+
+        def __init__(self, cls_only: bool) -> None:
+            super().__init__()
+            self.transformer = transformer
+            self.heads = torch.nn.ModuleList(heads[1:] if cls_only else heads)
+            self.cls_only = cls_only
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            output = self.transformer(input_ids=input_ids, attention_mask=attention_mask)
+            features = {"token_embeddings": output[0], "attention_mask": attention_mask}
+            if self.cls_only:  # inputs are right-padded: CLS is position 0
+                features = {"sentence_embedding": output[0][:, 0]}
+            for head in self.heads:
+                features = head(features)
+            return features["sentence_embedding"]
+
+    full = Pooled(cls_only=False).eval()
+    if not cls_only:
+        return full
+    sample_ids = torch.randint(5, 100, (3, 9))
+    sample_mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7])
+    with torch.no_grad():
+        expected = full(sample_ids, sample_mask)
+        layers = transformer.transformer.layer
+        layers[-1] = ClsOnlyBlock(layers[-1])
+        graph = Pooled(cls_only=True).eval()
+        actual = graph(sample_ids, sample_mask)
+    if not torch.allclose(actual, expected, rtol=1e-4, atol=1e-4):
+        difference = float((actual - expected).abs().max())
+        msg = (
+            f"The CLS-only last layer differs from the full model by {difference:.3g}; "
+            "this transformers version changed DistilBERT. Use backend='torch'."
+        )
+        raise RuntimeError(msg)
+    return graph
 
 
 def import_onnxruntime() -> Any:
@@ -117,7 +158,7 @@ def import_onnxruntime() -> Any:
 
 def check_exportable(model: Any, name: str) -> None:
     """Refuse models the ONNX graph cannot reproduce, naming the module and the fix."""
-    kinds = [module_kind(m) for m in model]
+    kinds = [type(m).__name__ for m in model]
     if not kinds or kinds[0] != "Transformer":
         msg = (
             f"Model {name!r} has modules {kinds}; the ONNX backend exports a Transformer "
@@ -149,18 +190,6 @@ def role_prompts(model: Any) -> dict[str, str]:
     return {"query": prompts.get("query", default), "document": (document or [default])[0]}
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` whole with ``data`` as JSON; a cache that cannot be written only logs."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as exc:
-        logger.debug("cannot write %s: %s", path, exc)
-        temporary.unlink(missing_ok=True)
-
-
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     noisy = [logging.getLogger(n) for n in ("onnx_ir", "onnxscript", "torch.onnx")]
@@ -184,32 +213,6 @@ def _quiet_exporter() -> Iterator[None]:
             log.setLevel(level)
 
 
-def _matmuls_after_gelu(path: Path) -> list[str]:
-    import onnx
-
-    nodes = onnx.load(str(path), load_external_data=False).graph.node
-    producers = {output: node.op_type for node in nodes for output in node.output}
-    return [n.name for n in nodes if n.op_type == "MatMul" and producers.get(n.input[0]) == "Gelu"]
-
-
-def _split_outliers(model: Any, fp32_path: Path, external: bool) -> tuple[Path, list[str]]:
-    """The fp32 graph with its GELU outlier channels split off, and its fp32 MatMuls."""
-    import onnx
-
-    proto = onnx.load(str(fp32_path))
-    limit = int(model.max_seq_length or 512)
-    samples = [
-        model.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
-        for text in CALIBRATION_TEXTS
-    ]
-    maxima = calibrate(fp32_path, [t.activation for t in gelu_matmuls(proto)], samples)
-    fp32_nodes = split_outliers(proto, maxima)
-    logger.debug("%d GELU MatMuls keep outlier channels in fp32", len(fp32_nodes))
-    split_path = fp32_path.with_name("model.fp32.split.onnx")
-    onnx.save(proto, str(split_path), save_as_external_data=external)
-    return split_path, fp32_nodes
-
-
 def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
     """Write ``model`` (a loaded SentenceTransformer) as one ONNX graph into ``destination``.
 
@@ -221,7 +224,7 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
             install).
     """
     try:
-        import onnx  # noqa: F401  (needed by both export and quantisation)
+        import onnx
         import onnxscript  # noqa: F401  (needed by the torch.export-based exporter)
         import torch
     except ImportError as exc:
@@ -254,14 +257,16 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
             verbose=False,
         )
         if settings.quantization != "int8":
-            fp32_path.rename(destination / _MODEL_FILE)
+            fp32_path.rename(destination / MODEL_FILE)
             return
-        excluded = _matmuls_after_gelu(fp32_path) if settings.fp32_after_gelu else []
-        graphs = {_MODEL_FILE: (fp32_path, excluded)}
+        graphs: dict[str, tuple[Path, list[str]]] = {MODEL_FILE: (fp32_path, [])}
+        if settings.fp32_after_gelu:
+            proto = onnx.load(str(fp32_path), load_external_data=False)
+            graphs[MODEL_FILE] = (fp32_path, [t.matmul for t in gelu_matmuls(proto)])
         if settings.query_graph:
-            graphs[_QUERY_MODEL_FILE] = (fp32_path, [])
+            graphs[QUERY_MODEL_FILE] = (fp32_path, [])
         elif settings.outliers_fp32:
-            graphs[_MODEL_FILE] = _split_outliers(model, fp32_path, external)
+            graphs[MODEL_FILE] = split_outlier_graph(model, fp32_path, external)
         for file_name, (source, fp32_nodes) in graphs.items():
             quantization.quantize_dynamic(
                 str(source),
@@ -277,74 +282,22 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
             file.unlink()
 
 
-def write_export(model: Any, name: str, destination: Path, settings: OnnxSettings) -> None:
-    """Write the export of ``model`` into the empty folder ``destination``; meta.json last."""
+def write_export(
+    model: Any, name: str, destination: Path, settings: OnnxSettings
+) -> dict[str, Any]:
+    """Write the graph and tokenizer of ``model`` into ``destination``; say what it computes.
+
+    Returns:
+        The ``info``, ``prompts``, ``settings`` and ``query_graph`` of the export, as JSON.
+    """
     check_exportable(model, name)
     info = describe_model(model, name)
     export_onnx(model, destination, settings)
     model.tokenizer.save_pretrained(str(destination / "tokenizer"))
     (destination / "tokenizer.json").write_text(model.tokenizer.backend_tokenizer.to_str())
-    files = {f.relative_to(destination).as_posix(): f for f in sorted(destination.rglob("*"))}
-    files = {name: f for name, f in files.items() if f.is_file()}
-    meta = {
+    return {
         "info": asdict(info),
         "prompts": role_prompts(model),
-        "pad_token_id": int(model.tokenizer.pad_token_id or 0),
         "settings": asdict(settings),
         "query_graph": settings.query_graph,
-        # Every file's size, checked on each read: a crash can leave a file short or empty.
-        "files": {name: f.stat().st_size for name, f in files.items()},
-        # And its SHA-256, checked once per load: a file replaced by another of the same
-        # size (another model's graph of the same shape) keeps every size.
-        "sha256": {name: file_digest(f) for name, f in files.items()},
     }
-    # Written last: a folder with meta.json is a finished export.
-    (destination / _META_FILE).write_text(json.dumps(meta, indent=2))
-
-
-def read_export(directory: Path) -> ExportedModel | None:
-    """The finished export in ``directory``, or None when absent or a file's size changed."""
-    try:
-        meta = json.loads((directory / _META_FILE).read_text())
-        query_graph = bool(meta.get("query_graph", False))
-        sizes = dict(meta["files"])
-        required = [_MODEL_FILE, _QUERY_MODEL_FILE] if query_graph else [_MODEL_FILE]
-        if any(name not in sizes for name in required):
-            return None
-        for name, size in sizes.items():
-            if (directory / name).stat().st_size != size:
-                logger.debug("%s is no longer the %d bytes written", directory / name, size)
-                return None
-        return ExportedModel(
-            directory=directory,
-            info=ModelInfo(**meta["info"]),
-            prompts=dict(meta["prompts"]),
-            pad_token_id=int(meta["pad_token_id"]),
-            query_graph=query_graph,
-            digests={str(k): str(v) for k, v in dict(meta.get("sha256") or {}).items()},
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's content, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_export(exported: ExportedModel) -> str | None:
-    """Why the export's files are not the ones written (None when every digest matches)."""
-    if not exported.digests:
-        return "records no file digests (written by an older version)"
-    for name, recorded in sorted(exported.digests.items()):
-        try:
-            actual = file_digest(exported.directory / name)
-        except OSError as exc:
-            return f"cannot read {name} ({exc.strerror or exc})"
-        if actual != recorded:
-            return f"has a {name} that is not the file written there (its SHA-256 differs)"
-    return None

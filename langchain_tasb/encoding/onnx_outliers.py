@@ -124,6 +124,27 @@ def calibrate(
     return maxima
 
 
+def split_outlier_graph(model: Any, fp32_path: Path, external: bool) -> tuple[Path, list[str]]:
+    """The fp32 graph of ``model`` with its GELU outlier channels split off, and its fp32 MatMuls.
+
+    Calibrates on :data:`CALIBRATION_TEXTS`, tokenised by ``model`` (a SentenceTransformer).
+    """
+    import onnx
+
+    proto = onnx.load(str(fp32_path))
+    limit = int(model.max_seq_length or 512)
+    samples = [
+        model.tokenizer(text, truncation=True, max_length=limit)["input_ids"]
+        for text in CALIBRATION_TEXTS
+    ]
+    maxima = calibrate(fp32_path, [t.activation for t in gelu_matmuls(proto)], samples)
+    fp32_nodes = split_outliers(proto, maxima)
+    logger.debug("%d GELU MatMuls keep outlier channels in fp32", len(fp32_nodes))
+    split_path = fp32_path.with_name("model.fp32.split.onnx")
+    onnx.save(proto, str(split_path), save_as_external_data=external)
+    return split_path, fp32_nodes
+
+
 OUTLIER_RATIO = 3.0
 """A channel is an outlier when its calibrated ``max|x|`` exceeds this many times the 99th
 percentile of its matrix's channel maxima."""

@@ -15,20 +15,14 @@ import time
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langchain_tasb.encoding.hardware import physical_cores
 from langchain_tasb.encoding.selection import make_encoder, resolve_backend
-from langchain_tasb.encoding.types import (
-    Backend,
-    EncodeResult,
-    ModelInfo,
-    Precision,
-    Role,
-    Similarity,
-)
+from langchain_tasb.encoding.types import EncodeResult, EncoderSettings, ModelInfo, Role
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,16 +46,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)  # nobody is left to read a result
 
 
-def _start_worker(
-    name: str,
-    backend: Backend,
-    precision: Precision,
-    similarity: Similarity | None,
-    trust_remote_code: bool,
-    devices: Any,
-    threads: int,
-    parent_pid: int | None = None,
-) -> None:
+def _start_worker(settings: EncoderSettings, devices: Any, parent_pid: int | None = None) -> None:
     # Takes a device from the queue and loads the encoder once. An error is kept and raised
     # by every call: a raising initializer only breaks the pool.
     global _WORKER_ENCODER, _WORKER_START_ERROR  # one encoder per worker process, by design
@@ -69,21 +54,13 @@ def _start_worker(
         watch = threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True)
         watch.name = "tasb-parent-watch"
         watch.start()
-    device = devices.get()
+    settings = replace(settings, device=devices.get())
     try:
-        if backend in ("torch", "onnx-int8+torch") and device == "cpu":
+        if settings.backend in ("torch", "onnx-int8+torch") and settings.device == "cpu":
             import torch
 
-            torch.set_num_threads(threads)
-        _WORKER_ENCODER = make_encoder(
-            name,
-            backend=backend,
-            device=device,
-            precision=precision,
-            similarity=similarity,
-            trust_remote_code=trust_remote_code,
-            threads=threads,
-        )
+            torch.set_num_threads(settings.threads or 1)
+        _WORKER_ENCODER = make_encoder(settings)
     except Exception as exc:  # reported to the parent by _worker_encode
         _WORKER_START_ERROR = f"{type(exc).__name__}: {exc}"
 
@@ -105,32 +82,27 @@ class EncoderPool:
     interface (``info``, ``encode``), so it can stand in for one.
 
     Args:
-        name: Hub name or local directory of a sentence-transformers model.
-        backend: "auto", "torch" or "onnx-int8" (see
-            :func:`~langchain_tasb.encoding.selection.resolve_backend`).
+        settings: The model and backend each worker loads; ``settings.device``, when set, is
+            the workers' device.
         workers: Number of processes; default: one per device, or one per physical core.
-        devices: Devices handed to the workers in turn; default: every CUDA GPU for torch on
-            CUDA, else "cpu".
-        precision: Torch precision ("auto": float16 on CUDA).
-        similarity: Override the similarity read from the model.
-        trust_remote_code: Passed to sentence-transformers.
+        devices: Devices handed to the workers in turn; default: ``settings.device``, else
+            every CUDA GPU for torch on CUDA, else "cpu".
     """
 
     def __init__(
         self,
-        name: str,
+        settings: EncoderSettings,
         *,
-        backend: Backend = "auto",
         workers: int | None = None,
         devices: Sequence[str] | None = None,
-        precision: Precision = "auto",
-        similarity: Similarity | None = None,
-        trust_remote_code: bool = False,
     ) -> None:
         if workers is not None and workers < 1:
             msg = f"workers must be at least 1, got {workers!r}"
             raise ValueError(msg)
-        kind, device, _ = resolve_backend(backend, devices[0] if devices else None, precision)
+        devices = devices or ([settings.device] if settings.device else None)
+        kind, device, _ = resolve_backend(
+            settings.backend, devices[0] if devices else None, settings.precision
+        )
         if devices is None and device.startswith("cuda"):
             import torch
 
@@ -140,7 +112,7 @@ class EncoderPool:
             len(self._devices) if self._devices[0] != "cpu" else physical_cores()
         )
         threads = max(1, physical_cores() // self.workers)
-        self._settings = (name, kind, precision, similarity, trust_remote_code, threads)
+        self._settings = replace(settings, backend=kind, threads=threads)
         # One slot, so that the finalizer shuts down whichever executor is current.
         self._executors: list[Any] = [self._new_executor()]
         self._finalizer = weakref.finalize(self, _shut_down, self._executors)
@@ -150,7 +122,6 @@ class EncoderPool:
 
     def _new_executor(self) -> Any:
         # Processes start on the first call, each taking the next device.
-        name, kind, precision, similarity, trust_remote_code, threads = self._settings
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         for i in range(self.workers):
@@ -159,10 +130,7 @@ class EncoderPool:
             max_workers=self.workers,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(
-                *(name, kind, precision, similarity, trust_remote_code, queue, threads),
-                os.getpid(),  # the workers' parent: they exit when it is gone
-            ),
+            initargs=(self._settings, queue, os.getpid()),  # the workers exit with this pid
         )
 
     def _restart(self, error: BaseException) -> RuntimeError:
@@ -171,7 +139,7 @@ class EncoderPool:
         self._executors[0] = self._new_executor()
         if isinstance(error, BrokenProcessPool):
             why = (
-                f"An encoder pool worker of {self._settings[0]!r} died ({error}); was it "
+                f"An encoder pool worker of {self._settings.model_name!r} died ({error}); was it "
                 "killed, or out of memory?"
             )
         else:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.config import BACKEND_ENV_VAR
+from langchain_tasb.config import BACKEND_ENV_VAR, DEFAULT_MODEL_NAME, MODEL_ENV_VAR
 from langchain_tasb.encoding.hardware import cpu_has_amx, default_device
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.torch_backend import TorchEncoder
@@ -21,9 +22,9 @@ from langchain_tasb.encoding.types import (
     BACKENDS,
     Backend,
     Encoder,
+    EncoderSettings,
     Precision,
     ResolvedBackend,
-    Similarity,
     TorchPrecision,
 )
 
@@ -39,6 +40,11 @@ logger = logging.getLogger(__name__)
 
 TORCH_BATCH_SIZE = 16
 """Largest torch batch of documents on CPU: smaller batches keep activations in cache."""
+
+
+def default_model_name() -> str:
+    """The model to load when none is given: ``$TASB_MODEL`` if set, else TAS-B's hub name."""
+    return os.environ.get(MODEL_ENV_VAR) or DEFAULT_MODEL_NAME
 
 
 def default_backend() -> Backend:
@@ -92,36 +98,15 @@ def resolve_backend(
     return "torch", resolved_device, "float16" if resolved_device.startswith("cuda") else "float32"
 
 
-def make_encoder(
-    name: str,
-    *,
-    backend: Backend = "auto",
-    device: str | None = None,
-    precision: Precision = "auto",
-    similarity: Similarity | None = None,
-    trust_remote_code: bool = False,
-    threads: int | None = None,
-) -> Encoder:
-    """Build the encoder a backend choice stands for (see :func:`resolve_backend`).
-
-    ``threads`` sets ONNX Runtime's intra-op threads (default: physical cores).
-    """
-    kind, resolved_device, resolved_precision = resolve_backend(backend, device, precision)
-    logger.debug("encoder for %s: %s on %s (%s)", name, kind, resolved_device, resolved_precision)
-    load_torch = partial(
-        TorchEncoder,
-        name,
-        device=resolved_device,
-        similarity=similarity,
-        trust_remote_code=trust_remote_code,
-        precision=resolved_precision,
-    )
+def make_encoder(settings: EncoderSettings) -> Encoder:
+    """Build the encoder that ``settings`` stand for (see :func:`resolve_backend`)."""
+    kind, device, precision = resolve_backend(settings.backend, settings.device, settings.precision)
+    logger.debug("encoder for %s: %s on %s (%s)", settings.model_name, kind, device, precision)
+    settings = replace(settings, device=device, precision=precision)
     if kind == "torch":
-        return load_torch()
-    onnx = OnnxEncoder(
-        name, similarity=similarity, trust_remote_code=trust_remote_code, threads=threads
-    )
-    return onnx if kind == "onnx-int8" else SplitEncoder(onnx, load_torch)
+        return TorchEncoder(settings)
+    onnx = OnnxEncoder(settings)
+    return onnx if kind == "onnx-int8" else SplitEncoder(onnx, partial(TorchEncoder, settings))
 
 
 class SplitEncoder:

@@ -6,7 +6,7 @@ It imports no other module of :mod:`langchain_tasb.encoding`, so the backends sh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -18,12 +18,27 @@ Role = Literal["query", "document"]
 Similarity = Literal["dot", "cosine"]
 Backend = Literal["auto", "torch", "onnx-int8", "onnx-int8+torch"]
 """Inference backends (see :attr:`~langchain_tasb.encoding.model.TasbModel.backend`)."""
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx-int8", "onnx-int8+torch")
-"""Every value of :data:`Backend`, in the order error messages list them."""
+BACKENDS: tuple[str, ...] = get_args(Backend)
 Precision = Literal["auto", "float32", "float16", "bfloat16"]
 """Torch weights' precision (see :attr:`~langchain_tasb.encoding.model.TasbModel.precision`)."""
 ResolvedBackend = Literal["torch", "onnx-int8", "onnx-int8+torch"]
 TorchPrecision = Literal["float32", "float16", "bfloat16"]
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Which model to load and how: the settings that shape an encoder, passed whole."""
+
+    model_name: str
+    backend: Backend = "auto"
+    device: str | None = None
+    """Torch device; None picks cuda, then mps, then cpu."""
+    precision: Precision = "auto"
+    similarity_override: Similarity | None = None
+    """Force how the model's vectors are scored; None reads it from the model."""
+    trust_remote_code: bool = False
+    threads: int | None = None
+    """ONNX Runtime's intra-op threads; None: the physical cores."""
 
 
 @dataclass(frozen=True)

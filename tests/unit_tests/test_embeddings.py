@@ -17,7 +17,7 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 from transformers import AutoModel, AutoTokenizer
 
 from langchain_tasb import DEFAULT_MODEL_NAME, TasbEmbeddings
-from langchain_tasb.encoding.loading import default_model_name
+from langchain_tasb.encoding.selection import default_model_name
 
 # The standard suites read their parameters from a property, which cannot take fixtures;
 # an autouse fixture fills this in from the session's tiny model before each test.

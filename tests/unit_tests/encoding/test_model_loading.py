@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_tasb.encoding import loading
+from langchain_tasb.encoding import torch_backend
 from langchain_tasb.encoding.torch_backend import TorchEncoder
+from langchain_tasb.encoding.types import EncoderSettings
 from langchain_tasb.testing import build_tiny_model
 from tests.unit_tests.encoding.test_onnx_backend import cosines
 
@@ -21,7 +22,7 @@ TEXTS = ["Around 9 Million people live in London", "the protein binds the cell s
 
 def shared(path: Path) -> bool:
     """Whether the float32 model at ``path`` is kept in the process-wide cache."""
-    return (str(path), "cpu", False) in loading._MODELS
+    return (str(path), "cpu", False, "float32") in torch_backend._MODELS
 
 
 def dtypes(model: object) -> set[str]:
@@ -30,13 +31,16 @@ def dtypes(model: object) -> set[str]:
 
 def test_half_precision_alone_keeps_no_float32_weights(tmp_path: Path) -> None:
     path = build_tiny_model(tmp_path / "model")
-    bf16 = TorchEncoder(str(path), device="cpu", precision="bfloat16")
+    bf16 = TorchEncoder(EncoderSettings(str(path), device="cpu", precision="bfloat16"))
     assert not shared(path)
     assert dtypes(bf16.model) == {"torch.bfloat16"}
     # The same bfloat16 model on the next load, and still the model's vectors.
-    assert TorchEncoder(str(path), device="cpu", precision="bfloat16").model is bf16.model
+    assert (
+        TorchEncoder(EncoderSettings(str(path), device="cpu", precision="bfloat16")).model
+        is bf16.model
+    )
     half = bf16.encode(TEXTS, role="document", max_tokens=64, batch_size=8).vectors
-    exact = TorchEncoder(str(path), device="cpu").encode(
+    exact = TorchEncoder(EncoderSettings(str(path), device="cpu")).encode(
         TEXTS, role="document", max_tokens=64, batch_size=8
     )
     assert cosines(half, exact.vectors).min() > 0.97
@@ -45,9 +49,9 @@ def test_half_precision_alone_keeps_no_float32_weights(tmp_path: Path) -> None:
 
 def test_half_precision_copies_a_shared_float32_model_without_touching_it(tmp_path: Path) -> None:
     path = build_tiny_model(tmp_path / "model")
-    fp32 = TorchEncoder(str(path), device="cpu")
+    fp32 = TorchEncoder(EncoderSettings(str(path), device="cpu"))
     before = fp32.encode(TEXTS, role="document", max_tokens=64, batch_size=8).vectors
-    bf16 = TorchEncoder(str(path), device="cpu", precision="bfloat16")
+    bf16 = TorchEncoder(EncoderSettings(str(path), device="cpu", precision="bfloat16"))
     assert bf16.model is not fp32.model
     assert dtypes(bf16.model) == {"torch.bfloat16"}
     assert dtypes(fp32.model) == {"torch.float32"}
@@ -78,7 +82,7 @@ def test_a_query_loads_only_the_query_graph(
         return original(model_file, threads)
 
     monkeypatch.setattr(onnx_backend, "load_session", spy)
-    encoder = onnx_backend.OnnxEncoder(str(tiny_model_path), threads=2)
+    encoder = onnx_backend.OnnxEncoder(EncoderSettings(str(tiny_model_path), threads=2))
     assert loaded == []
     encoder.encode(["how many people live in london"], role="query", max_tokens=64, batch_size=8)
     query_graph = encoder.exported.graph_for("query").name

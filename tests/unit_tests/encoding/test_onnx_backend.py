@@ -13,13 +13,15 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
-from langchain_tasb.encoding import hardware, loading, onnx_backend, onnx_export
+from langchain_tasb.encoding import hardware, onnx_backend, onnx_cache, onnx_export, torch_backend
 from langchain_tasb.encoding.onnx_backend import REMEMBERED_FILE, OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key, ensure_exported
 from langchain_tasb.encoding.onnx_export import OnnxSettings, check_exportable
+from langchain_tasb.encoding.onnx_outliers import gelu_matmuls
 from langchain_tasb.encoding.pool import EncoderPool
 from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.encoding.torch_backend import TorchEncoder
+from langchain_tasb.encoding.types import EncoderSettings
 
 TEXTS = [
     "Around 9 Million people live in London",
@@ -39,14 +41,16 @@ def _cache_env(onnx_cache: Path, tiny_model_path: Path, monkeypatch: pytest.Monk
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_model_path: Path, onnx_cache: Path) -> OnnxEncoder:
-    return OnnxEncoder(str(tiny_model_path), cache_dir=onnx_cache / "onnx")
+    return OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=onnx_cache / "onnx")
 
 
 @pytest.fixture(scope="session")
 def two_graph_onnx(tiny_model_path: Path, onnx_cache: Path) -> OnnxEncoder:
     """The export format 4 recipe: documents keep GELU-fed matrices fp32, queries all int8."""
     settings = OnnxSettings(fp32_after_gelu=True)
-    return OnnxEncoder(str(tiny_model_path), settings=settings, cache_dir=onnx_cache / "onnx")
+    return OnnxEncoder(
+        EncoderSettings(str(tiny_model_path)), export=settings, cache_dir=onnx_cache / "onnx"
+    )
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,7 +58,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def torch_vectors(path: Path, texts: list[str], max_tokens: int = 256) -> np.ndarray:
-    encoder = TorchEncoder(str(path), device="cpu")
+    encoder = TorchEncoder(EncoderSettings(str(path), device="cpu"))
     return encoder.encode(texts, role="document", max_tokens=max_tokens, batch_size=8).vectors
 
 
@@ -69,8 +73,8 @@ def test_int8_vectors_are_close_to_torch(tiny_onnx: OnnxEncoder, tiny_model_path
 
 def test_fp32_export_reproduces_torch(tiny_model_path: Path, onnx_cache: Path) -> None:
     fp32 = OnnxEncoder(
-        str(tiny_model_path),
-        settings=OnnxSettings(quantization="none"),
+        EncoderSettings(str(tiny_model_path)),
+        export=OnnxSettings(quantization="none"),
         cache_dir=onnx_cache / "onnx",
     )
     ours = fp32.encode(TEXTS, role="document", max_tokens=256, batch_size=3).vectors
@@ -79,8 +83,8 @@ def test_fp32_export_reproduces_torch(tiny_model_path: Path, onnx_cache: Path) -
 
 def test_single_query_path_matches_batched_fp32(tiny_model_path: Path, onnx_cache: Path) -> None:
     fp32 = OnnxEncoder(
-        str(tiny_model_path),
-        settings=OnnxSettings(quantization="none"),
+        EncoderSettings(str(tiny_model_path)),
+        export=OnnxSettings(quantization="none"),
         cache_dir=onnx_cache / "onnx",
     )
     batched = fp32.encode(TEXTS, role="query", max_tokens=64, batch_size=4).vectors
@@ -92,8 +96,8 @@ def test_single_query_path_matches_batched_fp32(tiny_model_path: Path, onnx_cach
 def test_fp32_graph_masks_padding_like_torch(tiny_model_path: Path, onnx_cache: Path) -> None:
     # The encoder feeds one unpadded text per run; the graph must still mask a padded batch.
     fp32 = OnnxEncoder(
-        str(tiny_model_path),
-        settings=OnnxSettings(quantization="none"),
+        EncoderSettings(str(tiny_model_path)),
+        export=OnnxSettings(quantization="none"),
         cache_dir=onnx_cache / "onnx",
     )
     tokenizer = fp32._truncating_tokenizer(64)
@@ -119,12 +123,15 @@ def _fp32_weight_matmuls(graph_file: Path) -> list[str]:
 def test_queries_have_an_all_int8_graph_documents_keep_gelu_fed_matrices(
     two_graph_onnx: OnnxEncoder,
 ) -> None:
+    import onnx
+
     exported = two_graph_onnx.exported
     assert exported.query_graph
     document_graph, query_graph = exported.graph_for("document"), exported.graph_for("query")
     assert document_graph != query_graph
     fp32_nodes = _fp32_weight_matmuls(document_graph)
-    assert sorted(fp32_nodes) == sorted(onnx_export._matmuls_after_gelu(document_graph))
+    gelu_fed = gelu_matmuls(onnx.load(str(document_graph), load_external_data=False))
+    assert sorted(fp32_nodes) == sorted(t.matmul for t in gelu_fed)
     assert len(fp32_nodes) == 2  # one feed-forward output projection per layer (2 layers)
     assert _fp32_weight_matmuls(query_graph) == []
 
@@ -180,7 +187,9 @@ def test_without_a_query_graph_queries_share_the_document_graph(
     tiny_model_path: Path, onnx_cache: Path
 ) -> None:
     settings = OnnxSettings(int8_queries=False)
-    one_graph = OnnxEncoder(str(tiny_model_path), settings=settings, cache_dir=onnx_cache / "onnx")
+    one_graph = OnnxEncoder(
+        EncoderSettings(str(tiny_model_path)), export=settings, cache_dir=onnx_cache / "onnx"
+    )
     assert not one_graph.exported.query_graph
     assert one_graph.exported.graph_for("query") == one_graph.exported.model_file
     queries = one_graph.encode(TEXTS, role="query", max_tokens=64, batch_size=4).vectors
@@ -206,7 +215,7 @@ def test_cls_pooling_and_dot_similarity_read_from_model(tiny_onnx: OnnxEncoder) 
 
 @pytest.mark.slow
 def test_mean_pooling_and_normalize_with_minilm(minilm_path: Path, onnx_cache: Path) -> None:
-    onnx = OnnxEncoder(str(minilm_path), cache_dir=onnx_cache / "onnx")
+    onnx = OnnxEncoder(EncoderSettings(str(minilm_path)), cache_dir=onnx_cache / "onnx")
     assert (onnx.info.pooling, onnx.info.normalized, onnx.info.similarity) == (
         "mean",
         True,
@@ -223,7 +232,7 @@ def test_truncation_is_counted_from_the_one_tokenisation(
 ) -> None:
     at_limit = "people live in london city"  # 5 tokens + [CLS] + [SEP] = 7
     over = "people live in london city too"
-    expected = TorchEncoder(str(tiny_model_path), device="cpu").encode(
+    expected = TorchEncoder(EncoderSettings(str(tiny_model_path), device="cpu")).encode(
         [over], role="document", max_tokens=7, batch_size=1
     )
 
@@ -231,7 +240,7 @@ def test_truncation_is_counted_from_the_one_tokenisation(
         msg = "the ONNX path must not re-tokenise to count truncation"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(loading, "count_truncated", no_second_pass)
+    monkeypatch.setattr(torch_backend, "count_truncated", no_second_pass)
     result = tiny_onnx.encode(
         [at_limit, over, over, "x"], role="document", max_tokens=7, batch_size=8
     )
@@ -259,8 +268,8 @@ def test_export_runs_once_then_the_cache_is_reused(
         real_export(model, destination, settings)
 
     monkeypatch.setattr(onnx_export, "export_onnx", counting)
-    first = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
-    second = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    first = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path)
+    second = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path)
     assert len(calls) == 1
     assert first.exported.directory == second.exported.directory
     assert second.session is first.session  # one ONNX Runtime session per process
@@ -307,7 +316,7 @@ def test_broken_cache_folder_is_exported_again(tiny_model_path: Path, tmp_path: 
     (broken / "model.onnx").write_bytes(b"truncated")  # no meta.json: never finished
     exported = ensure_exported(str(tiny_model_path), cache_dir=tmp_path)
     assert exported.directory == broken
-    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    encoder = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path)
     assert encoder.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors.shape == (
         4,
         32,
@@ -344,7 +353,7 @@ def test_export_finished_first_by_another_process_is_kept(
     exported = ensure_exported(str(tiny_model_path), cache_dir=cache)
     assert (exported.directory / "winner").is_file()  # ours lost the race and was dropped
     assert sorted(p.name for p in cache.iterdir()) in ([key], [key, "hashes.json"])
-    vectors = OnnxEncoder(str(tiny_model_path), cache_dir=cache).encode(
+    vectors = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=cache).encode(
         TEXTS, role="document", max_tokens=64, batch_size=4
     )
     assert vectors.vectors.shape == (4, 32)
@@ -462,7 +471,7 @@ def test_remembered_vectors_are_keyed_by_role_and_survive_a_bad_or_read_only_fil
         msg = "read-only cache"
         raise PermissionError(msg)
 
-    monkeypatch.setattr(onnx_export.os, "replace", refuse)  # write_json
+    monkeypatch.setattr(onnx_cache.os, "replace", refuse)  # write_json
     other = "another fixed sentence"
     expected = tiny_onnx.encode([other], role="document", max_tokens=64, batch_size=1).vectors[0]
     for _ in range(2):  # computed each time, since it cannot be written down
@@ -474,7 +483,7 @@ def test_remembered_vectors_are_keyed_by_role_and_survive_a_bad_or_read_only_fil
 
 def test_pool_is_started_once_and_reused(tiny_model_path: Path, tiny_onnx: OnnxEncoder) -> None:
     expected = torch_vectors(tiny_model_path, TEXTS * 3, max_tokens=64)
-    with EncoderPool(str(tiny_model_path), backend="onnx-int8", workers=2) as pool:
+    with EncoderPool(EncoderSettings(str(tiny_model_path), backend="onnx-int8"), workers=2) as pool:
         first = pool.encode(TEXTS * 3, role="document", max_tokens=64, batch_size=2)
         pids = set(pool.worker_pids)
         second = pool.encode(TEXTS * 3, role="document", max_tokens=64, batch_size=2)

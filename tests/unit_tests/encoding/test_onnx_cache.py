@@ -17,6 +17,7 @@ from langchain_tasb.encoding import onnx_cache
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key, ensure_exported
 from langchain_tasb.encoding.onnx_export import OnnxSettings
+from langchain_tasb.encoding.types import EncoderSettings
 
 TEXTS = ["people live in london", "the protein binds the cell surface"]
 
@@ -115,7 +116,7 @@ def test_an_export_with_an_empty_graph_is_exported_again_with_a_warning(
     assert again.directory == first.directory
     assert again.model_file.stat().st_size > 0
     assert any("exporting it again" in r.getMessage() for r in caplog.records)
-    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    encoder = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path)
     assert encoder.encode(TEXTS, role="document", max_tokens=16, batch_size=2).vectors.shape == (
         2,
         32,
@@ -125,13 +126,13 @@ def test_an_export_with_an_empty_graph_is_exported_again_with_a_warning(
 def test_a_graph_replaced_keeping_its_size_is_exported_again_with_a_warning(
     tiny_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    good = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path / "good")
+    good = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path / "good")
     expected = good.encode(TEXTS[:1], role="query", max_tokens=16, batch_size=1).vectors
     cache = tmp_path / "damaged"
     graph = ensure_exported(str(tiny_model_path), cache_dir=cache).graph_for("query")
     overwrite_keeping_size_and_mtime(graph)  # same size: only its digest tells
     with caplog.at_level(logging.WARNING, logger="langchain_tasb"):
-        encoder = OnnxEncoder(str(tiny_model_path), cache_dir=cache)
+        encoder = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=cache)
         vectors = encoder.encode(TEXTS[:1], role="query", max_tokens=16, batch_size=1).vectors
     np.testing.assert_array_equal(vectors, expected)
     assert any(
@@ -147,14 +148,14 @@ def test_another_models_planted_graph_is_caught_and_the_probe_recomputed(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    own = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path / "own")
+    own = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path / "own")
     probe = own.encode_fixed("the probe sentence", role="document", max_tokens=16)
     other = ensure_exported(str(other_model_path), cache_dir=tmp_path / "other")
     assert other.model_file.stat().st_size == own.exported.model_file.stat().st_size
     shutil.copyfile(other.model_file, own.exported.model_file)  # same shape, other weights
 
     with caplog.at_level(logging.WARNING, logger="langchain_tasb"):
-        reloaded = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path / "own")
+        reloaded = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path / "own")
         again = reloaded.encode_fixed("the probe sentence", role="document", max_tokens=16)
         query = reloaded.encode(TEXTS[:1], role="document", max_tokens=16, batch_size=1)
 
@@ -168,14 +169,14 @@ def test_another_models_planted_graph_is_caught_and_the_probe_recomputed(
 def test_remembered_vectors_that_do_not_verify_are_computed_again(
     tiny_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path)
+    encoder = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path)
     probe = encoder.encode_fixed("the probe sentence", role="document", max_tokens=16)
     remembered = encoder.exported.directory / "remembered.json"
     stored = json.loads(remembered.read_text())
     stored["entries"] = {key: [0.5] * len(v) for key, v in stored["entries"].items()}
     remembered.write_text(json.dumps(stored))  # planted vectors, stale digest
     with caplog.at_level(logging.WARNING, logger="langchain_tasb"):
-        again = OnnxEncoder(str(tiny_model_path), cache_dir=tmp_path).encode_fixed(
+        again = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=tmp_path).encode_fixed(
             "the probe sentence", role="document", max_tokens=16
         )
     np.testing.assert_array_equal(again, probe)

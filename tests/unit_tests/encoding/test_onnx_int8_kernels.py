@@ -19,6 +19,7 @@ from langchain_tasb.encoding.hardware import int8_matmul_saturates
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key
 from langchain_tasb.encoding.onnx_export import OnnxSettings
+from langchain_tasb.encoding.types import EncoderSettings
 
 TEXTS = [
     PROBE_TEXT,
@@ -81,7 +82,9 @@ def test_reduced_range_keeps_every_pair_of_products_within_16_bits(
     tiny_model_path: Path, onnx_cache: Path, reduce_range: bool
 ) -> None:
     settings = OnnxSettings(reduce_range=reduce_range)
-    encoder = OnnxEncoder(str(tiny_model_path), settings=settings, cache_dir=onnx_cache / "onnx")
+    encoder = OnnxEncoder(
+        EncoderSettings(str(tiny_model_path)), export=settings, cache_dir=onnx_cache / "onnx"
+    )
     weights = _int8_weights(encoder.exported.model_file)
     assert len(weights) == 12  # q, k, v, out, lin1, lin2 of 2 layers
     largest = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
@@ -95,7 +98,7 @@ def test_onnx_runtime_computes_the_default_int8_graph_exactly_on_this_cpu(
 ) -> None:
     from onnx.reference import ReferenceEvaluator
 
-    encoder = OnnxEncoder(str(tiny_model_path), cache_dir=onnx_cache / "onnx")
+    encoder = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=onnx_cache / "onnx")
     exact = ReferenceEvaluator(str(encoder.exported.model_file))  # numpy: no saturation
     tokenizer = encoder._truncating_tokenizer(64)
     for text in TEXTS:

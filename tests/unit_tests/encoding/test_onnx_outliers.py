@@ -13,6 +13,7 @@ from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key
 from langchain_tasb.encoding.onnx_export import OnnxSettings, export_onnx
 from langchain_tasb.encoding.torch_backend import TorchEncoder
+from langchain_tasb.encoding.types import EncoderSettings
 from langchain_tasb.testing import build_tiny_model
 
 TEXTS = [
@@ -105,26 +106,28 @@ def test_split_graph_computes_what_the_fp32_graph_does(outlier_model: Path, tmp_
 def test_every_weight_matrix_is_int8_but_the_outlier_rows(
     outlier_model: Path, outlier_cache: Path, tiny_model_path: Path, onnx_cache: Path
 ) -> None:
-    encoder = OnnxEncoder(str(outlier_model), cache_dir=outlier_cache)
+    encoder = OnnxEncoder(EncoderSettings(str(outlier_model)), cache_dir=outlier_cache)
     assert not encoder.exported.query_graph  # one all-int8 graph for both roles
     left = _weight_matmuls(encoder.exported.model_file)
     # The only fp32 product left: the one outlier channel's row of the first projection.
     assert [shape for _, shape in left] == [(1, 64)]
     assert left[0][0].endswith("_outliers_matmul")
 
-    plain = OnnxEncoder(str(tiny_model_path), cache_dir=onnx_cache / "onnx")
+    plain = OnnxEncoder(EncoderSettings(str(tiny_model_path)), cache_dir=onnx_cache / "onnx")
     assert _weight_matmuls(plain.exported.model_file) == []  # no outliers: nothing kept
 
 
 def test_splitting_outliers_brings_int8_vectors_closer_to_torch(
     outlier_model: Path, outlier_cache: Path
 ) -> None:
-    expected = TorchEncoder(str(outlier_model), device="cpu").encode(
+    expected = TorchEncoder(EncoderSettings(str(outlier_model), device="cpu")).encode(
         TEXTS, role="document", max_tokens=64, batch_size=4
     )
-    split = OnnxEncoder(str(outlier_model), cache_dir=outlier_cache)
+    split = OnnxEncoder(EncoderSettings(str(outlier_model)), cache_dir=outlier_cache)
     plain = OnnxEncoder(
-        str(outlier_model), settings=OnnxSettings(outliers_fp32=False), cache_dir=outlier_cache
+        EncoderSettings(str(outlier_model)),
+        export=OnnxSettings(outliers_fp32=False),
+        cache_dir=outlier_cache,
     )
     ours = split.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors
     theirs = plain.encode(TEXTS, role="document", max_tokens=64, batch_size=4).vectors

@@ -15,6 +15,7 @@ import pytest
 
 from langchain_tasb.encoding.pool import EncoderPool
 from langchain_tasb.encoding.torch_backend import TorchEncoder
+from langchain_tasb.encoding.types import EncoderSettings
 from langchain_tasb.testing import build_tiny_model
 
 TEXTS = ["people live in london", "the protein binds the cell surface", "a third text", "four"]
@@ -51,7 +52,8 @@ def test_workers_exit_when_their_parent_is_killed(tiny_model_path: Path) -> None
         f"""
         import time
         from langchain_tasb.encoding.pool import EncoderPool
-        pool = EncoderPool({str(tiny_model_path)!r}, backend="torch", workers=2)
+        from langchain_tasb.encoding.types import EncoderSettings
+        pool = EncoderPool(EncoderSettings({str(tiny_model_path)!r}, backend="torch"), workers=2)
         pool.encode({TEXTS!r} * 4, role="document", max_tokens=16, batch_size=1)
         print("ready", flush=True)
         time.sleep(600)
@@ -80,13 +82,13 @@ def test_workers_exit_when_their_parent_is_killed(tiny_model_path: Path) -> None
 
 def test_a_failed_start_says_why_and_the_next_call_starts_afresh(tmp_path: Path) -> None:
     path = tmp_path / "model"  # not there yet: the workers cannot load it
-    with EncoderPool(str(path), backend="torch", workers=1) as pool:
+    with EncoderPool(EncoderSettings(str(path), backend="torch"), workers=1) as pool:
         with pytest.raises(RuntimeError, match=r"could not start.*Could not load model") as info:
             pool.encode(TEXTS, role="document", max_tokens=16, batch_size=2)
         assert str(path) in str(info.value)
         build_tiny_model(path)
         result = pool.encode(TEXTS, role="document", max_tokens=16, batch_size=2)
-    expected = TorchEncoder(str(path), device="cpu").encode(
+    expected = TorchEncoder(EncoderSettings(str(path), device="cpu")).encode(
         TEXTS, role="document", max_tokens=16, batch_size=2
     )
     np.testing.assert_allclose(result.vectors, expected.vectors, atol=1e-5)

@@ -19,6 +19,7 @@ from langchain_tasb.encoding.selection import (
     resolve_backend,
 )
 from langchain_tasb.encoding.torch_backend import TorchEncoder
+from langchain_tasb.encoding.types import EncoderSettings
 
 DOCS = [
     "Around 9 Million people live in London",
@@ -33,7 +34,9 @@ def _cache_env(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def split_encoder(path: Path, precision: Any = "bfloat16") -> SplitEncoder:
-    encoder = make_encoder(str(path), backend="onnx-int8+torch", precision=precision)
+    encoder = make_encoder(
+        EncoderSettings(str(path), backend="onnx-int8+torch", precision=precision)
+    )
     assert isinstance(encoder, SplitEncoder)
     return encoder
 
@@ -76,7 +79,7 @@ def test_explicit_split_backend_resolves_and_refuses_a_gpu() -> None:
 
 def test_queries_and_single_texts_run_on_onnx_without_loading_torch(tiny_model_path: Path) -> None:
     split = split_encoder(tiny_model_path)
-    onnx = OnnxEncoder(str(tiny_model_path))
+    onnx = OnnxEncoder(EncoderSettings(str(tiny_model_path)))
     query = split.encode(
         ["how many people live in london"], role="query", max_tokens=64, batch_size=8
     )
@@ -96,11 +99,11 @@ def test_batches_of_documents_run_on_bfloat16_torch(tiny_model_path: Path) -> No
     split = split_encoder(tiny_model_path)
     result = split.encode(DOCS, role="document", max_tokens=64, batch_size=64)
     assert split.torch_loaded
-    bf16 = TorchEncoder(str(tiny_model_path), device="cpu", precision="bfloat16")
+    bf16 = TorchEncoder(EncoderSettings(str(tiny_model_path), device="cpu", precision="bfloat16"))
     expected = bf16.encode(DOCS, role="document", max_tokens=64, batch_size=TORCH_BATCH_SIZE)
     np.testing.assert_array_equal(result.vectors, expected.vectors)
     assert result.vectors.dtype == np.float32
-    fp32 = TorchEncoder(str(tiny_model_path), device="cpu")
+    fp32 = TorchEncoder(EncoderSettings(str(tiny_model_path), device="cpu"))
     exact = fp32.encode(DOCS, role="document", max_tokens=64, batch_size=8).vectors
     assert not np.array_equal(result.vectors, exact)  # bfloat16, not the fp32 model
     norms = np.linalg.norm(result.vectors, axis=1) * np.linalg.norm(exact, axis=1)
@@ -123,7 +126,7 @@ def test_torch_batches_are_capped(tiny_model_path: Path, monkeypatch: pytest.Mon
 
 
 def test_torch_half_that_disagrees_with_the_export_is_refused(tiny_model_path: Path) -> None:
-    onnx = OnnxEncoder(str(tiny_model_path))
+    onnx = OnnxEncoder(EncoderSettings(str(tiny_model_path)))
 
     class OtherModel:
         info = replace(onnx.info, dimension=onnx.info.dimension + 1)
@@ -148,7 +151,7 @@ def test_opening_a_collection_needs_no_torch_and_passes_the_identity_check(
     store.add_texts(DOCS, ids=["a", "b", "c"])
     assert split.encoder.torch_loaded
     # Stored: the bfloat16 torch vectors of the batch; searched with the ONNX query vector.
-    bf16 = TorchEncoder(str(tiny_model_path), device="cpu", precision="bfloat16")
+    bf16 = TorchEncoder(EncoderSettings(str(tiny_model_path), device="cpu", precision="bfloat16"))
     stored = bf16.encode(DOCS, role="document", max_tokens=256, batch_size=TORCH_BATCH_SIZE)
     dots = stored.vectors @ np.asarray(split.embed_query(DOCS[2]), dtype=np.float32)
     found = store.similarity_search_with_score(DOCS[2], k=3)
@@ -184,9 +187,10 @@ def test_pool_worker_gives_torch_its_share_of_the_cores(tiny_model_path: Path) -
     devices: queue.Queue[str] = queue.Queue()
     devices.put("cpu")
     try:
-        pool._start_worker(
-            str(tiny_model_path), "onnx-int8+torch", "bfloat16", None, False, devices, 1
+        settings = EncoderSettings(
+            str(tiny_model_path), backend="onnx-int8+torch", precision="bfloat16", threads=1
         )
+        pool._start_worker(settings, devices)
         assert torch.get_num_threads() == 1
         assert isinstance(pool._WORKER_ENCODER, SplitEncoder)
     finally:
