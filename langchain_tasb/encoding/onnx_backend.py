@@ -112,6 +112,7 @@ class OnnxEncoder:
             settings=export,
             cache_dir=cache_dir,
             trust_remote_code=settings.trust_remote_code,
+            similarity_override=settings.similarity_override,
         )
         self.exported = self._export()
         info = self.exported.info

@@ -32,7 +32,7 @@ from langchain_tasb.encoding.onnx_export import (
     write_export,
 )
 from langchain_tasb.encoding.torch_backend import load_sentence_transformer
-from langchain_tasb.encoding.types import ModelInfo, Role
+from langchain_tasb.encoding.types import ModelInfo, Role, Similarity
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,7 @@ def ensure_exported(
     settings: OnnxSettings | None = None,
     cache_dir: str | Path | None = None,
     trust_remote_code: bool = False,
+    similarity_override: Similarity | None = None,
     rebuild: bool = False,
 ) -> ExportedModel:
     """The cached export of model ``name``, exporting it first if there is none.
@@ -314,7 +315,7 @@ def ensure_exported(
     started = time.perf_counter()
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
-        _write_meta(temporary, write_export(model, name, temporary, settings))
+        _write_meta(temporary, write_export(model, name, temporary, settings, similarity_override))
         # Every file and folder on disk before the rename publishes it.
         for path in sorted(temporary.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             _sync(path)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from langchain_tasb.encoding.types import Similarity
+
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = 5
@@ -283,7 +285,11 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
 
 
 def write_export(
-    model: Any, name: str, destination: Path, settings: OnnxSettings
+    model: Any,
+    name: str,
+    destination: Path,
+    settings: OnnxSettings,
+    similarity_override: Similarity | None = None,
 ) -> dict[str, Any]:
     """Write the graph and tokenizer of ``model`` into ``destination``; say what it computes.
 
@@ -291,7 +297,12 @@ def write_export(
         The ``info``, ``prompts``, ``settings`` and ``query_graph`` of the export, as JSON.
     """
     check_exportable(model, name)
-    info = describe_model(model, name)
+    try:  # the model's own similarity is recorded; the override only stands in for one
+        info = describe_model(model, name)  # that no inner-product index can serve
+    except ValueError:
+        if similarity_override is None:
+            raise
+        info = describe_model(model, name, similarity_override)
     export_onnx(model, destination, settings)
     model.tokenizer.save_pretrained(str(destination / "tokenizer"))
     (destination / "tokenizer.json").write_text(model.tokenizer.backend_tokenizer.to_str())

@@ -10,7 +10,6 @@ import copy
 import logging
 import threading
 import weakref
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from langchain_tasb.encoding.types import (
     EncoderSettings,
     ModelInfo,
     Role,
+    Similarity,
     TorchPrecision,
 )
 
@@ -39,11 +39,12 @@ _MODELS_LOCK = threading.Lock()
 _MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 
 
-def describe_model(model: Any, name: str) -> ModelInfo:
+def describe_model(model: Any, name: str, override: Similarity | None = None) -> ModelInfo:
     """Read pooling, normalisation and similarity from a loaded SentenceTransformer.
 
-    Similarity: a ``Normalize`` module means cosine; else a configured ``similarity_fn_name``
-    wins; else CLS pooling or a known dot-product model name means dot; else cosine.
+    Similarity: ``override`` when given; else a ``Normalize`` module means cosine; else a
+    configured ``similarity_fn_name`` wins; else CLS pooling or a known dot-product model name
+    means dot; else cosine.
     """
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
@@ -51,16 +52,15 @@ def describe_model(model: Any, name: str) -> ModelInfo:
     normalized = any(isinstance(m, Normalize) for m in modules)
     poolings = [m for m in modules if isinstance(m, Pooling)]
     pooling = str(poolings[0].pooling_mode) if poolings else "unknown"
-    similarity: Any = getattr(model, "_similarity_fn_name", None)
-    if normalized:
-        similarity = "cosine"
-    elif similarity is None:
+    declared = getattr(model, "_similarity_fn_name", None)
+    similarity: Any = override or ("cosine" if normalized else declared)
+    if similarity is None:
         dot = pooling == "cls" or any(marker in name.lower() for marker in _DOT_MODEL_MARKERS)
         similarity = "dot" if dot else "cosine"
     elif similarity not in ("dot", "cosine"):
         msg = (
             f"Model {name!r} declares similarity {similarity!r}; only 'dot' and 'cosine' "
-            "can be served by an inner-product index. Pass similarity='dot' or 'cosine'."
+            "can be served by an inner-product index. Pass similarity_override='dot' or 'cosine'."
         )
         raise ValueError(msg)
     dimension = model.get_embedding_dimension()
@@ -163,8 +163,7 @@ class TorchEncoder:
             trust_remote_code=settings.trust_remote_code,
             precision="float32" if settings.precision == "auto" else settings.precision,
         )
-        info = describe_model(self.model, settings.model_name)
-        self.info = replace(info, similarity=settings.similarity_override or info.similarity)
+        self.info = describe_model(self.model, settings.model_name, settings.similarity_override)
         with _MODELS_LOCK:
             self._lock = _MODEL_LOCKS.setdefault(self.model, threading.Lock())
         self._tokenizer: Any = None

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from langchain_tasb.encoding import torch_backend
+from langchain_tasb.encoding.onnx_backend import OnnxEncoder
 from langchain_tasb.encoding.torch_backend import TorchEncoder
 from langchain_tasb.encoding.types import EncoderSettings
 from langchain_tasb.testing import build_tiny_model
@@ -121,3 +122,18 @@ def test_choosing_a_device_imports_torch_only_where_a_gpu_could_be(tmp_path: Pat
     device, _, imported = device_and_torch_import([str(present)])
     assert imported
     assert device in ("cpu", "cuda")
+
+
+def test_a_model_declaring_euclidean_is_served_with_the_override_the_error_names(
+    tmp_path: Path,
+) -> None:
+    path = build_tiny_model(tmp_path / "model")
+    config = path / "config_sentence_transformers.json"
+    config.write_text(config.read_text().replace('"dot"', '"euclidean"'))
+    with pytest.raises(ValueError, match=r"declares similarity 'euclidean'.*similarity_override="):
+        TorchEncoder(EncoderSettings(str(path), device="cpu"))
+    torch = TorchEncoder(EncoderSettings(str(path), device="cpu", similarity_override="dot"))
+    onnx = OnnxEncoder(
+        EncoderSettings(str(path), similarity_override="dot"), cache_dir=tmp_path / "onnx"
+    )
+    assert torch.info.similarity == onnx.info.similarity == "dot"
