@@ -16,9 +16,8 @@ from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
 from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.hybrid.lexical import attach_persisted
-from langchain_tasb.metadata import check_user_metadata
 from langchain_tasb.search import search
-from langchain_tasb.validation import check_texts
+from langchain_tasb.validation import check_texts, check_user_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence

@@ -13,7 +13,7 @@ from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.connection import CONNECTION_FIELDS, Connection
 from langchain_tasb.embeddings import TasbEmbeddings, as_embeddings
 from langchain_tasb.encoding.model import as_encoder
-from langchain_tasb.metadata import user_metadata
+from langchain_tasb.validation import user_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
