@@ -13,7 +13,7 @@ import numpy as np
 from langchain_tasb.config import DEFAULT_FUSION, DEFAULT_K, default_fetch_k
 from langchain_tasb.hybrid.fusion import FUSIONS, Fusion
 from langchain_tasb.scoring import mmr_select
-from langchain_tasb.validation import RESERVED_PREFIX, user_metadata
+from langchain_tasb.validation import RESERVED_PREFIX, RESULT_KEYS, user_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -134,9 +134,7 @@ class ScoredHit:
 
     def scores(self) -> dict[str, float]:
         """``score`` and ``relevance``, plus ``fused_score`` and ``bm25_score`` when set."""
-        scores: dict[str, float | None] = {"score": self.score, "relevance": self.relevance}
-        scores |= {"fused_score": self.fused_score, "bm25_score": self.bm25_score}
-        return {key: value for key, value in scores.items() if value is not None}
+        return {key: getattr(self, key) for key in RESULT_KEYS if getattr(self, key) is not None}
 
 
 def search(
