@@ -361,16 +361,13 @@ class TasbRetriever(Connection, BaseRetriever):
         """The core's hits for ``query``; ``overrides`` replace fields for this call only."""
         return self.store.core.search(self.settings(**overrides), query=query)
 
-    def search(self, query: str, **overrides: Any) -> list[Document]:
-        """Retrieve for ``query``; ``overrides`` replace fields for this call only."""
-        return [scored_document(hit) for hit in self.hits(query, **overrides)]
-
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return self.search(query, **kwargs)
+        return [scored_document(hit) for hit in self.hits(query, **kwargs)]
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return await asyncio.to_thread(self.search, query, **kwargs)
+        hits = await asyncio.to_thread(self.hits, query, **kwargs)
+        return [scored_document(hit) for hit in hits]
