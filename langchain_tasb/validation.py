@@ -1,9 +1,4 @@
-"""Input checks shared by every writer: texts, and the metadata keys a user may not set.
-
-Reserved keys (``_tasb_``: what LlamaIndex rebuilds a node from) and result keys may not come
-from a user: a planted one would change a rebuilt node or be replaced by a score. Library writes
-refuse them (:func:`check_user_metadata`); the indexer drops them (:func:`drop_refused_keys`).
-"""
+"""Input checks shared by every writer: texts, and the metadata keys a user may not set."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The LangChain store and its retriever: ``TasbVectorStore`` and ``TasbRetriever``.
-
-Hits become LangChain ``Document`` s here only: the store's carry the user metadata, the
-retriever's add the hit's scores.
-"""
+"""``TasbVectorStore`` and its ``TasbRetriever``: the one place hits become ``Document`` s."""
 
 from __future__ import annotations
 
