@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from langchain_tasb.collection import TasbCollection
-from langchain_tasb.connection import Connection
+from langchain_tasb.collection import Connection, TasbCollection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.ingest import RayIndexing, index_paths
 

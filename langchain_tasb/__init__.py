@@ -1,7 +1,6 @@
 """TAS-B dense retrieval for LangChain on an inner-product Chroma collection.
 
-The heavier public names load their modules on first use (PEP 562), so that a module needing
-neither LangChain nor Chroma (``encoding.model``, ``testing``, ``evaluation``) imports neither.
+Public names load their modules on first use (PEP 562): ``testing`` needs no LangChain or Chroma.
 """
 
 from __future__ import annotations
@@ -24,9 +23,8 @@ if TYPE_CHECKING:
     from langchain_tasb.chroma.settings import HnswSettings
     from langchain_tasb.embeddings import TasbEmbeddings
     from langchain_tasb.encoding.types import ModelInfo
-    from langchain_tasb.retriever import TasbRetriever
     from langchain_tasb.scoring import RelevanceScale
-    from langchain_tasb.vectorstore import TasbVectorStore
+    from langchain_tasb.vectorstore import TasbRetriever, TasbVectorStore
 
 try:
     __version__ = metadata.version("langchain-tasb")
@@ -38,7 +36,7 @@ _MODULE_OF = {
     "ModelInfo": "encoding.types",
     "RelevanceScale": "scoring",
     "TasbEmbeddings": "embeddings",
-    "TasbRetriever": "retriever",
+    "TasbRetriever": "vectorstore",
     "TasbVectorStore": "vectorstore",
 }
 

@@ -1,24 +1,25 @@
-"""``TasbCollection``: the framework-free collection every skin, ingest and evaluation open."""
+"""``TasbCollection``, the framework-free collection every skin opens, and where it lives."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from langchain_tasb.chroma.catalog import check_collection_name
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
 from langchain_tasb.chroma.identity import calibrate, probe_vector
 from langchain_tasb.chroma.records import Hit, validate_records
 from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.chroma.store import ChromaStore, recorded_model_name
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
-from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.hybrid.lexical import attach_persisted
-from langchain_tasb.metadata import check_user_metadata
 from langchain_tasb.search import search
-from langchain_tasb.validation import check_texts
+from langchain_tasb.validation import check_texts, check_user_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,64 @@ if TYPE_CHECKING:
     from langchain_tasb.search import ScoredHit, SearchSettings
 
 logger = logging.getLogger(__name__)
+
+# A str is tried as a SecretStr first, so every header value is hidden from repr and dumps.
+_Secret = Annotated[SecretStr | str, Field(union_mode="left_to_right")]
+
+
+class Connection(BaseModel):
+    """One of ``client``, ``persist_directory``, ``url`` or ``host``; in memory when none."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    persist_directory: str | None = None
+    """Embedded Chroma directory."""
+    host: str | None = None
+    """Chroma server host."""
+    port: int | None = None
+    """Chroma server port (default 8000)."""
+    ssl: bool = False
+    """Use https for the Chroma server."""
+    url: str | None = None
+    """Chroma server URL, ``http(s)://HOST[:PORT]`` (instead of ``host``/``port``/``ssl``)."""
+    headers: dict[str, _Secret] | None = None
+    """Extra HTTP headers for the Chroma server. Values are kept as ``SecretStr`` so that
+    ``repr``, dumps and traces show ``**********``; only the Chroma client gets them."""
+    client: Any = None
+    """A ready Chroma client."""
+
+    @classmethod
+    def pop_from(cls, options: dict[str, Any]) -> Connection:
+        """The connection fields found in ``options``, removed from it (other keys stay)."""
+        return cls(**{key: options.pop(key) for key in cls.model_fields if key in options})
+
+    def connect(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
+        """The Chroma client these fields name (``timeout``: seconds per server request).
+
+        Raises:
+            ValueError: Several places are named, or ``url`` is malformed.
+            ChromaUnavailableError: The server did not answer.
+        """
+        host, port, ssl = self.host, self.port, self.ssl
+        if self.url is not None:
+            if host is not None:
+                msg = f"Pass url= or host=/port=, not both (got url={self.url!r}, host={host!r})"
+                raise ValueError(msg)
+            host, port, ssl = parse_chroma_url(self.url)
+        headers = {
+            key: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for key, value in (self.headers or {}).items()
+        }
+        return connect(
+            client=self.client,
+            persist_directory=self.persist_directory,
+            host=host,
+            port=port,
+            ssl=ssl,
+            headers=headers,
+            timeout=timeout,
+        )
+
 
 # Texts are embedded and written this many at a time, so a huge add_texts call keeps memory
 # bounded and what was written before a crash stays written.
@@ -71,12 +130,11 @@ class TasbCollection:
     ) -> None:
         check_collection_name(collection_name)  # before connecting or loading a model
         self.client = (connection or Connection()).connect()
-        recorded = None
         if encoder is None and not os.environ.get(MODEL_ENV_VAR):
             recorded = recorded_model_name(self.client, collection_name)
-        if recorded:
-            logger.info("using model %s recorded in collection %s", recorded, collection_name)
-            encoder = model_factory(model_name=recorded)
+            if recorded:
+                logger.info("using model %s recorded in collection %s", recorded, collection_name)
+                encoder = model_factory(model_name=recorded)
         self.encoder: TextEncoder = encoder if encoder is not None else model_factory()
         self.store = ChromaStore.open(
             self.client,

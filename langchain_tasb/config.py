@@ -66,10 +66,8 @@ def manifest_save_seconds() -> float:
         ValueError: If the variable is set to something other than a number >= 0.
     """
     configured = os.environ.get(MANIFEST_SAVE_ENV_VAR, "").strip()
-    if not configured:
-        return DEFAULT_MANIFEST_SAVE_SECONDS
     try:
-        seconds = float(configured)
+        seconds = float(configured) if configured else DEFAULT_MANIFEST_SAVE_SECONDS
     except ValueError:
         seconds = -1.0
     if not seconds >= 0:

@@ -1,8 +1,4 @@
-"""Scores: Chroma ``ip`` distances to dot products, dot products to relevance, and MMR.
-
-Relevance is a calibrated logistic of the dot product, strictly increasing, so ranking by
-relevance and by score always agree and a threshold means the same for every query.
-"""
+"""Scores: Chroma ``ip`` distances to dot products, dot products to relevance, and MMR."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from langchain_tasb.config import DEFAULT_FUSION, DEFAULT_K, default_fetch_k
 from langchain_tasb.hybrid import FUSIONS, Fusion
-from langchain_tasb.metadata import reserved_metadata, user_metadata
 from langchain_tasb.scoring import mmr_select
+from langchain_tasb.validation import RESERVED_PREFIX, RESULT_KEYS, user_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -134,9 +134,7 @@ class ScoredHit:
 
     def scores(self) -> dict[str, float]:
         """``score`` and ``relevance``, plus ``fused_score`` and ``bm25_score`` when set."""
-        scores: dict[str, float | None] = {"score": self.score, "relevance": self.relevance}
-        scores |= {"fused_score": self.fused_score, "bm25_score": self.bm25_score}
-        return {key: value for key, value in scores.items() if value is not None}
+        return {key: getattr(self, key) for key in RESULT_KEYS if getattr(self, key) is not None}
 
 
 def search(
@@ -161,7 +159,7 @@ def search(
         vector = target.encoder.embed_query(query)
     chroma, threshold = target.store, settings.score_threshold
     fetch_k = settings.fetch_k or default_fetch_k(settings.k)  # resolved in __post_init__
-    extras: dict[str, tuple[float, float]] = {}
+    extras: dict[str, dict[str, float]] = {}  # the hybrid scores of each hit
     if settings.search_type == "hybrid":
         if query is None:
             msg = "search_type='hybrid' needs the query text (for BM25), not only a vector"
@@ -180,7 +178,10 @@ def search(
             query_vector=vector,
         )
         hits = [item.hit for item in fused]
-        extras = {item.hit.id: (item.fused_score, item.bm25_score) for item in fused}
+        extras = {
+            item.hit.id: {"fused_score": item.fused_score, "bm25_score": item.bm25_score}
+            for item in fused
+        }
     else:
         mmr = settings.search_type == "mmr"
         hits = chroma.query(
@@ -197,23 +198,21 @@ def search(
             hits = [
                 hits[i] for i in mmr_select(query_vector, matrix, settings.k, settings.lambda_mult)
             ]
-    out = []
-    for hit in hits:
-        relevance = chroma.relevance.relevance(hit.dot)
-        if threshold is None or relevance >= threshold:
-            fused_score, bm25_score = extras.get(hit.id, (None, None))
-            out.append(
-                ScoredHit(
-                    id=hit.id,
-                    text=hit.text,
-                    metadata=user_metadata(hit.metadata),
-                    reserved=reserved_metadata(hit.metadata),
-                    score=hit.dot,
-                    relevance=relevance,
-                    fused_score=fused_score,
-                    bm25_score=bm25_score,
-                )
-            )
+    scored = [
+        ScoredHit(
+            id=hit.id,
+            text=hit.text,
+            metadata=user_metadata(hit.metadata),
+            reserved={
+                k: v for k, v in (hit.metadata or {}).items() if k.startswith(RESERVED_PREFIX)
+            },
+            score=hit.dot,
+            relevance=chroma.relevance.relevance(hit.dot),
+            **extras.get(hit.id, {}),
+        )
+        for hit in hits
+    ]
+    out = [hit for hit in scored if threshold is None or hit.relevance >= threshold]
     if threshold is not None and hits and not out:
         logger.info("no hit reached relevance %s in collection %s", threshold, chroma.name)
     return out

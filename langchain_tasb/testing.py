@@ -78,8 +78,7 @@ def build_tiny_model(
         DistilBertModel,
     )
 
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(path)  # created by model.save
     tokens = tiny_vocabulary() if vocabulary is None else vocabulary
     vocab = {token: i for i, token in enumerate(tokens)}
     tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=max_positions)

@@ -1,9 +1,18 @@
-"""Input checks shared by the embedding and storage sides: errors that name the position."""
+"""Input checks shared by every writer: texts, and the metadata keys a user may not set."""
 
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+RESERVED_PREFIX = "_tasb_"
+"""Metadata keys starting with this belong to langchain-tasb, not to the user."""
+
+RESULT_KEYS = ("score", "relevance", "fused_score", "bm25_score")
+"""Metadata keys a search result sets to its scores; a user's record may not hold them."""
 
 
 def check_texts(texts: object, argument: str = "texts") -> list[str]:
@@ -33,6 +42,42 @@ def check_text(text: object, where: str) -> None:
     except UnicodeEncodeError as exc:
         msg = f"{where} is not valid Unicode text at character {exc.start}: {exc.reason}"
         raise ValueError(msg) from exc
+
+
+def user_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``metadata`` without langchain-tasb's reserved keys (a new dict; ``{}`` for None)."""
+    return {k: v for k, v in (metadata or {}).items() if not k.startswith(RESERVED_PREFIX)}
+
+
+def is_refused(key: object) -> bool:
+    """Whether a user's metadata may not hold ``key``: a reserved or a result key."""
+    return isinstance(key, str) and (key.startswith(RESERVED_PREFIX) or key in RESULT_KEYS)
+
+
+def check_user_metadata(metadatas: Sequence[Mapping[str, Any] | None]) -> None:
+    """Refuse user metadata holding a reserved (``_tasb_``) or result key.
+
+    Raises:
+        ValueError: naming the first position and its refused keys, and the fix.
+    """
+    for i, metadata in enumerate(metadatas):
+        refused = sorted(key for key in metadata or {} if is_refused(key))
+        if refused:
+            msg = (
+                f"metadatas[{i}] has metadata keys {refused}: keys starting with "
+                f"{RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
+                f"{list(RESULT_KEYS)} are set on search results to the hit's scores; "
+                "rename them"
+            )
+            raise ValueError(msg)
+
+
+def drop_refused_keys(metadata: dict[str, Any]) -> list[str]:
+    """Remove refused keys from ``metadata`` in place; returns the keys removed."""
+    dropped = [key for key in metadata if is_refused(key)]
+    for key in dropped:
+        del metadata[key]
+    return dropped
 
 
 def echo(value: object, limit: int = 200) -> str:

@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from langchain_tasb.chroma.catalog import check_collection_name
 from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection
+from langchain_tasb.collection import Connection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR, MODEL_ENV_VAR
-from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.encoding.selection import default_model_name
 from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundError

@@ -20,9 +20,8 @@ import numpy as np
 from langchain_tasb.chroma.catalog import drop_collection
 from langchain_tasb.chroma.client import close_client, persistent_client
 from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.collection import TasbCollection
+from langchain_tasb.collection import Connection, TasbCollection
 from langchain_tasb.config import default_fetch_k
-from langchain_tasb.connection import Connection
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
 from langchain_tasb.evaluation.metrics import (
     Run,

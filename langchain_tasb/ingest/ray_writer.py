@@ -42,7 +42,7 @@ class RayIndexing:
         .. code-block:: python
 
             from langchain_tasb.collection import TasbCollection
-            from langchain_tasb.connection import Connection
+            from langchain_tasb.collection import Connection
             from langchain_tasb.ingest import RayIndexing, index_paths
 
             store = TasbCollection(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.ingest.chunking import TokenChunker
 from langchain_tasb.ingest.readers import UnreadableFileError, read_records
-from langchain_tasb.metadata import drop_refused_keys
+from langchain_tasb.validation import drop_refused_keys
 
 if TYPE_CHECKING:
     import os

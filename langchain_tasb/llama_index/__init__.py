@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(msg) from exc
 from pydantic import Field, PrivateAttr
 
-from langchain_tasb.connection import Connection
+from langchain_tasb.collection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.llama_index.nodes import SCORE_KEYS, to_node, to_where
 from langchain_tasb.llama_index.vector_store import TasbLlamaVectorStore, open_core

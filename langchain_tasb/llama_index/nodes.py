@@ -26,7 +26,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from langchain_tasb.metadata import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
+from langchain_tasb.validation import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -23,9 +23,8 @@ from llama_index.core.vector_stores.types import (
 from pydantic import PrivateAttr
 
 from langchain_tasb.chroma.records import validate_records
-from langchain_tasb.collection import WRITE_SLICE, TasbCollection
+from langchain_tasb.collection import WRITE_SLICE, Connection, TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
-from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import as_encoder
 from langchain_tasb.errors import ModelMismatchError
 from langchain_tasb.llama_index.nodes import (
@@ -84,7 +83,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         hnsw: HNSW settings for a new collection.
         create_collection_if_not_exists: False opens an existing collection only, raising
             :class:`~langchain_tasb.CollectionNotFoundError` when it is missing.
-        **kwargs: The connection fields (:class:`~langchain_tasb.connection.Connection`) and
+        **kwargs: The connection fields (:class:`~langchain_tasb.collection.Connection`) and
             LlamaIndex's own vector store fields.
     """
 

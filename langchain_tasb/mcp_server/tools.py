@@ -20,9 +20,8 @@ from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
 from langchain_tasb.mcp_server.sdk import McpServer, ToolError, new_server, read_only, tool_result
-from langchain_tasb.metadata import user_metadata
 from langchain_tasb.search import SearchSettings
-from langchain_tasb.validation import echo
+from langchain_tasb.validation import echo, user_metadata
 
 if TYPE_CHECKING:
     from langchain_tasb.collection import TasbCollection

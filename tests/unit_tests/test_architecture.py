@@ -202,9 +202,9 @@ def test_the_graph_of_the_package_is_read() -> None:
     assert f"{encoding}.types" in graph[f"{encoding}.torch_backend"]
     assert f"{encoding}.onnx_backend" in graph[f"{encoding}.selection"]
     assert f"{encoding}.pool" in graph[f"{encoding}.model"]  # a lazy import
-    # The retriever and the vector store meet in one direction only.
-    assert f"{PACKAGE}.retriever" in graph[f"{PACKAGE}.vectorstore"]
-    assert f"{PACKAGE}.documents" in graph[f"{PACKAGE}.retriever"]
+    # The LangChain store and retriever reach the core collection and the one search.
+    assert f"{PACKAGE}.collection" in graph[f"{PACKAGE}.vectorstore"]
+    assert f"{PACKAGE}.search" in graph[f"{PACKAGE}.vectorstore"]
 
 
 def test_every_module_stays_small() -> None:

@@ -20,9 +20,7 @@ BLOCKED = (*FRAMEWORKS, "mcp_types")
 
 SKINS = (
     f"{PACKAGE}.embeddings",
-    f"{PACKAGE}.documents",
     f"{PACKAGE}.vectorstore",
-    f"{PACKAGE}.retriever",
     f"{PACKAGE}.tools",
     f"{PACKAGE}.llama_index",
     f"{PACKAGE}.mcp_server",
@@ -59,7 +57,7 @@ for module in json.loads(sys.argv[2]):
     importlib.import_module(module)
 
 from langchain_tasb.collection import TasbCollection
-from langchain_tasb.connection import Connection
+from langchain_tasb.collection import Connection
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.search import SearchSettings
 

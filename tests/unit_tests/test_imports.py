@@ -55,7 +55,7 @@ def test_public_names_load_their_modules_on_first_use() -> None:
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    assert result.stdout.splitlines() == ["[]", "langchain_tasb.retriever True"]
+    assert result.stdout.splitlines() == ["[]", "langchain_tasb.vectorstore True"]
 
 
 def test_unknown_names_raise_attribute_error() -> None:
