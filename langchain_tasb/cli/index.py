@@ -47,12 +47,11 @@ def add_parser(subparsers: Any) -> None:
         "write only what changed. A file over a --max-* limit fails (0: no limit).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATHS", help="files and folders to index")
-    parser.add_argument(
-        "--include", action="append", default=[], metavar="GLOB", help="only files that match"
-    )
-    parser.add_argument(
-        "--exclude", action="append", default=[], metavar="GLOB", help="leave out what matches"
-    )
+    for option, what in (
+        ("--include", "only files that match"),
+        ("--exclude", "skip what matches"),
+    ):
+        parser.add_argument(option, action="append", default=[], metavar="GLOB", help=what)
     parser.add_argument(
         "--no-gitignore", dest="gitignore", action="store_false", help="ignore .gitignore files"
     )
@@ -185,12 +184,10 @@ def run(args: argparse.Namespace) -> int:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
         for line in summary_lines(report, where):
             print(safe_text(line, multiline=False))
-    errors = [f"failed: {failure.path}: {failure.reason}" for failure in report.failures]
-    errors += [
+    for line in [f"failed: {fail.path}: {fail.reason}" for fail in report.failures] + [
         f"not pruned: {root}: a folder under it could not be listed"
         for root in report.prune_skipped
-    ]
-    for line in errors:
+    ]:
         print(safe_text(line, multiline=False), file=sys.stderr)
     if report.failures and not args.keep_going:
         what = "file or folder" if report.files_failed == 1 else "files or folders"

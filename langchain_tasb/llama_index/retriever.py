@@ -68,11 +68,8 @@ class TasbLlamaRetriever(BaseRetriever):
             raise TypeError(msg)
         if retriever is None:
             given = {key: options.pop(key) for key in COLLECTION_FIELDS if key in options}
-            core = open_core(
-                options.pop("vectorstore", None),
-                {key: value for key, value in given.items() if value is not None},
-                create=False,
-            )
+            given = {key: value for key, value in given.items() if value is not None}
+            core = open_core(options.pop("vectorstore", None), given, create=False)
             search_type = options.pop("search_type", "similarity")
             retriever = CoreSearch(core, SearchSettings.from_options(search_type, **options))
         self.retriever = retriever
@@ -95,13 +92,12 @@ def _llama_names(fields: dict[str, Any]) -> dict[str, Any]:
             raise TypeError(msg)
         if llama in out:
             out[ours] = out.pop(llama)
-    filters = fields.get("filters")
-    if filters is not None and not isinstance(filters, MetadataFilters):
-        msg = (
-            f"filters must be LlamaIndex MetadataFilters, got {type(filters).__name__}; "
-            "pass a Chroma where dict as filter= instead"
-        )
-        raise TypeError(msg)
     if "filters" in fields:
-        out["filter"] = to_where(filters)
+        if not isinstance(fields["filters"], MetadataFilters | None):
+            msg = (
+                f"filters must be LlamaIndex MetadataFilters, got "
+                f"{type(fields['filters']).__name__}; pass a Chroma where dict as filter= instead"
+            )
+            raise TypeError(msg)
+        out["filter"] = to_where(fields["filters"])
     return out

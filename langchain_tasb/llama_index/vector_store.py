@@ -184,9 +184,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         order = sorted({record.id: i for i, record in enumerate(records)}.values())
         for start in range(0, len(order), WRITE_SLICE):
             picked = order[start : start + WRITE_SLICE]
-            ids = [records[i].id for i in picked]
-            texts = [records[i].text for i in picked]
-            metadatas = [records[i].metadata for i in picked]
+            ids, texts, metadatas = map(list, zip(*(records[i] for i in picked), strict=True))
             validate_records(ids, texts, metadatas)  # before spending time on encoding
             vectors = self._vectors([nodes[i] for i in picked], picked)
             self._core.store.upsert(ids, texts, vectors, metadatas)
@@ -349,12 +347,9 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
 def open_core(vectorstore: Any, fields: dict[str, Any], *, create: bool) -> TasbCollection:
     """The core collection of ``vectorstore`` (or its ``.core``), else the one ``fields`` name.
 
-    Args:
-        vectorstore: A core collection, anything holding one as ``.core``, or None.
-        fields: The :data:`COLLECTION_FIELDS` given (an ``embedding`` is a model, a
-            :class:`TasbLlamaEmbedding` or LangChain embeddings), and
-            ``create_collection_if_not_exists`` when False; none with ``vectorstore``.
-        create: Create the collection when it does not exist.
+    ``fields`` are the :data:`COLLECTION_FIELDS` given (``embedding``: a model, a
+    :class:`TasbLlamaEmbedding` or LangChain embeddings), and any other field given, which
+    only counts against ``vectorstore``; ``create`` makes a missing collection.
 
     Raises:
         TypeError: If ``vectorstore`` and ``fields`` are both given, or ``embedding`` is
