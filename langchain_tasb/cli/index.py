@@ -184,10 +184,12 @@ def run(args: argparse.Namespace) -> int:
         where = f"collection {store.collection_name!r} at {where_label(args)}"
         for line in summary_lines(report, where):
             print(safe_text(line, multiline=False))
-    for line in [f"failed: {fail.path}: {fail.reason}" for fail in report.failures] + [
+    errors = [f"failed: {failure.path}: {failure.reason}" for failure in report.failures]
+    errors += [
         f"not pruned: {root}: a folder under it could not be listed"
         for root in report.prune_skipped
-    ]:
+    ]
+    for line in errors:
         print(safe_text(line, multiline=False), file=sys.stderr)
     if report.failures and not args.keep_going:
         what = "file or folder" if report.files_failed == 1 else "files or folders"

@@ -129,16 +129,10 @@ def run(args: argparse.Namespace) -> int:
         print(dumps_json(info))
         return 0
     unknown = "unknown (not made by langchain-tasb)"
-    rows = [
-        ("collection", info["collection"]),
-        ("location", info.get("server") or info["db"]),
-        ("model", info["model"] or unknown),
-        ("dimension", info["dimension"] or unknown),
-        ("similarity", info["similarity"] or unknown),
-        ("space", info["space"]),
-        ("hnsw", ", ".join(f"{k}={v}" for k, v in info["hnsw"].items()) or "-"),
-        ("chunks", info["chunks"]),
-    ]
+    rows = [("collection", info["collection"]), ("location", info.get("server") or info["db"])]
+    rows += [(key, info[key] or unknown) for key in ("model", "dimension", "similarity")]
+    hnsw = ", ".join(f"{k}={v}" for k, v in info["hnsw"].items()) or "-"
+    rows += [("space", info["space"]), ("hnsw", hnsw), ("chunks", info["chunks"])]
     if info["sources"] is None:
         rows.append(("sources", "not counted: tasb info --sources reads every chunk to list them"))
     else:

@@ -36,7 +36,7 @@ from langchain_tasb.llama_index.nodes import (
     to_node,
     to_where,
 )
-from langchain_tasb.search import SearchSettings, search
+from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -300,7 +300,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         vector = self._query_vector(query)
         # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
         doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
-        mmr: dict[str, Any] = {}
+        mmr: dict[str, Any] = {}  # the MMR settings; with the mode MMR, fetch_k is always set
         if query.mode == VectorStoreQueryMode.MMR:
             threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
             factor = kwargs.get("mmr_prefetch_factor")
@@ -317,7 +317,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             ids=query.node_ids or None,
             **mmr,
         )
-        hits = search(self._core, settings, vector=vector)
+        hits = self._core.search(settings, vector=vector)
         return VectorStoreQueryResult(
             nodes=[to_node(hit).node for hit in hits],
             similarities=[hit.score for hit in hits],
