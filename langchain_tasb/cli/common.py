@@ -209,7 +209,7 @@ def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) ->
     from langchain_tasb.collection import TasbCollection
 
     if embeddings is None:
-        client, collection = open_existing_collection(args)
+        client, collection = open_existing_collection(args)  # missing: fails before a model loads
         name, model = collection.name, make_embeddings(args) if args.model else None
     else:
         client, name, model = make_client(args), args.collection, embeddings
