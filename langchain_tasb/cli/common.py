@@ -1,8 +1,4 @@
-"""What the subcommands share: the store options, argparse types, and printing safely.
-
-Indexed text may hold control sequences a terminal obeys; everything the CLI prints for people
-goes through :func:`safe_text`, JSON through :func:`dumps_json`.
-"""
+"""What the subcommands share: the store options, argparse types, and printing safely."""
 
 from __future__ import annotations
 
@@ -50,21 +46,16 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def safe_text(text: object, *, multiline: bool = True) -> str:
-    r"""``str(text)`` with terminal control characters shown as escapes (``\x1b``, ``\u202e``).
+    r"""``str(text)`` with terminal control characters escaped (``\x1b``, ``\u202e``).
 
-    Args:
-        text: What to print (anything; it is turned into a string).
-        multiline: Keep newlines; False escapes them too, for one-line fields.
+    Indexed text may hold control sequences a terminal obeys: the CLI prints through this.
+    ``multiline=False`` escapes newlines too, for one-line fields.
     """
     return (_UNSAFE if multiline else _UNSAFE_ONE_LINE).sub(_escape, str(text))
 
 
 def dumps_json(value: Any) -> str:
-    r"""``value`` as indented JSON, non-ASCII text readable, no control character raw.
-
-    DEL, the C1 controls and the bidi overrides, which ``json.dumps`` leaves raw, are
-    written as ``\uXXXX`` (only inside strings, so the JSON means the same).
-    """
+    r"""``value`` as indented JSON, non-ASCII text readable, every control character escaped."""
     text = json.dumps(value, ensure_ascii=False, indent=2)
     return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
@@ -133,12 +124,11 @@ def redact_url(url: str) -> str:
 def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str, str]]:
     """``(host, port, ssl, headers)`` for ``--chroma-url``, ``--header`` and the environment.
 
-    ``--header`` wins over ``$TASB_CHROMA_HEADERS`` for the same key; user info in the URL
-    becomes an ``Authorization: Basic`` header.
+    ``--header`` wins over ``$TASB_CHROMA_HEADERS``; URL user info becomes Basic auth.
 
     Raises:
-        ValueError: If a header is malformed, the URL is not a Chroma URL, or the URL has user
-            info and an Authorization header is also given. No message shows a secret.
+        ValueError: A malformed header or URL, or user info and an Authorization header
+            both given. No message shows a secret.
     """
     url = str(args.chroma_url)
     lines = [line for line in os.environ.get(HEADERS_ENV_VAR, "").splitlines() if line.strip()]
@@ -146,16 +136,16 @@ def server_settings(args: argparse.Namespace) -> tuple[str, int, bool, dict[str,
     for key, value in parse_pairs(args.header, "--header").items():
         headers = {k: v for k, v in headers.items() if k.lower() != key.lower()}
         headers[key] = value
-    netloc = urlsplit(url if "://" in url else f"http://{url}").netloc
-    if "@" in netloc:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if "@" in parts.netloc:
         if any(key.lower() == "authorization" for key in headers):
             msg = (
                 f"--chroma-url {redact_url(url)} has user info and an Authorization header is "
                 f"also given (--header or ${HEADERS_ENV_VAR}); keep only one of them"
             )
             raise ValueError(msg)
-        user, _, password = netloc.rpartition("@")[0].partition(":")
-        basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {basic}"
     host, port, ssl = parse_chroma_url(redact_url(url))  # the same host and port, no secret
     return host, port, ssl, headers
@@ -173,7 +163,7 @@ def make_client(args: argparse.Namespace) -> Any:
     host, port, ssl, headers = server_settings(args)
     try:
         return Connection(host=host, port=port, ssl=ssl, headers=dict(headers)).connect(
-            timeout=getattr(args, "timeout", DEFAULT_TIMEOUT)
+            args.timeout
         )
     except ValueError as exc:  # chromadb's error for a refused request (401, 403, ...)
         msg = (
@@ -194,8 +184,7 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]
 
     Raises:
         FileNotFoundError: If the ``--db`` folder does not exist.
-        CollectionNotFoundError: If the collection does not exist.
-        ChromaUnavailableError: If the ``--chroma-url`` server cannot be reached.
+        CollectionNotFoundError: If the collection does not exist (the message says the fix).
     """
     where = where_label(args)
     if not args.chroma_url and not (Path(where) / "chroma.sqlite3").is_file():
@@ -210,10 +199,9 @@ def open_existing_collection(args: argparse.Namespace) -> tuple[Any, Collection]
 
 
 def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) -> TasbCollection:
-    """The collection named by the store options, checked against the model.
+    """The collection the store options name, checked against ``embeddings`` (created if missing).
 
-    Without ``embeddings`` the collection must exist, and the model is ``--model``, else the
-    one recorded in it; with them it is created if missing.
+    Without ``embeddings`` it must exist, and its model is ``--model``, else the one it records.
 
     Raises:
         CollectionMismatchError: If the collection was made by another model or space.
@@ -221,7 +209,7 @@ def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) ->
     from langchain_tasb.collection import TasbCollection
 
     if embeddings is None:
-        client, collection = open_existing_collection(args)
+        client, collection = open_existing_collection(args)  # missing: fails before a model loads
         name, model = collection.name, make_embeddings(args) if args.model else None
     else:
         client, name, model = make_client(args), args.collection, embeddings

@@ -47,12 +47,11 @@ def add_parser(subparsers: Any) -> None:
         "write only what changed. A file over a --max-* limit fails (0: no limit).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATHS", help="files and folders to index")
-    parser.add_argument(
-        "--include", action="append", default=[], metavar="GLOB", help="only files that match"
-    )
-    parser.add_argument(
-        "--exclude", action="append", default=[], metavar="GLOB", help="leave out what matches"
-    )
+    for option, what in (
+        ("--include", "only files that match"),
+        ("--exclude", "skip what matches"),
+    ):
+        parser.add_argument(option, action="append", default=[], metavar="GLOB", help=what)
     parser.add_argument(
         "--no-gitignore", dest="gitignore", action="store_false", help="ignore .gitignore files"
     )

@@ -46,18 +46,13 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
     Without ``sources`` nothing is scanned and ``sources``, ``roots``, ``top_sources`` are None.
     """
     _, chroma = open_existing_collection(args)
-    identity = ModelIdentity.from_metadata(chroma.metadata)
-    hnsw = chroma.hnsw
-    location: dict[str, Any]
-    if args.chroma_url:
-        location = {"server": redact_url(args.chroma_url), "size_bytes": None}
-    else:
-        db = Path(args.db or DEFAULT_DB).resolve()
-        location = {"db": str(db), "size_bytes": _disk_size(db)}
+    identity, hnsw = ModelIdentity.from_metadata(chroma.metadata), chroma.hnsw
     chunks = chroma.count()
+    db = None if args.chroma_url else Path(args.db or DEFAULT_DB).resolve()
     info: dict[str, Any] = {
         "collection": chroma.name,
-        **location,
+        **({"server": redact_url(args.chroma_url)} if db is None else {"db": str(db)}),
+        "size_bytes": None if db is None else _disk_size(db),
         "model": identity and identity.model_name,
         "dimension": identity and identity.dimension,
         "similarity": identity and identity.similarity,
@@ -99,10 +94,7 @@ def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
 
 
 def for_clients(info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` without what an MCP client did not give: local paths, server, roots.
-
-    A model given as a local folder is named by its last path component.
-    """
+    """``info`` without local paths, server and roots; a model folder is named by its last part."""
     shown = {k: v for k, v in info.items() if k not in ("db", "server", "roots")}
     model = shown.get("model")
     if isinstance(model, str) and (
@@ -137,16 +129,10 @@ def run(args: argparse.Namespace) -> int:
         print(dumps_json(info))
         return 0
     unknown = "unknown (not made by langchain-tasb)"
-    rows = [
-        ("collection", info["collection"]),
-        ("location", info.get("server") or info["db"]),
-        ("model", info["model"] or unknown),
-        ("dimension", info["dimension"] or unknown),
-        ("similarity", info["similarity"] or unknown),
-        ("space", info["space"]),
-        ("hnsw", ", ".join(f"{k}={v}" for k, v in info["hnsw"].items()) or "-"),
-        ("chunks", info["chunks"]),
-    ]
+    rows = [("collection", info["collection"]), ("location", info.get("server") or info["db"])]
+    rows += [(key, info[key] or unknown) for key in ("model", "dimension", "similarity")]
+    hnsw = ", ".join(f"{k}={v}" for k, v in info["hnsw"].items()) or "-"
+    rows += [("space", info["space"]), ("hnsw", hnsw), ("chunks", info["chunks"])]
     if info["sources"] is None:
         rows.append(("sources", "not counted: tasb info --sources reads every chunk to list them"))
     else:

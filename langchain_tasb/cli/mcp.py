@@ -41,9 +41,8 @@ def add_parser(subparsers: Any) -> None:
 
 def collection_info(args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
     """What ``collection_info`` returns: ``tasb info --json``, paths only with ``--show-paths``."""
-    if getattr(args, "show_paths", False):
-        return lambda: describe(args)
-    return lambda: for_clients(describe(args))
+    shown = getattr(args, "show_paths", False)
+    return lambda: describe(args) if shown else for_clients(describe(args))
 
 
 def run(args: argparse.Namespace) -> int:

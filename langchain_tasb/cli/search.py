@@ -16,7 +16,7 @@ from langchain_tasb.cli.common import (
     safe_text,
 )
 from langchain_tasb.config import DEFAULT_K
-from langchain_tasb.search import SearchSettings, SearchType, search
+from langchain_tasb.search import SearchSettings, SearchType
 
 SNIPPET_CHARS = 240
 
@@ -54,11 +54,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def build_where(pairs: list[str]) -> dict[str, Any] | None:
-    """``--filter`` pairs to a Chroma ``where``.
+    """``--filter`` pairs to a Chroma ``where`` (None for none): keys ANDed, a key's values ORed.
 
-    Different keys must all match; a repeated key matches any of its values. A value that
-    reads as a number or boolean also matches that typed value (``chunk=0`` finds 0). None
-    for no pairs.
+    A value that reads as a number or boolean also matches that typed value (``chunk=0``).
 
     Raises:
         ValueError: If a pair has no ``=`` or an empty key.
@@ -89,8 +87,7 @@ def _typed(value: str) -> list[str | int | float | bool]:
 def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     """The part of ``text``, about ``width`` characters, that holds most of the query's words.
 
-    Windows are ranked by distinct query words, then occurrences; without any, the text's
-    start is shown. An ellipsis marks text cut at either end.
+    Windows rank by distinct query words, then occurrences (else the start); ``…`` marks a cut.
     """
     if len(text) <= width:
         return " ".join(text.split())
@@ -126,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     fusion = {"fusion": args.fusion, "alpha": args.alpha} if args.hybrid else {}
     settings = SearchSettings(search_type, k=args.k, filter=build_where(args.filter), **fusion)
     store = open_store(args)
-    hits = search(store, settings, query=args.query)
+    hits = store.search(settings, query=args.query)
     results = [
         {
             "rank": rank,

@@ -50,18 +50,11 @@ _CLASSES: dict[str, type[BaseNode]] = {
 
 Where = dict[str, Any]
 
-_OPERATORS = {
-    FilterOperator.EQ: "$eq",
-    FilterOperator.NE: "$ne",
-    FilterOperator.GT: "$gt",
-    FilterOperator.GTE: "$gte",
-    FilterOperator.LT: "$lt",
-    FilterOperator.LTE: "$lte",
-    FilterOperator.IN: "$in",
-    FilterOperator.NIN: "$nin",
-    FilterOperator.CONTAINS: "$contains",
+_OPERATORS = {  # Chroma's name is "$" and the lower-case name
+    FilterOperator[name]: f"${name.lower()}"
+    for name in ("EQ", "NE", "GT", "GTE", "LT", "LTE", "IN", "NIN", "CONTAINS")
 }
-_CONDITIONS = {FilterCondition.AND: "$and", FilterCondition.OR: "$or"}
+_CONDITIONS = {cond: f"${cond.value}" for cond in (FilterCondition.AND, FilterCondition.OR)}
 _SUPPORTED = [op.name for op in (*_OPERATORS, FilterOperator.ANY, FilterOperator.ALL)]
 
 
@@ -110,11 +103,9 @@ def record_to_node(
     fields["metadata"] = {**user_metadata(metadata), **(scores or {})}
     node = cls.model_validate(fields)
     node.set_content(text)
-    if scores:
-        hidden = [key for key in scores if key not in node.excluded_llm_metadata_keys]
-        node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, *hidden]
-        hidden = [key for key in scores if key not in node.excluded_embed_metadata_keys]
-        node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *hidden]
+    for attr in ("excluded_llm_metadata_keys", "excluded_embed_metadata_keys"):
+        excluded = getattr(node, attr)
+        setattr(node, attr, [*excluded, *(key for key in scores or {} if key not in excluded)])
     return node
 
 

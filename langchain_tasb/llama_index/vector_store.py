@@ -1,4 +1,4 @@
-"""``TasbLlamaVectorStore``: a LlamaIndex vector store on the core collection.
+"""The LlamaIndex embedding and vector store on the core collection.
 
 What :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as ``TextNode`` objects,
 and the other way round (see :mod:`langchain_tasb.llama_index.nodes`).
@@ -20,12 +20,12 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from langchain_tasb.chroma.records import validate_records
 from langchain_tasb.collection import WRITE_SLICE, Connection, TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
-from langchain_tasb.encoding.model import as_encoder
+from langchain_tasb.encoding.model import TasbModel, as_encoder
 from langchain_tasb.errors import ModelMismatchError
 from langchain_tasb.llama_index.nodes import (
     REF_DOC_ID_KEY,
@@ -35,7 +35,7 @@ from langchain_tasb.llama_index.nodes import (
     to_node,
     to_where,
 )
-from langchain_tasb.search import SearchSettings, search
+from langchain_tasb.search import SearchSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TasbLlamaVectorStore"]
-
 _T = TypeVar("_T")
+
+COLLECTION_FIELDS = ("collection_name", "embedding", "hnsw", *Connection.model_fields)
+"""What names a collection to open: its name, model, HNSW settings and connection fields."""
 
 # A node's own embedding must be the collection model's: one per write is recomputed and compared.
 _MIN_COSINE = 0.99
@@ -64,6 +65,53 @@ def _in_thread(method: Callable[..., _T]) -> Callable[..., Coroutine[Any, Any, _
 
     twin.__doc__ = f"Async :meth:`{method.__name__}`."
     return twin
+
+
+class TasbLlamaEmbedding(BaseEmbedding):
+    """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
+
+    Vectors are returned as the model makes them: TAS-B's are not normalised, and must be
+    compared by dot product.
+    """
+
+    embed_batch_size: int = Field(default=256, gt=0, le=2048)
+    """Texts LlamaIndex hands over per call (the model batches again inside)."""
+
+    _embeddings: TasbModel = PrivateAttr()
+
+    def __init__(self, embeddings: TasbModel | None = None, **kwargs: Any) -> None:
+        model = embeddings if embeddings is not None else TasbModel()
+        kwargs.setdefault("model_name", model.model_name)
+        super().__init__(**kwargs)
+        self._embeddings = model
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's serialisation name."""
+        return "TasbLlamaEmbedding"
+
+    @property
+    def embeddings(self) -> TasbModel:
+        """The wrapped model."""
+        return self._embeddings
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embeddings.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await self._embeddings.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embeddings.embed_documents([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embeddings.embed_documents(texts)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._embeddings.aembed_documents([text]))[0]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self._embeddings.aembed_documents(texts)
 
 
 class TasbLlamaVectorStore(BasePydanticVectorStore):
@@ -102,26 +150,13 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         create_collection_if_not_exists: bool = True,
         **kwargs: Any,
     ) -> None:
-        connection = Connection.pop_from(kwargs)
-        create = create_collection_if_not_exists
-        fields = {
-            "collection_name": collection_name,
-            "embedding": embedding,
-            "hnsw": hnsw,
-            "create_collection_if_not_exists": None if create else False,
-        }
-        given = sorted(
-            [*connection.model_dump(exclude_defaults=True)]
-            + [key for key, value in fields.items() if value is not None]
-        )
-        if vectorstore is not None and given:
-            msg = (
-                f"Pass either vectorstore= or connection fields, not both (got vectorstore and "
-                f"{given}); it already holds its collection and model."
-            )
-            raise TypeError(msg)
+        fields = {"collection_name": collection_name, "embedding": embedding, "hnsw": hnsw}
+        fields = {key: value for key, value in fields.items() if value is not None}
+        fields |= {key: kwargs.pop(key) for key in Connection.model_fields if key in kwargs}
+        if not create_collection_if_not_exists:
+            fields["create_collection_if_not_exists"] = False
         super().__init__(**kwargs)
-        self._core = open_core(vectorstore, embedding, collection_name, hnsw, connection, create)
+        self._core = open_core(vectorstore, fields, create=create_collection_if_not_exists)
 
     @classmethod
     def class_name(cls) -> str:
@@ -148,9 +183,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         order = sorted({record.id: i for i, record in enumerate(records)}.values())
         for start in range(0, len(order), WRITE_SLICE):
             picked = order[start : start + WRITE_SLICE]
-            ids = [records[i].id for i in picked]
-            texts = [records[i].text for i in picked]
-            metadatas = [records[i].metadata for i in picked]
+            ids, texts, metadatas = map(list, zip(*(records[i] for i in picked), strict=True))
             validate_records(ids, texts, metadatas)  # before spending time on encoding
             vectors = self._vectors([nodes[i] for i in picked], picked)
             self._core.store.upsert(ids, texts, vectors, metadatas)
@@ -170,31 +203,31 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         return [node.embedding if node.embedding is not None else next(made) for node in nodes]
 
     def _check_model(self, node: BaseNode, position: int) -> None:
-        """Refuse a node embedding that the collection's model does not produce."""
         given = np.asarray(node.embedding, dtype=np.float64)
         text = node.get_content(metadata_mode=MetadataMode.EMBED)
         ours = np.asarray(self._core.encoder.embed_documents([text])[0], dtype=np.float64)
         name = self._core.collection_name
-        fix = (
-            "Embed with the collection's model (embed_model=TasbLlamaEmbedding(embeddings="
-            "store.core.encoder)), or write into a collection of the other model."
-        )
         if given.shape != ours.shape:
-            msg = (
-                f"nodes[{position}] (id {node.node_id!r}) carries a {given.size}-dimensional "
-                f"embedding; collection {name!r} holds {ours.size}-dimensional vectors. {fix}"
+            problem = (
+                f"a {given.size}-dimensional embedding; collection {name!r} holds "
+                f"{ours.size}-dimensional vectors"
             )
-            raise ModelMismatchError(msg)
-        norms = float(np.linalg.norm(given)) * float(np.linalg.norm(ours))
-        cosine = float(given @ ours) / norms if norms > 0 else 0.0
-        ratio = float(np.linalg.norm(given)) / max(float(np.linalg.norm(ours)), 1e-12)
-        if cosine < _MIN_COSINE or abs(ratio - 1.0) > _NORM_TOLERANCE:
-            msg = (
-                f"nodes[{position}] (id {node.node_id!r}) carries an embedding the model of "
-                f"collection {name!r} does not produce for its text (cosine {cosine:.4f}, "
-                f"norm ratio {ratio:.3f}). {fix}"
+        else:
+            norm, our_norm = float(np.linalg.norm(given)), float(np.linalg.norm(ours))
+            cosine = float(given @ ours) / (norm * our_norm) if norm * our_norm > 0 else 0.0
+            ratio = norm / max(our_norm, 1e-12)
+            if cosine >= _MIN_COSINE and abs(ratio - 1.0) <= _NORM_TOLERANCE:
+                return
+            problem = (
+                f"an embedding the model of collection {name!r} does not produce for its text "
+                f"(cosine {cosine:.4f}, norm ratio {ratio:.3f})"
             )
-            raise ModelMismatchError(msg)
+        msg = (
+            f"nodes[{position}] (id {node.node_id!r}) carries {problem}. Embed with the "
+            "collection's model (embed_model=TasbLlamaEmbedding(embeddings=store.core.encoder)), "
+            "or write into a collection of the other model."
+        )
+        raise ModelMismatchError(msg)
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node whose source document is ``ref_doc_id``."""
@@ -266,24 +299,24 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         vector = self._query_vector(query)
         # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
         doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
-        narrowing: dict[str, Any] = {
-            "k": k,
-            "filter": combine([to_where(query.filters), doc_ids, kwargs.get("where")]),
-            "where_document": kwargs.get("where_document"),
-            "ids": query.node_ids or None,
-        }
+        mmr: dict[str, Any] = {}  # the MMR settings; with the mode MMR, fetch_k is always set
         if query.mode == VectorStoreQueryMode.MMR:
             threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
             factor = kwargs.get("mmr_prefetch_factor")
-            fetch_k = kwargs.get("mmr_prefetch_k") or (
+            mmr["fetch_k"] = kwargs.get("mmr_prefetch_k") or (
                 None if factor is None else max(k, int(k * factor))
             )
             if threshold is not None:
-                narrowing["lambda_mult"] = float(threshold)
-            settings = SearchSettings("mmr", fetch_k=fetch_k, **narrowing)
-        else:
-            settings = SearchSettings("similarity", **narrowing)
-        hits = search(self._core, settings, vector=vector)
+                mmr["lambda_mult"] = float(threshold)
+        settings = SearchSettings(
+            "mmr" if mmr else "similarity",
+            k=k,
+            filter=combine([to_where(query.filters), doc_ids, kwargs.get("where")]),
+            where_document=kwargs.get("where_document"),
+            ids=query.node_ids or None,
+            **mmr,
+        )
+        hits = self._core.search(settings, vector=vector)
         return VectorStoreQueryResult(
             nodes=[to_node(hit).node for hit in hits],
             similarities=[hit.score for hit in hits],
@@ -310,36 +343,40 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         return list(query.query_embedding)
 
 
-def open_core(
-    vectorstore: Any,
-    embedding: Any,
-    collection_name: str | None,
-    hnsw: HnswSettings | None,
-    connection: Connection,
-    create: bool,
-) -> TasbCollection:
-    """The core collection of ``vectorstore`` (or its ``.core``), else the one these name.
+def open_core(vectorstore: Any, fields: dict[str, Any], *, create: bool) -> TasbCollection:
+    """The core collection of ``vectorstore`` (or its ``.core``), else the one ``fields`` name.
 
-    ``embedding`` is a model, a ``TasbLlamaEmbedding`` or a LangChain embeddings.
+    ``fields`` are the :data:`COLLECTION_FIELDS` given (``embedding``: a model, a
+    :class:`TasbLlamaEmbedding` or LangChain embeddings), and any other field given, which
+    only counts against ``vectorstore``; ``create`` makes a missing collection.
 
     Raises:
-        TypeError: If ``embedding`` is another LlamaIndex embed model.
+        TypeError: If ``vectorstore`` and ``fields`` are both given, or ``embedding`` is
+            another LlamaIndex embed model.
     """
     if vectorstore is not None:
-        return getattr(vectorstore, "core", vectorstore)  # type: ignore[no-any-return]
-    if isinstance(embedding, BaseEmbedding):
-        if getattr(embedding, "embeddings", None) is None:
+        if fields:
             msg = (
-                f"embedding={type(embedding).__name__}(...) is a LlamaIndex embed model this "
-                "store cannot run itself; pass a TasbModel (or TasbEmbeddings()) or a "
-                "TasbLlamaEmbedding"
+                f"Pass either vectorstore= or connection fields, not both (got vectorstore and "
+                f"{sorted(fields)}); it already holds its collection and model."
             )
             raise TypeError(msg)
-        embedding = embedding.embeddings  # type: ignore[attr-defined]
+        return getattr(vectorstore, "core", vectorstore)  # type: ignore[no-any-return]
+    connection = {key: value for key, value in fields.items() if key in Connection.model_fields}
+    embedding = fields.get("embedding")
+    if isinstance(embedding, TasbLlamaEmbedding):
+        embedding = embedding.embeddings
+    elif isinstance(embedding, BaseEmbedding):
+        msg = (
+            f"embedding={type(embedding).__name__}(...) is a LlamaIndex embed model this "
+            "store cannot run itself; pass a TasbModel (or TasbEmbeddings()) or a "
+            "TasbLlamaEmbedding"
+        )
+        raise TypeError(msg)
     return TasbCollection(
         None if embedding is None else as_encoder(embedding),
-        collection_name or DEFAULT_COLLECTION_NAME,
-        connection=connection,
-        hnsw=hnsw,
+        fields.get("collection_name") or DEFAULT_COLLECTION_NAME,
+        connection=Connection(**connection),
+        hnsw=fields.get("hnsw"),
         create_collection_if_not_exists=create,
     )

@@ -553,6 +553,9 @@ def test_retriever_takes_llama_index_names(lc_store: TasbVectorStore) -> None:
         TasbLlamaRetriever(vectorstore=lc_store, filters=None, filter={"group": 1})
     with pytest.raises(TypeError, match="MetadataFilters"):
         TasbLlamaRetriever(vectorstore=lc_store, filters={"group": 1})
+    # The store and the retriever open a collection the same way: a vectorstore or its fields.
+    with pytest.raises(TypeError, match=r"not both \(got vectorstore and \['collection_name'\]"):
+        TasbLlamaRetriever(vectorstore=lc_store, collection_name="other")
 
 
 def test_mmr_mode_matches_tasb_retriever_mmr(
