@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
-from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
+from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchResults
 from langchain_tasb.mcp_server.sdk import McpServer, ToolError, new_server, read_only, tool_result
 from langchain_tasb.metadata import user_metadata
 from langchain_tasb.search import SearchSettings
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
-_HYBRID_ONLY = {"fused_score", "bm25_score"}
 
 Query = Annotated[
     str,
@@ -149,12 +148,8 @@ def build_server(
         except (ValueError, ImportError, ConnectionError) as exc:
             msg = f"search failed: {_capped(exc)}"
             raise ToolError(msg) from exc
-        result = SearchResults(
-            query=query, search_type=search_type, k=k, filter=where, results=hits
-        )
-        # Outside hybrid search the hybrid-only scores are left out rather than sent as null.
-        unused = None if search_type == "hybrid" else {"results": {"__all__": _HYBRID_ONLY}}
-        return tool_result(render_hits(hits, where), result.model_dump(mode="json", exclude=unused))
+        found = {"query": query, "search_type": search_type, "k": k, "filter": where}
+        return tool_result(render_hits(hits, where), {**found, "results": hits})
 
     def fetch(id: ChunkId) -> Annotated[CallToolResult, Chunk]:
         if not isinstance(id, str) or not id.strip():
@@ -173,11 +168,11 @@ def build_server(
             raise ToolError(msg)
         record = found[0]
         metadata = user_metadata(record.metadata)
-        chunk = Chunk(id=record.id or id, text=record.text, metadata=metadata, **_place(metadata))
-        text = f"[{_label(chunk.source, chunk.chunk, chunk.id)}] id {chunk.id}\n{record.text}"
+        chunk = {"id": record.id or id, **_place(metadata), "text": record.text}
+        text = f"[{_label(chunk)}] id {chunk['id']}\n{record.text}"
         if metadata:
             text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
-        return tool_result(text, chunk.model_dump(mode="json"))
+        return tool_result(text, {**chunk, "metadata": metadata})
 
     def collection_info() -> Annotated[CallToolResult, CollectionInfo]:
         try:
@@ -255,35 +250,27 @@ def describe_contents(summary: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def to_hit(hit: ScoredHit) -> SearchHit:
-    """A core search hit as a :class:`SearchHit` (the user's metadata stays as it is)."""
-    return SearchHit(
-        id=hit.id,
-        text=hit.text,
-        metadata=dict(hit.metadata),
-        score=hit.score,
-        relevance=hit.relevance,
-        fused_score=hit.fused_score,
-        bm25_score=hit.bm25_score,
-        **_place(hit.metadata),
-    )
+def to_hit(hit: ScoredHit) -> dict[str, Any]:
+    """A core search hit as a :class:`SearchHit`'s JSON (hybrid-only scores only when set)."""
+    found = {"id": hit.id, **_place(hit.metadata), **hit.scores(), "text": hit.text}
+    return {**found, "metadata": dict(hit.metadata)}
 
 
-def render_hits(hits: list[SearchHit], where: Mapping[str, Any] | None = None) -> str:
+def render_hits(hits: list[dict[str, Any]], where: Mapping[str, Any] | None = None) -> str:
     """Numbered blocks ``[n] source #chunk (score S, relevance R) id ID`` then the text."""
     if not hits:
         return "No matching chunks" + (" for this filter." if where else ".")
     return "\n\n".join(
-        f"[{n}] {_label(hit.source, hit.chunk, hit.id)} (score {hit.score:.1f}, relevance "
-        f"{hit.relevance:.2f}) id {hit.id}\n{hit.text}"
+        f"[{n}] {_label(hit)} (score {hit['score']:.1f}, relevance {hit['relevance']:.2f}) "
+        f"id {hit['id']}\n{hit['text']}"
         for n, hit in enumerate(hits, start=1)
     )
 
 
-def _label(source: str | None, chunk: int | str | None, id_: str) -> str:
+def _label(chunk: Mapping[str, Any]) -> str:
     """Where a chunk came from: its source (with ``#chunk``), else its id."""
-    label = source or id_ or "unknown source"
-    return label if chunk is None else f"{label} #{chunk}"
+    label = chunk["source"] or chunk["id"] or "unknown source"
+    return label if chunk["chunk"] is None else f"{label} #{chunk['chunk']}"
 
 
 def _capped(exc: BaseException, limit: int = 1_000) -> str:
