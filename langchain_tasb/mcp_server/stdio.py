@@ -1,11 +1,10 @@
-"""MCP over stdin/stdout: one line of JSON-RPC per message, every request answered.
+"""MCP over stdin/stdout, a line of JSON-RPC per message, every request read answered.
 
 Fds 0 and 1 are privately duplicated and pointed at the null device and stderr while serving, so
 a stray ``print`` cannot corrupt the channel. Pipes, sockets and terminals are read and written
-by the asyncio loop, regular files through worker threads. Pipe lines over
-:data:`LINE_LIMIT` get a JSON-RPC error, unread. The SDK cancels running requests at the end of
-its input (``tasb mcp < requests.jsonl``), so the end is passed on only once every request read
-is answered or cancelled by the client.
+by the asyncio loop, regular files in worker threads. Pipe lines over :data:`LINE_LIMIT` get a
+JSON-RPC error, unread. The SDK cancels running requests at the end of its input, so the end is
+passed on only once every request read is answered or cancelled by the client.
 """
 
 from __future__ import annotations
@@ -48,8 +47,12 @@ _LEADING_ID = re.compile(
 )
 
 
-async def run_stdio(server: McpServer) -> None:
+def serve_stdio(server: McpServer) -> None:
     """Serve ``server`` over stdin/stdout until the client closes stdin."""
+    anyio.run(_serve_std_streams, server)
+
+
+async def _serve_std_streams(server: McpServer) -> None:
     with _claimed_std_streams() as (wire_in, wire_out):
         if os.name == "posix" and _streamable(wire_in) and _streamable(wire_out):
             await serve_pipes(server, wire_in, wire_out)

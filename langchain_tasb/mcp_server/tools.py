@@ -166,13 +166,11 @@ def build_server(
                 "an id exactly as a search result gives it"
             )
             raise ToolError(msg)
-        record = found[0]
-        metadata = user_metadata(record.metadata)
-        chunk = {"id": record.id or id, **_place(metadata), "text": record.text}
-        text = f"[{_label(chunk)}] id {chunk['id']}\n{record.text}"
-        if metadata:
-            text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
-        return tool_result(text, {**chunk, "metadata": metadata})
+        chunk = _chunk(found[0].id or id, found[0].text, user_metadata(found[0].metadata))
+        text = f"[{_label(chunk)}] id {chunk['id']}\n{chunk['text']}"
+        if chunk["metadata"]:
+            text += f"\n\nmetadata: {json.dumps(chunk['metadata'], ensure_ascii=False)}"
+        return tool_result(text, chunk)
 
     def collection_info() -> Annotated[CallToolResult, CollectionInfo]:
         try:
@@ -219,10 +217,9 @@ def build_server(
 
 
 def _as_coroutine(fn: Callable[..., Any], in_thread: bool) -> Callable[..., Any]:
-    """``fn`` as a coroutine function with its signature (the SDK's input schema).
+    """``fn`` as a coroutine function with its signature, run in a worker thread if told.
 
-    In a worker thread unless told otherwise: mcp 1.x would run a plain function on the loop,
-    holding other HTTP clients' calls.
+    mcp 1.x would run a plain function on the loop, holding other HTTP clients' calls.
     """
 
     @functools.wraps(fn)
@@ -252,8 +249,7 @@ def describe_contents(summary: Mapping[str, Any]) -> str:
 
 def to_hit(hit: ScoredHit) -> dict[str, Any]:
     """A core search hit as a :class:`SearchHit`'s JSON (hybrid-only scores only when set)."""
-    found = {"id": hit.id, **_place(hit.metadata), **hit.scores(), "text": hit.text}
-    return {**found, "metadata": dict(hit.metadata)}
+    return {**_chunk(hit.id, hit.text, hit.metadata), **hit.scores()}
 
 
 def render_hits(hits: list[dict[str, Any]], where: Mapping[str, Any] | None = None) -> str:
@@ -279,10 +275,13 @@ def _capped(exc: BaseException, limit: int = 1_000) -> str:
     return text if len(text) <= limit else f"{text[: limit - 4]} ..."
 
 
-def _place(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """A chunk's ``source`` (a string) and ``chunk`` number (a string unless an int)."""
+def _chunk(id_: str, text: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A :class:`Chunk`'s JSON: ``source`` a string, ``chunk`` a string unless an int."""
     source, chunk = metadata.get("source"), metadata.get("chunk")
     return {
+        "id": id_,
         "source": None if source is None else str(source),
         "chunk": chunk if chunk is None or isinstance(chunk, int | str) else str(chunk),
+        "text": text,
+        "metadata": dict(metadata),
     }
