@@ -128,7 +128,7 @@ async def serve_lines(server: McpServer, lines: AsyncIterable[str], send: Send) 
             async for line in lines:
                 try:
                     item = read_message(line)
-                except ValueError as exc:  # the session answers it as the SDK's transport does
+                except ValueError as exc:  # passed on, as the SDK's transport does
                     await to_session.send(exc)
                     continue
                 message = jsonrpc_message(item)
