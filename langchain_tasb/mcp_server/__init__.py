@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from langchain_tasb.mcp_server.filters import check_filter
 from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
-from langchain_tasb.mcp_server.run import check_exposure, parse_address, serve_http, serve_stdio
+from langchain_tasb.mcp_server.run import check_exposure, parse_address, serve_http
+from langchain_tasb.mcp_server.stdio import serve_stdio
 from langchain_tasb.mcp_server.tools import MAX_K, build_server
 
 __all__ = [

@@ -8,10 +8,12 @@ refuse; messages repeat little of what the agent sent.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.validation import echo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 """Operators comparing a field with one value (``$gt`` and the like need a number)."""
@@ -29,7 +31,10 @@ MAX_DEPTH = 32
 MAX_TERMS = 1_000
 """Most conditions and list values one filter may hold, counted together."""
 
-_ORDERING = ("$gt", "$gte", "$lt", "$lte")
+_TOO_LARGE = (
+    f"filter is too large: at most {MAX_DEPTH} levels of $and/$or and {MAX_TERMS} conditions "
+    "and list values in all; use fewer values or split the search"
+)
 _Scalar = str | int | float | bool
 
 
@@ -56,27 +61,15 @@ def check_filter(value: Any) -> dict[str, Any] | None:
             raise ValueError(msg) from None
         except RecursionError:
             raise ValueError(_TOO_LARGE) from None
-    return _Walk().condition(value, "filter", 0)
+    terms = 0
 
-
-_TOO_LARGE = (
-    f"filter is too large: at most {MAX_DEPTH} levels of $and/$or and {MAX_TERMS} conditions "
-    "and list values in all; use fewer values or split the search"
-)
-
-
-@dataclass
-class _Walk:
-    """One pass over a filter, counting what it holds against the bounds."""
-
-    terms: int = 0
-
-    def count(self, n: int = 1) -> None:
-        self.terms += n
-        if self.terms > MAX_TERMS:
+    def count(n: int) -> None:
+        nonlocal terms
+        terms += n
+        if terms > MAX_TERMS:
             raise ValueError(_TOO_LARGE)
 
-    def condition(self, value: Any, where: str, depth: int) -> dict[str, Any]:
+    def condition(value: Any, where: str, depth: int) -> dict[str, Any]:
         if not isinstance(value, dict) or not value:
             msg = (
                 f'{where} must be a non-empty JSON object such as {{"source": "guide.md"}}, '
@@ -84,71 +77,63 @@ class _Walk:
             )
             raise ValueError(msg)
         if len(value) > 1:
-            self.count(len(value))
-            return {"$and": [self.condition({k: v}, where, depth) for k, v in value.items()]}
+            count(len(value))
+            return {"$and": [condition({k: v}, where, depth) for k, v in value.items()]}
         ((key, item),) = value.items()
-        if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
-            msg = f"{where}: field names are strings, got {echo(key)}"
-            raise ValueError(msg)
         if key in LOGICAL:
-            return self.logical(key, item, where, depth + 1)
-        if key.startswith("$"):
+            if depth >= MAX_DEPTH:
+                raise ValueError(_TOO_LARGE)
+            if not isinstance(item, list) or not item:
+                msg = f"{where}: {key} takes a non-empty list of conditions, e.g. {EXAMPLE}"
+                raise ValueError(msg)
+            count(len(item))
+            found = [condition(c, f"{where}.{key}[{i}]", depth + 1) for i, c in enumerate(item)]
+            return found[0] if len(found) == 1 else {key: found}
+        if not isinstance(key, str) or key.startswith("$"):
             msg = (
                 f"{where}: unknown operator {echo(key)} at the top of a condition; only "
                 f"{' and '.join(LOGICAL)} combine conditions there, e.g. {EXAMPLE}"
             )
             raise ValueError(msg)
-        self.count()
-        return {key: self.operand(item, f"{where}.{key if len(key) <= 60 else echo(key, 60)}")}
+        count(1)
+        field = f"{where}.{key if len(key) <= 60 else echo(key, 60)}"
+        return {key: item if isinstance(item, _Scalar) else _operator(item, field, count)}
 
-    def logical(self, operator: str, items: Any, where: str, depth: int) -> dict[str, Any]:
-        if depth > MAX_DEPTH:
-            raise ValueError(_TOO_LARGE)
-        if not isinstance(items, list) or not items:
-            msg = f"{where}: {operator} takes a non-empty list of conditions, e.g. {EXAMPLE}"
-            raise ValueError(msg)
-        self.count(len(items))
-        conditions = [
-            self.condition(item, f"{where}.{operator}[{i}]", depth) for i, item in enumerate(items)
-        ]
-        return conditions[0] if len(conditions) == 1 else {operator: conditions}
+    return condition(value, "filter", 0)
 
-    def operand(self, item: Any, where: str) -> Any:
-        if _is_scalar(item):
-            return item
-        if not isinstance(item, dict) or len(item) != 1:
-            msg = (
-                f"{where}: a field takes a value (string, number or boolean) or one operator "
-                f'object such as {{"$in": ["a.md", "b.md"]}}, got {echo(item)}'
-            )
+
+def _operator(item: Any, where: str, count: Callable[[int], None]) -> dict[str, Any]:
+    """``{OP: OPERAND}`` on a field, checked."""
+    if not isinstance(item, dict) or len(item) != 1:
+        msg = (
+            f"{where}: a field takes a value (string, number or boolean) or one operator "
+            f'object such as {{"$in": ["a.md", "b.md"]}}, got {echo(item)}'
+        )
+        raise ValueError(msg)
+    ((operator, operand),) = item.items()
+    if operator in MEMBERSHIP:
+        if isinstance(operand, list):
+            count(len(operand))
+        if not isinstance(operand, list) or not operand or not all(map(_is_scalar, operand)):
+            msg = f"{where}: {operator} takes a non-empty list of values, got {echo(operand)}"
             raise ValueError(msg)
-        ((operator, operand),) = item.items()
-        if operator not in COMPARISONS + MEMBERSHIP:
-            msg = (
-                f"{where}: unknown operator {echo(operator)}; a field takes one of "
-                f"{', '.join(COMPARISONS + MEMBERSHIP)}"
-            )
+        if len({_kind(v) for v in operand}) > 1:
+            msg = f"{where}: the values of {operator} must all be of one type, got {echo(operand)}"
             raise ValueError(msg)
-        if operator in MEMBERSHIP:
-            if isinstance(operand, list):
-                self.count(len(operand))
-            if not isinstance(operand, list) or not operand or not all(map(_is_scalar, operand)):
-                msg = f"{where}: {operator} takes a non-empty list of values, got {echo(operand)}"
-                raise ValueError(msg)
-            if len({_kind(v) for v in operand}) > 1:
-                msg = (
-                    f"{where}: the values of {operator} must all be of one type, got "
-                    f"{echo(operand)}"
-                )
-                raise ValueError(msg)
-        elif operator in _ORDERING:
-            if isinstance(operand, bool) or not isinstance(operand, int | float):
-                msg = f"{where}: {operator} compares with a number, got {echo(operand)}"
-                raise ValueError(msg)
-        elif not _is_scalar(operand):
-            msg = f"{where}: {operator} takes a string, number or boolean, got {echo(operand)}"
+    elif operator in COMPARISONS[2:]:
+        if isinstance(operand, bool) or not isinstance(operand, int | float):
+            msg = f"{where}: {operator} compares with a number, got {echo(operand)}"
             raise ValueError(msg)
-        return {operator: operand}
+    elif operator not in COMPARISONS:
+        msg = (
+            f"{where}: unknown operator {echo(operator)}; a field takes one of "
+            f"{', '.join(COMPARISONS + MEMBERSHIP)}"
+        )
+        raise ValueError(msg)
+    elif not _is_scalar(operand):
+        msg = f"{where}: {operator} takes a string, number or boolean, got {echo(operand)}"
+        raise ValueError(msg)
+    return {operator: operand}
 
 
 def _is_scalar(value: Any) -> bool:
@@ -156,6 +141,6 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    return "number" if isinstance(value, int | float) else "str"
+    return (
+        "bool" if isinstance(value, bool) else "number" if isinstance(value, int | float) else "str"
+    )

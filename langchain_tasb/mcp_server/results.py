@@ -1,30 +1,47 @@
-"""What the MCP tools return: the models that are also the tools' output schemas."""
+"""What the MCP tools return: the models that are also the tools' output schemas.
+
+An MCP 1.x client checks a tool's output schema against its metaschema on every call, at a cost
+that grows with every subschema and keyword. So the schemas declare draft-07 (its metaschema is
+cheaper than 2020-12's, and every keyword here means the same in both), a nullable field is one
+``type`` list rather than an ``anyOf``, titles are dropped, and a search's fields other than its
+results, and each result's fields, are described in text rather than typed one by one.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
 
-def output_schema(schema: dict[str, Any]) -> None:
-    """A tool's output schema, made cheap for a client to check, in place.
+def output_schema(*typed: str) -> Callable[[dict[str, Any]], None]:
+    """The ``json_schema_extra`` that makes a tool's output schema cheap for a client to check.
 
-    An MCP 1.x client checks the schema against its metaschema on every call, at a cost that
-    grows with every subschema and keyword: so draft-07 is declared (its metaschema is cheaper
-    than 2020-12's, and every keyword here means the same in both), a nullable field is one
-    ``type`` list rather than an ``anyOf``, and pydantic's generated titles are dropped.
+    Args:
+        typed: The fields that keep a schema of their own, all if none is given; the others
+            are named, with their descriptions, in the schema's description.
     """
-    schema.pop("title", None)
-    for field in schema.get("properties", {}).values():
-        field.pop("title", None)
-        branches = field.get("anyOf")
-        if branches and all(map(_bare_type, branches)):
-            del field["anyOf"]
-            field["type"] = [branch["type"] for branch in branches]
-    schema["$schema"] = DRAFT_07
+
+    def cheapen(schema: dict[str, Any]) -> None:
+        schema.pop("title", None)
+        fields = schema["properties"]
+        for name, field in list(fields.items()):
+            field.pop("title", None)
+            if typed and name not in typed:
+                schema["description"] += f" `{name}`: {fields.pop(name)['description']}"
+                continue
+            branches = field.get("anyOf")
+            if branches and all(map(_bare_type, branches)):
+                del field["anyOf"]
+                field["type"] = [branch["type"] for branch in branches]
+        schema["$schema"] = DRAFT_07
+
+    return cheapen
 
 
 def _bare_type(branch: dict[str, Any]) -> bool:
@@ -36,7 +53,7 @@ def _bare_type(branch: dict[str, Any]) -> bool:
     )
 
 
-_OUTPUT = ConfigDict(json_schema_extra=output_schema)
+_OUTPUT = ConfigDict(json_schema_extra=output_schema())
 
 
 class SearchHit(BaseModel):
@@ -63,8 +80,6 @@ class SearchHit(BaseModel):
     )
 
 
-# A result's fields are described rather than typed one by one: an MCP 1.x client checks the
-# output schema against its metaschema on every call, at a cost that grows with each subschema.
 HIT_SCHEMA = {
     "type": "object",
     "required": [name for name, field in SearchHit.model_fields.items() if field.is_required()],
@@ -76,12 +91,14 @@ HIT_SCHEMA = {
 class SearchResults(BaseModel):
     """What ``search`` found, best first."""
 
-    model_config = _OUTPUT
+    model_config = ConfigDict(json_schema_extra=output_schema("results"))
 
-    query: str
-    search_type: str
-    k: int
-    filter: dict[str, Any] | None = Field(description="The filter applied, as normalised.")
+    query: str = Field(description="The query searched for.")
+    search_type: str = Field(description='"similarity", "mmr" or "hybrid".')
+    k: int = Field(description="How many results were asked for.")
+    filter: dict[str, Any] | None = Field(
+        description="The filter applied, as normalised (null for none)."
+    )
     results: list[Annotated[SearchHit, WithJsonSchema(HIT_SCHEMA)]]
 
 
@@ -100,7 +117,7 @@ class Chunk(BaseModel):
 class CollectionInfo(BaseModel):
     """What ``tasb info --json`` reports about the collection."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra=output_schema)
+    model_config = ConfigDict(extra="allow", json_schema_extra=output_schema())
 
     collection: str | None = None
     model: str | None = Field(default=None, description="The model that filled the collection.")

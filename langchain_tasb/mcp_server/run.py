@@ -1,4 +1,4 @@
-"""Running an MCP server over stdio or Streamable HTTP, with a bearer token off loopback.
+"""Running an MCP server over Streamable HTTP, with a bearer token off loopback.
 
 A non-loopback address is refused without a token. Every HTTP request passes
 :class:`RequestGuard` first: its Host and Origin (against DNS rebinding, a web page whose name
@@ -63,13 +63,6 @@ def check_exposure(host: str, token: str | None) -> None:
         f"{DEFAULT_HOST}"
     )
     raise ValueError(msg)
-
-
-def serve_stdio(server: sdk.McpServer) -> None:
-    """Serve over stdin/stdout until the client closes them (:mod:`.stdio`)."""
-    from langchain_tasb.mcp_server.stdio import run_stdio
-
-    anyio.run(run_stdio, server)
 
 
 def http_app(server: sdk.McpServer, host: str, *, token: str | None = None) -> ASGIApp:

@@ -64,16 +64,7 @@ def tool_result(text: str, structured: dict[str, Any]) -> CallToolResult:
 
 def lowlevel_server(server: McpServer) -> Any:
     """The SDK's low-level server inside ``server`` (``run`` and initialization options)."""
-    lowlevel = getattr(server, "_lowlevel_server", None) or getattr(server, "_mcp_server", None)
-    if not callable(getattr(lowlevel, "run", None)) or not callable(
-        getattr(lowlevel, "create_initialization_options", None)
-    ):
-        msg = (
-            f"the MCP SDK {SDK_VERSION} has no low-level server where tasb mcp looks for it: "
-            "install a supported version, pip install 'langchain-tasb[mcp]'"
-        )
-        raise RuntimeError(msg)
-    return lowlevel
+    return getattr(server, "_mcp_server" if SDK_MAJOR < 2 else "_lowlevel_server")
 
 
 def http_app(server: McpServer, path: str, host: str) -> ASGIApp:
@@ -88,6 +79,24 @@ def http_app(server: McpServer, path: str, host: str) -> ASGIApp:
         streamable_http_path=path, host=host, transport_security=security
     )
     return app
+
+
+_types: Any = importlib.import_module("mcp.types")
+
+
+def read_message(line: str) -> SessionMessage:
+    """A line of JSON-RPC as the session takes it; ValueError if it is not one."""
+    if SDK_MAJOR < 2:
+        return SessionMessage(_types.JSONRPCMessage.model_validate_json(line))
+    return SessionMessage(_types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+
+
+def message_line(item: SessionMessage) -> str:
+    """A session's message as a line of JSON, as the SDK's stdio transport writes it."""
+    old = SDK_MAJOR < 2
+    return (
+        item.message.model_dump_json(by_alias=True, exclude_none=old, exclude_unset=not old) + "\n"
+    )
 
 
 def jsonrpc_message(item: Any) -> Any:

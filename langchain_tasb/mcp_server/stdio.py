@@ -1,12 +1,10 @@
-"""MCP over stdin/stdout read and written by the asyncio loop, with no thread hop per message.
+"""MCP over stdin/stdout, a line of JSON-RPC per message, every request read answered.
 
 Fds 0 and 1 are privately duplicated and pointed at the null device and stderr while serving, so
-a stray ``print`` cannot corrupt the channel. Regular files and non-asyncio loops fall back to the
-SDK's threaded ``stdio_server``. Lines over :data:`LINE_LIMIT` get a JSON-RPC error, unread.
-
-Every request read is answered before the server stops, even when its input ends first: the
-SDK cancels running requests at the end of its input (``tasb mcp < requests.jsonl``), so the
-end is passed on only once every request read is answered or cancelled by the client.
+a stray ``print`` cannot corrupt the channel. Pipes, sockets and terminals are read and written
+by the asyncio loop, regular files in worker threads. Pipe lines over :data:`LINE_LIMIT` get a
+JSON-RPC error, unread. The SDK cancels running requests at the end of its input, so the end is
+passed on only once every request read is answered or cancelled by the client.
 """
 
 from __future__ import annotations
@@ -22,42 +20,53 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
-from mcp.server.stdio import stdio_server
+import anyio.to_thread
 from mcp.types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
-from langchain_tasb.mcp_server.sdk import McpServer, jsonrpc_message, lowlevel_server
+from langchain_tasb.mcp_server.sdk import (
+    McpServer,
+    jsonrpc_message,
+    lowlevel_server,
+    message_line,
+    read_message,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+
+    Send = Callable[[str], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
 LINE_LIMIT = 1 << 28
 """Longest request line read over a pipe, in bytes (the SDK's own reader has no limit)."""
 
-_CANCELLED = "notifications/cancelled"
 _HEAD = 256  # bytes kept of an over-long line, to find its id
 _LEADING_ID = re.compile(
     r'\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,128}")\s*[,}]'
 )
 
 
-async def run_stdio(server: McpServer) -> None:
+def serve_stdio(server: McpServer) -> None:
     """Serve ``server`` over stdin/stdout until the client closes stdin."""
-    lowlevel = lowlevel_server(server)
-    applies = os.name == "posix" and _streamable(0) and _streamable(1)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # another event loop (trio)
-        applies = False
-    if not applies:
-        logger.debug("serving stdio through the SDK's threaded transport")
-        async with stdio_server() as (read_stream, write_stream):
-            await _serve(lowlevel, read_stream, write_stream)
-        return
+    anyio.run(_serve_std_streams, server)
+
+
+async def _serve_std_streams(server: McpServer) -> None:
     with _claimed_std_streams() as (wire_in, wire_out):
-        await serve_pipes(server, wire_in, wire_out)
+        if os.name == "posix" and _streamable(wire_in) and _streamable(wire_out):
+            await serve_pipes(server, wire_in, wire_out)
+            return
+        logger.debug("serving stdio through worker threads")
+        with (
+            os.fdopen(wire_in, encoding="utf-8", errors="replace") as source,
+            os.fdopen(wire_out, "w", encoding="utf-8") as sink,
+        ):
+
+            async def send(line: str) -> None:
+                await anyio.to_thread.run_sync(_write_line, sink, line)
+
+            await serve_lines(server, anyio.wrap_file(source), send)
 
 
 async def serve_pipes(
@@ -71,7 +80,6 @@ async def serve_pipes(
         wire_out: Descriptor the answers go to; owned (and closed) from here on.
         line_limit: Longest request line read, in bytes; a longer one gets an error answer.
     """
-    lowlevel = lowlevel_server(server)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=line_limit)
     # The transports own (and close) these file objects, hence the descriptors.
@@ -81,40 +89,83 @@ async def serve_pipes(
     write_transport, protocol = await loop.connect_write_pipe(
         asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0)
     )
-    out = _PipeWriter(asyncio.StreamWriter(write_transport, protocol, None, loop))
-    lines = _pipe_lines(reader, out, line_limit)
+    writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
+
+    async def send(line: str) -> None:
+        writer.write(line.encode("utf-8"))
+        await writer.drain()
+
     try:
-        async with stdio_server(lines, out) as (read_stream, write_stream):  # type: ignore[arg-type]
-            await _serve(lowlevel, read_stream, write_stream)
+        await serve_lines(server, _pipe_lines(reader, send, line_limit), send)
     finally:
         read_transport.close()
         with contextlib.suppress(ConnectionError):
-            await out.flush()
+            await writer.drain()
         write_transport.close()
 
 
-async def _serve(lowlevel: Any, read_stream: Any, write_stream: Any) -> None:
-    reading = _Reading(read_stream)
-    writing = _Writing(write_stream, reading)
-    await lowlevel.run(reading, writing, lowlevel.create_initialization_options())
+async def serve_lines(server: McpServer, lines: AsyncIterable[str], send: Send) -> None:
+    """Run ``server``'s session over request lines and a line sender until the lines end.
+
+    The end of the lines waits until every request read is answered or cancelled.
+    """
+    lowlevel = lowlevel_server(server)
+    to_session, read_stream = anyio.create_memory_object_stream[Any](0)
+    write_stream, from_session = anyio.create_memory_object_stream[Any](0)
+    unanswered: Counter[Any] = Counter()
+    answered = anyio.Condition()
+
+    async def strike(request_id: Any) -> None:
+        key = _key(request_id)
+        unanswered[key] -= 1
+        if unanswered[key] <= 0:
+            del unanswered[key]
+        async with answered:
+            answered.notify_all()
+
+    async def read() -> None:
+        async with to_session:
+            async for line in lines:
+                try:
+                    item = read_message(line)
+                except ValueError as exc:  # passed on, as the SDK's transport does
+                    await to_session.send(exc)
+                    continue
+                message = jsonrpc_message(item)
+                if isinstance(message, JSONRPCRequest):
+                    unanswered[_key(message.id)] += 1
+                elif (
+                    isinstance(message, JSONRPCNotification)
+                    and message.method == "notifications/cancelled"
+                ):
+                    await strike((message.params or {}).get("requestId"))
+                await to_session.send(item)
+            if unanswered:
+                logger.debug("input ended; answering %d requests first", unanswered.total())
+            async with answered:
+                while unanswered:
+                    await answered.wait()
+
+    async def write() -> None:
+        async with from_session:
+            async for item in from_session:
+                await send(message_line(item))
+                message = jsonrpc_message(item)
+                if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+                    await strike(message.id)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(read)
+        tasks.start_soon(write)
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-class _PipeWriter:
-    """Text written to a pipe without blocking: ``write`` sends, ``flush`` waits for room."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
-
-    async def write(self, text: str) -> None:  # what the pipe cannot take yet is buffered
-        self._writer.write(text.encode("utf-8"))
-
-    async def flush(self) -> None:
-        await self._writer.drain()
+def _write_line(sink: Any, line: str) -> None:
+    sink.write(line)
+    sink.flush()
 
 
-async def _pipe_lines(
-    reader: asyncio.StreamReader, out: _PipeWriter, limit: int
-) -> AsyncIterator[str]:
+async def _pipe_lines(reader: asyncio.StreamReader, send: Send, limit: int) -> AsyncIterator[str]:
     """Lines of a pipe, decoded as UTF-8; one over ``limit`` is skipped and answered."""
     while True:
         try:
@@ -131,8 +182,7 @@ async def _pipe_lines(
                     break
                 except asyncio.LimitOverrunError as more:
                     await reader.readexactly(more.consumed)
-            await out.write(_line_too_long_error(head, limit))
-            await out.flush()
+            await send(_line_too_long_error(head, limit))
             continue
         if not line:
             return
@@ -153,17 +203,17 @@ def _line_too_long_error(head: bytes, limit: int) -> str:
 
 def _streamable(fd: int) -> bool:
     """Whether asyncio's pipe transports can watch ``fd``: a pipe, socket or terminal."""
-    try:
-        mode = os.fstat(fd).st_mode
-    except OSError:
-        return False
+    mode = os.fstat(fd).st_mode
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
 
 
 @contextlib.contextmanager
 def _claimed_std_streams() -> Iterator[tuple[int, int]]:
     """Private duplicates of fds 0 and 1, with 0 on the null device and 1 on stderr meanwhile."""
-    import fcntl  # POSIX only; run_stdio checks
+    if os.name != "posix":  # no fcntl: the streams as they are
+        yield os.dup(0), os.dup(1)
+        return
+    import fcntl
 
     wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
     wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
@@ -188,61 +238,3 @@ def _key(request_id: Any) -> Any:
         return int(request_id) if isinstance(request_id, str) else request_id
     except ValueError:
         return request_id
-
-
-class _Reading(ObjectReceiveStream[Any]):
-    """The session's input, counting requests read and not yet answered; its end waits for them."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.open: Counter[Any] = Counter()
-        self._changed = anyio.Event()
-
-    @property
-    def last_context(self) -> Any:
-        """The sender's context of the last item (the SDK reads it where a stream has it)."""
-        return getattr(self._inner, "last_context", None)
-
-    def answered(self, request_id: Any) -> None:
-        key = _key(request_id)
-        self.open[key] -= 1
-        if self.open[key] <= 0:
-            del self.open[key]
-        self._changed.set()
-
-    async def receive(self) -> Any:
-        try:
-            item = await self._inner.receive()
-        except anyio.EndOfStream:
-            if self.open:
-                logger.debug("input ended; answering %d requests first", self.open.total())
-            while self.open:
-                self._changed = anyio.Event()
-                await self._changed.wait()
-            raise
-        message = jsonrpc_message(item)
-        if isinstance(message, JSONRPCRequest):
-            self.open[_key(message.id)] += 1
-        elif isinstance(message, JSONRPCNotification) and message.method == _CANCELLED:
-            self.answered((message.params or {}).get("requestId"))
-        return item
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _Writing(ObjectSendStream[Any]):
-    """The session's output, striking off each request as its answer is sent."""
-
-    def __init__(self, inner: Any, reading: _Reading) -> None:
-        self._inner = inner
-        self._reading = reading
-
-    async def send(self, item: Any, /) -> None:
-        await self._inner.send(item)
-        message = jsonrpc_message(item)
-        if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
-            self._reading.answered(message.id)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from langchain_tasb.config import DEFAULT_K
 from langchain_tasb.mcp_server.filters import EXAMPLE, OPERATORS, check_filter
-from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchHit, SearchResults
+from langchain_tasb.mcp_server.results import Chunk, CollectionInfo, SearchResults
 from langchain_tasb.mcp_server.sdk import McpServer, ToolError, new_server, read_only, tool_result
 from langchain_tasb.search import SearchSettings
 from langchain_tasb.validation import echo, user_metadata
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 MAX_K = 50
 """Most results one ``search`` call returns; each carries a whole chunk of text."""
 SEARCH_TYPES = ("similarity", "mmr", "hybrid")
-_HYBRID_ONLY = {"fused_score", "bm25_score"}
 
 Query = Annotated[
     str,
@@ -148,12 +147,8 @@ def build_server(
         except (ValueError, ImportError, ConnectionError) as exc:
             msg = f"search failed: {_capped(exc)}"
             raise ToolError(msg) from exc
-        result = SearchResults(
-            query=query, search_type=search_type, k=k, filter=where, results=hits
-        )
-        # Outside hybrid search the hybrid-only scores are left out rather than sent as null.
-        unused = None if search_type == "hybrid" else {"results": {"__all__": _HYBRID_ONLY}}
-        return tool_result(render_hits(hits, where), result.model_dump(mode="json", exclude=unused))
+        found = {"query": query, "search_type": search_type, "k": k, "filter": where}
+        return tool_result(render_hits(hits, where), {**found, "results": hits})
 
     def fetch(id: ChunkId) -> Annotated[CallToolResult, Chunk]:
         if not isinstance(id, str) or not id.strip():
@@ -170,13 +165,11 @@ def build_server(
                 "an id exactly as a search result gives it"
             )
             raise ToolError(msg)
-        record = found[0]
-        metadata = user_metadata(record.metadata)
-        chunk = Chunk(id=record.id or id, text=record.text, metadata=metadata, **_place(metadata))
-        text = f"[{_label(chunk.source, chunk.chunk, chunk.id)}] id {chunk.id}\n{record.text}"
-        if metadata:
-            text += f"\n\nmetadata: {json.dumps(metadata, ensure_ascii=False)}"
-        return tool_result(text, chunk.model_dump(mode="json"))
+        chunk = _chunk(found[0].id or id, found[0].text, user_metadata(found[0].metadata))
+        text = f"[{_label(chunk)}] id {chunk['id']}\n{chunk['text']}"
+        if chunk["metadata"]:
+            text += f"\n\nmetadata: {json.dumps(chunk['metadata'], ensure_ascii=False)}"
+        return tool_result(text, chunk)
 
     def collection_info() -> Annotated[CallToolResult, CollectionInfo]:
         try:
@@ -223,10 +216,9 @@ def build_server(
 
 
 def _as_coroutine(fn: Callable[..., Any], in_thread: bool) -> Callable[..., Any]:
-    """``fn`` as a coroutine function with its signature (the SDK's input schema).
+    """``fn`` as a coroutine function with its signature, run in a worker thread if told.
 
-    In a worker thread unless told otherwise: mcp 1.x would run a plain function on the loop,
-    holding other HTTP clients' calls.
+    mcp 1.x would run a plain function on the loop, holding other HTTP clients' calls.
     """
 
     @functools.wraps(fn)
@@ -254,35 +246,26 @@ def describe_contents(summary: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def to_hit(hit: ScoredHit) -> SearchHit:
-    """A core search hit as a :class:`SearchHit` (the user's metadata stays as it is)."""
-    return SearchHit(
-        id=hit.id,
-        text=hit.text,
-        metadata=dict(hit.metadata),
-        score=hit.score,
-        relevance=hit.relevance,
-        fused_score=hit.fused_score,
-        bm25_score=hit.bm25_score,
-        **_place(hit.metadata),
-    )
+def to_hit(hit: ScoredHit) -> dict[str, Any]:
+    """A core search hit as a :class:`SearchHit`'s JSON (hybrid-only scores only when set)."""
+    return {**_chunk(hit.id, hit.text, hit.metadata), **hit.scores()}
 
 
-def render_hits(hits: list[SearchHit], where: Mapping[str, Any] | None = None) -> str:
+def render_hits(hits: list[dict[str, Any]], where: Mapping[str, Any] | None = None) -> str:
     """Numbered blocks ``[n] source #chunk (score S, relevance R) id ID`` then the text."""
     if not hits:
         return "No matching chunks" + (" for this filter." if where else ".")
     return "\n\n".join(
-        f"[{n}] {_label(hit.source, hit.chunk, hit.id)} (score {hit.score:.1f}, relevance "
-        f"{hit.relevance:.2f}) id {hit.id}\n{hit.text}"
+        f"[{n}] {_label(hit)} (score {hit['score']:.1f}, relevance {hit['relevance']:.2f}) "
+        f"id {hit['id']}\n{hit['text']}"
         for n, hit in enumerate(hits, start=1)
     )
 
 
-def _label(source: str | None, chunk: int | str | None, id_: str) -> str:
+def _label(chunk: Mapping[str, Any]) -> str:
     """Where a chunk came from: its source (with ``#chunk``), else its id."""
-    label = source or id_ or "unknown source"
-    return label if chunk is None else f"{label} #{chunk}"
+    label = chunk["source"] or chunk["id"] or "unknown source"
+    return label if chunk["chunk"] is None else f"{label} #{chunk['chunk']}"
 
 
 def _capped(exc: BaseException, limit: int = 1_000) -> str:
@@ -291,10 +274,13 @@ def _capped(exc: BaseException, limit: int = 1_000) -> str:
     return text if len(text) <= limit else f"{text[: limit - 4]} ..."
 
 
-def _place(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """A chunk's ``source`` (a string) and ``chunk`` number (a string unless an int)."""
+def _chunk(id_: str, text: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A :class:`Chunk`'s JSON: ``source`` a string, ``chunk`` a string unless an int."""
     source, chunk = metadata.get("source"), metadata.get("chunk")
     return {
+        "id": id_,
         "source": None if source is None else str(source),
         "chunk": chunk if chunk is None or isinstance(chunk, int | str) else str(chunk),
+        "text": text,
+        "metadata": dict(metadata),
     }

@@ -354,6 +354,10 @@ def test_output_schemas_are_cheap_to_check_and_name_every_field(retriever: TasbR
     assert "$defs" not in search
     assert "title" not in search
     assert "title" not in json.dumps(search["properties"])
+    assert list(search["properties"]) == ["results"]  # the other fields are described
+    assert search["required"] == ["query", "search_type", "k", "filter", "results"]
+    for name in ("`query`", "`search_type`", "`k`", "`filter`: The filter applied"):
+        assert name in search["description"]
     hit = search["properties"]["results"]["items"]
     assert hit["type"] == "object"
     assert "properties" not in hit
