@@ -55,5 +55,8 @@ def test_notebook_runs_against_the_tiny_model(
     scores = [float(line.split()[0]) for line in search.strip().splitlines()]
     assert len(scores) == 3
     assert scores == sorted(scores, reverse=True)
+    hybrid = next(_stdout(c) for c in code if 'search_type="hybrid"' in c.source)
+    assert [line.split()[0] for line in hybrid.strip().splitlines()] == ["fused"] * 3
     if (Path(__file__).resolve().parents[3] / "shared" / "data" / "adi").is_dir():
         assert "nDCG@10" in text
+        assert "hybrid (RRF)" in text
