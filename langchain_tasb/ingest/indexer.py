@@ -64,8 +64,8 @@ class RayIndexing:
 
     wave_chunks: int = 0
     """New chunks gathered before they go to the actors; 0 for 64 batches per worker. A wave's
-    files are recorded in the manifest once all its chunks are confirmed: a larger wave holds
-    more chunk text on the driver."""
+    files are recorded once all its chunks are confirmed; the driver holds up to two waves of
+    chunk text (one written, the next being read)."""
 
     def __post_init__(self) -> None:
         problems = [

@@ -310,12 +310,8 @@ class _IndexRun:
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
         item.manifest.record(item.source, item.mark, item.chunks)  # all of the file is written
-        self._file_done(
-            item.source,
-            files_indexed=1,
-            chunks_moved=len(item.moved_ids),
-            chunks_deleted=len(item.stale_ids),
-        )
+        moved, stale = len(item.moved_ids), len(item.stale_ids)
+        self._file_done(item.source, files_indexed=1, chunks_moved=moved, chunks_deleted=stale)
 
     def _file_done(self, source: str, **counts: int) -> None:
         """Count a file as done, add ``counts`` to the report's fields of those names, notify."""
