@@ -1,15 +1,12 @@
-"""Index folders into a vector store: incremental, resumable, pipelined, memory-bounded.
-
-:func:`index_paths` states the contract; ``ray=RayIndexing(...)`` encodes on Ray workers.
-"""
+"""Index folders into a vector store with :func:`index_paths`, here or on Ray workers."""
 
 from langchain_tasb.ingest.indexer import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_CHUNKS_PER_FILE,
     DEFAULT_MAX_FILE_BYTES,
+    RayIndexing,
     index_paths,
 )
-from langchain_tasb.ingest.ray_writer import RayIndexing
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport, ProgressCallback
 from langchain_tasb.ingest.rows import (
     DEFAULT_OVERLAP_TOKENS,

@@ -1,33 +1,86 @@
-"""Index folders into a vector store: incremental, resumable, pipelined, memory-bounded."""
+"""Index folders into a vector store with :func:`index_paths`, here or on Ray workers."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+import contextlib
+import importlib
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from langchain_tasb.chroma.remote import ServerAddress
 from langchain_tasb.ingest.pipeline import _IndexRun
-from langchain_tasb.ingest.ray_writer import RayIndexing, RayWriter, ray_writer
 from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, make_chunker
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.chunking import TokenChunker
+    from langchain_tasb.ingest.pipeline import WriteRows
+    from langchain_tasb.ingest.ray_stream import RayStream
     from langchain_tasb.ingest.report import IndexReport, ProgressCallback
+    from langchain_tasb.ingest.rows import _Row
 
 DEFAULT_BATCH_SIZE = 128
-"""Chunks encoded and written together: a larger batch encodes a little faster, a smaller one
-loses less work to an interruption and holds less memory."""
+"""Chunks encoded and written together (a smaller batch holds less memory, loses less work)."""
 
 DEFAULT_MAX_FILE_BYTES = 256 * 2**20
-"""Larger files are not read: each is a failure named with its size. Bounds the memory and
-time one file can take; ``None`` lifts the limit."""
+"""Larger files are not read: each is a failure named with its size; ``None`` lifts the limit."""
 DEFAULT_MAX_CHUNKS_PER_FILE = 100_000
-"""A file cut into more chunks than this is a failure (chunking stops there): bounds the chunk
-list held for one file; ``None`` lifts the limit."""
+"""A file cut into more chunks than this is a failure; ``None`` lifts the limit."""
+
+_WAVE_BATCHES = 64  # batches per worker in one wave, unless RayIndexing.wave_chunks says
+
+
+@dataclass(frozen=True)
+class RayIndexing:
+    """Where and how ``index_paths(..., ray=RayIndexing(...))`` encodes and writes.
+
+    The driver still lists, reads and chunks the files (same ids, metadata and manifest); a
+    pool of Ray Data actors, each loading the model once, encodes and upserts the chunks to the
+    Chroma server. Ray restarts a dead worker and retries its batches; content-derived ids make
+    a retried batch harmless. The model must load on every node.
+
+    Example: ``index_paths(store, ["docs/"], ray=RayIndexing("auto", workers=4))``, with
+    ``store`` on a Chroma server (``examples/ray_index.py``).
+    """
+
+    address: str = "local"
+    """``"local"`` starts Ray on this machine for the run, ``"auto"`` joins the cluster that
+    ``ray start`` made, ``"ray://HOST:10001"`` (or a GCS ``HOST:PORT``) joins that one. If Ray
+    is already initialised in this process, that session is used and left running."""
+
+    workers: int = 1
+    """Ray Data actors, each with one copy of the model."""
+
+    gpus_per_worker: float = 0.0
+    """GPUs each actor asks Ray for (a fraction shares one); 0 encodes on CPU."""
+
+    cpus_per_worker: float = 1.0
+    """CPUs each actor asks Ray for."""
+
+    wave_chunks: int = 0
+    """New chunks gathered before they go to the actors; 0 for 64 batches per worker. A wave's
+    files are recorded once all its chunks are confirmed; the driver holds up to two waves of
+    chunk text (one written, the next being read)."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {need}, got {value!r}"
+            for name, value, need, ok in (
+                ("address", self.address, "'local', 'auto' or a Ray address", self.address.strip()),
+                ("workers", self.workers, "at least 1", self.workers >= 1),
+                ("gpus_per_worker", self.gpus_per_worker, "0 or more", self.gpus_per_worker >= 0),
+                ("cpus_per_worker", self.cpus_per_worker, "above 0", self.cpus_per_worker > 0),
+                ("wave_chunks", self.wave_chunks, "0 or more", self.wave_chunks >= 0),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 def index_paths(
@@ -50,38 +103,14 @@ def index_paths(
     full: bool = False,
     ray: RayIndexing | None = None,
 ) -> IndexReport:
-    """Bring ``store`` in line with the files under ``roots``.
+    """Bring ``store`` in line with the files under ``roots``: what ``tasb index`` calls.
 
-    Walks the roots with :func:`~langchain_tasb.ingest.files.iter_files`, reads each file into
-    records, cuts them into chunks that fit the model's token limit, and:
-
-    * Gives every root an identity, ``root_id``: ``"<hostname>:<resolved path>"`` unless one
-      is given, so two machines indexing the same path into one server collection keep apart.
-    * Gives every chunk a content-derived id: a hash of its ``root_id``, its root-relative
-      ``source``, the record key, its text and how many identical chunks came before it in
-      the file. A chunk that only moved keeps its id and vector; only its metadata (``chunk``,
-      ``start``, ``end``) is updated.
-    * Compares each file with what the collection holds for it (``root_id`` + ``path``; chunks
-      stored before roots had ids count by ``root``): chunks stored with the same metadata are
-      left alone, so re-running on unchanged files embeds and writes nothing.
-    * Writes a file's new chunks first, then updates moved chunks and deletes stale ones.
-      Wherever a run is killed, the next run finds the difference and finishes the job: no
-      duplicates, nothing missing.
-    * Keeps a manifest per root (beside an embedded database, else under the cache root) of
-      each file's size, ``mtime_ns``, content hash and chunk count once all its chunks are
-      written; a rerun skips matching files unread. A file changed within the same clock tick,
-      a changed model or chunker, a damaged or foreign manifest, or a collection holding fewer
-      chunks than the manifests record mean reading again.
-    * Makes any error reading, chunking or checking one file that file's failure, with its
-      reason in the report; the other files are indexed.
-
-    Chunks are encoded and written in batches; a writer thread writes batch N while batch
-    N + 1 is encoded, so memory holds a few batches (and one file's chunks) whatever the
-    corpus. Chunk metadata: ``source`` (POSIX path relative to its root, what users filter
-    on), ``root``, ``root_id``, ``path`` (resolved file path), ``chunk`` (index within the
-    record), ``start`` and ``end`` (character offsets in the record's extracted text),
-    ``record`` (the record key, for JSON Lines), plus the record's own metadata (``line``,
-    ``doc_id``, ``title``, ``pages``...), over which these keys win.
+    Files are read into records and cut into chunks that fit the model's token limit. Each
+    chunk's id hashes its root's ``root_id``, its ``source``, record key, text and occurrence,
+    so a rerun writes only what changed (new chunks first, stale ones deleted last) and a run
+    killed anywhere is finished by the next. A manifest per root lets a rerun skip unchanged
+    files unread; an error in one file is that file's failure; memory holds a few batches. The
+    ``tasb index`` guide (docs/cli.md) says more: ids, root ids, manifest, prune, metadata.
 
     Args:
         store: The collection to fill; its encoder encodes the chunks.
@@ -98,12 +127,10 @@ def index_paths(
             with a folder that could not be listed is not pruned, other roots never are.
         progress: Called with an :class:`IndexProgress` after each file and each batch.
         chunker: Chunker to use instead of one built from the store's model tokenizer.
-        root_id: The identity of the (one) root, instead of :func:`default_root_id`'s; chunk
-            ids and ``prune`` are keyed on it.
-        max_file_bytes: Larger files are not read but reported as failures; ``None`` for no
-            limit.
-        max_chunks_per_file: A file cut into more chunks is reported as a failure; ``None``
-            for no limit.
+        root_id: The identity of the (one) root, instead of :func:`default_root_id`'s
+            (``"<hostname>:<resolved path>"``); chunk ids and ``prune`` are keyed on it.
+        max_file_bytes: Larger files are not read but reported as failures (``None``: no limit).
+        max_chunks_per_file: A file cut into more chunks is a failure (``None``: no limit).
         manifest: Keep the manifests (see :mod:`langchain_tasb.ingest.manifest`); False
             neither reads nor writes one. An in-memory Chroma keeps none.
         full: Read every file, whatever the manifest says, and write the manifest anew: for
@@ -118,8 +145,10 @@ def index_paths(
     Raises:
         FileNotFoundError: If a root does not exist (before anything is written).
         ValueError: If ``batch_size`` is below 1, ``overlap_tokens`` does not fit, or a
-            ``root_id`` is given for several roots or is empty, or a limit is below 1.
-        TypeError: If no chunker is given and the store's encoder has no tokenizer.
+            ``root_id`` is given for several roots or is empty, or a limit is below 1; with
+            ``ray``, if the store is not on a Chroma server.
+        TypeError: If no chunker is given and the store's encoder has no tokenizer; with
+            ``ray``, if the encoder is not a ``TasbModel``.
         ImportError: With ``ray``, if Ray Data is not installed.
     """
     if isinstance(roots, str | Path):
@@ -143,9 +172,41 @@ def index_paths(
         "follow_symlinks": follow_symlinks,
         "gitignore": gitignore,
     }
-    writing: AbstractContextManager[RayWriter | None] = (
-        ray_writer(store, ray, batch_size) if ray else nullcontext()
-    )
-    with writing as writer:
-        run = _IndexRun(store, list(roots), scan, batch_size, chunker, progress, root_id, limits)
-        return run.run(prune=prune, manifest=manifest, full=full, writer=writer)
+    flush_at = (ray.wave_chunks or batch_size * ray.workers * _WAVE_BATCHES) if ray else batch_size
+    writing = _ray_writer(store, ray, batch_size) if ray else contextlib.nullcontext()
+    with writing as ray_write:
+        run = _IndexRun(
+            store, list(roots), scan, chunker, limits, root_id, progress, flush_at, ray_write
+        )
+        return run.run(prune=prune, manifest=manifest, full=full)
+
+
+@contextlib.contextmanager
+def _ray_writer(store: TasbCollection, ray: RayIndexing, batch_size: int) -> Iterator[WriteRows]:
+    """Checks ``store`` for Ray, then yields the write that starts Ray on its first call."""
+    server = ServerAddress.of(store.store.client)  # before starting anything
+    # pydantic (TasbModel's base) loads with a run on Ray, not with every import of ingest.
+    tasb_model = importlib.import_module("langchain_tasb.encoding.model").TasbModel
+    if not isinstance(store.encoder, tasb_model):
+        msg = (
+            f"Ray workers rebuild the model from TasbModel settings, got "
+            f"{type(store.encoder).__name__}: open the store with TasbEmbeddings or TasbModel"
+        )
+        raise TypeError(msg)
+    if importlib.util.find_spec("ray") is None:  # Ray itself is imported on the first wave
+        msg = "indexing on Ray needs Ray Data: pip install 'langchain-tasb[ray]'"
+        raise ImportError(msg)
+    model = store.encoder.model_copy(update={"processes": 0})  # one encoder per actor
+    streams: list[RayStream] = []  # one for the whole run, once there is something to write
+
+    def write(rows: list[_Row], confirmed: Callable[[int, str], None]) -> None:
+        if not streams:
+            ray_stream = importlib.import_module("langchain_tasb.ingest.ray_stream")  # imports Ray
+            streams.append(ray_stream.RayStream(ray, model, server, store.collection_name))
+        streams[0].write(rows, batch_size, confirmed)
+
+    try:
+        yield write
+    finally:
+        for stream in streams:
+            stream.close()

@@ -1,13 +1,11 @@
 """The manifest of one root: which files' chunks are all in the collection, by stat and hash.
 
-A rerun skips a file whose size and ``mtime_ns`` match its entry. Entries are recorded only
-once a file's chunks are all written, and saved atomically; an ``mtime`` within
-:data:`UNSURE_SECONDS` of the entry, or another key (model, chunker, version...), means re-read.
+A rerun skips a file whose size and ``mtime_ns`` match its entry, recorded once the file's
+chunks are all written; a file modified within :data:`UNSURE_SECONDS` is checked by hash.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
-"""Version of the manifest file layout; another version is read as no manifest."""
+"""Version of the manifest file layout, part of its key: another version is read as none."""
 
 UNSURE_SECONDS = 2.0
 """A file modified this close to when its entry was taken is checked by content hash."""
@@ -52,16 +50,28 @@ def manifest_directory(client: Any, collection: str) -> Path | None:
     return side_folder(client, "manifests", collection)
 
 
-def manifest_settings(
-    store: Any, chunker: Any, limits: tuple[int | None, int | None]
-) -> dict[str, Any]:
-    """What a root's entries depend on besides the file: model, chunker, limits, version."""
+def open_manifests(
+    store: Any,
+    root_ids: dict[str, str],
+    chunker: Any,
+    limits: tuple[int | None, int | None],
+    *,
+    enabled: bool = True,
+    full: bool = False,
+) -> dict[str, Manifest]:
+    """The manifest of each root (path -> root id) indexed into ``store``'s collection.
+
+    Their entries hold for one model, chunker, limits and package version. ``enabled=False``
+    keeps them in memory only (nothing skipped or saved); ``full`` ignores what they hold but
+    saves them again. If the collection holds fewer chunks than they record, all are dropped.
+    """
     tokenizer = getattr(chunker, "_tokenizer", None)
     try:  # readers and chunking may change with the package version
         version = metadata.version("langchain-tasb")
     except metadata.PackageNotFoundError:
         version = "0.0.0"
-    return {
+    settings = {
+        "format": MANIFEST_FORMAT,
         "model": str(store.encoder.model_name),
         "chunker": [
             type(chunker).__name__,
@@ -73,27 +83,6 @@ def manifest_settings(
         "limits": list(limits),
         "version": version,
     }
-
-
-def open_manifests(
-    store: Any,
-    root_ids: dict[str, str],
-    settings: dict[str, Any],
-    *,
-    enabled: bool = True,
-    full: bool = False,
-) -> dict[str, Manifest]:
-    """The manifest of each root (path -> root id) indexed into ``store``'s collection.
-
-    If the collection holds fewer chunks than the manifests record, every entry is dropped.
-
-    Args:
-        store: The :class:`~langchain_tasb.collection.TasbCollection`.
-        root_ids: Each root's path and identity.
-        settings: What else the entries depend on (model, chunker, limits).
-        enabled: False keeps the manifests in memory only: nothing is skipped or saved.
-        full: Ignore what the manifests hold (every file is read) but save them again.
-    """
     collection = store.collection_name
     directory = manifest_directory(store.client, collection) if enabled else None
     manifests = {}
@@ -102,7 +91,7 @@ def open_manifests(
         path = directory / f"{name}.json" if directory is not None else None
         key = {"collection": collection, "root_id": root_id, "root": root, **settings}
         manifests[root] = Manifest(path, key, trust=not full)
-    expected = sum(manifest.expected_chunks() for manifest in manifests.values())
+    expected = sum(int(entry[3]) for kept in manifests.values() for entry in kept.files.values())
     stored = store.store.count() if expected else 0
     if stored < expected:
         logger.warning(
@@ -111,8 +100,7 @@ def open_manifests(
             stored,
             expected,
         )
-        for manifest in manifests.values():
-            manifest.distrust()
+        manifests = {root: Manifest(m.path, m.key, trust=False) for root, m in manifests.items()}
     return manifests
 
 
@@ -132,12 +120,9 @@ def fingerprint(path: Path) -> Fingerprint | None:
 
 def _well_formed(files: Any) -> bool:
     """Whether ``files`` maps relpaths to ``[size, mtime_ns, sha256, chunks, taken_ns]``."""
+    shape = [int, int, str, int, int]
     return isinstance(files, dict) and all(
-        isinstance(entry, list)
-        and len(entry) == 5
-        and all(type(entry[i]) is int for i in (0, 1, 3, 4))
-        and isinstance(entry[2], str)
-        for entry in files.values()
+        isinstance(entry, list) and list(map(type, entry)) == shape for entry in files.values()
     )
 
 
@@ -152,7 +137,7 @@ class Manifest:
     Args:
         path: The manifest file; None keeps it in memory only (nothing is skipped or saved).
         key: What the entries are valid for (collection, root, model, chunker, version...).
-        trust: False ignores what the file holds (``full`` runs); it is still rewritten.
+        trust: False ignores what the file holds; it is still rewritten.
     """
 
     def __init__(self, path: Path | None, key: dict[str, Any], *, trust: bool = True) -> None:
@@ -161,59 +146,40 @@ class Manifest:
         self.files: dict[str, list[Any]] = {}
         self.lock = threading.Lock()
         self.save_lock = threading.Lock()  # one save at a time, in the order taken
-        self.save_every = manifest_save_seconds()
+        self.save_every = manifest_save_seconds()  # $TASB_MANIFEST_SAVE_SECONDS
         self.saved_at = time.monotonic()
-        self.dirty = False
+        self.dirty = not trust
         if path is not None and trust:
             self.files = self._load(path)
 
     def _load(self, path: Path) -> dict[str, list[Any]]:
         try:
-            raw = path.read_bytes()
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            body = {k: v for k, v in data.items() if k != "sha256"}
+            valid = data.get("sha256") == _checksum(body) and _well_formed(body["files"])
+            key = body["key"]
+            owner = (key.get("collection"), key.get("root_id"))
         except FileNotFoundError:
             return {}
         except OSError as exc:
             logger.warning("cannot read the manifest %s (%s): reading every file", path, exc)
             return {}
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            body = {k: v for k, v in data.items() if k != "sha256"}
-            valid = data.get("sha256") == _checksum(body) and _well_formed(body["files"])
         except (ValueError, AttributeError, KeyError, TypeError):
             valid = False
-        owner = (body.get("collection"), body.get("root_id")) if valid else None
         if not valid:
             logger.warning("the manifest %s is damaged (checksum): reading every file", path)
-        elif body.get("format") != MANIFEST_FORMAT:
-            logger.warning(
-                "the manifest %s has format %r, not %d: reading every file",
-                path,
-                body.get("format"),
-                MANIFEST_FORMAT,
-            )
         elif owner != (self.key.get("collection"), self.key.get("root_id")):
             logger.warning(
                 "the manifest %s belongs to another collection or root %r: reading every file",
                 path,
                 owner,
             )
-        elif body.get("key") != self.key:
+        elif key != self.key:  # another model, chunker, limit, version or format
             logger.info("settings changed since %s was written: reading every file", path)
         else:
             files: dict[str, list[Any]] = body["files"]
             return files
         return {}
-
-    def expected_chunks(self) -> int:
-        """How many chunks the recorded files hold, by the manifest."""
-        with self.lock:
-            return sum(int(entry[3]) for entry in self.files.values())
-
-    def distrust(self) -> None:
-        """Forget every entry: every file is read again (and recorded again)."""
-        with self.lock:
-            self.files = {}
-            self.dirty = True
 
     def unchanged(self, entry: FileEntry) -> int | None:
         """The chunk count of ``entry`` if its chunks are all stored as recorded, else None."""
@@ -237,11 +203,15 @@ class Manifest:
         self.record(entry.relpath, now, int(chunks))  # same content: trust the new stat
         return int(chunks)
 
-    def record(self, relpath: str, mark: Fingerprint, chunks: int) -> None:
-        """Record that the chunks of the content ``mark`` hashes are all written."""
+    def record(self, relpath: str, mark: Fingerprint | None, chunks: int) -> None:
+        """Record that the chunks of ``mark``'s content (if any) are all written; save if due."""
+        if mark is None:
+            return
         with self.lock:
             self.files[relpath] = [mark.size, mark.mtime_ns, mark.sha256, chunks, mark.taken_ns]
             self.dirty = True
+        if time.monotonic() - self.saved_at >= self.save_every:
+            self.save()
 
     def sources(self) -> set[str]:
         """The relpaths recorded."""
@@ -254,11 +224,6 @@ class Manifest:
             if self.files.pop(relpath, None) is not None:
                 self.dirty = True
 
-    def save_if_due(self) -> None:
-        """Save if ``$TASB_MANIFEST_SAVE_SECONDS`` (default 30) have passed since the last."""
-        if time.monotonic() - self.saved_at >= self.save_every:
-            self.save()
-
     def save(self) -> None:
         """Write the manifest atomically (a failure is logged: the next run reads more)."""
         if self.path is None:
@@ -267,13 +232,7 @@ class Manifest:
             with self.lock:
                 if not self.dirty:
                     return
-                body = {
-                    "format": MANIFEST_FORMAT,
-                    "collection": self.key.get("collection"),
-                    "root_id": self.key.get("root_id"),
-                    "key": self.key,
-                    "files": dict(self.files),
-                }
+                body: dict[str, Any] = {"key": self.key, "files": dict(self.files)}
                 self.dirty = False
                 self.saved_at = time.monotonic()
             body["sha256"] = _checksum(body)
@@ -287,20 +246,14 @@ class Manifest:
 
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".manifest-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="ascii", dir=path.parent, prefix=".manifest-", delete=False
+    ) as handle:
+        try:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+            os.replace(handle.name, path)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise

@@ -1,9 +1,7 @@
 """One run of :func:`~langchain_tasb.ingest.indexer.index_paths`: a reading thread and a writer.
 
-The reading (calling) thread reads, chunks and encodes files in batches; a writer thread writes
-batch N while batch N + 1 is being encoded, through a bounded queue. With a
-:class:`~langchain_tasb.ingest.ray_writer.RayWriter`, the writer thread hands it waves of
-chunks to encode and write instead, and finishes their files once it confirms them.
+The calling thread reads, chunks and (without Ray) encodes batches; through a bounded queue,
+the writer thread writes each (with Ray: each wave) while the next is made, then finishes files.
 """
 
 from __future__ import annotations
@@ -21,13 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.ingest.files import iter_files
-from langchain_tasb.ingest.manifest import (
-    Fingerprint,
-    Manifest,
-    fingerprint,
-    manifest_settings,
-    open_manifests,
-)
+from langchain_tasb.ingest.manifest import Fingerprint, Manifest, fingerprint, open_manifests
 from langchain_tasb.ingest.readers import UnreadableFileError
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
 from langchain_tasb.ingest.rows import (
@@ -40,14 +32,17 @@ from langchain_tasb.ingest.rows import (
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Callable
 
     from langchain_tasb.chroma.collection import Collection
     from langchain_tasb.collection import TasbCollection
     from langchain_tasb.ingest.chunking import TokenChunker
     from langchain_tasb.ingest.files import FileEntry
-    from langchain_tasb.ingest.ray_writer import RayWriter
     from langchain_tasb.ingest.report import ProgressCallback
     from langchain_tasb.ingest.rows import _Row
+
+    WriteRows = Callable[[list[_Row], Callable[[int, str], None]], None]
+    """Encodes and writes rows elsewhere (on Ray), confirming each batch's count and worker."""
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +55,7 @@ _DONE = object()  # the last item the writer thread takes
 
 @dataclass
 class _Write:
-    """A batch of chunks to write: embedded already, or (no vectors) by a Ray writer."""
+    """A batch of chunks to write: embedded already, or (no vectors) to write with Ray."""
 
     rows: list[_Row]
     vectors: np.ndarray[Any, np.dtype[np.float32]] | None
@@ -93,12 +88,12 @@ class _IndexRun:
     store: TasbCollection
     roots: list[str | os.PathLike[str]]
     scan: dict[str, Any]  # iter_files' filters: include, exclude, follow_symlinks, gitignore
-    batch_size: int
     chunker: TokenChunker
-    progress: ProgressCallback | None
-    root_id: str | None
     limits: tuple[int | None, int | None]  # max_file_bytes, max_chunks_per_file
-    writer: RayWriter | None = None  # None: encode here, write from the writer thread
+    root_id: str | None
+    progress: ProgressCallback | None
+    flush_at: int  # chunks handed to the writer together: a batch, or a wave for Ray
+    ray_write: WriteRows | None  # None: encode here, upsert from the writer thread
     report: IndexReport = field(default_factory=IndexReport)
     manifests: dict[str, Manifest] = field(default_factory=dict)
     root_ids: dict[str, str] = field(default_factory=dict)
@@ -106,15 +101,11 @@ class _IndexRun:
     files_done: int = 0
     files_read: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    batches: queue.Queue[object] = field(
-        default_factory=lambda: queue.Queue(maxsize=_QUEUE_BATCHES)
-    )
+    batches: queue.Queue[object] = field(default_factory=lambda: queue.Queue(_QUEUE_BATCHES))
     abort: threading.Event = field(default_factory=threading.Event)
     writer_error: BaseException | None = None
     pending: list[_Row] = field(default_factory=list)
     pending_finishes: list[_Finish] = field(default_factory=list)
-    wave: list[object] = field(default_factory=list)  # held for the Ray writer's next call
-    wave_rows: int = 0
 
     @property
     def chroma(self) -> Collection:
@@ -123,11 +114,8 @@ class _IndexRun:
 
     # -- reading side -------------------------------------------------------------------------
 
-    def run(
-        self, *, prune: bool, manifest: bool, full: bool, writer: RayWriter | None
-    ) -> IndexReport:
+    def run(self, *, prune: bool, manifest: bool, full: bool) -> IndexReport:
         began = time.monotonic()
-        self.writer = writer
         resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
         if self.root_id is not None and len(resolved) > 1:
             msg = (
@@ -143,7 +131,8 @@ class _IndexRun:
         self.manifests = open_manifests(
             self.store,
             self.root_ids,
-            manifest_settings(self.store, self.chunker, self.limits),
+            self.chunker,
+            self.limits,
             enabled=manifest,
             full=full,
         )
@@ -165,28 +154,28 @@ class _IndexRun:
             self._put(_DONE)
             while thread.is_alive():
                 thread.join(_POLL_SECONDS)
-            self._raise_writer_error()
+            if self.writer_error is not None:
+                raise self.writer_error
+            unlisted = self.report.skipped.unlisted
+            for folder in unlisted:
+                reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
+                self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
+            for root in resolved if prune else []:
+                if any(str(folder.root) == root for folder in unlisted):
+                    logger.warning("not pruning %s: a folder under it could not be listed", root)
+                    self.report.prune_skipped.append(root)
+                    continue
+                root_id, kept = self.root_ids[root], self.manifests[root]
+                chunks, files_pruned = prune_root(self.chroma, root, root_id, seen[root], kept)
+                self.report.chunks_pruned += chunks
+                self.report.files_pruned += files_pruned
         except BaseException:
             self.abort.set()
             thread.join()
+            raise
+        finally:
             for kept in self.manifests.values():  # each holds only files fully written
                 kept.save()
-            raise
-        unlisted = self.report.skipped.unlisted
-        for folder in unlisted:
-            reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
-            self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
-        for root in resolved if prune else []:
-            if any(str(folder.root) == root for folder in unlisted):
-                logger.warning("not pruning %s: a folder under it could not be listed", root)
-                self.report.prune_skipped.append(root)
-                continue
-            root_id, kept = self.root_ids[root], self.manifests[root]
-            chunks, files_pruned = prune_root(self.chroma, root, root_id, seen[root], kept)
-            self.report.chunks_pruned += chunks
-            self.report.files_pruned += files_pruned
-        for kept in self.manifests.values():
-            kept.save()
         self.report.files_seen = self.report.skipped.files
         self.report.seconds = time.monotonic() - began
         self._notify("", finished=True)
@@ -195,15 +184,11 @@ class _IndexRun:
     def _skip_unchanged(self, entry: FileEntry) -> bool:
         """Whether the manifest vouches for ``entry``: then it is counted and not read."""
         chunks = self.manifests[str(entry.root)].unchanged(entry)
-        if chunks is None:
-            return False
-        with self.lock:
-            self.report.files_unchanged += 1
-            self.report.files_not_read += 1
-            self.report.chunks_unchanged += chunks
-            self.files_done += 1
-        self._notify(entry.relpath)
-        return True
+        if chunks is not None:
+            self._file_done(
+                entry.relpath, files_unchanged=1, files_not_read=1, chunks_unchanged=chunks
+            )
+        return chunks is not None
 
     def _index_file(self, entry: FileEntry, stored: dict[str, tuple[list[str], list[Any]]]) -> None:
         manifest = self.manifests[str(entry.root)]
@@ -218,8 +203,7 @@ class _IndexRun:
             logger.debug("%s failed", entry.path, exc_info=True)
             with self.lock:
                 self.report.failures.append(FileFailure(str(entry.path), entry.relpath, reason))
-                self.files_done += 1
-            self._notify(entry.relpath)
+            self._file_done(entry.relpath)
             return
         if str(entry.path) in stored:
             ids, metadatas = stored[str(entry.path)]
@@ -247,26 +231,21 @@ class _IndexRun:
         if new:
             for row in new:
                 self.pending.append(row)
-                if len(self.pending) >= self.batch_size:
+                if len(self.pending) >= self.flush_at:
                     self._flush()
             self.pending_finishes.append(finish)
         elif finish.moved_ids or finish.stale_ids:
             self._put(finish)
         else:
-            if mark is not None:
-                manifest.record(entry.relpath, mark, len(rows))
-                manifest.save_if_due()
-            with self.lock:
-                self.report.files_unchanged += 1
-                self.files_done += 1
-            self._notify(entry.relpath)
+            manifest.record(entry.relpath, mark, len(rows))
+            self._file_done(entry.relpath, files_unchanged=1)
 
     def _flush(self) -> None:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
             rows, self.pending = self.pending, []
-            vectors = None  # a Ray writer encodes where it writes
-            if self.writer is None:
+            vectors = None  # Ray encodes where it writes
+            if self.ray_write is None:
                 embedded = self.store.encoder.embed_documents([r.text for r in rows])
                 vectors = np.asarray(embedded, dtype=np.float32)
             self._put(_Write(rows, vectors))
@@ -277,14 +256,11 @@ class _IndexRun:
     def _put(self, item: object) -> None:
         """Queue an item for the writer, waiting while the queue is full."""
         while True:
-            self._raise_writer_error()
+            if self.writer_error is not None:
+                raise self.writer_error
             with contextlib.suppress(queue.Full):
                 self.batches.put(item, timeout=_POLL_SECONDS)
                 return
-
-    def _raise_writer_error(self) -> None:
-        if self.writer_error is not None:
-            raise self.writer_error
 
     # -- writing side -------------------------------------------------------------------------
 
@@ -296,31 +272,28 @@ class _IndexRun:
                 continue
             try:
                 if item is _DONE:
-                    self._run_wave()
                     return
-                if self.writer is not None:  # held for the Ray writer's next wave
-                    self.wave.append(item)
-                    self.wave_rows += len(item.rows) if isinstance(item, _Write) else 0
-                    if self.wave_rows >= self.writer.wave_chunks:
-                        self._run_wave()
+                if isinstance(item, _Finish):
+                    self._finish(item)
                 elif isinstance(item, _Write):
                     self._write(item)
-                elif isinstance(item, _Finish):
-                    self._finish(item)
             except BaseException as exc:  # handed to the reading thread, which re-raises
                 self.writer_error = exc
                 return
 
     def _write(self, item: _Write) -> None:
         rows = item.rows
-        assert item.vectors is not None  # noqa: S101  (encoded by _flush when no Ray writer)
+        if self.ray_write is not None:  # returns once every batch is confirmed
+            self.ray_write(rows, self._confirmed)
+            return
+        assert item.vectors is not None  # noqa: S101  (encoded by _flush when no Ray)
         self.chroma.upsert(
             [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
         )
         self._confirmed(len(rows), "", rows[-1].metadata["source"])
 
     def _confirmed(self, count: int, worker: str, current: str = "") -> None:
-        """Count ``count`` chunks as written (by ``worker``, for a Ray writer)."""
+        """Count ``count`` chunks as written (by ``worker``, on Ray)."""
         if self.abort.is_set():
             msg = "indexing was interrupted: the chunks written so far are kept"
             raise InterruptedError(msg)
@@ -332,42 +305,33 @@ class _IndexRun:
         logger.debug("wrote %d chunks (%d in this run) %s", count, total, worker)
         self._notify(current)
 
-    def _run_wave(self) -> None:
-        """Have the Ray writer write the held chunks; then, in order, finish their files."""
-        wave, self.wave, self.wave_rows = self.wave, [], 0
-        rows = [row for item in wave if isinstance(item, _Write) for row in item.rows]
-        if rows and self.writer is not None:
-            self.writer.write(rows, self._confirmed)
-        for item in wave:
-            if isinstance(item, _Finish):
-                self._finish(item)
-
     def _finish(self, item: _Finish) -> None:
         self.chroma.update(item.moved_ids, item.moved_metadatas)
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
-        if item.mark is not None:  # all of the file is written
-            item.manifest.record(item.source, item.mark, item.chunks)
-            item.manifest.save_if_due()
+        item.manifest.record(item.source, item.mark, item.chunks)  # all of the file is written
+        moved, stale = len(item.moved_ids), len(item.stale_ids)
+        self._file_done(item.source, files_indexed=1, chunks_moved=moved, chunks_deleted=stale)
+
+    def _file_done(self, source: str, **counts: int) -> None:
+        """Count a file as done, add ``counts`` to the report's fields of those names, notify."""
         with self.lock:
-            self.report.files_indexed += 1
-            self.report.chunks_moved += len(item.moved_ids)
-            self.report.chunks_deleted += len(item.stale_ids)
+            for name, count in counts.items():
+                setattr(self.report, name, getattr(self.report, name) + count)
             self.files_done += 1
-        self._notify(item.source)
+        self._notify(source)
 
     def _notify(self, current: str, *, finished: bool = False) -> None:
         if self.progress is None:
             return
         with self.lock:
             report = self.report
+            done = report.chunks_written + report.chunks_unchanged + report.chunks_moved
             self.progress(
                 IndexProgress(
                     files_total=self.files_total,
                     files_done=self.files_done,
-                    chunks_done=report.chunks_written
-                    + report.chunks_unchanged
-                    + report.chunks_moved,
+                    chunks_done=done,
                     chunks_written=report.chunks_written,
                     current=current,
                     files_read=self.files_read,

@@ -1,13 +1,8 @@
 """One Ray Data streaming execution for a whole indexing run, fed wave after wave.
 
-The driver puts batches of rows on a :class:`ray.util.queue.Queue` (an actor); the read
-tasks of a :class:`~ray.data.Datasource` pull them and yield each batch as one block of one
-row, and ``map_batches`` hands every such block to one pool of :class:`_EncodeWrite` actors
-that lives as long as the run: each actor loads the model once. A thread on the driver
-iterates the results and routes each confirmation (the batch's number, its worker and its
-count) to the wave waiting in :meth:`RayStream.write`.
-
-Imported only once there is something to write: importing it imports Ray.
+Batches of rows go on a Ray queue, read tasks yield each as a block, and one pool of
+:class:`_EncodeWrite` actors (one model load each) encodes and writes them; a driver thread
+routes each confirmation to the waiting :meth:`RayStream.write`. Importing it imports Ray.
 """
 
 from __future__ import annotations
@@ -18,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +28,7 @@ if TYPE_CHECKING:
 
     from langchain_tasb.chroma.remote import ServerAddress
     from langchain_tasb.encoding.model import TasbModel
-    from langchain_tasb.ingest.ray_writer import RayIndexing
+    from langchain_tasb.ingest.indexer import RayIndexing
     from langchain_tasb.ingest.rows import _Row
 
 logger = logging.getLogger(__name__)
@@ -41,10 +37,7 @@ _JOIN_SECONDS = 60.0  # how long close() waits for the execution to drain
 
 
 class _EncodeWrite:
-    """A Ray Data actor: loads the model and opens the collection once.
-
-    Each call encodes and writes one batch, and says how many chunks it wrote and who it is.
-    """
+    """A Ray Data actor: encodes and writes batches, saying how many chunks and who wrote them."""
 
     def __init__(self, embeddings: TasbModel, server: ServerAddress, collection: str) -> None:
         self.embeddings = embeddings
@@ -98,31 +91,21 @@ class _QueueSource(Datasource):
 
 
 class RayStream:
-    """Ray (started or joined) and a pool of :class:`_EncodeWrite` actors for the whole run.
-
-    Args:
-        settings: Where Ray is, and the actors' number and resources.
-        embeddings: The model each actor loads.
-        server: The Chroma server the actors write to.
-        collection: The collection's name.
-    """
+    """Ray (started or joined) and a pool of :class:`_EncodeWrite` actors for the whole run."""
 
     def __init__(
         self, settings: RayIndexing, embeddings: TasbModel, server: ServerAddress, collection: str
     ) -> None:
         self.workers = settings.workers
         self.numbers = itertools.count()
-        self.done: list[tuple[int, str, int]] = []  # confirmations not yet handed to a wave
+        self.results: SimpleQueue[tuple[int, str, int] | None] = SimpleQueue()  # None: the end
         self.error: BaseException | None = None
         self.finished = False
-        self.condition = threading.Condition()
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the driver shows its own progress
         if not logger.isEnabledFor(logging.DEBUG):
             logging.getLogger("ray.data").setLevel(logging.ERROR)
-        self.started = (
-            not ray.is_initialized()
-        )  # then this run starts (or joins) Ray, and leaves it
+        self.started = not ray.is_initialized()  # then this run starts Ray, and leaves it
         if self.started:
             address = None if settings.address == "local" else settings.address
             logger.info("starting Ray (%s)", settings.address)
@@ -163,27 +146,19 @@ class RayStream:
             for out in dataset.iter_batches(
                 batch_size=None, batch_format="numpy", prefetch_batches=0
             ):
-                with self.condition:
-                    self.done.extend(
-                        (int(n), str(w), int(c))
-                        for n, w, c in zip(out["number"], out["worker"], out["count"], strict=True)
-                    )
-                    self.condition.notify_all()
+                for n, w, c in zip(out["number"], out["worker"], out["count"], strict=True):
+                    self.results.put((int(n), str(w), int(c)))
         except BaseException as exc:  # handed to the waiting wave
             logger.debug("the Ray execution failed: %s", exc)
-            with self.condition:
-                self.error = exc
+            self.error = exc
         finally:
-            with self.condition:
-                self.finished = True
-                self.condition.notify_all()
+            self.finished = True
+            self.results.put(None)
 
     def write(
         self, rows: list[_Row], batch_size: int, confirmed: Callable[[int, str], None]
     ) -> None:
-        """Put ``rows`` on the queue in batches; return once every batch is confirmed.
-
-        A batch confirmed twice (a retried task) counts once.
+        """Put ``rows`` on the queue in batches; return once each is confirmed (once, if retried).
 
         Raises:
             RuntimeError: The execution failed or ended first; chained to its cause.
@@ -196,22 +171,19 @@ class RayStream:
             pending[number] = len(items[i : i + size])
             self.queue.put((number, json.dumps(items[i : i + size])))
         while pending:
-            with self.condition:
-                while not self.done and not self.finished:
-                    self.condition.wait()
-                done, self.done = self.done, []
-                error, finished = self.error, self.finished
-            for number, worker, count in done:
-                if pending.pop(number, None) is not None:
-                    confirmed(count, worker)
-            if pending and finished:
-                left = sum(pending.values())
+            result = self.results.get()
+            if result is None:
+                self.results.put(None)  # the end stays for the next wave
+                error, left = self.error, sum(pending.values())
                 msg = (
                     f"the Ray workers stopped with {left} chunks of this wave unconfirmed "
                     f"({type(error).__name__ if error else 'no error'}: {error}): run the same "
                     "command again to write the rest"
                 )
                 raise RuntimeError(msg) from error
+            number, worker, count = result
+            if pending.pop(number, None) is not None:
+                confirmed(count, worker)
 
     def close(self) -> None:
         """End the execution (an end mark per reader) and leave Ray if this run started it."""

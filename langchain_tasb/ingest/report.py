@@ -10,10 +10,10 @@ from langchain_tasb.ingest.files import ScanStats
 
 @dataclass(frozen=True)
 class FileFailure:
-    """A file (or folder) that could not be indexed; its chunks were left as they were.
+    """A file, or a folder that could not be listed, not indexed (its chunks are left as they were).
 
     Attributes:
-        path: The file's resolved path, or a folder's that could not be listed.
+        path: The resolved path.
         source: Its path relative to its root.
         reason: What went wrong, and how to fix it where that is known.
     """
@@ -44,8 +44,7 @@ class IndexReport:
         seconds: Wall-clock time of the run.
         root_ids: The identity of each root, in the order of ``roots`` (chunks' ``root_id``).
         prune_skipped: Roots not pruned because a folder under them could not be listed.
-        metadata_keys_dropped: Metadata keys dropped from ``.jsonl`` records: reserved
-            ``_tasb_`` keys and those search results set (``score``, ``relevance``...).
+        metadata_keys_dropped: Reserved keys (``_tasb_...``, ``score``...) dropped from ``.jsonl``.
         workers: Chunks written by each Ray worker (``"host:pid"``), with ``ray`` only.
     """
 
