@@ -7,7 +7,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.chroma.catalog import check_collection_name
+from langchain_tasb.chroma.client import check_collection_name
 from langchain_tasb.chroma.identity import calibrate, probe_vector
 from langchain_tasb.chroma.records import Hit, validate_records
 from langchain_tasb.chroma.settings import HnswSettings

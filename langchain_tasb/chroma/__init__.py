@@ -5,11 +5,13 @@ Importing this package does not import chromadb; its modules do so when first ca
 
 from __future__ import annotations
 
-from langchain_tasb.chroma.catalog import check_collection_name, collection_names, drop_collection
 from langchain_tasb.chroma.client import (
     DEFAULT_TIMEOUT,
+    check_collection_name,
     close_client,
+    collection_names,
     connect,
+    drop_collection,
     location,
     parse_chroma_url,
     persist_directory,

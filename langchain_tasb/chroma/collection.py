@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.chroma.catalog import _get, _policy, check_collection_name, collection_space
 from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
-from langchain_tasb.chroma.client import hold_writer_lock, location
+from langchain_tasb.chroma.client import (
+    check_collection_name,
+    find_collection,
+    hold_writer_lock,
+    location,
+    not_found,
+    retry_policy,
+)
 from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.scoring import dot_from_distance
@@ -36,6 +42,15 @@ ID_PAGE = 100_000
 """Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
 
 
+def collection_space(collection: Any) -> str:
+    """The distance space of a chromadb collection ("ip", "l2" or "cosine")."""
+    configuration = getattr(collection, "configuration", None) or {}
+    for index in ("hnsw", "spann"):
+        if space := (configuration.get(index) or {}).get("space"):
+            return str(space)
+    return str((collection.metadata or {}).get("hnsw:space") or "l2")
+
+
 class Collection:
     """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
 
@@ -50,7 +65,7 @@ class Collection:
         self.client = client
         self.collection = collection
         self.where = location(client)
-        self.retry = _policy(client, retry)
+        self.retry = retry_policy(client, retry)
         self.observers: list[WriteObserver] = []
         """Told of every upsert, update and delete (a side index kept in step, say)."""
 
@@ -68,8 +83,11 @@ class Collection:
             ChromaUnavailableError: the server did not answer.
         """
         check_collection_name(name)
-        policy = _policy(client, retry)
-        return cls(client, call_with_retry(policy, location(client), _get, client, name), policy)
+        policy = retry_policy(client, retry)
+        collection = call_with_retry(policy, location(client), find_collection, client, name)
+        if collection is None:
+            raise not_found(client, name)
+        return cls(client, collection, policy)
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(self.retry, self.where, fn, *args, **kwargs)

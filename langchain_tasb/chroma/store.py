@@ -9,20 +9,19 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.chroma.catalog import (
-    _get,
-    _policy,
+from langchain_tasb.chroma.client import (
     check_collection_name,
-    collection_space,
-    is_not_found,
+    find_collection,
+    hold_writer_lock,
+    location,
     not_found,
+    retry_policy,
 )
-from langchain_tasb.chroma.client import hold_writer_lock, location
-from langchain_tasb.chroma.collection import Collection
+from langchain_tasb.chroma.collection import Collection, collection_space
 from langchain_tasb.chroma.identity import ModelIdentity, identity_keys
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
 from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.errors import CollectionNotFoundError, ModelMismatchError, SpaceMismatchError
+from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -87,7 +86,7 @@ class ChromaStore(Collection):
             ModelMismatchError: it was filled by another model or dimension.
         """
         check_collection_name(name)
-        policy = _policy(client, retry)
+        policy = retry_policy(client, retry)
         model = _Model(probe, similarity, calibrate, model_name)
         collection, identity = call_with_retry(
             policy, location(client), _open, client, name, model, hnsw, metadata, create
@@ -119,14 +118,9 @@ def _open(
 ) -> tuple[Any, ModelIdentity]:
     from chromadb.errors import ChromaError
 
-    try:
-        collection = client.get_collection(name, embedding_function=None)
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
-        if not create:
-            raise not_found(client, name) from exc
-        collection = None
+    collection = find_collection(client, name)
+    if collection is None and not create:
+        raise not_found(client, name)
     if collection is None:
         hold_writer_lock(client)
         try:
@@ -194,11 +188,7 @@ def recorded_model_name(
     client: Any, collection_name: str, *, retry: RetryPolicy | None = None
 ) -> str | None:
     """The model name recorded in collection ``collection_name`` (reads only), or None."""
-    try:
-        collection = call_with_retry(
-            _policy(client, retry), location(client), _get, client, collection_name
-        )
-    except CollectionNotFoundError:
-        return None
-    identity = ModelIdentity.from_metadata(collection.metadata)
+    policy = retry_policy(client, retry)
+    found = call_with_retry(policy, location(client), find_collection, client, collection_name)
+    identity = ModelIdentity.from_metadata(found.metadata) if found is not None else None
     return (identity.model_name or None) if identity else None

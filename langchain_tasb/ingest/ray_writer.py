@@ -20,7 +20,7 @@ import importlib.util
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from langchain_tasb.chroma.remote import ServerAddress
+from langchain_tasb.chroma.client import ServerAddress
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
