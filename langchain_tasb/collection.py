@@ -8,7 +8,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.client import check_collection_name
-from langchain_tasb.chroma.identity import calibrate, probe_vector
 from langchain_tasb.chroma.records import Hit, validate_records
 from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.chroma.store import ChromaStore, recorded_model_name
@@ -81,10 +80,7 @@ class TasbCollection:
         self.store = ChromaStore.open(
             self.client,
             collection_name,
-            probe=probe_vector(self.encoder),
-            similarity=self.encoder.similarity,
-            calibrate=lambda: calibrate(self.encoder),
-            model_name=str(self.encoder.model_name),
+            encoder=self.encoder,
             hnsw=hnsw,
             metadata=collection_metadata,
             create=create_collection_if_not_exists,

@@ -87,7 +87,8 @@ _CALIBRATION_TARGET = 0.9
 _PROBE_MIN_COSINE = 0.99
 _PROBE_NORM_TOLERANCE = 0.05
 
-_PREFIX = "tasb:"
+PREFIX = "tasb:"
+"""Where langchain-tasb's own keys start in collection metadata."""
 
 
 def probe_vector(embedding: TextEncoder) -> list[float]:
@@ -128,21 +129,21 @@ class ModelIdentity:
     def to_metadata(self) -> dict[str, str | int | float]:
         """Flat Chroma collection metadata (scalars only) recording this identity."""
         return {
-            f"{_PREFIX}format": 1,
-            f"{_PREFIX}dimension": self.dimension,
-            f"{_PREFIX}similarity": self.similarity,
-            f"{_PREFIX}model": self.model_name,
-            f"{_PREFIX}probe": json.dumps([round(x, 6) for x in self.probe]),
-            f"{_PREFIX}relevance_center": self.relevance.center,
-            f"{_PREFIX}relevance_scale": self.relevance.scale,
+            f"{PREFIX}format": 1,
+            f"{PREFIX}dimension": self.dimension,
+            f"{PREFIX}similarity": self.similarity,
+            f"{PREFIX}model": self.model_name,
+            f"{PREFIX}probe": json.dumps([round(x, 6) for x in self.probe]),
+            f"{PREFIX}relevance_center": self.relevance.center,
+            f"{PREFIX}relevance_scale": self.relevance.scale,
         }
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> ModelIdentity | None:
         """Read an identity back from collection metadata; None if it holds none."""
-        if not metadata or f"{_PREFIX}probe" not in metadata:
+        if not metadata or f"{PREFIX}probe" not in metadata:
             return None
-        record = {k[len(_PREFIX) :]: v for k, v in metadata.items() if k.startswith(_PREFIX)}
+        record = {k[len(PREFIX) :]: v for k, v in metadata.items() if k.startswith(PREFIX)}
         try:
             return cls(
                 int(record["dimension"]),
@@ -171,8 +172,3 @@ class ModelIdentity:
                 f"cosine {cosine:.4f}, norm ratio {ratio:.3f})"
             )
         return None
-
-
-def identity_keys(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The part of collection metadata that is not langchain-tasb's own record."""
-    return {k: v for k, v in (metadata or {}).items() if not k.startswith(_PREFIX)}

@@ -1,12 +1,11 @@
 """The model-bound store: an inner-product collection that only its own model may use.
 
-It never imports torch or a model: it receives the model's probe vector and identity.
+It never imports torch or a model: it is handed one, a ``TextEncoder``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.client import (
@@ -18,14 +17,15 @@ from langchain_tasb.chroma.client import (
     retry_policy,
 )
 from langchain_tasb.chroma.collection import Collection, collection_space
-from langchain_tasb.chroma.identity import ModelIdentity, identity_keys
+from langchain_tasb.chroma.identity import PREFIX, ModelIdentity, calibrate, probe_vector
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
 from langchain_tasb.chroma.settings import HnswSettings
 from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
+    from langchain_tasb.encoding.types import TextEncoder
     from langchain_tasb.scoring import RelevanceScale
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,7 @@ class ChromaStore(Collection):
     """An inner-product Chroma collection bound to one model identity (and its dimension)."""
 
     def __init__(
-        self,
-        client: Any,
-        collection: Any,
-        identity: ModelIdentity,
-        retry: RetryPolicy | None = None,
+        self, client: Any, collection: Any, identity: ModelIdentity, retry: RetryPolicy | None
     ) -> None:
         super().__init__(client, collection, retry)
         self.identity = identity
@@ -56,10 +52,7 @@ class ChromaStore(Collection):
         client: Any,
         name: str,
         *,
-        probe: list[float],
-        similarity: str,
-        calibrate: Callable[[], RelevanceScale],
-        model_name: str = "",
+        encoder: TextEncoder,
         hnsw: HnswSettings | None = None,
         metadata: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
@@ -70,10 +63,7 @@ class ChromaStore(Collection):
         Args:
             client: A Chroma client.
             name: Collection name.
-            probe: The model's embedding of the probe sentence (its identity).
-            similarity: "dot" or "cosine".
-            calibrate: Called only when a collection is created, to fit its relevance scale.
-            model_name: Recorded for messages; never used to decide anything.
+            encoder: The model; its relevance is calibrated only when a collection is created.
             hnsw: Settings for a new collection; for an existing one, only ``ef_search``.
             metadata: Extra metadata for a new collection.
             retry: Retry policy; default retries for a server, none for embedded Chroma.
@@ -87,31 +77,22 @@ class ChromaStore(Collection):
         """
         check_collection_name(name)
         policy = retry_policy(client, retry)
-        model = _Model(probe, similarity, calibrate, model_name)
-        collection, identity = call_with_retry(
-            policy, location(client), _open, client, name, model, hnsw, metadata, create
-        )
+        probe = probe_vector(encoder)
+        args = (client, name, encoder, probe, hnsw, metadata, create)
+        collection, identity = call_with_retry(policy, location(client), _open, *args)
         return cls(client, collection, identity, policy)
 
 
-@dataclass(frozen=True)
-class _Model:
-    probe: list[float]
-    similarity: str
-    calibrate: Callable[[], RelevanceScale]
-    name: str
-
-    def new_identity(self) -> ModelIdentity:
-        """The record a collection gets when it is created or adopted: calibrates once."""
-        return ModelIdentity(
-            len(self.probe), self.similarity, tuple(self.probe), self.calibrate(), self.name
-        )
+def _new_identity(encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
+    similarity, name = encoder.similarity, str(encoder.model_name)
+    return ModelIdentity(len(probe), similarity, tuple(probe), calibrate(encoder), name)
 
 
 def _open(
     client: Any,
     name: str,
-    model: _Model,
+    encoder: TextEncoder,
+    probe: list[float],
     hnsw: HnswSettings | None,
     metadata: Mapping[str, Any] | None,
     create: bool,
@@ -123,11 +104,13 @@ def _open(
         raise not_found(client, name)
     if collection is None:
         hold_writer_lock(client)
+        identity = _new_identity(encoder, probe)
+        theirs = {k: v for k, v in (metadata or {}).items() if not k.startswith(PREFIX)}
         try:
             collection = client.create_collection(
                 name,
                 configuration=(hnsw or HnswSettings()).configuration(),
-                metadata={**identity_keys(metadata), **model.new_identity().to_metadata()},
+                metadata={**theirs, **identity.to_metadata()},
                 embedding_function=None,
             )
         except ChromaError as exc:  # embedded Chroma raises InternalError, a server ChromaError
@@ -135,11 +118,9 @@ def _open(
                 raise
             collection = client.get_collection(name, embedding_function=None)  # a race, lost
         else:
-            logger.debug("created collection %s (ip, dim %d)", name, len(model.probe))
-            identity = ModelIdentity.from_metadata(collection.metadata)
-            assert identity is not None  # noqa: S101  (we just wrote it)
-            return collection, identity
-    identity = _verify(collection, model)
+            logger.debug("created collection %s (ip, dim %d)", name, len(probe))
+            return collection, ModelIdentity.from_metadata(collection.metadata) or identity
+    identity = _verify(collection, encoder, probe)
     current = (collection.configuration or {}).get("hnsw") or {}
     if hnsw is not None and current.get("ef_search") != hnsw.ef_search:
         collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
@@ -147,7 +128,7 @@ def _open(
     return collection, identity
 
 
-def _verify(collection: Any, model: _Model) -> ModelIdentity:
+def _verify(collection: Any, encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
     name = collection.name
     space = collection_space(collection)
     if space != "ip":
@@ -168,15 +149,15 @@ def _verify(collection: Any, model: _Model) -> ModelIdentity:
                 "model. Re-index into a new collection name."
             )
             raise ModelMismatchError(msg)
-        identity = model.new_identity()
+        identity = _new_identity(encoder, probe)
         # modify() replaces metadata rather than merging: merge ourselves.
         collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
         return identity
-    found = identity.mismatch(len(model.probe), model.similarity, model.probe)
+    found = identity.mismatch(len(probe), encoder.similarity, probe)
     if found is not None:
         msg = (
             f"Collection {name!r} was filled with {found}; this store's model "
-            f"{model.name!r} gives {len(model.probe)}-dimensional {model.similarity} "
+            f"{encoder.model_name!r} gives {len(probe)}-dimensional {encoder.similarity} "
             "vectors. Open it with the model that built it, or index into a new "
             "collection name."
         )
