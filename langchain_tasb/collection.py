@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_tasb.chroma.client import check_collection_name
 from langchain_tasb.chroma.records import Hit, validate_records
-from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.chroma.store import ChromaStore, recorded_model_name
+from langchain_tasb.chroma.store import ChromaStore, HnswSettings, recorded_model_name
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
 from langchain_tasb.connection import Connection
 from langchain_tasb.encoding.model import TasbModel

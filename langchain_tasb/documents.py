@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from langchain_tasb.chroma.records import Hit
-    from langchain_tasb.chroma.settings import HnswSettings
-    from langchain_tasb.chroma.store import ChromaStore
+    from langchain_tasb.chroma.store import ChromaStore, HnswSettings
     from langchain_tasb.encoding.types import TextEncoder
     from langchain_tasb.scoring import RelevanceScale
     from langchain_tasb.search import ScoredHit

@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, DEFAULT_FUSION, DEFAULT_K
 from langchain_tasb.connection import CONNECTION_FIELDS, Connection
 from langchain_tasb.documents import DocumentCollection, scored_document

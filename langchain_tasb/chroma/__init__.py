@@ -21,8 +21,7 @@ from langchain_tasb.chroma.client import (
 from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.records import Hit, Records, validate_records
 from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy
-from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.chroma.store import ChromaStore
+from langchain_tasb.chroma.store import ChromaStore, HnswSettings
 
 __all__ = [
     "DEFAULT_TIMEOUT",

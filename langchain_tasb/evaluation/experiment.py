@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.chroma.client import close_client, drop_collection, persistent_client
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.collection import TasbCollection
 from langchain_tasb.connection import Connection
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
