@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
 from langchain_tasb.chroma.client import (
     check_collection_name,
     find_collection,
@@ -20,7 +19,14 @@ from langchain_tasb.chroma.client import (
     not_found,
     retry_policy,
 )
-from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
+from langchain_tasb.chroma.records import (
+    ChangeFeed,
+    Hit,
+    Records,
+    WriteObserver,
+    unique_ids,
+    validate_records,
+)
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.scoring import dot_from_distance
 from langchain_tasb.validation import echo
