@@ -163,15 +163,11 @@ def server_url(client: Any) -> str | None:
 
 def persist_directory(client: Any) -> str | None:
     """The folder of an embedded client; None for a server or in-memory client."""
-    if server_url(client):
+    if server_url(client) or not hasattr(client, "get_settings"):
         return None
-    try:
-        settings = client.get_settings()
-    except AttributeError:
-        return None
-    if getattr(settings, "is_persistent", False) and settings.persist_directory:
-        return str(settings.persist_directory)
-    return None
+    settings = client.get_settings()
+    persistent = getattr(settings, "is_persistent", False) and settings.persist_directory
+    return str(settings.persist_directory) if persistent else None
 
 
 def location(client: Any) -> str:

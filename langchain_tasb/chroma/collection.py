@@ -1,7 +1,4 @@
-"""The gateway to one Chroma collection: every read and write, through the retry policy.
-
-Nothing outside :mod:`langchain_tasb.chroma` calls a chromadb collection directly.
-"""
+"""The gateway to one Chroma collection: every read and write, through the retry policy."""
 
 from __future__ import annotations
 
@@ -304,13 +301,9 @@ class Collection:
 
     def clear(self) -> int:
         """Delete every record, keeping the collection and its metadata; returns how many."""
-        hold_writer_lock(self.client)
-        step = self.max_batch_size()
-        removed = 0
-        while ids := self.get_where(include=(), limit=step).ids:
-            self.delete(ids)
-            removed += len(ids)
-        return removed
+        ids = [i for page in self.scan(include=()) for i in page.ids]
+        self.delete(ids)
+        return len(ids)
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None

@@ -1,9 +1,4 @@
-"""Records as Chroma stores them: validation before a write, the shapes reads return, changes.
-
-Embedded Chroma's ``embeddings_queue`` (read-only SQLite) gives the ids written since a
-position; a server has no such log, so its marker is the record count and changed ids are
-unknown (a text replaced under the same id is not seen there).
-"""
+"""Records as Chroma stores them: checks before a write, the shapes reads return, changes."""
 
 from __future__ import annotations
 
@@ -134,24 +129,21 @@ def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | No
 
 
 def _check_value(value: object, where: str) -> MetadataValue:
-    if isinstance(value, bool | int | str):
-        if isinstance(value, str):
-            check_text(value, where)
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
-            msg = f"{where} = {value} does not fit in a 64-bit integer"
-            raise ValueError(msg)
+    if isinstance(value, str):
+        check_text(value, where)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        msg = f"{where} = {value} does not fit in a 64-bit integer"
+        raise ValueError(msg)
+    elif isinstance(value, float) and not math.isfinite(value):
+        msg = f"{where} is {value!r}; Chroma would drop it silently, so it is refused"
+        raise ValueError(msg)
+    if isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            msg = f"{where} is {value!r}; Chroma would drop it silently, so it is refused"
-            raise ValueError(msg)
+    kinds = {type(v) for v in value} if isinstance(value, list) else set()
+    if isinstance(value, list) and len(kinds) == 1 and kinds <= {str, int, float, bool}:
+        for v in value:
+            _check_value(v, where)
         return value
-    if isinstance(value, list) and value:
-        kinds = {type(v) for v in value}
-        if len(kinds) == 1 and kinds <= {str, int, float, bool}:
-            for v in value:
-                _check_value(v, where)
-            return value
     msg = (
         f"{where} has type {type(value).__name__}; Chroma stores str, int, float, bool or a "
         "non-empty list of one of those. Flatten it or store json.dumps(value)."

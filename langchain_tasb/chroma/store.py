@@ -1,9 +1,4 @@
-"""The model-bound store: an inner-product collection that only its own model may use.
-
-A model is identified by what it computes (its embedding of a fixed probe sentence), not by
-its name; a collection records that and the model's calibrated relevance scale. This module
-never imports torch or a model: it is handed one, a ``TextEncoder``.
-"""
+"""The model-bound store: an inner-product collection that only its own model may use."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""chromadb's server client with a timeout on every request, the first ones included.
-
-chromadb sends requests with ``timeout=None`` while a client is being built, so the timeout
-is set just before the first of them.
-"""
+"""chromadb's server client with a timeout on every request, the first ones included."""
 
 from __future__ import annotations
 
@@ -42,7 +38,7 @@ class TimedClient(Client):
             raise
 
     def get_user_identity(self) -> Any:
-        """The first request chromadb sends: the session gets its timeout and hook first."""
+        """The first request chromadb sends: its session gets our timeout (not None) and hook."""
         session: httpx.Client = self._server._session  # type: ignore[attr-defined]
         session.timeout = httpx.Timeout(self._tasb_timeout)
         if _raise_retryable_status not in session.event_hooks["response"]:
