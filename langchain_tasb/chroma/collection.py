@@ -67,6 +67,16 @@ class Collection:
     def __init__(self, client: Any, collection: Any, retry: RetryPolicy | None = None) -> None:
         self.client = client
         self.collection = collection
+        self.name = str(collection.name)
+        self.id = str(collection.id)
+        """The collection's id (a new one when a collection is deleted and made again)."""
+        self.metadata: dict[str, Any] = dict(collection.metadata or {})
+        """The collection's metadata, as read when it was opened."""
+        self.space = collection_space(collection)
+        """The distance space: "ip", "l2" or "cosine"."""
+        configuration = getattr(collection, "configuration", None) or {}
+        self.hnsw: dict[str, Any] = dict(configuration.get("hnsw") or {})
+        """The collection's HNSW configuration (``space``, ``ef_search``, ...)."""
         self.where = location(client)
         self.retry = retry_policy(client, retry)
         self.observers: list[WriteObserver] = []
@@ -94,31 +104,6 @@ class Collection:
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(self.retry, self.where, fn, *args, **kwargs)
-
-    @property
-    def name(self) -> str:
-        """The collection's name."""
-        return str(self.collection.name)
-
-    @property
-    def id(self) -> str:
-        """The collection's id (a new one when a collection is deleted and made again)."""
-        return str(self.collection.id)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """The collection's metadata, as read when it was opened."""
-        return dict(self.collection.metadata or {})
-
-    @property
-    def space(self) -> str:
-        """The distance space: "ip", "l2" or "cosine"."""
-        return collection_space(self.collection)
-
-    @property
-    def hnsw(self) -> dict[str, Any]:
-        """The collection's HNSW configuration (``space``, ``ef_search``, ...)."""
-        return dict((getattr(self.collection, "configuration", None) or {}).get("hnsw") or {})
 
     def count(self) -> int:
         """Number of stored records."""
