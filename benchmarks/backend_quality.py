@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.chroma.identity import ModelIdentity, calibrate, probe_vector
+from langchain_tasb.chroma.store import ModelIdentity, calibrate, probe_vector
 from langchain_tasb.evaluation import (
     evaluate,
     exact_top_k,

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.chroma.settings import (
+from langchain_tasb.chroma.store import (
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH,
     DEFAULT_MAX_NEIGHBORS,

@@ -58,7 +58,7 @@ from encode import blocks, cpu_name, model_dir, sample_queries, versions
 from langchain_core.embeddings import Embeddings
 
 from langchain_tasb import TasbEmbeddings, TasbRetriever, TasbVectorStore
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.store import HnswSettings
 
 # Chroma's defaults, which the baseline's collection gets.
 CHROMA_HNSW = HnswSettings(ef_search=100, ef_construction=100, max_neighbors=16)

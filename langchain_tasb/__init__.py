@@ -20,7 +20,7 @@ from langchain_tasb.errors import (
 )
 
 if TYPE_CHECKING:
-    from langchain_tasb.chroma.settings import HnswSettings
+    from langchain_tasb.chroma.store import HnswSettings
     from langchain_tasb.embeddings import TasbEmbeddings
     from langchain_tasb.encoding.types import ModelInfo
     from langchain_tasb.scoring import RelevanceScale
@@ -32,7 +32,7 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
     __version__ = "0.0.0"
 
 _MODULE_OF = {
-    "HnswSettings": "chroma.settings",
+    "HnswSettings": "chroma.store",
     "ModelInfo": "encoding.types",
     "RelevanceScale": "scoring",
     "TasbEmbeddings": "embeddings",

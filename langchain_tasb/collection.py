@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from langchain_tasb.chroma.catalog import check_collection_name
-from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, connect, parse_chroma_url
-from langchain_tasb.chroma.identity import calibrate, probe_vector
+from langchain_tasb.chroma.client import (
+    DEFAULT_TIMEOUT,
+    check_collection_name,
+    connect,
+    parse_chroma_url,
+)
 from langchain_tasb.chroma.records import Hit, validate_records
-from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.chroma.store import ChromaStore, recorded_model_name
+from langchain_tasb.chroma.store import ChromaStore, HnswSettings, recorded_model_name
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, MODEL_ENV_VAR
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.hybrid.lexical import attach_persisted
@@ -139,10 +141,7 @@ class TasbCollection:
         self.store = ChromaStore.open(
             self.client,
             collection_name,
-            probe=probe_vector(self.encoder),
-            similarity=self.encoder.similarity,
-            calibrate=lambda: calibrate(self.encoder),
-            model_name=str(self.encoder.model_name),
+            encoder=self.encoder,
             hnsw=hnsw,
             metadata=collection_metadata,
             create=create_collection_if_not_exists,

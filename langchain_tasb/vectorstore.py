@@ -13,7 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.collection import Connection, TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, DEFAULT_FUSION, DEFAULT_K
 from langchain_tasb.embeddings import TasbEmbeddings, as_embeddings

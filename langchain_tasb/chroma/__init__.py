@@ -5,11 +5,13 @@ Importing this package does not import chromadb; its modules do so when first ca
 
 from __future__ import annotations
 
-from langchain_tasb.chroma.catalog import check_collection_name, collection_names, drop_collection
 from langchain_tasb.chroma.client import (
     DEFAULT_TIMEOUT,
+    check_collection_name,
     close_client,
+    collection_names,
     connect,
+    drop_collection,
     location,
     parse_chroma_url,
     persist_directory,
@@ -19,8 +21,7 @@ from langchain_tasb.chroma.client import (
 from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.records import Hit, Records, validate_records
 from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy
-from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.chroma.store import ChromaStore
+from langchain_tasb.chroma.store import ChromaStore, HnswSettings
 
 __all__ = [
     "DEFAULT_TIMEOUT",

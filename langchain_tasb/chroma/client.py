@@ -1,16 +1,18 @@
-"""Chroma clients: embedded, in-memory or a server, every request of a server client timed."""
+"""Chroma clients (embedded, in-memory or a timed server client) and the collections they hold."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from langchain_tasb.chroma import writer_lock
-from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
+from langchain_tasb.chroma.retry import NO_RETRY, RetryPolicy, call_with_retry, one_line
 from langchain_tasb.config import cache_root
-from langchain_tasb.errors import ChromaUnavailableError
+from langchain_tasb.errors import ChromaUnavailableError, CollectionNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -21,6 +23,65 @@ CONNECT_RETRY = RetryPolicy(attempts=4, initial=0.5, maximum=2.0, deadline=5.0)
 
 # Seconds one HTTP request to a Chroma server may take; chromadb's own client waits forever.
 DEFAULT_TIMEOUT = 60.0
+
+# Chroma's rule (chromadb 1.x), checked here so a bad name fails before a model loads.
+_COLLECTION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]")
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """A Chroma server's host, port, TLS, headers and timeout; picklable, ``repr`` hides headers."""
+
+    host: str
+    port: int
+    ssl: bool = False
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    timeout: float | None = DEFAULT_TIMEOUT
+
+    @property
+    def url(self) -> str:
+        """``http(s)://host:port``."""
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
+
+    @classmethod
+    def of(cls, client: Any) -> ServerAddress:
+        """The address of a server client, as it was connected (to reach it from other processes).
+
+        Raises:
+            ValueError: ``client`` is an embedded or in-memory client.
+        """
+        if not server_url(client):
+            msg = (
+                f"{location(client)} cannot be written from other processes: start a Chroma "
+                "server (`chroma run --path DIR`) and pass its URL (--chroma-url)"
+            )
+            raise ValueError(msg)
+        settings = client.get_settings()
+        return cls(
+            host=str(settings.chroma_server_host),
+            port=int(settings.chroma_server_http_port),
+            ssl=bool(settings.chroma_server_ssl_enabled),
+            headers=dict(settings.chroma_server_headers or {}),
+            timeout=getattr(client, "_tasb_timeout", DEFAULT_TIMEOUT),
+        )
+
+    def connect(self) -> Any:
+        """A client of this server whose every request times out; retried for a few seconds.
+
+        Raises:
+            ChromaUnavailableError: the server did not answer; the message names its URL.
+        """
+        from langchain_tasb.chroma.timed_api import TimedClient
+
+        try:
+            return call_with_retry(CONNECT_RETRY, self.url, TimedClient, self)
+        except ChromaUnavailableError as exc:
+            why = one_line(exc.__cause__ or exc)
+            msg = (
+                f"Could not reach a Chroma server at {self.url} ({why}): "
+                "is `chroma run` up there, and reachable from here?"
+            )
+            raise ChromaUnavailableError(msg) from exc
 
 
 def connect(
@@ -47,19 +108,7 @@ def connect(
     if client is not None:
         return client
     if host is not None:
-        from langchain_tasb.chroma.timed_api import TimedClient
-
-        port = port or 8000
-        url = f"{'https' if ssl else 'http'}://{host}:{port}"
-        args = (host, port, ssl, dict(headers or {}), timeout)
-        try:
-            return call_with_retry(CONNECT_RETRY, url, TimedClient, *args)
-        except ChromaUnavailableError as exc:
-            msg = (
-                f"Could not reach a Chroma server at {url} ({one_line(exc.__cause__ or exc)}): "
-                "is `chroma run` up there, and reachable from here?"
-            )
-            raise ChromaUnavailableError(msg) from exc
+        return ServerAddress(host, port or 8000, ssl, dict(headers or {}), timeout).connect()
     if persist_directory is not None:
         return persistent_client(str(persist_directory))
     import chromadb
@@ -114,15 +163,11 @@ def server_url(client: Any) -> str | None:
 
 def persist_directory(client: Any) -> str | None:
     """The folder of an embedded client; None for a server or in-memory client."""
-    if server_url(client):
+    if server_url(client) or not hasattr(client, "get_settings"):
         return None
-    try:
-        settings = client.get_settings()
-    except AttributeError:
-        return None
-    if getattr(settings, "is_persistent", False) and settings.persist_directory:
-        return str(settings.persist_directory)
-    return None
+    settings = client.get_settings()
+    persistent = getattr(settings, "is_persistent", False) and settings.persist_directory
+    return str(settings.persist_directory) if persistent else None
 
 
 def location(client: Any) -> str:
@@ -161,3 +206,60 @@ def parse_chroma_url(url: str) -> tuple[str, int, bool]:
         msg = f"Chroma URL {url!r} has an invalid port"
         raise ValueError(msg) from exc
     return parsed.hostname, port, ssl
+
+
+def check_collection_name(name: object) -> str:
+    """``name`` if Chroma accepts it as a collection name, else a ValueError that says why."""
+    if not isinstance(name, str):
+        msg = f"collection name must be str, got {type(name).__name__}"
+        raise TypeError(msg)
+    if not _COLLECTION_NAME.fullmatch(name) or ".." in name or _is_ip_address(name):
+        msg = (
+            f"invalid collection name {name!r}: Chroma wants 3 to 512 characters from "
+            "a-z, A-Z, 0-9, '.', '_' and '-', starting and ending with a letter or digit, "
+            "with no '..', and not an IP address"
+        )
+        raise ValueError(msg)
+    return name
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        return bool(ipaddress.ip_address(text))
+    except ValueError:
+        return False
+
+
+def retry_policy(client: Any, retry: RetryPolicy | None = None) -> RetryPolicy:
+    """``retry``, else the default: retries for a server, none for embedded Chroma."""
+    return retry or (RetryPolicy() if server_url(client) else NO_RETRY)
+
+
+def collection_names(client: Any, retry: RetryPolicy | None = None) -> list[str]:
+    """The names of the collections a client sees, sorted."""
+    listed = call_with_retry(retry_policy(client, retry), location(client), client.list_collections)
+    return sorted(str(getattr(c, "name", c)) for c in listed)
+
+
+def drop_collection(client: Any, name: str, retry: RetryPolicy | None = None) -> None:
+    """Delete collection ``name`` and everything in it."""
+    call_with_retry(retry_policy(client, retry), location(client), client.delete_collection, name)
+
+
+def find_collection(client: Any, name: str) -> Any | None:
+    """The chromadb collection ``name`` (one call, not retried), or None if there is none."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except (NotFoundError, ValueError) as exc:
+        if isinstance(exc, NotFoundError) or "does not exist" in str(exc):
+            return None
+        raise
+
+
+def not_found(client: Any, name: str) -> CollectionNotFoundError:
+    """The error for a missing collection: its name, where, and the collections there."""
+    names = collection_names(client)
+    there = f"collections there: {', '.join(names)}" if names else "there are no collections there"
+    return CollectionNotFoundError(f"no collection {name!r} at {location(client)} ({there})")

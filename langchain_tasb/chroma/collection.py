@@ -1,7 +1,4 @@
-"""The gateway to one Chroma collection: every read and write, through the retry policy.
-
-Nothing outside :mod:`langchain_tasb.chroma` calls a chromadb collection directly.
-"""
+"""The gateway to one Chroma collection: every read and write, through the retry policy."""
 
 from __future__ import annotations
 
@@ -11,10 +8,22 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from langchain_tasb.chroma.catalog import _get, _policy, check_collection_name, collection_space
-from langchain_tasb.chroma.changes import ChangeFeed, WriteObserver
-from langchain_tasb.chroma.client import hold_writer_lock, location
-from langchain_tasb.chroma.records import Hit, Records, unique_ids, validate_records
+from langchain_tasb.chroma.client import (
+    check_collection_name,
+    find_collection,
+    hold_writer_lock,
+    location,
+    not_found,
+    retry_policy,
+)
+from langchain_tasb.chroma.records import (
+    ChangeFeed,
+    Hit,
+    Records,
+    WriteObserver,
+    unique_ids,
+    validate_records,
+)
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry, one_line
 from langchain_tasb.scoring import dot_from_distance
 from langchain_tasb.validation import echo
@@ -36,6 +45,15 @@ ID_PAGE = 100_000
 """Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
 
 
+def collection_space(collection: Any) -> str:
+    """The distance space of a chromadb collection ("ip", "l2" or "cosine")."""
+    configuration = getattr(collection, "configuration", None) or {}
+    for index in ("hnsw", "spann"):
+        if space := (configuration.get(index) or {}).get("space"):
+            return str(space)
+    return str((collection.metadata or {}).get("hnsw:space") or "l2")
+
+
 class Collection:
     """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
 
@@ -49,8 +67,18 @@ class Collection:
     def __init__(self, client: Any, collection: Any, retry: RetryPolicy | None = None) -> None:
         self.client = client
         self.collection = collection
+        self.name = str(collection.name)
+        self.id = str(collection.id)
+        """The collection's id (a new one when a collection is deleted and made again)."""
+        self.metadata: dict[str, Any] = dict(collection.metadata or {})
+        """The collection's metadata, as read when it was opened."""
+        self.space = collection_space(collection)
+        """The distance space: "ip", "l2" or "cosine"."""
+        configuration = getattr(collection, "configuration", None) or {}
+        self.hnsw: dict[str, Any] = dict(configuration.get("hnsw") or {})
+        """The collection's HNSW configuration (``space``, ``ef_search``, ...)."""
         self.where = location(client)
-        self.retry = _policy(client, retry)
+        self.retry = retry_policy(client, retry)
         self.observers: list[WriteObserver] = []
         """Told of every upsert, update and delete (a side index kept in step, say)."""
 
@@ -68,36 +96,14 @@ class Collection:
             ChromaUnavailableError: the server did not answer.
         """
         check_collection_name(name)
-        policy = _policy(client, retry)
-        return cls(client, call_with_retry(policy, location(client), _get, client, name), policy)
+        policy = retry_policy(client, retry)
+        collection = call_with_retry(policy, location(client), find_collection, client, name)
+        if collection is None:
+            raise not_found(client, name)
+        return cls(client, collection, policy)
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(self.retry, self.where, fn, *args, **kwargs)
-
-    @property
-    def name(self) -> str:
-        """The collection's name."""
-        return str(self.collection.name)
-
-    @property
-    def id(self) -> str:
-        """The collection's id (a new one when a collection is deleted and made again)."""
-        return str(self.collection.id)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """The collection's metadata, as read when it was opened."""
-        return dict(self.collection.metadata or {})
-
-    @property
-    def space(self) -> str:
-        """The distance space: "ip", "l2" or "cosine"."""
-        return collection_space(self.collection)
-
-    @property
-    def hnsw(self) -> dict[str, Any]:
-        """The collection's HNSW configuration (``space``, ``ef_search``, ...)."""
-        return dict((getattr(self.collection, "configuration", None) or {}).get("hnsw") or {})
 
     def count(self) -> int:
         """Number of stored records."""
@@ -280,13 +286,9 @@ class Collection:
 
     def clear(self) -> int:
         """Delete every record, keeping the collection and its metadata; returns how many."""
-        hold_writer_lock(self.client)
-        step = self.max_batch_size()
-        removed = 0
-        while ids := self.get_where(include=(), limit=step).ids:
-            self.delete(ids)
-            removed += len(ids)
-        return removed
+        ids = [i for page in self.scan(include=()) for i in page.ids]
+        self.delete(ids)
+        return len(ids)
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None

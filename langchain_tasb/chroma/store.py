@@ -1,46 +1,204 @@
-"""The model-bound store: an inner-product collection that only its own model may use.
-
-It never imports torch or a model: it receives the model's probe vector and identity.
-"""
+"""The model-bound store: an inner-product collection that only its own model may use."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_tasb.chroma.catalog import (
-    _get,
-    _policy,
+import numpy as np
+
+from langchain_tasb.chroma.client import (
     check_collection_name,
-    collection_space,
-    is_not_found,
+    find_collection,
+    hold_writer_lock,
+    location,
     not_found,
+    retry_policy,
 )
-from langchain_tasb.chroma.client import hold_writer_lock, location
-from langchain_tasb.chroma.collection import Collection
-from langchain_tasb.chroma.identity import ModelIdentity, identity_keys
+from langchain_tasb.chroma.collection import Collection, collection_space
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
-from langchain_tasb.chroma.settings import HnswSettings
-from langchain_tasb.errors import CollectionNotFoundError, ModelMismatchError, SpaceMismatchError
+from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
+from langchain_tasb.scoring import RelevanceScale
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
-    from langchain_tasb.scoring import RelevanceScale
+    from langchain_tasb.encoding.types import TextEncoder
 
 logger = logging.getLogger(__name__)
+
+PROBE_TEXT = (
+    "A fixed probe sentence: the quick brown fox jumps over the lazy dog near the river bank."
+)
+
+# Query, passage, query, ...: each passage answers its query and none of the others.
+_QUERY_PASSAGE = (
+    "how many people live in london",
+    "Around 9 million people live in London, the capital of the United Kingdom.",
+    "what causes tides in the ocean",
+    "Ocean tides are caused by the gravitational pull of the moon and the sun on the sea.",
+    "how do vaccines protect against disease",
+    "Vaccines train the immune system to recognise a pathogen, so that later infection "
+    "is fought off before it causes disease.",
+    "what is the boiling point of water",
+    "At sea level, pure water boils at 100 degrees Celsius (212 degrees Fahrenheit).",
+    "how to rotate log files on linux",
+    "logrotate rotates, compresses and removes old log files on Linux on a daily or "
+    "weekly schedule set in /etc/logrotate.conf.",
+    "who wrote pride and prejudice",
+    "Pride and Prejudice is an 1813 novel by the English author Jane Austen.",
+    "what does insulin do in the body",
+    "Insulin is a hormone made by the pancreas that lets cells take up glucose from blood.",
+    "how does a jet engine produce thrust",
+    "A jet engine compresses air, burns fuel in it and expels the hot exhaust backwards, "
+    "which pushes the aircraft forwards.",
+    "what is the capital of australia",
+    "Canberra is the capital city of Australia; Sydney is its largest city.",
+    "why is the sky blue",
+    "Sunlight is scattered by air molecules, and blue light is scattered most, so the sky "
+    "looks blue.",
+    "how to sort a list in python",
+    "In Python, sorted(items) returns a new sorted list and items.sort() sorts in place.",
+    "what is photosynthesis",
+    "Photosynthesis is the process by which plants use sunlight, water and carbon dioxide "
+    "to make glucose and oxygen.",
+)
+CALIBRATION_PAIRS = tuple(zip(_QUERY_PASSAGE[::2], _QUERY_PASSAGE[1::2], strict=True))
+
+_CALIBRATION_TARGET = 0.9
+
+# One model's probe vectors agree far above this across backends; unrelated models fall below.
+_PROBE_MIN_COSINE = 0.99
+_PROBE_NORM_TOLERANCE = 0.05
+
+PREFIX = "tasb:"
+"""Where langchain-tasb's own keys start in collection metadata."""
+
+
+def probe_vector(embedding: TextEncoder) -> list[float]:
+    """The model's document-side embedding of :data:`PROBE_TEXT` (its fixed one, if any)."""
+    fixed = getattr(embedding, "embed_fixed_document", None)
+    vector = fixed(PROBE_TEXT) if callable(fixed) else embedding.embed_documents([PROBE_TEXT])[0]
+    return [float(x) for x in vector]
+
+
+def calibrate(embedding: TextEncoder) -> RelevanceScale:
+    """Fit the relevance logistic to the model's own scores on :data:`CALIBRATION_PAIRS`.
+
+    The matching pairs' mean dot product maps to 0.9 and the non-matching mean to 0.1.
+    """
+    queries = [embedding.embed_query(q) for q, _ in CALIBRATION_PAIRS]
+    passages = embedding.embed_documents([p for _, p in CALIBRATION_PAIRS])
+    dots = np.asarray(queries, dtype=np.float64) @ np.asarray(passages, dtype=np.float64).T
+    positive = float(np.mean(np.diag(dots)))
+    negative = float(np.mean(dots[~np.eye(len(dots), dtype=bool)]))
+    center = (positive + negative) / 2.0
+    logit = math.log(_CALIBRATION_TARGET / (1.0 - _CALIBRATION_TARGET))
+    # A gap smaller than the spread of all scores means the model cannot tell the pairs
+    # apart; then the spread sets the scale, so relevance does not saturate at 0 or 1.
+    spread = max(positive - negative, float(np.std(dots)), 1e-6)
+    return RelevanceScale(center=center, scale=spread / (2.0 * logit))
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What filled a collection: dimension, similarity, probe vector and relevance scale."""
+
+    dimension: int
+    similarity: str
+    probe: tuple[float, ...]
+    relevance: RelevanceScale
+    model_name: str = ""
+
+    def to_metadata(self) -> dict[str, str | int | float]:
+        """Flat Chroma collection metadata (scalars only) recording this identity."""
+        return {
+            f"{PREFIX}format": 1,
+            f"{PREFIX}dimension": self.dimension,
+            f"{PREFIX}similarity": self.similarity,
+            f"{PREFIX}model": self.model_name,
+            f"{PREFIX}probe": json.dumps([round(x, 6) for x in self.probe]),
+            f"{PREFIX}relevance_center": self.relevance.center,
+            f"{PREFIX}relevance_scale": self.relevance.scale,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> ModelIdentity | None:
+        """Read an identity back from collection metadata; None if it holds none."""
+        if not metadata or f"{PREFIX}probe" not in metadata:
+            return None
+        record = {k[len(PREFIX) :]: v for k, v in metadata.items() if k.startswith(PREFIX)}
+        try:
+            return cls(
+                int(record["dimension"]),
+                str(record["similarity"]),
+                tuple(float(x) for x in json.loads(record["probe"])),
+                RelevanceScale(float(record["relevance_center"]), float(record["relevance_scale"])),
+                str(record.get("model", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"Collection metadata has a damaged langchain-tasb record: {exc}"
+            raise ValueError(msg) from exc
+
+    def mismatch(self, dimension: int, similarity: str, probe: list[float]) -> str | None:
+        """Describe how a model with these properties differs from this record, or None."""
+        if dimension != self.dimension:
+            return f"dimension {self.dimension} (model {self.model_name!r}), not {dimension}"
+        if similarity != self.similarity:
+            return f"{self.similarity} similarity (model {self.model_name!r}), not {similarity}"
+        stored, current = np.asarray(self.probe, np.float64), np.asarray(probe, np.float64)
+        old_norm, new_norm = float(np.linalg.norm(stored)), float(np.linalg.norm(current))
+        cosine = float(stored @ current) / (old_norm * new_norm) if old_norm * new_norm > 0 else 0.0
+        ratio = new_norm / max(old_norm, 1e-12)
+        if cosine < _PROBE_MIN_COSINE or abs(ratio - 1.0) > _PROBE_NORM_TOLERANCE:
+            return (
+                f"vectors of model {self.model_name!r} (the probe sentence's embedding differs: "
+                f"cosine {cosine:.4f}, norm ratio {ratio:.3f})"
+            )
+        return None
+
+
+# Chosen so the index ranks as exact dot-product search does, where Chroma's own defaults fall
+# short (benchmarks/RESULTS.md, "Index quality").
+DEFAULT_EF_SEARCH = 128
+DEFAULT_EF_CONSTRUCTION = 200
+DEFAULT_MAX_NEIGHBORS = 32
+
+
+@dataclass(frozen=True)
+class HnswSettings:
+    """HNSW index settings for a new collection (``ef_search`` can change later).
+
+    Chroma reads ``ef_search`` when it loads an index, so a change applies to later clients.
+    """
+
+    ef_search: int = DEFAULT_EF_SEARCH
+    """Candidates explored per query: higher is slower and closer to exact search."""
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    """Candidates explored when inserting: higher builds slower and a better graph."""
+    max_neighbors: int = DEFAULT_MAX_NEIGHBORS
+    """Graph degree (HNSW's M): higher costs memory and improves recall."""
+
+    def configuration(self) -> dict[str, Any]:
+        """Chroma collection configuration for an inner-product HNSW index."""
+        return {
+            "hnsw": {
+                "space": "ip",
+                "ef_search": self.ef_search,
+                "ef_construction": self.ef_construction,
+                "max_neighbors": self.max_neighbors,
+            }
+        }
 
 
 class ChromaStore(Collection):
     """An inner-product Chroma collection bound to one model identity (and its dimension)."""
 
     def __init__(
-        self,
-        client: Any,
-        collection: Any,
-        identity: ModelIdentity,
-        retry: RetryPolicy | None = None,
+        self, client: Any, collection: Any, identity: ModelIdentity, retry: RetryPolicy | None
     ) -> None:
         super().__init__(client, collection, retry)
         self.identity = identity
@@ -57,10 +215,7 @@ class ChromaStore(Collection):
         client: Any,
         name: str,
         *,
-        probe: list[float],
-        similarity: str,
-        calibrate: Callable[[], RelevanceScale],
-        model_name: str = "",
+        encoder: TextEncoder,
         hnsw: HnswSettings | None = None,
         metadata: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
@@ -71,10 +226,7 @@ class ChromaStore(Collection):
         Args:
             client: A Chroma client.
             name: Collection name.
-            probe: The model's embedding of the probe sentence (its identity).
-            similarity: "dot" or "cosine".
-            calibrate: Called only when a collection is created, to fit its relevance scale.
-            model_name: Recorded for messages; never used to decide anything.
+            encoder: The model; its relevance is calibrated only when a collection is created.
             hnsw: Settings for a new collection; for an existing one, only ``ef_search``.
             metadata: Extra metadata for a new collection.
             retry: Retry policy; default retries for a server, none for embedded Chroma.
@@ -87,53 +239,41 @@ class ChromaStore(Collection):
             ModelMismatchError: it was filled by another model or dimension.
         """
         check_collection_name(name)
-        policy = _policy(client, retry)
-        model = _Model(probe, similarity, calibrate, model_name)
-        collection, identity = call_with_retry(
-            policy, location(client), _open, client, name, model, hnsw, metadata, create
-        )
+        policy = retry_policy(client, retry)
+        probe = probe_vector(encoder)
+        args = (client, name, encoder, probe, hnsw, metadata, create)
+        collection, identity = call_with_retry(policy, location(client), _open, *args)
         return cls(client, collection, identity, policy)
 
 
-@dataclass(frozen=True)
-class _Model:
-    probe: list[float]
-    similarity: str
-    calibrate: Callable[[], RelevanceScale]
-    name: str
-
-    def new_identity(self) -> ModelIdentity:
-        """The record a collection gets when it is created or adopted: calibrates once."""
-        return ModelIdentity(
-            len(self.probe), self.similarity, tuple(self.probe), self.calibrate(), self.name
-        )
+def _new_identity(encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
+    similarity, name = encoder.similarity, str(encoder.model_name)
+    return ModelIdentity(len(probe), similarity, tuple(probe), calibrate(encoder), name)
 
 
 def _open(
     client: Any,
     name: str,
-    model: _Model,
+    encoder: TextEncoder,
+    probe: list[float],
     hnsw: HnswSettings | None,
     metadata: Mapping[str, Any] | None,
     create: bool,
 ) -> tuple[Any, ModelIdentity]:
     from chromadb.errors import ChromaError
 
-    try:
-        collection = client.get_collection(name, embedding_function=None)
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
-        if not create:
-            raise not_found(client, name) from exc
-        collection = None
+    collection = find_collection(client, name)
+    if collection is None and not create:
+        raise not_found(client, name)
     if collection is None:
         hold_writer_lock(client)
+        identity = _new_identity(encoder, probe)
+        theirs = {k: v for k, v in (metadata or {}).items() if not k.startswith(PREFIX)}
         try:
             collection = client.create_collection(
                 name,
                 configuration=(hnsw or HnswSettings()).configuration(),
-                metadata={**identity_keys(metadata), **model.new_identity().to_metadata()},
+                metadata={**theirs, **identity.to_metadata()},
                 embedding_function=None,
             )
         except ChromaError as exc:  # embedded Chroma raises InternalError, a server ChromaError
@@ -141,11 +281,9 @@ def _open(
                 raise
             collection = client.get_collection(name, embedding_function=None)  # a race, lost
         else:
-            logger.debug("created collection %s (ip, dim %d)", name, len(model.probe))
-            identity = ModelIdentity.from_metadata(collection.metadata)
-            assert identity is not None  # noqa: S101  (we just wrote it)
-            return collection, identity
-    identity = _verify(collection, model)
+            logger.debug("created collection %s (ip, dim %d)", name, len(probe))
+            return collection, ModelIdentity.from_metadata(collection.metadata) or identity
+    identity = _verify(collection, encoder, probe)
     current = (collection.configuration or {}).get("hnsw") or {}
     if hnsw is not None and current.get("ef_search") != hnsw.ef_search:
         collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
@@ -153,7 +291,7 @@ def _open(
     return collection, identity
 
 
-def _verify(collection: Any, model: _Model) -> ModelIdentity:
+def _verify(collection: Any, encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
     name = collection.name
     space = collection_space(collection)
     if space != "ip":
@@ -174,15 +312,15 @@ def _verify(collection: Any, model: _Model) -> ModelIdentity:
                 "model. Re-index into a new collection name."
             )
             raise ModelMismatchError(msg)
-        identity = model.new_identity()
+        identity = _new_identity(encoder, probe)
         # modify() replaces metadata rather than merging: merge ourselves.
         collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
         return identity
-    found = identity.mismatch(len(model.probe), model.similarity, model.probe)
+    found = identity.mismatch(len(probe), encoder.similarity, probe)
     if found is not None:
         msg = (
             f"Collection {name!r} was filled with {found}; this store's model "
-            f"{model.name!r} gives {len(model.probe)}-dimensional {model.similarity} "
+            f"{encoder.model_name!r} gives {len(probe)}-dimensional {encoder.similarity} "
             "vectors. Open it with the model that built it, or index into a new "
             "collection name."
         )
@@ -194,11 +332,7 @@ def recorded_model_name(
     client: Any, collection_name: str, *, retry: RetryPolicy | None = None
 ) -> str | None:
     """The model name recorded in collection ``collection_name`` (reads only), or None."""
-    try:
-        collection = call_with_retry(
-            _policy(client, retry), location(client), _get, client, collection_name
-        )
-    except CollectionNotFoundError:
-        return None
-    identity = ModelIdentity.from_metadata(collection.metadata)
+    policy = retry_policy(client, retry)
+    found = call_with_retry(policy, location(client), find_collection, client, collection_name)
+    identity = ModelIdentity.from_metadata(found.metadata) if found is not None else None
     return (identity.model_name or None) if identity else None

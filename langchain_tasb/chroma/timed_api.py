@@ -1,12 +1,8 @@
-"""chromadb's server client with a timeout on every request, the first ones included.
-
-chromadb sends requests with ``timeout=None`` while a client is being built, so the timeout
-is set just before the first of them.
-"""
+"""chromadb's server client with a timeout on every request, the first ones included."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from chromadb.api.client import Client
@@ -14,20 +10,21 @@ from chromadb.config import Settings
 
 from langchain_tasb.chroma.retry import RETRYABLE_STATUS
 
+if TYPE_CHECKING:
+    from langchain_tasb.chroma.client import ServerAddress
+
 
 class TimedClient(Client):
-    """A chromadb server client whose every request times out after ``timeout`` seconds."""
+    """A chromadb client of a server whose every request times out after ``address.timeout``."""
 
-    def __init__(
-        self, host: str, port: int, ssl: bool, headers: dict[str, str], timeout: float | None
-    ) -> None:
-        self._tasb_timeout = timeout
+    def __init__(self, address: ServerAddress) -> None:
+        self._tasb_timeout = address.timeout
         settings = Settings(
             chroma_api_impl="chromadb.api.fastapi.FastAPI",
-            chroma_server_host=host,
-            chroma_server_http_port=port,
-            chroma_server_ssl_enabled=ssl,
-            chroma_server_headers=headers or None,
+            chroma_server_host=address.host,
+            chroma_server_http_port=address.port,
+            chroma_server_ssl_enabled=address.ssl,
+            chroma_server_headers=address.headers or None,
         )
         try:
             super().__init__(settings=settings)
@@ -41,7 +38,7 @@ class TimedClient(Client):
             raise
 
     def get_user_identity(self) -> Any:
-        """The first request chromadb sends: the session gets its timeout and hook first."""
+        """The first request chromadb sends: its session gets our timeout (not None) and hook."""
         session: httpx.Client = self._server._session  # type: ignore[attr-defined]
         session.timeout = httpx.Timeout(self._tasb_timeout)
         if _raise_retryable_status not in session.event_hooks["response"]:

@@ -1,9 +1,4 @@
-"""One writer process per embedded Chroma folder, enforced by a lock file inside it.
-
-Two embedded writers each save their in-memory index over the other's, losing vectors, so a
-writer holds an exclusive ``flock`` until exit or :func:`release`; readers never lock. The kernel
-drops a dead writer's ``flock``, so its lock is taken over (said at WARNING).
-"""
+"""One writer process per embedded Chroma folder: an exclusive ``flock`` on a file inside it."""
 
 from __future__ import annotations
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from langchain_tasb.chroma.catalog import check_collection_name
-from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, parse_chroma_url
+from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, check_collection_name, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.collection import Connection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR, MODEL_ENV_VAR

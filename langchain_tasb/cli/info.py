@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_tasb.chroma.collection import Collection
-from langchain_tasb.chroma.identity import ModelIdentity
+from langchain_tasb.chroma.store import ModelIdentity
 from langchain_tasb.cli.common import (
     DEFAULT_DB,
     add_store_options,

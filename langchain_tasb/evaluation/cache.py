@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from langchain_tasb.chroma.identity import probe_vector
+from langchain_tasb.chroma.store import probe_vector
 from langchain_tasb.config import CACHE_ENV_VAR, cache_root
 from langchain_tasb.encoding.selection import resolve_backend
 from langchain_tasb.ingest.beir import BeirDataset, corpus_hash

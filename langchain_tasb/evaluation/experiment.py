@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.chroma.catalog import drop_collection
-from langchain_tasb.chroma.client import close_client, persistent_client
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.client import close_client, drop_collection, persistent_client
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.collection import Connection, TasbCollection
 from langchain_tasb.config import default_fetch_k
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors

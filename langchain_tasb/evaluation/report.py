@@ -14,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from langchain_tasb.chroma.settings import HnswSettings
+    from langchain_tasb.chroma.store import HnswSettings
     from langchain_tasb.evaluation.metrics import Run
 
 SWEEP_K = 10

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from langchain_tasb.chroma.changes import Marker
+from langchain_tasb.chroma.records import Marker
 from langchain_tasb.hybrid.bm25 import Bm25Index, tokenizer_settings
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ class Core:
 
 
 class _Observer:
-    """A :class:`~langchain_tasb.chroma.changes.WriteObserver` feeding one core from one gateway."""
+    """A :class:`~langchain_tasb.chroma.records.WriteObserver` feeding one core from one gateway."""
 
     def __init__(self, core: Core, gateway: Collection) -> None:
         self.core = core

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from langchain_tasb.chroma.remote import ServerAddress
+from langchain_tasb.chroma.client import ServerAddress
 from langchain_tasb.ingest.pipeline import _IndexRun
 from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, make_chunker
 

@@ -23,10 +23,12 @@ from ray.data import Datasource, ReadTask
 from ray.data.block import Block, BlockAccessor, BlockMetadata
 from ray.util.queue import Queue
 
+from langchain_tasb.chroma.collection import Collection
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from langchain_tasb.chroma.remote import ServerAddress
+    from langchain_tasb.chroma.client import ServerAddress
     from langchain_tasb.encoding.model import TasbModel
     from langchain_tasb.ingest.indexer import RayIndexing
     from langchain_tasb.ingest.rows import _Row
@@ -42,7 +44,7 @@ class _EncodeWrite:
     def __init__(self, embeddings: TasbModel, server: ServerAddress, collection: str) -> None:
         self.embeddings = embeddings
         _ = embeddings.encoder  # load the model now, not inside the first batch
-        self.gateway = server.open_collection(collection)
+        self.gateway = Collection.open_existing(server.connect(), collection)
         self.label = f"{socket.gethostname()}:{os.getpid()}"
         logger.debug("worker %s ready", self.label)
 

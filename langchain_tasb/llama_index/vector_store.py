@@ -40,7 +40,7 @@ from langchain_tasb.search import SearchSettings
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
 
-    from langchain_tasb.chroma.settings import HnswSettings
+    from langchain_tasb.chroma.store import HnswSettings
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from langchain_tasb import TasbEmbeddings
-    from langchain_tasb.chroma.identity import ModelIdentity
+    from langchain_tasb.chroma.store import ModelIdentity
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_fp32_identity(tiny_model_path: Path) -> ModelIdentity:
     """The identity record a collection filled by the tiny model in fp32 torch carries."""
     from langchain_tasb import TasbEmbeddings
-    from langchain_tasb.chroma.identity import ModelIdentity, calibrate, probe_vector
+    from langchain_tasb.chroma.store import ModelIdentity, calibrate, probe_vector
 
     exact = TasbEmbeddings(model_name=str(tiny_model_path), backend="torch", device="cpu")
     return ModelIdentity(

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from langchain_tasb import RelevanceScale
-from langchain_tasb.chroma.identity import ModelIdentity, calibrate
+from langchain_tasb.chroma.store import ModelIdentity, calibrate
 from langchain_tasb.scoring import dot_from_distance, mmr_select
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)

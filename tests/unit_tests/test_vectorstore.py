@@ -18,8 +18,8 @@ from langchain_tasb import (
     TasbRetriever,
     TasbVectorStore,
 )
-from langchain_tasb.chroma.catalog import check_collection_name
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.client import check_collection_name
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.collection import content_id
 
 TEXTS = [

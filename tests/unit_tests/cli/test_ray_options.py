@@ -8,7 +8,7 @@ import pickle
 import chromadb
 import pytest
 
-from langchain_tasb.chroma.remote import ServerAddress
+from langchain_tasb.chroma.client import ServerAddress
 from langchain_tasb.cli.index import ray_settings
 from langchain_tasb.ingest import RayIndexing
 

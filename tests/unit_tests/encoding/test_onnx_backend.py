@@ -12,7 +12,7 @@ import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
-from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
+from langchain_tasb.chroma.store import PROBE_TEXT, ModelIdentity, probe_vector
 from langchain_tasb.encoding import hardware, onnx_backend, onnx_cache, onnx_export, torch_backend
 from langchain_tasb.encoding.onnx_backend import REMEMBERED_FILE, OnnxEncoder
 from langchain_tasb.encoding.onnx_cache import cache_key, ensure_exported

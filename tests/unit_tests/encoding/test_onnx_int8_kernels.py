@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_tasb.chroma.identity import PROBE_TEXT
+from langchain_tasb.chroma.store import PROBE_TEXT
 from langchain_tasb.encoding import hardware
 from langchain_tasb.encoding.hardware import int8_matmul_saturates
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder

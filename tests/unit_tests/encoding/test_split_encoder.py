@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
-from langchain_tasb.chroma.identity import PROBE_TEXT, ModelIdentity, probe_vector
+from langchain_tasb.chroma.store import PROBE_TEXT, ModelIdentity, probe_vector
 from langchain_tasb.encoding import hardware, pool
 from langchain_tasb.encoding.hardware import cpu_flags, cpu_has_amx
 from langchain_tasb.encoding.onnx_backend import OnnxEncoder

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from langchain_tasb import TasbEmbeddings
-from langchain_tasb.chroma.settings import HnswSettings
+from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.cli import main
 from langchain_tasb.evaluation import BeirDataset, evaluate, find_data_dir, load_beir
 from langchain_tasb.evaluation.cache import (
