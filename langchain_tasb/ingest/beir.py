@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -146,79 +146,77 @@ def find_data_dir(name: str) -> Path | None:
     return None
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                msg = f"{path}:{line_no} is not valid JSON ({exc.msg}); fix or remove that line."
-                raise ValueError(msg) from exc
-            if not isinstance(obj, dict) or "_id" not in obj:
-                msg = (
-                    f"{path}:{line_no} has no '_id' field; every BEIR line is an object like "
-                    '{"_id": ..., "text": ...}.'
-                )
-                raise ValueError(msg)
-            yield line_no, obj
+        yield from ((n, line) for n, line in enumerate(fh, start=1) if line.strip())
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Yield ``(line number, "_id" as text, object)`` for each line of a BEIR JSON Lines file."""
+    for line_no, line in _lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{path}:{line_no} is not valid JSON ({exc.msg}); fix or remove that line."
+            raise ValueError(msg) from exc
+        if not isinstance(obj, dict) or "_id" not in obj:
+            msg = (
+                f"{path}:{line_no} has no '_id' field; every BEIR line is an object like "
+                '{"_id": ..., "text": ...}.'
+            )
+            raise ValueError(msg)
+        yield line_no, str(obj["_id"]), obj
 
 
 def _load_corpus(path: Path) -> dict[str, CorpusDoc]:
     corpus: dict[str, CorpusDoc] = {}
-    for line_no, obj in _read_jsonl(path):
+    for line_no, _, obj in _read_jsonl(path):
         try:
             doc_id, doc = corpus_doc(obj)
         except ValueError as exc:
             msg = f"{path}:{line_no}: {exc}; fix that line."
             raise ValueError(msg) from exc
-        if doc_id in corpus:
-            msg = f"{path}:{line_no} repeats document id {doc_id!r}; document ids must be unique."
-            raise ValueError(msg)
+        _check_new(doc_id, corpus, path, line_no, "document")
         corpus[doc_id] = doc
     return corpus
 
 
 def _load_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
-    for line_no, obj in _read_jsonl(path):
-        query_id = str(obj["_id"])
-        if query_id in queries:
-            msg = f"{path}:{line_no} repeats query id {query_id!r}; query ids must be unique."
-            raise ValueError(msg)
-        text = obj.get("text")
-        queries[query_id] = "" if text is None else str(text)
+    for line_no, query_id, obj in _read_jsonl(path):
+        _check_new(query_id, queries, path, line_no, "query")
+        queries[query_id] = "" if obj.get("text") is None else str(obj["text"])
     return queries
+
+
+def _check_new(key: str, seen: Mapping[str, Any], path: Path, line_no: int, kind: str) -> None:
+    if key in seen:
+        msg = f"{path}:{line_no} repeats {kind} id {key!r}; {kind} ids must be unique."
+        raise ValueError(msg)
 
 
 def _load_qrels(path: Path) -> Qrels:
     qrels: Qrels = {}
-    with path.open(encoding="utf-8") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
+    for line_no, line in _lines(path):
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 3:
+            msg = (
+                f"{path}:{line_no} has {len(fields)} tab-separated fields, expected 3 "
+                "(query-id, corpus-id, score)."
+            )
+            raise ValueError(msg)
+        query_id, doc_id, score = fields
+        try:
+            grade = int(score)
+        except ValueError as exc:
+            if line_no == 1:  # the "query-id corpus-id score" header
                 continue
-            fields = [f.strip() for f in line.split("\t")]
-            if len(fields) != 3:
-                msg = (
-                    f"{path}:{line_no} has {len(fields)} tab-separated fields, expected 3 "
-                    "(query-id, corpus-id, score)."
-                )
-                raise ValueError(msg)
-            query_id, doc_id, score_text = fields
-            try:
-                score = int(score_text)
-            except ValueError as exc:
-                if line_no == 1:  # the "query-id corpus-id score" header
-                    continue
-                msg = (
-                    f"{path}:{line_no} has relevance score {score_text!r}; scores must be "
-                    "integers (graded relevance, 0 = judged non-relevant)."
-                )
-                raise ValueError(msg) from exc
-            # A repeated (query, doc) pair keeps the last grade, as BEIR's loader does.
-            qrels.setdefault(query_id, {})[doc_id] = score
+            msg = (
+                f"{path}:{line_no} has relevance score {score!r}; scores must be "
+                "integers (graded relevance, 0 = judged non-relevant)."
+            )
+            raise ValueError(msg) from exc
+        qrels.setdefault(query_id, {})[doc_id] = grade  # a repeat keeps the last, as in BEIR
     return qrels
 
 

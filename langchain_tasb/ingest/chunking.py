@@ -1,7 +1,6 @@
-"""Token-aware chunking with the embedding model's own fast tokenizer.
+"""Chunking with the model's own tokenizer: chunks fit its input limit, cut between words.
 
-Chunks fit the model's input limit, so nothing is truncated at encoding time. Cuts fall on
-token offsets, never inside a word: at a paragraph break, else a sentence end, else whitespace.
+A cut falls at a paragraph break, else a sentence end, else whitespace.
 """
 
 from __future__ import annotations
@@ -23,17 +22,14 @@ _PARAGRAPH = 4  # a blank line in between
 
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]{0,2}\Z")
 
-# A window of this many characters is tokenized at a time, so memory stays bounded.
-_DEFAULT_WINDOW_CHARS = 200_000
-# How far back from a window's end to look for whitespace to cut the window at.
-_WINDOW_CUT_SEARCH = 10_000
+_DEFAULT_WINDOW_CHARS = 200_000  # tokenized at a time, so memory stays bounded
+_WINDOW_CUT_SEARCH = 10_000  # how far back from a window's end to look for whitespace
 
 
 class TokenizerLike(Protocol):
-    """What the chunker needs from a tokenizer: a Hugging Face fast tokenizer fits.
+    """A Hugging Face fast tokenizer, or one whose result maps ``input_ids``, ``offset_mapping``.
 
-    The result must map ``"input_ids"`` and ``"offset_mapping"``; its ``word_ids()``, when
-    present, tells word continuations apart (else adjacent alphanumerics are one word).
+    Its ``word_ids()``, if any, tells word continuations apart.
     """
 
     def __call__(self, text: str, *, add_special_tokens: bool, return_offsets_mapping: bool) -> Any:
@@ -42,14 +38,7 @@ class TokenizerLike(Protocol):
 
 @dataclass(frozen=True)
 class Chunk:
-    """One piece of a source text.
-
-    Attributes:
-        text: The chunk's text, stripped of surrounding whitespace.
-        start: Offset of the first character in the source text.
-        end: Offset just past the last character, so ``source[start:end] == text``.
-        index: Position of the chunk in the source, from 0.
-    """
+    """One piece of a source text, stripped: ``source[start:end] == text``; ``index`` from 0."""
 
     text: str
     start: int
@@ -58,9 +47,7 @@ class Chunk:
 
 
 @dataclass
-class _Window:
-    """Tokens of ``text[offset:...]`` with absolute character offsets."""
-
+class _Window:  # tokens of a window of ``text``, with offsets into the whole text
     text: str
     starts: list[int]
     ends: list[int]
@@ -71,8 +58,7 @@ class _Window:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def kind(self, i: int) -> int:
-        """Classify the boundary before token ``i`` (``0 < i < len(self)``)."""
+    def kind(self, i: int) -> int:  # of the boundary before token i (0 < i < len(self))
         if self.continues[i]:
             return _INSIDE_WORD
         prev_end = self.ends[i - 1]
