@@ -95,9 +95,10 @@ class TokenChunker:
         *,
         window_chars: int = _DEFAULT_WINDOW_CHARS,
     ) -> None:
-        if max_tokens < 1:
-            msg = f"max_tokens must be at least 1, got {max_tokens}"
-            raise ValueError(msg)
+        for name, value in (("max_tokens", max_tokens), ("window_chars", window_chars)):
+            if value < 1:
+                msg = f"{name} must be at least 1, got {value}"
+                raise ValueError(msg)
         if overlap_tokens < 0:
             msg = f"overlap_tokens must not be negative, got {overlap_tokens}"
             raise ValueError(msg)
@@ -106,9 +107,6 @@ class TokenChunker:
                 f"overlap_tokens ({overlap_tokens}) must be smaller than max_tokens ({max_tokens}),"
                 " or chunking could not move forward"
             )
-            raise ValueError(msg)
-        if window_chars < 1:
-            msg = f"window_chars must be at least 1, got {window_chars}"
             raise ValueError(msg)
         self._tokenizer = tokenizer
         self.max_tokens = max_tokens
@@ -139,7 +137,7 @@ class TokenChunker:
                 start = self._next_start(window, start, end)
             pos = window.starts[start]
 
-    def _encode(self, text: str, *, offsets: bool) -> Any:
+    def _encode(self, text: str, *, offsets: bool = False) -> Any:
         quiet: dict[str, Any] = {"verbose": False}  # no "sequence too long" warning
         try:
             return self._tokenizer(
@@ -147,9 +145,6 @@ class TokenChunker:
             )
         except TypeError:  # not a transformers tokenizer: no ``verbose`` keyword
             return self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
-
-    def _count_tokens(self, text: str) -> int:
-        return len(self._encode(text, offsets=False)["input_ids"])
 
     def _window_at(self, text: str, pos: int) -> _Window:
         """Tokenize a window starting at ``pos``, growing it until a chunk fits in it."""
@@ -180,37 +175,28 @@ class TokenChunker:
         end = self._best_end(window, start)
         while True:
             chunk = self._make_chunk(window, start, end, index)
-            if end - start <= 1 or self._count_tokens(chunk.text) <= self.max_tokens:
+            if end - start <= 1 or len(self._encode(chunk.text)["input_ids"]) <= self.max_tokens:
                 return chunk, end
             # Re-tokenized alone the chunk came out longer (tokenizers that depend on context).
             logger.debug("chunk %d re-tokenizes to more than %d tokens", index, self.max_tokens)
             end = _previous_cut(window, start, end)
 
     def _best_end(self, window: _Window, start: int) -> int:
-        """Pick the end token (exclusive) of the chunk starting at token ``start``."""
+        """The end token (exclusive) of the chunk from token ``start``: its best cut.
+
+        A paragraph break, else a sentence end, in the upper half of the budget; else the
+        latest whitespace, else the latest word boundary, else the budget's end.
+        """
         top = start + self.max_tokens
         half = start + max(self.max_tokens // 2, self.overlap_tokens + 1)
         low = start + self.overlap_tokens + 1  # the next chunk must start after ``start``
-        sentence = space = word = 0
-        for i in range(top, half - 1, -1):
-            kind = window.kind(i)
-            if kind == _PARAGRAPH:
-                return i
-            if kind == _SENTENCE and not sentence:
-                sentence = i
-            if kind >= _SPACE and not space:
-                space = i
-            if kind >= _TOKEN and not word:
-                word = i
-        if sentence or space:
-            return sentence or space
-        for i in range(half - 1, low - 1, -1):
-            kind = window.kind(i)
-            if kind >= _SPACE:
-                return i
-            if kind >= _TOKEN and not word:
-                word = i
-        return word or top  # no word boundary at all: cut between word pieces
+        cuts = [(window.kind(i), i) for i in range(top, low - 1, -1)]
+        upper = cuts[: top - half + 1]
+        for want, span in ((_PARAGRAPH, upper), (_SENTENCE, upper), (_SPACE, cuts), (_TOKEN, cuts)):
+            found = next((i for kind, i in span if kind >= want), None)
+            if found is not None:
+                return found
+        return top  # no word boundary at all: cut between word pieces
 
     def _next_start(self, window: _Window, start: int, end: int) -> int:
         """First token of the next chunk: the earliest word start in the overlap."""

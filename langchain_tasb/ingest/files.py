@@ -132,11 +132,8 @@ class _Scan:
     def run(self) -> Iterator[FileEntry]:
         for root in self.roots:
             if root.is_dir():
-                if root in self.seen:
-                    self.stats.duplicates += 1
-                    continue
-                self.seen.add(root)
-                yield from self._walk(root, root, "", ())
+                if self._first_visit(root):
+                    yield from self._walk(root, root, "", ())
             else:
                 yield from self._visit_file(root, root, root.name)
 
@@ -180,6 +177,13 @@ class _Scan:
             return ignores
         return (*ignores, (relfolder, pathspec.GitIgnoreSpec.from_lines(lines)))
 
+    def _first_visit(self, path: Path) -> bool:
+        if path in self.seen:
+            self.stats.duplicates += 1
+            return False
+        self.seen.add(path)
+        return True
+
     def _unlisted(self, path: Path, root: Path, relpath: str, exc: OSError) -> None:
         logger.warning("cannot list %s: %s", path, exc)
         self.stats.unlisted.append(UnlistedFolder(path, root, relpath, exc.strerror or str(exc)))
@@ -216,11 +220,8 @@ class _Scan:
         if _matches(self.exclude, relpath, folder=True):
             self.stats.excluded += 1
             return
-        if folder in self.seen:
-            self.stats.duplicates += 1
-            return
-        self.seen.add(folder)
-        yield from self._walk(folder, root, relpath + "/", ignores)
+        if self._first_visit(folder):
+            yield from self._walk(folder, root, relpath + "/", ignores)
 
     def _visit_file(self, path: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
         if _matches(self.exclude, relpath) or (
@@ -236,10 +237,8 @@ class _Scan:
         if not is_file or Path(relpath).suffix.lower() not in SUPPORTED_EXTENSIONS:
             self.stats.unsupported += 1
             return
-        if path in self.seen:
-            self.stats.duplicates += 1
+        if not self._first_visit(path):
             return
-        self.seen.add(path)
         if not relpath.lower().endswith(".pdf") and _looks_binary(path):
             self.stats.binary += 1
             return

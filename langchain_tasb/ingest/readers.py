@@ -57,9 +57,10 @@ _PARAGRAPH_TAGS = frozenset(
     }
 )  # fmt: skip
 _LINE_TAGS = frozenset({"br", "dd", "dt", "li", "tr", "caption", "option"})
-_CELL_TAGS = frozenset({"td", "th"})
 _PARAGRAPH_BREAK = "\x00P"  # markers, resolved once the whole text is known
 _LINE_BREAK = "\x00L"
+_ENTER = dict.fromkeys(_LINE_TAGS, _LINE_BREAK) | dict.fromkeys(_PARAGRAPH_TAGS, _PARAGRAPH_BREAK)
+_LEAVE = _ENTER | {"td": " ", "th": " "}
 _BREAKS = re.compile(r"(?<![ \t])[ \t]*(?:\x00[PL][ \t]*)+")  # the lookbehind keeps it linear
 # A script or style runs to its end tag's ">", or to the end of the page; both scans stay linear.
 _RAW_TEXT = re.compile(r"<(script|style).*?(?:</\1[^>]*>?|\Z)", re.IGNORECASE | re.DOTALL)
@@ -175,28 +176,18 @@ def _collect(root: LexborNode, parts: list[str]) -> None:
             parts.append(data if pre else re.sub(r"\s+", " ", data))
         elif node.is_element_node and node.tag not in _SKIPPED_TAGS:
             pre += node.tag == "pre"
-            parts.append(_break(node.tag))
+            parts.append(_ENTER.get(node.tag or "", ""))
             if node.first_child is not None:
                 node = node.first_child
                 continue
-            parts.append(_leave(node.tag))
+            parts.append(_LEAVE.get(node.tag or "", ""))
         while node is not root and node.next is None:  # climb out of finished elements
             node = node.parent
             if node is None:
                 return
             pre -= node.tag == "pre"
-            parts.append(_leave(node.tag))
+            parts.append(_LEAVE.get(node.tag or "", ""))
         node = None if node is root else node.next
-
-
-def _break(tag: str | None) -> str:
-    if tag in _PARAGRAPH_TAGS:
-        return _PARAGRAPH_BREAK
-    return _LINE_BREAK if tag in _LINE_TAGS else ""
-
-
-def _leave(tag: str | None) -> str:
-    return (" " if tag in _CELL_TAGS else "") + _break(tag)
 
 
 def _nesting_depth(page: str) -> int:
