@@ -216,9 +216,6 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
         path: The dataset folder (see :func:`find_data_dir`).
         split: Which ``qrels/<split>.tsv`` to load.
 
-    Returns:
-        The loaded dataset.
-
     Raises:
         FileNotFoundError: If the folder, one of its files or the requested split is missing.
         ValueError: If a file is malformed, an id repeats, or the qrels name a query that

@@ -1,15 +1,12 @@
-"""Chunking with the model's own tokenizer: chunks fit its input limit, cut between words.
-
-A cut falls at a paragraph break, else a sentence end, else whitespace.
-"""
+"""Chunking with the model's own tokenizer: chunks fit its input limit, cut between words."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -24,16 +21,6 @@ _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]{0,2}\Z")
 
 _DEFAULT_WINDOW_CHARS = 200_000  # tokenized at a time, so memory stays bounded
 _WINDOW_CUT_SEARCH = 10_000  # how far back from a window's end to look for whitespace
-
-
-class TokenizerLike(Protocol):
-    """A Hugging Face fast tokenizer, or one whose result maps ``input_ids``, ``offset_mapping``.
-
-    Its ``word_ids()``, if any, tells word continuations apart.
-    """
-
-    def __call__(self, text: str, *, add_special_tokens: bool, return_offsets_mapping: bool) -> Any:
-        """Tokenize ``text``."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +63,11 @@ class TokenChunker:
     """Split texts into chunks that fit a token budget, cutting at natural boundaries.
 
     Args:
-        tokenizer: The model's fast tokenizer, or anything that satisfies :class:`TokenizerLike`.
-        max_tokens: Most content tokens per chunk, without special tokens (the model's input
-            limit minus 2 for ``[CLS]`` and ``[SEP]``).
-        overlap_tokens: Most tokens consecutive chunks share (from a word boundary, so maybe
-            fewer); must be below ``max_tokens``.
+        tokenizer: The model's fast tokenizer, or a callable like it whose result maps
+            ``input_ids`` and ``offset_mapping`` (and tells words apart with ``word_ids()``).
+        max_tokens: Most tokens per chunk (the model's input limit minus ``[CLS]``, ``[SEP]``).
+        overlap_tokens: Most tokens consecutive chunks share (from a word start); below
+            ``max_tokens``.
         window_chars: Characters tokenized at a time; bounds memory on very long texts.
 
     Raises:
@@ -89,7 +76,7 @@ class TokenChunker:
 
     def __init__(
         self,
-        tokenizer: TokenizerLike,
+        tokenizer: Callable[..., Any],
         max_tokens: int,
         overlap_tokens: int = 32,
         *,
@@ -236,12 +223,9 @@ def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int])
             word_ids[i] is not None and word_ids[i] == word_ids[i - 1]
             for i in range(1, len(word_ids))
         ]
+    # Else a token continues a word when it touches it, letters or digits on both sides.
     return [False] + [
-        ends[i - 1] == starts[i]
-        and starts[i] > 0
-        and text[starts[i] - 1].isalnum()
-        and starts[i] < len(text)
-        and text[starts[i]].isalnum()
+        0 < starts[i] == ends[i - 1] < len(text) and text[starts[i] - 1 : starts[i] + 1].isalnum()
         for i in range(1, len(starts))
     ]
 

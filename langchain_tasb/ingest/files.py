@@ -77,10 +77,9 @@ def iter_files(
     """Yield the supported files under ``roots`` (folders or files), recursively, sorted.
 
     ``include``/``exclude`` are ``.gitignore`` lines matched against ``relpath``; ``exclude``
-    wins. Each ``.gitignore`` under a root applies as git reads it (not those above a root).
+    wins. Each ``.gitignore`` under a root (``gitignore=True``) applies as git reads it.
     Symlinks are followed when they resolve inside a root (anywhere with ``follow_symlinks``),
     the hidden rule and ``exclude`` applying to their target too; nothing is visited twice.
-    ``gitignore=False`` ignores ``.gitignore`` files; ``stats`` is filled in as the scan goes.
 
     Raises:
         FileNotFoundError: If a root does not exist (raised at once, before iterating).
@@ -164,10 +163,12 @@ class _Scan:
             if ignores and _ignored(ignores, relpath, folder=is_dir):
                 self.stats.ignored += 1
                 continue
-            if is_dir:
-                yield from self._visit_folder(target, root, relpath, ignores)
-            else:
+            if not is_dir:
                 yield from self._visit_file(target, root, relpath)
+            elif _matches(self.exclude, relpath, folder=True):
+                self.stats.excluded += 1
+            elif self._first_visit(target):
+                yield from self._walk(target, root, relpath + "/", ignores)
 
     def _read_gitignore(self, path: Path, relfolder: str, ignores: _Ignores) -> _Ignores:
         try:
@@ -213,15 +214,6 @@ class _Scan:
             logger.debug("not following %s: it leads to excluded %s", path, target)
             return None
         return target
-
-    def _visit_folder(
-        self, folder: Path, root: Path, relpath: str, ignores: _Ignores
-    ) -> Iterator[FileEntry]:
-        if _matches(self.exclude, relpath, folder=True):
-            self.stats.excluded += 1
-            return
-        if self._first_visit(folder):
-            yield from self._walk(folder, root, relpath + "/", ignores)
 
     def _visit_file(self, path: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
         if _matches(self.exclude, relpath) or (

@@ -3,8 +3,7 @@
 Text is strict UTF-8, else charset-normalizer's guess (logged). Metadata values are scalars, as
 Chroma requires: JSON Lines lists and objects are stored as JSON text, nulls dropped; ``source``,
 ``line``, ``doc_id`` (and BEIR ``title``) win over a record's own keys. HTML is parsed by Lexbor
-(selectolax), but block elements left open very deep cost HTML5 parsers quadratic time, so a
-page nested deeper than :data:`MAX_DEPTH` is read by a linear tag stripper instead.
+(selectolax), unless nested too deep for that (see :data:`MAX_DEPTH`).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ logger = logging.getLogger(__name__)
 MetadataValue = str | int | float | bool
 
 MAX_DEPTH = 512
-"""Pages whose tags nest deeper than this are stripped of tags instead of parsed."""
+"""Pages nested deeper (quadratic for HTML5 parsers) are stripped of tags, linearly, instead."""
 
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
 # Void tags, or closed by their next sibling: no depth of their own.
@@ -71,8 +70,7 @@ _TAG_SOUP = re.compile(r"<[^<>]*>")  # [^<>] keeps it linear on unclosed tags
 class Record:
     """One text to index, its scalar metadata, and its ``key`` within its file.
 
-    ``key`` is ``""`` for formats with one record per file; for JSON Lines, the record's
-    ``_id``/``id`` or ``"line:N"``.
+    ``key`` is ``""`` for one-record formats; for JSON Lines, ``_id``/``id`` or ``"line:N"``.
     """
 
     text: str
@@ -98,11 +96,7 @@ class MalformedRecordError(UnreadableFileError):
 
 
 def read_records(entry: FileEntry) -> list[Record]:
-    """Read a file found by ``iter_files`` into records (blank texts give none).
-
-    Returns:
-        One record for a text, Markdown, reStructuredText, HTML or PDF file; one per non-blank
-        line for JSON Lines.
+    """Read a file found by ``iter_files``: one record, one per JSON Lines line; none if blank.
 
     Raises:
         UnreadableFileError: If the file cannot be read (permissions, a folder, a broken PDF).
@@ -117,15 +111,12 @@ def read_records(entry: FileEntry) -> list[Record]:
     return [record for record in reader(entry.path) if record.text.strip()]
 
 
-def _read_bytes(path: Path) -> bytes:
+def _text_of(path: Path) -> str:
+    """The file's text: strict UTF-8, else charset-normalizer's guess (a declared charset first)."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(path, exc.strerror or str(exc)) from exc
-
-
-def _decode(data: bytes, path: Path) -> str:
-    """Decode strictly as UTF-8, else as charset-normalizer guesses (a declared charset first)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -145,14 +136,13 @@ def _decode(data: bytes, path: Path) -> str:
 
 def _read_text(path: Path) -> list[Record]:
     # Not stripped: chunk offsets must point into the file's own text.
-    text = _decode(_read_bytes(path), path)
-    return [Record(text=text, metadata={"source": str(path)})]
+    return [Record(text=_text_of(path), metadata={"source": str(path)})]
 
 
 def _read_html(path: Path) -> list[Record]:
     # Blocks apart by blank lines, list items and <br> by line breaks, whitespace collapsed
     # outside <pre>; <head>, scripts and styles left out; the <title> goes to the metadata.
-    page = _decode(_read_bytes(path), path).replace("\x00", "")
+    page = _text_of(path).replace("\x00", "")
     metadata: dict[str, MetadataValue] = {"source": str(path)}
     if _nesting_depth(page) > MAX_DEPTH:
         return [Record(text=_strip_tags(page), metadata=metadata)]
@@ -209,7 +199,7 @@ def _strip_tags(page: str) -> str:
 
 
 def _read_jsonl(path: Path) -> list[Record]:
-    text = _decode(_read_bytes(path), path)
+    text = _text_of(path)
     records: list[Record] = []
     keys: set[str] = set()
     # Only "\n" ends a line: U+2028, U+2029 and U+0085 (where str.splitlines() also splits)
@@ -255,9 +245,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _check_unicode(value: object, field: str, where: str = "") -> None:
     r"""Refuse a string holding a lone surrogate (a ``\ud800`` escape JSON lets through)."""
-    if not isinstance(value, str):
-        return
-    found = _SURROGATE.search(value)
+    found = _SURROGATE.search(value) if isinstance(value, str) else None
     if found is not None:
         msg = (
             f"{field} holds a lone surrogate (\\u{ord(found.group()):04x}){where} at character "

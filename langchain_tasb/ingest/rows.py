@@ -1,10 +1,8 @@
-"""A file's chunks with their content-derived ids and metadata, and a root's stored chunks.
-
-Roots are told apart by ``root_id``; stored chunks without one (older ones) by ``root``.
-"""
+"""A file's chunks with their content-derived ids and metadata, and a root's stored chunks."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import socket
@@ -64,12 +62,10 @@ def make_chunker(
 ) -> TokenChunker:
     """A chunker with the model's own tokenizer, whose chunks are never truncated when encoded.
 
-    Chunks hold at most ``min(document_max_tokens, max_seq_length) - 2`` tokens (room for
-    ``[CLS]`` and ``[SEP]``).
-
     Args:
         embeddings: A :class:`~langchain_tasb.encoding.model.TasbModel` (anything with
-            ``encoder.tokenizer``, ``document_max_tokens`` and ``info.max_seq_length``).
+            ``encoder.tokenizer``, ``document_max_tokens`` and ``info.max_seq_length``); chunks
+            hold at most ``min(document_max_tokens, max_seq_length) - 2`` tokens.
         overlap_tokens: Tokens shared by consecutive chunks.
 
     Raises:
@@ -101,8 +97,7 @@ def read_rows(
     """Read, chunk and check one file under ``limits`` (max file bytes, max chunks; None: none).
 
     Returns:
-        Its rows, their metadata as Chroma stores it, and how many reserved metadata keys
-        were dropped from its records.
+        Its rows, their metadata as Chroma stores it, how many reserved metadata keys it lost.
 
     Raises:
         UnreadableFileError: The file is too large, gives too many chunks or cannot be read.
@@ -163,16 +158,14 @@ def default_root_id(root: str | os.PathLike[str]) -> str:
     return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
 
 
-def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
+def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:  # older chunks: no root_id
     stored_id = metadata.get("root_id")
     return bool(metadata.get("root") == root if stored_id is None else stored_id == root_id)
 
 
 def of_root(root_id: str, root: str, ids: list[str], metadatas: list[Any]) -> dict[str, Any]:
-    """The records (id -> metadata) among ``ids`` indexed under this root.
-
-    Filtered here: a Chroma ``$and`` of root and path collects the whole root per file.
-    """
+    """The records (id -> metadata) among ``ids`` indexed under this root."""
+    # Filtered here: a Chroma $and of root and path would collect the whole root per file.
     return {
         id_: dict(meta or {})
         for id_, meta in zip(ids, metadatas, strict=True)
@@ -183,10 +176,7 @@ def of_root(root_id: str, root: str, ids: list[str], metadatas: list[Any]) -> di
 def stored_records(
     chroma: Collection, entries: Sequence[FileEntry], limit: int
 ) -> dict[str, tuple[list[str], list[Any]]]:
-    """What the collection holds for each of these files' paths (ids, metadatas), in one query.
-
-    Empty if ``limit`` records or more: the caller then looks each file up alone.
-    """
+    """The ids and metadatas stored for each file's path, in one query; ``{}`` past ``limit``."""
     paths = list(dict.fromkeys(str(e.path) for e in entries))
     result = chroma.get_where({"path": {"$in": paths}}, include=["metadatas"], limit=limit)
     if len(result.ids) >= limit:
@@ -220,22 +210,20 @@ def prune_root(
         How many chunks were deleted, and of how many files.
     """
     gone: dict[str, list[str]] = {}
-    verdicts: dict[str, bool] = {}
+    is_gone = functools.cache(functools.partial(_gone, root))  # one check per file
     where = {"$or": [{"root_id": root_id}, {"root": root}]}
     for page in chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
         for id_, metadata in zip(page.ids, page.metadatas, strict=True):
             source = str((metadata or {}).get("source", ""))
             if source in seen or not _is_of_root(metadata or {}, root_id, root):
                 continue
-            if source not in verdicts:
-                verdicts[source] = _gone(root, source)
-            if verdicts[source]:
+            if is_gone(source):
                 gone.setdefault(source, []).append(id_)
     for source, ids in gone.items():
         logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
         chroma.delete(ids=ids)
         manifest.forget(source)
     for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
-        if _gone(root, source):
+        if is_gone(source):
             manifest.forget(source)
     return sum(len(ids) for ids in gone.values()), len(gone)
