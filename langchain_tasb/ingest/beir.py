@@ -1,7 +1,7 @@
 """The one BEIR reader: corpus lines, the document text, dataset loading, the corpus hash.
 
-``tasb index corpus.jsonl`` and ``tasb eval`` both read corpus lines with :func:`corpus_doc` and
-embed :func:`beir_document_text`, so a document is embedded from the same string by either.
+``tasb index corpus.jsonl`` and ``tasb eval`` both read lines with :func:`corpus_doc` and embed
+:func:`beir_document_text`, so either embeds a document from the same string.
 """
 
 from __future__ import annotations
@@ -10,14 +10,16 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from langchain_tasb.config import DATA_DIR_ENV_VAR
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 Qrels: TypeAlias = dict[str, dict[str, int]]
 """Query id -> document id -> graded relevance (``> 0`` means relevant)."""
@@ -111,13 +113,10 @@ class BeirDataset:
 
 
 def find_data_dir(name: str) -> Path | None:
-    """Find a BEIR dataset folder by name.
+    """Find a BEIR dataset folder by name (resolved), or ``None`` when there is none.
 
     Looks in ``$TASB_DATA_DIR/<name>``, then ``../shared/data/<name>`` from the working
     directory, then from the folder that holds the ``langchain_tasb`` package.
-
-    Returns:
-        The resolved dataset folder, or ``None`` when there is none.
 
     Raises:
         ValueError: If ``name`` is empty or contains a path separator or ``..``.
@@ -146,79 +145,63 @@ def find_data_dir(name: str) -> Path | None:
     return None
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                msg = f"{path}:{line_no} is not valid JSON ({exc.msg}); fix or remove that line."
-                raise ValueError(msg) from exc
-            if not isinstance(obj, dict) or "_id" not in obj:
-                msg = (
-                    f"{path}:{line_no} has no '_id' field; every BEIR line is an object like "
-                    '{"_id": ..., "text": ...}.'
-                )
-                raise ValueError(msg)
-            yield line_no, obj
+        yield from ((n, line) for n, line in enumerate(fh, start=1) if line.strip())
 
 
-def _load_corpus(path: Path) -> dict[str, CorpusDoc]:
-    corpus: dict[str, CorpusDoc] = {}
-    for line_no, obj in _read_jsonl(path):
+def _read_jsonl(
+    path: Path, kind: str, parse: Callable[[dict[str, Any]], tuple[str, _T]]
+) -> dict[str, _T]:
+    """The lines of ``corpus.jsonl`` or ``queries.jsonl`` read by ``parse``, by unique id."""
+    found: dict[str, _T] = {}
+    for line_no, line in _lines(path):
         try:
-            doc_id, doc = corpus_doc(obj)
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{path}:{line_no} is not valid JSON ({exc.msg}); fix or remove that line."
+            raise ValueError(msg) from exc
+        if not isinstance(obj, dict) or "_id" not in obj:
+            msg = f"{path}:{line_no} is not an object with an '_id' field, as BEIR lines are."
+            raise ValueError(msg)
+        try:
+            key, value = parse(obj)
         except ValueError as exc:
             msg = f"{path}:{line_no}: {exc}; fix that line."
             raise ValueError(msg) from exc
-        if doc_id in corpus:
-            msg = f"{path}:{line_no} repeats document id {doc_id!r}; document ids must be unique."
+        if key in found:
+            msg = f"{path}:{line_no} repeats {kind} id {key!r}; {kind} ids must be unique."
             raise ValueError(msg)
-        corpus[doc_id] = doc
-    return corpus
+        found[key] = value
+    return found
 
 
-def _load_queries(path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
-    for line_no, obj in _read_jsonl(path):
-        query_id = str(obj["_id"])
-        if query_id in queries:
-            msg = f"{path}:{line_no} repeats query id {query_id!r}; query ids must be unique."
-            raise ValueError(msg)
-        text = obj.get("text")
-        queries[query_id] = "" if text is None else str(text)
-    return queries
+def _query(obj: dict[str, Any]) -> tuple[str, str]:
+    return str(obj["_id"]), "" if obj.get("text") is None else str(obj["text"])
 
 
 def _load_qrels(path: Path) -> Qrels:
     qrels: Qrels = {}
-    with path.open(encoding="utf-8") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
+    for line_no, line in _lines(path):
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 3:
+            msg = (
+                f"{path}:{line_no} has {len(fields)} tab-separated fields, expected 3 "
+                "(query-id, corpus-id, score)."
+            )
+            raise ValueError(msg)
+        query_id, doc_id, score = fields
+        try:
+            grade = int(score)
+        except ValueError as exc:
+            if line_no == 1:  # the "query-id corpus-id score" header
                 continue
-            fields = [f.strip() for f in line.split("\t")]
-            if len(fields) != 3:
-                msg = (
-                    f"{path}:{line_no} has {len(fields)} tab-separated fields, expected 3 "
-                    "(query-id, corpus-id, score)."
-                )
-                raise ValueError(msg)
-            query_id, doc_id, score_text = fields
-            try:
-                score = int(score_text)
-            except ValueError as exc:
-                if line_no == 1:  # the "query-id corpus-id score" header
-                    continue
-                msg = (
-                    f"{path}:{line_no} has relevance score {score_text!r}; scores must be "
-                    "integers (graded relevance, 0 = judged non-relevant)."
-                )
-                raise ValueError(msg) from exc
-            # A repeated (query, doc) pair keeps the last grade, as BEIR's loader does.
-            qrels.setdefault(query_id, {})[doc_id] = score
+            msg = (
+                f"{path}:{line_no} has relevance score {score!r}; scores must be "
+                "integers (graded relevance, 0 = judged non-relevant)."
+            )
+            raise ValueError(msg) from exc
+        qrels.setdefault(query_id, {})[doc_id] = grade  # a repeat keeps the last, as in BEIR
     return qrels
 
 
@@ -232,9 +215,6 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
     Args:
         path: The dataset folder (see :func:`find_data_dir`).
         split: Which ``qrels/<split>.tsv`` to load.
-
-    Returns:
-        The loaded dataset.
 
     Raises:
         FileNotFoundError: If the folder, one of its files or the requested split is missing.
@@ -263,8 +243,8 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
             "pass one of them as split=."
         )
         raise FileNotFoundError(msg)
-    corpus = _load_corpus(corpus_path)
-    all_queries = _load_queries(queries_path)
+    corpus = _read_jsonl(corpus_path, "document", corpus_doc)
+    all_queries = _read_jsonl(queries_path, "query", _query)
     qrels = _load_qrels(qrels_path)
     if not qrels:
         msg = f"{str(qrels_path)!r} holds no judgments; a split needs at least one qrels row."
@@ -295,21 +275,14 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
             qrels_path,
             no_relevant[:5],
         )
-    doc_ids = list(corpus)
-    doc_texts = [corpus[d].full_text for d in doc_ids]
-    if empty := sum(1 for t in doc_texts if not t):
+    doc_texts = [doc.full_text for doc in corpus.values()]
+    if empty := doc_texts.count(""):
         logger.info("%d document(s) in %s have empty title and text.", empty, corpus_path)
-    judgments = sum(len(r) for r in qrels.values())
-    logger.info(
-        "Loaded %s/%s: %d docs, %d queries, %d judgments",
-        folder.name,
-        split,
-        len(doc_ids),
-        len(qrels),
-        judgments,
-    )
     queries = {q: all_queries[q] for q in qrels}
-    return BeirDataset(folder.name, split, corpus, doc_ids, doc_texts, queries, qrels)
+    dataset = BeirDataset(folder.name, split, corpus, list(corpus), doc_texts, queries, qrels)
+    counts = (len(corpus), len(qrels), sum(map(len, qrels.values())))
+    logger.info("Loaded %s/%s: %d docs, %d queries, %d judgments", folder.name, split, *counts)
+    return dataset
 
 
 def corpus_hash(dataset: BeirDataset) -> str:

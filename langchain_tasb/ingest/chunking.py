@@ -1,16 +1,12 @@
-"""Token-aware chunking with the embedding model's own fast tokenizer.
-
-Chunks fit the model's input limit, so nothing is truncated at encoding time. Cuts fall on
-token offsets, never inside a word: at a paragraph break, else a sentence end, else whitespace.
-"""
+"""Chunking with the model's own tokenizer: chunks fit its input limit, cut between words."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -23,33 +19,13 @@ _PARAGRAPH = 4  # a blank line in between
 
 _SENTENCE_END = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]{0,2}\Z")
 
-# A window of this many characters is tokenized at a time, so memory stays bounded.
-_DEFAULT_WINDOW_CHARS = 200_000
-# How far back from a window's end to look for whitespace to cut the window at.
-_WINDOW_CUT_SEARCH = 10_000
-
-
-class TokenizerLike(Protocol):
-    """What the chunker needs from a tokenizer: a Hugging Face fast tokenizer fits.
-
-    The result must map ``"input_ids"`` and ``"offset_mapping"``; its ``word_ids()``, when
-    present, tells word continuations apart (else adjacent alphanumerics are one word).
-    """
-
-    def __call__(self, text: str, *, add_special_tokens: bool, return_offsets_mapping: bool) -> Any:
-        """Tokenize ``text``."""
+_DEFAULT_WINDOW_CHARS = 200_000  # tokenized at a time, so memory stays bounded
+_WINDOW_CUT_SEARCH = 10_000  # how far back from a window's end to look for whitespace
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One piece of a source text.
-
-    Attributes:
-        text: The chunk's text, stripped of surrounding whitespace.
-        start: Offset of the first character in the source text.
-        end: Offset just past the last character, so ``source[start:end] == text``.
-        index: Position of the chunk in the source, from 0.
-    """
+    """One piece of a source text, stripped: ``source[start:end] == text``; ``index`` from 0."""
 
     text: str
     start: int
@@ -58,9 +34,7 @@ class Chunk:
 
 
 @dataclass
-class _Window:
-    """Tokens of ``text[offset:...]`` with absolute character offsets."""
-
+class _Window:  # tokens of a window of ``text``, with offsets into the whole text
     text: str
     starts: list[int]
     ends: list[int]
@@ -71,8 +45,7 @@ class _Window:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def kind(self, i: int) -> int:
-        """Classify the boundary before token ``i`` (``0 < i < len(self)``)."""
+    def kind(self, i: int) -> int:  # of the boundary before token i (0 < i < len(self))
         if self.continues[i]:
             return _INSIDE_WORD
         prev_end = self.ends[i - 1]
@@ -90,11 +63,11 @@ class TokenChunker:
     """Split texts into chunks that fit a token budget, cutting at natural boundaries.
 
     Args:
-        tokenizer: The model's fast tokenizer, or anything that satisfies :class:`TokenizerLike`.
-        max_tokens: Most content tokens per chunk, without special tokens (the model's input
-            limit minus 2 for ``[CLS]`` and ``[SEP]``).
-        overlap_tokens: Most tokens consecutive chunks share (from a word boundary, so maybe
-            fewer); must be below ``max_tokens``.
+        tokenizer: The model's fast tokenizer, or a callable like it whose result maps
+            ``input_ids`` and ``offset_mapping`` (and tells words apart with ``word_ids()``).
+        max_tokens: Most tokens per chunk (the model's input limit minus ``[CLS]``, ``[SEP]``).
+        overlap_tokens: Most tokens consecutive chunks share (from a word start); below
+            ``max_tokens``.
         window_chars: Characters tokenized at a time; bounds memory on very long texts.
 
     Raises:
@@ -103,15 +76,16 @@ class TokenChunker:
 
     def __init__(
         self,
-        tokenizer: TokenizerLike,
+        tokenizer: Callable[..., Any],
         max_tokens: int,
         overlap_tokens: int = 32,
         *,
         window_chars: int = _DEFAULT_WINDOW_CHARS,
     ) -> None:
-        if max_tokens < 1:
-            msg = f"max_tokens must be at least 1, got {max_tokens}"
-            raise ValueError(msg)
+        for name, value in (("max_tokens", max_tokens), ("window_chars", window_chars)):
+            if value < 1:
+                msg = f"{name} must be at least 1, got {value}"
+                raise ValueError(msg)
         if overlap_tokens < 0:
             msg = f"overlap_tokens must not be negative, got {overlap_tokens}"
             raise ValueError(msg)
@@ -120,9 +94,6 @@ class TokenChunker:
                 f"overlap_tokens ({overlap_tokens}) must be smaller than max_tokens ({max_tokens}),"
                 " or chunking could not move forward"
             )
-            raise ValueError(msg)
-        if window_chars < 1:
-            msg = f"window_chars must be at least 1, got {window_chars}"
             raise ValueError(msg)
         self._tokenizer = tokenizer
         self.max_tokens = max_tokens
@@ -153,7 +124,7 @@ class TokenChunker:
                 start = self._next_start(window, start, end)
             pos = window.starts[start]
 
-    def _encode(self, text: str, *, offsets: bool) -> Any:
+    def _encode(self, text: str, *, offsets: bool = False) -> Any:
         quiet: dict[str, Any] = {"verbose": False}  # no "sequence too long" warning
         try:
             return self._tokenizer(
@@ -161,9 +132,6 @@ class TokenChunker:
             )
         except TypeError:  # not a transformers tokenizer: no ``verbose`` keyword
             return self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
-
-    def _count_tokens(self, text: str) -> int:
-        return len(self._encode(text, offsets=False)["input_ids"])
 
     def _window_at(self, text: str, pos: int) -> _Window:
         """Tokenize a window starting at ``pos``, growing it until a chunk fits in it."""
@@ -194,37 +162,28 @@ class TokenChunker:
         end = self._best_end(window, start)
         while True:
             chunk = self._make_chunk(window, start, end, index)
-            if end - start <= 1 or self._count_tokens(chunk.text) <= self.max_tokens:
+            if end - start <= 1 or len(self._encode(chunk.text)["input_ids"]) <= self.max_tokens:
                 return chunk, end
             # Re-tokenized alone the chunk came out longer (tokenizers that depend on context).
             logger.debug("chunk %d re-tokenizes to more than %d tokens", index, self.max_tokens)
             end = _previous_cut(window, start, end)
 
     def _best_end(self, window: _Window, start: int) -> int:
-        """Pick the end token (exclusive) of the chunk starting at token ``start``."""
+        """The end token (exclusive) of the chunk from token ``start``: its best cut.
+
+        A paragraph break, else a sentence end, in the upper half of the budget; else the
+        latest whitespace, else the latest word boundary, else the budget's end.
+        """
         top = start + self.max_tokens
         half = start + max(self.max_tokens // 2, self.overlap_tokens + 1)
         low = start + self.overlap_tokens + 1  # the next chunk must start after ``start``
-        sentence = space = word = 0
-        for i in range(top, half - 1, -1):
-            kind = window.kind(i)
-            if kind == _PARAGRAPH:
-                return i
-            if kind == _SENTENCE and not sentence:
-                sentence = i
-            if kind >= _SPACE and not space:
-                space = i
-            if kind >= _TOKEN and not word:
-                word = i
-        if sentence or space:
-            return sentence or space
-        for i in range(half - 1, low - 1, -1):
-            kind = window.kind(i)
-            if kind >= _SPACE:
-                return i
-            if kind >= _TOKEN and not word:
-                word = i
-        return word or top  # no word boundary at all: cut between word pieces
+        cuts = [(window.kind(i), i) for i in range(top, low - 1, -1)]
+        upper = cuts[: top - half + 1]
+        for want, span in ((_PARAGRAPH, upper), (_SENTENCE, upper), (_SPACE, cuts), (_TOKEN, cuts)):
+            found = next((i for kind, i in span if kind >= want), None)
+            if found is not None:
+                return found
+        return top  # no word boundary at all: cut between word pieces
 
     def _next_start(self, window: _Window, start: int, end: int) -> int:
         """First token of the next chunk: the earliest word start in the overlap."""
@@ -264,12 +223,9 @@ def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int])
             word_ids[i] is not None and word_ids[i] == word_ids[i - 1]
             for i in range(1, len(word_ids))
         ]
+    # Else a token continues a word when it touches it, letters or digits on both sides.
     return [False] + [
-        ends[i - 1] == starts[i]
-        and starts[i] > 0
-        and text[starts[i] - 1].isalnum()
-        and starts[i] < len(text)
-        and text[starts[i]].isalnum()
+        0 < starts[i] == ends[i - 1] < len(text) and text[starts[i] - 1 : starts[i] + 1].isalnum()
         for i in range(1, len(starts))
     ]
 

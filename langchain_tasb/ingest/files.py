@@ -1,6 +1,6 @@
 """Find the files to index under some folders: a sorted, filtered, loop-free walk.
 
-Patterns (``include``/``exclude`` and ``.gitignore`` files) are read by pathspec, with git's rules.
+Patterns (``include``/``exclude``, ``.gitignore`` files) are read by pathspec, with git's rules.
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ _SNIFF_BYTES = 8192  # a NUL byte in this many leading bytes marks a file as bin
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A file found by :func:`iter_files`.
+    """A file found by :func:`iter_files`: its resolved ``path`` and ``root``, and ``relpath``.
 
-    Attributes:
-        path: The file's resolved path.
-        root: The resolved root (folder or file) it was found under.
-        relpath: Its POSIX path relative to ``root`` (the file's name if ``root`` is the file).
+    ``relpath`` is the POSIX path relative to ``root`` (the file's name if the root is the file).
     """
 
     path: Path
@@ -54,31 +51,18 @@ class UnlistedFolder:
 
 @dataclass
 class ScanStats:
-    """What :func:`iter_files` found and left out.
-
-    Attributes:
-        files: Files yielded.
-        hidden: Hidden files and folders (name starting with ``.``) left out, not their contents.
-        unsupported: Files with an unsupported extension, and special files (sockets, FIFOs).
-        binary: Files of a supported type with a NUL byte in their first 8 KiB.
-        outside_symlinks: Symlinks to somewhere outside every root, not followed.
-        excluded: Files and folders left out by ``include``/``exclude``.
-        ignored: Files and folders left out by a ``.gitignore`` under a root.
-        broken_symlinks: Symlinks to nothing, or to themselves.
-        duplicates: Files and folders reached a second time (symlinks, overlapping roots).
-        unlisted: Folders that could not be listed: nothing under their root is taken for gone.
-    """
+    """What :func:`iter_files` yielded (``files``) and left out, file or folder, and why."""
 
     files: int = 0
-    hidden: int = 0
-    unsupported: int = 0
-    binary: int = 0
-    outside_symlinks: int = 0
-    excluded: int = 0
-    ignored: int = 0
-    broken_symlinks: int = 0
-    duplicates: int = 0
-    unlisted: list[UnlistedFolder] = field(default_factory=list)
+    hidden: int = 0  # names starting with "." (not their contents)
+    unsupported: int = 0  # other extensions, special files (sockets, FIFOs)
+    binary: int = 0  # a NUL byte in the first 8 KiB
+    outside_symlinks: int = 0  # leading outside every root, not followed
+    excluded: int = 0  # by include/exclude
+    ignored: int = 0  # by a .gitignore under a root
+    broken_symlinks: int = 0  # leading to nothing, or to themselves
+    duplicates: int = 0  # reached a second time (symlinks, overlapping roots)
+    unlisted: list[UnlistedFolder] = field(default_factory=list)  # nothing under them is gone
 
 
 def iter_files(
@@ -90,24 +74,12 @@ def iter_files(
     gitignore: bool = True,
     stats: ScanStats | None = None,
 ) -> Iterator[FileEntry]:
-    """Yield the supported files under ``roots``, recursively, in sorted order.
+    """Yield the supported files under ``roots`` (folders or files), recursively, sorted.
 
-    Patterns are ``.gitignore`` lines matched against ``relpath``; ``exclude`` wins over
-    ``include``. Each ``.gitignore`` under a root applies as git reads it (files above a root
-    are not read). Symlinks are followed when they resolve inside a root (anywhere with
-    ``follow_symlinks``), the hidden rule and ``exclude`` applying to their target too;
-    nothing is visited twice, so loops end.
-
-    Args:
-        roots: Folders (or single files) to scan.
-        include: Keep only files whose ``relpath`` matches one of these globs.
-        exclude: Leave out files and folders whose ``relpath`` matches one of these globs.
-        follow_symlinks: Also follow symlinks that resolve outside every root.
-        gitignore: Leave out what ``.gitignore`` files under the roots ignore.
-        stats: Filled in with counts of what was yielded and left out, as the scan goes.
-
-    Returns:
-        An iterator of :class:`FileEntry`.
+    ``include``/``exclude`` are ``.gitignore`` lines matched against ``relpath``; ``exclude``
+    wins. Each ``.gitignore`` under a root (``gitignore=True``) applies as git reads it.
+    Symlinks are followed when they resolve inside a root (anywhere with ``follow_symlinks``),
+    the hidden rule and ``exclude`` applying to their target too; nothing is visited twice.
 
     Raises:
         FileNotFoundError: If a root does not exist (raised at once, before iterating).
@@ -132,8 +104,8 @@ def _matches(spec: pathspec.GitIgnoreSpec | None, relpath: str, *, folder: bool 
     return spec is not None and spec.match_file(relpath + "/" if folder else relpath)
 
 
+# The .gitignore files above a folder: (their folder's relpath ending in "/", patterns).
 _Ignores = tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
-"""The ``.gitignore`` files above a folder: (their folder's relpath with ``/``, patterns)."""
 
 
 def _ignored(ignores: _Ignores, relpath: str, *, folder: bool) -> bool:
@@ -159,11 +131,8 @@ class _Scan:
     def run(self) -> Iterator[FileEntry]:
         for root in self.roots:
             if root.is_dir():
-                if root in self.seen:
-                    self.stats.duplicates += 1
-                    continue
-                self.seen.add(root)
-                yield from self._walk(root, root, "", ())
+                if self._first_visit(root):
+                    yield from self._walk(root, root, "", ())
             else:
                 yield from self._visit_file(root, root, root.name)
 
@@ -194,19 +163,27 @@ class _Scan:
             if ignores and _ignored(ignores, relpath, folder=is_dir):
                 self.stats.ignored += 1
                 continue
-            if is_dir:
-                yield from self._visit_folder(target, root, relpath, ignores)
-            else:
+            if not is_dir:
                 yield from self._visit_file(target, root, relpath)
+            elif _matches(self.exclude, relpath, folder=True):
+                self.stats.excluded += 1
+            elif self._first_visit(target):
+                yield from self._walk(target, root, relpath + "/", ignores)
 
     def _read_gitignore(self, path: Path, relfolder: str, ignores: _Ignores) -> _Ignores:
-        """``ignores`` with the patterns of this folder's ``.gitignore`` added, if it reads."""
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError as exc:
             logger.warning("cannot read %s (%s): its patterns are not applied", path, exc)
             return ignores
         return (*ignores, (relfolder, pathspec.GitIgnoreSpec.from_lines(lines)))
+
+    def _first_visit(self, path: Path) -> bool:
+        if path in self.seen:
+            self.stats.duplicates += 1
+            return False
+        self.seen.add(path)
+        return True
 
     def _unlisted(self, path: Path, root: Path, relpath: str, exc: OSError) -> None:
         logger.warning("cannot list %s: %s", path, exc)
@@ -238,18 +215,6 @@ class _Scan:
             return None
         return target
 
-    def _visit_folder(
-        self, folder: Path, root: Path, relpath: str, ignores: _Ignores
-    ) -> Iterator[FileEntry]:
-        if _matches(self.exclude, relpath, folder=True):
-            self.stats.excluded += 1
-            return
-        if folder in self.seen:
-            self.stats.duplicates += 1
-            return
-        self.seen.add(folder)
-        yield from self._walk(folder, root, relpath + "/", ignores)
-
     def _visit_file(self, path: Path, root: Path, relpath: str) -> Iterator[FileEntry]:
         if _matches(self.exclude, relpath) or (
             self.include is not None and not _matches(self.include, relpath)
@@ -264,10 +229,8 @@ class _Scan:
         if not is_file or Path(relpath).suffix.lower() not in SUPPORTED_EXTENSIONS:
             self.stats.unsupported += 1
             return
-        if path in self.seen:
-            self.stats.duplicates += 1
+        if not self._first_visit(path):
             return
-        self.seen.add(path)
         if not relpath.lower().endswith(".pdf") and _looks_binary(path):
             self.stats.binary += 1
             return
@@ -279,8 +242,7 @@ def _within(path: Path, root: Path) -> bool:
     return path == root or (root.is_dir() and path.is_relative_to(root))
 
 
-def _looks_binary(path: Path) -> bool:
-    """Whether the file has a NUL byte early on; unreadable files are left to the reader."""
+def _looks_binary(path: Path) -> bool:  # unreadable files are left to the reader
     try:
         with path.open("rb") as handle:
             return b"\x00" in handle.read(_SNIFF_BYTES)

@@ -2,11 +2,13 @@
 
 Text is strict UTF-8, else charset-normalizer's guess (logged). Metadata values are scalars, as
 Chroma requires: JSON Lines lists and objects are stored as JSON text, nulls dropped; ``source``,
-``line``, ``doc_id`` (and BEIR ``title``) win over a record's own keys.
+``line``, ``doc_id`` (and BEIR ``title``) win over a record's own keys. HTML is parsed by Lexbor
+(selectolax), unless nested too deep for that (see :data:`MAX_DEPTH`).
 """
 
 from __future__ import annotations
 
+import html
 import importlib
 import json
 import logging
@@ -16,47 +18,59 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import charset_normalizer
+from selectolax.lexbor import LexborHTMLParser
 
 from langchain_tasb.ingest.beir import corpus_doc, json_type, record_id, string_field
-from langchain_tasb.ingest.files import (
-    HTML_EXTENSIONS,
-    SUPPORTED_EXTENSIONS,
-    TEXT_EXTENSIONS,
-    FileEntry,
-    ScanStats,
-    iter_files,
-)
-from langchain_tasb.ingest.html import extract_text
+from langchain_tasb.ingest.files import HTML_EXTENSIONS, TEXT_EXTENSIONS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from selectolax.lexbor import LexborNode
+
+    from langchain_tasb.ingest.files import FileEntry
+
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "SUPPORTED_EXTENSIONS",
-    "FileEntry",
-    "MalformedRecordError",
-    "MetadataValue",
-    "Record",
-    "ScanStats",
-    "UnreadableFileError",
-    "iter_files",
-    "read_records",
-]
-
 MetadataValue = str | int | float | bool
+
+MAX_DEPTH = 512
+"""Pages nested deeper (quadratic for HTML5 parsers) are stripped of tags, linearly, instead."""
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
+# Void tags, or closed by their next sibling: no depth of their own.
+_VOID_TAGS = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dd", "dt", "option", "tr", "td", "th",
+    }
+)  # fmt: skip
+
+_SKIPPED_TAGS = frozenset({"script", "style", "head", "noscript", "template"})
+_PARAGRAPH_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "details", "dialog", "div", "dl",
+        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+        "h6", "header", "hr", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
+        "ul",
+    }
+)  # fmt: skip
+_LINE_TAGS = frozenset({"br", "dd", "dt", "li", "tr", "caption", "option"})
+_PARAGRAPH_BREAK = "\x00P"  # markers, resolved once the whole text is known
+_LINE_BREAK = "\x00L"
+_ENTER = dict.fromkeys(_LINE_TAGS, _LINE_BREAK) | dict.fromkeys(_PARAGRAPH_TAGS, _PARAGRAPH_BREAK)
+_LEAVE = _ENTER | {"td": " ", "th": " "}
+_BREAKS = re.compile(r"(?<![ \t])[ \t]*(?:\x00[PL][ \t]*)+")  # the lookbehind keeps it linear
+# A script or style runs to its end tag's ">", or to the end of the page; both scans stay linear.
+_RAW_TEXT = re.compile(r"<(script|style).*?(?:</\1[^>]*>?|\Z)", re.IGNORECASE | re.DOTALL)
+_TAG_SOUP = re.compile(r"<[^<>]*>")  # [^<>] keeps it linear on unclosed tags
 
 
 @dataclass(frozen=True)
 class Record:
-    """One text to index, with its metadata.
+    """One text to index, its scalar metadata, and its ``key`` within its file.
 
-    Attributes:
-        text: The text.
-        metadata: Scalar metadata, including ``source`` (the file's resolved path).
-        key: A stable id of the record within its file: ``""`` for formats with one record per
-            file, the record's ``_id``/``id`` or ``"line:N"`` for JSON Lines.
+    ``key`` is ``""`` for one-record formats; for JSON Lines, ``_id``/``id`` or ``"line:N"``.
     """
 
     text: str
@@ -82,11 +96,7 @@ class MalformedRecordError(UnreadableFileError):
 
 
 def read_records(entry: FileEntry) -> list[Record]:
-    """Read a file found by :func:`iter_files` into records (blank texts give none).
-
-    Returns:
-        One record for a text, Markdown, reStructuredText, HTML or PDF file; one per non-blank
-        line for JSON Lines.
+    """Read a file found by ``iter_files``: one record, one per JSON Lines line; none if blank.
 
     Raises:
         UnreadableFileError: If the file cannot be read (permissions, a folder, a broken PDF).
@@ -101,24 +111,16 @@ def read_records(entry: FileEntry) -> list[Record]:
     return [record for record in reader(entry.path) if record.text.strip()]
 
 
-def _read_bytes(path: Path) -> bytes:
+def _text_of(path: Path) -> str:
+    """The file's text: strict UTF-8, else charset-normalizer's guess (a declared charset first)."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(path, exc.strerror or str(exc)) from exc
-
-
-def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
-    """Decode strictly as UTF-8, else as ``declared``, else as charset-normalizer guesses."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         error = exc
-    if declared is not None and declared.replace("-", "").lower() != "utf8":
-        try:
-            return data.decode(declared)
-        except (UnicodeDecodeError, LookupError):
-            pass
     matches = charset_normalizer.from_bytes(data)
     best = matches.best()
     if best is None:  # no code page fits: keep every byte
@@ -134,26 +136,70 @@ def _decode(data: bytes, path: Path, declared: str | None = None) -> str:
 
 def _read_text(path: Path) -> list[Record]:
     # Not stripped: chunk offsets must point into the file's own text.
-    text = _decode(_read_bytes(path), path)
-    return [Record(text=text, metadata={"source": str(path)})]
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+    return [Record(text=_text_of(path), metadata={"source": str(path)})]
 
 
 def _read_html(path: Path) -> list[Record]:
-    data = _read_bytes(path)
-    declared = _META_CHARSET.search(data[:4096])
-    charset = declared.group(1).decode("ascii", "replace") if declared else None
-    text, title = extract_text(_decode(data, path, charset))
+    # Blocks apart by blank lines, list items and <br> by line breaks, whitespace collapsed
+    # outside <pre>; <head>, scripts and styles left out; the <title> goes to the metadata.
+    page = _text_of(path).replace("\x00", "")
     metadata: dict[str, MetadataValue] = {"source": str(path)}
-    if title:
-        metadata["title"] = title
-    return [Record(text=text, metadata=metadata)]
+    if _nesting_depth(page) > MAX_DEPTH:
+        return [Record(text=_strip_tags(page), metadata=metadata)]
+    tree = LexborHTMLParser(page)
+    parts: list[str] = []
+    if tree.root is not None:
+        _collect(tree.root, parts)
+    joined = _BREAKS.sub(lambda m: "\n\n" if _PARAGRAPH_BREAK in m[0] else "\n", "".join(parts))
+    if (title := tree.css_first("title")) is not None and (name := " ".join(title.text().split())):
+        metadata["title"] = name
+    return [Record(text=re.sub(r"\n{3,}", "\n\n", joined).strip(), metadata=metadata)]
+
+
+def _collect(root: LexborNode, parts: list[str]) -> None:
+    """Append the text under ``root`` to ``parts``, with break markers around blocks."""
+    pre = 0
+    node: LexborNode | None = root
+    while node is not None:
+        if node.is_text_node:
+            data = node.text_content or ""
+            parts.append(data if pre else re.sub(r"\s+", " ", data))
+        elif node.is_element_node and node.tag not in _SKIPPED_TAGS:
+            pre += node.tag == "pre"
+            parts.append(_ENTER.get(node.tag or "", ""))
+            if node.first_child is not None:
+                node = node.first_child
+                continue
+            parts.append(_LEAVE.get(node.tag or "", ""))
+        while node is not root and node.next is None:  # climb out of finished elements
+            node = node.parent
+            if node is None:
+                return
+            pre -= node.tag == "pre"
+            parts.append(_LEAVE.get(node.tag or "", ""))
+        node = None if node is root else node.next
+
+
+def _nesting_depth(page: str) -> int:
+    """How deep the page's start tags nest, counted in one linear pass (an upper bound)."""
+    depth = deepest = 0
+    for match in _TAG.finditer(page):
+        if match.group(1):
+            depth = max(0, depth - 1)
+        elif match.group(2).lower() not in _VOID_TAGS:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def _strip_tags(page: str) -> str:
+    """The text of a page without parsing it: scripts and styles cut, tags dropped, linear."""
+    text = _TAG_SOUP.sub(" ", _RAW_TEXT.sub("", page))
+    return " ".join(html.unescape(text).split())
 
 
 def _read_jsonl(path: Path) -> list[Record]:
-    text = _decode(_read_bytes(path), path)
+    text = _text_of(path)
     records: list[Record] = []
     keys: set[str] = set()
     # Only "\n" ends a line: U+2028, U+2029 and U+0085 (where str.splitlines() also splits)
@@ -199,9 +245,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _check_unicode(value: object, field: str, where: str = "") -> None:
     r"""Refuse a string holding a lone surrogate (a ``\ud800`` escape JSON lets through)."""
-    if not isinstance(value, str):
-        return
-    found = _SURROGATE.search(value)
+    found = _SURROGATE.search(value) if isinstance(value, str) else None
     if found is not None:
         msg = (
             f"{field} holds a lone surrogate (\\u{ord(found.group()):04x}){where} at character "
@@ -211,7 +255,6 @@ def _check_unicode(value: object, field: str, where: str = "") -> None:
 
 
 def _beir_record(obj: dict[str, Any]) -> Record:
-    """A BEIR corpus line, read by :func:`~langchain_tasb.ingest.beir.corpus_doc`."""
     doc_id, doc = corpus_doc(obj)
     metadata = _flat_metadata(doc.metadata)
     metadata.update({"doc_id": doc_id, "title": doc.title})
@@ -219,7 +262,7 @@ def _beir_record(obj: dict[str, Any]) -> Record:
 
 
 def _plain_record(obj: dict[str, Any], number: int) -> Record:
-    """A generic line: ``{"text", "metadata"?, "id"?}``; other keys are ignored."""
+    # {"text", "metadata"?, "id"?}; other keys are ignored
     text = string_field(obj, "text", required=True)
     metadata = _flat_metadata(obj.get("metadata"))
     key = f"line:{number}"

@@ -1,12 +1,8 @@
-"""The chunks of one file with their content-derived ids and metadata, and those stored.
-
-See :func:`~langchain_tasb.ingest.indexer.index_paths` for how ids are derived and which
-metadata a chunk carries. Roots are told apart by ``root_id``; stored chunks without one
-(older ones) count by their ``root`` path.
-"""
+"""A file's chunks with their content-derived ids and metadata, and a root's stored chunks."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import socket
@@ -45,18 +41,14 @@ class _Row:
 
 
 def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> str:
-    """The id of a chunk: derived from where it comes from and what it says, not its position.
+    """The id of a chunk (32 hex characters of SHA-256): where it comes from and what it says.
 
     Args:
-        root: The identity (``root_id``) of the root the file was found under.
-        source: The file's POSIX path relative to ``root``.
+        root: The ``root_id`` of the root the file was found under.
+        source: The file's POSIX path relative to the root.
         key: The record's key within the file ("" for one-record formats).
         text: The chunk's text.
-        occurrence: How many chunks with the same key and text came before it in the file, so
-            that repeated identical chunks get distinct ids.
-
-    Returns:
-        32 hex characters of a SHA-256 digest.
+        occurrence: How many chunks of the same key and text came before it in the file.
     """
     digest = hashlib.sha256(b"tasb-chunk-v1")
     for part in (root, source, key, str(occurrence), text):
@@ -68,18 +60,13 @@ def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> st
 def make_chunker(
     embeddings: TextEncoder, overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
 ) -> TokenChunker:
-    """A chunker with the model's own tokenizer, sized to the document token limit.
-
-    The limit is ``min(document_max_tokens, max_seq_length) - 2`` (room for ``[CLS]`` and
-    ``[SEP]``), so that no chunk is truncated when it is encoded.
+    """A chunker with the model's own tokenizer, whose chunks are never truncated when encoded.
 
     Args:
         embeddings: A :class:`~langchain_tasb.encoding.model.TasbModel` (anything with
-            ``encoder.tokenizer``, ``document_max_tokens`` and ``info.max_seq_length``).
+            ``encoder.tokenizer``, ``document_max_tokens`` and ``info.max_seq_length``); chunks
+            hold at most ``min(document_max_tokens, max_seq_length) - 2`` tokens.
         overlap_tokens: Tokens shared by consecutive chunks.
-
-    Returns:
-        The chunker.
 
     Raises:
         TypeError: If ``embeddings`` has no tokenizer to chunk with.
@@ -107,17 +94,10 @@ def read_rows(
     root_id: str,
     limits: tuple[int | None, int | None],
 ) -> tuple[list[_Row], list[Any], int]:
-    """Read, chunk and check one file.
-
-    Args:
-        entry: The file.
-        chunker: Cuts its records into chunks.
-        root_id: The identity of its root.
-        limits: ``(max_file_bytes, max_chunks_per_file)``; None for no limit.
+    """Read, chunk and check one file under ``limits`` (max file bytes, max chunks; None: none).
 
     Returns:
-        Its rows, their metadata as Chroma stores it, and how many reserved metadata keys
-        were dropped from its records.
+        Its rows, their metadata as Chroma stores it, how many reserved metadata keys it lost.
 
     Raises:
         UnreadableFileError: The file is too large, gives too many chunks or cannot be read.
@@ -178,17 +158,14 @@ def default_root_id(root: str | os.PathLike[str]) -> str:
     return f"{socket.gethostname()}:{Path(root).expanduser().resolve()}"
 
 
-def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:
+def _is_of_root(metadata: Any, root_id: str, root: str) -> bool:  # older chunks: no root_id
     stored_id = metadata.get("root_id")
     return bool(metadata.get("root") == root if stored_id is None else stored_id == root_id)
 
 
 def of_root(root_id: str, root: str, ids: list[str], metadatas: list[Any]) -> dict[str, Any]:
-    """The records (id -> metadata) among ``ids`` indexed under this root.
-
-    The root is filtered here, not in Chroma: an ``$and`` of root and path collects the whole
-    root per file, which makes indexing quadratic.
-    """
+    """The records (id -> metadata) among ``ids`` indexed under this root."""
+    # Filtered here: a Chroma $and of root and path would collect the whole root per file.
     return {
         id_: dict(meta or {})
         for id_, meta in zip(ids, metadatas, strict=True)
@@ -199,11 +176,7 @@ def of_root(root_id: str, root: str, ids: list[str], metadatas: list[Any]) -> di
 def stored_records(
     chroma: Collection, entries: Sequence[FileEntry], limit: int
 ) -> dict[str, tuple[list[str], list[Any]]]:
-    """What the collection holds for each of these files' paths (ids, metadatas), in one query.
-
-    A group holding ``limit`` records or more comes back empty: the caller then looks each
-    file up alone, so memory stays bounded.
-    """
+    """The ids and metadatas stored for each file's path, in one query; ``{}`` past ``limit``."""
     paths = list(dict.fromkeys(str(e.path) for e in entries))
     result = chroma.get_where({"path": {"$in": paths}}, include=["metadatas"], limit=limit)
     if len(result.ids) >= limit:
@@ -217,7 +190,7 @@ def stored_records(
 
 
 def _gone(root: str, source: str) -> bool:
-    """Whether ``source`` is verifiably gone from ``root``: only "no such file" counts."""
+    # only "no such file" counts: an unreadable path may come back
     folder = Path(root)
     try:
         (folder / source if folder.is_dir() else folder).lstat()
@@ -231,30 +204,26 @@ def _gone(root: str, source: str) -> bool:
 def prune_root(
     chroma: Collection, root: str, root_id: str, seen: set[str], manifest: Manifest
 ) -> tuple[int, int]:
-    """Delete chunks of this root whose file is verifiably gone, and forget it in ``manifest``.
-
-    ``seen`` holds the ``source`` of every file found in this run; unseen ones are checked once.
+    """Delete the chunks of files gone from this root (not in ``seen``); forget them in manifest.
 
     Returns:
         How many chunks were deleted, and of how many files.
     """
     gone: dict[str, list[str]] = {}
-    verdicts: dict[str, bool] = {}
+    is_gone = functools.cache(functools.partial(_gone, root))  # one check per file
     where = {"$or": [{"root_id": root_id}, {"root": root}]}
     for page in chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
         for id_, metadata in zip(page.ids, page.metadatas, strict=True):
             source = str((metadata or {}).get("source", ""))
             if source in seen or not _is_of_root(metadata or {}, root_id, root):
                 continue
-            if source not in verdicts:
-                verdicts[source] = _gone(root, source)
-            if verdicts[source]:
+            if is_gone(source):
                 gone.setdefault(source, []).append(id_)
     for source, ids in gone.items():
         logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
         chroma.delete(ids=ids)
         manifest.forget(source)
     for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
-        if _gone(root, source):
+        if is_gone(source):
             manifest.forget(source)
     return sum(len(ids) for ids in gone.values()), len(gone)

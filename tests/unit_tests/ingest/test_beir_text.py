@@ -16,7 +16,8 @@ from langchain_tasb.cli.common import DEFAULT_COLLECTION
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.evaluation import beir_document_text, load_beir
 from langchain_tasb.evaluation.cache import encode_corpus
-from langchain_tasb.ingest.readers import FileEntry, MalformedRecordError, read_records
+from langchain_tasb.ingest.files import FileEntry
+from langchain_tasb.ingest.readers import MalformedRecordError, read_records
 
 # Titles and texts that tell the joins apart: a blank line or a space between them, the title
 # or the text missing, whitespace at either end, a line break inside.

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from langchain_tasb.ingest.html import MAX_DEPTH
+from langchain_tasb.ingest.files import FileEntry, ScanStats, iter_files
 from langchain_tasb.ingest.readers import (
-    FileEntry,
+    MAX_DEPTH,
     MalformedRecordError,
     Record,
-    ScanStats,
     UnreadableFileError,
-    iter_files,
     read_records,
 )
 
