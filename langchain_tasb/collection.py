@@ -52,7 +52,7 @@ class Connection(BaseModel):
     url: str | None = None
     """Chroma server URL, ``http(s)://HOST[:PORT]`` (instead of ``host``/``port``/``ssl``)."""
     headers: dict[str, _Secret] | None = None
-    """Extra HTTP headers for the Chroma server, kept as ``SecretStr`` (hidden in traces)."""
+    """Extra HTTP headers for Chroma, kept as ``SecretStr``: hidden in repr, dumps and traces."""
     client: Any = None
     """A ready Chroma client."""
 

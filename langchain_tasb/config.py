@@ -58,7 +58,7 @@ def cache_root() -> Path:
 
 
 def manifest_save_seconds() -> float:
-    """``$TASB_MANIFEST_SAVE_SECONDS`` (0: save after every file), else 30; ValueError if < 0."""
+    """``$TASB_MANIFEST_SAVE_SECONDS`` (0: after every file), else 30; ValueError unless >= 0."""
     configured = os.environ.get(MANIFEST_SAVE_ENV_VAR, "").strip()
     try:
         seconds = float(configured) if configured else DEFAULT_MANIFEST_SAVE_SECONDS

@@ -184,7 +184,10 @@ class TasbVectorStore(VectorStore):
         )
 
     def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
-        """Documents for ``query`` by ``search_type``; ``kwargs`` are other ``SearchSettings``."""
+        """Documents for ``query`` by ``search_type`` (any of SearchSettings, "hybrid" too).
+
+        ``kwargs`` are the other :class:`~langchain_tasb.search.SearchSettings` fields.
+        """
         return [to_document(hit) for hit in self._search(search_type, query, **kwargs)]
 
     def similarity_search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> list[Document]:

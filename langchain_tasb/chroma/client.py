@@ -62,7 +62,7 @@ class ServerAddress:
         )
 
     def connect(self) -> Any:
-        """A client of this server whose every request times out; retried for a few seconds."""
+        """A client whose every request times out; ChromaUnavailableError after some retries."""
         from langchain_tasb.chroma.timed_api import TimedClient
 
         try:
@@ -117,7 +117,7 @@ def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
 
 
 def close_client(client: Any) -> None:
-    """Release a client's resources and this process's writer lock on its folder."""
+    """Release a client's resources and this process's writer lock (RuntimeError: old chromadb)."""
     folder = persist_directory(client)
     close = getattr(client, "close", None)
     if close is None:

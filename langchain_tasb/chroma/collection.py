@@ -58,7 +58,7 @@ class Collection:
     """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
 
     Writes are by id, so a retry is harmless. The first write to an embedded folder takes its
-    writer lock for this process.
+    writer lock for this process (StoreLockedError while another process holds it).
     """
 
     dimension: int | None = None

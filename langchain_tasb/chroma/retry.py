@@ -34,7 +34,7 @@ class RetryPolicy:
     maximum: float = 8.0
     """Longest delay between two tries, in seconds."""
     deadline: float | None = 45.0
-    """Seconds after the first try; no sleep may end past it. None: no limit."""
+    """Seconds from the first try within which the next try must start; None: no limit."""
 
     def delays(self) -> list[float]:
         """The sleeps between tries, jittered by up to 10% so that writers don't stampede."""
