@@ -52,8 +52,7 @@ class Connection(BaseModel):
     url: str | None = None
     """Chroma server URL, ``http(s)://HOST[:PORT]`` (instead of ``host``/``port``/``ssl``)."""
     headers: dict[str, _Secret] | None = None
-    """Extra HTTP headers for the Chroma server. Values are kept as ``SecretStr`` so that
-    ``repr``, dumps and traces show ``**********``; only the Chroma client gets them."""
+    """Extra HTTP headers for Chroma, kept as ``SecretStr``: hidden in repr, dumps and traces."""
     client: Any = None
     """A ready Chroma client."""
 
@@ -90,8 +89,7 @@ class Connection(BaseModel):
         )
 
 
-# Texts are embedded and written this many at a time, so a huge add_texts call keeps memory
-# bounded and what was written before a crash stays written.
+# Embedded and written in slices: memory stays bounded, and a crash keeps what was written.
 WRITE_SLICE = 2048
 
 
@@ -103,20 +101,11 @@ def content_id(text: str, metadata: Mapping[str, Any] | None = None) -> str:
 
 
 class TasbCollection:
-    """A Chroma collection created for inner-product search, opened with its model.
+    """An inner-product Chroma collection, opened with (and checked against) its model.
 
-    Opening checks the distance space and that the same model (by its output) filled it.
-
-    Args:
-        encoder: the model; default ``$TASB_MODEL`` when set, else the model recorded in the
-            collection, else TAS-B.
-        collection_name: the Chroma collection.
-        connection: where Chroma lives; in-memory when empty.
-        hnsw: HNSW settings for a new collection (``ef_search`` also applies to an old one).
-        collection_metadata: extra metadata for a new collection.
-        create_collection_if_not_exists: when False, a missing collection raises
-            ``CollectionNotFoundError``.
-        model_factory: what builds the default model (a skin passes its own model class).
+    ``encoder`` defaults to ``$TASB_MODEL``, else the model recorded in the collection, else
+    TAS-B, built by ``model_factory`` (a skin passes its own model class). ``hnsw`` configures
+    a new collection; only its ``ef_search`` applies to an existing one.
     """
 
     def __init__(
@@ -169,11 +158,8 @@ class TasbCollection:
     ) -> list[str]:
         """Embed and upsert texts; returns their ids, in input order.
 
-        A missing id is derived from the text and ``metadata["source"]``; repeated ids within
-        one call are merged, the last winning.
-
-        Raises:
-            ValueError: a metadata key is reserved or set by search results; nothing written.
+        A missing id is derived from the text and ``metadata["source"]``; of repeated ids, the
+        last wins. A reserved or result metadata key raises ValueError before anything is written.
         """
         items = check_texts(texts)
         for name, given in (("metadatas", metadatas), ("ids", ids)):

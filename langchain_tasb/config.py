@@ -21,7 +21,6 @@ DEFAULT_K = 4
 """Hits per search when none is asked for: by every skin (LangChain's own default)."""
 
 DEFAULT_FUSION: Literal["rrf"] = "rrf"
-"""How hybrid search fuses when not told: reciprocal rank fusion."""
 
 MODEL_ENV_VAR = "TASB_MODEL"
 """Environment variable naming the model to load when none is given."""
@@ -42,7 +41,6 @@ MANIFEST_SAVE_ENV_VAR = "TASB_MANIFEST_SAVE_SECONDS"
 """Environment variable: seconds between saves of the indexing manifests during a run."""
 
 DEFAULT_MANIFEST_SAVE_SECONDS = 30.0
-"""How often a running index saves its manifests unless ``$TASB_MANIFEST_SAVE_SECONDS`` says."""
 
 
 def default_fetch_k(k: int) -> int:
@@ -60,11 +58,7 @@ def cache_root() -> Path:
 
 
 def manifest_save_seconds() -> float:
-    """Seconds between manifest saves: ``$TASB_MANIFEST_SAVE_SECONDS`` (0: every file), or 30.
-
-    Raises:
-        ValueError: If the variable is set to something other than a number >= 0.
-    """
+    """``$TASB_MANIFEST_SAVE_SECONDS`` (0: after every file), else 30; ValueError unless >= 0."""
     configured = os.environ.get(MANIFEST_SAVE_ENV_VAR, "").strip()
     try:
         seconds = float(configured) if configured else DEFAULT_MANIFEST_SAVE_SECONDS

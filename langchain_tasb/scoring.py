@@ -56,10 +56,7 @@ def mmr_select(
     k: int,
     lambda_mult: float = 0.5,
 ) -> list[int]:
-    """Maximal marginal relevance on dot products; returns candidate indices in pick order.
-
-    Both terms are dot products (no cosine), so they share the index's scale.
-    """
+    """MMR with both terms dot products (the index's scale); candidate indices in pick order."""
     if not 0.0 <= lambda_mult <= 1.0:
         msg = f"lambda_mult must be in [0, 1], got {lambda_mult!r}"
         raise ValueError(msg)

@@ -43,9 +43,8 @@ class SearchSettings:
     """How to search: checked once, here, whoever builds them.
 
     Raises:
-        ValueError: On an unknown ``search_type`` or ``fusion``, a bad ``k``/``fetch_k``, a
-            number outside [0, 1], or "similarity_score_threshold" without a threshold.
-        TypeError: When ``filter`` or ``where_document`` is not a mapping.
+        ValueError: A setting unknown or out of range, or a threshold search without one.
+        TypeError: ``filter`` or ``where_document`` is not a mapping.
     """
 
     search_type: SearchType = "similarity"
@@ -146,11 +145,9 @@ def search(
 ) -> list[ScoredHit]:
     """Search ``target`` as ``settings`` say, best first (a threshold may leave fewer than k).
 
-    ``query`` is embedded unless its ``vector`` is given; a hybrid search needs ``query``.
-
     Raises:
-        ValueError: Neither ``query`` nor ``vector``, hybrid without ``query``, or a filter
-            Chroma refuses.
+        ValueError: Neither ``query`` nor ``vector`` (which wins when both are given), hybrid
+            without ``query``, or a filter Chroma refuses.
     """
     if vector is None:
         if query is None:

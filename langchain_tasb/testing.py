@@ -1,9 +1,4 @@
-"""A tiny offline model for unit tests of your own RAG code: no download, no GPU, seconds.
-
-:func:`build_tiny_model` writes a random-weight DistilBERT with TAS-B's layout (CLS pooling, no
-Normalize) that loads through the same code as the real model. Its vectors carry no meaning:
-assert on ids, counts, filters and errors, not on rankings.
-"""
+"""A tiny offline model for unit tests of your own RAG code: no download, no GPU, seconds."""
 
 from __future__ import annotations
 
@@ -54,6 +49,9 @@ def build_tiny_model(
     vocabulary: Sequence[str] | None = None,
 ) -> Path:
     """Write a randomly initialised DistilBERT sentence-transformers model with CLS pooling.
+
+    It has TAS-B's layout (no Normalize) and loads through the same code as the real model, but
+    its vectors carry no meaning: assert on ids, counts, filters and errors, not on rankings.
 
     Args:
         path: Directory to write the model to (created if missing).

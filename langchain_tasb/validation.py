@@ -55,11 +55,7 @@ def is_refused(key: object) -> bool:
 
 
 def check_user_metadata(metadatas: Sequence[Mapping[str, Any] | None]) -> None:
-    """Refuse user metadata holding a reserved (``_tasb_``) or result key.
-
-    Raises:
-        ValueError: naming the first position and its refused keys, and the fix.
-    """
+    """ValueError naming the first user metadata with a reserved (``_tasb_``) or result key."""
     for i, metadata in enumerate(metadatas):
         refused = sorted(key for key in metadata or {} if is_refused(key))
         if refused:
@@ -81,10 +77,7 @@ def drop_refused_keys(metadata: dict[str, Any]) -> list[str]:
 
 
 def echo(value: object, limit: int = 200) -> str:
-    """``repr(value)`` for an error message, cut to about ``limit`` characters.
-
-    Safe on hostile input: neither deep nesting nor a huge integer can make it fail or grow.
-    """
+    """``repr(value)`` cut to about ``limit`` characters; no nesting or huge int can break it."""
     shortener = reprlib.Repr()
     shortener.maxlevel = 3
     shortener.maxstring = shortener.maxother = limit

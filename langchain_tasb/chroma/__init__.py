@@ -1,7 +1,4 @@
-"""The Chroma gateway: the only code of this package that calls chromadb.
-
-Importing this package does not import chromadb; its modules do so when first called.
-"""
+"""The Chroma gateway, the only code that calls chromadb (imported only when first called)."""
 
 from __future__ import annotations
 

@@ -45,11 +45,7 @@ class ServerAddress:
 
     @classmethod
     def of(cls, client: Any) -> ServerAddress:
-        """The address of a server client, as it was connected (to reach it from other processes).
-
-        Raises:
-            ValueError: ``client`` is an embedded or in-memory client.
-        """
+        """A server client's address, to reach it from other processes (ValueError if embedded)."""
         if not server_url(client):
             msg = (
                 f"{location(client)} cannot be written from other processes: start a Chroma "
@@ -66,11 +62,7 @@ class ServerAddress:
         )
 
     def connect(self) -> Any:
-        """A client of this server whose every request times out; retried for a few seconds.
-
-        Raises:
-            ChromaUnavailableError: the server did not answer; the message names its URL.
-        """
+        """A client whose every request times out; ChromaUnavailableError after some retries."""
         from langchain_tasb.chroma.timed_api import TimedClient
 
         try:
@@ -96,8 +88,7 @@ def connect(
 ) -> Any:
     """A Chroma client: the given one, a server (host/port), a directory, or in-memory.
 
-    A server client gets a per-request ``timeout`` in seconds (None waits forever) and auth
-    through ``headers``, e.g. ``{"Authorization": "Bearer TOKEN"}``.
+    A server client gets a per-request ``timeout`` in seconds (None waits forever).
 
     Raises:
         ChromaUnavailableError: the server did not answer; the message names its URL.
@@ -126,11 +117,7 @@ def persistent_client(path: str, *, telemetry: bool | None = None) -> Any:
 
 
 def close_client(client: Any) -> None:
-    """Release a client's resources (and this process's writer lock on its folder).
-
-    Raises:
-        RuntimeError: this chromadb has no ``Client.close()``.
-    """
+    """Release a client's resources and this process's writer lock (RuntimeError: old chromadb)."""
     folder = persist_directory(client)
     close = getattr(client, "close", None)
     if close is None:
@@ -145,11 +132,7 @@ def close_client(client: Any) -> None:
 
 
 def hold_writer_lock(client: Any, *, wait: float = writer_lock.DEFAULT_WAIT) -> None:
-    """Take the writer lock of an embedded client's folder for this process (else a no-op).
-
-    Raises:
-        StoreLockedError: another process held it for ``wait`` seconds; the message names it.
-    """
+    """Take the writer lock of an embedded client's folder (StoreLockedError after ``wait`` s)."""
     folder = persist_directory(client)
     if folder is not None:
         writer_lock.acquire(folder, wait=wait)
@@ -181,10 +164,7 @@ def location(client: Any) -> str:
 
 
 def side_folder(client: Any, kind: str, collection: str) -> Path | None:
-    """Where a store kept beside ``collection`` (``kind``: "bm25", "manifests") lives.
-
-    Beside an embedded database, else under the cache root for a server; None in memory.
-    """
+    """Where ``kind`` ("bm25", "manifests") of ``collection`` lives; None for in-memory Chroma."""
     url = server_url(client)
     if url:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")

@@ -57,8 +57,8 @@ def collection_space(collection: Any) -> str:
 class Collection:
     """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
 
-    Only transient server errors are retried; writes are by id, so a retry is harmless. The
-    first write to an embedded folder takes its writer lock for this process.
+    Writes are by id, so a retry is harmless. The first write to an embedded folder takes its
+    writer lock for this process (StoreLockedError while another process holds it).
     """
 
     dimension: int | None = None
@@ -71,16 +71,14 @@ class Collection:
         self.id = str(collection.id)
         """The collection's id (a new one when a collection is deleted and made again)."""
         self.metadata: dict[str, Any] = dict(collection.metadata or {})
-        """The collection's metadata, as read when it was opened."""
+        """As read when the collection was opened."""
         self.space = collection_space(collection)
-        """The distance space: "ip", "l2" or "cosine"."""
         configuration = getattr(collection, "configuration", None) or {}
         self.hnsw: dict[str, Any] = dict(configuration.get("hnsw") or {})
-        """The collection's HNSW configuration (``space``, ``ef_search``, ...)."""
         self.where = location(client)
         self.retry = retry_policy(client, retry)
         self.observers: list[WriteObserver] = []
-        """Told of every upsert, update and delete (a side index kept in step, say)."""
+        """Told of every upsert, update and delete (e.g. a side index kept in step)."""
 
     @cached_property
     def changes(self) -> ChangeFeed:
@@ -93,7 +91,6 @@ class Collection:
 
         Raises:
             CollectionNotFoundError: there is no such collection.
-            ChromaUnavailableError: the server did not answer.
         """
         check_collection_name(name)
         policy = retry_policy(client, retry)
@@ -237,11 +234,7 @@ class Collection:
         vectors: NDArray[np.float32] | Sequence[Sequence[float]],
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> None:
-        """Insert or replace records (metadata replaced, not merged), in the client's batch size.
-
-        Raises:
-            StoreLockedError: another process writes this embedded folder.
-        """
+        """Insert or replace records (metadata replaced, not merged), in the client's batch size."""
         metas = validate_records(ids, texts, metadatas or [None] * len(ids))
         array = np.asarray(vectors, dtype=np.float32)
         width = self.dimension if self.dimension is not None else array.shape[-1]

@@ -43,10 +43,9 @@ class Hit:
 
 @dataclass(frozen=True)
 class Records:
-    """A page of stored records, column by column, as a get or a scan returns them.
+    """A page of stored records, column by column.
 
-    ``texts`` holds "" and ``metadatas`` None for a field that was not asked for;
-    ``vectors`` is None unless vectors were asked for.
+    A field not asked for reads "" per text, None per metadata, or None for all ``vectors``.
     """
 
     ids: list[str]

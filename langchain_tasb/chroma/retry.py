@@ -25,10 +25,7 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter (``initial * 2**n`` seconds, capped at ``maximum``).
-
-    Tries stop at ``attempts`` or when the next sleep would end past ``deadline``.
-    """
+    """Exponential backoff with jitter: ``initial * 2**n`` seconds, capped at ``maximum``."""
 
     attempts: int = 8
     """Tries in all, the first included; 1 disables retrying."""
@@ -37,7 +34,7 @@ class RetryPolicy:
     maximum: float = 8.0
     """Longest delay between two tries, in seconds."""
     deadline: float | None = 45.0
-    """Seconds after the first try began beyond which no new try starts; None: no limit."""
+    """Seconds from the first try within which the next try must start; None: no limit."""
 
     def delays(self) -> list[float]:
         """The sleeps between tries, jittered by up to 10% so that writers don't stampede."""
@@ -51,10 +48,7 @@ NO_RETRY = RetryPolicy(attempts=1, deadline=None)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Connection refused or reset, a timeout, a 5xx or a 429 answer: worth another try.
-
-    Client errors and a collection-creation race ("already exists") are never retried.
-    """
+    """Transport errors and 429/5xx answers, but never a creation race ("already exists")."""
     import httpx
     from chromadb.errors import ChromaError
 

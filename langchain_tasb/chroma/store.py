@@ -86,10 +86,7 @@ def probe_vector(embedding: TextEncoder) -> list[float]:
 
 
 def calibrate(embedding: TextEncoder) -> RelevanceScale:
-    """Fit the relevance logistic to the model's own scores on :data:`CALIBRATION_PAIRS`.
-
-    The matching pairs' mean dot product maps to 0.9 and the non-matching mean to 0.1.
-    """
+    """Fit relevance: :data:`CALIBRATION_PAIRS`' mean dot maps to 0.9, mismatched pairs' to 0.1."""
     queries = [embedding.embed_query(q) for q, _ in CALIBRATION_PAIRS]
     passages = embedding.embed_documents([p for _, p in CALIBRATION_PAIRS])
     dots = np.asarray(queries, dtype=np.float64) @ np.asarray(passages, dtype=np.float64).T
@@ -223,18 +220,11 @@ class ChromaStore(Collection):
     ) -> ChromaStore:
         """Open (or create, when ``create``) collection ``name``; check it fits the model.
 
-        Args:
-            client: A Chroma client.
-            name: Collection name.
-            encoder: The model; its relevance is calibrated only when a collection is created.
-            hnsw: Settings for a new collection; for an existing one, only ``ef_search``.
-            metadata: Extra metadata for a new collection.
-            retry: Retry policy; default retries for a server, none for embedded Chroma.
-            create: Create the collection when it does not exist.
+        ``encoder``'s relevance is calibrated only when a collection is created; ``hnsw``
+        configures a new collection, and only its ``ef_search`` applies to an existing one.
 
         Raises:
             CollectionNotFoundError: ``create`` is False and there is no such collection.
-            ValueError: ``name`` is not a valid Chroma collection name.
             SpaceMismatchError: the collection exists with a space other than ``ip``.
             ModelMismatchError: it was filled by another model or dimension.
         """

@@ -58,10 +58,8 @@ def acquire(
 ) -> None:
     """Take the writer lock of ``folder`` for this process (a no-op if it holds it already).
 
-    Args:
-        folder: The embedded Chroma persist directory (created when missing).
-        wait: Seconds to wait for another process to release it; 0 refuses at once.
-        on_wait: Called once, with the holder, when the lock is busy and ``wait`` > 0.
+    ``wait``: seconds to wait for another process to release it (0 refuses at once);
+    ``on_wait`` is called once, with the holder, when the lock is busy and ``wait`` > 0.
 
     Raises:
         StoreLockedError: another process still held it after ``wait`` seconds.
