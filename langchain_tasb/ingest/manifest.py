@@ -61,9 +61,8 @@ def open_manifests(
 ) -> dict[str, Manifest]:
     """The manifest of each root (path -> root id) indexed into ``store``'s collection.
 
-    Their entries hold for one model, chunker, limits and package version. ``enabled=False``
-    keeps them in memory only (nothing skipped or saved); ``full`` ignores what they hold but
-    saves them again. If the collection holds fewer chunks than they record, all are dropped.
+    ``enabled=False`` keeps them in memory only (nothing skipped or saved); ``full``, or a
+    collection holding fewer chunks than they record, ignores what they hold (then rewritten).
     """
     tokenizer = getattr(chunker, "_tokenizer", None)
     try:  # readers and chunking may change with the package version

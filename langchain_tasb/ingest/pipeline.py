@@ -1,7 +1,7 @@
 """One run of :func:`~langchain_tasb.ingest.indexer.index_paths`: a reading thread and a writer.
 
-The calling thread reads, chunks and (without Ray) encodes batches; through a bounded queue,
-the writer thread writes each (with Ray: each wave) while the next is made, then finishes files.
+The calling thread reads, chunks and (without Ray) encodes; through a bounded queue the writer
+thread writes each batch (with Ray: each wave) while the next is made, then finishes files.
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ class _IndexRun:
 
     @property
     def chroma(self) -> Collection:
-        """The gateway: every Chroma call goes through it."""
         return self.store.store
 
     # -- reading side -------------------------------------------------------------------------

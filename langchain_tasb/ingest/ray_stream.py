@@ -162,8 +162,7 @@ class RayStream:
     ) -> None:
         """Put ``rows`` on the queue in batches; return once each is confirmed (once, if retried).
 
-        Raises:
-            RuntimeError: The execution failed or ended first; chained to its cause.
+        Raises RuntimeError, chained to its cause, if the execution fails or ends first.
         """
         items = [{"id": r.id, "text": r.text, "metadata": r.metadata} for r in rows]
         size = max(1, min(batch_size, -(-len(items) // self.workers)))  # a small wave: all
