@@ -1,8 +1,4 @@
-"""The manifest of one root: which files' chunks are all in the collection, by stat and hash.
-
-A rerun skips a file whose size and ``mtime_ns`` match its entry, recorded once the file's
-chunks are all written; a file modified within :data:`UNSURE_SECONDS` is checked by hash.
-"""
+"""The manifest of one root: which files' chunks are all in the collection, by stat and hash."""
 
 from __future__ import annotations
 

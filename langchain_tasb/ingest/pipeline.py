@@ -253,7 +253,7 @@ class _IndexRun:
             self._put(finish)
 
     def _put(self, item: object) -> None:
-        """Queue an item for the writer, waiting while the queue is full."""
+        """Queue an item for the writer, waiting while the queue is full; re-raise its error."""
         while True:
             if self.writer_error is not None:
                 raise self.writer_error

@@ -1,8 +1,7 @@
-"""One Ray Data streaming execution for a whole indexing run, fed wave after wave.
+"""One Ray Data streaming execution for a whole indexing run, fed wave after wave. Imports Ray.
 
-Batches of rows go on a Ray queue, read tasks yield each as a block, and one pool of
-:class:`_EncodeWrite` actors (one model load each) encodes and writes them; a driver thread
-routes each confirmation to the waiting :meth:`RayStream.write`. Importing it imports Ray.
+Read tasks take batches off a Ray queue for one pool of :class:`_EncodeWrite` actors (one model
+load each); a driver thread routes each confirmation to the waiting :meth:`RayStream.write`.
 """
 
 from __future__ import annotations
