@@ -106,8 +106,8 @@ def index_paths(
     Files are read into records and cut into chunks that fit the model's token limit. Chunk ids
     are content-derived, so a rerun writes only what changed (new chunks first, stale ones
     deleted last) and a run killed anywhere is finished by the next; a manifest per root skips
-    unchanged files unread. An error in one file is that file's failure; memory holds a few
-    batches. The ``tasb index`` guide (docs/cli.md) covers ids, root ids, manifest and prune.
+    unchanged files unread. One file's error is that file's failure; memory holds a few batches.
+    The ``tasb index`` guide (docs/cli.md) covers ids, root ids, manifest, prune and metadata.
 
     Args:
         store: The collection to fill; its encoder encodes the chunks.
