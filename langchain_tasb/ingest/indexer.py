@@ -1,4 +1,4 @@
-"""Index folders into a vector store with :func:`index_paths`, here or on Ray workers."""
+""":func:`index_paths`: its argument checks and Ray writer; the run itself is in ``pipeline``."""
 
 from __future__ import annotations
 
@@ -42,10 +42,8 @@ class RayIndexing:
     The driver still lists, reads and chunks the files (same ids, metadata and manifest); a
     pool of Ray Data actors, each loading the model once, encodes and upserts the chunks to the
     Chroma server. Ray restarts a dead worker and retries its batches; content-derived ids make
-    a retried batch harmless. The model must load on every node.
-
-    Example: ``index_paths(store, ["docs/"], ray=RayIndexing("auto", workers=4))``, with
-    ``store`` on a Chroma server (``examples/ray_index.py``).
+    a retried batch harmless. The model must load on every node. Example (``store`` on a Chroma
+    server; ``examples/ray_index.py``): ``index_paths(store, ["docs/"], ray=RayIndexing("auto"))``.
     """
 
     address: str = "local"
@@ -105,12 +103,11 @@ def index_paths(
 ) -> IndexReport:
     """Bring ``store`` in line with the files under ``roots``: what ``tasb index`` calls.
 
-    Files are read into records and cut into chunks that fit the model's token limit. Each
-    chunk's id hashes its root's ``root_id``, its ``source``, record key, text and occurrence,
-    so a rerun writes only what changed (new chunks first, stale ones deleted last) and a run
-    killed anywhere is finished by the next. A manifest per root lets a rerun skip unchanged
-    files unread; an error in one file is that file's failure; memory holds a few batches. The
-    ``tasb index`` guide (docs/cli.md) says more: ids, root ids, manifest, prune, metadata.
+    Files are read into records and cut into chunks that fit the model's token limit. Chunk ids
+    are content-derived, so a rerun writes only what changed (new chunks first, stale ones
+    deleted last) and a run killed anywhere is finished by the next; a manifest per root skips
+    unchanged files unread. One file's error is that file's failure; memory holds a few batches.
+    The ``tasb index`` guide (docs/cli.md) covers ids, root ids, manifest, prune and metadata.
 
     Args:
         store: The collection to fill; its encoder encodes the chunks.
@@ -118,8 +115,7 @@ def index_paths(
         include: Keep only files whose root-relative path matches one of these globs.
         exclude: Leave out files and folders matching one of these globs.
         follow_symlinks: Also follow symlinks that lead outside every root.
-        gitignore: Leave out what ``.gitignore`` files under the roots ignore (git's rules);
-            False indexes everything.
+        gitignore: Leave out what ``.gitignore`` files under the roots ignore (git's rules).
         overlap_tokens: Tokens shared by consecutive chunks of one text.
         batch_size: Chunks encoded and written together.
         prune: Delete chunks of these roots whose file is verifiably gone: not seen in this
@@ -135,9 +131,8 @@ def index_paths(
             neither reads nor writes one. An in-memory Chroma keeps none.
         full: Read every file, whatever the manifest says, and write the manifest anew: for
             a collection whose chunks were deleted behind the indexer's back.
-        ray: Encode and write on Ray Data workers, as :class:`RayIndexing` says (the store
-            must be on a Chroma server); the rest stays here and gives the same ids and
-            metadata. Every write is confirmed before a file is recorded done.
+        ray: Encode and write on Ray Data workers, as :class:`RayIndexing` says; the rest
+            stays here, so ids and metadata are the same.
 
     Returns:
         What was seen, written, kept, updated, deleted and skipped, and which files failed.

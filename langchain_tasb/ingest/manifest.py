@@ -1,8 +1,4 @@
-"""The manifest of one root: which files' chunks are all in the collection, by stat and hash.
-
-A rerun skips a file whose size and ``mtime_ns`` match its entry, recorded once the file's
-chunks are all written; a file modified within :data:`UNSURE_SECONDS` is checked by hash.
-"""
+"""The manifest of one root: which files' chunks are all in the collection, by stat and hash."""
 
 from __future__ import annotations
 
@@ -61,9 +57,8 @@ def open_manifests(
 ) -> dict[str, Manifest]:
     """The manifest of each root (path -> root id) indexed into ``store``'s collection.
 
-    Their entries hold for one model, chunker, limits and package version. ``enabled=False``
-    keeps them in memory only (nothing skipped or saved); ``full`` ignores what they hold but
-    saves them again. If the collection holds fewer chunks than they record, all are dropped.
+    ``enabled=False`` keeps them in memory only (nothing skipped or saved); ``full``, or a
+    collection holding fewer chunks than they record, ignores what they hold (then rewritten).
     """
     tokenizer = getattr(chunker, "_tokenizer", None)
     try:  # readers and chunking may change with the package version

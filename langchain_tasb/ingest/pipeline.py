@@ -1,7 +1,7 @@
 """One run of :func:`~langchain_tasb.ingest.indexer.index_paths`: a reading thread and a writer.
 
-The calling thread reads, chunks and (without Ray) encodes batches; through a bounded queue,
-the writer thread writes each (with Ray: each wave) while the next is made, then finishes files.
+The calling thread reads, chunks and (without Ray) encodes; through a bounded queue the writer
+thread writes each batch (with Ray: each wave) while the next is made, then finishes files.
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ class _IndexRun:
 
     @property
     def chroma(self) -> Collection:
-        """The gateway: every Chroma call goes through it."""
         return self.store.store
 
     # -- reading side -------------------------------------------------------------------------
@@ -254,7 +253,7 @@ class _IndexRun:
             self._put(finish)
 
     def _put(self, item: object) -> None:
-        """Queue an item for the writer, waiting while the queue is full."""
+        """Queue an item for the writer, waiting while the queue is full; re-raise its error."""
         while True:
             if self.writer_error is not None:
                 raise self.writer_error

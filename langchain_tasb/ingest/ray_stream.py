@@ -1,8 +1,7 @@
-"""One Ray Data streaming execution for a whole indexing run, fed wave after wave.
+"""One Ray Data streaming execution for a whole indexing run, fed wave after wave. Imports Ray.
 
-Batches of rows go on a Ray queue, read tasks yield each as a block, and one pool of
-:class:`_EncodeWrite` actors (one model load each) encodes and writes them; a driver thread
-routes each confirmation to the waiting :meth:`RayStream.write`. Importing it imports Ray.
+Read tasks take batches off a Ray queue for one pool of :class:`_EncodeWrite` actors (one model
+load each); a driver thread routes each confirmation to the waiting :meth:`RayStream.write`.
 """
 
 from __future__ import annotations
@@ -162,8 +161,7 @@ class RayStream:
     ) -> None:
         """Put ``rows`` on the queue in batches; return once each is confirmed (once, if retried).
 
-        Raises:
-            RuntimeError: The execution failed or ended first; chained to its cause.
+        Raises RuntimeError, chained to its cause, if the execution fails or ends first.
         """
         items = [{"id": r.id, "text": r.text, "metadata": r.metadata} for r in rows]
         size = max(1, min(batch_size, -(-len(items) // self.workers)))  # a small wave: all

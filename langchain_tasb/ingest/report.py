@@ -12,10 +12,8 @@ from langchain_tasb.ingest.files import ScanStats
 class FileFailure:
     """A file, or a folder that could not be listed, not indexed (its chunks are left as they were).
 
-    Attributes:
-        path: The resolved path.
-        source: Its path relative to its root.
-        reason: What went wrong, and how to fix it where that is known.
+    ``path`` is resolved, ``source`` relative to its root; ``reason`` says what went wrong and,
+    where known, how to fix it.
     """
 
     path: str
