@@ -1,5 +1,4 @@
 """The model side: loading, the torch, ONNX (export, cache, runtime) and split backends, pool.
 
-Imports go one way: :mod:`.types`, :mod:`.hardware`, the backends (torch, then ONNX),
-:mod:`.selection`, then :mod:`.pool` and :mod:`.model`.
+Imports go one way: types, hardware, the backends (torch, then ONNX), selection, pool, model.
 """

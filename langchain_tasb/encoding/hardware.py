@@ -1,7 +1,4 @@
-"""What this machine offers the encoders: a GPU, AMX tiles, exact int8 kernels, physical cores.
-
-Read without importing torch when possible: a query-only ONNX process never needs it.
-"""
+"""What this machine offers the encoders, read without importing torch where possible."""
 
 from __future__ import annotations
 
@@ -52,15 +49,11 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
 
 
 def int8_matmul_saturates(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:
-    """Whether ONNX Runtime's uint8 x int8 MatMul can saturate on this CPU.
+    """Whether ONNX Runtime's uint8 x int8 MatMul can saturate (None: this machine's values).
 
     On x86 without VNNI or AMX, MLAS uses ``vpmaddubsw``, which adds pairs of products in 16
     bits with saturation; 7-bit weights keep every sum in range. An x86 CPU whose flags cannot
     be read counts as saturating (7 bits are safe everywhere).
-
-    Args:
-        flags: CPU flags as :func:`cpu_flags` reads them (default: this CPU's).
-        machine: ``platform.machine()`` (default: this machine's).
     """
     machine = (machine if machine is not None else platform.machine()).lower()
     exact = (cpu_flags() if flags is None else flags) & _EXACT_U8S8_FLAGS

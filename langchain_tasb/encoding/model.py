@@ -45,16 +45,6 @@ class TasbModel(BaseModel):
     Queries and documents have separate token limits and batch sizes. The model is loaded
     lazily, once per process, and shared by every instance with the same model, device and
     backend; ``backend="torch"`` gives the exact fp32 vectors.
-
-    Example:
-        .. code-block:: python
-
-            from langchain_tasb.encoding.model import TasbModel
-
-            emb = TasbModel()
-            q = emb.embed_query("How many people live in London?")
-            d = emb.embed_documents(["Around 9 Million people live in London"])
-            score = sum(a * b for a, b in zip(q, d[0]))  # dot product, higher is better
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
@@ -75,13 +65,10 @@ class TasbModel(BaseModel):
     similarity_override: Literal["dot", "cosine"] | None = None
     """Force how the model's vectors are scored; None reads it from the model."""
     query_max_tokens: int = Field(default=64, gt=2)
-    """Token limit for queries."""
     document_max_tokens: int = Field(default=256, gt=2)
     """Token limit for documents (TAS-B was trained on passages of up to about 200 tokens)."""
     query_batch_size: int = Field(default=64, gt=0)
-    """Batch size for queries."""
     document_batch_size: int = Field(default=32, gt=0)
-    """Batch size for documents."""
     query_cache_size: int = Field(default=1024, ge=0)
     """How many query vectors to keep (LRU); 0 disables the cache."""
     trust_remote_code: bool = False

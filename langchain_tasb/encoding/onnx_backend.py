@@ -84,15 +84,9 @@ def _thread_pool(threads: int) -> ThreadPoolExecutor:
 class OnnxEncoder:
     """Encodes with an int8 (or fp32) ONNX export of a sentence-transformers model on CPU.
 
-    Same interface as :class:`~langchain_tasb.encoding.torch_backend.TorchEncoder`. Once the
-    export is cached, constructing one loads neither torch nor the torch model.
-
-    Args:
-        settings: The model, its similarity override, ``trust_remote_code`` (used when the
-            model must be loaded to export it) and ``threads`` (default: physical cores).
-        export: How to export and quantise (int8 per channel by default).
-        cache_dir: Folder of exports; default ``$TASB_CACHE_DIR/onnx`` or
-            ``~/.cache/langchain-tasb/onnx``.
+    Once the export is cached, constructing one loads neither torch nor the torch model.
+    ``settings.threads`` None means the physical cores; ``export`` None, int8 per channel;
+    ``cache_dir`` None, ``onnx`` under :func:`~langchain_tasb.config.cache_root`.
     """
 
     def __init__(
@@ -171,9 +165,8 @@ class OnnxEncoder:
     def encode_fixed(self, text: str, *, role: Role, max_tokens: int) -> NDArray[np.float32]:
         """``encode([text], ...)``'s vector, computed once and remembered beside the export.
 
-        The export's folder never changes (it is keyed by the model and settings), so the
-        vector stays right; its key also holds the role, limit, normalisation, ONNX Runtime's
-        version and the graph's digest. A read-only cache computes it on every call.
+        The export's folder is keyed by the model and settings, so the vector stays right; a
+        read-only cache computes it on every call.
         """
         max_tokens = min(max_tokens, self.info.max_seq_length)
         graph = self.exported.digests.get(self.exported.graph_for(role).name, "")

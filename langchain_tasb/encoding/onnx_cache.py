@@ -1,9 +1,8 @@
 """The on-disk cache of ONNX exports: where it is, how an export is keyed, how one appears.
 
-Keyed by the SHA-256 of the model's files and every setting and version that shapes the graph.
-An export is written to a temporary folder, fsynced and published by one atomic rename; a
-damaged one (sizes, then SHA-256 once per process) is exported again, with a warning; a cache
-folder other users can write is refused.
+An export, keyed by its model files' SHA-256 and every setting and version that shapes it, is
+written to a temporary folder, fsynced and published by one atomic rename; a damaged one is
+exported again, with a warning; a cache folder other users can write is refused.
 """
 
 from __future__ import annotations
@@ -272,13 +271,11 @@ def ensure_exported(
 ) -> ExportedModel:
     """The cached export of model ``name``, exporting it first if there is none.
 
-    A finished export is a folder ``<cache>/onnx/<key>`` holding ``meta.json``, published by
-    one ``os.replace``. A broken one, or any with ``rebuild`` (its graph did not load), is set
-    aside and exported anew.
+    A broken export, or any with ``rebuild`` (its graph did not load), is set aside and
+    exported anew.
     """
     settings = settings or OnnxSettings()
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "onnx"
-    # Loaded for the export only: not kept in the process afterwards.
     load = functools.partial(
         load_sentence_transformer, name, "cpu", trust_remote_code=trust_remote_code, share=False
     )

@@ -222,8 +222,7 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
     ``sentence_embedding``, then is quantised as ``settings`` say.
 
     Raises:
-        ImportError: If onnx, onnxscript or onnxruntime is missing (the message says what to
-            install).
+        ImportError: If onnx, onnxscript or onnxruntime is missing.
     """
     try:
         import onnx

@@ -82,8 +82,7 @@ class EncoderPool:
     interface (``info``, ``encode``), so it can stand in for one.
 
     Args:
-        settings: The model and backend each worker loads; ``settings.device``, when set, is
-            the workers' device.
+        settings: The model and backend each worker loads.
         workers: Number of processes; default: one per device, or one per physical core.
         devices: Devices handed to the workers in turn; default: ``settings.device``, else
             every CUDA GPU for torch on CUDA, else "cpu".

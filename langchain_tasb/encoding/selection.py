@@ -112,9 +112,7 @@ def make_encoder(settings: EncoderSettings) -> Encoder:
 class SplitEncoder:
     """Queries and single texts on ONNX Runtime; batches of documents on torch (lazily).
 
-    Args:
-        onnx: The int8 ONNX encoder (its ``info`` and tokenizer serve both halves).
-        load_torch: Builds the torch encoder of the same model on first use.
+    ``onnx``'s ``info`` and tokenizer serve both; ``load_torch`` builds the torch half when needed.
     """
 
     def __init__(self, onnx: OnnxEncoder, load_torch: Callable[[], TorchEncoder]) -> None:

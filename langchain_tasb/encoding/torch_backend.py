@@ -1,7 +1,4 @@
-"""The torch backend: a sentence-transformers model loaded once per process, read and run.
-
-It runs on CPU, CUDA or MPS, in float32 or half precision; torch is imported on first load.
-"""
+"""The torch backend: a sentence-transformers model loaded once per process, read and run."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The model side's vocabulary: roles, similarities, backend names, model facts, results.
-
-It imports no other module of :mod:`langchain_tasb.encoding`, so the backends share it.
-"""
+"""The model side's vocabulary (roles, backends, model facts, results); imports no sibling."""
 
 from __future__ import annotations
 

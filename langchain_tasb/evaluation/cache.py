@@ -37,9 +37,8 @@ def default_cache_dir() -> Path:
 def embedding_cache_key(dataset: BeirDataset, embeddings: TasbModel) -> str:
     """The cache key of a corpus's document vectors under one model and its settings.
 
-    SHA-256 of the model's identity (probe vector, name, document token limit, similarity,
-    backend and precision) and of :func:`corpus_hash`, so another model (even one retrained
-    at the same path), setting or corpus misses the cache rather than reading wrong vectors.
+    The model counts by its probe vector too, so another model (even one retrained at the same
+    path), setting or corpus misses the cache rather than reading wrong vectors.
     """
     identity = {
         "format": _CACHE_FORMAT,
@@ -120,13 +119,7 @@ def cached_corpus_vectors(
     """Document vectors from the cache, or encoded and cached (written atomically).
 
     An unreadable or misshapen cache file is re-encoded and replaced, with a warning.
-
-    Args:
-        dataset: The loaded dataset.
-        embeddings: The embedding model.
-        cache_dir: The cache folder; None means :func:`default_cache_dir`.
-        use_cache: False encodes without reading or writing the cache.
-        progress: Write encoding progress to stderr.
+    ``cache_dir`` None means :func:`default_cache_dir`; ``use_cache=False`` skips the cache.
 
     Returns:
         ``(vectors, cache file or None, whether the cache was hit)``.

@@ -127,18 +127,10 @@ def run_evaluation(
 ) -> EvalReport:
     """Evaluate exact search and the Chroma HNSW index on a BEIR dataset, on the same vectors.
 
-    Args:
-        dataset: A dataset from :func:`~langchain_tasb.evaluation.load_beir`.
-        embeddings: The model to encode documents and queries with.
-        hnsw: HNSW settings of the index (default: :class:`HnswSettings`'s defaults).
-        ef_search_sweep: ``ef_search`` values to re-measure the index at (k = 10), in order.
-        cache_dir: Embedding cache folder (default: ``cache.default_cache_dir()``).
-        use_cache: False neither reads nor writes the embedding cache.
-        client: A Chroma client to build the index in. Default: a ``PersistentClient`` in a
-            temporary folder. A sweep reopens the index, so it needs the default client.
-        progress: Write progress lines to stderr.
-        hybrid: Also score ``search(..., "hybrid")`` with these settings, and BM25 alone
-            (``report.hybrid``).
+    ``ef_search_sweep`` re-measures the index at each value (k = 10), in order; a sweep reopens
+    the index, so it needs ``client=None`` (a ``PersistentClient`` in a temporary folder).
+    ``hybrid`` also scores ``search(..., "hybrid")`` with those settings, and BM25 alone
+    (``report.hybrid``). ``cache_dir`` and ``use_cache`` are :func:`.cached_corpus_vectors`'s.
 
     Raises:
         ValueError: If a sweep value is not a positive integer, a sweep is asked for with a
@@ -239,14 +231,8 @@ def evaluate_product_hybrid(
 ) -> HybridReport:
     """Run every query through hybrid search on ``store`` (which holds the corpus) and score it.
 
+    ``query_ids`` are in ``query_vectors``' order; ``settings.search_type`` must be "hybrid".
     BM25 alone is the top :data:`BM25_K` of the collection's lexical index.
-
-    Args:
-        store: The collection holding ``dataset``'s corpus under its document ids.
-        dataset: The dataset (queries and qrels).
-        query_ids: The queries to run, in the order of ``query_vectors``.
-        query_vectors: Each query's embedding (computed once for every search kind).
-        settings: Hybrid search settings (``search_type`` must be "hybrid").
     """
     if settings.search_type != "hybrid":
         msg = f"settings.search_type must be 'hybrid', got {settings.search_type!r}"
@@ -279,14 +265,8 @@ def evaluate_hybrid(
 ) -> HybridReport:
     """Score BM25 and BM25 fused with ``dense_run`` (e.g. ``EvalReport.exact.run``).
 
-    Args:
-        dataset: The BEIR dataset the dense run was computed on.
-        dense_run: Dense top-``k`` per query.
-        fusion: "rrf" or "weighted".
-        alpha: Dense weight for "weighted".
-        rrf_k: RRF constant.
-        k: Depth of the BM25 run and of the fused run.
-        lexical_run: A BM25 run computed before (saves re-indexing in a sweep).
+    ``fusion`` is "rrf" or "weighted" (``alpha``: the dense weight); ``k`` is the depth of the
+    BM25 run and of the fused run; a ``lexical_run`` computed before saves re-indexing.
     """
     if lexical_run is None:
         lexical_run = bm25_run(dataset.doc_ids, dataset.doc_texts, dataset.queries, k)

@@ -222,11 +222,8 @@ def run_from_top_k(
 ) -> Run:
     """Turn :func:`exact_top_k` output into a run (query id -> document id -> score).
 
-    Args:
-        query_ids: One id per row of ``indices``, in the order the queries were encoded.
-        doc_ids: One id per document row that ``indices`` refers to.
-        indices: ``(num_queries, k)`` document row indices.
-        scores: ``(num_queries, k)`` scores.
+    ``query_ids`` name the rows of ``indices`` and ``scores``, in order; ``indices`` index
+    ``doc_ids``.
 
     Raises:
         ValueError: If shapes disagree, a query id repeats or an index is out of range.
@@ -265,12 +262,8 @@ def recall_against_exact(
 ) -> float:
     """Mean fraction of each query's exact top ``k`` that an approximate search also returned.
 
+    ``approx_ids`` and ``exact_ids`` hold each query's ids, best first, in one query order.
     Only ids are compared, so score ties at the ``k``-th place can cost a little recall.
-
-    Args:
-        approx_ids: Per query, the approximate (e.g. HNSW) result ids, best first.
-        exact_ids: Per query, the exact result ids, best first (same query order).
-        k: The cut-off.
 
     Raises:
         ValueError: If the lists have different lengths, are empty, ``k`` is not a positive

@@ -70,14 +70,10 @@ class Latency:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """How one search (exact or index) did on every judged query.
+    """How one search (exact or index) did on every judged query, retrieving ``k`` per query.
 
-    Attributes:
-        metrics: :func:`~langchain_tasb.evaluation.evaluate` output.
-        recall_at_10_vs_exact: Mean share of each query's exact top 10 this search returned.
-        latency: Per-query search time.
-        k: Documents retrieved per query.
-        run: The ranking it scored (not part of :meth:`EvalReport.to_dict`).
+    ``metrics`` is :func:`~langchain_tasb.evaluation.evaluate`'s output; ``run``, the ranking
+    it scored, is left out of :meth:`EvalReport.to_dict`.
     """
 
     metrics: dict[str, float]
@@ -150,7 +146,6 @@ class HybridReport:
     bm25: dict[str, float]
     """Metrics of BM25 alone (``evaluate``'s keys: ``ndcg@10``, ``recall@100``, ...)."""
     hybrid: dict[str, float]
-    """Metrics of the hybrid run."""
     bm25_run: Run = field(repr=False, compare=False, default_factory=dict)
     hybrid_run: Run = field(repr=False, compare=False, default_factory=dict)
 
