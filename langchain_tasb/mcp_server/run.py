@@ -50,11 +50,7 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to serve a non-loopback address without a bearer token.
-
-    Raises:
-        ValueError: If ``host`` is not loopback and ``token`` is None or empty.
-    """
+    """Raise ValueError if ``host`` is not loopback and ``token`` is None or empty."""
     if token or is_loopback(host):
         return
     msg = (
@@ -77,14 +73,7 @@ def http_app(server: sdk.McpServer, host: str, *, token: str | None = None) -> A
 def serve_http(server: sdk.McpServer, host: str, port: int, *, token: str | None = None) -> None:
     """Serve Streamable HTTP at ``http://HOST:PORT/mcp`` until interrupted.
 
-    Args:
-        server: The MCP server.
-        host: Address to bind.
-        port: Port to bind.
-        token: Bearer token every request must carry; required off loopback.
-
-    Raises:
-        ValueError: If ``host`` is not loopback and there is no token.
+    Every request must carry ``token`` as a bearer token; ValueError without one off loopback.
     """
     import uvicorn
 
