@@ -20,7 +20,6 @@ COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 MEMBERSHIP = ("$in", "$nin")
 """Operators comparing a field with a non-empty list of values."""
 LOGICAL = ("$and", "$or")
-"""Operators combining a list of conditions."""
 OPERATORS = COMPARISONS + MEMBERSHIP + LOGICAL
 
 EXAMPLE = '{"$and": [{"source": "guide.md"}, {"chunk": {"$lt": 3}}]}'

@@ -1,8 +1,6 @@
-"""Running an MCP server over Streamable HTTP, with a bearer token off loopback.
+"""Running an MCP server over Streamable HTTP behind a :class:`RequestGuard`.
 
-A non-loopback address is refused without a token. Every HTTP request passes
-:class:`RequestGuard` first: its Host and Origin (against DNS rebinding, a web page whose name
-resolves to loopback, and other hosts' callers), and the token.
+A non-loopback address is refused without a bearer token.
 """
 
 from __future__ import annotations
@@ -116,7 +114,7 @@ def _host_of(header: str) -> str:
 
 
 class RequestGuard:
-    """ASGI middleware answering requests from elsewhere with an error.
+    """ASGI middleware refusing requests from elsewhere (DNS rebinding, other hosts' callers).
 
     * 421 to a ``Host`` neither the bound address nor loopback, unless bound to a wildcard
       (``0.0.0.0``, ``::``; a token is required there);
