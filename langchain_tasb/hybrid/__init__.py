@@ -1,8 +1,4 @@
-"""Hybrid retrieval: dense (dot product) hits fused with BM25 hits from a :class:`LexicalIndex`.
-
-Fusion (pure functions over ``(id, score)`` lists and whole runs) is here; the BM25 side is in
-:mod:`~langchain_tasb.hybrid.lexical`, and its names are importable from here.
-"""
+"""Hybrid retrieval: fusing dense (dot product) and BM25 hits; re-exports the BM25 side."""
 
 from __future__ import annotations
 
@@ -62,17 +58,9 @@ def reciprocal_rank_fusion(
 ) -> list[tuple[str, float]]:
     """Fuse rankings by ``sum(1 / (k + rank))`` over the rankings an id appears in.
 
-    Ties go to the best rank an id reached, then to the earlier ranking.
-
-    Args:
-        rankings: Lists of ids, best first; a repeated id counts once, at its best rank.
-        k: The smoothing constant.
-
-    Returns:
-        ``(id, fused score)`` pairs, best first.
-
-    Raises:
-        ValueError: If ``k`` is negative.
+    Rankings are ids best first; a repeated id counts once, at its best rank. Returns pairs
+    best first; ties go to the best rank an id reached, then to the earlier ranking.
+    ValueError if ``k`` is negative.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         msg = f"RRF k must be a non-negative integer (60 is the usual choice), got {k!r}"
@@ -108,15 +96,7 @@ def weighted_fusion(
     """Fuse by ``alpha * dense + (1 - alpha) * lexical`` on min-max normalised scores.
 
     A list of equal scores maps to 1; an id missing from a list gets 0 from it. Ties keep
-    dense order first, then lexical order.
-
-    Args:
-        dense_hits: ``(id, dot product)`` pairs.
-        lexical_hits: ``(id, BM25 score)`` pairs.
-        alpha: Weight of the dense side, in [0, 1].
-
-    Returns:
-        ``(id, fused score)`` pairs, best first, scores in [0, 1].
+    dense order first, then lexical order. Returns pairs best first, scores in [0, 1].
 
     Raises:
         ValueError: If ``alpha`` is outside [0, 1] or a score is not finite.
@@ -215,21 +195,10 @@ def hybrid_search(
 ) -> list[HybridHit]:
     """The ``k`` best records by fusing dense (dot product) and BM25 candidates.
 
-    Both sides take ``max(fetch_k, k)`` candidates under the same filters; every result
-    carries its dot product with the query, even when only BM25 found it.
-
-    Args:
-        store: The collection.
-        query: The query text.
-        k: How many results.
-        fetch_k: Candidates per side (default ``config.default_fetch_k(k)``).
-        fusion: "rrf" or "weighted".
-        alpha: Dense weight for "weighted", in [0, 1].
-        rrf_k: RRF constant.
-        filter: Chroma ``where`` on metadata.
-        where_document: Chroma ``where_document`` on text.
-        query_vector: The query's embedding, when already computed.
-        index: The lexical index; default the store's shared :func:`lexical_index`.
+    Both sides take ``max(fetch_k, k)`` candidates (default ``config.default_fetch_k(k)``)
+    under the same filters; every result carries its dot product with the query, even when
+    only BM25 found it. ``alpha`` weighs the dense side of "weighted"; ``query_vector`` saves
+    encoding the query; ``index`` defaults to the store's shared :func:`lexical_index`.
 
     Raises:
         ValueError: On a bad ``k``/``fetch_k``, ``fusion`` or ``alpha``.

@@ -37,7 +37,6 @@ def _tantivy() -> Any:
 
 
 _WORD_PATTERN = r"\w\w+"
-"""A token: two or more word characters (Unicode letters, digits, underscore), as bm25s has it."""
 
 
 @cache
@@ -131,10 +130,9 @@ class Bm25Index:
                 writer.add_document(_document(id_, text))
 
     def replace_all(self, pages: Iterable[tuple[Sequence[str], Sequence[str]]]) -> int:
-        """Drop every record and index ``(ids, texts)`` pages instead; one commit at the end.
+        """Drop every record, index ``(ids, texts)`` pages in one commit; return how many ids.
 
-        Returns:
-            How many records were indexed (a repeated id counts once, its last text kept).
+        A repeated id counts once, its last text kept.
         """
         seen: set[str] = set()
         with self._writing() as writer:

@@ -34,12 +34,9 @@ def default_directory(store: TasbCollection) -> Path | None:
 class LexicalIndex:
     """A BM25 index over a store's collection, kept in step by writes and checked per search.
 
-    Args:
-        store: The vector store whose collection is indexed.
-        directory: Where to persist; default :func:`default_directory`. ``False`` keeps the
-            index in memory only.
-        check_interval: Seconds between checks for writes made outside this package; 0 checks
-            before every search.
+    ``directory`` defaults to :func:`default_directory`; ``False`` keeps the index in memory.
+    ``check_interval``: seconds between checks for writes made outside this package (0: every
+    search).
     """
 
     def __init__(

@@ -43,8 +43,6 @@ class TasbLlamaRetriever(BaseRetriever):
     Args:
         retriever: Anything with ``hits(query)`` returning ``ScoredHit`` s (a
             ``TasbRetriever``, a :class:`CoreSearch`); or give the fields instead.
-        callback_manager: LlamaIndex callbacks.
-        verbose: LlamaIndex's verbose flag.
         **fields: the collection (``vectorstore``, or ``collection_name``, ``embedding``,
             ``hnsw`` and the connection fields), opened but never created, and the search
             settings, with ``similarity_top_k`` for ``k`` and ``filters``

@@ -125,7 +125,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         vectorstore: A core :class:`~langchain_tasb.collection.TasbCollection` to share, or
             anything holding one as ``.core`` (a ``TasbVectorStore``); or give the
             connection fields instead.
-        collection_name: The Chroma collection.
         embedding: The collection's model: a ``TasbModel``, a :class:`TasbLlamaEmbedding`, or
             anything with ``embed_documents`` and ``embed_query``.
         hnsw: HNSW settings for a new collection.
@@ -346,13 +345,12 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
 def open_core(vectorstore: Any, fields: dict[str, Any], *, create: bool) -> TasbCollection:
     """The core collection of ``vectorstore`` (or its ``.core``), else the one ``fields`` name.
 
-    ``fields`` are the :data:`COLLECTION_FIELDS` given (``embedding``: a model, a
-    :class:`TasbLlamaEmbedding` or LangChain embeddings), and any other field given, which
-    only counts against ``vectorstore``; ``create`` makes a missing collection.
+    ``fields``: the :data:`COLLECTION_FIELDS` given, plus any other field given, which only
+    counts against ``vectorstore``. ``create`` makes a missing collection.
 
     Raises:
-        TypeError: If ``vectorstore`` and ``fields`` are both given, or ``embedding`` is
-            another LlamaIndex embed model.
+        TypeError: ``vectorstore`` and ``fields`` both given, or ``embedding`` a LlamaIndex
+            embed model other than :class:`TasbLlamaEmbedding`.
     """
     if vectorstore is not None:
         if fields:

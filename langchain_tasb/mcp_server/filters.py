@@ -20,7 +20,6 @@ COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 MEMBERSHIP = ("$in", "$nin")
 """Operators comparing a field with a non-empty list of values."""
 LOGICAL = ("$and", "$or")
-"""Operators combining a list of conditions."""
 OPERATORS = COMPARISONS + MEMBERSHIP + LOGICAL
 
 EXAMPLE = '{"$and": [{"source": "guide.md"}, {"chunk": {"$lt": 3}}]}'
@@ -41,15 +40,12 @@ _Scalar = str | int | float | bool
 def check_filter(value: Any) -> dict[str, Any] | None:
     """A Chroma ``where`` filter from what an agent passed, or an error saying what to change.
 
-    Args:
-        value: None, a dict, or a JSON object as a string (some hosts send JSON text).
-
-    Returns:
-        The filter, normalised (see the module docstring), or None for no filter.
+    ``value`` may be a JSON object as a string (some hosts send JSON text). Returns the filter
+    normalised (see the module docstring), None for no filter.
 
     Raises:
-        ValueError: If the filter is malformed, uses an unknown operator, or is over the
-            bounds; the message names the offending part.
+        ValueError: A malformed filter, an unknown operator, or one over the bounds; the
+            message names the offending part.
     """
     if value is None or value == {} or (isinstance(value, str) and not value.strip()):
         return None

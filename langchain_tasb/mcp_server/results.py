@@ -22,9 +22,8 @@ DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 def output_schema(*typed: str) -> Callable[[dict[str, Any]], None]:
     """The ``json_schema_extra`` that makes a tool's output schema cheap for a client to check.
 
-    Args:
-        typed: The fields that keep a schema of their own, all if none is given; the others
-            are named, with their descriptions, in the schema's description.
+    Fields not in ``typed`` (if any is given) are named, with their descriptions, in the
+    schema's description instead of keeping a schema of their own.
     """
 
     def cheapen(schema: dict[str, Any]) -> None:

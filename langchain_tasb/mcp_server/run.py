@@ -1,8 +1,6 @@
-"""Running an MCP server over Streamable HTTP, with a bearer token off loopback.
+"""Running an MCP server over Streamable HTTP behind a :class:`RequestGuard`.
 
-A non-loopback address is refused without a token. Every HTTP request passes
-:class:`RequestGuard` first: its Host and Origin (against DNS rebinding, a web page whose name
-resolves to loopback, and other hosts' callers), and the token.
+A non-loopback address is refused without a bearer token.
 """
 
 from __future__ import annotations
@@ -50,11 +48,7 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def check_exposure(host: str, token: str | None) -> None:
-    """Refuse to serve a non-loopback address without a bearer token.
-
-    Raises:
-        ValueError: If ``host`` is not loopback and ``token`` is None or empty.
-    """
+    """Raise ValueError if ``host`` is not loopback and ``token`` is None or empty."""
     if token or is_loopback(host):
         return
     msg = (
@@ -77,14 +71,7 @@ def http_app(server: sdk.McpServer, host: str, *, token: str | None = None) -> A
 def serve_http(server: sdk.McpServer, host: str, port: int, *, token: str | None = None) -> None:
     """Serve Streamable HTTP at ``http://HOST:PORT/mcp`` until interrupted.
 
-    Args:
-        server: The MCP server.
-        host: Address to bind.
-        port: Port to bind.
-        token: Bearer token every request must carry; required off loopback.
-
-    Raises:
-        ValueError: If ``host`` is not loopback and there is no token.
+    Every request must carry ``token`` as a bearer token; ValueError without one off loopback.
     """
     import uvicorn
 
@@ -127,7 +114,7 @@ def _host_of(header: str) -> str:
 
 
 class RequestGuard:
-    """ASGI middleware answering requests from elsewhere with an error.
+    """ASGI middleware refusing requests from elsewhere (DNS rebinding, other hosts' callers).
 
     * 421 to a ``Host`` neither the bound address nor loopback, unless bound to a wildcard
       (``0.0.0.0``, ``::``; a token is required there);

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 SDK_VERSION = version("mcp")
-"""The installed MCP SDK's version."""
 SDK_MAJOR = int(SDK_VERSION.split(".")[0])
 """Its major version: 1 (``FastMCP``) or 2 (``MCPServer``)."""
 MIN_VERSION = (1, 21, 2)

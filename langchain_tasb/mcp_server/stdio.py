@@ -72,13 +72,9 @@ async def _serve_std_streams(server: McpServer) -> None:
 async def serve_pipes(
     server: McpServer, wire_in: int, wire_out: int, *, line_limit: int = LINE_LIMIT
 ) -> None:
-    """Serve ``server`` over two pipe descriptors until ``wire_in`` ends.
+    """Serve ``server`` over two pipe descriptors, owned (and closed) here, until ``wire_in`` ends.
 
-    Args:
-        server: The MCP server (:func:`~.tools.build_server`).
-        wire_in: Descriptor the requests come from; owned (and closed) from here on.
-        wire_out: Descriptor the answers go to; owned (and closed) from here on.
-        line_limit: Longest request line read, in bytes; a longer one gets an error answer.
+    A request line over ``line_limit`` bytes gets an error answer.
     """
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=line_limit)

@@ -102,19 +102,12 @@ def build_server(
     name: str = "tasb",
     on_loop: bool = False,
 ) -> McpServer:
-    """An MCP server whose tools search, read and describe one collection.
+    """An MCP server, not yet running, whose tools search, read and describe ``core``.
 
-    Args:
-        core: The core collection to search and ``fetch`` from.
-        info: Returns what ``tasb info --json`` reports; called once now (for the tool
-            descriptions) and on each ``collection_info`` call.
-        name: The server name announced to clients.
-        on_loop: Run each tool call on the event loop's own thread (two thread switches
-            fewer, but a call holds the loop: for stdio, which serves one client); otherwise
-            in a worker thread, whichever SDK version.
-
-    Returns:
-        The server, not yet running (see :mod:`langchain_tasb.mcp_server.run`).
+    ``info`` returns what ``tasb info --json`` reports; it is called once now (for the tool
+    descriptions) and on each ``collection_info`` call. ``on_loop`` runs tool calls on the
+    event loop's thread (two thread switches fewer, but a call holds the loop: for stdio,
+    which serves one client); otherwise each runs in a worker thread.
     """
     holds = describe_contents(info())
     server = new_server(
