@@ -110,45 +110,31 @@ def file_digest(path: Path) -> str:
 
 
 def _write_meta(directory: Path, description: dict[str, Any]) -> None:
-    # Written last: a folder with meta.json is a finished export. Every file's size is
-    # checked on each read (a crash can leave a file short), its SHA-256 once per load (a
-    # file replaced by another of the same size, such as another model's graph, keeps it).
-    files = {f.relative_to(directory).as_posix(): f for f in sorted(directory.rglob("*"))}
-    files = {name: f for name, f in files.items() if f.is_file()}
-    sizes = {name: f.stat().st_size for name, f in files.items()}
-    digests = {name: file_digest(f) for name, f in files.items()}
-    meta = {**description, "files": sizes, "sha256": digests}
-    (directory / _META_FILE).write_text(json.dumps(meta, indent=2))
+    # Written last: a folder with meta.json is a finished export.
+    files = [f for f in sorted(directory.rglob("*")) if f.is_file()]
+    digests = {f.relative_to(directory).as_posix(): file_digest(f) for f in files}
+    (directory / _META_FILE).write_text(json.dumps({**description, "sha256": digests}, indent=2))
 
 
 def read_export(directory: Path) -> ExportedModel | None:
-    """The finished export in ``directory``, or None when absent or a file's size changed."""
+    """The finished export in ``directory``, or None when absent or its graphs are unrecorded."""
     try:
         meta = json.loads((directory / _META_FILE).read_text())
-        query_graph = bool(meta.get("query_graph", False))
-        sizes = dict(meta["files"])
-        required = [MODEL_FILE, QUERY_MODEL_FILE] if query_graph else [MODEL_FILE]
-        if any(name not in sizes for name in required):
-            return None
-        for name, size in sizes.items():
-            if (directory / name).stat().st_size != size:
-                logger.debug("%s is no longer the %d bytes written", directory / name, size)
-                return None
-        return ExportedModel(
+        exported = ExportedModel(
             directory=directory,
             info=ModelInfo(**meta["info"]),
             prompts=dict(meta["prompts"]),
-            query_graph=query_graph,
-            digests={str(k): str(v) for k, v in dict(meta.get("sha256") or {}).items()},
+            query_graph=bool(meta.get("query_graph", False)),
+            digests={str(k): str(v) for k, v in dict(meta["sha256"]).items()},
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    graphs = {exported.model_file.name, exported.graph_for("query").name}
+    return exported if graphs <= exported.digests.keys() else None
 
 
 def verify_export(exported: ExportedModel) -> str | None:
     """Why the export's files are not the ones written (None when every digest matches)."""
-    if not exported.digests:
-        return "records no file digests (written by an older version)"
     for name, recorded in sorted(exported.digests.items()):
         try:
             actual = file_digest(exported.directory / name)
@@ -260,6 +246,20 @@ def _set_aside(final: Path, reason: str) -> None:
         shutil.rmtree(final.rename(aside))
 
 
+def _verified(final: Path, *, rebuild: bool = False) -> ExportedModel | None:
+    # The export in ``final`` when its files are the ones written; any other is set aside.
+    exported = read_export(final)
+    if exported is not None:
+        _check_private(final)
+        reason = "does not load" if rebuild else verify_export(exported)
+        if reason is None:
+            return exported
+        _set_aside(final, reason)
+    elif final.exists():
+        _set_aside(final, "is incomplete or damaged")
+    return None
+
+
 def ensure_exported(
     name: str,
     *,
@@ -290,16 +290,9 @@ def ensure_exported(
     if root.exists():
         _check_private(root)
     final = root / cache_key(name, model_dir, settings, memo=root / _HASHES_FILE)
-    exported = read_export(final)
+    exported = _verified(final, rebuild=rebuild)
     if exported is not None:
-        _check_private(final)
-        reason = "does not load" if rebuild else verify_export(exported)
-        if reason is None:
-            return exported
-        _set_aside(final, reason)
-    elif final.exists():
-        _set_aside(final, "is incomplete or damaged")
-
+        return exported
     if model is None:
         model = load()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -314,17 +307,15 @@ def ensure_exported(
     try:
         _write_meta(temporary, write_export(model, name, temporary, settings, similarity_override))
         # Every file and folder on disk before the rename publishes it.
-        for path in sorted(temporary.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        for path in [*sorted(temporary.rglob("*"), key=lambda p: -len(p.parts)), temporary]:
             _sync(path)
-        _sync(temporary)
-        if final.exists() and read_export(final) is None:  # broken since: set it aside
-            _set_aside(final, "is incomplete or damaged")
-        try:
-            os.replace(temporary, final)
-        except OSError:  # another process finished first; its export is as good as ours
-            if read_export(final) is None:
-                raise
-        _sync(root)
+        if _verified(final) is None:  # else another process finished first: keep its export
+            try:
+                os.replace(temporary, final)
+            except OSError:  # another process finished just before us
+                if read_export(final) is None:
+                    raise
+            _sync(root)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     exported = read_export(final)

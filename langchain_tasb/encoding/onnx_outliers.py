@@ -173,13 +173,10 @@ def split_outliers(
     a separate fp32 MatMul. Returns the names of those MatMuls, for quantisation to leave out.
     """
     from onnx import helper, numpy_helper
+    from onnxruntime.quantization.onnx_model import ONNXModel
 
-    graph = model.graph
-    initializers = {init.name: init for init in graph.initializer}
-    readers: dict[str, list[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    graph = ONNXModel(model)
+    readers = graph.input_name_to_nodes()
     added: list[str] = []
     for target in gelu_matmuls(model):
         if target.activation not in maxima or len(readers.get(target.weight, [])) != 1:
@@ -187,41 +184,38 @@ def split_outliers(
         outliers = outlier_channels(maxima[target.activation], ratio)
         if outliers.size == 0:
             continue
-        weight = numpy_helper.to_array(initializers[target.weight]).astype(np.float32)
+        initializer = graph.get_initializer(target.weight)
+        weight = numpy_helper.to_array(initializer).astype(np.float32)
         kept = weight.copy()
         kept[outliers] = 0.0
-        initializers[target.weight].CopyFrom(numpy_helper.from_array(kept, target.weight))
+        initializer.CopyFrom(numpy_helper.from_array(kept, target.weight))
         mask = np.ones(weight.shape[0], dtype=np.float32)
         mask[outliers] = 0.0
-        prefix = f"{target.matmul}_outliers"
+        x, p = target.activation, f"{target.matmul}_outliers"
         for suffix, array in (("mask", mask), ("index", outliers), ("weight", weight[outliers])):
-            graph.initializer.append(numpy_helper.from_array(array, f"{prefix}_{suffix}"))
-        position = next(i for i, n in enumerate(graph.node) if n.name == target.matmul)
-        matmul = graph.node[position]
+            graph.add_initializer(numpy_helper.from_array(array, f"{p}_{suffix}"))
         # The correction is added after the MatMul's bias Add when there is one, so that
         # ONNX Runtime can still fuse the int8 MatMul with its bias.
-        result = matmul.output[0]
-        consumers = readers.get(result, [])
-        after = matmul
-        if (
-            len(consumers) == 1
-            and consumers[0].op_type == "Add"
-            and any(name in initializers for name in consumers[0].input)
-        ):
+        after = matmul = readers[target.weight][0]
+        consumers = readers.get(matmul.output[0], [])
+        biased = len(consumers) == 1 and consumers[0].op_type == "Add"
+        if biased and any(graph.get_initializer(name) for name in consumers[0].input):
             after = consumers[0]
         output = after.output[0]
-        after.output[0] = f"{prefix}_partial"
-        matmul.input[0] = f"{prefix}_masked"
-        x, p = target.activation, prefix
-        new_nodes = [
-            helper.make_node("Mul", [x, f"{p}_mask"], [f"{p}_masked"], name=f"{p}_mask"),
-            helper.make_node("Gather", [x, f"{p}_index"], [f"{p}_x"], name=f"{p}_gather", axis=-1),
-            helper.make_node("MatMul", [f"{p}_x", f"{p}_weight"], [f"{p}_y"], name=f"{p}_matmul"),
-        ]
-        for offset, node in enumerate(new_nodes):
-            graph.node.insert(position + offset, node)
-        end = next(i for i, n in enumerate(graph.node) if n is after or n.name == after.name)
-        add = helper.make_node("Add", [f"{p}_partial", f"{p}_y"], [output], name=f"{p}_add")
-        graph.node.insert(end + 1, add)
-        added.append(f"{prefix}_matmul")
+        after.output[0] = f"{p}_partial"
+        matmul.input[0] = f"{p}_masked"
+        graph.add_nodes(
+            [
+                helper.make_node("Mul", [x, f"{p}_mask"], [f"{p}_masked"], name=f"{p}_mask"),
+                helper.make_node(
+                    "Gather", [x, f"{p}_index"], [f"{p}_x"], name=f"{p}_gather", axis=-1
+                ),
+                helper.make_node(
+                    "MatMul", [f"{p}_x", f"{p}_weight"], [f"{p}_y"], name=f"{p}_matmul"
+                ),
+                helper.make_node("Add", [f"{p}_partial", f"{p}_y"], [output], name=f"{p}_add"),
+            ]
+        )
+        added.append(f"{p}_matmul")
+    graph.topological_sort()
     return added
