@@ -186,11 +186,9 @@ def split_outliers(
             continue
         initializer = graph.get_initializer(target.weight)
         weight = numpy_helper.to_array(initializer).astype(np.float32)
-        kept = weight.copy()
-        kept[outliers] = 0.0
-        initializer.CopyFrom(numpy_helper.from_array(kept, target.weight))
         mask = np.ones(weight.shape[0], dtype=np.float32)
         mask[outliers] = 0.0
+        initializer.CopyFrom(numpy_helper.from_array(weight * mask[:, None], target.weight))
         x, p = target.activation, f"{target.matmul}_outliers"
         for suffix, array in (("mask", mask), ("index", outliers), ("weight", weight[outliers])):
             graph.add_initializer(numpy_helper.from_array(array, f"{p}_{suffix}"))
