@@ -261,11 +261,11 @@ def export_onnx(model: Any, destination: Path, settings: OnnxSettings) -> None:
             fp32_path.rename(destination / MODEL_FILE)
             return
         graphs: dict[str, tuple[Path, list[str]]] = {MODEL_FILE: (fp32_path, [])}
-        if settings.fp32_after_gelu:
+        if settings.fp32_after_gelu:  # takes precedence over outliers_fp32
             proto = onnx.load(str(fp32_path), load_external_data=False)
             graphs[MODEL_FILE] = (fp32_path, [t.matmul for t in gelu_matmuls(proto)])
-        if settings.query_graph:
-            graphs[QUERY_MODEL_FILE] = (fp32_path, [])
+            if settings.query_graph:
+                graphs[QUERY_MODEL_FILE] = (fp32_path, [])
         elif settings.outliers_fp32:
             graphs[MODEL_FILE] = split_outlier_graph(model, fp32_path, external)
         for file_name, (source, fp32_nodes) in graphs.items():

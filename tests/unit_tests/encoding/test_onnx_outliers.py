@@ -117,6 +117,18 @@ def test_every_weight_matrix_is_int8_but_the_outlier_rows(
     assert _weight_matmuls(plain.exported.model_file) == []  # no outliers: nothing kept
 
 
+def test_fp32_after_gelu_keeps_the_gelu_fed_matrices_whole_without_a_query_graph(
+    outlier_model: Path, tmp_path: Path
+) -> None:
+    settings = OnnxSettings(fp32_after_gelu=True, int8_queries=False)
+    encoder = OnnxEncoder(EncoderSettings(str(outlier_model)), export=settings, cache_dir=tmp_path)
+    assert not encoder.exported.query_graph
+    left = _weight_matmuls(encoder.exported.model_file)
+    # Every layer's GELU-fed projection stays fp32 whole: no outlier rows split off.
+    assert len(left) == 2
+    assert all(shape[0] > 1 and not name.endswith("_outliers_matmul") for name, shape in left)
+
+
 def test_splitting_outliers_brings_int8_vectors_closer_to_torch(
     outlier_model: Path, outlier_cache: Path
 ) -> None:
