@@ -122,10 +122,10 @@ def build_server(
         filter: Filter = None,
         search_type: SearchType = "similarity",
     ) -> Annotated[CallToolResult, SearchResults]:
-        if not isinstance(query, str) or not query.strip():
+        if not query.strip():  # pydantic has checked the types
             msg = "query is empty: pass the question or words to search for"
             raise ToolError(msg)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        if not 1 <= k <= MAX_K:  # a boolean k is refused by _not_bool
             raise ToolError(_k_message(echo(k)))
         if search_type not in SEARCH_TYPES:
             msg = f"search_type must be one of {', '.join(SEARCH_TYPES)}, got {echo(search_type)}"
@@ -140,7 +140,7 @@ def build_server(
         return tool_result(render_hits(hits, where), {**found, "results": hits})
 
     def fetch(id: ChunkId) -> Annotated[CallToolResult, Chunk]:
-        if not isinstance(id, str) or not id.strip():
+        if not id.strip():
             msg = "id is empty: pass the id of a search result"
             raise ToolError(msg)
         found = core.get([id])
