@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import math
 import os
@@ -240,14 +241,12 @@ def _number(kind: Callable[[str], N], *, positive: bool) -> Callable[[str], N]:
     what = "a whole number" if kind is int else "a finite number"
 
     def parse(text: str) -> N:
-        try:
+        with contextlib.suppress(ValueError):
             value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not (value > 0 if positive else value >= 0) or value == math.inf:
-            msg = f"must be {what} {'> 0' if positive else '>= 0'}, got {text!r}"
-            raise argparse.ArgumentTypeError(msg)
-        return value
+            if (value > 0 if positive else value >= 0) and value != math.inf:
+                return value
+        msg = f"must be {what} {'> 0' if positive else '>= 0'}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
 
     return parse
 

@@ -53,13 +53,9 @@ def corpus_doc(obj: Mapping[str, Any]) -> tuple[str, CorpusDoc]:
     Raises:
         ValueError: If a field has the wrong JSON type (the message names it).
     """
-    doc_id = record_id(obj.get("_id"), "_id")
-    metadata = obj.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        msg = f'"metadata" must be an object, got {json_type(metadata)}'
-        raise ValueError(msg)
-    title, text = string_field(obj, "title"), string_field(obj, "text", required=True)
-    return doc_id, CorpusDoc(title=title, text=text, metadata=dict(metadata or {}))
+    doc_id, metadata = record_id(obj.get("_id"), "_id"), json_field(obj, "metadata", dict)
+    title, text = json_field(obj, "title", str), json_field(obj, "text", str, required=True)
+    return doc_id, CorpusDoc(title=title, text=text, metadata=metadata)
 
 
 def record_id(value: object, name: str) -> str:
@@ -70,14 +66,14 @@ def record_id(value: object, name: str) -> str:
     return str(value)
 
 
-def string_field(obj: Mapping[str, Any], name: str, *, required: bool = False) -> str:
-    """``obj[name]`` if it is a string; ``""`` if absent or null and not ``required``."""
+def json_field(obj: Mapping[str, Any], name: str, kind: type[_T], *, required: bool = False) -> _T:
+    """``obj[name]`` if a ``kind`` (``str``, ``dict``); empty if absent or null and optional."""
     value = obj.get(name)
     if value is None and not required:
-        return ""
-    if not isinstance(value, str):
+        return kind()
+    if not isinstance(value, kind):
         got = "nothing" if name not in obj else json_type(value)
-        msg = f'"{name}" must be a string, got {got}'
+        msg = f'"{name}" must be {json_type(kind())}, got {got}'
         raise ValueError(msg)
     return value
 
@@ -176,10 +172,6 @@ def _read_jsonl(
     return found
 
 
-def _query(obj: dict[str, Any]) -> tuple[str, str]:
-    return str(obj["_id"]), "" if obj.get("text") is None else str(obj["text"])
-
-
 def _load_qrels(path: Path) -> Qrels:
     qrels: Qrels = {}
     for line_no, line in _lines(path):
@@ -244,7 +236,9 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
         )
         raise FileNotFoundError(msg)
     corpus = _read_jsonl(corpus_path, "document", corpus_doc)
-    all_queries = _read_jsonl(queries_path, "query", _query)
+    all_queries = _read_jsonl(
+        queries_path, "query", lambda obj: (str(obj["_id"]), str(obj.get("text") or ""))
+    )
     qrels = _load_qrels(qrels_path)
     if not qrels:
         msg = f"{str(qrels_path)!r} holds no judgments; a split needs at least one qrels row."

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser
 
-from langchain_tasb.ingest.beir import corpus_doc, json_type, record_id, string_field
+from langchain_tasb.ingest.beir import corpus_doc, json_field, record_id
 from langchain_tasb.ingest.files import HTML_EXTENSIONS, TEXT_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -263,8 +263,8 @@ def _beir_record(obj: dict[str, Any]) -> Record:
 
 def _plain_record(obj: dict[str, Any], number: int) -> Record:
     # {"text", "metadata"?, "id"?}; other keys are ignored
-    text = string_field(obj, "text", required=True)
-    metadata = _flat_metadata(obj.get("metadata"))
+    text = json_field(obj, "text", str, required=True)
+    metadata = _flat_metadata(json_field(obj, "metadata", dict))
     key = f"line:{number}"
     if obj.get("id") is not None:
         key = record_id(obj["id"], "id")
@@ -272,22 +272,15 @@ def _plain_record(obj: dict[str, Any], number: int) -> Record:
     return Record(text=text.strip(), metadata=metadata, key=key)
 
 
-def _flat_metadata(value: object) -> dict[str, MetadataValue]:
+def _flat_metadata(value: dict[str, Any]) -> dict[str, MetadataValue]:
     """Scalars kept, ``null`` dropped, lists and objects stored as JSON text."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        msg = f'"metadata" must be an object, got {json_type(value)}'
-        raise ValueError(msg)
-    flat: dict[str, MetadataValue] = {}
-    for key, item in value.items():
-        if item is None:
-            continue
-        if isinstance(item, str | int | float | bool):
-            flat[key] = item
-        else:
-            flat[key] = json.dumps(item, sort_keys=True, ensure_ascii=False)
-    return flat
+    return {
+        key: item
+        if isinstance(item, str | int | float | bool)
+        else json.dumps(item, sort_keys=True, ensure_ascii=False)
+        for key, item in value.items()
+        if item is not None
+    }
 
 
 def _read_pdf(path: Path) -> list[Record]:

@@ -60,11 +60,11 @@ async def _serve_std_streams(server: McpServer) -> None:
         logger.debug("serving stdio through worker threads")
         with (
             os.fdopen(wire_in, encoding="utf-8", errors="replace") as source,
-            os.fdopen(wire_out, "w", encoding="utf-8") as sink,
+            os.fdopen(wire_out, "w", buffering=1, encoding="utf-8") as sink,
         ):
 
-            async def send(line: str) -> None:
-                await anyio.to_thread.run_sync(_write_line, sink, line)
+            async def send(line: str) -> None:  # each line ends in "\n", so is flushed
+                await anyio.to_thread.run_sync(sink.write, line)
 
             await serve_lines(server, anyio.wrap_file(source), send)
 
@@ -112,10 +112,8 @@ async def serve_lines(server: McpServer, lines: AsyncIterable[str], send: Send) 
     answered = anyio.Condition()
 
     async def strike(request_id: Any) -> None:
-        key = _key(request_id)
-        unanswered[key] -= 1
-        if unanswered[key] <= 0:
-            del unanswered[key]
+        nonlocal unanswered
+        unanswered -= Counter([_key(request_id)])  # drops the ids no longer pending
         async with answered:
             answered.notify_all()
 
@@ -156,11 +154,6 @@ async def serve_lines(server: McpServer, lines: AsyncIterable[str], send: Send) 
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-def _write_line(sink: Any, line: str) -> None:
-    sink.write(line)
-    sink.flush()
-
-
 async def _pipe_lines(reader: asyncio.StreamReader, send: Send, limit: int) -> AsyncIterator[str]:
     """Lines of a pipe, decoded as UTF-8; one over ``limit`` is skipped and answered."""
     while True:
@@ -170,14 +163,13 @@ async def _pipe_lines(reader: asyncio.StreamReader, send: Send, limit: int) -> A
             line = exc.partial
         except asyncio.LimitOverrunError as exc:
             head = (await reader.readexactly(exc.consumed))[:_HEAD]
-            while True:  # drop the rest of the line, a buffer at a time
-                try:
-                    await reader.readuntil(b"\n")
-                    break
-                except asyncio.IncompleteReadError:
-                    break
-                except asyncio.LimitOverrunError as more:
-                    await reader.readexactly(more.consumed)
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                while True:  # drop the rest of the line, a buffer at a time
+                    try:
+                        await reader.readuntil(b"\n")
+                        break
+                    except asyncio.LimitOverrunError as more:
+                        await reader.readexactly(more.consumed)
             await send(_line_too_long_error(head, limit))
             continue
         if not line:
@@ -211,10 +203,7 @@ def _claimed_std_streams() -> Iterator[tuple[int, int]]:
         return
     import fcntl
 
-    wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
-    saved_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    saved_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    wire_in, wire_out, *saved = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in (0, 1, 0, 1))
     null = os.open(os.devnull, os.O_RDONLY)
     try:
         os.dup2(null, 0)
@@ -222,10 +211,9 @@ def _claimed_std_streams() -> Iterator[tuple[int, int]]:
         yield wire_in, wire_out
     finally:
         os.close(null)
-        os.dup2(saved_in, 0)
-        os.dup2(saved_out, 1)
-        os.close(saved_in)
-        os.close(saved_out)
+        for fd, copy in enumerate(saved):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def _key(request_id: Any) -> Any:

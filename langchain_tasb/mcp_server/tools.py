@@ -122,10 +122,10 @@ def build_server(
         filter: Filter = None,
         search_type: SearchType = "similarity",
     ) -> Annotated[CallToolResult, SearchResults]:
-        if not isinstance(query, str) or not query.strip():
+        if not query.strip():  # pydantic has checked the types
             msg = "query is empty: pass the question or words to search for"
             raise ToolError(msg)
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        if not 1 <= k <= MAX_K:  # a boolean k is refused by _not_bool
             raise ToolError(_k_message(echo(k)))
         if search_type not in SEARCH_TYPES:
             msg = f"search_type must be one of {', '.join(SEARCH_TYPES)}, got {echo(search_type)}"
@@ -134,24 +134,16 @@ def build_server(
             where = check_filter(filter)
         except ValueError as exc:
             raise ToolError(str(exc)) from None
-        try:
-            settings = SearchSettings.from_options(search_type, k=k, filter=where)
-            hits = [to_hit(hit) for hit in core.search(settings, query=query)]
-        except (ValueError, ImportError, ConnectionError) as exc:
-            msg = f"search failed: {_capped(exc)}"
-            raise ToolError(msg) from exc
+        settings = SearchSettings.from_options(search_type, k=k, filter=where)
+        hits = [to_hit(hit) for hit in core.search(settings, query=query)]
         found = {"query": query, "search_type": search_type, "k": k, "filter": where}
         return tool_result(render_hits(hits, where), {**found, "results": hits})
 
     def fetch(id: ChunkId) -> Annotated[CallToolResult, Chunk]:
-        if not isinstance(id, str) or not id.strip():
+        if not id.strip():
             msg = "id is empty: pass the id of a search result"
             raise ToolError(msg)
-        try:
-            found = core.get([id])
-        except (ValueError, ConnectionError) as exc:
-            msg = f"fetch failed: {_capped(exc)}"
-            raise ToolError(msg) from exc
+        found = core.get([id])
         if not found:
             msg = (
                 f"no chunk with id {echo(id)} in collection {core.collection_name!r}: pass "
@@ -165,11 +157,7 @@ def build_server(
         return tool_result(text, chunk)
 
     def collection_info() -> Annotated[CallToolResult, CollectionInfo]:
-        try:
-            details = dict(info())
-        except (ValueError, OSError) as exc:
-            msg = f"collection_info failed: {_capped(exc)}"
-            raise ToolError(msg) from exc
+        details = dict(info())
         report = CollectionInfo.model_validate(details)
         return tool_result(
             json.dumps(details, indent=2, default=str), report.model_dump(mode="json")
@@ -211,32 +199,34 @@ def build_server(
 def _as_coroutine(fn: Callable[..., Any], in_thread: bool) -> Callable[..., Any]:
     """``fn`` as a coroutine function with its signature, run in a worker thread if told.
 
-    mcp 1.x would run a plain function on the loop, holding other HTTP clients' calls.
+    mcp 1.x would run a plain function on the loop, holding other HTTP clients' calls. A
+    store, model or input error becomes a tool error naming the tool, cut short.
     """
 
     @functools.wraps(fn)
     async def call(*args: Any, **kwargs: Any) -> Any:
-        if in_thread:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-        return fn(*args, **kwargs)
+        try:
+            if in_thread:
+                return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+            return fn(*args, **kwargs)
+        except (ValueError, ImportError, OSError) as exc:
+            msg = f"{fn.__name__} failed: {_capped(exc)}"
+            raise ToolError(msg) from exc
 
     return call
 
 
 def describe_contents(summary: Mapping[str, Any]) -> str:
     """A phrase for tool descriptions: the collection, its size, and some of its sources."""
-    name = summary.get("collection") or "the collection"
-    parts = [f"the collection {name!r}"]
+    name = f"the collection {summary.get('collection') or 'the collection'!r}"
     chunks, sources = summary.get("chunks"), summary.get("sources")
-    if chunks is not None:
-        size = f"{chunks} text chunks"
-        if sources:
-            size += f" from {sources} sources"
-        tops = [str(t.get("source")) for t in summary.get("top_sources") or [] if t.get("source")]
-        if tops:
-            size += f" such as {', '.join(tops[:3])}"
-        parts.append(f"({size})")
-    return " ".join(parts)
+    if chunks is None:
+        return name
+    size = f"{chunks} text chunks" + (f" from {sources} sources" if sources else "")
+    tops = [str(t.get("source")) for t in summary.get("top_sources") or [] if t.get("source")]
+    if tops:
+        size += f" such as {', '.join(tops[:3])}"
+    return f"{name} ({size})"
 
 
 def to_hit(hit: ScoredHit) -> dict[str, Any]:
