@@ -197,6 +197,11 @@ def _load_qrels(path: Path) -> Qrels:
     return qrels
 
 
+def _query(obj: dict[str, Any]) -> tuple[str, str]:
+    text = obj.get("text")
+    return str(obj["_id"]), "" if text is None else str(text)
+
+
 def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
     """Load a BEIR-format dataset folder, as BEIR's ``GenericDataLoader`` does.
 
@@ -236,9 +241,7 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
         )
         raise FileNotFoundError(msg)
     corpus = _read_jsonl(corpus_path, "document", corpus_doc)
-    all_queries = _read_jsonl(
-        queries_path, "query", lambda obj: (str(obj["_id"]), str(obj.get("text") or ""))
-    )
+    all_queries = _read_jsonl(queries_path, "query", _query)
     qrels = _load_qrels(qrels_path)
     if not qrels:
         msg = f"{str(qrels_path)!r} holds no judgments; a split needs at least one qrels row."

@@ -283,6 +283,11 @@ def tiny_beir(tmp_path: Path) -> Path:
     return folder
 
 
+def test_load_beir_keeps_a_query_text_that_is_a_number(tiny_beir: Path) -> None:
+    _write_jsonl(tiny_beir / "queries.jsonl", [{"_id": "q1", "text": 0}, {"_id": "q2"}])
+    assert load_beir(tiny_beir).queries == {"q2": "", "q1": "0"}
+
+
 def test_load_beir_tiny(tiny_beir: Path) -> None:
     ds = load_beir(tiny_beir)
     assert isinstance(ds, BeirDataset)
