@@ -140,8 +140,9 @@ class Core:
             self.state.write(self.directory / STATE_FILE, durable=durable)
             self._stamp = self._disk_stamp()
 
-    def lock_folder(self, timeout: float) -> bool:
-        """Take the folder's ``flock``, re-entrant (callers hold :attr:`lock`); False if busy."""
+    def acquire(self, timeout: float) -> bool:
+        """Take :attr:`lock`, then the folder's ``flock`` (both re-entrant); False if busy."""
+        self.lock.acquire()
         if self.directory is None or self._holds:
             self._holds += 1
             return True
@@ -154,13 +155,14 @@ class Core:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
+                    self.lock.release()
                     return False
                 time.sleep(_POLL_S)
         self._fd, self._holds = fd, 1
         return True
 
     def release(self) -> None:
-        """Give back one hold of the folder's lock (the last closes it), then :attr:`lock`."""
+        """Give back one hold of :meth:`acquire`'s locks (the last closes the folder's)."""
         self._holds -= 1
         if self._holds == 0 and self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
@@ -169,16 +171,13 @@ class Core:
 
     @contextlib.contextmanager
     def exclusive(self, *, wait: bool) -> Iterator[bool]:
-        """Hold :attr:`lock` and the folder's lock; yields False when busy and not waiting."""
-        self.lock.acquire()
-        got = self.lock_folder(_WRITE_LOCK_TIMEOUT if wait else 0.0)
+        """Hold :meth:`acquire`'s locks; yields False when busy and not waiting."""
+        got = self.acquire(_WRITE_LOCK_TIMEOUT if wait else 0.0)
         try:
             yield got
         finally:
             if got:
                 self.release()
-            else:
-                self.lock.release()
 
     def catch_up(self, gateway: Collection, *, force: bool = False) -> Refresh:
         """Bring the index in step with ``gateway``'s collection (holding :meth:`exclusive`)."""
@@ -253,9 +252,7 @@ class _Observer:
             TimeoutError: another process kept the index's lock for two minutes.
         """
         core = self.core
-        core.lock.acquire()
-        if not core.lock_folder(_WRITE_LOCK_TIMEOUT):
-            core.lock.release()
+        if not core.acquire(_WRITE_LOCK_TIMEOUT):
             msg = (
                 f"Another process has held the BM25 index lock {core.directory}/{_LOCK_FILE} for "
                 f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
