@@ -68,11 +68,8 @@ def reciprocal_rank_fusion(
     fused: dict[str, float] = {}
     best: dict[str, tuple[int, int]] = {}
     for which, ranking in enumerate(rankings):
-        seen: set[str] = set()
-        for rank, id_ in enumerate(ranking, start=1):
-            if id_ in seen:
-                continue
-            seen.add(id_)
+        first_rank = {id_: rank for rank, id_ in reversed(list(enumerate(ranking, start=1)))}
+        for id_, rank in first_rank.items():
             fused[id_] = fused.get(id_, 0.0) + 1.0 / (k + rank)
             best[id_] = min(best.get(id_, (rank, which)), (rank, which))
     return sorted(fused.items(), key=lambda item: (-item[1], best[item[0]]))

@@ -91,26 +91,24 @@ class Core:
         self.lock = threading.RLock()
         self._fd: int | None = None  # the folder's lock file, while held
         self._holds = 0
-        self._stamp: tuple[int, int, int] | None = None
-        if directory is None:
-            self.bm25 = Bm25Index()
-            self.state = _State(collection_id)
-            return
+        self.state = _State(collection_id) if directory is None else self._open(directory)
+        self.bm25 = Bm25Index(None if directory is None else directory / _INDEX_DIR)
+        self._stamp = self._disk_stamp()
+
+    def _open(self, directory: Path) -> _State:
         directory.mkdir(parents=True, exist_ok=True)
-        state = _State.read(directory / STATE_FILE, collection_id)
+        state = _State.read(directory / STATE_FILE, self.collection_id)
         if state is None:  # new, or built by other settings or for another collection
             with self.exclusive(wait=True):
-                state = _State.read(directory / STATE_FILE, collection_id)
+                state = _State.read(directory / STATE_FILE, self.collection_id)
                 if state is None:
                     shutil.rmtree(directory / _INDEX_DIR, ignore_errors=True)
                     for old in directory.iterdir():  # bm25s-format index files
                         if _OLD_LAYOUT.match(old.name) and old.is_dir():
                             shutil.rmtree(old, ignore_errors=True)
-                    state = _State(collection_id)
+                    state = _State(self.collection_id)
                     state.write(directory / STATE_FILE)
-        self.bm25 = Bm25Index(directory / _INDEX_DIR)
-        self.state = state
-        self._stamp = self._disk_stamp()
+        return state
 
     def _disk_stamp(self) -> tuple[int, int, int] | None:
         if self.directory is None:
@@ -186,11 +184,9 @@ class Core:
         state = self.state
         if not force and state.marker == now and not state.pending:
             return "current"
-        changed = (
-            None
-            if force or state.marker is None
-            else (gateway.changes.changed_since(state.marker, now))
-        )
+        changed = None
+        if not force and state.marker is not None:
+            changed = gateway.changes.changed_since(state.marker, now)
         if changed is None and state.marker is not None and now.kind == "count" and state.pending:
             changed = set()  # a server: re-read the journal, then check the count below
         if changed is None:
