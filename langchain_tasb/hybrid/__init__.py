@@ -76,13 +76,10 @@ def reciprocal_rank_fusion(
 
 
 def _min_max(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
-    if not scored:
-        return {}
     values = [score for _, score in scored]
-    low, high = min(values), max(values)
-    if high == low:
-        return {id_: 1.0 for id_, _ in scored}
-    return {id_: (score - low) / (high - low) for id_, score in scored}
+    low = min(values, default=0.0)
+    span = max(values, default=0.0) - low
+    return {id_: (score - low) / span if span else 1.0 for id_, score in scored}
 
 
 def weighted_fusion(
