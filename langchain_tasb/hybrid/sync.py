@@ -279,13 +279,11 @@ class _Observer:
             elif texts is not None:
                 core.bm25.apply(zip(ids, texts, strict=True))
             after = changes.marker()
-            if self._in_step and self._before is not None:
-                if after.kind == "count":
+            if self._in_step and (before := self._before) is not None:
+                # A count marker cannot say which ids changed: it is taken as this write's.
+                changed = set() if after.kind == "count" else changes.changed_since(before, after)
+                if changed is not None and changed <= set(ids):
                     core.state.marker = after
-                else:
-                    changed = changes.changed_since(self._before, after)
-                    if changed is not None and changed <= set(ids):
-                        core.state.marker = after
             core.state.pending.difference_update(ids)
             core.save(durable=False)
         except Exception as exc:
