@@ -83,7 +83,6 @@ def _exact_latencies(
 def _index_search(
     collection: TasbCollection,
     query_vectors: NDArray[np.float32],
-    query_ids: Sequence[str],
     k: int,
     dataset: BeirDataset,
     exact_ids: list[list[str]],
@@ -94,7 +93,7 @@ def _index_search(
     run: Run = {}
     ranked: list[list[str]] = []
     times: list[float] = []
-    for query_id, vector in zip(query_ids, query_vectors, strict=True):
+    for query_id, vector in zip(dataset.queries, query_vectors, strict=True):
         start = time.perf_counter()
         hits = collection.search(settings, vector=vector.tolist())
         times.append(time.perf_counter() - start)
@@ -174,22 +173,24 @@ def run_evaluation(
     name = f"tasb-eval-{uuid.uuid4().hex[:12]}"
     tmp = tempfile.TemporaryDirectory(prefix="tasb-eval-")  # the index, unless client is given
     active = client if client is not None else persistent_client(tmp.name, telemetry=False)
+
+    def open_index(client: Any, hnsw: HnswSettings) -> TasbCollection:
+        return TasbCollection(embeddings, name, connection=Connection(client=client), hnsw=hnsw)
+
     try:
         if progress:
             print(f"building the index ({len(dataset.doc_ids):,} docs)", file=sys.stderr)
-        store = TasbCollection(
-            embeddings, name, connection=Connection(client=active), hnsw=settings
-        )
+        store = open_index(active, settings)
         start = time.perf_counter()
         store.store.upsert(dataset.doc_ids, dataset.doc_texts, doc_vectors)
         build_s = time.perf_counter() - start
-        index = _index_search(store, query_vectors, query_ids, k, dataset, exact_ids)
+        index = _index_search(store, query_vectors, k, dataset, exact_ids)
         logger.info("index search: nDCG@10 %.4f", index.metrics["ndcg@10"])
         fused = None
         if hybrid is not None:
             if progress:
                 print("hybrid search through the collection's lexical index", file=sys.stderr)
-            fused = evaluate_product_hybrid(store, dataset, query_ids, query_vectors, hybrid)
+            fused = evaluate_product_hybrid(store, dataset, query_vectors, hybrid)
         points: list[SweepPoint] = []
         for ef_search in sweep:
             if progress:
@@ -198,11 +199,9 @@ def run_evaluation(
             # that reopening loads it again, and set ef_search before the first query.
             close_client(active)  # raises RuntimeError when chromadb cannot close
             active = persistent_client(tmp.name, telemetry=False)
-            hnsw_at = replace(settings, ef_search=ef_search)
-            connection = Connection(client=active)
-            reopened = TasbCollection(embeddings, name, connection=connection, hnsw=hnsw_at)
+            reopened = open_index(active, replace(settings, ef_search=ef_search))
             kk = min(SWEEP_K, k)
-            result = _index_search(reopened, query_vectors, query_ids, kk, dataset, exact_ids)
+            result = _index_search(reopened, query_vectors, kk, dataset, exact_ids)
             points.append(result.at(ef_search))
     finally:
         if client is None:
@@ -225,13 +224,12 @@ def run_evaluation(
 def evaluate_product_hybrid(
     store: TasbCollection,
     dataset: BeirDataset,
-    query_ids: Sequence[str],
     query_vectors: NDArray[np.float32],
     settings: SearchSettings,
 ) -> HybridReport:
     """Run every query through hybrid search on ``store`` (which holds the corpus) and score it.
 
-    ``query_ids`` are in ``query_vectors``' order; ``settings.search_type`` must be "hybrid".
+    ``query_vectors`` are in ``dataset.queries``' order; ``settings.search_type`` is "hybrid".
     BM25 alone is the top :data:`BM25_K` of the collection's lexical index.
     """
     if settings.search_type != "hybrid":
@@ -241,16 +239,14 @@ def evaluate_product_hybrid(
     index.refresh()
     hybrid_run: Run = {}
     lexical_run: Run = {}
-    for qid, vector in zip(query_ids, query_vectors, strict=True):
-        text = dataset.queries[qid]
+    for (qid, text), vector in zip(dataset.queries.items(), query_vectors, strict=True):
         hits = search(store, settings, query=text, vector=np.asarray(vector).tolist())
         # Fused scores can tie; ranks decide, so scores fall with the rank.
         hybrid_run[qid] = {hit.id: float(len(hits) - rank) for rank, hit in enumerate(hits)}
         lexical_run[qid] = dict(index.search(text, k=BM25_K))
-    s, qrels = settings, dataset.qrels
+    s = settings
     fetch_k = s.fetch_k or default_fetch_k(s.k)  # never None: SearchSettings resolves it
-    bm25, hybrid = evaluate(lexical_run, qrels), evaluate(hybrid_run, qrels)
-    return HybridReport(s.k, fetch_k, s.fusion, s.alpha, bm25, hybrid, lexical_run, hybrid_run)
+    return _scored(dataset, s.k, fetch_k, s.fusion, s.alpha, lexical_run, hybrid_run)
 
 
 def evaluate_hybrid(
@@ -271,14 +267,11 @@ def evaluate_hybrid(
     if lexical_run is None:
         lexical_run = bm25_run(dataset.doc_ids, dataset.doc_texts, dataset.queries, k)
     fused = fuse_runs(dense_run, lexical_run, fusion=fusion, alpha=alpha, rrf_k=rrf_k, k=k)
-    qrels = dataset.qrels
-    return HybridReport(
-        k,
-        k,
-        fusion,
-        alpha,
-        evaluate(lexical_run, qrels),
-        evaluate(fused, qrels),
-        lexical_run,
-        fused,
-    )
+    return _scored(dataset, k, k, fusion, alpha, lexical_run, fused)
+
+
+def _scored(
+    dataset: BeirDataset, k: int, fetch_k: int, fusion: str, alpha: float, lexical: Run, fused: Run
+) -> HybridReport:
+    bm25, hybrid = evaluate(lexical, dataset.qrels), evaluate(fused, dataset.qrels)
+    return HybridReport(k, fetch_k, fusion, alpha, bm25, hybrid, lexical, fused)

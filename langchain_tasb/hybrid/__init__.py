@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -68,24 +68,18 @@ def reciprocal_rank_fusion(
     fused: dict[str, float] = {}
     best: dict[str, tuple[int, int]] = {}
     for which, ranking in enumerate(rankings):
-        seen: set[str] = set()
-        for rank, id_ in enumerate(ranking, start=1):
-            if id_ in seen:
-                continue
-            seen.add(id_)
+        first_rank = {id_: rank for rank, id_ in reversed(list(enumerate(ranking, start=1)))}
+        for id_, rank in first_rank.items():
             fused[id_] = fused.get(id_, 0.0) + 1.0 / (k + rank)
             best[id_] = min(best.get(id_, (rank, which)), (rank, which))
     return sorted(fused.items(), key=lambda item: (-item[1], best[item[0]]))
 
 
 def _min_max(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
-    if not scored:
-        return {}
     values = [score for _, score in scored]
-    low, high = min(values), max(values)
-    if high == low:
-        return {id_: 1.0 for id_, _ in scored}
-    return {id_: (score - low) / (high - low) for id_, score in scored}
+    low = min(values, default=0.0)
+    span = max(values, default=0.0) - low
+    return {id_: (score - low) / span if span else 1.0 for id_, score in scored}
 
 
 def weighted_fusion(
@@ -127,9 +121,8 @@ def fuse(
 ) -> list[tuple[str, float]]:
     """Fuse two best-first ``(id, score)`` lists by ``fusion`` ("rrf" or "weighted")."""
     if fusion == "rrf":
-        return reciprocal_rank_fusion(
-            [[i for i, _ in dense_hits], [i for i, _ in lexical_hits]], rrf_k
-        )
+        rankings = [[i for i, _ in hits] for hits in (dense_hits, lexical_hits)]
+        return reciprocal_rank_fusion(rankings, rrf_k)
     if fusion == "weighted":
         return weighted_fusion(dense_hits, lexical_hits, alpha)
     msg = f"fusion must be one of {FUSIONS}, got {fusion!r}"
@@ -150,18 +143,11 @@ def fuse_runs(
     k: int = 100,
 ) -> Run:
     """Fuse two runs query by query, keeping the top ``k`` of each fused ranking."""
-    return {
-        qid: dict(
-            fuse(
-                _best_first(dense.get(qid, {})),
-                _best_first(lexical.get(qid, {})),
-                fusion,
-                alpha=alpha,
-                rrf_k=rrf_k,
-            )[:k]
-        )
-        for qid in dict.fromkeys([*dense, *lexical])
-    }
+    fused: Run = {}
+    for qid in dict.fromkeys([*dense, *lexical]):
+        pair = _best_first(dense.get(qid, {})), _best_first(lexical.get(qid, {}))
+        fused[qid] = dict(fuse(*pair, fusion, alpha=alpha, rrf_k=rrf_k)[:k])
+    return fused
 
 
 @dataclass(frozen=True)
@@ -232,11 +218,8 @@ def hybrid_search(
         # Records only BM25 found: read with their vectors, for their dot product with the query.
         missing = [i for i, _ in window if i not in dense_by_id]
         stored = index.gateway.get(missing, with_vectors=True) if missing else []
-        records = {
-            h.id: Hit(h.id, h.text, h.metadata, dot=float(h.vector @ vector))
-            for h in stored
-            if h.vector is not None
-        }
+        dots = {h.id: float(h.vector @ vector) for h in stored if h.vector is not None}
+        records = {h.id: replace(h, dot=dots[h.id], vector=None) for h in stored if h.id in dots}
         for id_, fused_score in window:
             hit = dense_by_id.get(id_) or records.get(id_)
             if hit is not None:  # None: deleted since the BM25 index was checked

@@ -154,13 +154,9 @@ class Bm25Index:
         counts = Counter(_analyzer().analyze(query))
         if not counts:
             return None, counts
-        schema = _schema()
-        clauses = []
-        for token, count in counts.items():
-            term = t.Query.term_query(schema, "text", token)
-            clauses.append(
-                (t.Occur.Should, term if count == 1 else t.Query.boost_query(term, count))
-            )
+        # A boost of 1 leaves a score as it is; tantivy's scores only pick the candidates.
+        terms = ((t.Query.term_query(_schema(), "text", tok), n) for tok, n in counts.items())
+        clauses = [(t.Occur.Should, t.Query.boost_query(term, n)) for term, n in terms]
         return t.Query.boolean_query(clauses), counts
 
     def _rescored(

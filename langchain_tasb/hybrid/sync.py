@@ -91,26 +91,24 @@ class Core:
         self.lock = threading.RLock()
         self._fd: int | None = None  # the folder's lock file, while held
         self._holds = 0
-        self._stamp: tuple[int, int, int] | None = None
-        if directory is None:
-            self.bm25 = Bm25Index()
-            self.state = _State(collection_id)
-            return
+        self.state = _State(collection_id) if directory is None else self._open(directory)
+        self.bm25 = Bm25Index(None if directory is None else directory / _INDEX_DIR)
+        self._stamp = self._disk_stamp()
+
+    def _open(self, directory: Path) -> _State:
         directory.mkdir(parents=True, exist_ok=True)
-        state = _State.read(directory / STATE_FILE, collection_id)
+        state = _State.read(directory / STATE_FILE, self.collection_id)
         if state is None:  # new, or built by other settings or for another collection
             with self.exclusive(wait=True):
-                state = _State.read(directory / STATE_FILE, collection_id)
+                state = _State.read(directory / STATE_FILE, self.collection_id)
                 if state is None:
                     shutil.rmtree(directory / _INDEX_DIR, ignore_errors=True)
                     for old in directory.iterdir():  # bm25s-format index files
                         if _OLD_LAYOUT.match(old.name) and old.is_dir():
                             shutil.rmtree(old, ignore_errors=True)
-                    state = _State(collection_id)
+                    state = _State(self.collection_id)
                     state.write(directory / STATE_FILE)
-        self.bm25 = Bm25Index(directory / _INDEX_DIR)
-        self.state = state
-        self._stamp = self._disk_stamp()
+        return state
 
     def _disk_stamp(self) -> tuple[int, int, int] | None:
         if self.directory is None:
@@ -140,8 +138,9 @@ class Core:
             self.state.write(self.directory / STATE_FILE, durable=durable)
             self._stamp = self._disk_stamp()
 
-    def lock_folder(self, timeout: float) -> bool:
-        """Take the folder's ``flock``, re-entrant (callers hold :attr:`lock`); False if busy."""
+    def acquire(self, timeout: float) -> bool:
+        """Take :attr:`lock`, then the folder's ``flock`` (both re-entrant); False if busy."""
+        self.lock.acquire()
         if self.directory is None or self._holds:
             self._holds += 1
             return True
@@ -154,13 +153,14 @@ class Core:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
+                    self.lock.release()
                     return False
                 time.sleep(_POLL_S)
         self._fd, self._holds = fd, 1
         return True
 
     def release(self) -> None:
-        """Give back one hold of the folder's lock (the last closes it), then :attr:`lock`."""
+        """Give back one hold of :meth:`acquire`'s locks (the last closes the folder's)."""
         self._holds -= 1
         if self._holds == 0 and self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
@@ -169,16 +169,13 @@ class Core:
 
     @contextlib.contextmanager
     def exclusive(self, *, wait: bool) -> Iterator[bool]:
-        """Hold :attr:`lock` and the folder's lock; yields False when busy and not waiting."""
-        self.lock.acquire()
-        got = self.lock_folder(_WRITE_LOCK_TIMEOUT if wait else 0.0)
+        """Hold :meth:`acquire`'s locks; yields False when busy and not waiting."""
+        got = self.acquire(_WRITE_LOCK_TIMEOUT if wait else 0.0)
         try:
             yield got
         finally:
             if got:
                 self.release()
-            else:
-                self.lock.release()
 
     def catch_up(self, gateway: Collection, *, force: bool = False) -> Refresh:
         """Bring the index in step with ``gateway``'s collection (holding :meth:`exclusive`)."""
@@ -187,11 +184,9 @@ class Core:
         state = self.state
         if not force and state.marker == now and not state.pending:
             return "current"
-        changed = (
-            None
-            if force or state.marker is None
-            else (gateway.changes.changed_since(state.marker, now))
-        )
+        changed = None
+        if not force and state.marker is not None:
+            changed = gateway.changes.changed_since(state.marker, now)
         if changed is None and state.marker is not None and now.kind == "count" and state.pending:
             changed = set()  # a server: re-read the journal, then check the count below
         if changed is None:
@@ -253,9 +248,7 @@ class _Observer:
             TimeoutError: another process kept the index's lock for two minutes.
         """
         core = self.core
-        core.lock.acquire()
-        if not core.lock_folder(_WRITE_LOCK_TIMEOUT):
-            core.lock.release()
+        if not core.acquire(_WRITE_LOCK_TIMEOUT):
             msg = (
                 f"Another process has held the BM25 index lock {core.directory}/{_LOCK_FILE} for "
                 f"{_WRITE_LOCK_TIMEOUT:.0f} s; nothing was written. Retry when it ends."
@@ -286,13 +279,11 @@ class _Observer:
             elif texts is not None:
                 core.bm25.apply(zip(ids, texts, strict=True))
             after = changes.marker()
-            if self._in_step and self._before is not None:
-                if after.kind == "count":
+            if self._in_step and (before := self._before) is not None:
+                # A count marker cannot say which ids changed: it is taken as this write's.
+                changed = set() if after.kind == "count" else changes.changed_since(before, after)
+                if changed is not None and changed <= set(ids):
                     core.state.marker = after
-                else:
-                    changed = changes.changed_since(self._before, after)
-                    if changed is not None and changed <= set(ids):
-                        core.state.marker = after
             core.state.pending.difference_update(ids)
             core.save(durable=False)
         except Exception as exc:
