@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, cast
 
 import numpy as np
 
@@ -178,20 +178,15 @@ _LOGGED_SINCE = (
 _OLDEST_LOGGED = "SELECT MIN(seq_id) FROM embeddings_queue"
 
 
-@dataclass(frozen=True)
-class Marker:
-    """A point in a collection's history: a write-log position, or a record count."""
+class Marker(NamedTuple):
+    """A point in a collection's history (a write-log position, or a record count)."""
 
     kind: Literal["seq", "count"]
     value: int
 
-    def to_json(self) -> list[Any]:
-        """``[kind, value]``, for a state file."""
-        return [self.kind, self.value]
-
     @classmethod
     def from_json(cls, data: Any) -> Marker | None:
-        """The marker :meth:`to_json` wrote; None for anything else."""
+        """The marker JSON wrote (as ``[kind, value]``); None for anything else."""
         match data:
             case ["seq" | "count" as kind, int(value)] if not isinstance(value, bool):
                 return cls(kind, value)
