@@ -149,15 +149,14 @@ class Collection:
         if page_size < 1:
             msg = f"page_size must be at least 1, got {page_size}"
             raise ValueError(msg)
-        fields = [f for f in include if f in ("documents", "metadatas", "embeddings")]
-        step = min(page_size, self.max_batch_size()) if fields else page_size
+        step = min(page_size, self.max_batch_size()) if include else page_size
         offset = 0
         while True:
             listed = self.get_where(where, include=(), limit=ID_PAGE, offset=offset).ids
             for start in range(0, len(listed), step):
                 page = Records.from_chroma({"ids": listed[start : start + step]})
-                if fields:
-                    page = self.get_where(ids=page.ids, include=fields)
+                if include:
+                    page = self.get_where(ids=page.ids, include=include)
                 if page.ids:
                     yield page
             if len(listed) < ID_PAGE:
@@ -227,9 +226,6 @@ class Collection:
             raise ValueError(msg)
         if not np.isfinite(array).all():
             msg = "Some vectors contain NaN or infinity; nothing was written"
-            raise ValueError(msg)
-        if len(set(ids)) != len(ids):
-            msg = "ids contain duplicates within one write; merge them first"
             raise ValueError(msg)
         for batch, part in self._batches(ids):
             self._write(
