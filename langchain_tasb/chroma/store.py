@@ -242,10 +242,10 @@ class ChromaStore(Collection):
 
     def _bind(self, encoder: TextEncoder, probe: list[float], hnsw: HnswSettings | None) -> None:
         """Check the collection fits ``encoder`` and take its identity (recording one if empty)."""
-        name = self.name
-        if self.space != "ip":
+        name, space = self.name, self.space
+        if space != "ip":
             msg = (
-                f"Collection {name!r} uses the {self.space!r} distance space; TAS-B-style models "
+                f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
                 "need 'ip' (inner product), or rankings are silently wrong. A collection's "
                 "space cannot change: index into a new collection name, or delete this one "
                 f"with client.delete_collection({name!r}) and re-index."
@@ -273,14 +273,10 @@ class ChromaStore(Collection):
             )
             raise ModelMismatchError(msg)
         if hnsw is not None and self.hnsw.get("ef_search") != hnsw.ef_search:
-            self._call(
-                self.collection.modify, configuration={"hnsw": {"ef_search": hnsw.ef_search}}
-            )
-        self.identity, self.dimension, self.relevance = (
-            identity,
-            identity.dimension,
-            identity.relevance,
-        )
+            update = {"hnsw": {"ef_search": hnsw.ef_search}}
+            self._call(self.collection.modify, configuration=update)
+        self.identity, self.relevance = identity, identity.relevance
+        self.dimension = identity.dimension
         logger.debug("opened collection %s", name)
 
 
