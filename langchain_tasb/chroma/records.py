@@ -173,7 +173,7 @@ _SEGMENT_SEQ = (
 _LOGGED_SINCE = (
     "SELECT id FROM embeddings_queue WHERE seq_id > ? AND seq_id <= ? AND topic LIKE ? ESCAPE '\\'"
 )
-_OLDEST_LOGGED = "SELECT MIN(seq_id) FROM embeddings_queue"
+_LOGGED_UP_TO = "SELECT EXISTS (SELECT 1 FROM embeddings_queue WHERE seq_id <= ?)"
 
 
 class Marker(NamedTuple):
@@ -224,13 +224,11 @@ class ChangeFeed:
         """Ids written after ``since`` up to ``now``; None when that cannot be known."""
         if since == now:
             return set()
-        if self._db is None or since.kind != "seq" or now.kind != "seq":
+        # Only between two log positions, and not back in time (the database was replaced).
+        if self._db is None or since.kind != "seq" or now.kind != "seq" or now.value < since.value:
             return None
-        if now.value < since.value:
-            return None  # the database was replaced
         try:
-            oldest = self._read(_OLDEST_LOGGED)
-            if not oldest or oldest[0][0] is None or int(oldest[0][0]) > since.value + 1:
+            if not self._read(_LOGGED_UP_TO, since.value + 1)[0][0]:
                 return None  # purged past the point we need
             rows = self._read(_LOGGED_SINCE, since.value, now.value, self._topic)
         except sqlite3.Error as exc:
