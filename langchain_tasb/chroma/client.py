@@ -226,8 +226,27 @@ def drop_collection(client: Any, name: str, retry: RetryPolicy | None = None) ->
     call_with_retry(retry_policy(client, retry), location(client), client.delete_collection, name)
 
 
-def find_collection(client: Any, name: str) -> Any | None:
-    """The chromadb collection ``name`` (one call, not retried), or None if there is none."""
+def find_collection(
+    client: Any, name: str, retry: RetryPolicy | None = None, *, required: bool = False
+) -> Any | None:
+    """The chromadb collection ``name`` (retried for a server), or None if there is none.
+
+    Raises:
+        ValueError: Chroma would refuse ``name`` (see :func:`check_collection_name`).
+        CollectionNotFoundError: ``required`` and there is none; names the collections there.
+    """
+    where = location(client)
+    check_collection_name(name)
+    found = call_with_retry(retry_policy(client, retry), where, _get_collection, client, name)
+    if found is None and required:
+        names = ", ".join(collection_names(client))
+        there = f"collections there: {names}" if names else "there are no collections there"
+        msg = f"no collection {name!r} at {where} ({there})"
+        raise CollectionNotFoundError(msg)
+    return found
+
+
+def _get_collection(client: Any, name: str) -> Any | None:
     from chromadb.errors import NotFoundError
 
     try:
@@ -236,10 +255,3 @@ def find_collection(client: Any, name: str) -> Any | None:
         if isinstance(exc, NotFoundError) or "does not exist" in str(exc):
             return None
         raise
-
-
-def not_found(client: Any, name: str) -> CollectionNotFoundError:
-    """The error for a missing collection: its name, where, and the collections there."""
-    names = collection_names(client)
-    there = f"collections there: {', '.join(names)}" if names else "there are no collections there"
-    return CollectionNotFoundError(f"no collection {name!r} at {location(client)} ({there})")

@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from langchain_tasb.chroma.client import (
-    check_collection_name,
     find_collection,
     hold_writer_lock,
     location,
-    not_found,
     retry_policy,
 )
 from langchain_tasb.chroma.records import (
@@ -45,15 +43,6 @@ ID_PAGE = 100_000
 """Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
 
 
-def collection_space(collection: Any) -> str:
-    """The distance space of a chromadb collection ("ip", "l2" or "cosine")."""
-    configuration = getattr(collection, "configuration", None) or {}
-    for index in ("hnsw", "spann"):
-        if space := (configuration.get(index) or {}).get("space"):
-            return str(space)
-    return str((collection.metadata or {}).get("hnsw:space") or "l2")
-
-
 class Collection:
     """One Chroma collection: reads, paged scans, batched writes, all retried for a server.
 
@@ -72,9 +61,10 @@ class Collection:
         """The collection's id (a new one when a collection is deleted and made again)."""
         self.metadata: dict[str, Any] = dict(collection.metadata or {})
         """As read when the collection was opened."""
-        self.space = collection_space(collection)
-        configuration = getattr(collection, "configuration", None) or {}
+        configuration = collection.configuration or {}
         self.hnsw: dict[str, Any] = dict(configuration.get("hnsw") or {})
+        self.space = str((self.hnsw or configuration.get("spann") or {}).get("space", "l2"))
+        """The distance space: "ip", "l2" or "cosine"."""
         self.where = location(client)
         self.retry = retry_policy(client, retry)
         self.observers: list[WriteObserver] = []
@@ -92,12 +82,8 @@ class Collection:
         Raises:
             CollectionNotFoundError: there is no such collection.
         """
-        check_collection_name(name)
         policy = retry_policy(client, retry)
-        collection = call_with_retry(policy, location(client), find_collection, client, name)
-        if collection is None:
-            raise not_found(client, name)
-        return cls(client, collection, policy)
+        return cls(client, find_collection(client, name, policy, required=True), policy)
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(self.retry, self.where, fn, *args, **kwargs)
@@ -118,12 +104,10 @@ class Collection:
         with_vectors: bool = False,
     ) -> list[Hit]:
         """Stored records for ``ids`` that match ``where``, in the order asked, skipping missing."""
-        if not (unique := unique_ids(ids)):
-            return []
         include: list[Field] = ["documents", "metadatas", "embeddings"]
-        got = self.get_where(where, ids=unique, include=include if with_vectors else include[:2])
+        got = self.get_where(where, ids=ids, include=include if with_vectors else include[:2])
         found = {hit.id: hit for hit in got.hits()}
-        return [found[i] for i in unique if i in found]
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     def get_where(
         self,
@@ -136,9 +120,11 @@ class Collection:
         offset: int | None = None,
     ) -> Records:
         """Records matching ``ids`` and/or the filters, in one call (at most ``limit``)."""
+        if ids is not None and not (ids := unique_ids(ids)):
+            return Records([], [], [])
         result = self._call(
             self.collection.get,
-            ids=list(ids) if ids is not None else None,
+            ids=ids,
             where=dict(where) if where else None,
             where_document=dict(where_document) if where_document else None,
             include=list(include),
@@ -163,15 +149,14 @@ class Collection:
         if page_size < 1:
             msg = f"page_size must be at least 1, got {page_size}"
             raise ValueError(msg)
-        fields = [f for f in include if f in ("documents", "metadatas", "embeddings")]
-        step = min(page_size, self.max_batch_size()) if fields else page_size
+        step = min(page_size, self.max_batch_size()) if include else page_size
         offset = 0
         while True:
             listed = self.get_where(where, include=(), limit=ID_PAGE, offset=offset).ids
             for start in range(0, len(listed), step):
                 page = Records.from_chroma({"ids": listed[start : start + step]})
-                if fields:
-                    page = self.get_where(ids=page.ids, include=fields)
+                if include:
+                    page = self.get_where(ids=page.ids, include=include)
                 if page.ids:
                     yield page
             if len(listed) < ID_PAGE:
@@ -186,9 +171,7 @@ class Collection:
         where_document: Mapping[str, Any] | None = None,
     ) -> set[str]:
         """Which of ``ids`` are stored (and pass the filters, when given)."""
-        if not (unique := unique_ids(ids)):
-            return set()
-        return set(self.get_where(where, ids=unique, where_document=where_document, include=()).ids)
+        return set(self.get_where(where, ids=ids, where_document=where_document, include=()).ids)
 
     def query(
         self,
@@ -243,9 +226,6 @@ class Collection:
             raise ValueError(msg)
         if not np.isfinite(array).all():
             msg = "Some vectors contain NaN or infinity; nothing was written"
-            raise ValueError(msg)
-        if len(set(ids)) != len(ids):
-            msg = "ids contain duplicates within one write; merge them first"
             raise ValueError(msg)
         for batch, part in self._batches(ids):
             self._write(

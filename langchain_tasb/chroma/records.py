@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, cast
 
 import numpy as np
 
@@ -91,7 +91,9 @@ def validate_records(
             f"ids, texts and metadatas differ in length: {len(ids)}, {len(texts)}, {len(metadatas)}"
         )
         raise ValueError(msg)
-    _check_ids(ids)
+    if len(unique_ids(ids)) != len(ids):
+        msg = "ids contain duplicates within one write; merge them first"
+        raise ValueError(msg)
     for i, text in enumerate(texts):
         check_text(text, f"texts[{i}]")
     return [_clean_metadata(metadata, i) for i, metadata in enumerate(metadatas)]
@@ -155,43 +157,34 @@ def unique_ids(ids: Sequence[str]) -> list[str]:
     if isinstance(ids, str):
         msg = f"ids must be a list of strings, got the single string {ids!r}; wrap it: [id]"
         raise TypeError(msg)
-    _check_ids(ids)
-    return list(dict.fromkeys(ids))
-
-
-def _check_ids(ids: Sequence[str]) -> None:
     for i, id_ in enumerate(ids):
         if not isinstance(id_, str) or not id_:
             msg = f"ids[{i}] must be a non-empty string, got {id_!r}"
             raise ValueError(msg)
+    return list(dict.fromkeys(ids))
 
 
 _DB_FILE = "chroma.sqlite3"
 _SEGMENT_SEQ = (
-    "SELECT m.seq_id FROM max_seq_id AS m JOIN segments AS s ON s.id = m.segment_id "
-    "WHERE s.collection = ? AND s.scope = 'METADATA'"
+    "SELECT COALESCE(MAX(m.seq_id), 0) FROM max_seq_id AS m "
+    "JOIN segments AS s ON s.id = m.segment_id WHERE s.collection = ? AND s.scope = 'METADATA'"
 )
 # Topics read "persistent://<namespace>/<collection id>": matched by the id, the one stable part.
 _LOGGED_SINCE = (
     "SELECT id FROM embeddings_queue WHERE seq_id > ? AND seq_id <= ? AND topic LIKE ? ESCAPE '\\'"
 )
-_OLDEST_LOGGED = "SELECT MIN(seq_id) FROM embeddings_queue"
+_LOGGED_UP_TO = "SELECT EXISTS (SELECT 1 FROM embeddings_queue WHERE seq_id <= ?)"
 
 
-@dataclass(frozen=True)
-class Marker:
-    """A point in a collection's history: a write-log position, or a record count."""
+class Marker(NamedTuple):
+    """A point in a collection's history (a write-log position, or a record count)."""
 
     kind: Literal["seq", "count"]
     value: int
 
-    def to_json(self) -> list[Any]:
-        """``[kind, value]``, for a state file."""
-        return [self.kind, self.value]
-
     @classmethod
     def from_json(cls, data: Any) -> Marker | None:
-        """The marker :meth:`to_json` wrote; None for anything else."""
+        """The marker JSON wrote (as ``[kind, value]``); None for anything else."""
         match data:
             case ["seq" | "count" as kind, int(value)] if not isinstance(value, bool):
                 return cls(kind, value)
@@ -207,8 +200,7 @@ class ChangeFeed:
         self._db: sqlite3.Connection | None = None
         folder = persist_directory(collection.client)
         if folder is not None and (path := Path(folder) / _DB_FILE).is_file():
-            self._id = collection.id
-            self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", self._id)
+            self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", collection.id)
             uri = f"{path.absolute().as_uri()}?mode=ro"  # a file URI must be absolute
             with contextlib.suppress(sqlite3.Error):  # then the record count stands in
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -221,24 +213,22 @@ class ChangeFeed:
         """Where the collection is now: its last logged write, else its record count."""
         if self._db is not None:
             try:
-                rows = self._read(_SEGMENT_SEQ, self._id)
+                rows = self._read(_SEGMENT_SEQ, self._collection.id)
             except sqlite3.Error as exc:
                 logger.debug("cannot read Chroma's write log (%s); counting records", exc)
             else:
-                return Marker("seq", int(rows[0][0]) if rows and rows[0][0] is not None else 0)
+                return Marker("seq", int(rows[0][0]))
         return Marker("count", self._collection.count())
 
     def changed_since(self, since: Marker, now: Marker) -> set[str] | None:
         """Ids written after ``since`` up to ``now``; None when that cannot be known."""
         if since == now:
             return set()
-        if self._db is None or since.kind != "seq" or now.kind != "seq":
+        # Only between two log positions, and not back in time (the database was replaced).
+        if self._db is None or since.kind != "seq" or now.kind != "seq" or now.value < since.value:
             return None
-        if now.value < since.value:
-            return None  # the database was replaced
         try:
-            oldest = self._read(_OLDEST_LOGGED)
-            if not oldest or oldest[0][0] is None or int(oldest[0][0]) > since.value + 1:
+            if not self._read(_LOGGED_UP_TO, since.value + 1)[0][0]:
                 return None  # purged past the point we need
             rows = self._read(_LOGGED_SINCE, since.value, now.value, self._topic)
         except sqlite3.Error as exc:

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from langchain_tasb.chroma.client import (
-    check_collection_name,
     find_collection,
     hold_writer_lock,
     location,
-    not_found,
     retry_policy,
 )
-from langchain_tasb.chroma.collection import Collection, collection_space
+from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
 from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
 from langchain_tasb.scoring import RelevanceScale
@@ -194,17 +192,9 @@ class HnswSettings:
 class ChromaStore(Collection):
     """An inner-product Chroma collection bound to one model identity (and its dimension)."""
 
-    def __init__(
-        self, client: Any, collection: Any, identity: ModelIdentity, retry: RetryPolicy | None
-    ) -> None:
-        super().__init__(client, collection, retry)
-        self.identity = identity
-        self.dimension = identity.dimension
-
-    @property
-    def relevance(self) -> RelevanceScale:
-        """The relevance scale recorded for this collection."""
-        return self.identity.relevance
+    identity: ModelIdentity
+    relevance: RelevanceScale
+    """The relevance scale recorded for this collection."""
 
     @classmethod
     def open(
@@ -228,12 +218,66 @@ class ChromaStore(Collection):
             SpaceMismatchError: the collection exists with a space other than ``ip``.
             ModelMismatchError: it was filled by another model or dimension.
         """
-        check_collection_name(name)
         policy = retry_policy(client, retry)
+        collection = find_collection(client, name, policy, required=not create)
         probe = probe_vector(encoder)
-        args = (client, name, encoder, probe, hnsw, metadata, create)
-        collection, identity = call_with_retry(policy, location(client), _open, *args)
-        return cls(client, collection, identity, policy)
+        if collection is None:
+            hold_writer_lock(client)
+            theirs = {k: v for k, v in (metadata or {}).items() if not k.startswith(PREFIX)}
+            ours = _new_identity(encoder, probe).to_metadata()
+            # get_or_create: a collection made meanwhile by another process is kept as it is.
+            collection = call_with_retry(
+                policy,
+                location(client),
+                client.get_or_create_collection,
+                name,
+                configuration=(hnsw or HnswSettings()).configuration(),
+                metadata={**theirs, **ours},
+                embedding_function=None,
+            )
+            logger.debug("created collection %s (ip, dim %d)", name, len(probe))
+        store = cls(client, collection, policy)
+        store._bind(encoder, probe, hnsw)
+        return store
+
+    def _bind(self, encoder: TextEncoder, probe: list[float], hnsw: HnswSettings | None) -> None:
+        """Check the collection fits ``encoder`` and take its identity (recording one if empty)."""
+        name, space = self.name, self.space
+        if space != "ip":
+            msg = (
+                f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
+                "need 'ip' (inner product), or rankings are silently wrong. A collection's "
+                "space cannot change: index into a new collection name, or delete this one "
+                f"with client.delete_collection({name!r}) and re-index."
+            )
+            raise SpaceMismatchError(msg)
+        identity = ModelIdentity.from_metadata(self.metadata)
+        if identity is None:
+            if count := self.count():
+                msg = (
+                    f"Collection {name!r} holds {count} vectors but no langchain-tasb record "
+                    "of the model that made them, so they cannot be trusted to match this "
+                    "model. Re-index into a new collection name."
+                )
+                raise ModelMismatchError(msg)
+            identity = _new_identity(encoder, probe)
+            # modify() replaces metadata rather than merging: merge ourselves.
+            self.metadata.update(identity.to_metadata())
+            self._call(self.collection.modify, metadata=self.metadata)
+        elif (found := identity.mismatch(len(probe), encoder.similarity, probe)) is not None:
+            msg = (
+                f"Collection {name!r} was filled with {found}; this store's model "
+                f"{encoder.model_name!r} gives {len(probe)}-dimensional {encoder.similarity} "
+                "vectors. Open it with the model that built it, or index into a new "
+                "collection name."
+            )
+            raise ModelMismatchError(msg)
+        if hnsw is not None and self.hnsw.get("ef_search") != hnsw.ef_search:
+            update = {"hnsw": {"ef_search": hnsw.ef_search}}
+            self._call(self.collection.modify, configuration=update)
+        self.identity, self.relevance = identity, identity.relevance
+        self.dimension = identity.dimension
+        logger.debug("opened collection %s", name)
 
 
 def _new_identity(encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
@@ -241,88 +285,10 @@ def _new_identity(encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
     return ModelIdentity(len(probe), similarity, tuple(probe), calibrate(encoder), name)
 
 
-def _open(
-    client: Any,
-    name: str,
-    encoder: TextEncoder,
-    probe: list[float],
-    hnsw: HnswSettings | None,
-    metadata: Mapping[str, Any] | None,
-    create: bool,
-) -> tuple[Any, ModelIdentity]:
-    from chromadb.errors import ChromaError
-
-    collection = find_collection(client, name)
-    if collection is None and not create:
-        raise not_found(client, name)
-    if collection is None:
-        hold_writer_lock(client)
-        identity = _new_identity(encoder, probe)
-        theirs = {k: v for k, v in (metadata or {}).items() if not k.startswith(PREFIX)}
-        try:
-            collection = client.create_collection(
-                name,
-                configuration=(hnsw or HnswSettings()).configuration(),
-                metadata={**theirs, **identity.to_metadata()},
-                embedding_function=None,
-            )
-        except ChromaError as exc:  # embedded Chroma raises InternalError, a server ChromaError
-            if "already exists" not in str(exc):
-                raise
-            collection = client.get_collection(name, embedding_function=None)  # a race, lost
-        else:
-            logger.debug("created collection %s (ip, dim %d)", name, len(probe))
-            return collection, ModelIdentity.from_metadata(collection.metadata) or identity
-    identity = _verify(collection, encoder, probe)
-    current = (collection.configuration or {}).get("hnsw") or {}
-    if hnsw is not None and current.get("ef_search") != hnsw.ef_search:
-        collection.modify(configuration={"hnsw": {"ef_search": hnsw.ef_search}})
-    logger.debug("opened collection %s", name)
-    return collection, identity
-
-
-def _verify(collection: Any, encoder: TextEncoder, probe: list[float]) -> ModelIdentity:
-    name = collection.name
-    space = collection_space(collection)
-    if space != "ip":
-        msg = (
-            f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
-            "need 'ip' (inner product), or rankings are silently wrong. A collection's "
-            "space cannot change: index into a new collection name, or delete this one "
-            f"with client.delete_collection({name!r}) and re-index."
-        )
-        raise SpaceMismatchError(msg)
-    identity = ModelIdentity.from_metadata(collection.metadata)
-    if identity is None:
-        count = collection.count()
-        if count:
-            msg = (
-                f"Collection {name!r} holds {count} vectors but no langchain-tasb record "
-                "of the model that made them, so they cannot be trusted to match this "
-                "model. Re-index into a new collection name."
-            )
-            raise ModelMismatchError(msg)
-        identity = _new_identity(encoder, probe)
-        # modify() replaces metadata rather than merging: merge ourselves.
-        collection.modify(metadata={**(collection.metadata or {}), **identity.to_metadata()})
-        return identity
-    found = identity.mismatch(len(probe), encoder.similarity, probe)
-    if found is not None:
-        msg = (
-            f"Collection {name!r} was filled with {found}; this store's model "
-            f"{encoder.model_name!r} gives {len(probe)}-dimensional {encoder.similarity} "
-            "vectors. Open it with the model that built it, or index into a new "
-            "collection name."
-        )
-        raise ModelMismatchError(msg)
-    return identity
-
-
 def recorded_model_name(
     client: Any, collection_name: str, *, retry: RetryPolicy | None = None
 ) -> str | None:
     """The model name recorded in collection ``collection_name`` (reads only), or None."""
-    policy = retry_policy(client, retry)
-    found = call_with_retry(policy, location(client), find_collection, client, collection_name)
+    found = find_collection(client, collection_name, retry)
     identity = ModelIdentity.from_metadata(found.metadata) if found is not None else None
     return (identity.model_name or None) if identity else None

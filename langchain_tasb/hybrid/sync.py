@@ -71,11 +71,10 @@ class _State:
     def write(self, path: Path, *, durable: bool = True) -> None:
         # A journal entry must be on disk before Chroma is written; one that only clears
         # entries need not be: if lost, the entries are re-read, which is harmless.
-        marker = None if self.marker is None else self.marker.to_json()
         data = {"settings": tokenizer_settings(), "collection": self.collection_id}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with tmp.open("w", encoding="utf-8") as f:
-            json.dump(data | {"marker": marker, "pending": sorted(self.pending)}, f)
+            json.dump(data | {"marker": self.marker, "pending": sorted(self.pending)}, f)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
