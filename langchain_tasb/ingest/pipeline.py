@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.ingest.files import iter_files
 from langchain_tasb.ingest.manifest import Fingerprint, Manifest, fingerprint, open_manifests
 from langchain_tasb.ingest.readers import UnreadableFileError
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
 from langchain_tasb.ingest.rows import of_root, prune_root, read_rows, stored_records
 
 if TYPE_CHECKING:
-    import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from langchain_tasb.chroma.collection import Collection
     from langchain_tasb.collection import TasbCollection
@@ -54,8 +52,7 @@ class _Finish:
     manifest: Manifest
     mark: Fingerprint | None  # recorded in the manifest once the file is written
     chunks: int
-    moved_ids: list[str] = field(default_factory=list)
-    moved_metadatas: list[dict[str, Any]] = field(default_factory=list)
+    moved: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> its new metadata
     stale_ids: list[str] = field(default_factory=list)
 
 
@@ -71,9 +68,8 @@ class _IndexRun:
     """One call of :func:`index_paths`: the reading thread's state and the writer thread."""
 
     store: TasbCollection
-    roots: list[str | os.PathLike[str]]
+    scan: Callable[..., Iterator[FileEntry]]  # iter_files on the roots, with their filters
     root_ids: dict[str, str]  # resolved root -> its root id
-    scan: dict[str, Any]  # iter_files' filters: include, exclude, follow_symlinks, gitignore
     chunker: TokenChunker
     limits: tuple[int | None, int | None]  # max_file_bytes, max_chunks_per_file
     progress: ProgressCallback | None
@@ -105,7 +101,7 @@ class _IndexRun:
         self.report.roots = resolved
         self.report.root_ids = list(self.root_ids.values())
         # Raises FileNotFoundError for a missing root now, before any write.
-        files = iter_files(self.roots, **self.scan, stats=self.report.skipped)
+        files = self.scan(stats=self.report.skipped)
         self.manifests = open_manifests(
             self.store,
             self.root_ids,
@@ -115,7 +111,7 @@ class _IndexRun:
             full=full,
         )
         if self.progress is not None:
-            self.files_total = sum(1 for _ in iter_files(self.roots, **self.scan))
+            self.files_total = sum(1 for _ in self.scan())
             self._notify("")
         seen: dict[str, set[str]] = {root: set() for root in resolved}
         thread = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
@@ -199,8 +195,7 @@ class _IndexRun:
             elif old == (clean or {}):
                 unchanged += 1
             else:  # Chroma merges metadata on update: a key set to None is deleted
-                finish.moved_ids.append(row.id)
-                finish.moved_metadatas.append({**dict.fromkeys(old), **(clean or {})})
+                finish.moved[row.id] = {**dict.fromkeys(old), **(clean or {})}
         finish.stale_ids = list(existing)
         with self.lock:
             self.files_read += 1
@@ -212,7 +207,7 @@ class _IndexRun:
                 if len(self.pending) >= self.flush_at:
                     self._flush()
             self.pending_finishes.append(finish)
-        elif finish.moved_ids or finish.stale_ids:
+        elif finish.moved or finish.stale_ids:
             self._put(functools.partial(self._finish, finish))
         else:
             manifest.record(entry.relpath, mark, len(rows))
@@ -276,11 +271,11 @@ class _IndexRun:
         self._notify(current)
 
     def _finish(self, item: _Finish) -> None:
-        self.chroma.update(item.moved_ids, item.moved_metadatas)
+        self.chroma.update(list(item.moved), list(item.moved.values()))
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
         item.manifest.record(item.source, item.mark, item.chunks)  # all of the file is written
-        moved, stale = len(item.moved_ids), len(item.stale_ids)
+        moved, stale = len(item.moved), len(item.stale_ids)
         self._file_done(item.source, files_indexed=1, chunks_moved=moved, chunks_deleted=stale)
 
     def _file_done(self, source: str, **counts: int) -> None:
