@@ -6,7 +6,6 @@ import argparse
 import datetime
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from langchain_tasb.chroma import writer_lock
@@ -32,7 +31,6 @@ from langchain_tasb.ingest import (
     IndexReport,
     RayIndexing,
     index_paths,
-    make_chunker,
 )
 
 _LOG_EVERY_SECONDS = 5.0  # plain progress lines, when stderr is not a terminal
@@ -80,18 +78,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     ray = parser.add_argument_group("encoding on Ray (needs langchain-tasb[ray] and --chroma-url)")
-    ray.add_argument(
-        "--ray", metavar="ADDRESS", help="encode and write on Ray: local, auto or ray://HOST:PORT"
-    )
-    ray.add_argument(
-        "--ray-workers", type=positive_int, metavar="N", help="Ray workers (default 1)"
-    )
-    ray.add_argument(
-        "--ray-gpus-per-worker",
-        type=non_negative_float,
-        metavar="F",
-        help="GPUs per worker, a fraction to share one (default 0: CPU)",
-    )
+    for option, parse, metavar, what in (
+        ("--ray", str, "ADDRESS", "encode and write on Ray: local, auto or ray://HOST:PORT"),
+        ("--ray-workers", positive_int, "N", "Ray workers (default 1)"),
+        ("--ray-gpus-per-worker", non_negative_float, "F", "GPUs per worker (0.5: two share one)"),
+    ):
+        ray.add_argument(option, type=parse, metavar=metavar, help=what)
     add_store_options(parser)
     parser.set_defaults(func=run)
 
@@ -136,32 +128,11 @@ def _lock_db(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Index ``args.paths``; exit 1 if some files or folders failed (0 with ``--keep-going``)."""
-    ray = ray_settings(args)  # the checks come before loading the model or opening Chroma
-    for path in args.paths:
-        if not Path(path).expanduser().exists():
-            msg = f"no such file or folder: {path}"
-            raise FileNotFoundError(msg)
-    if args.root_id is not None and len(args.paths) > 1:
-        msg = (
-            f"--root-id names one root, got {len(args.paths)} PATHS: index each with its own "
-            "--root-id, or leave it out"
-        )
-        raise ValueError(msg)
+    ray = ray_settings(args)  # before loading the model or opening Chroma
     embeddings = make_embeddings(args)
-    if args.overlap >= embeddings.document_max_tokens - 2:  # known without loading the model
-        msg = (
-            f"--overlap {args.overlap} must be smaller than the chunk size "
-            f"({embeddings.document_max_tokens - 2} tokens); try --overlap {DEFAULT_OVERLAP_TOKENS}"
-        )
-        raise ValueError(msg)
     if not args.chroma_url:  # before opening Chroma: its index is then read after the last writer
         _lock_db(args)
     store = open_store(args, embeddings)
-    try:
-        chunker = make_chunker(embeddings, args.overlap)
-    except ValueError as exc:
-        msg = f"--overlap {args.overlap} does not fit the model's chunk size: {exc}"
-        raise ValueError(msg) from exc
     report = index_paths(
         store,
         args.paths,
@@ -173,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         prune=args.prune,
         progress=None if args.quiet else _Reporter(sys.stderr),
-        chunker=chunker,
         root_id=args.root_id,
         max_file_bytes=args.max_file_bytes or None,
         max_chunks_per_file=args.max_chunks_per_file or None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 from dataclasses import dataclass
@@ -10,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_tasb.chroma.client import ServerAddress
+from langchain_tasb.ingest.files import iter_files
 from langchain_tasb.ingest.pipeline import _IndexRun
-from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, make_chunker
+from langchain_tasb.ingest.rows import DEFAULT_OVERLAP_TOKENS, default_root_id, make_chunker
 
 if TYPE_CHECKING:
     import os
@@ -146,33 +148,31 @@ def index_paths(
             ``ray``, if the encoder is not a ``TasbModel``.
         ImportError: With ``ray``, if Ray Data is not installed.
     """
-    if isinstance(roots, str | Path):
-        roots = [roots]
-    if batch_size < 1:
-        msg = f"batch_size must be at least 1, got {batch_size}"
-        raise ValueError(msg)
+    roots = [roots] if isinstance(roots, str | Path) else list(roots)
     limits = (max_file_bytes, max_chunks_per_file)
-    for name, limit in zip(("max_file_bytes", "max_chunks_per_file"), limits, strict=True):
-        if limit is not None and limit < 1:
-            msg = f"{name} must be at least 1, got {limit}: pass None for no limit"
+    names = ("batch_size", "max_file_bytes", "max_chunks_per_file")
+    for name, value in zip(names, (batch_size, *limits), strict=True):
+        if value is not None and value < 1:
+            hint = "" if name == "batch_size" else ": pass None for no limit"
+            msg = f"{name} must be at least 1, got {value}{hint}"
             raise ValueError(msg)
-    if root_id is not None and not root_id.strip():
-        msg = f"root_id must name the root, got {root_id!r}"
+    resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in roots))
+    if root_id is not None and (len(resolved) > 1 or not root_id.strip()):
+        msg = (
+            f"root_id names one root, got {root_id!r} for {len(resolved)} root(s) "
+            f"({', '.join(resolved)}): index each root alone, with its own non-empty root id"
+        )
         raise ValueError(msg)
+    root_ids = {root: root_id or default_root_id(root) for root in resolved}
     if chunker is None:
         chunker = make_chunker(store.encoder, overlap_tokens)
-    scan = {
-        "include": list(include),
-        "exclude": list(exclude),
-        "follow_symlinks": follow_symlinks,
-        "gitignore": gitignore,
-    }
+    scan = functools.partial(
+        iter_files, roots, list(include), list(exclude), follow_symlinks, gitignore=gitignore
+    )
     flush_at = (ray.wave_chunks or batch_size * ray.workers * _WAVE_BATCHES) if ray else batch_size
     writing = _ray_writer(store, ray, batch_size) if ray else contextlib.nullcontext()
     with writing as ray_write:
-        run = _IndexRun(
-            store, list(roots), scan, chunker, limits, root_id, progress, flush_at, ray_write
-        )
+        run = _IndexRun(store, scan, root_ids, chunker, limits, progress, flush_at, ray_write)
         return run.run(prune=prune, manifest=manifest, full=full)
 
 

@@ -9,7 +9,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ UNSURE_SECONDS = 2.0
 """A file modified this close to when its entry was taken is checked by content hash."""
 
 _HASH_CHUNK = 1 << 20
+_ENTRY = [int, int, str, int, int]  # the types of size, mtime_ns, sha256, chunks, taken_ns
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,6 @@ class Fingerprint:
     mtime_ns: int
     sha256: str
     taken_ns: int
-
-
-def manifest_directory(client: Any, collection: str) -> Path | None:
-    """The folder of ``collection``'s manifests; None for an in-memory Chroma."""
-    return side_folder(client, "manifests", collection)
 
 
 def open_manifests(
@@ -79,13 +75,14 @@ def open_manifests(
         "version": version,
     }
     collection = store.collection_name
-    directory = manifest_directory(store.client, collection) if enabled else None
+    directory = side_folder(store.client, "manifests", collection) if enabled else None
     manifests = {}
     for root, root_id in root_ids.items():
         name = hashlib.sha256(root_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         path = directory / f"{name}.json" if directory is not None else None
         key = {"collection": collection, "root_id": root_id, "root": root, **settings}
-        manifests[root] = Manifest(path, key, trust=not full)
+        files = _load(path, key) if path is not None and not full else {}
+        manifests[root] = Manifest(path, key, files, dirty=full)  # full: rewritten
     expected = sum(int(entry[3]) for kept in manifests.values() for entry in kept.files.values())
     stored = store.store.count() if expected else 0
     if stored < expected:
@@ -95,7 +92,8 @@ def open_manifests(
             stored,
             expected,
         )
-        manifests = {root: Manifest(m.path, m.key, trust=False) for root, m in manifests.items()}
+        for kept in manifests.values():
+            kept.files, kept.dirty = {}, True
     return manifests
 
 
@@ -113,68 +111,59 @@ def fingerprint(path: Path) -> Fingerprint | None:
     return Fingerprint(stat.st_size, stat.st_mtime_ns, digest.hexdigest(), taken_ns)
 
 
-def _well_formed(files: Any) -> bool:
-    """Whether ``files`` maps relpaths to ``[size, mtime_ns, sha256, chunks, taken_ns]``."""
-    shape = [int, int, str, int, int]
-    return isinstance(files, dict) and all(
-        isinstance(entry, list) and list(map(type, entry)) == shape for entry in files.values()
-    )
-
-
 def _checksum(body: dict[str, Any]) -> str:
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+def _load(path: Path, key: dict[str, Any]) -> dict[str, list[Any]]:
+    """The entries of the manifest file at ``path`` if it is intact and was written for ``key``."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        body = {k: v for k, v in data.items() if k != "sha256"}
+        shapes = [list(map(type, entry)) for entry in body["files"].values()]
+        valid = data.get("sha256") == _checksum(body) and all(s == _ENTRY for s in shapes)
+        owner = (body["key"].get("collection"), body["key"].get("root_id"))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        logger.warning("cannot read the manifest %s (%s): reading every file", path, exc)
+        return {}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        logger.warning("the manifest %s is damaged (checksum): reading every file", path)
+    elif owner != (key.get("collection"), key.get("root_id")):
+        logger.warning(
+            "the manifest %s belongs to another collection or root %r: reading every file",
+            path,
+            owner,
+        )
+    elif body["key"] != key:  # another model, chunker, limit, version or format
+        logger.info("settings changed since %s was written: reading every file", path)
+    else:
+        files: dict[str, list[Any]] = body["files"]
+        return files
+    return {}
+
+
+@dataclass
 class Manifest:
     """The manifest of one root in one collection: relpath -> fingerprint and chunk count.
 
-    Args:
-        path: The manifest file; None keeps it in memory only (nothing is skipped or saved).
-        key: What the entries are valid for (collection, root, model, chunker, version...).
-        trust: False ignores what the file holds; it is still rewritten.
+    ``path`` None keeps it in memory only (nothing is skipped or saved); ``key`` is what the
+    entries are valid for (collection, root, model, chunker, version...); each entry of
+    ``files`` is ``[size, mtime_ns, sha256, chunks, taken_ns]``.
     """
 
-    def __init__(self, path: Path | None, key: dict[str, Any], *, trust: bool = True) -> None:
-        self.path = path
-        self.key = key
-        self.files: dict[str, list[Any]] = {}
-        self.lock = threading.Lock()
-        self.save_lock = threading.Lock()  # one save at a time, in the order taken
-        self.save_every = manifest_save_seconds()  # $TASB_MANIFEST_SAVE_SECONDS
-        self.saved_at = time.monotonic()
-        self.dirty = not trust
-        if path is not None and trust:
-            self.files = self._load(path)
-
-    def _load(self, path: Path) -> dict[str, list[Any]]:
-        try:
-            data = json.loads(path.read_bytes().decode("utf-8"))
-            body = {k: v for k, v in data.items() if k != "sha256"}
-            valid = data.get("sha256") == _checksum(body) and _well_formed(body["files"])
-            key = body["key"]
-            owner = (key.get("collection"), key.get("root_id"))
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            logger.warning("cannot read the manifest %s (%s): reading every file", path, exc)
-            return {}
-        except (ValueError, AttributeError, KeyError, TypeError):
-            valid = False
-        if not valid:
-            logger.warning("the manifest %s is damaged (checksum): reading every file", path)
-        elif owner != (self.key.get("collection"), self.key.get("root_id")):
-            logger.warning(
-                "the manifest %s belongs to another collection or root %r: reading every file",
-                path,
-                owner,
-            )
-        elif key != self.key:  # another model, chunker, limit, version or format
-            logger.info("settings changed since %s was written: reading every file", path)
-        else:
-            files: dict[str, list[Any]] = body["files"]
-            return files
-        return {}
+    path: Path | None
+    key: dict[str, Any]
+    files: dict[str, list[Any]] = field(default_factory=dict)
+    dirty: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    save_lock: threading.Lock = field(default_factory=threading.Lock)  # one save at a time
+    save_every: float = field(default_factory=manifest_save_seconds)  # $TASB_MANIFEST_SAVE_SECONDS
+    saved_at: float = field(default_factory=time.monotonic)
 
     def unchanged(self, entry: FileEntry) -> int | None:
         """The chunk count of ``entry`` if its chunks are all stored as recorded, else None."""
@@ -207,11 +196,6 @@ class Manifest:
             self.dirty = True
         if time.monotonic() - self.saved_at >= self.save_every:
             self.save()
-
-    def sources(self) -> set[str]:
-        """The relpaths recorded."""
-        with self.lock:
-            return set(self.files)
 
     def forget(self, relpath: str) -> None:
         """Drop a file's entry (it failed, or it was pruned)."""

@@ -7,32 +7,24 @@ thread writes each batch (with Ray: each wave) while the next is made, then fini
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from langchain_tasb.ingest.files import iter_files
 from langchain_tasb.ingest.manifest import Fingerprint, Manifest, fingerprint, open_manifests
 from langchain_tasb.ingest.readers import UnreadableFileError
 from langchain_tasb.ingest.report import FileFailure, IndexProgress, IndexReport
-from langchain_tasb.ingest.rows import (
-    default_root_id,
-    of_root,
-    prune_root,
-    read_rows,
-    stored_records,
-)
+from langchain_tasb.ingest.rows import of_root, prune_root, read_rows, stored_records
 
 if TYPE_CHECKING:
-    import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from langchain_tasb.chroma.collection import Collection
     from langchain_tasb.collection import TasbCollection
@@ -50,15 +42,6 @@ _QUEUE_BATCHES = 2  # batches encoded ahead of the writer; bounds memory
 _POLL_SECONDS = 0.2  # how often blocked threads look for an error or an abort
 _LOOKUP_FILES = 64  # files whose stored records are fetched with one Chroma query
 _LOOKUP_RECORDS = 20_000  # beyond this many records, a group's files are looked up one by one
-_DONE = object()  # the last item the writer thread takes
-
-
-@dataclass
-class _Write:
-    """A batch of chunks to write: embedded already, or (no vectors) to write with Ray."""
-
-    rows: list[_Row]
-    vectors: np.ndarray[Any, np.dtype[np.float32]] | None
 
 
 @dataclass
@@ -69,8 +52,7 @@ class _Finish:
     manifest: Manifest
     mark: Fingerprint | None  # recorded in the manifest once the file is written
     chunks: int
-    moved_ids: list[str] = field(default_factory=list)
-    moved_metadatas: list[dict[str, Any]] = field(default_factory=list)
+    moved: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> its new metadata
     stale_ids: list[str] = field(default_factory=list)
 
 
@@ -86,22 +68,22 @@ class _IndexRun:
     """One call of :func:`index_paths`: the reading thread's state and the writer thread."""
 
     store: TasbCollection
-    roots: list[str | os.PathLike[str]]
-    scan: dict[str, Any]  # iter_files' filters: include, exclude, follow_symlinks, gitignore
+    scan: Callable[..., Iterator[FileEntry]]  # iter_files on the roots, with their filters
+    root_ids: dict[str, str]  # resolved root -> its root id
     chunker: TokenChunker
     limits: tuple[int | None, int | None]  # max_file_bytes, max_chunks_per_file
-    root_id: str | None
     progress: ProgressCallback | None
     flush_at: int  # chunks handed to the writer together: a batch, or a wave for Ray
     ray_write: WriteRows | None  # None: encode here, upsert from the writer thread
     report: IndexReport = field(default_factory=IndexReport)
     manifests: dict[str, Manifest] = field(default_factory=dict)
-    root_ids: dict[str, str] = field(default_factory=dict)
     files_total: int = 0
     files_done: int = 0
     files_read: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    batches: queue.Queue[object] = field(default_factory=lambda: queue.Queue(_QUEUE_BATCHES))
+    batches: queue.Queue[Callable[[], None] | None] = field(
+        default_factory=lambda: queue.Queue(_QUEUE_BATCHES)
+    )
     abort: threading.Event = field(default_factory=threading.Event)
     writer_error: BaseException | None = None
     pending: list[_Row] = field(default_factory=list)
@@ -115,18 +97,11 @@ class _IndexRun:
 
     def run(self, *, prune: bool, manifest: bool, full: bool) -> IndexReport:
         began = time.monotonic()
-        resolved = list(dict.fromkeys(str(Path(r).expanduser().resolve()) for r in self.roots))
-        if self.root_id is not None and len(resolved) > 1:
-            msg = (
-                f"root_id names one root, got {len(resolved)} roots ({', '.join(resolved)}): "
-                "index them one at a time, each with its own root id"
-            )
-            raise ValueError(msg)
-        self.root_ids = {root: self.root_id or default_root_id(root) for root in resolved}
+        resolved = list(self.root_ids)
         self.report.roots = resolved
         self.report.root_ids = list(self.root_ids.values())
         # Raises FileNotFoundError for a missing root now, before any write.
-        files = iter_files(self.roots, **self.scan, stats=self.report.skipped)
+        files = self.scan(stats=self.report.skipped)
         self.manifests = open_manifests(
             self.store,
             self.root_ids,
@@ -136,7 +111,7 @@ class _IndexRun:
             full=full,
         )
         if self.progress is not None:
-            self.files_total = sum(1 for _ in iter_files(self.roots, **self.scan))
+            self.files_total = sum(1 for _ in self.scan())
             self._notify("")
         seen: dict[str, set[str]] = {root: set() for root in resolved}
         thread = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
@@ -150,7 +125,7 @@ class _IndexRun:
                 for entry in todo:
                     self._index_file(entry, stored)
             self._flush()
-            self._put(_DONE)
+            self._put(None)
             while thread.is_alive():
                 thread.join(_POLL_SECONDS)
             if self.writer_error is not None:
@@ -220,8 +195,7 @@ class _IndexRun:
             elif old == (clean or {}):
                 unchanged += 1
             else:  # Chroma merges metadata on update: a key set to None is deleted
-                finish.moved_ids.append(row.id)
-                finish.moved_metadatas.append({**dict.fromkeys(old), **(clean or {})})
+                finish.moved[row.id] = {**dict.fromkeys(old), **(clean or {})}
         finish.stale_ids = list(existing)
         with self.lock:
             self.files_read += 1
@@ -233,8 +207,8 @@ class _IndexRun:
                 if len(self.pending) >= self.flush_at:
                     self._flush()
             self.pending_finishes.append(finish)
-        elif finish.moved_ids or finish.stale_ids:
-            self._put(finish)
+        elif finish.moved or finish.stale_ids:
+            self._put(functools.partial(self._finish, finish))
         else:
             manifest.record(entry.relpath, mark, len(rows))
             self._file_done(entry.relpath, files_unchanged=1)
@@ -243,17 +217,17 @@ class _IndexRun:
         """Embed the pending chunks and hand them to the writer, followed by the files done."""
         if self.pending:
             rows, self.pending = self.pending, []
-            vectors = None  # Ray encodes where it writes
-            if self.ray_write is None:
+            if self.ray_write is not None:  # Ray encodes where it writes, confirming each batch
+                self._put(functools.partial(self.ray_write, rows, self._confirmed))
+            else:
                 embedded = self.store.encoder.embed_documents([r.text for r in rows])
-                vectors = np.asarray(embedded, dtype=np.float32)
-            self._put(_Write(rows, vectors))
+                self._put(functools.partial(self._upsert, rows, np.asarray(embedded, np.float32)))
         finishes, self.pending_finishes = self.pending_finishes, []
         for finish in finishes:
-            self._put(finish)
+            self._put(functools.partial(self._finish, finish))
 
-    def _put(self, item: object) -> None:
-        """Queue an item for the writer, waiting while the queue is full; re-raise its error."""
+    def _put(self, item: Callable[[], None] | None) -> None:
+        """Queue a write for the writer, waiting while the queue is full; re-raise its error."""
         while True:
             if self.writer_error is not None:
                 raise self.writer_error
@@ -269,25 +243,17 @@ class _IndexRun:
                 item = self.batches.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 continue
+            if item is None:
+                return
             try:
-                if item is _DONE:
-                    return
-                if isinstance(item, _Finish):
-                    self._finish(item)
-                elif isinstance(item, _Write):
-                    self._write(item)
+                item()
             except BaseException as exc:  # handed to the reading thread, which re-raises
                 self.writer_error = exc
                 return
 
-    def _write(self, item: _Write) -> None:
-        rows = item.rows
-        if self.ray_write is not None:  # returns once every batch is confirmed
-            self.ray_write(rows, self._confirmed)
-            return
-        assert item.vectors is not None  # noqa: S101  (encoded by _flush when no Ray)
+    def _upsert(self, rows: list[_Row], vectors: np.ndarray[Any, np.dtype[np.float32]]) -> None:
         self.chroma.upsert(
-            [r.id for r in rows], [r.text for r in rows], item.vectors, [r.metadata for r in rows]
+            [r.id for r in rows], [r.text for r in rows], vectors, [r.metadata for r in rows]
         )
         self._confirmed(len(rows), "", rows[-1].metadata["source"])
 
@@ -305,11 +271,11 @@ class _IndexRun:
         self._notify(current)
 
     def _finish(self, item: _Finish) -> None:
-        self.chroma.update(item.moved_ids, item.moved_metadatas)
+        self.chroma.update(list(item.moved), list(item.moved.values()))
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
         item.manifest.record(item.source, item.mark, item.chunks)  # all of the file is written
-        moved, stale = len(item.moved_ids), len(item.stale_ids)
+        moved, stale = len(item.moved), len(item.stale_ids)
         self._file_done(item.source, files_indexed=1, chunks_moved=moved, chunks_deleted=stale)
 
     def _file_done(self, source: str, **counts: int) -> None:

@@ -223,7 +223,7 @@ def prune_root(
         logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
         chroma.delete(ids=ids)
         manifest.forget(source)
-    for source in manifest.sources() - seen:  # gone files that left no chunks (empty)
+    for source in set(manifest.files) - seen:  # gone files that left no chunks (empty)
         if is_gone(source):
             manifest.forget(source)
     return sum(len(ids) for ids in gone.values()), len(gone)

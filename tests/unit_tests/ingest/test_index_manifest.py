@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
+from langchain_tasb.chroma.client import side_folder
 from langchain_tasb.ingest import index_paths
 from langchain_tasb.ingest import rows as rows_module
-from langchain_tasb.ingest.manifest import _checksum, manifest_directory
+from langchain_tasb.ingest.manifest import _checksum
 from tests.unit_tests.ingest.test_ingest import RecordingEmbeddings, paragraph, stored
 
 HOUR_NS = 3600 * 10**9
@@ -62,7 +63,7 @@ def corpus(folder: Path, count: int = 4) -> None:
 
 
 def manifest_files(store: TasbVectorStore) -> list[Path]:
-    folder = manifest_directory(store.client, store.collection_name)
+    folder = side_folder(store.client, "manifests", store.collection_name)
     assert folder is not None
     return sorted(folder.glob("*.json"))
 
