@@ -6,6 +6,7 @@ import argparse
 import datetime
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from langchain_tasb.chroma import writer_lock
@@ -128,8 +129,24 @@ def _lock_db(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Index ``args.paths``; exit 1 if some files or folders failed (0 with ``--keep-going``)."""
-    ray = ray_settings(args)  # before loading the model or opening Chroma
+    ray = ray_settings(args)  # the checks come before loading the model or opening Chroma
+    for path in args.paths:
+        if not Path(path).expanduser().exists():
+            msg = f"no such file or folder: {path}"
+            raise FileNotFoundError(msg)
+    if args.root_id is not None and len(args.paths) > 1:
+        msg = (
+            f"--root-id names one root, got {len(args.paths)} PATHS: index each with its own "
+            "--root-id, or leave it out"
+        )
+        raise ValueError(msg)
     embeddings = make_embeddings(args)
+    if args.overlap >= embeddings.document_max_tokens - 2:  # known without loading the model
+        msg = (
+            f"--overlap {args.overlap} must be smaller than the chunk size "
+            f"({embeddings.document_max_tokens - 2} tokens); try --overlap {DEFAULT_OVERLAP_TOKENS}"
+        )
+        raise ValueError(msg)
     if not args.chroma_url:  # before opening Chroma: its index is then read after the last writer
         _lock_db(args)
     store = open_store(args, embeddings)

@@ -217,3 +217,28 @@ def test_index_rerun_skips_unread_files_and_full_reads_them(
     assert f"; {len(TEXTS)} unchanged since the manifest, not read)" in capsys.readouterr().out
     assert main(["index", str(docs), "--full", *common]) == 0
     assert "; 0 unchanged since the manifest, not read)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["missing-folder"], "no such file or folder: missing-folder"),
+        (["a", "b", "--root-id", "r"], "--root-id names one root, got 2 PATHS"),
+        (["a", "--overlap", "254"], "--overlap 254 must be smaller than the chunk size"),
+    ],
+)
+def test_index_refuses_bad_arguments_before_creating_anything(
+    tiny_model_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    db = tmp_path / "db"
+    assert main(["index", *extra, "--db", str(db), "--model", str(tiny_model_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not db.exists()
