@@ -206,14 +206,8 @@ class TasbVectorStore(VectorStore):
         hits = self._search("similarity", embedding, k=k, **kwargs)
         return [(to_document(hit), hit.score) for hit in hits]
 
-    def similarity_search_with_relevance_scores(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Documents with their calibrated relevance in [0, 1], best first."""
-        hits = self._search("similarity", query, k=k, **kwargs)
-        return [(to_document(hit), hit.relevance) for hit in hits]
-
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        # LangChain's similarity_search_with_relevance_scores maps each dot product with this.
         return self.relevance_scale.relevance
 
     def max_marginal_relevance_search(
@@ -242,7 +236,6 @@ class TasbVectorStore(VectorStore):
 
     asearch = in_thread(search)
     asimilarity_search_by_vector_with_score = in_thread(similarity_search_by_vector_with_score)
-    asimilarity_search_with_relevance_scores = in_thread(similarity_search_with_relevance_scores)
     amax_marginal_relevance_search = in_thread(max_marginal_relevance_search)
     amax_marginal_relevance_search_by_vector = in_thread(max_marginal_relevance_search_by_vector)
 
