@@ -199,8 +199,7 @@ class TasbCollection:
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
     ) -> None:
         """Delete by ids and/or a metadata filter (Chroma ``where``). Missing ids are fine."""
-        if ids is None or ids:
-            self.store.delete(ids=ids, where=where)
+        self.store.delete(ids=ids, where=where)
 
     def get(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
