@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -24,13 +25,15 @@ from langchain_tasb.search import search
 from langchain_tasb.validation import check_texts, check_user_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 
     from langchain_tasb.encoding.types import TextEncoder
     from langchain_tasb.scoring import RelevanceScale
     from langchain_tasb.search import ScoredHit, SearchSettings
 
 logger = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
 
 # A str is tried as a SecretStr first, so every header value is hidden from repr and dumps.
 _Secret = Annotated[SecretStr | str, Field(union_mode="left_to_right")]
@@ -55,11 +58,6 @@ class Connection(BaseModel):
     """Extra HTTP headers for Chroma, kept as ``SecretStr``: hidden in repr, dumps and traces."""
     client: Any = None
     """A ready Chroma client."""
-
-    @classmethod
-    def pop_from(cls, options: dict[str, Any]) -> Connection:
-        """The connection fields found in ``options``, removed from it (other keys stay)."""
-        return cls(**{key: options.pop(key) for key in cls.model_fields if key in options})
 
     def connect(self, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
         """The Chroma client these fields name (``timeout``: seconds per server request).
@@ -173,23 +171,51 @@ class TasbCollection:
             given if given is not None else content_id(text, meta)
             for text, meta, given in zip(items, metas, given_ids, strict=True)
         ]
-        picks = sorted({id_: i for i, id_ in enumerate(resolved)}.values())  # the last id wins
+        self.upsert(resolved, items, metas)
+        return resolved
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any] | None],
+        embed: Callable[[list[int]], list[list[float]]] | None = None,
+    ) -> None:
+        """Write records in slices (of repeated ids, the last wins), each checked, then embedded.
+
+        ``embed(positions)`` gives the vectors of those records; by default the encoder's.
+        """
+        picks = sorted({id_: i for i, id_ in enumerate(ids)}.values())
         for start in range(0, len(picks), WRITE_SLICE):
             rows = picks[start : start + WRITE_SLICE]
-            batch = [items[i] for i in rows]
-            batch_ids, batch_metas = [resolved[i] for i in rows], [metas[i] for i in rows]
-            validate_records(batch_ids, batch, batch_metas)
-            self.store.upsert(batch_ids, batch, self.encoder.embed_documents(batch), batch_metas)
-        return resolved
+            batch_ids, batch = [ids[i] for i in rows], [texts[i] for i in rows]
+            metas = [metadatas[i] for i in rows]
+            validate_records(batch_ids, batch, metas)  # before spending time on encoding
+            vectors = embed(rows) if embed else self.encoder.embed_documents(batch)
+            self.store.upsert(batch_ids, batch, vectors, metas)
+        logger.debug("upserted %d records into %s", len(picks), self.collection_name)
 
     def delete(
         self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
     ) -> None:
-        """Delete by ids, or by a metadata filter (Chroma ``where``). Missing ids are fine."""
-        if ids is not None and not ids and where is None:
-            return
+        """Delete by ids and/or a metadata filter (Chroma ``where``). Missing ids are fine."""
         self.store.delete(ids=ids, where=where)
 
-    def get(self, ids: Sequence[str]) -> list[Hit]:
-        """Stored records for ``ids`` (missing ids are skipped)."""
-        return self.store.get(ids)
+    def get(
+        self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        """Stored records for ``ids`` (in that order, missing ones skipped) and/or ``where``."""
+        if ids is not None:
+            return self.store.get(ids, where=where)
+        pages = self.store.scan(where, include=["documents", "metadatas"])
+        return [hit for page in pages for hit in page.hits()]
+
+
+def in_thread(method: Callable[..., _R]) -> Callable[..., Coroutine[Any, Any, _R]]:
+    """The async twin of ``method``: the same call, in a worker thread."""
+
+    async def twin(*args: Any, **kwargs: Any) -> _R:
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    twin.__doc__ = f":meth:`{method.__name__}` in a worker thread."
+    return twin

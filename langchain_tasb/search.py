@@ -16,7 +16,7 @@ from langchain_tasb.scoring import mmr_select
 from langchain_tasb.validation import RESERVED_PREFIX, RESULT_KEYS, user_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from langchain_tasb.collection import TasbCollection
 
@@ -26,7 +26,16 @@ SearchType = Literal["similarity", "similarity_score_threshold", "mmr", "hybrid"
 SEARCH_TYPES: tuple[str, ...] = get_args(SearchType)
 
 
-def _check_positive_int(name: str, value: object) -> None:
+def check_known(what: str, given: Iterable[str], allowed: Sequence[str]) -> None:
+    """Raise TypeError naming the ``given`` names not ``allowed``, and every allowed one."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        msg = f"Unknown {what} {unknown}; expected some of {sorted(allowed)}"
+        raise TypeError(msg)
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """Raise ValueError unless ``value`` is a positive int (a bool is not)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         msg = f"{name} must be a positive integer, got {value!r}"
         raise ValueError(msg)
@@ -72,10 +81,10 @@ class SearchSettings:
         if self.search_type not in SEARCH_TYPES:
             msg = f"search_type must be one of {SEARCH_TYPES}, got {self.search_type!r}"
             raise ValueError(msg)
-        _check_positive_int("k", self.k)
+        check_positive_int("k", self.k)
         if self.fetch_k is None:
             object.__setattr__(self, "fetch_k", default_fetch_k(self.k))
-        _check_positive_int("fetch_k", self.fetch_k)
+        check_positive_int("fetch_k", self.fetch_k)
         if self.score_threshold is not None:
             _check_unit("score_threshold", self.score_threshold)
         elif self.search_type == "similarity_score_threshold":
@@ -101,10 +110,7 @@ class SearchSettings:
     @classmethod
     def from_options(cls, search_type: str = "similarity", /, **options: Any) -> SearchSettings:
         """Settings from keyword options; an unknown option is a TypeError naming them all."""
-        unknown = sorted(set(options) - set(SETTING_NAMES[1:]))
-        if unknown:
-            msg = f"Unknown search arguments {unknown}; expected some of {SETTING_NAMES[1:]}"
-            raise TypeError(msg)
+        check_known("search arguments", options, SETTING_NAMES[1:])
         return cls(search_type, **options)  # type: ignore[arg-type]
 
 

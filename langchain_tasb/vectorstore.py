@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -14,15 +14,21 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
 from langchain_tasb.chroma.store import HnswSettings
-from langchain_tasb.collection import Connection, TasbCollection
+from langchain_tasb.collection import Connection, TasbCollection, in_thread
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, DEFAULT_FUSION, DEFAULT_K
 from langchain_tasb.embeddings import TasbEmbeddings, as_embeddings
 from langchain_tasb.encoding.model import as_encoder
-from langchain_tasb.search import SETTING_NAMES, ScoredHit, SearchSettings, SearchType
+from langchain_tasb.search import (
+    SETTING_NAMES,
+    ScoredHit,
+    SearchSettings,
+    SearchType,
+    check_known,
+)
 from langchain_tasb.validation import user_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from langchain_core.callbacks import (
         AsyncCallbackManagerForRetrieverRun,
@@ -36,8 +42,6 @@ if TYPE_CHECKING:
     from langchain_tasb.scoring import RelevanceScale
 
 logger = logging.getLogger(__name__)
-
-_R = TypeVar("_R")
 
 # What ``invoke(query, **kwargs)`` may override: SearchSettings but ``ids`` (a store's narrowing).
 _PER_CALL = tuple(name for name in SETTING_NAMES if name != "ids")
@@ -56,14 +60,6 @@ def scored_document(hit: ScoredHit) -> Document:
         msg = "record %s has metadata keys %s, which a result sets to its scores: rename them"
         logger.warning(msg, hit.id, clash)
     return Document(page_content=hit.text, metadata={**hit.metadata, **scores}, id=hit.id)
-
-
-def _in_thread(method: Callable[..., _R]) -> Callable[..., Coroutine[Any, Any, _R]]:
-    async def twin(*args: Any, **kwargs: Any) -> _R:
-        return await asyncio.to_thread(method, *args, **kwargs)
-
-    twin.__doc__ = f":meth:`{method.__name__}` in a worker thread."
-    return twin
 
 
 class TasbVectorStore(VectorStore):
@@ -94,11 +90,7 @@ class TasbVectorStore(VectorStore):
         create_collection_if_not_exists: bool = True,
         **connection: Any,
     ) -> None:
-        fields = [*Connection.model_fields]
-        unknown = sorted(set(connection) - set(fields))
-        if unknown:
-            msg = f"Unknown arguments {unknown}; the connection fields are {fields}"
-            raise TypeError(msg)
+        check_known("arguments", connection, [*Connection.model_fields])
         self.core = TasbCollection(
             as_encoder(embedding) if embedding is not None else None,
             collection_name,
@@ -214,14 +206,8 @@ class TasbVectorStore(VectorStore):
         hits = self._search("similarity", embedding, k=k, **kwargs)
         return [(to_document(hit), hit.score) for hit in hits]
 
-    def similarity_search_with_relevance_scores(
-        self, query: str, k: int = DEFAULT_K, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Documents with their calibrated relevance in [0, 1], best first."""
-        hits = self._search("similarity", query, k=k, **kwargs)
-        return [(to_document(hit), hit.relevance) for hit in hits]
-
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        # LangChain's similarity_search_with_relevance_scores maps each dot product with this.
         return self.relevance_scale.relevance
 
     def max_marginal_relevance_search(
@@ -248,11 +234,10 @@ class TasbVectorStore(VectorStore):
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
         return [to_document(hit) for hit in self._search("mmr", embedding, **options)]
 
-    asearch = _in_thread(search)
-    asimilarity_search_by_vector_with_score = _in_thread(similarity_search_by_vector_with_score)
-    asimilarity_search_with_relevance_scores = _in_thread(similarity_search_with_relevance_scores)
-    amax_marginal_relevance_search = _in_thread(max_marginal_relevance_search)
-    amax_marginal_relevance_search_by_vector = _in_thread(max_marginal_relevance_search_by_vector)
+    asearch = in_thread(search)
+    asimilarity_search_by_vector_with_score = in_thread(similarity_search_by_vector_with_score)
+    amax_marginal_relevance_search = in_thread(max_marginal_relevance_search)
+    amax_marginal_relevance_search_by_vector = in_thread(max_marginal_relevance_search_by_vector)
 
     def as_retriever(self, **kwargs: Any) -> TasbRetriever:  # type: ignore[override]
         """A :class:`TasbRetriever`; takes ``search_type`` and ``search_kwargs`` or the fields."""
@@ -347,10 +332,7 @@ class TasbRetriever(Connection, BaseRetriever):
 
     def settings(self, **overrides: Any) -> SearchSettings:
         """This retriever's search settings, with ``overrides`` replacing fields."""
-        unknown = set(overrides) - set(_PER_CALL)
-        if unknown:
-            msg = f"Unknown search arguments {sorted(unknown)}; expected some of {_PER_CALL}"
-            raise TypeError(msg)
+        check_known("search arguments", overrides, _PER_CALL)
         return SearchSettings(**({key: getattr(self, key) for key in _PER_CALL} | overrides))
 
     def hits(self, query: str, **overrides: Any) -> list[ScoredHit]:

@@ -6,9 +6,8 @@ and the other way round (see :mod:`langchain_tasb.llama_index.nodes`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -22,8 +21,7 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import Field, PrivateAttr
 
-from langchain_tasb.chroma.records import validate_records
-from langchain_tasb.collection import WRITE_SLICE, Connection, TasbCollection
+from langchain_tasb.collection import Connection, TasbCollection, in_thread
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.encoding.model import TasbModel, as_encoder
 from langchain_tasb.errors import ModelMismatchError
@@ -35,16 +33,14 @@ from langchain_tasb.llama_index.nodes import (
     to_node,
     to_where,
 )
-from langchain_tasb.search import SearchSettings
+from langchain_tasb.search import SearchSettings, check_known, check_positive_int
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import Sequence
 
     from langchain_tasb.chroma.store import HnswSettings
 
 logger = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 COLLECTION_FIELDS = ("collection_name", "embedding", "hnsw", *Connection.model_fields)
 """What names a collection to open: its name, model, HNSW settings and connection fields."""
@@ -52,19 +48,13 @@ COLLECTION_FIELDS = ("collection_name", "embedding", "hnsw", *Connection.model_f
 # A node's own embedding must be the collection model's: one per write is recomputed and compared.
 _MIN_COSINE = 0.99
 _NORM_TOLERANCE = 0.05
-_QUERY_KWARGS = frozenset(
-    {"where", "where_document", "mmr_threshold", "mmr_prefetch_k", "mmr_prefetch_factor"}
+_QUERY_KWARGS = (
+    "where",
+    "where_document",
+    "mmr_threshold",
+    "mmr_prefetch_k",
+    "mmr_prefetch_factor",
 )
-
-
-def _in_thread(method: Callable[..., _T]) -> Callable[..., Coroutine[Any, Any, _T]]:
-    """The async twin of ``method``: the same call, in a worker thread."""
-
-    async def twin(self: Any, *args: Any, **kwargs: Any) -> _T:
-        return await asyncio.to_thread(method, self, *args, **kwargs)
-
-    twin.__doc__ = f"Async :meth:`{method.__name__}`."
-    return twin
 
 
 class TasbLlamaEmbedding(BaseEmbedding):
@@ -179,19 +169,15 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         within one call: the last one wins.
         """
         records = [node_to_record(node, i) for i, node in enumerate(nodes)]
-        order = sorted({record.id: i for i, record in enumerate(records)}.values())
-        for start in range(0, len(order), WRITE_SLICE):
-            picked = order[start : start + WRITE_SLICE]
-            ids, texts, metadatas = map(list, zip(*(records[i] for i in picked), strict=True))
-            validate_records(ids, texts, metadatas)  # before spending time on encoding
-            vectors = self._vectors([nodes[i] for i in picked], picked)
-            self._core.store.upsert(ids, texts, vectors, metadatas)
-        logger.debug("upserted %d nodes into %s", len(order), self._core.collection_name)
-        return [record.id for record in records]
+        ids = [record.id for record in records]
+        texts, metadatas = [r.text for r in records], [r.metadata for r in records]
+        self._core.upsert(ids, texts, metadatas, lambda rows: self._vectors(nodes, rows))
+        return ids
 
-    async_add = _in_thread(add)
+    async_add = in_thread(add)
 
-    def _vectors(self, nodes: list[BaseNode], positions: list[int]) -> list[list[float]]:
+    def _vectors(self, given: Sequence[BaseNode], positions: list[int]) -> list[list[float]]:
+        nodes = [given[i] for i in positions]
         brought = [i for i, node in enumerate(nodes) if node.embedding is not None]
         if brought:
             self._check_model(nodes[brought[0]], positions[brought[0]])
@@ -232,7 +218,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Delete every node whose source document is ``ref_doc_id``."""
         self._core.store.delete(where={REF_DOC_ID_KEY: ref_doc_id})
 
-    adelete = _in_thread(delete)
+    adelete = in_thread(delete)
 
     def delete_nodes(
         self,
@@ -245,34 +231,25 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         if node_ids is None and where is None:
             msg = "delete_nodes() needs node_ids or filters; to remove every node, call clear()"
             raise ValueError(msg)
-        if node_ids is not None and not node_ids:
-            return
-        self._core.store.delete(ids=node_ids, where=where)
+        self._core.delete(node_ids, where)
 
-    adelete_nodes = _in_thread(delete_nodes)
+    adelete_nodes = in_thread(delete_nodes)
 
     def clear(self) -> None:
         """Delete every node; the collection and its model record stay."""
         removed = self._core.store.clear()
         logger.debug("cleared %d nodes from %s", removed, self._core.collection_name)
 
-    aclear = _in_thread(clear)
+    aclear = in_thread(clear)
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
         """Stored nodes by id (in the order asked, missing ones skipped) and/or filters."""
-        if node_ids is not None and not node_ids:
-            return []
-        where = to_where(filters)
-        if node_ids is None:
-            pages = self._core.store.scan(where, include=["documents", "metadatas"])
-            hits = [hit for page in pages for hit in page.hits()]
-        else:
-            hits = self._core.store.get(node_ids, where=where)
+        hits = self._core.get(node_ids, to_where(filters))
         return [record_to_node(hit.id, hit.text, hit.metadata) for hit in hits]
 
-    aget_nodes = _in_thread(get_nodes)
+    aget_nodes = in_thread(get_nodes)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes by dot product (mode DEFAULT) or MMR (mode MMR).
@@ -281,10 +258,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         Keyword arguments: ``where`` and ``where_document`` (ANDed with the rest),
         ``mmr_threshold``, ``mmr_prefetch_k`` or ``mmr_prefetch_factor``.
         """
-        unknown = sorted(set(kwargs) - _QUERY_KWARGS)
-        if unknown:
-            msg = f"Unknown query arguments {unknown}; expected some of {sorted(_QUERY_KWARGS)}"
-            raise TypeError(msg)
+        check_known("query arguments", kwargs, _QUERY_KWARGS)
         if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
             msg = (
                 f"Query mode {query.mode.value!r} is not supported; use 'default' or 'mmr' "
@@ -292,9 +266,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             )
             raise ValueError(msg)
         k = query.similarity_top_k
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            msg = f"similarity_top_k must be a positive integer, got {k!r}"
-            raise ValueError(msg)
+        check_positive_int("similarity_top_k", k)
         vector = self._query_vector(query)
         # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
         doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
@@ -322,7 +294,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             ids=[hit.id for hit in hits],
         )
 
-    aquery = _in_thread(query)
+    aquery = in_thread(query)
 
     def _query_vector(self, query: VectorStoreQuery) -> list[float]:
         if query.query_embedding is None:

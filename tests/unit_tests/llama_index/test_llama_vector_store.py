@@ -291,7 +291,7 @@ def test_node_round_trips_through_the_collection(
 def test_add_upserts_and_is_batched(
     llama_store: TasbLlamaVectorStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import langchain_tasb.llama_index.vector_store as module
+    import langchain_tasb.collection as module
 
     monkeypatch.setattr(module, "WRITE_SLICE", 3)
     writes: list[int] = []
