@@ -77,6 +77,11 @@ class SearchSettings:
     ids: Sequence[str] | None = None
     """Search only among these record ids (similarity, threshold and MMR; not hybrid)."""
 
+    @property
+    def candidates(self) -> int:
+        """``fetch_k`` as resolved at construction (``default_fetch_k(k)`` when None)."""
+        return self.fetch_k or default_fetch_k(self.k)
+
     def __post_init__(self) -> None:
         if self.search_type not in SEARCH_TYPES:
             msg = f"search_type must be one of {SEARCH_TYPES}, got {self.search_type!r}"
@@ -161,7 +166,7 @@ def search(
             raise ValueError(msg)
         vector = target.encoder.embed_query(query)
     chroma, threshold = target.store, settings.score_threshold
-    fetch_k = settings.fetch_k or default_fetch_k(settings.k)  # resolved in __post_init__
+    fetch_k = settings.candidates
     extras: dict[str, dict[str, float]] = {}  # the hybrid scores of each hit
     if settings.search_type == "hybrid":
         if query is None:

@@ -20,7 +20,6 @@ import numpy as np
 from langchain_tasb.chroma.client import close_client, drop_collection, persistent_client
 from langchain_tasb.chroma.store import HnswSettings
 from langchain_tasb.collection import Connection, TasbCollection
-from langchain_tasb.config import default_fetch_k
 from langchain_tasb.evaluation.cache import backend_label, cached_corpus_vectors
 from langchain_tasb.evaluation.metrics import (
     Run,
@@ -245,8 +244,7 @@ def evaluate_product_hybrid(
         hybrid_run[qid] = {hit.id: float(len(hits) - rank) for rank, hit in enumerate(hits)}
         lexical_run[qid] = dict(index.search(text, k=BM25_K))
     s = settings
-    fetch_k = s.fetch_k or default_fetch_k(s.k)  # never None: SearchSettings resolves it
-    return _scored(dataset, s.k, fetch_k, s.fusion, s.alpha, lexical_run, hybrid_run)
+    return _scored(dataset, s.k, s.candidates, s.fusion, s.alpha, lexical_run, hybrid_run)
 
 
 def evaluate_hybrid(
