@@ -33,14 +33,9 @@ if TYPE_CHECKING:
 
     from langchain_tasb.chroma.records import Metadata, MetadataValue
 
-Field = Literal["documents", "metadatas", "embeddings"]
-"""What a read may include besides the ids."""
-
-PAGE_SIZE = 1000
-"""Records per page of :meth:`Collection.scan`."""
-
-ID_PAGE = 100_000
-"""Ids listed per call by :meth:`Collection.scan` before their fields are read by id."""
+Field = Literal["documents", "metadatas", "embeddings"]  # what a read may include besides ids
+PAGE_SIZE = 1000  # records per page of Collection.scan
+ID_PAGE = 100_000  # ids listed per call by Collection.scan before their fields are read by id
 
 
 class Collection:
@@ -242,19 +237,15 @@ class Collection:
         # Chroma's upsert merges keys: each old key missing from the new metadata is sent as None.
         existing = self.get_where(ids=ids, include=["metadatas"])
         old = dict(zip(existing.ids, existing.metadatas, strict=True))
-        out: list[dict[str, MetadataValue | None] | None] = []
-        for id_, new in zip(ids, metadatas, strict=True):
-            stale = set(old.get(id_) or {}) - set(new or {})
-            out.append({**(new or {}), **dict.fromkeys(stale)} or None)
-        return out
+        return [
+            {**(new or {}), **dict.fromkeys(set(old.get(id_) or {}) - set(new or {}))} or None
+            for id_, new in zip(ids, metadatas, strict=True)
+        ]
 
-    def update(self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any] | None]) -> None:
-        """Merge ``metadatas`` into stored records (a key set to None is removed), batched."""
-        if len(ids) != len(metadatas):
-            msg = f"update got {len(ids)} ids but {len(metadatas)} metadatas; pass one per id"
-            raise ValueError(msg)
-        for batch, part in self._batches(ids):
-            metas = [dict(m) if m is not None else None for m in metadatas[part]]
+    def update(self, metadatas: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge each id's metadata into its stored record (a key set to None is removed)."""
+        for batch, _ in self._batches(list(metadatas)):
+            metas = [dict(metadatas[i]) for i in batch]
             self._write(self.collection.update, batch, metadatas=metas)
 
     def clear(self) -> int:
@@ -270,11 +261,7 @@ class Collection:
         if ids is None and where is None:
             msg = "delete() needs ids or a where filter; to drop everything, delete the collection"
             raise ValueError(msg)
-        if ids is None and not self.observers:
-            hold_writer_lock(self.client)
-            self._call(self.collection.delete, where=dict(where or {}))
-            return
-        if ids is None:  # observers are told ids: find them first
+        if ids is None:  # listed first, so that observers are told which ids go
             ids = self.get_where(where, include=()).ids
         filters = dict(where) if where else None
         for batch, _ in self._batches(unique_ids(ids)):

@@ -71,8 +71,7 @@ class Records:
         docs = result.get("documents") or [""] * len(ids)
         metas = result.get("metadatas") or [None] * len(ids)
         vectors = result.get("embeddings")
-        if vectors is not None:
-            vectors = [np.asarray(v, dtype=np.float32) for v in vectors]
+        vectors = None if vectors is None else [np.asarray(v, dtype=np.float32) for v in vectors]
         return cls(ids, [d or "" for d in docs], list(metas), vectors)
 
 
@@ -99,11 +98,6 @@ def validate_records(
     return [_clean_metadata(metadata, i) for i, metadata in enumerate(metadatas)]
 
 
-# Metadata keys Chroma reserves ("#document" in its Rust schema, "chroma:document" in Python).
-RESERVED_KEY_PREFIX = "#"
-RESERVED_DOCUMENT_KEY = "chroma:document"
-
-
 def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | None:
     if metadata is None:
         return None
@@ -112,20 +106,18 @@ def _clean_metadata(metadata: Mapping[str, Any] | None, i: int) -> Metadata | No
         raise TypeError(msg)
     out: Metadata = {}
     for key, value in metadata.items():
-        where = f"metadatas[{i}][{key!r}]"
         if not isinstance(key, str) or not key:
             msg = f"metadatas[{i}] has key {key!r}: keys must be non-empty strings"
             raise ValueError(msg)
-        if key.startswith(RESERVED_KEY_PREFIX) or key == RESERVED_DOCUMENT_KEY:
+        # "#document" in Chroma's Rust schema, "chroma:document" in its Python one
+        if key.startswith("#") or key == "chroma:document":
             msg = (
                 f"metadatas[{i}] has key {key!r}, which Chroma reserves for its own use (keys "
-                f"starting with {RESERVED_KEY_PREFIX!r}, and {RESERVED_DOCUMENT_KEY!r}); "
-                "rename it"
+                "starting with '#', and 'chroma:document'); rename it"
             )
             raise ValueError(msg)
-        if value is None:
-            continue
-        out[key] = _check_value(value, where)
+        if value is not None:
+            out[key] = _check_value(value, f"metadatas[{i}][{key!r}]")
     return out or None
 
 
@@ -140,8 +132,7 @@ def _check_value(value: object, where: str) -> MetadataValue:
         raise ValueError(msg)
     if isinstance(value, bool | int | float | str):
         return value
-    kinds = {type(v) for v in value} if isinstance(value, list) else set()
-    if isinstance(value, list) and len(kinds) == 1 and kinds <= {str, int, float, bool}:
+    if isinstance(value, list) and {type(v) for v in value} in ({str}, {int}, {float}, {bool}):
         for v in value:
             _check_value(v, where)
         return value
@@ -213,11 +204,9 @@ class ChangeFeed:
         """Where the collection is now: its last logged write, else its record count."""
         if self._db is not None:
             try:
-                rows = self._read(_SEGMENT_SEQ, self._collection.id)
+                return Marker("seq", int(self._read(_SEGMENT_SEQ, self._collection.id)[0][0]))
             except sqlite3.Error as exc:
                 logger.debug("cannot read Chroma's write log (%s); counting records", exc)
-            else:
-                return Marker("seq", int(rows[0][0]))
         return Marker("count", self._collection.count())
 
     def changed_since(self, since: Marker, now: Marker) -> set[str] | None:
@@ -234,9 +223,8 @@ class ChangeFeed:
         except sqlite3.Error as exc:
             logger.debug("cannot read Chroma's write log (%s)", exc)
             return None
-        if not rows:
-            return None  # the collection moved on but logged nothing we can find
-        return {str(row[0]) for row in rows}
+        # None if the collection moved on but logged nothing we can find
+        return {str(row[0]) for row in rows} or None
 
 
 class WriteObserver(Protocol):

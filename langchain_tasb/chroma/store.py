@@ -237,23 +237,17 @@ class ChromaStore(Collection):
             )
             logger.debug("created collection %s (ip, dim %d)", name, len(probe))
         store = cls(client, collection, policy)
-        store._bind(encoder, probe, hnsw)
-        return store
-
-    def _bind(self, encoder: TextEncoder, probe: list[float], hnsw: HnswSettings | None) -> None:
-        """Check the collection fits ``encoder`` and take its identity (recording one if empty)."""
-        name, space = self.name, self.space
-        if space != "ip":
+        if store.space != "ip":
             msg = (
-                f"Collection {name!r} uses the {space!r} distance space; TAS-B-style models "
+                f"Collection {name!r} uses the {store.space!r} distance space; TAS-B-style models "
                 "need 'ip' (inner product), or rankings are silently wrong. A collection's "
                 "space cannot change: index into a new collection name, or delete this one "
                 f"with client.delete_collection({name!r}) and re-index."
             )
             raise SpaceMismatchError(msg)
-        identity = ModelIdentity.from_metadata(self.metadata)
+        identity = ModelIdentity.from_metadata(store.metadata)
         if identity is None:
-            if count := self.count():
+            if count := store.count():
                 msg = (
                     f"Collection {name!r} holds {count} vectors but no langchain-tasb record "
                     "of the model that made them, so they cannot be trusted to match this "
@@ -262,8 +256,8 @@ class ChromaStore(Collection):
                 raise ModelMismatchError(msg)
             identity = _new_identity(encoder, probe)
             # modify() replaces metadata rather than merging: merge ourselves.
-            self.metadata.update(identity.to_metadata())
-            self._call(self.collection.modify, metadata=self.metadata)
+            store.metadata.update(identity.to_metadata())
+            store._call(store.collection.modify, metadata=store.metadata)
         elif (found := identity.mismatch(len(probe), encoder.similarity, probe)) is not None:
             msg = (
                 f"Collection {name!r} was filled with {found}; this store's model "
@@ -272,12 +266,13 @@ class ChromaStore(Collection):
                 "collection name."
             )
             raise ModelMismatchError(msg)
-        if hnsw is not None and self.hnsw.get("ef_search") != hnsw.ef_search:
+        if hnsw is not None and store.hnsw.get("ef_search") != hnsw.ef_search:
             update = {"hnsw": {"ef_search": hnsw.ef_search}}
-            self._call(self.collection.modify, configuration=update)
-        self.identity, self.relevance = identity, identity.relevance
-        self.dimension = identity.dimension
+            store._call(store.collection.modify, configuration=update)
+        store.identity, store.relevance = identity, identity.relevance
+        store.dimension = identity.dimension
         logger.debug("opened collection %s", name)
+        return store
 
 
 def _new_identity(encoder: TextEncoder, probe: list[float]) -> ModelIdentity:

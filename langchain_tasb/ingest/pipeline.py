@@ -271,7 +271,7 @@ class _IndexRun:
         self._notify(current)
 
     def _finish(self, item: _Finish) -> None:
-        self.chroma.update(list(item.moved), list(item.moved.values()))
+        self.chroma.update(item.moved)
         if item.stale_ids:
             self.chroma.delete(ids=item.stale_ids)
         item.manifest.record(item.source, item.mark, item.chunks)  # all of the file is written
