@@ -155,8 +155,7 @@ def persist_directory(client: Any) -> str | None:
 
 def location(client: Any) -> str:
     """Where a client's data lives, for messages: the server URL, the folder, or memory."""
-    url = server_url(client)
-    if url:
+    if url := server_url(client):
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}"  # as the user wrote it, without /api/v2
     folder = persist_directory(client)
@@ -165,8 +164,7 @@ def location(client: Any) -> str:
 
 def side_folder(client: Any, kind: str, collection: str) -> Path | None:
     """Where ``kind`` ("bm25", "manifests") of ``collection`` lives; None for in-memory Chroma."""
-    url = server_url(client)
-    if url:
+    if url := server_url(client):
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1]).strip("_")
         return cache_root() / kind / slug / collection
     folder = persist_directory(client)

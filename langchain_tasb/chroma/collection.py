@@ -77,8 +77,7 @@ class Collection:
         Raises:
             CollectionNotFoundError: there is no such collection.
         """
-        policy = retry_policy(client, retry)
-        return cls(client, find_collection(client, name, policy, required=True), policy)
+        return cls(client, find_collection(client, name, retry, required=True), retry)
 
     def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return call_with_retry(self.retry, self.where, fn, *args, **kwargs)

@@ -155,7 +155,6 @@ def unique_ids(ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-_DB_FILE = "chroma.sqlite3"
 _SEGMENT_SEQ = (
     "SELECT COALESCE(MAX(m.seq_id), 0) FROM max_seq_id AS m "
     "JOIN segments AS s ON s.id = m.segment_id WHERE s.collection = ? AND s.scope = 'METADATA'"
@@ -190,7 +189,7 @@ class ChangeFeed:
         self._lock = threading.Lock()  # threads share one read-only connection
         self._db: sqlite3.Connection | None = None
         folder = persist_directory(collection.client)
-        if folder is not None and (path := Path(folder) / _DB_FILE).is_file():
+        if folder is not None and (path := Path(folder) / "chroma.sqlite3").is_file():
             self._topic = "%/" + re.sub(r"([\\%_])", r"\\\1", collection.id)
             uri = f"{path.absolute().as_uri()}?mode=ro"  # a file URI must be absolute
             with contextlib.suppress(sqlite3.Error):  # then the record count stands in

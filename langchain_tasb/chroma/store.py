@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -179,14 +179,7 @@ class HnswSettings:
 
     def configuration(self) -> dict[str, Any]:
         """Chroma collection configuration for an inner-product HNSW index."""
-        return {
-            "hnsw": {
-                "space": "ip",
-                "ef_search": self.ef_search,
-                "ef_construction": self.ef_construction,
-                "max_neighbors": self.max_neighbors,
-            }
-        }
+        return {"hnsw": {"space": "ip", **asdict(self)}}
 
 
 class ChromaStore(Collection):
