@@ -40,12 +40,10 @@ def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU's feature flags from the first ``flags`` line of ``cpuinfo_path`` (Linux)."""
     try:
         with open(cpuinfo_path, encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return frozenset(line.partition(":")[2].split())
+            line = next((line for line in cpuinfo if line.startswith("flags")), "")
     except OSError:
-        pass
-    return frozenset()
+        return frozenset()
+    return frozenset(line.partition(":")[2].split())
 
 
 def int8_matmul_saturates(flags: frozenset[str] | None = None, machine: str | None = None) -> bool:

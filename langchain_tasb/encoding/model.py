@@ -12,7 +12,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from langchain_tasb.encoding.selection import default_backend, default_model_name, make_encoder
@@ -166,11 +165,8 @@ class TasbModel(BaseModel):
         if pool is not None:
             pool.close()
 
-    def _encode(self, texts: Sequence[str], role: Role) -> np.ndarray:
-        if role == "query":
-            limit, batch = self.query_max_tokens, self.query_batch_size
-        else:
-            limit, batch = self.document_max_tokens, self.document_batch_size
+    def _encode(self, texts: Sequence[str], role: Role) -> list[list[float]]:
+        limit, batch = getattr(self, f"{role}_max_tokens"), getattr(self, f"{role}_batch_size")
         encoder = self._document_pool() if role == "document" and self.processes else self.encoder
         result = encoder.encode(texts, role=role, max_tokens=limit, batch_size=batch)
         if result.truncated:
@@ -182,13 +178,13 @@ class TasbModel(BaseModel):
                 role,
                 min(limit, self.info.max_seq_length),
             )
-        return result.vectors
+        vectors: list[list[float]] = result.vectors.tolist()
+        return vectors
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents (passages) for storage."""
         items = check_texts(texts)
-        vectors: list[list[float]] = self._encode(items, "document").tolist() if items else []
-        return vectors
+        return self._encode(items, "document") if items else []
 
     def embed_fixed_document(self, text: str) -> list[float]:
         """``embed_documents([text])[0]`` for a text that never changes.
@@ -208,17 +204,15 @@ class TasbModel(BaseModel):
     def embed_query(self, text: str) -> list[float]:
         """Embed one query, from the LRU cache when it was seen recently."""
         check_text(text, "query")
-        if self.query_cache_size:
-            with self._cache_lock:
-                cached = self._cache.get(text)
-                if cached is not None:
-                    self._cache.move_to_end(text)
-                    return list(cached)
-        vector: list[float] = self._encode([text], "query")[0].tolist()
-        if self.query_cache_size:
-            with self._cache_lock:
-                self._cache[text] = vector
-                self._trim_cache()
+        with self._cache_lock:  # with query_cache_size 0 the cache stays empty
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return list(cached)
+        vector = self._encode([text], "query")[0]
+        with self._cache_lock:
+            self._cache[text] = vector
+            self._trim_cache()
         return list(vector)
 
     def _trim_cache(self) -> None:  # with _cache_lock held
@@ -243,7 +237,7 @@ class EmbeddingsEncoder:
 
     embeddings: Any
 
-    def __getattr__(self, name: str) -> Any:  # a tokenizer, limits, a fixed probe
+    def __getattr__(self, name: str) -> Any:  # embed_*, a tokenizer, limits, a fixed probe
         if name.startswith("__") or name == "embeddings":
             raise AttributeError(name)
         return getattr(self.embeddings, name)
@@ -259,19 +253,7 @@ class EmbeddingsEncoder:
         similarity = getattr(self.embeddings, "similarity", None)
         return "cosine" if similarity == "cosine" else "dot"
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """The wrapped ``embed_documents``."""
-        vectors: list[list[float]] = self.embeddings.embed_documents(texts)
-        return vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        """The wrapped ``embed_query``."""
-        vector: list[float] = self.embeddings.embed_query(text)
-        return vector
-
 
 def as_encoder(embeddings: Any) -> TextEncoder:
     """``embeddings`` as the core's encoder: itself when it says its model and similarity."""
-    if isinstance(embeddings, TasbModel):
-        return embeddings
-    return EmbeddingsEncoder(embeddings)
+    return embeddings if isinstance(embeddings, TasbModel) else EmbeddingsEncoder(embeddings)

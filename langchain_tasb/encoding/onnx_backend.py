@@ -96,10 +96,6 @@ class OnnxEncoder:
         export: OnnxSettings | None = None,
         cache_dir: str | Path | None = None,
     ) -> None:
-        threads = settings.threads
-        if threads is not None and threads < 1:
-            msg = f"threads must be at least 1, got {threads!r}; pass None for all cores"
-            raise ValueError(msg)
         self._export = functools.partial(
             ensure_exported,
             settings.model_name,
@@ -112,7 +108,7 @@ class OnnxEncoder:
         info = self.exported.info
         similarity = settings.similarity_override or info.similarity
         self.info = replace(info, name=settings.model_name, similarity=similarity)
-        self.threads = threads or physical_cores()
+        self.threads = settings.threads or physical_cores()
         # Sessions load on first use: a query-only process never loads the document session.
         self._sessions: dict[tuple[Role, bool], Any] = {}
         self._normalize = self.info.normalized or self.info.similarity == "cosine"
@@ -212,12 +208,8 @@ class OnnxEncoder:
             vectors[index] = np.asarray(session.run(None, feed)[0], dtype=np.float32)
 
         longest_first = sorted(range(len(inputs)), key=lambda i: -len(encodings[i].ids))
-        if len(inputs) > 1 and self.threads > 1:
-            list(_thread_pool(self.threads).map(run, longest_first))
-        else:
-            for index in longest_first:
-                run(index)
+        parallel = len(inputs) > 1 and self.threads > 1
+        list((_thread_pool(self.threads).map if parallel else map)(run, longest_first))
         if self._normalize:
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.maximum(norms, 1e-12)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return EncodeResult(vectors, sum(1 for e in encodings if e.overflowing))

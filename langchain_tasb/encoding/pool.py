@@ -16,6 +16,7 @@ import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,9 +52,9 @@ def _start_worker(settings: EncoderSettings, devices: Any, parent_pid: int | Non
     # by every call: a raising initializer only breaks the pool.
     global _WORKER_ENCODER, _WORKER_START_ERROR  # one encoder per worker process, by design
     if parent_pid is not None:
-        watch = threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True)
-        watch.name = "tasb-parent-watch"
-        watch.start()
+        threading.Thread(
+            target=_exit_with_parent, args=(parent_pid,), daemon=True, name="tasb-parent-watch"
+        ).start()
     settings = replace(settings, device=devices.get())
     try:
         if settings.backend in ("torch", "onnx-int8+torch") and settings.device == "cpu":
@@ -95,9 +96,6 @@ class EncoderPool:
         workers: int | None = None,
         devices: Sequence[str] | None = None,
     ) -> None:
-        if workers is not None and workers < 1:
-            msg = f"workers must be at least 1, got {workers!r}"
-            raise ValueError(msg)
         devices = devices or ([settings.device] if settings.device else None)
         kind, device, _ = resolve_backend(
             settings.backend, devices[0] if devices else None, settings.precision
@@ -152,12 +150,6 @@ class EncoderPool:
             self.encode(["info"], role="query", max_tokens=8, batch_size=1)
         return self._info  # type: ignore[return-value]  # set by every encode
 
-    @property
-    def tokenizer(self) -> Any:
-        """Not available in the parent process: the workers hold the model."""
-        msg = "EncoderPool keeps the tokenizer in its workers; use TasbEmbeddings.encoder."
-        raise AttributeError(msg)
-
     def encode(
         self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int
     ) -> EncodeResult:
@@ -169,15 +161,9 @@ class EncoderPool:
         # Chunks of similar length, several per worker so that a slow one is not waited on.
         per_chunk = max(batch_size, -(-len(texts) // (self.workers * 4)))
         chunks = [order[i : i + per_chunk] for i in range(0, len(order), per_chunk)]
-        executor = self._executors[0]
+        work = partial(_worker_encode, role=role, max_tokens=max_tokens, batch_size=batch_size)
         try:
-            futures = [
-                executor.submit(
-                    _worker_encode, [texts[i] for i in chunk], role, max_tokens, batch_size
-                )
-                for chunk in chunks
-            ]
-            results = [future.result() for future in futures]
+            results = list(self._executors[0].map(work, [[texts[i] for i in c] for c in chunks]))
         except (WorkerStartError, BrokenProcessPool) as exc:
             raise self._restart(exc) from exc
         self.worker_pids.update(pid for _, pid, _ in results)

@@ -31,9 +31,6 @@ from langchain_tasb.encoding.types import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    import numpy as np
-    from numpy.typing import NDArray
-
     from langchain_tasb.encoding.types import EncodeResult, Role
 
 logger = logging.getLogger(__name__)
@@ -118,6 +115,7 @@ class SplitEncoder:
     def __init__(self, onnx: OnnxEncoder, load_torch: Callable[[], TorchEncoder]) -> None:
         self.onnx = onnx
         self.info = onnx.info
+        self.encode_fixed = onnx.encode_fixed  # fixed texts are single texts: ONNX remembers them
         self._load_torch = load_torch
         self._torch: TorchEncoder | None = None
         self._lock = threading.Lock()
@@ -147,10 +145,6 @@ class SplitEncoder:
                     raise ValueError(msg)
                 self._torch = encoder
             return self._torch
-
-    def encode_fixed(self, text: str, *, role: Role, max_tokens: int) -> NDArray[np.float32]:
-        """A fixed text's vector from the ONNX half, which encodes single texts (remembered)."""
-        return self.onnx.encode_fixed(text, role=role, max_tokens=max_tokens)
 
     def encode(
         self, texts: Sequence[str], *, role: Role, max_tokens: int, batch_size: int

@@ -102,9 +102,8 @@ def load_sentence_transformer(
     """
     key = (name, device, trust_remote_code, precision)
     with _MODELS_LOCK:
-        model = _MODELS.get(key)
-        if model is not None:
-            return model
+        if key in _MODELS:
+            return _MODELS[key]
         model = _MODELS.get((*key[:3], "float32"))
         if model is None:
             from sentence_transformers import SentenceTransformer
