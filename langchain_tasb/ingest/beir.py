@@ -133,12 +133,9 @@ def find_data_dir(name: str) -> Path | None:
                 env_dir,
             )
         candidates.insert(0, Path(env_dir).expanduser() / name)
-    for candidate in candidates:
-        if candidate.is_dir():
-            logger.debug("Found dataset %r at %s", name, candidate)
-            return candidate.resolve()
-    logger.debug("Dataset %r not found; looked in %s", name, [str(c) for c in candidates])
-    return None
+    found = next((c.resolve() for c in candidates if c.is_dir()), None)
+    logger.debug("Dataset %r: found %s, looked in %s", name, found, [str(c) for c in candidates])
+    return found
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -246,17 +243,14 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
     if not qrels:
         msg = f"{str(qrels_path)!r} holds no judgments; a split needs at least one qrels row."
         raise ValueError(msg)
-    unknown = [q for q in qrels if q not in all_queries]
-    if unknown:
+    if unknown := [q for q in qrels if q not in all_queries]:
         msg = (
             f"{len(unknown)} query id(s) in {str(qrels_path)!r} are not in "
             f"{str(queries_path)!r} (first: {unknown[:5]}); the qrels and queries "
             "files must come from the same dataset."
         )
         raise ValueError(msg)
-    missing = sorted({d for rels in qrels.values() for d in rels if d not in corpus})
-    no_relevant = [q for q, rels in qrels.items() if not any(g > 0 for g in rels.values())]
-    if missing:
+    if missing := sorted({d for rels in qrels.values() for d in rels if d not in corpus}):
         logger.warning(
             "%d judged document id(s) in %s are not in the corpus (first: %s); they count as "
             "relevant but can never be retrieved.",
@@ -264,7 +258,7 @@ def load_beir(path: str | Path, split: str = "test") -> BeirDataset:
             qrels_path,
             missing[:5],
         )
-    if no_relevant:
+    if no_relevant := [q for q, rels in qrels.items() if not any(g > 0 for g in rels.values())]:
         logger.warning(
             "%d query id(s) in %s have no relevant document (first: %s); they score 0 on every "
             "metric, as in pytrec_eval.",
@@ -288,6 +282,5 @@ def corpus_hash(dataset: BeirDataset) -> str:
     for doc_id, text in zip(dataset.doc_ids, dataset.doc_texts, strict=True):
         for part in (doc_id, text):
             data = part.encode("utf-8")
-            digest.update(len(data).to_bytes(8, "big"))
-            digest.update(data)
+            digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()

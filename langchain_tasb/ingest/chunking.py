@@ -125,13 +125,11 @@ class TokenChunker:
             pos = window.starts[start]
 
     def _encode(self, text: str, *, offsets: bool = False) -> Any:
-        quiet: dict[str, Any] = {"verbose": False}  # no "sequence too long" warning
-        try:
-            return self._tokenizer(
-                text, add_special_tokens=False, return_offsets_mapping=offsets, **quiet
-            )
+        settings = {"add_special_tokens": False, "return_offsets_mapping": offsets}
+        try:  # verbose=False: no "sequence too long" warning
+            return self._tokenizer(text, verbose=False, **settings)
         except TypeError:  # not a transformers tokenizer: no ``verbose`` keyword
-            return self._tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
+            return self._tokenizer(text, **settings)
 
     def _window_at(self, text: str, pos: int) -> _Window:
         """Tokenize a window starting at ``pos``, growing it until a chunk fits in it."""
@@ -140,7 +138,10 @@ class TokenChunker:
             stop = pos + size
             if stop >= len(text):
                 return self._tokenize(text, pos, len(text), final=True)
-            window = self._tokenize(text, pos, _window_cut(text, pos, stop), final=False)
+            # Move the end back to just before whitespace, so no word is cut, if it can.
+            back = range(stop - 1, max(pos, stop - _WINDOW_CUT_SEARCH), -1)
+            stop = next((i for i in back if text[i].isspace()), stop)
+            window = self._tokenize(text, pos, stop, final=False)
             if window.limit >= self.max_tokens:
                 return window
             size *= 2
@@ -166,7 +167,7 @@ class TokenChunker:
                 return chunk, end
             # Re-tokenized alone the chunk came out longer (tokenizers that depend on context).
             logger.debug("chunk %d re-tokenizes to more than %d tokens", index, self.max_tokens)
-            end = _previous_cut(window, start, end)
+            end = next((i for i in range(end - 1, start, -1) if window.kind(i) >= _TOKEN), end - 1)
 
     def _best_end(self, window: _Window, start: int) -> int:
         """The end token (exclusive) of the chunk from token ``start``: its best cut.
@@ -179,37 +180,20 @@ class TokenChunker:
         low = start + self.overlap_tokens + 1  # the next chunk must start after ``start``
         cuts = [(window.kind(i), i) for i in range(top, low - 1, -1)]
         upper = cuts[: top - half + 1]
-        for want, span in ((_PARAGRAPH, upper), (_SENTENCE, upper), (_SPACE, cuts), (_TOKEN, cuts)):
-            found = next((i for kind, i in span if kind >= want), None)
-            if found is not None:
-                return found
-        return top  # no word boundary at all: cut between word pieces
+        spans = ((_PARAGRAPH, upper), (_SENTENCE, upper), (_SPACE, cuts), (_TOKEN, cuts))
+        return next((i for want, span in spans for kind, i in span if kind >= want), top)
 
     def _next_start(self, window: _Window, start: int, end: int) -> int:
         """First token of the next chunk: the earliest word start in the overlap."""
         first = max(end - self.overlap_tokens, start + 1)
-        for wanted in (_SPACE, _TOKEN):
-            for i in range(first, end):
-                if window.kind(i) >= wanted:
-                    return i
-        return end
+        cuts = (i for want in (_SPACE, _TOKEN) for i in range(first, end) if window.kind(i) >= want)
+        return next(cuts, end)
 
     def _make_chunk(self, window: _Window, start: int, end: int, index: int) -> Chunk:
-        first = window.starts[start]
-        last = window.ends[end - 1]
-        raw = window.text[first:last]
-        stripped = raw.lstrip()
-        first += len(raw) - len(stripped)
-        stripped = stripped.rstrip()
-        return Chunk(text=stripped, start=first, end=first + len(stripped), index=index)
-
-
-def _window_cut(text: str, pos: int, stop: int) -> int:
-    """Move a window end back to just before whitespace, so no word is cut, if it can."""
-    for i in range(stop - 1, max(pos, stop - _WINDOW_CUT_SEARCH), -1):
-        if text[i].isspace():
-            return i
-    return stop
+        raw = window.text[window.starts[start] : window.ends[end - 1]]
+        first = window.starts[start] + len(raw) - len(raw.lstrip())
+        text = raw.strip()
+        return Chunk(text=text, start=first, end=first + len(text), index=index)
 
 
 def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int]) -> list[bool]:
@@ -228,11 +212,3 @@ def _continuations(encoding: Any, text: str, starts: list[int], ends: list[int])
         0 < starts[i] == ends[i - 1] < len(text) and text[starts[i] - 1 : starts[i] + 1].isalnum()
         for i in range(1, len(starts))
     ]
-
-
-def _previous_cut(window: _Window, start: int, end: int) -> int:
-    """The nearest word boundary before ``end`` (or just the previous token)."""
-    for i in range(end - 1, start, -1):
-        if window.kind(i) >= _TOKEN:
-            return i
-    return end - 1

@@ -164,8 +164,7 @@ def index_paths(
         )
         raise ValueError(msg)
     root_ids = {root: root_id or default_root_id(root) for root in resolved}
-    if chunker is None:
-        chunker = make_chunker(store.encoder, overlap_tokens)
+    chunker = chunker or make_chunker(store.encoder, overlap_tokens)
     scan = functools.partial(
         iter_files, roots, list(include), list(exclude), follow_symlinks, gitignore=gitignore
     )

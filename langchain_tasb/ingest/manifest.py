@@ -10,10 +10,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_tasb import __version__
 from langchain_tasb.chroma.client import side_folder
 from langchain_tasb.config import manifest_save_seconds
 
@@ -57,10 +57,6 @@ def open_manifests(
     collection holding fewer chunks than they record, ignores what they hold (then rewritten).
     """
     tokenizer = getattr(chunker, "_tokenizer", None)
-    try:  # readers and chunking may change with the package version
-        version = metadata.version("langchain-tasb")
-    except metadata.PackageNotFoundError:
-        version = "0.0.0"
     settings = {
         "format": MANIFEST_FORMAT,
         "model": str(store.encoder.model_name),
@@ -72,7 +68,7 @@ def open_manifests(
             getattr(chunker, "window_chars", None),
         ],
         "limits": list(limits),
-        "version": version,
+        "version": __version__,  # readers and chunking may change with it
     }
     collection = store.collection_name
     directory = side_folder(store.client, "manifests", collection) if enabled else None
@@ -142,8 +138,7 @@ def _load(path: Path, key: dict[str, Any]) -> dict[str, list[Any]]:
     elif body["key"] != key:  # another model, chunker, limit, version or format
         logger.info("settings changed since %s was written: reading every file", path)
     else:
-        files: dict[str, list[Any]] = body["files"]
-        return files
+        return dict(body["files"])
     return {}
 
 

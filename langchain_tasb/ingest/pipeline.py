@@ -57,7 +57,6 @@ class _Finish:
 
 
 def _reason(exc: Exception) -> str:
-    """Why a file failed, for the report: the reader's own reason, else the error itself."""
     if isinstance(exc, UnreadableFileError):
         return exc.reason
     return str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
@@ -97,9 +96,7 @@ class _IndexRun:
 
     def run(self, *, prune: bool, manifest: bool, full: bool) -> IndexReport:
         began = time.monotonic()
-        resolved = list(self.root_ids)
-        self.report.roots = resolved
-        self.report.root_ids = list(self.root_ids.values())
+        self.report.roots, self.report.root_ids = list(self.root_ids), list(self.root_ids.values())
         # Raises FileNotFoundError for a missing root now, before any write.
         files = self.scan(stats=self.report.skipped)
         self.manifests = open_manifests(
@@ -113,13 +110,13 @@ class _IndexRun:
         if self.progress is not None:
             self.files_total = sum(1 for _ in self.scan())
             self._notify("")
-        seen: dict[str, set[str]] = {root: set() for root in resolved}
+        seen: dict[str, set[str]] = {root: set() for root in self.root_ids}
         thread = threading.Thread(target=self._write_loop, name="tasb-index-writer", daemon=True)
         thread.start()
         try:
             while group := list(itertools.islice(files, _LOOKUP_FILES)):
                 for entry in group:
-                    seen.setdefault(str(entry.root), set()).add(entry.relpath)
+                    seen[str(entry.root)].add(entry.relpath)
                 todo = [entry for entry in group if not self._skip_unchanged(entry)]
                 stored = stored_records(self.chroma, todo, _LOOKUP_RECORDS) if todo else {}
                 for entry in todo:
@@ -134,12 +131,12 @@ class _IndexRun:
             for folder in unlisted:
                 reason = f"cannot list this folder ({folder.reason}): its files were not indexed"
                 self.report.failures.append(FileFailure(str(folder.path), folder.relpath, reason))
-            for root in resolved if prune else []:
+            for root, root_id in self.root_ids.items() if prune else ():
                 if any(str(folder.root) == root for folder in unlisted):
                     logger.warning("not pruning %s: a folder under it could not be listed", root)
                     self.report.prune_skipped.append(root)
                     continue
-                root_id, kept = self.root_ids[root], self.manifests[root]
+                kept = self.manifests[root]
                 chunks, files_pruned = prune_root(self.chroma, root, root_id, seen[root], kept)
                 self.report.chunks_pruned += chunks
                 self.report.files_pruned += files_pruned
@@ -239,17 +236,14 @@ class _IndexRun:
 
     def _write_loop(self) -> None:
         while not self.abort.is_set():
-            try:
-                item = self.batches.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                continue
-            if item is None:
-                return
-            try:
-                item()
-            except BaseException as exc:  # handed to the reading thread, which re-raises
-                self.writer_error = exc
-                return
+            with contextlib.suppress(queue.Empty):
+                if (item := self.batches.get(timeout=_POLL_SECONDS)) is None:
+                    return
+                try:
+                    item()
+                except BaseException as exc:  # handed to the reading thread, which re-raises
+                    self.writer_error = exc
+                    return
 
     def _upsert(self, rows: list[_Row], vectors: np.ndarray[Any, np.dtype[np.float32]]) -> None:
         self.chroma.upsert(
@@ -258,7 +252,6 @@ class _IndexRun:
         self._confirmed(len(rows), "", rows[-1].metadata["source"])
 
     def _confirmed(self, count: int, worker: str, current: str = "") -> None:
-        """Count ``count`` chunks as written (by ``worker``, on Ray)."""
         if self.abort.is_set():
             msg = "indexing was interrupted: the chunks written so far are kept"
             raise InterruptedError(msg)

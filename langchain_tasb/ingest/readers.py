@@ -199,12 +199,11 @@ def _strip_tags(page: str) -> str:
 
 
 def _read_jsonl(path: Path) -> list[Record]:
-    text = _text_of(path)
     records: list[Record] = []
     keys: set[str] = set()
     # Only "\n" ends a line: U+2028, U+2029 and U+0085 (where str.splitlines() also splits)
     # are valid inside JSON strings; a "\r" before the "\n" is whitespace to the JSON parser.
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(_text_of(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -273,7 +272,6 @@ def _plain_record(obj: dict[str, Any], number: int) -> Record:
 
 
 def _flat_metadata(value: dict[str, Any]) -> dict[str, MetadataValue]:
-    """Scalars kept, ``null`` dropped, lists and objects stored as JSON text."""
     return {
         key: item
         if isinstance(item, str | int | float | bool)

@@ -52,8 +52,7 @@ def chunk_id(root: str, source: str, key: str, text: str, occurrence: int) -> st
     """
     digest = hashlib.sha256(b"tasb-chunk-v1")
     for part in (root, source, key, str(occurrence), text):
-        digest.update(b"\x00")
-        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00" + part.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
 
 
@@ -139,9 +138,8 @@ def read_rows(
                 "chunk": chunk.index,
                 "start": chunk.start,
                 "end": chunk.end,
+                **({"record": record.key} if record.key else {}),
             }
-            if record.key:
-                metadata["record"] = record.key
             chunk_key = chunk_id(root_id, entry.relpath, record.key, chunk.text, occurrence)
             rows.append(_Row(chunk_key, chunk.text, metadata))
     cleaned = validate_records(
@@ -194,10 +192,8 @@ def _gone(root: str, source: str) -> bool:
     folder = Path(root)
     try:
         (folder / source if folder.is_dir() else folder).lstat()
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
+    except OSError as exc:
+        return isinstance(exc, FileNotFoundError | NotADirectoryError)
     return False
 
 
@@ -215,9 +211,8 @@ def prune_root(
     for page in chroma.scan(where, include=["metadatas"], page_size=_PAGE_SIZE):
         for id_, metadata in zip(page.ids, page.metadatas, strict=True):
             source = str((metadata or {}).get("source", ""))
-            if source in seen or not _is_of_root(metadata or {}, root_id, root):
-                continue
-            if is_gone(source):
+            mine = source not in seen and _is_of_root(metadata or {}, root_id, root)
+            if mine and is_gone(source):
                 gone.setdefault(source, []).append(id_)
     for source, ids in gone.items():
         logger.info("pruning %d chunks of %s: no longer under %s", len(ids), source, root)
