@@ -6,6 +6,7 @@ import argparse
 import bisect
 import contextlib
 import re
+from operator import itemgetter
 from typing import Any
 
 from langchain_tasb.cli.common import (
@@ -92,10 +93,8 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     if len(text) <= width:
         return " ".join(text.split())
     terms = {w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS}
-    words = [m.start() for m in _WORD.finditer(text)]
-    matches = [
-        (m.start(), m.group().lower()) for m in _WORD.finditer(text) if m.group().lower() in terms
-    ]
+    words = [(m.start(), m.group().lower()) for m in _WORD.finditer(text)]
+    matches = [(position, word) for position, word in words if word in terms]
     positions = [position for position, _ in matches]
     lead = width // 6  # context shown before the first match
     start, best = 0, (0, 0)
@@ -105,7 +104,7 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
         if score > best:
             start, best = position, score
     if best[0]:
-        start = words[bisect.bisect_left(words, start - lead)]
+        start = words[bisect.bisect_left(words, start - lead, key=itemgetter(0))][0]
     end = min(len(text), start + width)
     if end < len(text):
         cut = text.rfind(" ", start, end)
