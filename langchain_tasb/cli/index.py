@@ -120,18 +120,16 @@ def _lock_db(args: argparse.Namespace) -> None:
     try:
         writer_lock.acquire(folder, wait=args.wait, on_wait=waiting)
     except StoreLockedError as exc:
-        hint = "or pass --wait SECONDS" if args.wait <= 0 else "or pass a longer --wait"
-        msg = f"{exc}; {hint}"
+        msg = f"{exc}; or pass {'--wait SECONDS' if args.wait <= 0 else 'a longer --wait'}"
         raise StoreLockedError(msg) from exc
 
 
 def run(args: argparse.Namespace) -> int:
     """Index ``args.paths``; exit 1 if some files or folders failed (0 with ``--keep-going``)."""
     ray = ray_settings(args)  # the checks come before loading the model or opening Chroma
-    for path in args.paths:
-        if not Path(path).expanduser().exists():
-            msg = f"no such file or folder: {path}"
-            raise FileNotFoundError(msg)
+    if missing := [path for path in args.paths if not Path(path).expanduser().exists()]:
+        msg = f"no such file or folder: {missing[0]}"
+        raise FileNotFoundError(msg)
     if args.root_id is not None and len(args.paths) > 1:
         msg = (
             f"--root-id names one root, got {len(args.paths)} PATHS: index each with its own "
