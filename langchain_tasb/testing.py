@@ -76,9 +76,7 @@ def build_tiny_model(
         DistilBertModel,
     )
 
-    out = Path(path)  # created by model.save
-    tokens = tiny_vocabulary() if vocabulary is None else vocabulary
-    vocab = {token: i for i, token in enumerate(tokens)}
+    vocab = {token: i for i, token in enumerate(vocabulary or tiny_vocabulary())}
     tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=max_positions)
 
     torch.manual_seed(seed)
@@ -103,9 +101,8 @@ def build_tiny_model(
     with tempfile.TemporaryDirectory() as hf_dir:
         tokenizer.save_pretrained(hf_dir)
         bert.save_pretrained(hf_dir)
-        transformer = Transformer(hf_dir, max_seq_length=max_positions)
-        pooling = Pooling(dim, pooling_mode="cls")
-        model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
+        modules = [Transformer(hf_dir, max_seq_length=max_positions), Pooling(dim, "cls")]
+        model = SentenceTransformer(modules=modules, device="cpu")
         model.similarity_fn_name = "dot"
-        model.save(str(out))
-    return out
+        model.save(str(path))  # creates the folder
+    return Path(path)

@@ -38,11 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        code: int = args.func(args)
+        return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, ImportError) as exc:  # ImportError: a missing extra
         print(f"error: {safe_text(exc)}", file=sys.stderr)
         return 2
-    return code

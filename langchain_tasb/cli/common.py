@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from langchain_tasb.chroma.client import DEFAULT_TIMEOUT, check_collection_name, parse_chroma_url
 from langchain_tasb.chroma.collection import Collection
-from langchain_tasb.collection import Connection
+from langchain_tasb.collection import Connection, TasbCollection
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME, HEADERS_ENV_VAR, MODEL_ENV_VAR
 from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.encoding.selection import default_model_name
@@ -23,8 +23,6 @@ from langchain_tasb.errors import CollectionMismatchError, CollectionNotFoundErr
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from langchain_tasb.collection import TasbCollection
 
 N = TypeVar("N", int, float)
 
@@ -37,12 +35,10 @@ _RAW = "\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 _RAW_IN_JSON = re.compile(f"[{_RAW}]")
 _UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f{_RAW}]")  # and C0 but tab and newline
 _UNSAFE_ONE_LINE = re.compile(f"[\x00-\x08\x0a-\x1f{_RAW}]")
-_NAMED = {"\r": "\\r", "\n": "\\n"}
 
 
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return _NAMED.get(match.group()) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return match.group().encode("unicode_escape").decode()  # \r, \n, \x1b, \u202e
 
 
 def safe_text(text: object, *, multiline: bool = True) -> str:
@@ -206,8 +202,6 @@ def open_store(args: argparse.Namespace, embeddings: TasbModel | None = None) ->
     Raises:
         CollectionMismatchError: If the collection was made by another model or space.
     """
-    from langchain_tasb.collection import TasbCollection
-
     if embeddings is None:
         client, collection = open_existing_collection(args)  # missing: fails before a model loads
         name, model = collection.name, make_embeddings(args) if args.model else None

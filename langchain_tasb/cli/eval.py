@@ -54,17 +54,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write JSON here")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG (matplotlib)")
     hnsw = parser.add_argument_group("HNSW index")
-    for option, default, what in (
+    for opt, n, what in (
         ("--ef-search", DEFAULT_EF_SEARCH, "candidates explored per query"),
         ("--ef-construction", DEFAULT_EF_CONSTRUCTION, "candidates explored per insert"),
         ("--max-neighbors", DEFAULT_MAX_NEIGHBORS, "graph degree, HNSW's M"),
     ):
         hnsw.add_argument(
-            option,
-            type=positive_int,
-            default=default,
-            metavar="N",
-            help=f"{what} (default {default})",
+            opt, type=positive_int, default=n, metavar="N", help=f"{what} (default {n})"
         )
     hnsw.add_argument(
         "--sweep",
@@ -106,10 +102,9 @@ def run(args: argparse.Namespace) -> int:
         require_matplotlib()  # before minutes of encoding, not after
     dataset = _load(args.data, args.split)
     # Exact fp32 vectors by default: the library's "auto" (int8 on CPU) moves nDCG@10.
-    backend = args.backend or os.environ.get(BACKEND_ENV_VAR)
-    settings: dict[str, Any] = (
-        {"backend": backend} if backend else {"backend": "torch", "precision": "float32"}
-    )
+    settings: dict[str, Any] = {"backend": "torch", "precision": "float32"}
+    if backend := args.backend or os.environ.get(BACKEND_ENV_VAR):
+        settings = {"backend": backend}
     if args.document_max_tokens is not None:
         settings["document_max_tokens"] = args.document_max_tokens
     hybrid = None

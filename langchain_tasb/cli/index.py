@@ -55,15 +55,13 @@ def add_parser(subparsers: Any) -> None:
         "--no-gitignore", dest="gitignore", action="store_false", help="ignore .gitignore files"
     )
     parser.add_argument("--follow-symlinks", action="store_true", help="follow links out of PATHS")
-    for option, kind, default, what in (
+    for opt, kind, n, what in (
         ("--overlap", non_negative_int, DEFAULT_OVERLAP_TOKENS, "tokens consecutive chunks share"),
         ("--batch-size", positive_int, DEFAULT_BATCH_SIZE, "chunks encoded and written together"),
         ("--max-file-bytes", non_negative_int, DEFAULT_MAX_FILE_BYTES, "largest file"),
         ("--max-chunks-per-file", non_negative_int, DEFAULT_MAX_CHUNKS_PER_FILE, "most chunks"),
     ):
-        parser.add_argument(
-            option, type=kind, default=default, metavar="N", help=f"{what} (default {default})"
-        )
+        parser.add_argument(opt, type=kind, default=n, metavar="N", help=f"{what} (default {n})")
     parser.add_argument(
         "--root-id", metavar="ID", help="the one PATH's id (default HOSTNAME:RESOLVED_PATH)"
     )
@@ -122,18 +120,16 @@ def _lock_db(args: argparse.Namespace) -> None:
     try:
         writer_lock.acquire(folder, wait=args.wait, on_wait=waiting)
     except StoreLockedError as exc:
-        hint = "or pass --wait SECONDS" if args.wait <= 0 else "or pass a longer --wait"
-        msg = f"{exc}; {hint}"
+        msg = f"{exc}; or pass {'--wait SECONDS' if args.wait <= 0 else 'a longer --wait'}"
         raise StoreLockedError(msg) from exc
 
 
 def run(args: argparse.Namespace) -> int:
     """Index ``args.paths``; exit 1 if some files or folders failed (0 with ``--keep-going``)."""
     ray = ray_settings(args)  # the checks come before loading the model or opening Chroma
-    for path in args.paths:
-        if not Path(path).expanduser().exists():
-            msg = f"no such file or folder: {path}"
-            raise FileNotFoundError(msg)
+    if missing := [path for path in args.paths if not Path(path).expanduser().exists()]:
+        msg = f"no such file or folder: {missing[0]}"
+        raise FileNotFoundError(msg)
     if args.root_id is not None and len(args.paths) > 1:
         msg = (
             f"--root-id names one root, got {len(args.paths)} PATHS: index each with its own "
@@ -212,19 +208,14 @@ def summary_lines(report: IndexReport, where: str) -> list[str]:
                 f"pruned: {plural(report.chunks_pruned, 'chunk')} of "
                 f"{plural(report.files_pruned, 'file')} no longer under the paths"
             )
-    s = report.skipped
-    skipped = {
-        "hidden": s.hidden,
-        "binary": s.binary,
-        "unsupported": s.unsupported,
-        "excluded": s.excluded,
-        "gitignored": s.ignored,
-        "symlinks outside the paths": s.outside_symlinks,
-        "broken symlinks": s.broken_symlinks,
-        "duplicates": s.duplicates,
-    }
-    if any(skipped.values()):
-        lines.append("skipped: " + ", ".join(f"{n} {name}" for name, n in skipped.items() if n))
+    names = {"ignored": "gitignored", "outside_symlinks": "symlinks outside the paths"}
+    skipped = [
+        f"{n} {names.get(key, key.replace('_', ' '))}"
+        for key, n in vars(report.skipped).items()
+        if key not in ("files", "unlisted") and n
+    ]
+    if skipped:
+        lines.append("skipped: " + ", ".join(skipped))
     if report.workers and report.seconds > 0:
         lines.append("chunks by Ray worker: " + _rates(report.workers, report.seconds, ", "))
     if report.metadata_keys_dropped:
@@ -246,7 +237,6 @@ class _Reporter:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.began = self.last_line = time.monotonic()  # the first line comes after a while
-        self.printed = False
         self.bar: Any = None
         if stream.isatty():
             from tqdm import tqdm
@@ -254,11 +244,13 @@ class _Reporter:
             self.bar = tqdm(total=0, unit="file", desc="indexing", file=stream, dynamic_ncols=True)
 
     def __call__(self, progress: IndexProgress) -> None:
-        elapsed = max(time.monotonic() - self.began, 1e-9)
+        now = time.monotonic()
+        elapsed = max(now - self.began, 1e-9)
         line = f"{progress.chunks_done / elapsed:.1f} chunks/s"
         if progress.workers:  # files read ahead and each Ray worker's rate
-            line += f"; {progress.files_read} read; workers "
-            line += _rates(progress.workers, elapsed, " ")
+            line += (
+                f"; {progress.files_read} read; workers {_rates(progress.workers, elapsed, ' ')}"
+            )
         if self.bar is not None:
             self.bar.total = progress.files_total
             self.bar.update(progress.files_done - self.bar.n)
@@ -266,12 +258,11 @@ class _Reporter:
             if progress.finished:
                 self.bar.close()
             return
-        now = time.monotonic()
-        if progress.finished and not self.printed:
-            return  # a short run: the summary says it all
+        if progress.finished and self.last_line == self.began:
+            return  # nothing printed yet: a short run, the summary says it all
         if not progress.finished and now - self.last_line < _LOG_EVERY_SECONDS:
             return
-        self.last_line, self.printed = now, True
+        self.last_line = now
         left = max(progress.files_total - progress.files_done, 0)
         eta = elapsed / progress.files_done * left if progress.files_done else None
         print(

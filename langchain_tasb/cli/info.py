@@ -23,6 +23,7 @@ from langchain_tasb.cli.common import (
 )
 
 TOP_SOURCES = 5
+_COUNTED = ("sources", "roots", "top_sources")  # None unless --sources
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,7 +50,7 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
     identity, hnsw = ModelIdentity.from_metadata(chroma.metadata), chroma.hnsw
     chunks = chroma.count()
     db = None if args.chroma_url else Path(args.db or DEFAULT_DB).resolve()
-    info: dict[str, Any] = {
+    return {
         "collection": chroma.name,
         **({"server": redact_url(args.chroma_url)} if db is None else {"db": str(db)}),
         "size_bytes": None if db is None else _disk_size(db),
@@ -61,13 +62,8 @@ def describe(args: argparse.Namespace, *, sources: bool = False) -> dict[str, An
             k: hnsw[k] for k in ("ef_search", "ef_construction", "max_neighbors") if k in hnsw
         },
         "chunks": chunks,
-        "sources": None,
-        "roots": None,
-        "top_sources": None,
+        **(_count_sources(chroma, chunks) if sources else dict.fromkeys(_COUNTED)),
     }
-    if sources:
-        info.update(_count_sources(chroma, chunks))
-    return info
 
 
 def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
@@ -79,9 +75,8 @@ def _count_sources(chroma: Collection, chunks: int) -> dict[str, Any]:
         total=chunks, unit="chunk", desc="reading sources", disable=not sys.stderr.isatty()
     ) as bar:
         for page in chroma.scan(include=["metadatas"]):
-            for metadata in page.metadatas:
-                metadata = metadata or {}
-                counts[str(metadata.get("root", "")), str(metadata.get("source", ""))] += 1
+            metadatas = [metadata or {} for metadata in page.metadatas]
+            counts.update((str(m.get("root", "")), str(m.get("source", ""))) for m in metadatas)
             bar.update(len(page))
     return {
         "sources": len(counts),

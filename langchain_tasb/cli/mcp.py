@@ -14,8 +14,6 @@ from langchain_tasb.cli.info import describe, for_clients
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-INSTALL_HINT = "tasb mcp needs the MCP SDK (1.x or 2.x): pip install 'langchain-tasb[mcp]'"
-
 
 def add_parser(subparsers: Any) -> None:
     """Register ``tasb mcp``."""
@@ -41,8 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
 def collection_info(args: argparse.Namespace) -> Callable[[], dict[str, Any]]:
     """What ``collection_info`` returns: ``tasb info --json``, paths only with ``--show-paths``."""
-    shown = getattr(args, "show_paths", False)
-    return lambda: describe(args) if shown else for_clients(describe(args))
+    return lambda: describe(args) if args.show_paths else for_clients(describe(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from langchain_tasb import mcp_server
     except ImportError as exc:
-        msg = f"{INSTALL_HINT} ({exc})"
+        msg = f"tasb mcp needs the MCP SDK (1.x or 2.x): pip install 'langchain-tasb[mcp]' ({exc})"
         raise ValueError(msg) from exc
     token = None
     if args.token_env:

@@ -6,6 +6,7 @@ import argparse
 import bisect
 import contextlib
 import re
+from operator import itemgetter
 from typing import Any
 
 from langchain_tasb.cli.common import (
@@ -92,24 +93,20 @@ def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     if len(text) <= width:
         return " ".join(text.split())
     terms = {w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS}
-    words = [m.start() for m in _WORD.finditer(text)]
-    matches = [
-        (m.start(), m.group().lower()) for m in _WORD.finditer(text) if m.group().lower() in terms
-    ]
-    positions = [position for position, _ in matches]
+    words = [(m.start(), m.group().lower()) for m in _WORD.finditer(text)]
+    matches = [(position, word) for position, word in words if word in terms]
     lead = width // 6  # context shown before the first match
     start, best = 0, (0, 0)
-    for i, position in enumerate(positions):
-        last = bisect.bisect_left(positions, position - lead + width)
+    for i, (position, _) in enumerate(matches):
+        last = bisect.bisect_left(matches, position - lead + width, key=itemgetter(0))
         score = (len({term for _, term in matches[i:last]}), last - i)
         if score > best:
             start, best = position, score
     if best[0]:
-        start = words[bisect.bisect_left(words, start - lead)]
+        start = words[bisect.bisect_left(words, start - lead, key=itemgetter(0))][0]
     end = min(len(text), start + width)
-    if end < len(text):
-        cut = text.rfind(" ", start, end)
-        end = cut if cut > start else end
+    if end < len(text) and (cut := text.rfind(" ", start, end)) > start:
+        end = cut
     body = " ".join(text[start:end].split())
     return f"{'…' if start > 0 else ''}{body}{'…' if end < len(text) else ''}"
 
@@ -156,8 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         name = str(r["source"] or r["id"]) + ("" if r["chunk"] is None else f" #{r['chunk']}")
         print(
-            f"{r['rank']:>2}. {safe_text(name, multiline=False)}  "
-            f"score {r['score']:.3f}  relevance {r['relevance']:.3f}"
+            f"{r['rank']:>2}. {safe_text(name, multiline=False)}  score {r['score']:.3f}  "
+            f"relevance {r['relevance']:.3f}\n    {safe_text(r['snippet'], multiline=False)}"
         )
-        print(f"    {safe_text(r['snippet'], multiline=False)}")
     return 0
