@@ -103,14 +103,6 @@ def _index_search(
     return SearchResult(evaluate(run, dataset.qrels), recall, latency, k, run)
 
 
-def _check_sweep(values: Sequence[int]) -> tuple[int, ...]:
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            msg = f"ef_search_sweep values must be positive integers such as 64, got {value!r}."
-            raise ValueError(msg)
-    return tuple(dict.fromkeys(values))
-
-
 def run_evaluation(
     dataset: BeirDataset,
     embeddings: TasbModel,
@@ -134,7 +126,11 @@ def run_evaluation(
         ValueError: If a sweep value is not a positive integer, a sweep is asked for with a
             given ``client``, or the dataset has no documents.
     """
-    sweep = _check_sweep(ef_search_sweep)
+    for value in ef_search_sweep:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            msg = f"ef_search_sweep values must be positive integers such as 64, got {value!r}."
+            raise ValueError(msg)
+    sweep = tuple(dict.fromkeys(ef_search_sweep))
     if sweep and client is not None:
         msg = (
             "ef_search_sweep needs an index that run_evaluation can close and reopen (Chroma "

@@ -223,12 +223,8 @@ class Core:
         count = self.bm25.replace_all((page.ids, page.texts) for page in pages)
         self.state.marker = marker
         self.save()
-        logger.info(
-            "built BM25 index of %s: %d records in %.1f s",
-            gateway.name,
-            count,
-            time.perf_counter() - start,
-        )
+        elapsed = time.perf_counter() - start
+        logger.info("built BM25 index of %s: %d records in %.1f s", gateway.name, count, elapsed)
 
 
 class _Observer:
@@ -286,11 +282,8 @@ class _Observer:
             core.state.pending.difference_update(ids)
             core.save(durable=False)
         except Exception as exc:
-            logger.warning(
-                "BM25 index: %d written ids not applied (%s); the next search re-reads them",
-                len(ids),
-                exc,
-            )
+            msg = "BM25 index: %d written ids not applied (%s); the next search re-reads them"
+            logger.warning(msg, len(ids), exc)
         finally:
             core.release()
 
@@ -300,12 +293,8 @@ class _Observer:
         try:
             core.reconcile(self.gateway, set(ids))
         except Exception as exc:  # the journal keeps the ids for the next search
-            logger.warning(
-                "BM25 index: could not re-read %d ids after a failed write (%s); "
-                "the next search will",
-                len(ids),
-                exc,
-            )
+            msg = "BM25 index: %d ids not re-read after a failed write (%s); the next search will"
+            logger.warning(msg, len(ids), exc)
         else:
             core.state.pending.difference_update(ids)
             core.save()
