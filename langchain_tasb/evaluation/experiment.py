@@ -90,15 +90,13 @@ def _index_search(
     settings = SearchSettings(k=k)
     collection.search(settings, vector=query_vectors[0].tolist())  # warm-up, not timed
     run: Run = {}
-    ranked: list[list[str]] = []
     times: list[float] = []
     for query_id, vector in zip(dataset.queries, query_vectors, strict=True):
         start = time.perf_counter()
         hits = collection.search(settings, vector=vector.tolist())
         times.append(time.perf_counter() - start)
         run[query_id] = {hit.id: hit.score for hit in hits}
-        ranked.append([hit.id for hit in hits])
-    recall = recall_against_exact(ranked, exact_ids, k=SWEEP_K)
+    recall = recall_against_exact([list(ids) for ids in run.values()], exact_ids, k=SWEEP_K)
     latency = Latency.from_seconds(times)
     return SearchResult(evaluate(run, dataset.qrels), recall, latency, k, run)
 
