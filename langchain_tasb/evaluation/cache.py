@@ -130,11 +130,9 @@ def cached_corpus_vectors(
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name) or "corpus"
     path = folder / f"{name}-{embedding_cache_key(dataset, embeddings)[:32]}.npy"
     shape = (len(dataset.doc_ids), embeddings.dimension)
-    if path.exists():
-        cached = _load_cached(path, shape)
-        if cached is not None:
-            logger.info("Embedding cache hit: %s", path)
-            return cached, path, True
+    if path.exists() and (cached := _load_cached(path, shape)) is not None:
+        logger.info("Embedding cache hit: %s", path)
+        return cached, path, True
     vectors = encode_corpus(dataset, embeddings, progress=progress)
     try:
         _save_atomic(path, vectors)

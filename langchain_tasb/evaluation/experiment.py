@@ -90,25 +90,15 @@ def _index_search(
     settings = SearchSettings(k=k)
     collection.search(settings, vector=query_vectors[0].tolist())  # warm-up, not timed
     run: Run = {}
-    ranked: list[list[str]] = []
     times: list[float] = []
     for query_id, vector in zip(dataset.queries, query_vectors, strict=True):
         start = time.perf_counter()
         hits = collection.search(settings, vector=vector.tolist())
         times.append(time.perf_counter() - start)
         run[query_id] = {hit.id: hit.score for hit in hits}
-        ranked.append([hit.id for hit in hits])
-    recall = recall_against_exact(ranked, exact_ids, k=SWEEP_K)
+    recall = recall_against_exact([list(ids) for ids in run.values()], exact_ids, k=SWEEP_K)
     latency = Latency.from_seconds(times)
     return SearchResult(evaluate(run, dataset.qrels), recall, latency, k, run)
-
-
-def _check_sweep(values: Sequence[int]) -> tuple[int, ...]:
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            msg = f"ef_search_sweep values must be positive integers such as 64, got {value!r}."
-            raise ValueError(msg)
-    return tuple(dict.fromkeys(values))
 
 
 def run_evaluation(
@@ -134,7 +124,11 @@ def run_evaluation(
         ValueError: If a sweep value is not a positive integer, a sweep is asked for with a
             given ``client``, or the dataset has no documents.
     """
-    sweep = _check_sweep(ef_search_sweep)
+    for value in ef_search_sweep:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            msg = f"ef_search_sweep values must be positive integers such as 64, got {value!r}."
+            raise ValueError(msg)
+    sweep = tuple(dict.fromkeys(ef_search_sweep))
     if sweep and client is not None:
         msg = (
             "ef_search_sweep needs an index that run_evaluation can close and reopen (Chroma "

@@ -48,51 +48,40 @@ def _rank(doc_scores: Mapping[str, float], depth: int) -> list[str]:
     return [doc_id for doc_id, _ in top]
 
 
-def _query_metrics(
-    ranked: Sequence[str], rels: Mapping[str, int], ks: Sequence[int]
-) -> list[tuple[float, float, float, float]]:
-    """(nDCG, Recall, MRR, MAP) at each cut-off in ``ks`` for one query's ranked list."""
-    grades = [max(int(rels.get(doc_id, 0)), 0) for doc_id in ranked]
-    ideal = sorted((g for g in rels.values() if g > 0), reverse=True)
-    num_rel = len(ideal)
-    out: list[tuple[float, float, float, float]] = []
-    for k in ks:
-        if num_rel == 0:
-            out.append((0.0, 0.0, 0.0, 0.0))
-            continue
-        dcg = ap_sum = 0.0
-        hits = first_hit = 0
-        for i, gain in enumerate(grades[:k]):
-            if gain > 0:
-                dcg += gain / math.log2(i + 2)
-                hits += 1
-                ap_sum += hits / (i + 1)
-                if first_hit == 0:
-                    first_hit = i + 1
-        idcg = sum(gain / math.log2(i + 2) for i, gain in enumerate(ideal[:k]))
-        mrr = 1.0 / first_hit if first_hit else 0.0
-        out.append((dcg / idcg, hits / num_rel, mrr, ap_sum / num_rel))
-    return out
-
-
 def _mean_metrics(run: RunLike, qrels: QrelsLike, ks: Sequence[int]) -> npt.NDArray[np.float64]:
-    """(nDCG, Recall, MRR, MAP) means, one row per cut-off in ``ks``."""
+    """Rows nDCG, Recall, MRR and MAP: their means at each cut-off in ``ks``."""
     if not qrels:
         msg = "qrels is empty; metrics are averaged over the judged queries, so give at least one."
         raise ValueError(msg)
     depth = max(ks)
-    sums = np.zeros((len(ks), len(_METRIC_NAMES)), dtype=np.float64)
+    ranks = np.arange(1, depth + 1)
+    discounts = np.log2(ranks + 1)
+    sums = np.zeros((len(_METRIC_NAMES), depth))  # each metric at every cut-off 1..depth
     missing = 0
     for query_id, rels in qrels.items():
         doc_scores = run.get(query_id)
         if doc_scores is None:
             missing += 1
             continue
-        sums += np.asarray(_query_metrics(_rank(doc_scores, depth), rels, ks))
+        ranked = _rank(doc_scores, depth)
+        ideal = sorted((g for g in rels.values() if g > 0), reverse=True)
+        if not ideal:
+            continue
+        gains, best = np.zeros(depth), np.zeros(depth)
+        gains[: len(ranked)] = [max(int(rels.get(doc_id, 0)), 0) for doc_id in ranked]
+        best[: min(depth, len(ideal))] = ideal[:depth]
+        relevant = gains > 0
+        hits = np.cumsum(relevant)
+        first = np.flatnonzero(relevant)[:1] + 1  # the first relevant rank, or empty
+        sums[0] += np.cumsum(gains / discounts) / np.cumsum(best / discounts)
+        sums[1] += hits / len(ideal)
+        sums[2] += (ranks >= first) / first if first.size else 0.0
+        sums[3] += np.cumsum(relevant * hits / ranks) / len(ideal)
     if missing:
         msg = "%d of %d judged queries are missing from the run; they count as 0."
         logger.warning(msg, missing, len(qrels))
-    return sums / len(qrels)
+    means: npt.NDArray[np.float64] = sums.take([k - 1 for k in ks], axis=1) / len(qrels)
+    return means
 
 
 def ndcg_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
@@ -102,17 +91,17 @@ def ndcg_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
 
 def recall_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
     """Mean Recall@k, as trec_eval's ``recall.k`` (of all relevant); raises as :func:`evaluate`."""
-    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 1])
+    return float(_mean_metrics(run, qrels, [check_k(k)])[1, 0])
 
 
 def mrr_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
     """Mean reciprocal rank, trec_eval's ``recip_rank`` cut at ``k``; raises as :func:`evaluate`."""
-    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 2])
+    return float(_mean_metrics(run, qrels, [check_k(k)])[2, 0])
 
 
 def map_at_k(run: RunLike, qrels: QrelsLike, k: int) -> float:
     """Mean average precision, as trec_eval's ``map_cut.k``; raises as :func:`evaluate` does."""
-    return float(_mean_metrics(run, qrels, [check_k(k)])[0, 3])
+    return float(_mean_metrics(run, qrels, [check_k(k)])[3, 0])
 
 
 def evaluate(run: RunLike, qrels: QrelsLike, ks: Iterable[int] = STANDARD_KS) -> dict[str, float]:
@@ -133,7 +122,7 @@ def evaluate(run: RunLike, qrels: QrelsLike, ks: Iterable[int] = STANDARD_KS) ->
     all_ks = sorted({check_k(k, "each of ks") for k in ks} | set(STANDARD_KS))
     means = _mean_metrics(run, qrels, all_ks)
     return {
-        f"{name}@{k}": float(means[i, m])
+        f"{name}@{k}": float(means[m, i])
         for m, name in enumerate(_METRIC_NAMES)
         for i, k in enumerate(all_ks)
     }
@@ -195,22 +184,18 @@ def exact_top_k(
     docs_t = docs.T
     for start in range(0, num_queries, batch):
         scores = np.asarray(queries[start : start + batch] @ docs_t, dtype=dtype)
-        if kk < num_docs:
-            cand = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-            cand_scores = np.take_along_axis(scores, cand, axis=1)
-            # argpartition picks arbitrarily among documents tied at the k-th score; redo the
-            # (rare) rows where it had a choice so the lowest indices win.
-            kth = cand_scores.min(axis=1, keepdims=True)
-            tied_all = (scores == kth).sum(axis=1)
-            tied_kept = (cand_scores == kth).sum(axis=1)
-            for row in np.flatnonzero(tied_all > tied_kept):
-                above = np.flatnonzero(scores[row] > kth[row, 0])
-                at = np.flatnonzero(scores[row] == kth[row, 0])[: kk - above.size]
-                cand[row] = np.concatenate([above, at])
-                cand_scores[row] = scores[row, cand[row]]
-        else:
-            cand = np.broadcast_to(np.arange(num_docs, dtype=np.int64), scores.shape)
-            cand_scores = scores
+        cand = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        cand_scores = np.take_along_axis(scores, cand, axis=1)
+        # argpartition picks arbitrarily among documents tied at the k-th score; redo the
+        # (rare) rows where it had a choice so the lowest indices win.
+        kth = cand_scores.min(axis=1, keepdims=True)
+        tied_all = (scores == kth).sum(axis=1)
+        tied_kept = (cand_scores == kth).sum(axis=1)
+        for row in np.flatnonzero(tied_all > tied_kept):
+            above = np.flatnonzero(scores[row] > kth[row, 0])
+            at = np.flatnonzero(scores[row] == kth[row, 0])[: kk - above.size]
+            cand[row] = np.concatenate([above, at])
+            cand_scores[row] = scores[row, cand[row]]
         order = np.lexsort((cand, -cand_scores), axis=-1)
         out_idx[start : start + batch] = np.take_along_axis(cand, order, axis=1)
         out_scores[start : start + batch] = np.take_along_axis(cand_scores, order, axis=1)

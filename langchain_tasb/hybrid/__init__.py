@@ -99,8 +99,7 @@ def weighted_fusion(
         msg = f"alpha must be in [0, 1] (1 = dense only, 0 = BM25 only), got {alpha!r}"
         raise ValueError(msg)
     for name, hits in (("dense_hits", dense_hits), ("lexical_hits", lexical_hits)):
-        bad = [(id_, s) for id_, s in hits if not math.isfinite(s)]
-        if bad:
+        if bad := [(id_, s) for id_, s in hits if not math.isfinite(s)]:
             msg = f"{name} holds non-finite scores {bad[:3]}; pass finite scores"
             raise ValueError(msg)
     dense, lexical = _min_max(dense_hits), _min_max(lexical_hits)
@@ -223,8 +222,6 @@ def hybrid_search(
         for id_, fused_score in window:
             hit = dense_by_id.get(id_) or records.get(id_)
             if hit is not None:  # None: deleted since the BM25 index was checked
-                bm25 = bm25_scores.get(id_, 0.0)
-                out.append(
-                    HybridHit(hit, fused_score, bm25, dense_rank.get(id_), lexical_rank.get(id_))
-                )
+                ranks = dense_rank.get(id_), lexical_rank.get(id_)
+                out.append(HybridHit(hit, fused_score, bm25_scores.get(id_, 0.0), *ranks))
     return out

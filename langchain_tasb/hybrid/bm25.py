@@ -176,15 +176,11 @@ class Bm25Index:
         for _, address in hits:
             doc = searcher.doc(address)
             terms = bytes(doc["terms"][0]).decode()
-            length = terms.count("  ") + 1 if terms.strip() else 0
-            norm = K1 * (1 - B + B * length / avgdl)
-            score = 0.0
-            for term, count in counts.items():
-                if term in idf and (tf := terms.count(f" {term} ")):
-                    score += count * idf[term] * tf / (tf + norm)
-            scored.append((str(doc["id"][0]), score))
-        scored.sort(key=lambda hit: -hit[1])
-        return scored
+            norm = K1 * (1 - B + B * (terms.count("  ") + 1 if terms.strip() else 0) / avgdl)
+            tfs = {term: terms.count(f" {term} ") for term in idf}
+            score = sum(counts[term] * idf[term] * tf / (tf + norm) for term, tf in tfs.items())
+            scored.append((str(doc["id"][0]), float(score)))
+        return sorted(scored, key=lambda hit: -hit[1])
 
     def top(self, query: str, k: int, *, offset: int = 0) -> list[tuple[str, float]]:
         """The ``k`` best ``(id, score)`` pairs after ``offset``; only records with a query term."""

@@ -75,16 +75,14 @@ class LexicalIndex:
             if not force and now - self._checked < self.check_interval:
                 return "current"
             core.sync_from_disk()
-            collection = self.gateway
-            if not force and not core.state.pending:
-                marker = collection.changes.marker()
-                if core.state.marker == marker:
-                    self._checked = now
-                    return "current"
+            unforced = not force and not core.state.pending
+            if unforced and core.state.marker == self.gateway.changes.marker():
+                self._checked = now
+                return "current"
             with core.exclusive(wait=force or core.state.marker is None) as got:
                 if not got:  # another process is writing: it brings the index in step
                     return "current"
-                result = core.catch_up(collection, force=force)
+                result = core.catch_up(self.gateway, force=force)
             self._checked = now
             return result
 
@@ -131,8 +129,7 @@ _INDEXES_LOCK = threading.Lock()
 def lexical_index(store: TasbCollection, *, check_interval: float | None = None) -> LexicalIndex:
     """The shared :class:`LexicalIndex` of ``store``; ``check_interval`` replaces its interval."""
     with _INDEXES_LOCK:
-        index = _INDEXES.get(store)
-        if index is None:
+        if (index := _INDEXES.get(store)) is None:
             index = _INDEXES[store] = LexicalIndex(store)
     if check_interval is not None:
         _check_interval(check_interval)

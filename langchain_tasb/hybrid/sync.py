@@ -120,10 +120,8 @@ class Core:
 
     def sync_from_disk(self) -> None:
         """Take up what another process committed since this one last looked."""
-        if self.directory is None:
-            return
         stamp = self._disk_stamp()
-        if stamp == self._stamp:
+        if self.directory is None or stamp == self._stamp:
             return
         state = _State.read(self.directory / STATE_FILE, self.collection_id)
         self._stamp = stamp
@@ -146,15 +144,14 @@ class Core:
         fd = os.open(self.directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + timeout
         while True:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    self.lock.release()
-                    return False
-                time.sleep(_POLL_S)
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                self.lock.release()
+                return False
+            time.sleep(_POLL_S)
         self._fd, self._holds = fd, 1
         return True
 
@@ -223,12 +220,8 @@ class Core:
         count = self.bm25.replace_all((page.ids, page.texts) for page in pages)
         self.state.marker = marker
         self.save()
-        logger.info(
-            "built BM25 index of %s: %d records in %.1f s",
-            gateway.name,
-            count,
-            time.perf_counter() - start,
-        )
+        elapsed = time.perf_counter() - start
+        logger.info("built BM25 index of %s: %d records in %.1f s", gateway.name, count, elapsed)
 
 
 class _Observer:
@@ -286,11 +279,8 @@ class _Observer:
             core.state.pending.difference_update(ids)
             core.save(durable=False)
         except Exception as exc:
-            logger.warning(
-                "BM25 index: %d written ids not applied (%s); the next search re-reads them",
-                len(ids),
-                exc,
-            )
+            msg = "BM25 index: %d written ids not applied (%s); the next search re-reads them"
+            logger.warning(msg, len(ids), exc)
         finally:
             core.release()
 
@@ -300,12 +290,8 @@ class _Observer:
         try:
             core.reconcile(self.gateway, set(ids))
         except Exception as exc:  # the journal keeps the ids for the next search
-            logger.warning(
-                "BM25 index: could not re-read %d ids after a failed write (%s); "
-                "the next search will",
-                len(ids),
-                exc,
-            )
+            msg = "BM25 index: %d ids not re-read after a failed write (%s); the next search will"
+            logger.warning(msg, len(ids), exc)
         else:
             core.state.pending.difference_update(ids)
             core.save()
@@ -330,7 +316,6 @@ def core_for(directory: Path | None, collection_id: str) -> Core:
         return Core(None, collection_id)
     key = directory.resolve()
     with _CORES_LOCK:
-        core = _CORES.get(key)
-        if core is None or core.collection_id != collection_id:
+        if (core := _CORES.get(key)) is None or core.collection_id != collection_id:
             core = _CORES[key] = Core(key, collection_id)
         return core
