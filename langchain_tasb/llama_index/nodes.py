@@ -8,13 +8,12 @@ goes into reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.schema import (
     BaseNode,
     ImageNode,
     IndexNode,
-    MetadataMode,
     Node,
     NodeWithScore,
     TextNode,
@@ -26,7 +25,12 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from langchain_tasb.validation import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
+from langchain_tasb.validation import (
+    RESERVED_PREFIX,
+    RESULT_KEYS,
+    check_user_metadata,
+    user_metadata,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,28 +62,13 @@ _CONDITIONS = {cond: f"${cond.value}" for cond in (FilterCondition.AND, FilterCo
 _SUPPORTED = [op.name for op in (*_OPERATORS, FilterOperator.ANY, FilterOperator.ALL)]
 
 
-class Record(NamedTuple):
-    """One node as the collection stores it."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any]
-
-
-def node_to_record(node: BaseNode, position: int = 0) -> Record:
-    """The record that stores ``node``: its id, its text, its metadata plus reserved keys.
+def record_metadata(node: BaseNode, position: int = 0) -> dict[str, Any]:
+    """The metadata of the record that stores ``node``: its own plus reserved keys.
 
     Raises:
         ValueError: a metadata key uses the reserved prefix, or is one a query result sets.
     """
-    refused = sorted(key for key in node.metadata if is_refused(key))
-    if refused:
-        msg = (
-            f"nodes[{position}] (id {node.node_id!r}) has metadata keys {refused}; keys "
-            f"starting with {RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
-            f"{SCORE_KEYS} are set on query results to the hit's scores: rename them"
-        )
-        raise ValueError(msg)
+    check_user_metadata(node.metadata, f"nodes[{position}] (id {node.node_id!r})")
     metadata = dict(node.metadata)
     extra = {
         key: value
@@ -90,7 +79,7 @@ def node_to_record(node: BaseNode, position: int = 0) -> Record:
         metadata[NODE_KEY] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
     if node.ref_doc_id is not None:
         metadata[REF_DOC_ID_KEY] = node.ref_doc_id
-    return Record(node.node_id, node.get_content(metadata_mode=MetadataMode.NONE), metadata)
+    return metadata
 
 
 def record_to_node(

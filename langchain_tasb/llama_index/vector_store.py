@@ -28,7 +28,7 @@ from langchain_tasb.errors import ModelMismatchError
 from langchain_tasb.llama_index.nodes import (
     REF_DOC_ID_KEY,
     combine,
-    node_to_record,
+    record_metadata,
     record_to_node,
     to_node,
     to_where,
@@ -168,13 +168,11 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         A node without an ``embedding`` is embedded from its embed-mode content. Repeated ids
         within one call: the last one wins.
         """
-        records = [node_to_record(node, i) for i, node in enumerate(nodes)]
-        ids = [record.id for record in records]
-        texts, metadatas = [r.text for r in records], [r.metadata for r in records]
+        ids = [node.node_id for node in nodes]
+        texts = [node.get_content(metadata_mode=MetadataMode.NONE) for node in nodes]
+        metadatas = [record_metadata(node, i) for i, node in enumerate(nodes)]
         self._core.upsert(ids, texts, metadatas, lambda rows: self._vectors(nodes, rows))
         return ids
-
-    async_add = in_thread(add)
 
     def _vectors(self, given: Sequence[BaseNode], positions: list[int]) -> list[list[float]]:
         nodes = [given[i] for i in positions]
@@ -218,8 +216,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Delete every node whose source document is ``ref_doc_id``."""
         self._core.store.delete(where={REF_DOC_ID_KEY: ref_doc_id})
 
-    adelete = in_thread(delete)
-
     def delete_nodes(
         self,
         node_ids: list[str] | None = None,
@@ -233,14 +229,10 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             raise ValueError(msg)
         self._core.delete(node_ids, where)
 
-    adelete_nodes = in_thread(delete_nodes)
-
     def clear(self) -> None:
         """Delete every node; the collection and its model record stay."""
         removed = self._core.store.clear()
         logger.debug("cleared %d nodes from %s", removed, self._core.collection_name)
-
-    aclear = in_thread(clear)
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -248,8 +240,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Stored nodes by id (in the order asked, missing ones skipped) and/or filters."""
         hits = self._core.get(node_ids, to_where(filters))
         return [record_to_node(hit.id, hit.text, hit.metadata) for hit in hits]
-
-    aget_nodes = in_thread(get_nodes)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes by dot product (mode DEFAULT) or MMR (mode MMR).
@@ -267,33 +257,33 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             raise ValueError(msg)
         k = query.similarity_top_k
         check_positive_int("similarity_top_k", k)
-        vector = self._query_vector(query)
         # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
         doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
-        mmr: dict[str, Any] = {}  # the MMR settings; with the mode MMR, fetch_k is always set
-        if query.mode == VectorStoreQueryMode.MMR:
-            threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
-            factor = kwargs.get("mmr_prefetch_factor")
-            mmr["fetch_k"] = kwargs.get("mmr_prefetch_k") or (
-                None if factor is None else max(k, int(k * factor))
-            )
-            if threshold is not None:
-                mmr["lambda_mult"] = float(threshold)
+        mmr = query.mode == VectorStoreQueryMode.MMR
+        threshold = kwargs.get("mmr_threshold", query.mmr_threshold) if mmr else None
+        factor = kwargs.get("mmr_prefetch_factor") if mmr else None
+        prefetch = kwargs.get("mmr_prefetch_k") if mmr else None
         settings = SearchSettings(
             "mmr" if mmr else "similarity",
             k=k,
             filter=combine([to_where(query.filters), doc_ids, kwargs.get("where")]),
             where_document=kwargs.get("where_document"),
             ids=query.node_ids or None,
-            **mmr,
+            fetch_k=prefetch or (None if factor is None else max(k, int(k * factor))),
+            lambda_mult=0.5 if threshold is None else float(threshold),
         )
-        hits = self._core.search(settings, vector=vector)
+        hits = self._core.search(settings, vector=self._query_vector(query))
         return VectorStoreQueryResult(
             nodes=[to_node(hit).node for hit in hits],
             similarities=[hit.score for hit in hits],
             ids=[hit.id for hit in hits],
         )
 
+    async_add = in_thread(add)
+    adelete = in_thread(delete)
+    adelete_nodes = in_thread(delete_nodes)
+    aclear = in_thread(clear)
+    aget_nodes = in_thread(get_nodes)
     aquery = in_thread(query)
 
     def _query_vector(self, query: VectorStoreQuery) -> list[float]:
