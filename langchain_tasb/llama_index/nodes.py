@@ -1,7 +1,8 @@
-"""LlamaIndex nodes and ``MetadataFilters`` in Chroma's terms: records and ``where`` filters.
+"""LlamaIndex in the core's terms: nodes as records, ``MetadataFilters`` as ``where`` filters.
 
-Text and the node's metadata are stored as LangChain writes them; what else rebuilds the node
-goes into reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s defaults, and
+:class:`TasbLlamaEmbedding` is a core ``TasbModel`` as a LlamaIndex embed model. Text and the
+node's metadata are stored as LangChain writes them; what else rebuilds the node goes into
+reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s defaults, and
 :data:`REF_DOC_ID_KEY`), which LangChain reads never show.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import (
     BaseNode,
     ImageNode,
@@ -24,7 +26,9 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
 )
+from pydantic import Field, PrivateAttr
 
+from langchain_tasb.encoding.model import TasbModel
 from langchain_tasb.validation import (
     RESERVED_PREFIX,
     RESULT_KEYS,
@@ -143,10 +147,8 @@ def _clause(item: MetadataFilter) -> Where:
         raise ValueError(msg)
     if item.operator in (FilterOperator.ANY, FilterOperator.ALL):
         values = item.value if isinstance(item.value, list) else [item.value]
-        joined = combine(
-            [{item.key: {"$contains": value}} for value in values],
-            "$or" if item.operator == FilterOperator.ANY else "$and",
-        )
+        contains = [{item.key: {"$contains": value}} for value in values]
+        joined = combine(contains, "$or" if item.operator == FilterOperator.ANY else "$and")
         if joined is None:
             msg = f"Filter {item.operator.name} on {item.key!r} needs at least one value"
             raise ValueError(msg)
@@ -159,3 +161,50 @@ def _clause(item: MetadataFilter) -> Where:
         )
         raise ValueError(msg)
     return {item.key: {operator: item.value}}
+
+
+class TasbLlamaEmbedding(BaseEmbedding):
+    """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
+
+    Vectors are returned as the model makes them: TAS-B's are not normalised, and must be
+    compared by dot product.
+    """
+
+    embed_batch_size: int = Field(default=256, gt=0, le=2048)
+    """Texts LlamaIndex hands over per call (the model batches again inside)."""
+
+    _embeddings: TasbModel = PrivateAttr()
+
+    def __init__(self, embeddings: TasbModel | None = None, **kwargs: Any) -> None:
+        model = embeddings if embeddings is not None else TasbModel()
+        kwargs.setdefault("model_name", model.model_name)
+        super().__init__(**kwargs)
+        self._embeddings = model
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's serialisation name."""
+        return "TasbLlamaEmbedding"
+
+    @property
+    def embeddings(self) -> TasbModel:
+        """The wrapped model."""
+        return self._embeddings
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embeddings.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await self._embeddings.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embeddings.embed_documents([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embeddings.embed_documents(texts)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._embeddings.aembed_documents([text]))[0]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self._embeddings.aembed_documents(texts)
