@@ -165,7 +165,8 @@ class TasbCollection:
                 msg = f"Got {len(items)} texts but {len(given)} {name}; pass one per text"
                 raise ValueError(msg)
         metas = list(metadatas) if metadatas is not None else [None] * len(items)
-        check_user_metadata(metas)
+        for i, meta in enumerate(metas):
+            check_user_metadata(meta, f"metadatas[{i}]")
         given_ids: Sequence[str | None] = ids or [None] * len(items)
         resolved = [
             given if given is not None else content_id(text, meta)

@@ -7,6 +7,7 @@ Imports only the standard library. Every cache lives under :func:`cache_root`: `
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Literal
@@ -60,14 +61,11 @@ def cache_root() -> Path:
 def manifest_save_seconds() -> float:
     """``$TASB_MANIFEST_SAVE_SECONDS`` (0: after every file), else 30; ValueError unless >= 0."""
     configured = os.environ.get(MANIFEST_SAVE_ENV_VAR, "").strip()
-    try:
-        seconds = float(configured) if configured else DEFAULT_MANIFEST_SAVE_SECONDS
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        msg = (
-            f"${MANIFEST_SAVE_ENV_VAR} must be seconds >= 0, got {configured!r}: set a number "
-            "such as 30, or unset it"
-        )
-        raise ValueError(msg)
-    return seconds
+    with contextlib.suppress(ValueError):
+        if (seconds := float(configured or DEFAULT_MANIFEST_SAVE_SECONDS)) >= 0:
+            return seconds
+    msg = (
+        f"${MANIFEST_SAVE_ENV_VAR} must be seconds >= 0, got {configured!r}: set a number "
+        "such as 30, or unset it"
+    )
+    raise ValueError(msg)

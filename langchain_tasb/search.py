@@ -166,7 +166,6 @@ def search(
             raise ValueError(msg)
         vector = target.encoder.embed_query(query)
     chroma, threshold = target.store, settings.score_threshold
-    fetch_k = settings.candidates
     extras: dict[str, dict[str, float]] = {}  # the hybrid scores of each hit
     if settings.search_type == "hybrid":
         if query is None:
@@ -178,7 +177,7 @@ def search(
             target,
             query,
             settings.k,
-            fetch_k=fetch_k,
+            fetch_k=settings.candidates,
             fusion=settings.fusion,
             alpha=settings.alpha,
             filter=settings.filter,
@@ -194,7 +193,7 @@ def search(
         mmr = settings.search_type == "mmr"
         hits = chroma.query(
             vector,
-            max(fetch_k, settings.k) if mmr else settings.k,
+            max(settings.candidates, settings.k) if mmr else settings.k,
             where=settings.filter,
             where_document=settings.where_document,
             with_vectors=mmr,
@@ -203,9 +202,8 @@ def search(
         if mmr and hits:
             matrix = np.stack([hit.vector for hit in hits if hit.vector is not None])
             query_vector = np.asarray(vector, dtype=np.float32)
-            hits = [
-                hits[i] for i in mmr_select(query_vector, matrix, settings.k, settings.lambda_mult)
-            ]
+            picks = mmr_select(query_vector, matrix, settings.k, settings.lambda_mult)
+            hits = [hits[i] for i in picks]
     scored = [
         ScoredHit(
             id=hit.id,

@@ -6,7 +6,7 @@ import reprlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
 RESERVED_PREFIX = "_tasb_"
 """Metadata keys starting with this belong to langchain-tasb, not to the user."""
@@ -54,18 +54,16 @@ def is_refused(key: object) -> bool:
     return isinstance(key, str) and (key.startswith(RESERVED_PREFIX) or key in RESULT_KEYS)
 
 
-def check_user_metadata(metadatas: Sequence[Mapping[str, Any] | None]) -> None:
-    """ValueError naming the first user metadata with a reserved (``_tasb_``) or result key."""
-    for i, metadata in enumerate(metadatas):
-        refused = sorted(key for key in metadata or {} if is_refused(key))
-        if refused:
-            msg = (
-                f"metadatas[{i}] has metadata keys {refused}: keys starting with "
-                f"{RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
-                f"{list(RESULT_KEYS)} are set on search results to the hit's scores; "
-                "rename them"
-            )
-            raise ValueError(msg)
+def check_user_metadata(metadata: Mapping[str, Any] | None, where: str) -> None:
+    """ValueError naming ``where`` when ``metadata`` holds a reserved (``_tasb_``) or result key."""
+    refused = sorted(key for key in metadata or {} if is_refused(key))
+    if refused:
+        msg = (
+            f"{where} has metadata keys {refused}: keys starting with {RESERVED_PREFIX!r} are "
+            f"reserved for langchain-tasb, and {list(RESULT_KEYS)} are set on query results to "
+            "the hit's scores; rename them"
+        )
+        raise ValueError(msg)
 
 
 def drop_refused_keys(metadata: dict[str, Any]) -> list[str]:

@@ -155,11 +155,11 @@ class TasbVectorStore(VectorStore):
 
     def _search(
         self, search_type: str, target: str | Sequence[float], /, **options: Any
-    ) -> list[ScoredHit]:
+    ) -> list[tuple[Document, float]]:
         settings = SearchSettings.from_options(search_type, **options)
-        if isinstance(target, str):
-            return self.core.search(settings, query=target)
-        return self.core.search(settings, vector=target)
+        query, vector = (target, None) if isinstance(target, str) else (None, target)
+        hits = self.core.search(settings, query=query, vector=vector)
+        return [(to_document(hit), hit.score) for hit in hits]
 
     def search_hits(
         self,
@@ -180,31 +180,29 @@ class TasbVectorStore(VectorStore):
 
         ``kwargs`` are the other :class:`~langchain_tasb.search.SearchSettings` fields.
         """
-        return [to_document(hit) for hit in self._search(search_type, query, **kwargs)]
+        return [doc for doc, _ in self._search(search_type, query, **kwargs)]
 
     def similarity_search(self, query: str, k: int = DEFAULT_K, **kwargs: Any) -> list[Document]:
         """The ``k`` documents with the largest dot product with the query, best first."""
-        return [to_document(hit) for hit in self._search("similarity", query, k=k, **kwargs)]
+        return [doc for doc, _ in self._search("similarity", query, k=k, **kwargs)]
 
     def similarity_search_with_score(
         self, query: str, k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with the query (higher is better), best first."""
-        hits = self._search("similarity", query, k=k, **kwargs)
-        return [(to_document(hit), hit.score) for hit in hits]
+        return self._search("similarity", query, k=k, **kwargs)
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[Document]:
         """The ``k`` documents with the largest dot product with ``embedding``."""
-        return [to_document(hit) for hit in self._search("similarity", embedding, k=k, **kwargs)]
+        return [doc for doc, _ in self._search("similarity", embedding, k=k, **kwargs)]
 
     def similarity_search_by_vector_with_score(
         self, embedding: Sequence[float], k: int = DEFAULT_K, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """Documents with their dot product with ``embedding``, best first."""
-        hits = self._search("similarity", embedding, k=k, **kwargs)
-        return [(to_document(hit), hit.score) for hit in hits]
+        return self._search("similarity", embedding, k=k, **kwargs)
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         # LangChain's similarity_search_with_relevance_scores maps each dot product with this.
@@ -220,7 +218,7 @@ class TasbVectorStore(VectorStore):
     ) -> list[Document]:
         """Diverse results: MMR over the ``fetch_k`` best, computed on dot products."""
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
-        return [to_document(hit) for hit in self._search("mmr", query, **options)]
+        return [doc for doc, _ in self._search("mmr", query, **options)]
 
     def max_marginal_relevance_search_by_vector(
         self,
@@ -232,7 +230,7 @@ class TasbVectorStore(VectorStore):
     ) -> list[Document]:
         """MMR over the ``fetch_k`` best by dot product with ``embedding``."""
         options = {"k": k, "fetch_k": fetch_k, "lambda_mult": lambda_mult, **kwargs}
-        return [to_document(hit) for hit in self._search("mmr", embedding, **options)]
+        return [doc for doc, _ in self._search("mmr", embedding, **options)]
 
     asearch = in_thread(search)
     asimilarity_search_by_vector_with_score = in_thread(similarity_search_by_vector_with_score)
@@ -326,9 +324,8 @@ class TasbRetriever(Connection, BaseRetriever):
         cls, documents: list[Document], embedding: Embeddings | None = None, **kwargs: Any
     ) -> TasbRetriever:
         """Like :meth:`from_texts`, keeping each Document's metadata and id."""
-        fields = {key: kwargs.pop(key) for key in _PER_CALL if key in kwargs}
-        store = TasbVectorStore.from_documents(documents, embedding or TasbEmbeddings(), **kwargs)
-        return cls(vectorstore=store, **fields)
+        texts, metadatas = [d.page_content for d in documents], [d.metadata for d in documents]
+        return cls.from_texts(texts, embedding, metadatas, ids=[d.id for d in documents], **kwargs)
 
     def settings(self, **overrides: Any) -> SearchSettings:
         """This retriever's search settings, with ``overrides`` replacing fields."""

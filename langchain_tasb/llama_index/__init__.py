@@ -15,9 +15,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     )
     raise ImportError(msg) from exc
 
-from langchain_tasb.llama_index.nodes import SCORE_KEYS, to_node
-from langchain_tasb.llama_index.retriever import CoreSearch, TasbLlamaRetriever
-from langchain_tasb.llama_index.vector_store import TasbLlamaEmbedding, TasbLlamaVectorStore
+from langchain_tasb.llama_index.nodes import SCORE_KEYS, TasbLlamaEmbedding, to_node
+from langchain_tasb.llama_index.vector_store import (
+    CoreSearch,
+    TasbLlamaRetriever,
+    TasbLlamaVectorStore,
+)
 
 __all__ = [
     "SCORE_KEYS",

@@ -1,20 +1,21 @@
-"""LlamaIndex nodes and ``MetadataFilters`` in Chroma's terms: records and ``where`` filters.
+"""LlamaIndex in the core's terms: nodes as records, ``MetadataFilters`` as ``where`` filters.
 
-Text and the node's metadata are stored as LangChain writes them; what else rebuilds the node
-goes into reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s defaults, and
+:class:`TasbLlamaEmbedding` is a core ``TasbModel`` as a LlamaIndex embed model. Text and the
+node's metadata are stored as LangChain writes them; what else rebuilds the node goes into
+reserved keys (:data:`NODE_KEY`, only when not a plain ``TextNode``'s defaults, and
 :data:`REF_DOC_ID_KEY`), which LangChain reads never show.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import (
     BaseNode,
     ImageNode,
     IndexNode,
-    MetadataMode,
     Node,
     NodeWithScore,
     TextNode,
@@ -25,8 +26,15 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
 )
+from pydantic import Field, PrivateAttr
 
-from langchain_tasb.validation import RESERVED_PREFIX, RESULT_KEYS, is_refused, user_metadata
+from langchain_tasb.encoding.model import TasbModel
+from langchain_tasb.validation import (
+    RESERVED_PREFIX,
+    RESULT_KEYS,
+    check_user_metadata,
+    user_metadata,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,28 +66,13 @@ _CONDITIONS = {cond: f"${cond.value}" for cond in (FilterCondition.AND, FilterCo
 _SUPPORTED = [op.name for op in (*_OPERATORS, FilterOperator.ANY, FilterOperator.ALL)]
 
 
-class Record(NamedTuple):
-    """One node as the collection stores it."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any]
-
-
-def node_to_record(node: BaseNode, position: int = 0) -> Record:
-    """The record that stores ``node``: its id, its text, its metadata plus reserved keys.
+def record_metadata(node: BaseNode, position: int = 0) -> dict[str, Any]:
+    """The metadata of the record that stores ``node``: its own plus reserved keys.
 
     Raises:
         ValueError: a metadata key uses the reserved prefix, or is one a query result sets.
     """
-    refused = sorted(key for key in node.metadata if is_refused(key))
-    if refused:
-        msg = (
-            f"nodes[{position}] (id {node.node_id!r}) has metadata keys {refused}; keys "
-            f"starting with {RESERVED_PREFIX!r} are reserved for langchain-tasb, and "
-            f"{SCORE_KEYS} are set on query results to the hit's scores: rename them"
-        )
-        raise ValueError(msg)
+    check_user_metadata(node.metadata, f"nodes[{position}] (id {node.node_id!r})")
     metadata = dict(node.metadata)
     extra = {
         key: value
@@ -90,7 +83,7 @@ def node_to_record(node: BaseNode, position: int = 0) -> Record:
         metadata[NODE_KEY] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
     if node.ref_doc_id is not None:
         metadata[REF_DOC_ID_KEY] = node.ref_doc_id
-    return Record(node.node_id, node.get_content(metadata_mode=MetadataMode.NONE), metadata)
+    return metadata
 
 
 def record_to_node(
@@ -154,10 +147,8 @@ def _clause(item: MetadataFilter) -> Where:
         raise ValueError(msg)
     if item.operator in (FilterOperator.ANY, FilterOperator.ALL):
         values = item.value if isinstance(item.value, list) else [item.value]
-        joined = combine(
-            [{item.key: {"$contains": value}} for value in values],
-            "$or" if item.operator == FilterOperator.ANY else "$and",
-        )
+        contains = [{item.key: {"$contains": value}} for value in values]
+        joined = combine(contains, "$or" if item.operator == FilterOperator.ANY else "$and")
         if joined is None:
             msg = f"Filter {item.operator.name} on {item.key!r} needs at least one value"
             raise ValueError(msg)
@@ -170,3 +161,50 @@ def _clause(item: MetadataFilter) -> Where:
         )
         raise ValueError(msg)
     return {item.key: {operator: item.value}}
+
+
+class TasbLlamaEmbedding(BaseEmbedding):
+    """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
+
+    Vectors are returned as the model makes them: TAS-B's are not normalised, and must be
+    compared by dot product.
+    """
+
+    embed_batch_size: int = Field(default=256, gt=0, le=2048)
+    """Texts LlamaIndex hands over per call (the model batches again inside)."""
+
+    _embeddings: TasbModel = PrivateAttr()
+
+    def __init__(self, embeddings: TasbModel | None = None, **kwargs: Any) -> None:
+        model = embeddings if embeddings is not None else TasbModel()
+        kwargs.setdefault("model_name", model.model_name)
+        super().__init__(**kwargs)
+        self._embeddings = model
+
+    @classmethod
+    def class_name(cls) -> str:
+        """LlamaIndex's serialisation name."""
+        return "TasbLlamaEmbedding"
+
+    @property
+    def embeddings(self) -> TasbModel:
+        """The wrapped model."""
+        return self._embeddings
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embeddings.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await self._embeddings.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embeddings.embed_documents([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embeddings.embed_documents(texts)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._embeddings.aembed_documents([text]))[0]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self._embeddings.aembed_documents(texts)

@@ -1,4 +1,4 @@
-"""The LlamaIndex embedding and vector store on the core collection.
+"""The LlamaIndex vector store and retriever on the core collection, opened the same way.
 
 What :class:`~langchain_tasb.TasbVectorStore` writes, this store reads as ``TextNode`` objects,
 and the other way round (see :mod:`langchain_tasb.llama_index.nodes`).
@@ -6,10 +6,13 @@ and the other way round (see :mod:`langchain_tasb.llama_index.nodes`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.types import (
@@ -19,16 +22,17 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
-from pydantic import Field, PrivateAttr
+from pydantic import PrivateAttr
 
 from langchain_tasb.collection import Connection, TasbCollection, in_thread
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
-from langchain_tasb.encoding.model import TasbModel, as_encoder
+from langchain_tasb.encoding.model import as_encoder
 from langchain_tasb.errors import ModelMismatchError
 from langchain_tasb.llama_index.nodes import (
     REF_DOC_ID_KEY,
+    TasbLlamaEmbedding,
     combine,
-    node_to_record,
+    record_metadata,
     record_to_node,
     to_node,
     to_where,
@@ -38,16 +42,17 @@ from langchain_tasb.search import SearchSettings, check_known, check_positive_in
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from llama_index.core.callbacks import CallbackManager
+    from llama_index.core.schema import NodeWithScore, QueryBundle
+
     from langchain_tasb.chroma.store import HnswSettings
+    from langchain_tasb.search import ScoredHit
 
 logger = logging.getLogger(__name__)
 
 COLLECTION_FIELDS = ("collection_name", "embedding", "hnsw", *Connection.model_fields)
 """What names a collection to open: its name, model, HNSW settings and connection fields."""
 
-# A node's own embedding must be the collection model's: one per write is recomputed and compared.
-_MIN_COSINE = 0.99
-_NORM_TOLERANCE = 0.05
 _QUERY_KWARGS = (
     "where",
     "where_document",
@@ -55,53 +60,6 @@ _QUERY_KWARGS = (
     "mmr_prefetch_k",
     "mmr_prefetch_factor",
 )
-
-
-class TasbLlamaEmbedding(BaseEmbedding):
-    """LlamaIndex embedding model backed by a ``TasbModel`` (``TasbEmbeddings`` is one).
-
-    Vectors are returned as the model makes them: TAS-B's are not normalised, and must be
-    compared by dot product.
-    """
-
-    embed_batch_size: int = Field(default=256, gt=0, le=2048)
-    """Texts LlamaIndex hands over per call (the model batches again inside)."""
-
-    _embeddings: TasbModel = PrivateAttr()
-
-    def __init__(self, embeddings: TasbModel | None = None, **kwargs: Any) -> None:
-        model = embeddings if embeddings is not None else TasbModel()
-        kwargs.setdefault("model_name", model.model_name)
-        super().__init__(**kwargs)
-        self._embeddings = model
-
-    @classmethod
-    def class_name(cls) -> str:
-        """LlamaIndex's serialisation name."""
-        return "TasbLlamaEmbedding"
-
-    @property
-    def embeddings(self) -> TasbModel:
-        """The wrapped model."""
-        return self._embeddings
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embeddings.embed_query(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await self._embeddings.aembed_query(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embeddings.embed_documents([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embeddings.embed_documents(texts)
-
-    async def _aget_text_embedding(self, text: str) -> list[float]:
-        return (await self._embeddings.aembed_documents([text]))[0]
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await self._embeddings.aembed_documents(texts)
 
 
 class TasbLlamaVectorStore(BasePydanticVectorStore):
@@ -140,7 +98,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         **kwargs: Any,
     ) -> None:
         fields = {"collection_name": collection_name, "embedding": embedding, "hnsw": hnsw}
-        fields = {key: value for key, value in fields.items() if value is not None}
         fields |= {key: kwargs.pop(key) for key in Connection.model_fields if key in kwargs}
         if not create_collection_if_not_exists:
             fields["create_collection_if_not_exists"] = False
@@ -168,13 +125,11 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         A node without an ``embedding`` is embedded from its embed-mode content. Repeated ids
         within one call: the last one wins.
         """
-        records = [node_to_record(node, i) for i, node in enumerate(nodes)]
-        ids = [record.id for record in records]
-        texts, metadatas = [r.text for r in records], [r.metadata for r in records]
+        ids = [node.node_id for node in nodes]
+        texts = [node.get_content(metadata_mode=MetadataMode.NONE) for node in nodes]
+        metadatas = [record_metadata(node, i) for i, node in enumerate(nodes)]
         self._core.upsert(ids, texts, metadatas, lambda rows: self._vectors(nodes, rows))
         return ids
-
-    async_add = in_thread(add)
 
     def _vectors(self, given: Sequence[BaseNode], positions: list[int]) -> list[list[float]]:
         nodes = [given[i] for i in positions]
@@ -188,6 +143,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         return [node.embedding if node.embedding is not None else next(made) for node in nodes]
 
     def _check_model(self, node: BaseNode, position: int) -> None:
+        # A node's own embedding must be the collection model's: one per write is recomputed.
         given = np.asarray(node.embedding, dtype=np.float64)
         text = node.get_content(metadata_mode=MetadataMode.EMBED)
         ours = np.asarray(self._core.encoder.embed_documents([text])[0], dtype=np.float64)
@@ -201,7 +157,7 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             norm, our_norm = float(np.linalg.norm(given)), float(np.linalg.norm(ours))
             cosine = float(given @ ours) / (norm * our_norm) if norm * our_norm > 0 else 0.0
             ratio = norm / max(our_norm, 1e-12)
-            if cosine >= _MIN_COSINE and abs(ratio - 1.0) <= _NORM_TOLERANCE:
+            if cosine >= 0.99 and abs(ratio - 1.0) <= 0.05:  # the same model, to rounding
                 return
             problem = (
                 f"an embedding the model of collection {name!r} does not produce for its text "
@@ -218,8 +174,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Delete every node whose source document is ``ref_doc_id``."""
         self._core.store.delete(where={REF_DOC_ID_KEY: ref_doc_id})
 
-    adelete = in_thread(delete)
-
     def delete_nodes(
         self,
         node_ids: list[str] | None = None,
@@ -233,14 +187,10 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             raise ValueError(msg)
         self._core.delete(node_ids, where)
 
-    adelete_nodes = in_thread(delete_nodes)
-
     def clear(self) -> None:
         """Delete every node; the collection and its model record stay."""
         removed = self._core.store.clear()
         logger.debug("cleared %d nodes from %s", removed, self._core.collection_name)
-
-    aclear = in_thread(clear)
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -248,8 +198,6 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
         """Stored nodes by id (in the order asked, missing ones skipped) and/or filters."""
         hits = self._core.get(node_ids, to_where(filters))
         return [record_to_node(hit.id, hit.text, hit.metadata) for hit in hits]
-
-    aget_nodes = in_thread(get_nodes)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes by dot product (mode DEFAULT) or MMR (mode MMR).
@@ -267,43 +215,39 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
             raise ValueError(msg)
         k = query.similarity_top_k
         check_positive_int("similarity_top_k", k)
-        vector = self._query_vector(query)
         # An empty list does not narrow: VectorStoreIndex.as_retriever() passes node_ids=[].
         doc_ids = {REF_DOC_ID_KEY: {"$in": query.doc_ids}} if query.doc_ids else None
-        mmr: dict[str, Any] = {}  # the MMR settings; with the mode MMR, fetch_k is always set
-        if query.mode == VectorStoreQueryMode.MMR:
-            threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
-            factor = kwargs.get("mmr_prefetch_factor")
-            mmr["fetch_k"] = kwargs.get("mmr_prefetch_k") or (
-                None if factor is None else max(k, int(k * factor))
-            )
-            if threshold is not None:
-                mmr["lambda_mult"] = float(threshold)
+        mmr = query.mode == VectorStoreQueryMode.MMR
+        threshold = kwargs.get("mmr_threshold", query.mmr_threshold) if mmr else None
+        factor = kwargs.get("mmr_prefetch_factor") if mmr else None
+        prefetch = kwargs.get("mmr_prefetch_k") if mmr else None
         settings = SearchSettings(
             "mmr" if mmr else "similarity",
             k=k,
             filter=combine([to_where(query.filters), doc_ids, kwargs.get("where")]),
             where_document=kwargs.get("where_document"),
             ids=query.node_ids or None,
-            **mmr,
+            fetch_k=prefetch or (None if factor is None else max(k, int(k * factor))),
+            lambda_mult=0.5 if threshold is None else float(threshold),
         )
-        hits = self._core.search(settings, vector=vector)
+        vector = self._query_vector(query)  # None: the core embeds query_str
+        hits = self._core.search(settings, query=query.query_str or None, vector=vector)
         return VectorStoreQueryResult(
             nodes=[to_node(hit).node for hit in hits],
             similarities=[hit.score for hit in hits],
             ids=[hit.id for hit in hits],
         )
 
+    async_add = in_thread(add)
+    adelete = in_thread(delete)
+    adelete_nodes = in_thread(delete_nodes)
+    aclear = in_thread(clear)
+    aget_nodes = in_thread(get_nodes)
     aquery = in_thread(query)
 
-    def _query_vector(self, query: VectorStoreQuery) -> list[float]:
-        if query.query_embedding is None:
-            if not query.query_str:
-                msg = "VectorStoreQuery needs query_embedding or query_str; it has neither"
-                raise ValueError(msg)
-            return self._core.encoder.embed_query(query.query_str)
+    def _query_vector(self, query: VectorStoreQuery) -> list[float] | None:
         dimension = self._core.store.identity.dimension
-        if len(query.query_embedding) != dimension:
+        if query.query_embedding is not None and len(query.query_embedding) != dimension:
             msg = (
                 f"The query embedding has {len(query.query_embedding)} dimensions; collection "
                 f"{self._core.collection_name!r} holds {dimension}-dimensional vectors. "
@@ -311,19 +255,20 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
                 "embed_model=TasbLlamaEmbedding(embeddings=store.core.encoder))."
             )
             raise ValueError(msg)
-        return list(query.query_embedding)
+        return query.query_embedding
 
 
 def open_core(vectorstore: Any, fields: dict[str, Any], *, create: bool) -> TasbCollection:
     """The core collection of ``vectorstore`` (or its ``.core``), else the one ``fields`` name.
 
-    ``fields``: the :data:`COLLECTION_FIELDS` given, plus any other field given, which only
-    counts against ``vectorstore``. ``create`` makes a missing collection.
+    ``fields``: the :data:`COLLECTION_FIELDS` (None: not given), plus any other field given,
+    which only counts against ``vectorstore``. ``create`` makes a missing collection.
 
     Raises:
         TypeError: ``vectorstore`` and ``fields`` both given, or ``embedding`` a LlamaIndex
             embed model other than :class:`TasbLlamaEmbedding`.
     """
+    fields = {key: value for key, value in fields.items() if value is not None}
     if vectorstore is not None:
         if fields:
             msg = (
@@ -350,3 +295,81 @@ def open_core(vectorstore: Any, fields: dict[str, Any], *, create: bool) -> Tasb
         hnsw=fields.get("hnsw"),
         create_collection_if_not_exists=create,
     )
+
+
+@dataclass(frozen=True)
+class CoreSearch:
+    """A core collection and search settings: what :class:`TasbLlamaRetriever` runs."""
+
+    core: TasbCollection
+    settings: SearchSettings
+
+    def hits(self, query: str) -> list[ScoredHit]:
+        """The hits for ``query``."""
+        return self.core.search(self.settings, query=query)
+
+
+class TasbLlamaRetriever(BaseRetriever):
+    """LlamaIndex retriever running the core search.
+
+    Node ids are the Chroma ids, ``score`` is the dot product, and the metadata adds the
+    hit's scores. The query is encoded from ``query_str`` by the collection's model; a
+    ``QueryBundle.embedding`` is not used.
+
+    Args:
+        retriever: Anything with ``hits(query)`` returning ``ScoredHit`` s (a
+            ``TasbRetriever``, a :class:`CoreSearch`); or give the fields instead.
+        **fields: the collection (``vectorstore``, or ``collection_name``, ``embedding``,
+            ``hnsw`` and the connection fields), opened but never created, and the search
+            settings, with ``similarity_top_k`` for ``k`` and ``filters``
+            (``MetadataFilters``) for ``filter``.
+    """
+
+    def __init__(
+        self,
+        retriever: Any = None,
+        *,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+        **fields: Any,
+    ) -> None:
+        options = _llama_names(fields)
+        if retriever is not None and options:
+            msg = (
+                f"Pass either retriever= or TasbRetriever fields, not both (got retriever and "
+                f"{sorted(options)}); set those fields on the retriever instead."
+            )
+            raise TypeError(msg)
+        if retriever is None:
+            given = {key: options.pop(key) for key in COLLECTION_FIELDS if key in options}
+            core = open_core(options.pop("vectorstore", None), given, create=False)
+            search_type = options.pop("search_type", "similarity")
+            retriever = CoreSearch(core, SearchSettings.from_options(search_type, **options))
+        self.retriever = retriever
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [to_node(hit) for hit in self.retriever.hits(query_bundle.query_str)]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+
+def _llama_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """TasbRetriever fields from LlamaIndex's names (``similarity_top_k``, ``filters``)."""
+    out = dict(fields)
+    for llama, ours in (("similarity_top_k", "k"), ("filters", "filter")):
+        if llama in out and ours in out:
+            msg = f"Pass {llama}= or {ours}=, not both (they are the same setting)"
+            raise TypeError(msg)
+        if llama in out:
+            out[ours] = out.pop(llama)
+    if "filters" in fields:
+        if not isinstance(fields["filters"], MetadataFilters | None):
+            msg = (
+                f"filters must be LlamaIndex MetadataFilters, got "
+                f"{type(fields['filters']).__name__}; pass a Chroma where dict as filter= instead"
+            )
+            raise TypeError(msg)
+        out["filter"] = to_where(fields["filters"])
+    return out
