@@ -323,9 +323,10 @@ class TasbRetriever(Connection, BaseRetriever):
     def from_documents(
         cls, documents: list[Document], embedding: Embeddings | None = None, **kwargs: Any
     ) -> TasbRetriever:
-        """Like :meth:`from_texts`, keeping each Document's metadata and id."""
+        """Like :meth:`from_texts`, keeping each Document's metadata and id (unless ``ids``)."""
         texts, metadatas = [d.page_content for d in documents], [d.metadata for d in documents]
-        return cls.from_texts(texts, embedding, metadatas, ids=[d.id for d in documents], **kwargs)
+        kwargs.setdefault("ids", [d.id for d in documents])
+        return cls.from_texts(texts, embedding, metadatas, **kwargs)
 
     def settings(self, **overrides: Any) -> SearchSettings:
         """This retriever's search settings, with ``overrides`` replacing fields."""

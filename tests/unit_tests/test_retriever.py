@@ -179,6 +179,12 @@ def test_from_documents_keeps_given_ids_and_derives_missing(
     assert {d.id for d in retriever.invoke("alpha")} == {"a", content_id("beta")}
 
 
+def test_from_documents_takes_ids_given_as_an_argument(tiny_embeddings: TasbEmbeddings) -> None:
+    docs = [Document("alpha", id="a"), Document("beta")]
+    retriever = TasbRetriever.from_documents(docs, embedding=tiny_embeddings, ids=["x", "y"], k=2)
+    assert {d.id for d in retriever.invoke("alpha")} == {"x", "y"}
+
+
 async def test_ainvoke_matches_invoke(store: TasbVectorStore) -> None:
     retriever = TasbRetriever(vectorstore=store, k=3)
     assert await retriever.ainvoke("london", k=2) == retriever.invoke("london", k=2)
