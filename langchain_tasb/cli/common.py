@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 N = TypeVar("N", int, float)
 
 DEFAULT_DB = "./.tasb"
-DEFAULT_COLLECTION = DEFAULT_COLLECTION_NAME
 
 # DEL, the C1 controls (some terminals read U+009B as CSI) and the bidi embeddings/overrides/
 # isolates that reorder what is shown: json.dumps leaves these raw (it escapes U+0000-U+001F).
@@ -89,7 +88,10 @@ def add_store_options(parser: argparse.ArgumentParser, *, recorded_model: bool =
         "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="request limit %(default)gs"
     )
     parser.add_argument(
-        "--collection", default=DEFAULT_COLLECTION, type=collection_name, help="default %(default)s"
+        "--collection",
+        default=DEFAULT_COLLECTION_NAME,
+        type=collection_name,
+        help="default %(default)s",
     )
     add_model_option(parser, recorded=recorded_model)
 

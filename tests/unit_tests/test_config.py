@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from langchain_tasb import TasbRetriever, TasbVectorStore, config
-from langchain_tasb.cli.common import DEFAULT_COLLECTION
+from langchain_tasb.cli import build_parser
 from langchain_tasb.evaluation.cache import default_cache_dir
 
 
 def test_library_and_cli_share_one_default_collection() -> None:
-    assert DEFAULT_COLLECTION == config.DEFAULT_COLLECTION_NAME == "tasb"
+    for argv in (["index", "docs"], ["search", "q"], ["info"], ["mcp"]):
+        args = build_parser().parse_args(argv)
+        assert args.collection == config.DEFAULT_COLLECTION_NAME == "tasb", argv
     assert TasbRetriever.model_fields["collection_name"].default == "tasb"
     parameters = inspect.signature(TasbVectorStore).parameters
     assert parameters["collection_name"].default == "tasb"

@@ -12,7 +12,6 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_tasb import TasbEmbeddings, TasbVectorStore
 from langchain_tasb.cli import main
-from langchain_tasb.cli.common import DEFAULT_COLLECTION
 from langchain_tasb.config import DEFAULT_COLLECTION_NAME
 from langchain_tasb.evaluation import beir_document_text, load_beir
 from langchain_tasb.evaluation.cache import encode_corpus
@@ -90,7 +89,7 @@ def test_tasb_index_and_tasb_eval_embed_identical_strings_for_each_beir_document
     # What `tasb index` embedded: the stored text of each record's one chunk (the library's
     # default collection is the command's, so opening it without a name finds the records).
     store = TasbVectorStore(embedding=tiny_embeddings, persist_directory=str(db))
-    assert store.collection_name == DEFAULT_COLLECTION == DEFAULT_COLLECTION_NAME == "tasb"
+    assert store.collection_name == DEFAULT_COLLECTION_NAME == "tasb"
     got = store.store.collection.get(include=["documents", "metadatas"])
     records = zip(got["documents"], got["metadatas"], strict=True)
     index_texts = {meta["record"]: doc for doc, meta in records}
