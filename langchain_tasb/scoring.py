@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from numpy.typing import NDArray
 
 
@@ -73,3 +75,16 @@ def mmr_select(
         picked.append(best)
         redundancy = np.maximum(redundancy, candidates @ candidates[best])
     return picked
+
+
+def model_drift(expected: Sequence[float], got: Sequence[float]) -> tuple[float, float] | None:
+    """``(cosine, norm ratio |got| / |expected|)`` if ``got`` is not ``expected`` to rounding.
+
+    One model's vectors of one text agree far closer than this across backends; another
+    model's do not.
+    """
+    want, have = np.asarray(expected, np.float64), np.asarray(got, np.float64)
+    norms = float(np.linalg.norm(want)), float(np.linalg.norm(have))
+    cosine = float(want @ have) / (norms[0] * norms[1]) if norms[0] * norms[1] > 0 else 0.0
+    ratio = norms[1] / max(norms[0], 1e-12)
+    return None if cosine >= 0.99 and abs(ratio - 1.0) <= 0.05 else (cosine, ratio)

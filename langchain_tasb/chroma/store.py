@@ -19,7 +19,7 @@ from langchain_tasb.chroma.client import (
 from langchain_tasb.chroma.collection import Collection
 from langchain_tasb.chroma.retry import RetryPolicy, call_with_retry
 from langchain_tasb.errors import ModelMismatchError, SpaceMismatchError
-from langchain_tasb.scoring import RelevanceScale
+from langchain_tasb.scoring import RelevanceScale, model_drift
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,10 +67,6 @@ _QUERY_PASSAGE = (
 CALIBRATION_PAIRS = tuple(zip(_QUERY_PASSAGE[::2], _QUERY_PASSAGE[1::2], strict=True))
 
 _CALIBRATION_TARGET = 0.9
-
-# One model's probe vectors agree far above this across backends; unrelated models fall below.
-_PROBE_MIN_COSINE = 0.99
-_PROBE_NORM_TOLERANCE = 0.05
 
 PREFIX = "tasb:"
 """Where langchain-tasb's own keys start in collection metadata."""
@@ -144,14 +140,10 @@ class ModelIdentity:
             return f"dimension {self.dimension} (model {self.model_name!r}), not {dimension}"
         if similarity != self.similarity:
             return f"{self.similarity} similarity (model {self.model_name!r}), not {similarity}"
-        stored, current = np.asarray(self.probe, np.float64), np.asarray(probe, np.float64)
-        old_norm, new_norm = float(np.linalg.norm(stored)), float(np.linalg.norm(current))
-        cosine = float(stored @ current) / (old_norm * new_norm) if old_norm * new_norm > 0 else 0.0
-        ratio = new_norm / max(old_norm, 1e-12)
-        if cosine < _PROBE_MIN_COSINE or abs(ratio - 1.0) > _PROBE_NORM_TOLERANCE:
+        if drift := model_drift(self.probe, probe):
             return (
                 f"vectors of model {self.model_name!r} (the probe sentence's embedding differs: "
-                f"cosine {cosine:.4f}, norm ratio {ratio:.3f})"
+                f"cosine {drift[0]:.4f}, norm ratio {drift[1]:.3f})"
             )
         return None
 

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode
@@ -37,6 +36,7 @@ from langchain_tasb.llama_index.nodes import (
     to_node,
     to_where,
 )
+from langchain_tasb.scoring import model_drift
 from langchain_tasb.search import SearchSettings, check_known, check_positive_int
 
 if TYPE_CHECKING:
@@ -144,25 +144,22 @@ class TasbLlamaVectorStore(BasePydanticVectorStore):
 
     def _check_model(self, node: BaseNode, position: int) -> None:
         # A node's own embedding must be the collection model's: one per write is recomputed.
-        given = np.asarray(node.embedding, dtype=np.float64)
+        given = list(node.embedding or ())
         text = node.get_content(metadata_mode=MetadataMode.EMBED)
-        ours = np.asarray(self._core.encoder.embed_documents([text])[0], dtype=np.float64)
+        ours = self._core.encoder.embed_documents([text])[0]
         name = self._core.collection_name
-        if given.shape != ours.shape:
+        if len(given) != len(ours):
             problem = (
-                f"a {given.size}-dimensional embedding; collection {name!r} holds "
-                f"{ours.size}-dimensional vectors"
+                f"a {len(given)}-dimensional embedding; collection {name!r} holds "
+                f"{len(ours)}-dimensional vectors"
             )
-        else:
-            norm, our_norm = float(np.linalg.norm(given)), float(np.linalg.norm(ours))
-            cosine = float(given @ ours) / (norm * our_norm) if norm * our_norm > 0 else 0.0
-            ratio = norm / max(our_norm, 1e-12)
-            if cosine >= 0.99 and abs(ratio - 1.0) <= 0.05:  # the same model, to rounding
-                return
+        elif drift := model_drift(ours, given):
             problem = (
                 f"an embedding the model of collection {name!r} does not produce for its text "
-                f"(cosine {cosine:.4f}, norm ratio {ratio:.3f})"
+                f"(cosine {drift[0]:.4f}, norm ratio {drift[1]:.3f})"
             )
+        else:
+            return
         msg = (
             f"nodes[{position}] (id {node.node_id!r}) carries {problem}. Embed with the "
             "collection's model (embed_model=TasbLlamaEmbedding(embeddings=store.core.encoder)), "

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from langchain_tasb import RelevanceScale
 from langchain_tasb.chroma.store import ModelIdentity, calibrate
-from langchain_tasb.scoring import dot_from_distance, mmr_select
+from langchain_tasb.scoring import dot_from_distance, mmr_select, model_drift
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 
@@ -95,3 +95,11 @@ def test_identity_round_trips_through_metadata() -> None:
     assert "probe" in (identity.mismatch(3, "dot", [3.0, 2.0, 1.0]) or "")
     # Same direction, twice the norm: still another model.
     assert "probe" in (identity.mismatch(3, "dot", [2.0, 4.0, 6.0]) or "")
+
+
+def test_model_drift_tolerates_rounding_and_reports_another_model() -> None:
+    assert model_drift([3.0, 4.0], [3.03, 4.04]) is None  # 1% longer: rounding
+    cosine, ratio = model_drift([3.0, 4.0], [3.3, 4.4]) or (0.0, 0.0)
+    assert cosine == pytest.approx(1.0) and ratio == pytest.approx(1.1)
+    assert model_drift([1.0, 0.0], [0.0, 1.0]) == (0.0, 1.0)
+    assert model_drift([0.0, 0.0], [1.0, 0.0]) == (0.0, 1e12)
